@@ -1,0 +1,51 @@
+// Package protocols defines the one state-machine-replication (SMR) interface
+// that every Blossom replication protocol implements, the registry that maps
+// a protocol's name to its constructor and codec, and the contracts that the
+// runtimes (the simulator in simnet and the DSO server) rely on.
+//
+// # Pure state machines
+//
+// A Protocol is a deterministic state machine in the manner of etcd's raft:
+// it owns no goroutine, no clock, no socket, no file and no global random
+// source. Input arrives through three calls — Submit (a client's command),
+// Step (a peer's message) and Tick (one unit of logical time) — and every
+// effect leaves through the Env it was given: Send, Execute, Persist, Rand.
+// A runtime calls the three input methods from one goroutine at a time, so a
+// protocol needs no locks. Given the same Config, the same Rand seed and the
+// same sequence of calls, a protocol makes the same sequence of Env calls;
+// in particular a protocol never lets Go's map iteration order reach its
+// outputs.
+//
+// # Order contract
+//
+// Two commands that share a key are executed (Env.Execute) in the same
+// relative order at every replica that executes both; for multicast, at every
+// replica of every group they share. Commands that share no key may execute
+// in any order. A command (identified by Command.ID) is executed at most once
+// per replica incarnation, even when it was submitted, forwarded or proposed
+// more than once. The replica that received Submit is the one whose Execute
+// answers the client: a protocol may forward a command (for example to a
+// leader), but every replica that must answer executes it itself.
+//
+// # Persistence contract
+//
+// Env.Persist appends one record to the replica's durable log. After a crash
+// the runtime restarts the replica with Config.Recovered holding, in order,
+// the records that became durable before the crash; every other field of the
+// protocol's state is lost. Sends issued after a Persist within the same call
+// (Submit, Step or Tick) leave the replica only once that record is durable,
+// so a message may vouch for anything persisted before it was sent. A crash
+// may lose the records of the call in progress together with the sends they
+// held back (the "unsynced tail"), but never a record that a sent message
+// depended on. Sends issued before the first Persist of a call leave at once.
+//
+// # Messages
+//
+// Messages are plain Go values. The network may lose, delay, duplicate and
+// reorder them, and a runtime may hand the same Message value to Step more
+// than once, so Step must treat a received Message as read-only. Each
+// protocol registers a Codec that turns its messages into bytes and back;
+// the server uses it on the wire and the simulator can round-trip every
+// message through it. Decoders reject malformed input with an error and never
+// panic; they are fuzzed.
+package protocols

@@ -1,0 +1,183 @@
+package protocols
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+)
+
+// NodeID names a replica. IDs are small positive integers; 0 is never a
+// valid replica.
+type NodeID uint32
+
+// GroupID names a replica group (atomic multicast). Full replication uses one
+// group, 0.
+type GroupID uint32
+
+// CommandID identifies one client request uniquely: the client's id and the
+// client's sequence number for that request. A retried request that must not
+// execute twice keeps its CommandID.
+type CommandID struct {
+	Client uint64
+	Seq    uint64
+}
+
+// Less orders command ids lexicographically (client, then sequence). It is
+// the tie-breaker that protocols use where they need a total order on
+// commands.
+func (a CommandID) Less(b CommandID) bool {
+	if a.Client != b.Client {
+		return a.Client < b.Client
+	}
+	return a.Seq < b.Seq
+}
+
+// String formats the id as client.seq.
+func (a CommandID) String() string { return fmt.Sprintf("%d.%d", a.Client, a.Seq) }
+
+// Command is one client request as the protocols see it.
+type Command struct {
+	// ID identifies the request; Execute is called at most once per ID per
+	// replica incarnation.
+	ID CommandID
+	// Keys are the objects the command touches. Two commands conflict when
+	// they share a key; for multicast the keys name the destination groups.
+	Keys []string
+	// Payload is opaque to the protocol; the state machine decodes it.
+	Payload []byte
+}
+
+// Conflicts reports whether a and b share a key.
+func (c Command) Conflicts(d Command) bool {
+	for _, k := range c.Keys {
+		if slices.Contains(d.Keys, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Message is a protocol message. Each protocol defines its own concrete
+// message types and a Codec for them. A received Message is read-only.
+type Message any
+
+// Protocol is a replication protocol instance at one replica. A runtime
+// calls its methods from one goroutine at a time.
+type Protocol interface {
+	// Submit hands the protocol a client's command that arrived at this
+	// replica. This replica's Execute of the command answers the client.
+	Submit(c Command)
+	// Step delivers a message from peer from (which may be this replica
+	// itself).
+	Step(from NodeID, m Message)
+	// Tick advances the protocol's logical clock by one tick. Timeouts,
+	// leader election and recovery are counted in ticks.
+	Tick()
+}
+
+// Env is everything a protocol may do to the world.
+type Env interface {
+	// Send sends m to peer to (to may be the sender itself). Delivery is
+	// not guaranteed: m may be lost, delayed, duplicated or reordered.
+	Send(to NodeID, m Message)
+	// Execute hands c to the replicated state machine. It is called in the
+	// order of the order contract, at most once per command id.
+	Execute(c Command)
+	// Persist appends rec to this replica's durable log (see the
+	// persistence contract in the package doc). The protocol must not
+	// modify rec afterwards.
+	Persist(rec []byte)
+	// Rand is the only source of randomness a protocol may use.
+	Rand() *rand.Rand
+}
+
+// PathReporter is an optional interface of an Env: protocols with a fast and
+// a slow commit path report each commit decision through ReportPath.
+type PathReporter interface {
+	ReportPath(fast bool)
+}
+
+// ReportPath tells env, if it records commit paths, that this replica
+// committed a command on the fast (fast=true) or the slow path.
+func ReportPath(env Env, fast bool) {
+	if r, ok := env.(PathReporter); ok {
+		r.ReportPath(fast)
+	}
+}
+
+// Config configures one protocol instance.
+type Config struct {
+	// Self is this replica's id; it must appear in Peers.
+	Self NodeID
+	// Peers lists every replica of the deployment, in the same order at
+	// every replica, Self included.
+	Peers []NodeID
+	// F is the number of crashed replicas the protocol tolerates:
+	// 1 <= F <= (len(Peers)-1)/2.
+	F int
+	// E is the number of crashes under which a leaderless fast path still
+	// works (EPaxos); 0 means the protocol's default.
+	E int
+	// Closest lists Peers ordered by closeness (latency) to Self, Self
+	// first; nil means the order of Peers. Protocols that pick nearby
+	// quorums (Atlas) read it.
+	Closest []NodeID
+	// Groups are the replica groups for atomic multicast; nil means one
+	// group 0 holding all Peers.
+	Groups map[GroupID][]NodeID
+	// GroupOf maps a key to its group (multicast only).
+	GroupOf func(key string) GroupID
+	// SuspectTicks is the number of ticks of silence after which a peer
+	// (a leader, a coordinator) is suspected to have failed. Runtimes set
+	// it so that it spans several round trips; 0 means 10.
+	SuspectTicks int
+	// Recovered holds, in order, the records this replica persisted before
+	// a crash; nil on a fresh start.
+	Recovered [][]byte
+	// Env is the protocol's only way to act.
+	Env Env
+}
+
+// ErrConfig is wrapped by every error that Validate returns.
+var ErrConfig = errors.New("protocols: invalid config")
+
+// Validate checks the fields every protocol relies on and fills defaults
+// (SuspectTicks, Closest). It returns an error wrapping ErrConfig.
+func (c *Config) Validate() error {
+	n := len(c.Peers)
+	switch {
+	case n == 0:
+		return fmt.Errorf("%w: no peers", ErrConfig)
+	case c.Env == nil:
+		return fmt.Errorf("%w: nil Env", ErrConfig)
+	case !slices.Contains(c.Peers, c.Self):
+		return fmt.Errorf("%w: self %d not among peers %v", ErrConfig, c.Self, c.Peers)
+	case c.F < 0 || (n > 1 && c.F < 1) || c.F > (n-1)/2:
+		return fmt.Errorf("%w: f=%d with n=%d (need 1 <= f <= (n-1)/2)", ErrConfig, c.F, n)
+	case c.SuspectTicks < 0:
+		return fmt.Errorf("%w: negative SuspectTicks", ErrConfig)
+	}
+	seen := map[NodeID]bool{}
+	for _, p := range c.Peers {
+		if p == 0 {
+			return fmt.Errorf("%w: node id 0 is reserved", ErrConfig)
+		}
+		if seen[p] {
+			return fmt.Errorf("%w: duplicate peer %d", ErrConfig, p)
+		}
+		seen[p] = true
+	}
+	if c.SuspectTicks == 0 {
+		c.SuspectTicks = 10
+	}
+	if c.Closest == nil {
+		c.Closest = append([]NodeID{c.Self}, slices.DeleteFunc(slices.Clone(c.Peers), func(p NodeID) bool { return p == c.Self })...)
+	} else if len(c.Closest) != n || c.Closest[0] != c.Self {
+		return fmt.Errorf("%w: Closest must list all %d peers, self first", ErrConfig, n)
+	}
+	return nil
+}
+
+// Index returns the position of id in Peers, or -1.
+func (c *Config) Index(id NodeID) int { return slices.Index(c.Peers, id) }
