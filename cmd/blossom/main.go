@@ -1,0 +1,39 @@
+// Command blossom is Blossom's one binary: the simulator, the DSO server and
+// local cluster, benchmarks, experiments and the object commands. Each
+// subcommand lives in its own file of this package and adds itself to the
+// root command in an init function.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// root is the top-level command; subcommands attach to it in init functions.
+var root = &cobra.Command{
+	Use:           "blossom",
+	Short:         "Blossom: stateful serverless computing over replicated shared objects",
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+// exitError carries a process exit code through cobra's error return.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "blossom:", err)
+		if e, ok := err.(*exitError); ok {
+			os.Exit(e.code)
+		}
+		os.Exit(2)
+	}
+}
