@@ -32,12 +32,12 @@
 // Env.Persist appends one record to the replica's durable log. After a crash
 // the runtime restarts the replica with Config.Recovered holding, in order,
 // the records that became durable before the crash; every other field of the
-// protocol's state is lost. Sends issued after a Persist within the same call
-// (Submit, Step or Tick) leave the replica only once that record is durable,
-// so a message may vouch for anything persisted before it was sent. A crash
-// may lose the records of the call in progress together with the sends they
-// held back (the "unsynced tail"), but never a record that a sent message
-// depended on. Sends issued before the first Persist of a call leave at once.
+// protocol's state is lost. A Send leaves the replica only once every record
+// persisted before it (in this call or an earlier one) is durable, so a
+// message may vouch for anything persisted before it was sent. A crash may
+// lose the records not yet durable together with the sends they held back
+// (the "unsynced tail"), but never a record that a sent message depended on.
+// A Send issued while every earlier record is durable leaves at once.
 //
 // # Messages
 //
