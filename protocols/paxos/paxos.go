@@ -1,0 +1,533 @@
+package paxos
+
+import (
+	"slices"
+
+	"github.com/pingcap/failpoint"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/quorum"
+)
+
+func init() {
+	protocols.Register("paxos", func(cfg protocols.Config) (protocols.Protocol, error) {
+		return New(cfg, false)
+	}, Codec{})
+	protocols.Register("fpaxos", func(cfg protocols.Config) (protocols.Protocol, error) {
+		return New(cfg, true)
+	}, Codec{})
+}
+
+const (
+	// maxBatch bounds the commands the leader proposes in one slot.
+	maxBatch = 64
+	// maxInflight bounds the slots the leader has proposed and not yet seen
+	// chosen; further commands wait in a batch.
+	maxInflight = 16
+	// maxCatchUp bounds the chosen entries in one CatchUp message.
+	maxCatchUp = 64
+	// maxAhead bounds how far past the first unchosen slot an Accept may
+	// reach; a farther one is dropped, so a forged slot cannot grow the log
+	// without limit.
+	maxAhead = 1 << 16
+)
+
+type role uint8
+
+const (
+	follower role = iota
+	candidate
+	leader
+)
+
+// entry is one log slot. bal and cmds are the acceptor's vote (durable);
+// chosen means cmds is the slot's chosen value.
+type entry struct {
+	bal    ballot.Ballot
+	cmds   []protocols.Command
+	chosen bool
+	// leader bookkeeping, valid while propBal equals the leader's ballot
+	propBal ballot.Ballot
+	acks    quorum.Tracker
+	sentAt  int
+}
+
+// waiting is a command submitted at this replica and not yet executed here.
+type waiting struct {
+	cmd protocols.Command
+	at  int // tick of the last (re)send
+}
+
+// Replica is one Multi-Paxos replica: proposer, acceptor and learner. It
+// implements protocols.Protocol.
+type Replica struct {
+	cfg    protocols.Config
+	env    protocols.Env
+	self   protocols.NodeID
+	q1, q2 int
+
+	// acceptor state; durable through records
+	promised ballot.Ballot
+	log      []entry // log[i] is slot i+1
+
+	// learner state
+	executed uint64 // slots up to executed have been executed
+	done     map[protocols.CommandID]bool
+
+	// proposer state
+	role      role
+	ballot    ballot.Ballot // the ballot this replica leads or campaigns with
+	leaderID  protocols.NodeID
+	promises  quorum.Tracker
+	merged    map[uint64]Accepted // candidate: highest-ballot value per slot
+	prepFrom  uint64
+	next      uint64 // leader: next slot to propose
+	commit    uint64 // leader: every slot up to commit is chosen
+	batch     []protocols.Command
+	proposed  map[protocols.CommandID]bool // leader: in a proposed, unexecuted slot
+	submitted []waiting                    // commands submitted here, not yet executed
+
+	// timers, in ticks
+	now        int
+	heard      int // tick a message from the leader last arrived
+	timeout    int // election timeout, randomized
+	lastBeat   int
+	catchingUp bool
+}
+
+// New returns a Multi-Paxos replica. With flexible, phase 1 uses n−f and
+// phase 2 f+1 replicas (Flexible Paxos); otherwise both use a majority.
+func New(cfg protocols.Config, flexible bool) (*Replica, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := len(cfg.Peers)
+	r := &Replica{
+		cfg:      cfg,
+		env:      cfg.Env,
+		self:     cfg.Self,
+		q1:       quorum.Majority(n),
+		q2:       quorum.Majority(n),
+		done:     map[protocols.CommandID]bool{},
+		proposed: map[protocols.CommandID]bool{},
+	}
+	if flexible {
+		r.q1, r.q2 = quorum.FlexiblePhase1(n, cfg.F), quorum.FlexiblePhase2(cfg.F)
+	}
+	failpoint.Inject("quorumOneShort", func() {
+		// Planted bug for the sabotage test: phase 2 ends one acceptor
+		// short, so a phase-1 quorum may miss a chosen value.
+		r.q2--
+	})
+	if err := r.recover(cfg.Recovered); err != nil {
+		return nil, err
+	}
+	r.resetTimeout()
+	return r, nil
+}
+
+// Leader returns the replica this one believes leads, or 0.
+func (r *Replica) Leader() protocols.NodeID {
+	if r.role == leader {
+		return r.self
+	}
+	return r.leaderID
+}
+
+func (r *Replica) resetTimeout() {
+	s := r.cfg.SuspectTicks
+	r.timeout = s + r.env.Rand().IntN(s)
+	r.heard = r.now
+}
+
+// entry returns the log entry of slot (1-based), growing the log.
+func (r *Replica) entry(slot uint64) *entry {
+	for uint64(len(r.log)) < slot {
+		r.log = append(r.log, entry{})
+	}
+	return &r.log[slot-1]
+}
+
+// firstUnchosen is the smallest slot not known to be chosen.
+func (r *Replica) firstUnchosen() uint64 {
+	s := r.executed + 1
+	for s <= uint64(len(r.log)) && r.log[s-1].chosen {
+		s++
+	}
+	return s
+}
+
+func (r *Replica) broadcast(m protocols.Message) {
+	for _, p := range r.cfg.Peers {
+		if p != r.self {
+			r.env.Send(p, m)
+		}
+	}
+}
+
+// Submit implements protocols.Protocol.
+func (r *Replica) Submit(c protocols.Command) {
+	if r.done[c.ID] {
+		return
+	}
+	r.submitted = append(r.submitted, waiting{cmd: c, at: r.now})
+	r.route([]protocols.Command{c})
+}
+
+// route hands commands to the leader: proposed here if this replica leads,
+// forwarded if another does, kept in submitted for a later retry otherwise.
+func (r *Replica) route(cmds []protocols.Command) {
+	switch {
+	case r.role == leader:
+		for _, c := range cmds {
+			if !r.done[c.ID] && !r.proposed[c.ID] {
+				r.proposed[c.ID] = true
+				r.batch = append(r.batch, c)
+			}
+		}
+		r.propose()
+	case r.leaderID != 0 && r.leaderID != r.self:
+		r.env.Send(r.leaderID, Forward{Cmds: cmds})
+	}
+}
+
+// Step implements protocols.Protocol.
+func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
+	switch m := m.(type) {
+	case Prepare:
+		r.handlePrepare(from, m)
+	case Promise:
+		r.handlePromise(from, m)
+	case Nack:
+		r.handleNack(m)
+	case Accept:
+		r.handleAccept(from, m)
+	case AcceptOK:
+		r.handleAcceptOK(from, m)
+	case Commit:
+		r.handleCommit(from, m.Ballot, m.Commit)
+	case CatchUpReq:
+		r.handleCatchUpReq(from, m)
+	case CatchUp:
+		r.handleCatchUp(from, m)
+	case Forward:
+		if r.role == leader {
+			r.route(m.Cmds)
+		} else if r.leaderID != 0 && r.leaderID != r.self && r.leaderID != from {
+			r.env.Send(r.leaderID, m)
+		}
+	}
+}
+
+// observe steps down when a higher ballot shows up.
+func (r *Replica) observe(b ballot.Ballot) {
+	if r.ballot.Less(b) && r.role != follower {
+		r.role = follower
+		r.batch = nil
+		clear(r.proposed)
+	}
+}
+
+func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
+	if m.Ballot.Less(r.promised) {
+		r.env.Send(from, Nack{Promised: r.promised})
+		return
+	}
+	r.observe(m.Ballot)
+	if r.promised.Less(m.Ballot) {
+		r.promised = m.Ballot
+		r.env.Persist(promiseRecord(m.Ballot))
+	}
+	var acc []Accepted
+	for s := m.From; s >= 1 && s <= uint64(len(r.log)); s++ {
+		if e := &r.log[s-1]; !e.bal.IsZero() {
+			acc = append(acc, Accepted{Slot: s, Ballot: e.bal, Cmds: e.cmds})
+		}
+	}
+	r.env.Send(from, Promise{Ballot: m.Ballot, From: m.From, Accepted: acc})
+}
+
+func (r *Replica) handleNack(m Nack) {
+	if r.role != follower && r.ballot.Less(m.Promised) {
+		r.observe(m.Promised)
+		r.resetTimeout()
+	}
+}
+
+// campaign starts phase 1 with a ballot above every ballot seen.
+func (r *Replica) campaign() {
+	r.role = candidate
+	r.ballot = ballot.Max(r.promised, r.ballot).Next(r.self)
+	r.leaderID = 0
+	r.promises = quorum.NewTracker(r.q1)
+	r.merged = map[uint64]Accepted{}
+	r.prepFrom = r.firstUnchosen()
+	r.resetTimeout()
+	r.lastBeat = r.now
+	m := Prepare{Ballot: r.ballot, From: r.prepFrom}
+	r.handlePrepare(r.self, m)
+	r.broadcast(m)
+}
+
+func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
+	if r.role != candidate || m.Ballot != r.ballot || !r.promises.Add(from) {
+		return
+	}
+	for _, a := range m.Accepted {
+		if a.Slot < r.prepFrom {
+			continue
+		}
+		if cur, ok := r.merged[a.Slot]; !ok || cur.Ballot.Less(a.Ballot) {
+			r.merged[a.Slot] = a
+		}
+	}
+	if r.promises.Reached() {
+		r.becomeLeader()
+	}
+}
+
+// becomeLeader re-proposes, with the new ballot, every slot from prepFrom up
+// to the highest one a promise reported: the highest-ballot value where one
+// was reported, a no-op in the gaps.
+func (r *Replica) becomeLeader() {
+	r.role = leader
+	r.leaderID = r.self
+	r.commit = r.prepFrom - 1
+	r.next = r.prepFrom
+	last := r.prepFrom - 1
+	for s := range r.merged {
+		last = max(last, s)
+	}
+	clear(r.proposed)
+	for s := r.prepFrom; s <= last; s++ {
+		var cmds []protocols.Command
+		if e := r.entry(s); e.chosen {
+			cmds = e.cmds
+		} else if a, ok := r.merged[s]; ok {
+			cmds = a.Cmds
+		}
+		for _, c := range cmds {
+			r.proposed[c.ID] = true
+		}
+		r.proposeSlot(s, cmds)
+	}
+	r.merged = nil
+	r.next = last + 1
+	for _, w := range r.submitted {
+		if !r.done[w.cmd.ID] && !r.proposed[w.cmd.ID] {
+			r.proposed[w.cmd.ID] = true
+			r.batch = append(r.batch, w.cmd)
+		}
+	}
+	r.propose()
+	r.heartbeat()
+}
+
+// propose fills slots from the batch while the pipeline has room.
+func (r *Replica) propose() {
+	for len(r.batch) > 0 && r.next-r.commit <= maxInflight {
+		n := min(len(r.batch), maxBatch)
+		cmds := slices.Clone(r.batch[:n])
+		r.batch = r.batch[n:]
+		r.proposeSlot(r.next, cmds)
+		r.next++
+	}
+	if len(r.batch) == 0 {
+		r.batch = nil
+	}
+}
+
+func (r *Replica) proposeSlot(slot uint64, cmds []protocols.Command) {
+	e := r.entry(slot)
+	e.propBal = r.ballot
+	e.acks = quorum.NewTracker(r.q2)
+	e.sentAt = r.now
+	m := Accept{Ballot: r.ballot, Slot: slot, Cmds: cmds, Commit: r.commit}
+	r.handleAccept(r.self, m)
+	r.broadcast(m)
+}
+
+func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
+	if m.Ballot.Less(r.promised) {
+		r.env.Send(from, Nack{Promised: r.promised})
+		return
+	}
+	if m.Slot == 0 || m.Slot > r.firstUnchosen()+maxAhead {
+		return
+	}
+	r.observe(m.Ballot)
+	r.promised = m.Ballot
+	r.leaderID = m.Ballot.Node
+	r.heard = r.now
+	e := r.entry(m.Slot)
+	if !e.chosen {
+		e.cmds = m.Cmds
+	}
+	e.bal = m.Ballot
+	r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+	r.env.Send(from, AcceptOK{Ballot: m.Ballot, Slot: m.Slot})
+	if from != r.self {
+		r.handleCommit(from, m.Ballot, m.Commit)
+	}
+}
+
+func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
+	if r.role != leader || m.Ballot != r.ballot || m.Slot > uint64(len(r.log)) {
+		return
+	}
+	e := &r.log[m.Slot-1]
+	if e.propBal != r.ballot || e.chosen || !e.acks.Add(from) || !e.acks.Reached() {
+		return
+	}
+	e.chosen = true
+	for r.commit < uint64(len(r.log)) && r.log[r.commit].chosen {
+		r.commit++
+	}
+	r.execute()
+	r.propose()
+}
+
+// handleCommit learns that every slot up to upto is chosen and that entries
+// accepted at b hold the chosen value; it asks for the values it lacks.
+func (r *Replica) handleCommit(from protocols.NodeID, b ballot.Ballot, upto uint64) {
+	if b.Less(r.promised) {
+		return
+	}
+	if r.promised.Less(b) {
+		r.observe(b)
+		r.promised = b
+		r.env.Persist(promiseRecord(b))
+	}
+	r.leaderID = b.Node
+	r.heard = r.now
+	if r.role == leader {
+		return
+	}
+	for s := r.executed + 1; s <= upto && s <= uint64(len(r.log)); s++ {
+		if e := &r.log[s-1]; e.bal == b {
+			e.chosen = true
+		}
+	}
+	r.execute()
+	if r.firstUnchosen() <= upto && !r.catchingUp {
+		r.catchingUp = true
+		r.env.Send(from, CatchUpReq{From: r.firstUnchosen()})
+	}
+}
+
+func (r *Replica) handleCatchUpReq(from protocols.NodeID, m CatchUpReq) {
+	var chosen []Accepted
+	for s := max(m.From, 1); s <= uint64(len(r.log)) && len(chosen) < maxCatchUp; s++ {
+		if e := &r.log[s-1]; e.chosen {
+			chosen = append(chosen, Accepted{Slot: s, Cmds: e.cmds})
+		} else {
+			break
+		}
+	}
+	if len(chosen) > 0 {
+		r.env.Send(from, CatchUp{Chosen: chosen})
+	}
+}
+
+func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
+	r.catchingUp = false
+	for _, a := range m.Chosen {
+		if a.Slot == 0 || a.Slot > r.firstUnchosen()+maxAhead {
+			continue
+		}
+		if e := r.entry(a.Slot); !e.chosen {
+			e.cmds, e.chosen = a.Cmds, true
+		}
+	}
+	r.execute()
+	if len(m.Chosen) == maxCatchUp {
+		r.catchingUp = true
+		r.env.Send(from, CatchUpReq{From: r.firstUnchosen()})
+	}
+}
+
+// execute runs chosen slots in order, each command at most once.
+func (r *Replica) execute() {
+	for r.executed < uint64(len(r.log)) && r.log[r.executed].chosen {
+		for _, c := range r.log[r.executed].cmds {
+			if !r.done[c.ID] {
+				r.done[c.ID] = true
+				delete(r.proposed, c.ID)
+				r.env.Execute(c)
+			}
+		}
+		r.executed++
+	}
+	if len(r.submitted) > 0 {
+		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
+	}
+}
+
+func (r *Replica) heartbeat() {
+	r.lastBeat = r.now
+	r.broadcast(Commit{Ballot: r.ballot, Commit: r.commit})
+}
+
+// Tick implements protocols.Protocol.
+func (r *Replica) Tick() {
+	r.now++
+	r.catchingUp = false
+	beat := max(1, r.cfg.SuspectTicks/3)
+	switch r.role {
+	case leader:
+		if r.now-r.lastBeat >= beat {
+			r.heartbeat()
+			r.retransmit(2 * beat)
+		}
+	case candidate:
+		if r.now-r.heard >= r.timeout {
+			r.campaign()
+		} else if r.now-r.lastBeat >= beat {
+			r.lastBeat = r.now
+			for _, p := range r.cfg.Peers {
+				if p != r.self && !r.promises.Has(p) {
+					r.env.Send(p, Prepare{Ballot: r.ballot, From: r.prepFrom})
+				}
+			}
+		}
+	case follower:
+		if r.now-r.heard >= r.timeout {
+			r.campaign()
+		}
+	}
+	// Commands submitted here and not executed after a suspicion period go
+	// to the leader again: the forward, the leader or the proposal may have
+	// been lost.
+	var retry []protocols.Command
+	for i := range r.submitted {
+		if w := &r.submitted[i]; r.now-w.at >= r.cfg.SuspectTicks {
+			w.at = r.now
+			if r.role == leader {
+				delete(r.proposed, w.cmd.ID)
+			}
+			retry = append(retry, w.cmd)
+		}
+	}
+	if len(retry) > 0 {
+		r.route(retry)
+	}
+}
+
+// retransmit resends Accepts that have waited age ticks to the acceptors
+// that have not answered.
+func (r *Replica) retransmit(age int) {
+	for s := r.commit + 1; s < r.next && s <= uint64(len(r.log)); s++ {
+		e := &r.log[s-1]
+		if e.chosen || e.propBal != r.ballot || r.now-e.sentAt < age {
+			continue
+		}
+		e.sentAt = r.now
+		m := Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds, Commit: r.commit}
+		for _, p := range r.cfg.Peers {
+			if !e.acks.Has(p) {
+				r.env.Send(p, m)
+			}
+		}
+	}
+}
