@@ -1,0 +1,72 @@
+# Blossom's one entry point for building, testing and running.
+# `make demo` and `make test` are the README's quick start.
+
+GO          ?= go
+BIN         := $(CURDIR)/bin
+PKG         := github.com/blossom-dso/blossom
+# Tools are pinned and installed into ./bin from the Go module proxy.
+FAILPOINT   := github.com/pingcap/failpoint/failpoint-toolexec@v0.0.0-20240528011301-b51a646c7c86
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_FLAGS  ?= -timeout 20m
+FUZZTIME    ?= 30s
+ARGS        ?=
+
+.PHONY: all build test test-unit test-sabotage lint demo sim fuzz tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/blossom ./cmd/blossom
+
+## test: every unit, simulation-sweep and fuzz-seed test, then the sabotage
+## tests, which need the failpoint markers rewritten at compile time.
+test: test-unit test-sabotage
+
+test-unit:
+	$(GO) test $(TEST_FLAGS) ./...
+
+# The sabotage tests carry the `failpoint` build tag: they only make sense in
+# a build whose failpoint markers were rewritten by failpoint-toolexec. In
+# every other build the markers are inert no-ops.
+test-sabotage: $(BIN)/failpoint-toolexec
+	GOMODCACHE="$$($(GO) env GOMODCACHE)" $(GO) test $(TEST_FLAGS) -tags failpoint \
+		-toolexec=$(BIN)/failpoint-toolexec -run '^TestSabotage' ./protocols/...
+
+$(BIN)/failpoint-toolexec:
+	GOBIN=$(BIN) $(GO) install $(FAILPOINT)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install $(STATICCHECK)
+
+tools: $(BIN)/failpoint-toolexec $(BIN)/staticcheck
+
+lint: $(BIN)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+
+## demo: until the DSO cluster exists, a planet-scale simulation.
+demo:
+	$(GO) run ./cmd/blossom sim --protocol fpaxos --nodes 5 --f 1 --latency planet:gcp \
+		--clients 50 --ops 5000 --conflict 10 --faults none --seed 1 --check
+
+## sim: the simulator with ARGS, e.g. make sim ARGS="--protocol paxos --faults swarm --check".
+sim:
+	$(GO) run ./cmd/blossom sim $(ARGS)
+
+## sim-sabotage: the simulator built with failpoints rewritten; enable one
+## with GO_FAILPOINTS, e.g.
+## GO_FAILPOINTS=$(PKG)/protocols/paxos/quorumOneShort=return(true) make sim-sabotage ARGS=...
+sim-sabotage: $(BIN)/failpoint-toolexec
+	GOMODCACHE="$$($(GO) env GOMODCACHE)" $(GO) run -toolexec=$(BIN)/failpoint-toolexec ./cmd/blossom sim $(ARGS)
+
+## fuzz: run every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN)
