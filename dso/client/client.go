@@ -1,0 +1,546 @@
+// Package client is the Go client of the DSO: it dials one or more
+// endpoints of a cluster, learns the cluster's members, and routes every
+// call to the node that owns its object on the consistent-hash ring.
+//
+// A Client is safe for concurrent use and pipelines: each node has a few
+// connections, each carrying many calls in flight matched by request id.
+// Calls on one object from one Client travel on one connection, so they
+// reach the server in the order they were issued. A lost connection fails
+// its calls in flight with ErrUnavailable (their outcome is unknown) and
+// is re-dialled with exponential back-off by the next call. A context's
+// deadline is sent with each call, and cancelling the context withdraws
+// the call from the server.
+//
+//	c, err := client.Dial(ctx, "localhost:7400")
+//	hits := dso.NewAtomicLong(c, "hits")
+//	n, err := hits.AddAndGet(ctx, 1)
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/ring"
+	"github.com/blossom-dso/blossom/dso/wire"
+)
+
+// ErrUnavailable is returned when a node cannot be reached or the
+// connection broke while a call was in flight (the call may or may not
+// have taken effect).
+var ErrUnavailable = errors.New("dso/client: node unavailable")
+
+// ErrClosed is returned by calls on a closed Client.
+var ErrClosed = errors.New("dso/client: client closed")
+
+// Options configures a Client.
+type Options struct {
+	// Endpoints are host:port addresses of some nodes of the cluster.
+	Endpoints []string
+	// ConnsPerNode is the number of connections per node (default 4);
+	// objects are spread over them by hash.
+	ConnsPerNode int
+	// DialTimeout bounds one connection attempt (default 2s).
+	DialTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between reconnection
+	// attempts (defaults 10ms and 1s).
+	MinBackoff, MaxBackoff time.Duration
+	// RetryFor bounds how long a call keeps trying to reach a node that is
+	// down when its context has no deadline (default 5s).
+	RetryFor time.Duration
+	// MaxFrame is the largest reply accepted (default 256 MiB).
+	MaxFrame int
+	// NoDiscovery keeps the ring on Endpoints instead of asking the
+	// servers for the cluster's members.
+	NoDiscovery bool
+	// Logger receives the client's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) fill() error {
+	if len(o.Endpoints) == 0 {
+		return fmt.Errorf("dso/client: no endpoints")
+	}
+	if o.ConnsPerNode <= 0 {
+		o.ConnsPerNode = 4
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 10 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(time.Second, o.MinBackoff)
+	}
+	if o.RetryFor <= 0 {
+		o.RetryFor = 5 * time.Second
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 256 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Client is a connection to a DSO cluster.
+type Client struct {
+	opts  Options
+	ring  *ring.Ring
+	nodes map[string]*node
+
+	mu      sync.Mutex
+	created map[dso.Ref]struct{}
+	closed  bool
+}
+
+// Dial connects to the cluster reachable at endpoints.
+func Dial(ctx context.Context, endpoints ...string) (*Client, error) {
+	return DialOptions(ctx, Options{Endpoints: endpoints})
+}
+
+// DialOptions connects with explicit options. It reaches at least one
+// endpoint, asks it for the cluster's members, and builds the ring.
+func DialOptions(ctx context.Context, opts Options) (*Client, error) {
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, nodes: map[string]*node{}, created: map[dso.Ref]struct{}{}}
+	members := opts.Endpoints
+	var firstErr error
+	reached := false
+	for _, ep := range opts.Endpoints {
+		n := c.node(ep)
+		v, err := n.request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+			return wire.AppendSimple(b, wire.OpMembers, id), nil
+		})
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		reached = true
+		if l, ok := v.([]any); ok && len(l) > 0 && !opts.NoDiscovery {
+			members = members[:0:0]
+			for _, m := range l {
+				if s, ok := m.(string); ok {
+					members = append(members, s)
+				}
+			}
+		}
+		break
+	}
+	if !reached {
+		c.Close()
+		return nil, fmt.Errorf("dso/client: dial %v: %w", opts.Endpoints, firstErr)
+	}
+	r, err := ring.New(members, 0)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.ring = r
+	return c, nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Members returns the nodes of the ring, sorted.
+func (c *Client) Members() []string { return c.ring.Nodes() }
+
+// Owner returns the endpoint of the node that holds ref.
+func (c *Client) Owner(ref dso.Ref) string { return c.ring.Owner(ref.Type, ref.Key) }
+
+func (c *Client) node(addr string) *node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[addr]
+	if n == nil {
+		n = &node{c: c, addr: addr, conns: make([]*connSlot, c.opts.ConnsPerNode)}
+		for i := range n.conns {
+			n.conns[i] = &connSlot{}
+		}
+		c.nodes[addr] = n
+	}
+	return n
+}
+
+// Call invokes method on the object ref, creating it with ctor if absent.
+func (c *Client) Call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, ok := c.created[ref]; !ok {
+		c.created[ref] = struct{}{}
+	}
+	c.mu.Unlock()
+	h := ring.HashRef(ref.Type, ref.Key)
+	n := c.node(c.ring.Owner(ref.Type, ref.Key))
+	timeout := uint64(0)
+	if dl, ok := ctx.Deadline(); ok {
+		ms := math.Ceil(float64(time.Until(dl)) / float64(time.Millisecond))
+		timeout = uint64(max(ms, 1))
+	}
+	return n.request(ctx, int(h>>32), func(b []byte, id uint64) ([]byte, error) {
+		return wire.AppendCall(b, id, timeout, ref.Type, ref.Key, method, args, ctor)
+	})
+}
+
+// Delete removes the object ref from its node; it reports whether it
+// existed. Calls parked on it fail with dso.ErrClosed.
+func (c *Client) Delete(ctx context.Context, ref dso.Ref) (bool, error) {
+	c.mu.Lock()
+	delete(c.created, ref)
+	c.mu.Unlock()
+	n := c.node(c.ring.Owner(ref.Type, ref.Key))
+	v, err := n.request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+		return wire.AppendSimple(b, wire.OpDelete, id, ref.Type, ref.Key), nil
+	})
+	b, _ := v.(bool)
+	return b, err
+}
+
+// Created lists the objects this client has called, sorted.
+func (c *Client) Created() []dso.Ref {
+	c.mu.Lock()
+	out := make([]dso.Ref, 0, len(c.created))
+	for r := range c.created {
+		out = append(out, r)
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// Clear deletes every object this client has called.
+func (c *Client) Clear(ctx context.Context) error {
+	var errs []error
+	for _, r := range c.Created() {
+		if _, err := c.Delete(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// List returns the objects held by the cluster whose type starts with
+// prefix, sorted.
+func (c *Client) List(ctx context.Context, prefix string) ([]dso.Ref, error) {
+	var out []dso.Ref
+	for _, m := range c.ring.Nodes() {
+		v, err := c.node(m).request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+			return wire.AppendSimple(b, wire.OpList, id, prefix), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		l, _ := v.([]any)
+		for _, e := range l {
+			p, _ := e.([]any)
+			if len(p) == 2 {
+				t, _ := p[0].(string)
+				k, _ := p[1].(string)
+				out = append(out, dso.Ref{Type: t, Key: k})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// Ping checks that every node answers.
+func (c *Client) Ping(ctx context.Context) error {
+	for _, m := range c.ring.Nodes() {
+		if _, err := c.node(m).request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+			return wire.AppendSimple(b, wire.OpPing, id), nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes every connection; calls in flight fail with ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	nodes := make([]*node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		nodes = append(nodes, n)
+	}
+	c.mu.Unlock()
+	for _, n := range nodes {
+		for _, s := range n.conns {
+			s.mu.Lock()
+			s.closed = true
+			cn := s.cn
+			s.mu.Unlock()
+			if cn != nil {
+				cn.fail(ErrClosed)
+			}
+		}
+	}
+	return nil
+}
+
+// node is one server, reached through ConnsPerNode connection slots.
+type node struct {
+	c     *Client
+	addr  string
+	conns []*connSlot
+}
+
+// connSlot holds one connection and its reconnection state.
+type connSlot struct {
+	mu       sync.Mutex
+	cn       *conn
+	closed   bool
+	failures int
+	nextTry  time.Time
+}
+
+// get returns a live connection of slot i, dialling with back-off.
+func (n *node) get(ctx context.Context, i int) (*conn, error) {
+	s := n.conns[i%len(n.conns)]
+	deadline := time.Now().Add(n.c.opts.RetryFor)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = dl
+	}
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if s.cn != nil && !s.cn.dead() {
+			cn := s.cn
+			s.mu.Unlock()
+			return cn, nil
+		}
+		wait := time.Until(s.nextTry)
+		if wait <= 0 {
+			cn, err := n.dial(ctx)
+			if err == nil {
+				s.cn, s.failures = cn, 0
+				s.mu.Unlock()
+				return cn, nil
+			}
+			s.failures++
+			b := n.c.opts.MinBackoff << min(s.failures-1, 20)
+			s.nextTry = time.Now().Add(min(b, n.c.opts.MaxBackoff))
+			wait = time.Until(s.nextTry)
+			if s.failures == 1 {
+				n.c.opts.Logger.Warn("dso/client: node unreachable; retrying with back-off", "node", n.addr, "err", err)
+			}
+			if time.Now().Add(wait).After(deadline) {
+				s.mu.Unlock()
+				return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, n.addr, err)
+			}
+		}
+		s.mu.Unlock()
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("%w: %s: still backing off", ErrUnavailable, n.addr)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (n *node) dial(ctx context.Context) (*conn, error) {
+	d := net.Dialer{Timeout: n.c.opts.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", n.addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), pending: map[uint64]chan result{}, maxFrame: n.c.opts.MaxFrame}
+	go cn.readLoop()
+	return cn, nil
+}
+
+type result struct {
+	v   any
+	err error
+}
+
+var chanPool = sync.Pool{New: func() any { return make(chan result, 1) }}
+
+// request sends one frame built by enc on slot i and waits for its reply.
+func (n *node) request(ctx context.Context, slot int, enc func([]byte, uint64) ([]byte, error)) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", dso.ErrCanceled, err)
+	}
+	cn, err := n.get(ctx, slot)
+	if err != nil {
+		return nil, err
+	}
+	ch := chanPool.Get().(chan result)
+	id, err := cn.send(enc, ch)
+	if err != nil {
+		chanPool.Put(ch)
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		chanPool.Put(ch)
+		return r.v, r.err
+	case <-ctx.Done():
+		if cn.forget(id) {
+			cn.sendCancel(id)
+		}
+		return nil, fmt.Errorf("%w: %w", dso.ErrCanceled, ctx.Err())
+	}
+}
+
+// conn is one pipelined connection.
+type conn struct {
+	nc       net.Conn
+	maxFrame int
+
+	wmu sync.Mutex
+	bw  *bufio.Writer
+	buf []byte
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan result
+	err     error // set once the connection is dead
+}
+
+func (c *conn) dead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err != nil
+}
+
+func (c *conn) send(enc func([]byte, uint64) ([]byte, error), ch chan result) (uint64, error) {
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return 0, err
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = ch
+	c.mu.Unlock()
+
+	c.wmu.Lock()
+	var err error
+	c.buf, err = enc(c.buf[:0], id)
+	if err == nil {
+		if len(c.buf)-4 > wire.DefaultMaxFrame*64 {
+			err = fmt.Errorf("%w: request of %d bytes", dso.ErrTooLarge, len(c.buf))
+		} else if _, werr := c.bw.Write(c.buf); werr == nil {
+			werr = c.bw.Flush()
+			if werr != nil {
+				c.wmu.Unlock()
+				c.fail(fmt.Errorf("%w: write: %v", ErrUnavailable, werr))
+				return 0, fmt.Errorf("%w: write: %v", ErrUnavailable, werr)
+			}
+		} else {
+			c.wmu.Unlock()
+			c.fail(fmt.Errorf("%w: write: %v", ErrUnavailable, werr))
+			return 0, fmt.Errorf("%w: write: %v", ErrUnavailable, werr)
+		}
+	} else {
+		err = fmt.Errorf("%w: %v", dso.ErrBadArgs, err)
+	}
+	if cap(c.buf) > 1<<20 {
+		c.buf = nil
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.forget(id)
+		return 0, err
+	}
+	return id, nil
+}
+
+// forget drops a pending call; it reports whether it was still pending.
+func (c *conn) forget(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[id]
+	delete(c.pending, id)
+	return ok
+}
+
+func (c *conn) sendCancel(id uint64) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.buf = wire.AppendSimple(c.buf[:0], wire.OpCancel, id)
+	if _, err := c.bw.Write(c.buf); err == nil {
+		c.bw.Flush()
+	}
+}
+
+// fail marks the connection dead and fails every pending call with err.
+func (c *conn) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	c.nc.Close()
+	for _, ch := range pending {
+		ch <- result{err: err}
+	}
+}
+
+func (c *conn) readLoop() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var buf []byte
+	for {
+		body, err := wire.ReadFrame(br, buf, c.maxFrame)
+		if err != nil {
+			c.fail(fmt.Errorf("%w: read: %v", ErrUnavailable, err))
+			return
+		}
+		buf = body
+		r, err := wire.DecodeReply(body)
+		if err != nil {
+			c.fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
+			return
+		}
+		c.mu.Lock()
+		ch := c.pending[r.ID]
+		delete(c.pending, r.ID)
+		c.mu.Unlock()
+		if ch == nil {
+			continue // canceled call
+		}
+		if r.OK {
+			ch <- result{v: r.Value}
+		} else {
+			ch <- result{err: &dso.RemoteError{Code: r.Code, Msg: r.Msg}}
+		}
+	}
+}

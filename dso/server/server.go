@@ -1,0 +1,619 @@
+// Package server is the DSO server: it accepts client connections speaking
+// the protocol of package wire, holds the objects it owns on the cluster's
+// consistent-hash ring, and runs their methods.
+//
+// Calls on one object run one at a time under that object's own lock, in
+// the order the server read them; calls on different objects share no lock
+// (the object table is sharded), so they run in parallel on as many cores
+// as there are connections (disjoint-access parallelism). A connection's
+// requests are read and executed in order by one goroutine, and its
+// replies are batched: the server flushes when no further request is
+// buffered. A call that must wait (barrier, semaphore, future, ...) parks
+// on its object without holding a goroutine, and is answered when another
+// call releases it, or withdrawn when the client cancels it, its deadline
+// passes, or its connection closes.
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/ring"
+	"github.com/blossom-dso/blossom/dso/wire"
+)
+
+// Config configures a server. The zero value serves the object library
+// as a single node with default limits.
+type Config struct {
+	// Registry holds the object types; nil means dso.NewRegistry().
+	Registry *dso.Registry
+	// MaxFrame is the largest request body accepted, in bytes; a larger
+	// call is refused with a too-large error. 0 means wire.DefaultMaxFrame.
+	MaxFrame int
+	// Members are the endpoints (host:port) of every node of the cluster,
+	// this one included, as clients dial them. Empty means a one-node
+	// cluster that owns every object.
+	Members []string
+	// Self is this node's endpoint as it appears in Members.
+	Self string
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.MaxFrame < 0 {
+		return fmt.Errorf("server: MaxFrame %d is negative", c.MaxFrame)
+	}
+	if len(c.Members) > 0 {
+		found := false
+		for _, m := range c.Members {
+			found = found || m == c.Self
+		}
+		if !found {
+			return fmt.Errorf("server: Self %q is not one of Members %v", c.Self, c.Members)
+		}
+	}
+	return nil
+}
+
+const nShards = 256
+
+// Server is a DSO node.
+type Server struct {
+	cfg    Config
+	reg    *dso.Registry
+	ring   *ring.Ring
+	log    *slog.Logger
+	shards [nShards]shard
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[dso.Ref]*entry
+}
+
+// entry is one object and the lock that orders its calls.
+type entry struct {
+	mu      sync.Mutex
+	obj     dso.Object
+	deleted bool
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Logger,
+		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	if s.reg == nil {
+		s.reg = dso.NewRegistry()
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.cfg.MaxFrame == 0 {
+		s.cfg.MaxFrame = wire.DefaultMaxFrame
+	}
+	if len(cfg.Members) > 0 {
+		r, err := ring.New(cfg.Members, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.ring = r
+	}
+	for i := range s.shards {
+		s.shards[i].m = map[dso.Ref]*entry{}
+	}
+	return s, nil
+}
+
+// Registry returns the server's type registry.
+func (s *Server) Registry() *dso.Registry { return s.reg }
+
+// Serve accepts connections on l until l fails or the server is closed.
+// It returns nil after Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	delay := 5 * time.Millisecond
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(delay)
+				delay = min(2*delay, time.Second)
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		delay = 5 * time.Millisecond
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 64<<10),
+			parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1)}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(2)
+		s.mu.Unlock()
+		go c.readLoop()
+		go c.asyncWriter()
+	}
+}
+
+// Close stops the listeners, closes every connection (withdrawing their
+// parked calls) and waits for the connection goroutines to end.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// NumObjects returns how many objects this node holds.
+func (s *Server) NumObjects() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+func (s *Server) shardOf(ref dso.Ref) *shard {
+	return &s.shards[ring.HashRef(ref.Type, ref.Key)%nShards]
+}
+
+// lookup returns the entry of ref, creating the object with ctor if absent.
+func (s *Server) lookup(ref dso.Ref, ctor dso.Constructor, args []any) (*entry, error) {
+	sh := s.shardOf(ref)
+	sh.mu.RLock()
+	e := sh.m[ref]
+	sh.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e = sh.m[ref]; e != nil {
+		return e, nil
+	}
+	obj, err := ctor(args)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", ref, err)
+	}
+	e = &entry{obj: obj}
+	sh.m[ref] = e
+	return e, nil
+}
+
+func (s *Server) delete(ref dso.Ref) bool {
+	sh := s.shardOf(ref)
+	sh.mu.Lock()
+	e := sh.m[ref]
+	delete(sh.m, ref)
+	sh.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	e.deleted = true
+	if c, ok := e.obj.(dso.Closer); ok {
+		c.Close()
+	}
+	e.mu.Unlock()
+	return true
+}
+
+func (s *Server) list(prefix string) []any {
+	var out []any
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for ref := range sh.m {
+			if strings.HasPrefix(ref.Type, prefix) {
+				out = append(out, []any{ref.Type, ref.Key})
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// Invoke runs one call in-process, as if it came from a client that cannot
+// park: a parked call is withdrawn at once and fails with ErrCanceled.
+func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
+	type res struct {
+		v   any
+		err error
+	}
+	ch := make(chan res, 1)
+	var w *dso.Waiter
+	v, err, e := s.call(ref, method, args, ctor, func() *dso.Waiter {
+		w = dso.NewWaiter(func(v any, err error) { ch <- res{v, err} })
+		return w
+	})
+	if err != nil || w == nil {
+		return v, err
+	}
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		s.withdraw(e, w, fmt.Errorf("%w: %v", dso.ErrCanceled, ctx.Err()))
+		r := <-ch
+		return r.v, r.err
+	}
+}
+
+// call runs a method on the object ref. If the call parks (the park
+// function was called), it returns the entry so that the caller can
+// withdraw the waiter later.
+func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter) (any, error, *entry) {
+	ctor, name, ok := s.reg.Lookup(ref.Type)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type), nil
+	}
+	ref.Type = name
+	if s.ring != nil {
+		if owner := s.ring.Owner(ref.Type, ref.Key); owner != s.cfg.Self {
+			return nil, fmt.Errorf("%w: %s lives on %s, not %s", dso.ErrWrongNode, ref, owner, s.cfg.Self), nil
+		}
+	}
+	for {
+		e, err := s.lookup(ref, ctor, ctorArgs)
+		if err != nil {
+			return nil, err, nil
+		}
+		e.mu.Lock()
+		if e.deleted {
+			e.mu.Unlock()
+			continue
+		}
+		inv := dso.NewInvocation(ref, method, args, park)
+		v, err := e.obj.Invoke(inv)
+		e.mu.Unlock()
+		if inv.Parked() != nil {
+			return nil, nil, e
+		}
+		return v, err, nil
+	}
+}
+
+// withdraw cancels a parked call with err unless it was answered already.
+func (s *Server) withdraw(e *entry, w *dso.Waiter, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if w.Done() {
+		return
+	}
+	if wd, ok := e.obj.(dso.Withdrawer); ok && !e.deleted {
+		wd.Withdraw(w)
+	}
+	w.Reply(nil, err)
+}
+
+// conn is one client connection.
+type conn struct {
+	s  *Server
+	nc net.Conn
+	br *bufio.Reader
+
+	wmu    sync.Mutex // guards bw and broken
+	bw     *bufio.Writer
+	broken bool
+	buf    []byte // reply encoding buffer of the read loop
+
+	amu     sync.Mutex // guards async and done
+	async   []byte     // replies of released waiters, written by asyncWriter
+	spare   []byte
+	done    bool
+	kick    chan struct{}
+	pmu     sync.Mutex
+	parked  map[uint64]*parkedCall
+	logOnce sync.Once
+}
+
+type parkedCall struct {
+	e     *entry
+	w     *dso.Waiter
+	timer *time.Timer
+}
+
+func (c *conn) warn(msg string, args ...any) {
+	c.logOnce.Do(func() {
+		c.s.log.Warn(msg, append([]any{"remote", c.nc.RemoteAddr().String()}, args...)...)
+	})
+}
+
+func (c *conn) readLoop() {
+	defer c.s.wg.Done()
+	defer c.shutdown()
+	var body []byte
+	for {
+		var hdr [4]byte
+		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.warn("dso: read failed; closing connection", "err", err)
+			}
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[:]))
+		if n > c.s.cfg.MaxFrame {
+			if !c.refuseTooLarge(n) {
+				return
+			}
+			continue
+		}
+		if n == 0 {
+			c.warn("dso: empty frame; closing connection")
+			return
+		}
+		if cap(body) < n {
+			body = make([]byte, n)
+		}
+		body = body[:n]
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			c.warn("dso: truncated frame; closing connection", "err", err)
+			return
+		}
+		q, err := wire.DecodeRequest(body)
+		if err != nil {
+			c.warn("dso: malformed frame; closing connection", "err", err)
+			if id, ok := wire.PeekID(body); ok {
+				c.write(func(b []byte) []byte {
+					return wire.AppendError(b, id, wire.CodeMalformed, err.Error())
+				}, true)
+			}
+			return
+		}
+		c.handle(&q)
+		if c.br.Buffered() == 0 {
+			c.flush()
+		}
+	}
+}
+
+// refuseTooLarge answers an oversized call with an error and skips its
+// body; it reports whether the connection can go on.
+func (c *conn) refuseTooLarge(n int) bool {
+	if n > 64*c.s.cfg.MaxFrame || n < 9 {
+		c.warn("dso: frame far above the size limit; closing connection", "bytes", n, "limit", c.s.cfg.MaxFrame)
+		return false
+	}
+	var head [9]byte
+	if _, err := io.ReadFull(c.br, head[:]); err != nil {
+		return false
+	}
+	if _, err := io.CopyN(io.Discard, c.br, int64(n-9)); err != nil {
+		return false
+	}
+	id := binary.BigEndian.Uint64(head[1:])
+	c.s.log.Warn("dso: refused an oversized request", "remote", c.nc.RemoteAddr().String(), "bytes", n, "limit", c.s.cfg.MaxFrame)
+	msg := fmt.Sprintf("%v: request of %d bytes, limit %d", dso.ErrTooLarge, n, c.s.cfg.MaxFrame)
+	c.write(func(b []byte) []byte { return wire.AppendError(b, id, wire.CodeTooLarge, msg) }, true)
+	return true
+}
+
+func (c *conn) handle(q *wire.Request) {
+	switch q.Op {
+	case wire.OpCall:
+		c.handleCall(q)
+	case wire.OpCancel:
+		c.pmu.Lock()
+		pc := c.parked[q.ID]
+		c.pmu.Unlock()
+		if pc != nil {
+			c.s.withdraw(pc.e, pc.w, dso.ErrCanceled)
+		}
+	case wire.OpDelete:
+		c.replyValue(q.ID, c.s.delete(dso.Ref{Type: q.Type, Key: q.Key}), nil)
+	case wire.OpMembers:
+		ms := make([]any, len(c.s.cfg.Members))
+		for i, m := range c.s.cfg.Members {
+			ms[i] = m
+		}
+		c.replyValue(q.ID, ms, nil)
+	case wire.OpList:
+		c.replyValue(q.ID, c.s.list(q.Type), nil)
+	case wire.OpPing:
+		c.replyValue(q.ID, nil, nil)
+	}
+}
+
+func (c *conn) handleCall(q *wire.Request) {
+	id := q.ID
+	var w *dso.Waiter
+	v, err, e := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, func() *dso.Waiter {
+		w = dso.NewWaiter(func(v any, err error) { c.replyParked(id, v, err) })
+		return w
+	})
+	if e == nil {
+		c.replyValue(id, v, err)
+		return
+	}
+	pc := &parkedCall{e: e, w: w}
+	c.pmu.Lock()
+	if c.parked == nil { // connection already shut down
+		c.pmu.Unlock()
+		c.s.withdraw(e, w, dso.ErrCanceled)
+		return
+	}
+	c.parked[id] = pc
+	if q.Timeout > 0 {
+		pc.timer = time.AfterFunc(time.Duration(q.Timeout)*time.Millisecond, func() {
+			c.s.withdraw(e, w, fmt.Errorf("%w after %d ms", dso.ErrTimeout, q.Timeout))
+		})
+	}
+	c.pmu.Unlock()
+	if w.Done() { // released before it was registered
+		c.unpark(id)
+	}
+}
+
+func (c *conn) unpark(id uint64) {
+	c.pmu.Lock()
+	if pc := c.parked[id]; pc != nil && pc.w.Done() {
+		if pc.timer != nil {
+			pc.timer.Stop()
+		}
+		delete(c.parked, id)
+	}
+	c.pmu.Unlock()
+}
+
+func (c *conn) replyValue(id uint64, v any, err error) {
+	c.write(func(b []byte) []byte { return appendReply(b, id, v, err) }, false)
+}
+
+func appendReply(b []byte, id uint64, v any, err error) []byte {
+	if err != nil {
+		return wire.AppendError(b, id, dso.CodeOf(err), err.Error())
+	}
+	b2, eerr := wire.AppendOK(b, id, v)
+	if eerr != nil {
+		return wire.AppendError(b, id, wire.CodeInternal, "dso: encode reply: "+eerr.Error())
+	}
+	return b2
+}
+
+// replyParked answers a parked call. It may run under an object's lock, so
+// it only queues the reply for the connection's async writer.
+func (c *conn) replyParked(id uint64, v any, err error) {
+	c.amu.Lock()
+	if !c.done {
+		c.async = appendReply(c.async, id, v, err)
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+	c.amu.Unlock()
+	c.unpark(id)
+}
+
+func (c *conn) asyncWriter() {
+	defer c.s.wg.Done()
+	for range c.kick {
+		c.amu.Lock()
+		out := c.async
+		c.async = c.spare[:0]
+		c.amu.Unlock()
+		if len(out) > 0 {
+			c.wmu.Lock()
+			if !c.broken {
+				if _, err := c.bw.Write(out); err == nil {
+					err = c.bw.Flush()
+					if err != nil {
+						c.broken = true
+					}
+				} else {
+					c.broken = true
+				}
+			}
+			c.wmu.Unlock()
+		}
+		c.amu.Lock()
+		c.spare = out
+		c.amu.Unlock()
+	}
+}
+
+// write appends one reply frame and flushes if asked.
+func (c *conn) write(enc func([]byte) []byte, flush bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.broken {
+		return
+	}
+	c.buf = enc(c.buf[:0])
+	if _, err := c.bw.Write(c.buf); err != nil {
+		c.broken = true
+		return
+	}
+	if flush {
+		if err := c.bw.Flush(); err != nil {
+			c.broken = true
+		}
+	}
+	if cap(c.buf) > 1<<20 {
+		c.buf = nil
+	}
+}
+
+func (c *conn) flush() {
+	c.wmu.Lock()
+	if !c.broken && c.bw.Buffered() > 0 {
+		if err := c.bw.Flush(); err != nil {
+			c.broken = true
+		}
+	}
+	c.wmu.Unlock()
+}
+
+// shutdown closes the connection and withdraws its parked calls.
+func (c *conn) shutdown() {
+	c.flush()
+	c.nc.Close()
+	c.pmu.Lock()
+	parked := c.parked
+	c.parked = nil
+	c.pmu.Unlock()
+	for _, pc := range parked {
+		if pc.timer != nil {
+			pc.timer.Stop()
+		}
+		c.s.withdraw(pc.e, pc.w, dso.ErrCanceled)
+	}
+	c.amu.Lock()
+	c.done = true
+	close(c.kick)
+	c.amu.Unlock()
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+}

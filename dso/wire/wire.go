@@ -1,0 +1,592 @@
+// Package wire is the binary protocol between DSO clients and servers:
+// length-prefixed frames carrying calls and replies matched by request id,
+// and a tagged encoding of argument and result values. docs/PROTOCOL.md
+// describes the same format for writers of clients in other languages.
+//
+// Every decoder here is bounded: a count or length is checked against the
+// bytes that remain before anything is allocated, nesting is limited to
+// MaxDepth, and a malformed input yields an error wrapping ErrMalformed.
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// ErrMalformed is wrapped by every decoding error.
+var ErrMalformed = errors.New("wire: malformed frame")
+
+// ErrTooLarge is returned by ReadFrame for a frame above the size limit.
+var ErrTooLarge = errors.New("wire: frame too large")
+
+// MaxDepth bounds the nesting of lists and maps in a value.
+const MaxDepth = 32
+
+// DefaultMaxFrame is the default limit on a frame's body, in bytes.
+const DefaultMaxFrame = 16 << 20
+
+// Op is the first byte of a frame body.
+type Op uint8
+
+// Request and reply operations.
+const (
+	OpCall    Op = 0x01 // invoke a method of an object
+	OpCancel  Op = 0x02 // withdraw a parked call
+	OpDelete  Op = 0x03 // delete an object
+	OpMembers Op = 0x04 // list the cluster's endpoints
+	OpList    Op = 0x05 // list the objects held by this node
+	OpPing    Op = 0x06 // liveness check
+	OpOK      Op = 0x81 // successful reply carrying a value
+	OpError   Op = 0x82 // error reply carrying a code and a message
+)
+
+// Code classifies an error reply.
+type Code uint8
+
+// Error codes carried by OpError replies.
+const (
+	CodeInternal      Code = 1
+	CodeMalformed     Code = 2
+	CodeUnknownType   Code = 3
+	CodeUnknownMethod Code = 4
+	CodeBadArgs       Code = 5
+	CodeCanceled      Code = 6
+	CodeWrongNode     Code = 7
+	CodeTooLarge      Code = 8
+	CodeApp           Code = 9  // the method itself failed (index out of range, ...)
+	CodeClosed        Code = 10 // the object is closed (pipe) or deleted while parked
+	CodeTimeout       Code = 11
+)
+
+func (c Code) String() string {
+	switch c {
+	case CodeInternal:
+		return "internal"
+	case CodeMalformed:
+		return "malformed"
+	case CodeUnknownType:
+		return "unknown type"
+	case CodeUnknownMethod:
+		return "unknown method"
+	case CodeBadArgs:
+		return "bad arguments"
+	case CodeCanceled:
+		return "canceled"
+	case CodeWrongNode:
+		return "wrong node"
+	case CodeTooLarge:
+		return "too large"
+	case CodeApp:
+		return "failed"
+	case CodeClosed:
+		return "closed"
+	case CodeTimeout:
+		return "timeout"
+	}
+	return fmt.Sprintf("code %d", uint8(c))
+}
+
+// Value tags.
+const (
+	tagNil    = 0
+	tagFalse  = 1
+	tagTrue   = 2
+	tagInt    = 3
+	tagFloat  = 4
+	tagString = 5
+	tagBytes  = 6
+	tagList   = 7
+	tagMap    = 8
+	tagFloats = 9
+)
+
+// Request is a decoded client-to-server frame.
+type Request struct {
+	Op      Op
+	ID      uint64
+	Timeout uint64 // milliseconds; 0 means none (OpCall only)
+	Type    string // OpCall, OpDelete; type prefix for OpList
+	Key     string
+	Method  string
+	Args    []any
+	Ctor    []any // constructor arguments, used if the call creates the object
+}
+
+// Reply is a decoded server-to-client frame.
+type Reply struct {
+	ID    uint64
+	OK    bool
+	Value any
+	Code  Code
+	Msg   string
+}
+
+// AppendCall appends a complete OpCall frame (length prefix included).
+func AppendCall(b []byte, id, timeoutMs uint64, typ, key, method string, args, ctor []any) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpCall))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.AppendUvarint(b, timeoutMs)
+	b = AppendString(b, typ)
+	b = AppendString(b, key)
+	b = AppendString(b, method)
+	var err error
+	if b, err = appendValues(b, args); err != nil {
+		return b[:start], err
+	}
+	if b, err = appendValues(b, ctor); err != nil {
+		return b[:start], err
+	}
+	return finish(b, start), nil
+}
+
+func appendValues(b []byte, vs []any) ([]byte, error) {
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		var err error
+		if b, err = AppendValue(b, v); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// AppendSimple appends a frame made of an op, an id and optional strings
+// (OpCancel, OpMembers, OpPing: none; OpDelete: type and key; OpList: prefix).
+func AppendSimple(b []byte, op Op, id uint64, strs ...string) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(op))
+	b = binary.BigEndian.AppendUint64(b, id)
+	for _, s := range strs {
+		b = AppendString(b, s)
+	}
+	return finish(b, start)
+}
+
+// AppendOK appends an OpOK reply frame.
+func AppendOK(b []byte, id uint64, v any) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpOK))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b, err := AppendValue(b, v)
+	if err != nil {
+		return b[:start], err
+	}
+	return finish(b, start), nil
+}
+
+// AppendError appends an OpError reply frame.
+func AppendError(b []byte, id uint64, code Code, msg string) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpError))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = append(b, byte(code))
+	b = AppendString(b, msg)
+	return finish(b, start)
+}
+
+func finish(b []byte, start int) []byte {
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return b
+}
+
+// ReadFrame reads one frame body into buf (grown as needed) and returns it.
+// A body longer than max yields ErrTooLarge; the stream is then unusable.
+func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr[:]))
+	if n > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, max)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrMalformed)
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// DecodeRequest decodes a frame body sent by a client. Strings and byte
+// values in the result do not alias body.
+func DecodeRequest(body []byte) (Request, error) {
+	d := decoder{b: body}
+	var q Request
+	q.Op = Op(d.byte())
+	q.ID = d.u64()
+	switch q.Op {
+	case OpCall:
+		q.Timeout = d.uvarint()
+		q.Type = d.string()
+		q.Key = d.string()
+		q.Method = d.string()
+		q.Args = d.values()
+		q.Ctor = d.values()
+	case OpDelete:
+		q.Type = d.string()
+		q.Key = d.string()
+	case OpList:
+		q.Type = d.string()
+	case OpCancel, OpMembers, OpPing:
+	default:
+		if d.err == nil {
+			d.fail("unknown op 0x%02x", uint8(q.Op))
+		}
+	}
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("%d trailing bytes", len(d.b)-d.off)
+	}
+	return q, d.err
+}
+
+// DecodeReply decodes a frame body sent by a server.
+func DecodeReply(body []byte) (Reply, error) {
+	d := decoder{b: body}
+	var r Reply
+	op := Op(d.byte())
+	r.ID = d.u64()
+	switch op {
+	case OpOK:
+		r.OK = true
+		r.Value = d.value(0)
+	case OpError:
+		r.Code = Code(d.byte())
+		r.Msg = d.string()
+	default:
+		if d.err == nil {
+			d.fail("unknown reply op 0x%02x", uint8(op))
+		}
+	}
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("%d trailing bytes", len(d.b)-d.off)
+	}
+	return r, d.err
+}
+
+// PeekID returns the request id of a frame body, if it has one, so that a
+// server can answer a call it cannot otherwise decode.
+func PeekID(body []byte) (uint64, bool) {
+	if len(body) < 9 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(body[1:9]), true
+}
+
+// AppendString appends s with a uvarint length prefix.
+func AppendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// AppendValue appends the tagged encoding of v. It accepts nil, bool, all
+// integer kinds (as int64; uint64 above MaxInt64 is an error), float32 and
+// float64, string, []byte, []float64, []any, []string, []int64, []int,
+// map[string]any, map[string]int64 and map[string]float64.
+func AppendValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, tagNil), nil
+	case bool:
+		if x {
+			return append(b, tagTrue), nil
+		}
+		return append(b, tagFalse), nil
+	case int64:
+		return binary.AppendVarint(append(b, tagInt), x), nil
+	case int:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case int32:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case int16:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case int8:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case uint8:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case uint16:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case uint32:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return b, fmt.Errorf("wire: uint %d overflows int64", x)
+		}
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return b, fmt.Errorf("wire: uint64 %d overflows int64", x)
+		}
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case float64:
+		return binary.BigEndian.AppendUint64(append(b, tagFloat), math.Float64bits(x)), nil
+	case float32:
+		return binary.BigEndian.AppendUint64(append(b, tagFloat), math.Float64bits(float64(x))), nil
+	case string:
+		return AppendString(append(b, tagString), x), nil
+	case []byte:
+		b = binary.AppendUvarint(append(b, tagBytes), uint64(len(x)))
+		return append(b, x...), nil
+	case []float64:
+		b = binary.AppendUvarint(append(b, tagFloats), uint64(len(x)))
+		for _, f := range x {
+			b = binary.BigEndian.AppendUint64(b, math.Float64bits(f))
+		}
+		return b, nil
+	case []any:
+		b = binary.AppendUvarint(append(b, tagList), uint64(len(x)))
+		for _, e := range x {
+			var err error
+			if b, err = AppendValue(b, e); err != nil {
+				return b, err
+			}
+		}
+		return b, nil
+	case []string:
+		b = binary.AppendUvarint(append(b, tagList), uint64(len(x)))
+		for _, e := range x {
+			b = AppendString(append(b, tagString), e)
+		}
+		return b, nil
+	case []int64:
+		b = binary.AppendUvarint(append(b, tagList), uint64(len(x)))
+		for _, e := range x {
+			b = binary.AppendVarint(append(b, tagInt), e)
+		}
+		return b, nil
+	case []int:
+		b = binary.AppendUvarint(append(b, tagList), uint64(len(x)))
+		for _, e := range x {
+			b = binary.AppendVarint(append(b, tagInt), int64(e))
+		}
+		return b, nil
+	case map[string]any:
+		b = binary.AppendUvarint(append(b, tagMap), uint64(len(x)))
+		for k, e := range x {
+			b = AppendString(b, k)
+			var err error
+			if b, err = AppendValue(b, e); err != nil {
+				return b, err
+			}
+		}
+		return b, nil
+	case map[string]int64:
+		b = binary.AppendUvarint(append(b, tagMap), uint64(len(x)))
+		for k, e := range x {
+			b = binary.AppendVarint(append(AppendString(b, k), tagInt), e)
+		}
+		return b, nil
+	case map[string]float64:
+		b = binary.AppendUvarint(append(b, tagMap), uint64(len(x)))
+		for k, e := range x {
+			b = binary.BigEndian.AppendUint64(append(AppendString(b, k), tagFloat), math.Float64bits(e))
+		}
+		return b, nil
+	}
+	return b, fmt.Errorf("wire: cannot encode a value of type %T", v)
+}
+
+// DecodeValue decodes exactly one value from b.
+func DecodeValue(b []byte) (any, error) {
+	d := decoder{b: b}
+	v := d.value(0)
+	if d.err == nil && d.off != len(b) {
+		d.fail("%d trailing bytes", len(b)-d.off)
+	}
+	return v, d.err
+}
+
+// DecodeValues decodes a uvarint count followed by that many values, the
+// layout of a call's arguments.
+func DecodeValues(b []byte) ([]any, error) {
+	d := decoder{b: b}
+	vs := d.values()
+	if d.err == nil && d.off != len(b) {
+		d.fail("%d trailing bytes", len(b)-d.off)
+	}
+	return vs, d.err
+}
+
+// AppendValues appends a uvarint count and the values, the layout of a
+// call's arguments.
+func AppendValues(b []byte, vs []any) ([]byte, error) { return appendValues(b, vs) }
+
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s at byte %d", ErrMalformed, fmt.Sprintf(format, args...), d.off)
+	}
+}
+
+func (d *decoder) left() int { return len(d.b) - d.off }
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.left() < 1 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[d.off]
+	d.off++
+	return c
+}
+
+func (d *decoder) u64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if d.left() < 8 {
+		d.fail("truncated")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b[d.off:])
+	d.off += 8
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+// count reads a uvarint count of items each at least min bytes long.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n > uint64(d.left()/min) {
+		d.fail("count %d exceeds the %d bytes left", n, d.left())
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) raw() []byte {
+	n := d.count(1)
+	if d.err != nil {
+		return nil
+	}
+	p := d.b[d.off : d.off+n]
+	d.off += n
+	return p
+}
+
+func (d *decoder) string() string { return string(d.raw()) }
+
+func (d *decoder) values() []any {
+	n := d.count(1)
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	vs := make([]any, n)
+	for i := range vs {
+		vs[i] = d.value(0)
+	}
+	return vs
+}
+
+func (d *decoder) value(depth int) any {
+	if depth > MaxDepth {
+		d.fail("nesting deeper than %d", MaxDepth)
+		return nil
+	}
+	switch t := d.byte(); t {
+	case tagNil:
+		return nil
+	case tagFalse:
+		return false
+	case tagTrue:
+		return true
+	case tagInt:
+		return d.varint()
+	case tagFloat:
+		return math.Float64frombits(d.u64())
+	case tagString:
+		return d.string()
+	case tagBytes:
+		p := d.raw()
+		if d.err != nil {
+			return nil
+		}
+		return append([]byte{}, p...)
+	case tagFloats:
+		n := d.count(8)
+		if d.err != nil {
+			return nil
+		}
+		fs := make([]float64, n)
+		for i := range fs {
+			fs[i] = math.Float64frombits(binary.BigEndian.Uint64(d.b[d.off:]))
+			d.off += 8
+		}
+		return fs
+	case tagList:
+		n := d.count(1)
+		if d.err != nil {
+			return nil
+		}
+		l := make([]any, n)
+		for i := range l {
+			l[i] = d.value(depth + 1)
+		}
+		return l
+	case tagMap:
+		n := d.count(2)
+		if d.err != nil {
+			return nil
+		}
+		m := make(map[string]any, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			k := d.string()
+			m[k] = d.value(depth + 1)
+		}
+		return m
+	default:
+		if d.err == nil {
+			d.off--
+			d.fail("unknown value tag %d", t)
+		}
+		return nil
+	}
+}
