@@ -1,0 +1,57 @@
+// Package simnet is Blossom's deterministic discrete-event network
+// simulator. It runs n replicas of a registered protocol (protocols.New) on
+// a virtual clock in microseconds, drives them with closed-loop key-value
+// clients, injects faults, and returns metrics, a trace digest and the
+// operation history for lincheck.
+//
+// # Determinism
+//
+// A run has one event heap, ordered by virtual time and then by the order in
+// which events were scheduled, and one random source seeded by Config.Seed
+// (PCG from math/rand/v2). Every other stream — the network's delays and
+// faults, the workload, the fault plan, each replica's Env.Rand (one per
+// incarnation) — is derived from it in a fixed order, and no Go map is
+// iterated where its order could reach the run. The same seed, Config and
+// code therefore give a bit-identical run, and Result.Digest (FNV-1a over
+// every delivery, execution, crash and client completion) is equal.
+//
+// # Persistence
+//
+// Env.Persist appends a record to the replica's log. When a call (Submit,
+// Step or Tick) that persisted returns, a sync starts and completes after
+// Config.DiskDelay; the call's records are then durable. A send leaves at
+// once unless the current call persisted before it or an earlier sync is
+// still outstanding: then it waits for the newest outstanding sync, so no
+// message ever overtakes a record persisted before it was sent. A
+// crash-restart keeps every record (a process crash; the OS cache survives)
+// and drops the held sends; a crash with lost tail also drops the records
+// whose sync had not completed. A restarted replica is a new protocol
+// instance with Config.Recovered holding copies of the remaining records; its
+// state machine starts empty and its executions count as a new incarnation.
+//
+// # Time
+//
+// Every replica is ticked every Config.TickInterval, with a seeded phase per
+// incarnation. The default interval is max(1 ms, greatest one-way delay), so
+// the protocols' SuspectTicks (10) span five greatest round trips.
+// Self-sends are delivered with zero delay, after the current call.
+//
+// # Faults
+//
+// Faults (FaultSpec) are active during the fault window only: message loss,
+// duplication and reordering apply to messages between distinct replicas,
+// partitions and clogs heal, at most F replicas are down at any instant and
+// at most F crash-stop in total. When the window closes every restartable
+// replica restarts, so a live protocol must complete every later operation;
+// Result.AllDone and Result.LivenessError report whether it did.
+// Client-to-replica traffic suffers no network faults, but a client whose
+// replica is down times out, records the outcome as unknown and moves on to
+// the next replica.
+//
+// # Checks
+//
+// Result.OrderViolations is the order check (no command executed twice in an
+// incarnation; per key, the executions of all incarnations agree on one
+// order) and Result.CheckLinearizable runs lincheck.KVModel over the
+// history.
+package simnet

@@ -1,0 +1,90 @@
+package simnet
+
+import "github.com/blossom-dso/blossom/protocols"
+
+// eventKind says what an event does when it fires.
+type eventKind uint8
+
+const (
+	evMsg        eventKind = iota + 1 // deliver msg from peer to node
+	evSync                            // node's oldest outstanding sync completes (inc)
+	evTick                            // tick node (inc)
+	evSubmit                          // client peer's command (msg) reaches node
+	evReply                           // node's reply reaches client peer: a=seq, b=value
+	evTimeout                         // client peer's op a times out
+	evStart                           // client peer starts
+	evFaultStart                      // planned fault a starts
+	evFaultEnd                        // planned fault a ends
+	evHeal                            // the fault window closes
+)
+
+// event is one entry of the event heap. Events are ordered by time, then by
+// the sequence number of their scheduling, so equal times fire in the order
+// they were scheduled.
+type event struct {
+	at   int64
+	seq  uint64
+	msg  protocols.Message
+	a, b uint64
+	node uint32 // node index (0-based)
+	peer uint32 // sending node index, or client index
+	inc  uint32 // node incarnation the event belongs to (sync, tick)
+	kind eventKind
+}
+
+// eventHeap is a binary min-heap of events stored by value.
+type eventHeap struct {
+	h   []event
+	seq uint64
+}
+
+func (q *eventHeap) push(e event) {
+	q.seq++
+	e.seq = q.seq
+	q.h = append(q.h, e)
+	h := q.h
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].at < e.at || (h[p].at == e.at && h[p].seq < e.seq) {
+			break
+		}
+		h[i] = h[p]
+		i = p
+	}
+	h[i] = e
+}
+
+// pop removes and returns the earliest event; the heap must not be empty.
+func (q *eventHeap) pop() event {
+	h := q.h
+	top := h[0]
+	last := len(h) - 1
+	e := h[last]
+	h[last] = event{} // drop the message reference
+	h = h[:last]
+	q.h = h
+	if last == 0 {
+		return top
+	}
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= last {
+			break
+		}
+		c := l
+		if r := l + 1; r < last && (h[r].at < h[l].at || (h[r].at == h[l].at && h[r].seq < h[l].seq)) {
+			c = r
+		}
+		if e.at < h[c].at || (e.at == h[c].at && e.seq < h[c].seq) {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	h[i] = e
+	return top
+}
+
+func (q *eventHeap) len() int { return len(q.h) }

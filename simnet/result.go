@@ -1,0 +1,408 @@
+package simnet
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/blossom-dso/blossom/lincheck"
+	"github.com/blossom-dso/blossom/protocols"
+)
+
+// Outcome is how a client operation ended.
+type Outcome uint8
+
+// The outcomes.
+const (
+	// OutcomePending: the run ended while the client was waiting.
+	OutcomePending Outcome = iota
+	// OutcomeOK: the client got a reply.
+	OutcomeOK
+	// OutcomeInfo: the client timed out; the operation may or may not
+	// have taken effect.
+	OutcomeInfo
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeOK:
+		return "ok"
+	case OutcomeInfo:
+		return "info"
+	}
+	return "pending"
+}
+
+// Op is one client operation of the history.
+type Op struct {
+	Client int              // client index, 0-based
+	Node   protocols.NodeID // replica the command was submitted to
+	Site   string           // the client's site
+	Key    string
+	Put    bool
+	Value  uint64 // put: the value written
+	Call   int64  // virtual µs the client sent the command
+	Return int64  // virtual µs the reply arrived; -1 if none
+	Output uint64 // get: the value read
+	Outcome
+}
+
+// LatencyStats summarises the latencies of completed operations, in
+// milliseconds.
+type LatencyStats struct {
+	Count                    int
+	Mean, P50, P95, P99, Max float64
+}
+
+// SiteStats is LatencyStats for the clients of one site.
+type SiteStats struct {
+	Site string
+	LatencyStats
+}
+
+// NodeStats counts what happened at one replica over all its incarnations.
+type NodeStats struct {
+	Node                 protocols.NodeID
+	Site                 string
+	Sent, Delivered      int64
+	Executed, Persisted  int64
+	FastPaths, SlowPaths int64
+	Crashes              int
+}
+
+// OrderViolation is a breach of the order contract.
+type OrderViolation struct {
+	// Kind is "duplicate" (a command executed twice in one incarnation) or
+	// "order" (conflicting commands executed in different orders).
+	Kind string
+	// Key is the key whose order is broken ("" for a duplicate).
+	Key string
+	// Commands are the commands involved: the duplicate, or a cycle c0 ->
+	// c1 -> ... -> c0 where each arrow is an execution order seen at Nodes.
+	Commands []protocols.CommandID
+	// Nodes says where each order (or the duplicate) was seen, as
+	// "node N incarnation I".
+	Nodes []string
+}
+
+func (v OrderViolation) String() string {
+	if v.Kind == "duplicate" {
+		return fmt.Sprintf("command %v executed twice at %s", v.Commands[0], strings.Join(v.Nodes, ", "))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "key %q executed in conflicting orders:", v.Key)
+	for i, c := range v.Commands {
+		next := v.Commands[(i+1)%len(v.Commands)]
+		fmt.Fprintf(&b, " %v before %v at %s;", c, next, v.Nodes[i])
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Protocol string
+	Seed     uint64
+	// Digest is an FNV-1a hash folded over every delivery, execution,
+	// crash and client completion: equal seeds, configs and code give
+	// equal digests.
+	Digest uint64
+	Nodes  int
+	F      int
+	// Latency is the latency model.
+	Latency string
+	// Sites lists each node's site.
+	Sites []string
+	// Faults is the fault mix in force (for swarm, the one drawn).
+	Faults string
+	// FaultLog lists the faults as they happened, with virtual times.
+	FaultLog []string
+	// Tick, FaultWindow and ClientTimeout are the timing used, in µs.
+	Tick, FaultWindow, ClientTimeout int64
+	// Duration is the virtual time of the run in µs.
+	Duration int64
+
+	// Ops is the number of operations asked for; OK got a reply, Info
+	// timed out (unknown outcome), Pending were waiting when the run
+	// stopped. Completed = OK + Info.
+	Ops, OK, Info, Pending, Completed int
+	// Stuck counts operations that a client sent to a live replica at
+	// least one client timeout after the fault window closed and that
+	// got no reply: a correct protocol has none.
+	Stuck int
+	// AllDone: every client finished all its operations and none is Stuck.
+	AllDone bool
+
+	Overall LatencyStats
+	PerSite []SiteStats
+	// Throughput is OK operations per virtual second.
+	Throughput float64
+	// Messages counts protocol sends, Deliveries Step calls, Dropped
+	// messages lost, cut or sent to a crashed node, Duplicated extra
+	// copies.
+	Messages, Deliveries, Dropped, Duplicated int64
+	// MessagesPerCommand is Messages / OK.
+	MessagesPerCommand   float64
+	FastPaths, SlowPaths int64
+	Executions           int64
+	PerNode              []NodeStats
+
+	// OrderViolations lists breaches of the order contract (at most 20).
+	OrderViolations []OrderViolation
+	// History is every client operation in invocation order.
+	History []Op
+}
+
+// LivenessError returns nil if every operation completed and no operation
+// after the fault window was lost, and otherwise says what did not.
+func (r *Result) LivenessError() error {
+	if r.AllDone {
+		return nil
+	}
+	return fmt.Errorf("simnet: seed %d: liveness: %d of %d operations completed (%d ok, %d unknown), %d pending, %d lost after the fault window closed at %.3fms (run stopped at %.3fms)",
+		r.Seed, r.Completed, r.Ops, r.OK, r.Info, r.Pending, r.Stuck, float64(r.FaultWindow)/1000, float64(r.Duration)/1000)
+}
+
+// OrderError returns nil if the order check passed, and otherwise an error
+// that names the seed and the first violations.
+func (r *Result) OrderError() error {
+	if len(r.OrderViolations) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, v := range r.OrderViolations[:min(3, len(r.OrderViolations))] {
+		lines = append(lines, v.String())
+	}
+	return fmt.Errorf("simnet: seed %d: order check: %d violations: %s", r.Seed, len(r.OrderViolations), strings.Join(lines, "; "))
+}
+
+// Operations converts the history for lincheck.KVModel: inputs are
+// lincheck.KVInput, outputs lincheck.KVOutput, times virtual µs.
+func (r *Result) Operations() []porcupine.Operation {
+	rec := lincheck.NewRecorder()
+	for _, op := range r.History {
+		id := rec.Invoke(op.Client, lincheck.KVInput{Key: op.Key, Put: op.Put, Value: op.Value}, op.Call)
+		switch op.Outcome {
+		case OutcomeOK:
+			rec.Ok(id, lincheck.KVOutput{Value: op.Output}, op.Return)
+		case OutcomeInfo:
+			rec.Info(id)
+		}
+	}
+	return rec.Operations()
+}
+
+// CheckLinearizable checks the history against lincheck.KVModel with the
+// given timeout (lincheck.DefaultTimeout if <= 0).
+func (r *Result) CheckLinearizable(timeout time.Duration) lincheck.Result {
+	return lincheck.Check(lincheck.KVModel, r.Operations(), timeout)
+}
+
+func (s *sim) result() *Result {
+	rc := s.cfg
+	r := &Result{
+		Protocol: rc.Protocol, Seed: rc.Seed, Digest: s.digest, Nodes: s.n, F: rc.F,
+		Latency: rc.lat.String(), Sites: slices.Clone(rc.sites), Faults: s.spec.String(), FaultLog: s.faultLog,
+		Tick: rc.TickInterval, FaultWindow: s.window, ClientTimeout: rc.ClientTimeout, Duration: s.now,
+		Ops: rc.Ops, Stuck: s.stuck,
+		Messages: s.messages, Deliveries: s.deliveries, Dropped: s.dropped, Duplicated: s.duplicated,
+		FastPaths: s.fast, SlowPaths: s.slow, Executions: s.executions, History: s.history,
+	}
+	if rc.faults.Swarm {
+		r.Faults = "swarm: " + r.Faults
+	}
+	var all []int64
+	perSite := map[string][]int64{}
+	var siteOrder []string
+	for _, site := range rc.sites {
+		if _, ok := perSite[site]; !ok {
+			perSite[site] = nil
+			siteOrder = append(siteOrder, site)
+		}
+	}
+	for _, op := range s.history {
+		switch op.Outcome {
+		case OutcomeOK:
+			r.OK++
+			lat := op.Return - op.Call
+			all = append(all, lat)
+			perSite[op.Site] = append(perSite[op.Site], lat)
+		case OutcomeInfo:
+			r.Info++
+		default:
+			r.Pending++
+			if op.Call >= s.window+rc.ClientTimeout && !s.nodes[op.Node-1].stopped {
+				r.Stuck++
+			}
+		}
+	}
+	r.Completed = r.OK + r.Info
+	r.AllDone = r.Completed == rc.Ops && r.Stuck == 0
+	r.Overall = latencyStats(all)
+	for _, site := range siteOrder {
+		r.PerSite = append(r.PerSite, SiteStats{Site: site, LatencyStats: latencyStats(perSite[site])})
+	}
+	if s.now > 0 {
+		r.Throughput = float64(r.OK) / (float64(s.now) / 1e6)
+	}
+	if r.OK > 0 {
+		r.MessagesPerCommand = float64(s.messages) / float64(r.OK)
+	}
+	for _, nd := range s.nodes {
+		r.PerNode = append(r.PerNode, nd.stats)
+	}
+	r.OrderViolations = s.checkOrder(20)
+	return r
+}
+
+func latencyStats(us []int64) LatencyStats {
+	if len(us) == 0 {
+		return LatencyStats{}
+	}
+	slices.Sort(us)
+	var sum int64
+	for _, v := range us {
+		sum += v
+	}
+	pct := func(p float64) float64 {
+		i := int(p*float64(len(us))+0.999999) - 1
+		return float64(us[min(max(i, 0), len(us)-1)]) / 1000
+	}
+	return LatencyStats{
+		Count: len(us), Mean: float64(sum) / float64(len(us)) / 1000,
+		P50: pct(0.50), P95: pct(0.95), P99: pct(0.99), Max: float64(us[len(us)-1]) / 1000,
+	}
+}
+
+// keyGraph is the "executed consecutively" relation of one key.
+type keyGraph struct {
+	ids   []protocols.CommandID
+	index map[protocols.CommandID]int32
+	adj   [][]int32
+	where map[[2]int32]string // first node/incarnation that showed each edge
+}
+
+func (g *keyGraph) vertex(id protocols.CommandID) int32 {
+	if v, ok := g.index[id]; ok {
+		return v
+	}
+	v := int32(len(g.ids))
+	g.ids = append(g.ids, id)
+	g.index[id] = v
+	g.adj = append(g.adj, nil)
+	return v
+}
+
+// checkOrder checks the executions of every node incarnation: no command
+// twice in one incarnation, and for every key the union over incarnations
+// of the "executed right after" edges is acyclic. It returns at most limit
+// violations.
+func (s *sim) checkOrder(limit int) []OrderViolation {
+	var out []OrderViolation
+	graphs := map[string]*keyGraph{}
+	var keys []string
+	for _, nd := range s.nodes {
+		for inc, execs := range nd.execs {
+			where := fmt.Sprintf("node %d incarnation %d", nd.id, inc)
+			seen := make(map[protocols.CommandID]bool, len(execs))
+			last := map[string]int32{}
+			for _, e := range execs {
+				if seen[e.id] {
+					if len(out) < limit {
+						out = append(out, OrderViolation{Kind: "duplicate", Commands: []protocols.CommandID{e.id}, Nodes: []string{where}})
+					}
+					continue
+				}
+				seen[e.id] = true
+				for _, k := range e.keys {
+					g := graphs[k]
+					if g == nil {
+						g = &keyGraph{index: map[protocols.CommandID]int32{}, where: map[[2]int32]string{}}
+						graphs[k] = g
+						keys = append(keys, k)
+					}
+					v := g.vertex(e.id)
+					if u, ok := last[k]; ok {
+						edge := [2]int32{u, v}
+						if _, dup := g.where[edge]; !dup {
+							g.where[edge] = where
+							g.adj[u] = append(g.adj[u], v)
+						}
+					}
+					last[k] = v
+				}
+			}
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if len(out) >= limit {
+			break
+		}
+		g := graphs[k]
+		if cyc := findCycle(g.adj); cyc != nil {
+			v := OrderViolation{Kind: "order", Key: k}
+			for i, x := range cyc {
+				y := cyc[(i+1)%len(cyc)]
+				v.Commands = append(v.Commands, g.ids[x])
+				v.Nodes = append(v.Nodes, g.where[[2]int32{x, y}])
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// findCycle returns the vertices of one cycle of the graph, in edge order,
+// or nil if it is acyclic. Iterative DFS with three colours.
+func findCycle(adj [][]int32) []int32 {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]uint8, len(adj))
+	type frame struct {
+		v    int32
+		next int
+	}
+	var stack []frame
+	for root := range adj {
+		if color[root] != white {
+			continue
+		}
+		stack = append(stack[:0], frame{v: int32(root)})
+		color[root] = grey
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.next == len(adj[top.v]) {
+				color[top.v] = black
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			w := adj[top.v][top.next]
+			top.next++
+			switch color[w] {
+			case white:
+				color[w] = grey
+				stack = append(stack, frame{v: w})
+			case grey:
+				var cyc []int32
+				start := 0
+				for i := range stack {
+					if stack[i].v == w {
+						start = i
+						break
+					}
+				}
+				for _, f := range stack[start:] {
+					cyc = append(cyc, f.v)
+				}
+				return cyc
+			}
+		}
+	}
+	return nil
+}
