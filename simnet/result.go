@@ -276,88 +276,105 @@ func latencyStats(us []int64) LatencyStats {
 	}
 }
 
-// keyGraph is the "executed consecutively" relation of one key.
-type keyGraph struct {
-	ids   []protocols.CommandID
-	index map[protocols.CommandID]int32
-	adj   [][]int32
-	where map[[2]int32]string // first node/incarnation that showed each edge
-}
-
-func (g *keyGraph) vertex(id protocols.CommandID) int32 {
-	if v, ok := g.index[id]; ok {
-		return v
-	}
-	v := int32(len(g.ids))
-	g.ids = append(g.ids, id)
-	g.index[id] = v
-	g.adj = append(g.adj, nil)
-	return v
-}
-
 // checkOrder checks the executions of every node incarnation: no command
 // twice in one incarnation, and for every key the union over incarnations
 // of the "executed right after" edges is acyclic. It returns at most limit
-// violations.
+// violations. Vertices are (key, command) pairs, so every edge and every
+// cycle stays within one key.
 func (s *sim) checkOrder(limit int) []OrderViolation {
 	var out []OrderViolation
-	graphs := map[string]*keyGraph{}
-	var keys []string
+	cmdIdx := map[protocols.CommandID]int32{}
+	var seenIn []int32 // per command: 1 + serial of the incarnation that last executed it
+	keyIdx := map[string]int32{}
+	var keyNames []string
+	var lastIn, lastV []int32 // per key: 1 + serial of the incarnation, and its last vertex
+	vertex := map[uint64]int32{}
+	var vKey []int32
+	var vCmd []protocols.CommandID
+	var adj, adjWhere [][]int32
+	var wheres []string
+	serial := int32(0)
 	for _, nd := range s.nodes {
 		for inc, execs := range nd.execs {
-			where := fmt.Sprintf("node %d incarnation %d", nd.id, inc)
-			seen := make(map[protocols.CommandID]bool, len(execs))
-			last := map[string]int32{}
+			serial++
+			where := int32(len(wheres))
+			wheres = append(wheres, fmt.Sprintf("node %d incarnation %d", nd.id, inc))
 			for _, e := range execs {
-				if seen[e.id] {
+				c, ok := cmdIdx[e.id]
+				if !ok {
+					c = int32(len(seenIn))
+					cmdIdx[e.id] = c
+					seenIn = append(seenIn, 0)
+				}
+				if seenIn[c] == serial {
 					if len(out) < limit {
-						out = append(out, OrderViolation{Kind: "duplicate", Commands: []protocols.CommandID{e.id}, Nodes: []string{where}})
+						out = append(out, OrderViolation{Kind: "duplicate", Commands: []protocols.CommandID{e.id}, Nodes: []string{wheres[where]}})
 					}
 					continue
 				}
-				seen[e.id] = true
+				seenIn[c] = serial
 				for _, k := range e.keys {
-					g := graphs[k]
-					if g == nil {
-						g = &keyGraph{index: map[protocols.CommandID]int32{}, where: map[[2]int32]string{}}
-						graphs[k] = g
-						keys = append(keys, k)
+					ki, ok := keyIdx[k]
+					if !ok {
+						ki = int32(len(keyNames))
+						keyIdx[k] = ki
+						keyNames = append(keyNames, k)
+						lastIn, lastV = append(lastIn, 0), append(lastV, 0)
 					}
-					v := g.vertex(e.id)
-					if u, ok := last[k]; ok {
-						edge := [2]int32{u, v}
-						if _, dup := g.where[edge]; !dup {
-							g.where[edge] = where
-							g.adj[u] = append(g.adj[u], v)
+					vk := uint64(ki)<<32 | uint64(c)
+					v, ok := vertex[vk]
+					if !ok {
+						v = int32(len(vKey))
+						vertex[vk] = v
+						vKey, vCmd = append(vKey, ki), append(vCmd, e.id)
+						adj, adjWhere = append(adj, nil), append(adjWhere, nil)
+					}
+					if lastIn[ki] == serial {
+						if u := lastV[ki]; !slices.Contains(adj[u], v) {
+							adj[u] = append(adj[u], v)
+							adjWhere[u] = append(adjWhere[u], where)
 						}
 					}
-					last[k] = v
+					lastIn[ki], lastV[ki] = serial, v
 				}
 			}
 		}
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	// One cycle per key, keys in sorted order.
+	for _, cyc := range findCycles(adj, vKey) {
 		if len(out) >= limit {
 			break
 		}
-		g := graphs[k]
-		if cyc := findCycle(g.adj); cyc != nil {
-			v := OrderViolation{Kind: "order", Key: k}
-			for i, x := range cyc {
-				y := cyc[(i+1)%len(cyc)]
-				v.Commands = append(v.Commands, g.ids[x])
-				v.Nodes = append(v.Nodes, g.where[[2]int32{x, y}])
-			}
-			out = append(out, v)
+		v := OrderViolation{Kind: "order", Key: keyNames[vKey[cyc[0]]]}
+		for i, x := range cyc {
+			y := cyc[(i+1)%len(cyc)]
+			v.Commands = append(v.Commands, vCmd[x])
+			v.Nodes = append(v.Nodes, wheres[adjWhere[x][slices.Index(adj[x], y)]])
 		}
+		out = append(out, v)
 	}
+	slices.SortStableFunc(out, func(a, b OrderViolation) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 
-// findCycle returns the vertices of one cycle of the graph, in edge order,
-// or nil if it is acyclic. Iterative DFS with three colours.
-func findCycle(adj [][]int32) []int32 {
+// findCycles returns at most one cycle per key (vertices in edge order).
+func findCycles(adj [][]int32, vKey []int32) [][]int32 {
+	var out [][]int32
+	reported := map[int32]bool{}
+	for {
+		cyc := findCycle(adj, reported, vKey)
+		if cyc == nil {
+			return out
+		}
+		reported[vKey[cyc[0]]] = true
+		out = append(out, cyc)
+	}
+}
+
+// findCycle returns the vertices of one cycle of the graph whose key is not
+// in skip, in edge order, or nil if there is none. Iterative DFS with three
+// colours.
+func findCycle(adj [][]int32, skip map[int32]bool, vKey []int32) []int32 {
 	const (
 		white = iota
 		grey
@@ -370,7 +387,7 @@ func findCycle(adj [][]int32) []int32 {
 	}
 	var stack []frame
 	for root := range adj {
-		if color[root] != white {
+		if color[root] != white || skip[vKey[root]] {
 			continue
 		}
 		stack = append(stack[:0], frame{v: int32(root)})

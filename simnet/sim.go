@@ -242,6 +242,7 @@ func (s *sim) start() error {
 	for i := range s.sharedKeys {
 		s.sharedKeys[i] = "k" + strconv.Itoa(i)
 	}
+	s.history = make([]Op, 0, rc.Ops)
 	s.clients = make([]client, rc.Clients)
 	for i := range s.clients {
 		c := &s.clients[i]
@@ -263,7 +264,11 @@ func (nd *node) boot(recovered [][]byte) error {
 	nd.up = true
 	nd.rand = rand.New(rand.NewPCG(nd.seed, uint64(nd.inc)))
 	nd.kv = map[string]uint64{}
-	nd.execs = append(nd.execs, nil)
+	hint := s.cfg.Ops
+	if len(nd.execs) > 0 {
+		hint = len(nd.execs[len(nd.execs)-1])
+	}
+	nd.execs = append(nd.execs, make([]execRec, 0, hint))
 	cfg := nd.cfg
 	cfg.Recovered = recovered
 	p, err := protocols.New(s.cfg.Protocol, cfg)

@@ -221,6 +221,7 @@ func TestChecksCatchBrokenToy(t *testing.T) {
 		cfg.Protocol = "toy-arrival"
 		cfg.Faults = "reorder=0.5"
 		cfg.Conflict = 80
+		cfg.Ops = 200
 		res, err := Run(cfg)
 		require.NoError(t, err)
 		if res.OrderError() != nil {

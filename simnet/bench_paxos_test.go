@@ -1,0 +1,40 @@
+package simnet_test
+
+import (
+	"testing"
+
+	_ "github.com/blossom-dso/blossom/protocols/paxos"
+	"github.com/blossom-dso/blossom/simnet"
+)
+
+// BenchmarkSimnetPaxos measures simulated message deliveries per wall-clock
+// second for Multi-Paxos with five replicas and no faults.
+func BenchmarkSimnetPaxos(b *testing.B) {
+	simnet.RunBenchmark(b, simnet.Config{
+		Protocol: "paxos", Nodes: 5, Clients: 50, Ops: 20000, Keys: 10,
+		Conflict: 10, Reads: 50, Size: 16, Latency: "constant:1", Seed: 1,
+	})
+}
+
+// TestPaxosSmoke runs Paxos briefly under swarm faults and checks it.
+func TestPaxosSmoke(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 4; seed++ {
+		res, err := simnet.Run(simnet.Config{
+			Protocol: "paxos", Nodes: 5, Clients: 10, Ops: 400, Keys: 5,
+			Conflict: 20, Reads: 50, Size: 16, Latency: "uniform:1-3", Faults: "swarm", Seed: seed, CodecCheck: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.OrderError(); err != nil {
+			t.Error(err)
+		}
+		if err := res.LivenessError(); err != nil {
+			t.Errorf("%v\nfaults: %s\n%v", err, res.Faults, res.FaultLog)
+		}
+		if lin := res.CheckLinearizable(0); lin.Err() != nil {
+			t.Errorf("seed %d: %v", seed, lin.Err())
+		}
+	}
+}
