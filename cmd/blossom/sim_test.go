@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func runSimArgs(args ...string) (string, error) {
+	cmd := newSimCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestSimBadFlagsExitTwo(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--protocol", "nope"}, "unknown protocol"},
+		{[]string{"--nodes", "0"}, "--nodes 0"},
+		{[]string{"--f", "3"}, "--f 3"},
+		{[]string{"--f", "0"}, "--f 0"},
+		{[]string{"--nodes", "3", "--f", "2"}, "need 1 <= f <= 1"},
+		{[]string{"--latency", "warp:9"}, "unknown model"},
+		{[]string{"--latency", "uniform:5-1"}, "below minimum"},
+		{[]string{"--faults", "meteor"}, "unknown fault"},
+		{[]string{"--faults", "loss=2"}, "outside [0, 1]"},
+		{[]string{"--latency", "planet:gcp", "--sites", "mars-north1"}, "unknown gcp region"},
+		{[]string{"--conflict", "101"}, "--conflict 101"},
+		{[]string{"--conflict", "-1"}, "--conflict -1"},
+		{[]string{"--reads", "150"}, "--reads 150"},
+		{[]string{"--clients", "0"}, "--clients 0"},
+	} {
+		_, err := runSimArgs(tc.args...)
+		require.Error(t, err, "%v", tc.args)
+		var ee *exitError
+		require.True(t, errors.As(err, &ee), "%v: %v", tc.args, err)
+		require.Equal(t, 2, ee.code, "%v: %v", tc.args, err)
+		require.Contains(t, err.Error(), tc.want, "%v", tc.args)
+	}
+}
+
+func TestSimCheckJSON(t *testing.T) {
+	t.Parallel()
+	out, err := runSimArgs("--ops", "300", "--clients", "6", "--faults", "swarm", "--seed", "3", "--check", "--check-determinism", "--json")
+	require.NoError(t, err, out)
+	var rep map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	for _, k := range []string{"protocol", "seed", "digest", "ops", "linearizable", "mean_latency_ms", "p50_latency_ms",
+		"p99_latency_ms", "throughput_ops_s", "fast_paths", "slow_paths", "messages_per_command", "per_site"} {
+		require.Contains(t, rep, k)
+	}
+	require.Equal(t, true, rep["linearizable"])
+	require.Equal(t, true, rep["deterministic"])
+	require.Len(t, rep["per_site"], 5)
+}
+
+func TestSimTextOutputNamesSeedAndDigest(t *testing.T) {
+	t.Parallel()
+	out, err := runSimArgs("--ops", "200", "--clients", "4", "--seed", "11", "--latency", "planet:aws", "--nodes", "3")
+	require.NoError(t, err)
+	require.Contains(t, out, "seed        11")
+	require.Contains(t, out, "digest")
+	require.Contains(t, out, "ap-southeast-1")
+}
