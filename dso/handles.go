@@ -524,7 +524,9 @@ func NewRendezvous(c Caller, key string) Rendezvous {
 }
 
 // Exchange waits for a partner and returns its value.
-func (r Rendezvous) Exchange(ctx context.Context, v any) (any, error) { return r.Call(ctx, "exchange", v) }
+func (r Rendezvous) Exchange(ctx context.Context, v any) (any, error) {
+	return r.Call(ctx, "exchange", v)
+}
 
 // Pipe is a shared bounded FIFO queue.
 type Pipe struct{ Handle }

@@ -50,7 +50,9 @@ func (q *waitQueue) failAll(err error) {
 	*q = nil
 }
 
-func errDeleted(what string) error { return fmt.Errorf("%w: %s deleted while a call waited", ErrClosed, what) }
+func errDeleted(what string) error {
+	return fmt.Errorf("%w: %s deleted while a call waited", ErrClosed, what)
+}
 
 // barrier is a cyclic barrier for a fixed number of parties. await returns
 // the number of the generation it crossed (0, 1, ...). A withdrawn waiter

@@ -1,0 +1,193 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+)
+
+func TestValuesRoundTrip(t *testing.T) {
+	t.Parallel()
+	vals := []any{
+		nil, true, false, int64(0), int64(-1), int64(math.MaxInt64), int64(math.MinInt64),
+		1.5, math.Inf(-1), "", "héllo", []byte{}, []byte{0, 1, 255},
+		[]float64{1, -2.5}, []any{int64(1), "a", []any{nil}},
+		map[string]any{"a": int64(1), "b": map[string]any{"c": []byte("x")}},
+	}
+	for _, v := range vals {
+		b, err := AppendValue(nil, v)
+		if err != nil {
+			t.Fatalf("encode %#v: %v", v, err)
+		}
+		got, err := DecodeValue(b)
+		if err != nil {
+			t.Fatalf("decode %#v: %v", v, err)
+		}
+		if !reflect.DeepEqual(v, got) {
+			t.Fatalf("round trip: want %#v, got %#v", v, got)
+		}
+	}
+}
+
+func TestConvenienceTypesEncodeAsWireTypes(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][2]any{
+		"int":      {int(5), int64(5)},
+		"uint32":   {uint32(7), int64(7)},
+		"float32":  {float32(0.5), 0.5},
+		"strings":  {[]string{"a"}, []any{"a"}},
+		"ints":     {[]int64{1}, []any{int64(1)}},
+		"map ints": {map[string]int64{"k": 2}, map[string]any{"k": int64(2)}},
+	} {
+		b, err := AppendValue(nil, want[0])
+		if err != nil {
+			t.Fatal(in, err)
+		}
+		got, err := DecodeValue(b)
+		if err != nil || !reflect.DeepEqual(want[1], got) {
+			t.Fatalf("%s: want %#v, got %#v (%v)", in, want[1], got, err)
+		}
+	}
+	if _, err := AppendValue(nil, struct{}{}); err == nil {
+		t.Fatal("a struct must not encode")
+	}
+	if _, err := AppendValue(nil, uint64(math.MaxUint64)); err == nil {
+		t.Fatal("an overflowing uint64 must not encode")
+	}
+}
+
+func TestCallFrameRoundTrip(t *testing.T) {
+	t.Parallel()
+	f, err := AppendCall(nil, 42, 1500, "Map", "m", "put", []any{"k", int64(1)}, []any{int64(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := ReadFrame(bytes.NewReader(f), nil, DefaultMaxFrame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := DecodeRequest(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Request{Op: OpCall, ID: 42, Timeout: 1500, Type: "Map", Key: "m", Method: "put",
+		Args: []any{"k", int64(1)}, Ctor: []any{int64(3)}}
+	if !reflect.DeepEqual(want, q) {
+		t.Fatalf("want %#v, got %#v", want, q)
+	}
+	r := AppendError(nil, 9, CodeBadArgs, "nope")
+	rep, err := DecodeReply(r[4:])
+	if err != nil || rep.ID != 9 || rep.OK || rep.Code != CodeBadArgs || rep.Msg != "nope" {
+		t.Fatalf("error reply: %#v %v", rep, err)
+	}
+}
+
+func TestDecodersRejectMalformedInput(t *testing.T) {
+	t.Parallel()
+	good, _ := AppendCall(nil, 1, 0, "T", "k", "m", []any{"x"}, nil)
+	body := good[4:]
+	for i := 0; i < len(body); i++ {
+		if _, err := DecodeRequest(body[:i]); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("truncated at %d: got %v", i, err)
+		}
+	}
+	if _, err := DecodeRequest(append(append([]byte{}, body...), 0)); !errors.Is(err, ErrMalformed) {
+		t.Fatal("trailing byte accepted")
+	}
+	// A huge count with few bytes must fail without allocating.
+	if _, err := DecodeValue([]byte{tagList, 0xff, 0xff, 0xff, 0xff, 0x0f}); !errors.Is(err, ErrMalformed) {
+		t.Fatal("huge count accepted")
+	}
+	deep := bytes.Repeat([]byte{tagList, 1}, MaxDepth+2)
+	deep = append(deep, tagNil)
+	if _, err := DecodeValue(deep); !errors.Is(err, ErrMalformed) {
+		t.Fatal("deep nesting accepted")
+	}
+	if _, err := ReadFrame(bytes.NewReader([]byte{0, 0, 1, 0}), nil, 10); !errors.Is(err, ErrTooLarge) {
+		t.Fatal("oversized frame accepted")
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	for _, args := range [][]any{nil, {int64(1)}, {"s", []byte("b"), 1.5}, {map[string]any{"k": []any{true}}}, {[]float64{1, 2}}} {
+		b, _ := AppendCall(nil, 7, 100, "Map", "key", "mergeAll", args, []any{int64(1)})
+		f.Add(b[4:])
+	}
+	f.Add(AppendSimple(nil, OpCancel, 3)[4:])
+	f.Add(AppendSimple(nil, OpDelete, 3, "T", "k")[4:])
+	f.Fuzz(func(t *testing.T, body []byte) {
+		q, err := DecodeRequest(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		if q.Op != OpCall {
+			return
+		}
+		// A decoded call re-encodes to a frame that decodes to the same call.
+		b, err := AppendCall(nil, q.ID, q.Timeout, q.Type, q.Key, q.Method, q.Args, q.Ctor)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		q2, err := DecodeRequest(b[4:])
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if !equalNaN(q, q2) {
+			t.Fatalf("round trip changed the call:\n%#v\n%#v", q, q2)
+		}
+	})
+}
+
+func FuzzDecodeValues(f *testing.F) {
+	for _, vs := range [][]any{{}, {nil, true, int64(-5)}, {"x", []byte{1}}, {[]any{map[string]any{"a": 1.5}}}, {[]float64{0.5}}} {
+		b, _ := AppendValues(nil, vs)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vs, err := DecodeValues(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		if _, err := AppendValues(nil, vs); err != nil {
+			t.Fatalf("decoded values do not re-encode: %v", err)
+		}
+	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	b, _ := AppendCall(nil, 1, 0, "T", "k", "m", nil, nil)
+	f.Add(b)
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		for {
+			body, err := ReadFrame(r, nil, 1<<16)
+			if err != nil {
+				return
+			}
+			if len(body) == 0 || len(body) > 1<<16 {
+				t.Fatalf("frame of %d bytes", len(body))
+			}
+			DecodeRequest(body)
+		}
+	})
+}
+
+func equalNaN(a, b Request) bool {
+	// NaN != NaN; compare encodings instead of values.
+	ea, _ := AppendCall(nil, a.ID, a.Timeout, a.Type, a.Key, a.Method, a.Args, a.Ctor)
+	eb, _ := AppendCall(nil, b.ID, b.Timeout, b.Type, b.Key, b.Method, b.Args, b.Ctor)
+	if len(a.Args) == 0 && len(b.Args) == 0 && len(a.Ctor) == 0 && len(b.Ctor) == 0 {
+		return bytes.Equal(ea, eb)
+	}
+	return len(ea) == len(eb)
+}
