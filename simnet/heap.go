@@ -6,10 +6,10 @@ import "github.com/blossom-dso/blossom/protocols"
 type eventKind uint8
 
 const (
-	evMsg        eventKind = iota + 1 // deliver msg from peer to node
+	evMsg        eventKind = iota + 1 // deliver message a (slab index) from peer to node
 	evSync                            // node's oldest outstanding sync completes (inc)
 	evTick                            // tick node (inc)
-	evSubmit                          // client peer's command (msg) reaches node
+	evSubmit                          // client peer's command (slab index a) reaches node
 	evReply                           // node's reply reaches client peer: a=seq, b=value
 	evTimeout                         // client peer's op a times out
 	evStart                           // client peer starts
@@ -20,11 +20,12 @@ const (
 
 // event is one entry of the event heap. Events are ordered by time, then by
 // the sequence number of their scheduling, so equal times fire in the order
-// they were scheduled.
+// they were scheduled. An event holds no pointer (messages wait in a slab),
+// so moving events costs no write barrier and the garbage collector does not
+// scan the heap.
 type event struct {
 	at   int64
 	seq  uint64
-	msg  protocols.Message
 	a, b uint64
 	node uint32 // node index (0-based)
 	peer uint32 // sending node index, or client index
@@ -61,7 +62,6 @@ func (q *eventHeap) pop() event {
 	top := h[0]
 	last := len(h) - 1
 	e := h[last]
-	h[last] = event{} // drop the message reference
 	h = h[:last]
 	q.h = h
 	if last == 0 {
@@ -88,3 +88,27 @@ func (q *eventHeap) pop() event {
 }
 
 func (q *eventHeap) len() int { return len(q.h) }
+
+// slab holds the messages (and submitted commands) of events in flight.
+type slab struct {
+	m    []protocols.Message
+	free []uint32
+}
+
+func (s *slab) put(m protocols.Message) uint64 {
+	if n := len(s.free); n > 0 {
+		i := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.m[i] = m
+		return uint64(i)
+	}
+	s.m = append(s.m, m)
+	return uint64(len(s.m) - 1)
+}
+
+func (s *slab) take(i uint64) protocols.Message {
+	m := s.m[i]
+	s.m[i] = nil
+	s.free = append(s.free, uint32(i))
+	return m
+}

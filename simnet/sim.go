@@ -88,6 +88,7 @@ type client struct {
 type sim struct {
 	cfg   *resolved
 	q     eventHeap
+	msgs  slab
 	now   int64
 	nodes []*node
 	n     int
@@ -332,6 +333,7 @@ func (s *sim) loop() {
 		s.now = ev.at
 		switch ev.kind {
 		case evMsg:
+			m := s.msgs.take(ev.a)
 			nd := s.nodes[ev.node]
 			if !nd.up {
 				s.dropped++
@@ -341,7 +343,7 @@ func (s *sim) loop() {
 			nd.stats.Delivered++
 			s.fold(digestDeliv, uint64(ev.at), uint64(ev.peer)<<32|uint64(ev.node))
 			nd.persisted = false
-			nd.proto.Step(protocols.NodeID(ev.peer+1), ev.msg)
+			nd.proto.Step(protocols.NodeID(ev.peer+1), m)
 			nd.endCall()
 		case evSync:
 			nd := s.nodes[ev.node]
@@ -357,13 +359,14 @@ func (s *sim) loop() {
 				s.q.push(event{at: s.now + s.cfg.TickInterval, kind: evTick, node: ev.node, inc: ev.inc})
 			}
 		case evSubmit:
+			cmd := s.msgs.take(ev.a).(protocols.Command)
 			nd := s.nodes[ev.node]
 			if !nd.up {
 				s.dropped++
 				continue
 			}
 			nd.persisted = false
-			nd.proto.Submit(ev.msg.(protocols.Command))
+			nd.proto.Submit(cmd)
 			nd.endCall()
 		case evReply:
 			s.reply(int(ev.peer), ev.a, ev.b)
@@ -457,7 +460,7 @@ func (s *sim) roundTrip(m protocols.Message) protocols.Message {
 // transmit puts m on the network from node i to node j.
 func (s *sim) transmit(i, j int, m protocols.Message) {
 	if i == j {
-		s.q.push(event{at: s.now, kind: evMsg, node: uint32(j), peer: uint32(i), msg: m})
+		s.q.push(event{at: s.now, kind: evMsg, node: uint32(j), peer: uint32(i), a: s.msgs.put(m)})
 		return
 	}
 	d := s.links.delay(s.netRand, i, j)
@@ -479,10 +482,10 @@ func (s *sim) transmit(i, j int, m protocols.Message) {
 		if s.spec.Dup > 0 && r.Float64() < s.spec.Dup {
 			s.duplicated++
 			d2 := s.links.delay(r, i, j) + s.clog[l] + r.Int64N(s.reorderMax)
-			s.q.push(event{at: s.now + d2, kind: evMsg, node: uint32(j), peer: uint32(i), msg: m})
+			s.q.push(event{at: s.now + d2, kind: evMsg, node: uint32(j), peer: uint32(i), a: s.msgs.put(m)})
 		}
 	}
-	s.q.push(event{at: s.now + d, kind: evMsg, node: uint32(j), peer: uint32(i), msg: m})
+	s.q.push(event{at: s.now + d, kind: evMsg, node: uint32(j), peer: uint32(i), a: s.msgs.put(m)})
 }
 
 // Persist implements protocols.Env.
@@ -586,7 +589,7 @@ func (s *sim) issue(ci int) {
 		Key: key, Put: put, Value: value, Call: s.now, Return: -1,
 	})
 	d := s.links.clientDelay(s.netRand, cl.home, cl.node)
-	s.q.push(event{at: s.now + d, kind: evSubmit, node: uint32(cl.node), peer: uint32(ci), msg: cmd})
+	s.q.push(event{at: s.now + d, kind: evSubmit, node: uint32(cl.node), peer: uint32(ci), a: s.msgs.put(cmd)})
 	s.q.push(event{at: s.now + rc.ClientTimeout, kind: evTimeout, peer: uint32(ci), a: uint64(cl.op)})
 }
 
