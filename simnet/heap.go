@@ -11,7 +11,7 @@ const (
 	evTick                            // tick node (inc)
 	evSubmit                          // client peer's command (slab index a) reaches node
 	evReply                           // node's reply reaches client peer: a=seq, b=value
-	evTimeout                         // client peer's op a times out
+	evTimeout                         // client peer's timer fires
 	evStart                           // client peer starts
 	evFaultStart                      // planned fault a starts
 	evFaultEnd                        // planned fault a ends

@@ -291,7 +291,14 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 	vertex := map[uint64]int32{}
 	var vKey []int32
 	var vCmd []protocols.CommandID
-	var adj, adjWhere [][]int32
+	var g graph
+	total := 0
+	for _, nd := range s.nodes {
+		for _, execs := range nd.execs {
+			total += len(execs)
+		}
+	}
+	g.grow(total / max(1, s.n))
 	var wheres []string
 	serial := int32(0)
 	for _, nd := range s.nodes {
@@ -327,13 +334,10 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 						v = int32(len(vKey))
 						vertex[vk] = v
 						vKey, vCmd = append(vKey, ki), append(vCmd, e.id)
-						adj, adjWhere = append(adj, nil), append(adjWhere, nil)
+						g.addVertex()
 					}
 					if lastIn[ki] == serial {
-						if u := lastV[ki]; !slices.Contains(adj[u], v) {
-							adj[u] = append(adj[u], v)
-							adjWhere[u] = append(adjWhere[u], where)
-						}
+						g.addEdge(lastV[ki], v, where)
 					}
 					lastIn[ki], lastV[ki] = serial, v
 				}
@@ -341,7 +345,7 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 		}
 	}
 	// One cycle per key, keys in sorted order.
-	for _, cyc := range findCycles(adj, vKey) {
+	for _, cyc := range findCycles(&g, vKey) {
 		if len(out) >= limit {
 			break
 		}
@@ -349,7 +353,7 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 		for i, x := range cyc {
 			y := cyc[(i+1)%len(cyc)]
 			v.Commands = append(v.Commands, vCmd[x])
-			v.Nodes = append(v.Nodes, wheres[adjWhere[x][slices.Index(adj[x], y)]])
+			v.Nodes = append(v.Nodes, wheres[g.where[g.edge(x, y)]])
 		}
 		out = append(out, v)
 	}
@@ -357,12 +361,51 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 	return out
 }
 
+// graph is a directed graph with edge lists threaded through flat arrays,
+// so that building it allocates little.
+type graph struct {
+	head            []int32 // per vertex: first edge, or -1
+	to, next, where []int32 // per edge
+}
+
+func (g *graph) grow(vertices int) {
+	g.head = make([]int32, 0, vertices)
+	g.to = make([]int32, 0, vertices)
+	g.next = make([]int32, 0, vertices)
+	g.where = make([]int32, 0, vertices)
+}
+
+func (g *graph) addVertex() {
+	g.head = append(g.head, -1)
+}
+
+// edge returns the index of edge u->v, or -1.
+func (g *graph) edge(u, v int32) int32 {
+	for e := g.head[u]; e >= 0; e = g.next[e] {
+		if g.to[e] == v {
+			return e
+		}
+	}
+	return -1
+}
+
+// addEdge adds u->v, labelled where, unless it exists.
+func (g *graph) addEdge(u, v, where int32) {
+	if g.edge(u, v) >= 0 {
+		return
+	}
+	g.to = append(g.to, v)
+	g.where = append(g.where, where)
+	g.next = append(g.next, g.head[u])
+	g.head[u] = int32(len(g.to) - 1)
+}
+
 // findCycles returns at most one cycle per key (vertices in edge order).
-func findCycles(adj [][]int32, vKey []int32) [][]int32 {
+func findCycles(g *graph, vKey []int32) [][]int32 {
 	var out [][]int32
 	reported := map[int32]bool{}
 	for {
-		cyc := findCycle(adj, reported, vKey)
+		cyc := findCycle(g, reported, vKey)
 		if cyc == nil {
 			return out
 		}
@@ -371,42 +414,39 @@ func findCycles(adj [][]int32, vKey []int32) [][]int32 {
 	}
 }
 
-// findCycle returns the vertices of one cycle of the graph whose key is not
-// in skip, in edge order, or nil if there is none. Iterative DFS with three
-// colours.
-func findCycle(adj [][]int32, skip map[int32]bool, vKey []int32) []int32 {
+// findCycle returns the vertices of one cycle of g whose key is not in skip,
+// in edge order, or nil if there is none. Iterative DFS with three colours.
+func findCycle(g *graph, skip map[int32]bool, vKey []int32) []int32 {
 	const (
 		white = iota
 		grey
 		black
 	)
-	color := make([]uint8, len(adj))
+	color := make([]uint8, len(g.head))
 	type frame struct {
-		v    int32
-		next int
+		v, e int32 // vertex, next edge to follow
 	}
 	var stack []frame
-	for root := range adj {
+	for root := range g.head {
 		if color[root] != white || skip[vKey[root]] {
 			continue
 		}
-		stack = append(stack[:0], frame{v: int32(root)})
+		stack = append(stack[:0], frame{v: int32(root), e: g.head[root]})
 		color[root] = grey
 		for len(stack) > 0 {
 			top := &stack[len(stack)-1]
-			if top.next == len(adj[top.v]) {
+			if top.e < 0 {
 				color[top.v] = black
 				stack = stack[:len(stack)-1]
 				continue
 			}
-			w := adj[top.v][top.next]
-			top.next++
+			w := g.to[top.e]
+			top.e = g.next[top.e]
 			switch color[w] {
 			case white:
 				color[w] = grey
-				stack = append(stack, frame{v: w})
+				stack = append(stack, frame{v: w, e: g.head[w]})
 			case grey:
-				var cyc []int32
 				start := 0
 				for i := range stack {
 					if stack[i].v == w {
@@ -414,6 +454,7 @@ func findCycle(adj [][]int32, skip map[int32]bool, vKey []int32) []int32 {
 						break
 					}
 				}
+				var cyc []int32
 				for _, f := range stack[start:] {
 					cyc = append(cyc, f.v)
 				}

@@ -82,6 +82,11 @@ type client struct {
 	op      int // history index of the current operation
 	private string
 	done    bool
+	// deadline is when the current operation times out; timer says an
+	// evTimeout for the client is in the heap (at most one is, so the heap
+	// does not fill with the timeouts of operations that completed).
+	deadline int64
+	timer    bool
 }
 
 // sim is one run.
@@ -371,7 +376,7 @@ func (s *sim) loop() {
 		case evReply:
 			s.reply(int(ev.peer), ev.a, ev.b)
 		case evTimeout:
-			s.timeout(int(ev.peer), int(ev.a))
+			s.timeout(int(ev.peer))
 		case evStart:
 			s.issue(int(ev.peer))
 		case evFaultStart:
@@ -590,7 +595,11 @@ func (s *sim) issue(ci int) {
 	})
 	d := s.links.clientDelay(s.netRand, cl.home, cl.node)
 	s.q.push(event{at: s.now + d, kind: evSubmit, node: uint32(cl.node), peer: uint32(ci), a: s.msgs.put(cmd)})
-	s.q.push(event{at: s.now + rc.ClientTimeout, kind: evTimeout, peer: uint32(ci), a: uint64(cl.op)})
+	cl.deadline = s.now + rc.ClientTimeout
+	if !cl.timer {
+		cl.timer = true
+		s.q.push(event{at: cl.deadline, kind: evTimeout, peer: uint32(ci)})
+	}
 }
 
 // reply delivers a replica's answer to client ci.
@@ -607,14 +616,21 @@ func (s *sim) reply(ci int, seq, value uint64) {
 	s.issue(ci)
 }
 
-// timeout gives up on client ci's operation op, if it is still waiting.
-func (s *sim) timeout(ci, op int) {
+// timeout fires client ci's timer: it gives up on the current operation if
+// its deadline has passed, and otherwise re-arms the timer for it.
+func (s *sim) timeout(ci int) {
 	cl := &s.clients[ci]
-	if !cl.waiting || cl.op != op {
+	cl.timer = false
+	if !cl.waiting {
+		return
+	}
+	if s.now < cl.deadline {
+		cl.timer = true
+		s.q.push(event{at: cl.deadline, kind: evTimeout, peer: uint32(ci)})
 		return
 	}
 	cl.waiting = false
-	h := &s.history[op]
+	h := &s.history[cl.op]
 	h.Outcome = OutcomeInfo
 	if h.Call >= s.window+s.cfg.ClientTimeout && !s.nodes[h.Node-1].stopped {
 		s.stuck++
