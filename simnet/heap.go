@@ -33,21 +33,34 @@ type event struct {
 	kind eventKind
 }
 
-// eventHeap is a binary min-heap of events stored by value.
+// eventHeap is the event queue: a 4-ary min-heap of events stored by
+// value, plus a FIFO of the events scheduled for the current time (self-sends
+// and zero delays), which skip the heap. The order is exactly (at, seq): an
+// event in the heap at the current time was scheduled before the current
+// time was reached, so before every event in the FIFO.
 type eventHeap struct {
-	h   []event
-	seq uint64
+	h       []event
+	now     []event // events at time cur, in seq order, from nowHead
+	nowHead int
+	cur     int64
+	seq     uint64
 }
+
+func before(a, b *event) bool { return a.at < b.at || (a.at == b.at && a.seq < b.seq) }
 
 func (q *eventHeap) push(e event) {
 	q.seq++
 	e.seq = q.seq
+	if e.at == q.cur {
+		q.now = append(q.now, e)
+		return
+	}
 	q.h = append(q.h, e)
 	h := q.h
 	i := len(h) - 1
 	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].at < e.at || (h[p].at == e.at && h[p].seq < e.seq) {
+		p := (i - 1) / 4
+		if before(&h[p], &e) {
 			break
 		}
 		h[i] = h[p]
@@ -56,10 +69,19 @@ func (q *eventHeap) push(e event) {
 	h[i] = e
 }
 
-// pop removes and returns the earliest event; the heap must not be empty.
+// pop removes and returns the earliest event; the queue must not be empty.
 func (q *eventHeap) pop() event {
+	if q.nowHead < len(q.now) && (len(q.h) == 0 || q.h[0].at != q.cur) {
+		e := q.now[q.nowHead]
+		q.nowHead++
+		if q.nowHead == len(q.now) {
+			q.now, q.nowHead = q.now[:0], 0
+		}
+		return e
+	}
 	h := q.h
 	top := h[0]
+	q.cur = top.at
 	last := len(h) - 1
 	e := h[last]
 	h = h[:last]
@@ -69,15 +91,17 @@ func (q *eventHeap) pop() event {
 	}
 	i := 0
 	for {
-		l := 2*i + 1
-		if l >= last {
+		c := 4*i + 1
+		if c >= last {
 			break
 		}
-		c := l
-		if r := l + 1; r < last && (h[r].at < h[l].at || (h[r].at == h[l].at && h[r].seq < h[l].seq)) {
-			c = r
+		end := min(c+4, last)
+		for j := c + 1; j < end; j++ {
+			if before(&h[j], &h[c]) {
+				c = j
+			}
 		}
-		if e.at < h[c].at || (e.at == h[c].at && e.seq < h[c].seq) {
+		if before(&e, &h[c]) {
 			break
 		}
 		h[i] = h[c]
@@ -87,7 +111,7 @@ func (q *eventHeap) pop() event {
 	return top
 }
 
-func (q *eventHeap) len() int { return len(q.h) }
+func (q *eventHeap) len() int { return len(q.h) + len(q.now) - q.nowHead }
 
 // slab holds the messages (and submitted commands) of events in flight.
 type slab struct {

@@ -283,22 +283,24 @@ func latencyStats(us []int64) LatencyStats {
 // cycle stays within one key.
 func (s *sim) checkOrder(limit int) []OrderViolation {
 	var out []OrderViolation
-	cmdIdx := map[protocols.CommandID]int32{}
-	var seenIn []int32 // per command: 1 + serial of the incarnation that last executed it
-	keyIdx := map[string]int32{}
-	var keyNames []string
-	var lastIn, lastV []int32 // per key: 1 + serial of the incarnation, and its last vertex
-	vertex := map[uint64]int32{}
-	var vKey []int32
-	var vCmd []protocols.CommandID
-	var g graph
 	total := 0
 	for _, nd := range s.nodes {
 		for _, execs := range nd.execs {
 			total += len(execs)
 		}
 	}
-	g.grow(total / max(1, s.n))
+	hint := total / max(1, s.n)
+	cmdIdx := make(map[protocols.CommandID]int32, hint)
+	seenIn := make([]int32, 0, hint) // per command: serial of the incarnation that last executed it
+	firstV := make([]int32, 0, hint) // per command: vertex of (its first key, it), or -1
+	keyIdx := map[string]int32{}
+	var keyNames []string
+	var lastIn, lastV []int32    // per key: serial of the incarnation that last executed it, and the vertex
+	vertex := map[uint64]int32{} // (key, command) -> vertex, for keys other than firstV's
+	vKey := make([]int32, 0, hint)
+	vCmd := make([]protocols.CommandID, 0, hint)
+	var g graph
+	g.grow(hint)
 	var wheres []string
 	serial := int32(0)
 	for _, nd := range s.nodes {
@@ -311,7 +313,7 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 				if !ok {
 					c = int32(len(seenIn))
 					cmdIdx[e.id] = c
-					seenIn = append(seenIn, 0)
+					seenIn, firstV = append(seenIn, 0), append(firstV, -1)
 				}
 				if seenIn[c] == serial {
 					if len(out) < limit {
@@ -328,13 +330,20 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 						keyNames = append(keyNames, k)
 						lastIn, lastV = append(lastIn, 0), append(lastV, 0)
 					}
-					vk := uint64(ki)<<32 | uint64(c)
-					v, ok := vertex[vk]
-					if !ok {
-						v = int32(len(vKey))
-						vertex[vk] = v
-						vKey, vCmd = append(vKey, ki), append(vCmd, e.id)
-						g.addVertex()
+					v := firstV[c]
+					if v < 0 || vKey[v] != ki {
+						vk := uint64(ki)<<32 | uint64(c)
+						var ok bool
+						if v, ok = vertex[vk]; !ok {
+							v = int32(len(vKey))
+							vKey, vCmd = append(vKey, ki), append(vCmd, e.id)
+							g.addVertex()
+							if firstV[c] < 0 {
+								firstV[c] = v
+							} else {
+								vertex[vk] = v
+							}
+						}
 					}
 					if lastIn[ki] == serial {
 						g.addEdge(lastV[ki], v, where)
