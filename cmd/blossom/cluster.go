@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/blossom-dso/blossom/dso/dsotest"
+)
+
+func init() { root.AddCommand(newClusterCmd()) }
+
+func newClusterCmd() *cobra.Command {
+	var nodes, basePort, maxFrame int
+	var host, logLevel string
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Run N DSO servers in one process, for development",
+		Long: `Run a DSO cluster of --nodes servers in this process, listening on
+consecutive ports from --base-port. It prints the endpoints (also as a
+BLOSSOM_ENDPOINTS line) and stops cleanly on SIGINT or SIGTERM.`,
+		Example: `  blossom cluster --nodes 3 &
+  blossom counter -n c increment -i 5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if nodes < 1 {
+				return &exitError{2, fmt.Errorf("--nodes must be at least 1")}
+			}
+			log, err := dsoLogger(logLevel)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			cl, err := dsotest.StartCluster(nodes, dsotest.Options{Host: host, BasePort: basePort, MaxFrame: maxFrame, Logger: log})
+			if err != nil {
+				return &exitError{1, err}
+			}
+			ctx, stop := dsoSignalContext(cmd)
+			defer stop()
+			out := cmd.OutOrStdout()
+			for i, ep := range cl.Endpoints {
+				fmt.Fprintf(out, "node %d: %s\n", i+1, ep)
+			}
+			fmt.Fprintf(out, "BLOSSOM_ENDPOINTS=%s\n", strings.Join(cl.Endpoints, ","))
+			<-ctx.Done()
+			fmt.Fprintln(out, "stopping")
+			return cl.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&nodes, "nodes", 3, "number of servers")
+	f.IntVar(&basePort, "base-port", 7400, "port of the first server; the others follow (0: free ports)")
+	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
+	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
+	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	return cmd
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/blossom-dso/blossom/dso/server"
+)
+
+func init() { root.AddCommand(newServerCmd()) }
+
+// dsoLogger returns a text logger on stderr at the given level name.
+func dsoLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// dsoSignalContext derives from the command's context a context that is
+// also canceled by SIGINT or SIGTERM.
+func dsoSignalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
+
+// parsePeers reads "1=h1:7400,2=h2:7400" or "h1:7400,h2:7400" into an
+// ordered list of endpoints and a map from id to endpoint.
+func parsePeers(s string) ([]string, map[string]string, error) {
+	var eps []string
+	ids := map[string]string{}
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		id, ep, ok := strings.Cut(p, "=")
+		if !ok {
+			ep, id = p, fmt.Sprint(len(eps)+1)
+		}
+		if _, _, err := net.SplitHostPort(ep); err != nil {
+			return nil, nil, fmt.Errorf("peer %q: %w", p, err)
+		}
+		if _, dup := ids[id]; dup {
+			return nil, nil, fmt.Errorf("peer id %s given twice", id)
+		}
+		ids[id] = ep
+		eps = append(eps, ep)
+	}
+	return eps, ids, nil
+}
+
+func newServerCmd() *cobra.Command {
+	var listen, peers, id, advertise, logLevel string
+	var maxFrame int
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run one DSO server node",
+		Long: `Run one node of a DSO cluster. Objects are ephemeral (one copy, on the node
+that owns them on the consistent-hash ring of --peers). Without --peers the
+node is a cluster of one and owns every object.`,
+		Example: `  blossom server --listen :7400
+  blossom server --id 1 --listen :7400 --peers 1=h1:7400,2=h2:7400,3=h3:7400`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := dsoLogger(logLevel)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			cfg := server.Config{MaxFrame: maxFrame, Logger: log}
+			if peers != "" {
+				eps, ids, err := parsePeers(peers)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				cfg.Members = eps
+				switch {
+				case advertise != "":
+					cfg.Self = advertise
+				case id != "":
+					if cfg.Self = ids[id]; cfg.Self == "" {
+						return &exitError{2, fmt.Errorf("--id %s is not in --peers", id)}
+					}
+				default:
+					return &exitError{2, fmt.Errorf("--peers needs --id or --advertise to know which peer this is")}
+				}
+			}
+			s, err := server.New(cfg)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			l, err := net.Listen("tcp", listen)
+			if err != nil {
+				return &exitError{1, err}
+			}
+			ctx, stop := dsoSignalContext(cmd)
+			defer stop()
+			errc := make(chan error, 1)
+			go func() { errc <- s.Serve(l) }()
+			log.Info("dso server listening", "addr", l.Addr().String(), "self", cfg.Self, "members", len(cfg.Members))
+			fmt.Fprintf(cmd.OutOrStdout(), "blossom server listening on %s\n", l.Addr())
+			select {
+			case <-ctx.Done():
+				log.Info("dso server stopping")
+				s.Close()
+				return nil
+			case err := <-errc:
+				s.Close()
+				return err
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", ":7400", "address to listen on")
+	f.StringVar(&peers, "peers", "", "cluster members: id=host:port,... (or host:port,...), this node included")
+	f.StringVar(&id, "id", "", "this node's id in --peers")
+	f.StringVar(&advertise, "advertise", "", "this node's endpoint as listed in --peers (instead of --id)")
+	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
