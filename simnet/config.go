@@ -72,7 +72,9 @@ type Config struct {
 	// round trips.
 	ClientTimeout int64
 	// FaultWindow is the virtual time, in microseconds, until which faults
-	// are active. The default is 60% of an estimate of the fault-free run
+	// are active; the window also closes as soon as 60% of the operations
+	// have completed, so that some are left for after the heal. The default
+	// is 60% of an estimate of the fault-free run
 	// time (ops per client times 6 greatest one-way delays plus disk and
 	// tick), but at least 30*SuspectTicks ticks.
 	FaultWindow int64

@@ -48,6 +48,16 @@
 // replica is down times out, records the outcome as unknown and moves on to
 // the next replica.
 //
+// # Workload
+//
+// Closed-loop clients are placed round-robin at the replicas' sites and each
+// submits to the replica at its site; the client-to-replica delay is the
+// site's intra-site delay (planet models: half the diagonal RTT; others:
+// 1µs). A client issues its next operation 1µs after the previous one
+// completed, so that its operations never share a timestamp. Each replica
+// applies executed commands to its own key-value map, and the replica a
+// client is waiting on answers it when it executes the client's command.
+//
 // # Checks
 //
 // Result.OrderViolations is the order check (no command executed twice in an

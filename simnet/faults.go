@@ -241,6 +241,8 @@ type fault struct {
 	extra int64  // clog: extra delay on the links in cut
 	start int64
 	end   int64 // restart/heal time; -1 for never
+	// scripted crashes (Config.Crashes) ignore the fault window
+	scripted bool
 }
 
 // planFaults draws the timed faults (partitions, clogs, crashes) of spec

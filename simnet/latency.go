@@ -300,15 +300,23 @@ type links struct {
 	sites     []string
 }
 
+// localUS is the client-to-replica delay of the non-planet models.
+const localUS = 1
+
 func msToUS(ms float64) int64 { return int64(math.Round(ms * 1000)) }
 
 // compileLinks builds the per-pair delays of l for nodes placed at sites.
-// For non-planet models sites are labels only; every node is its own site
-// and the client-to-replica delay is zero.
+// For non-planet models sites are labels only and the client-to-replica
+// delay is localUS (1µs), so that an operation always takes time.
 func compileLinks(l Latency, sites []string) (*links, error) {
 	n := len(sites)
 	k := &links{n: n, base: make([]int64, n*n), local: make([]int64, n), sites: sites,
 		jitterUS: msToUS(l.JitterMS), jitterPct: int64(math.Round(l.JitterPct))}
+	if l.Kind != Planet {
+		for i := range k.local {
+			k.local[i] = localUS
+		}
+	}
 	switch l.Kind {
 	case Constant:
 		d := msToUS(l.ConstantMS)
@@ -346,7 +354,7 @@ func compileLinks(l Latency, sites []string) (*links, error) {
 					return nil, fmt.Errorf("%w: %s matrix has no RTT between %s and %s", ErrLatency, l.Planet, sites[i], sites[j])
 				}
 				if i == j {
-					k.local[i] = msToUS(rtt / 2)
+					k.local[i] = max(1, msToUS(rtt/2))
 					continue
 				}
 				k.base[i*n+j] = max(1, msToUS(rtt/2))

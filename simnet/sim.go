@@ -124,7 +124,7 @@ type sim struct {
 	dropped, duplicated  int64
 	fast, slow           int64
 	executions           int64
-	lastCompletion       int64
+	opsDone              int // operations completed (ok or info)
 	err                  error
 	done                 bool
 	codecBuf             []byte
@@ -225,7 +225,7 @@ func (s *sim) start() error {
 		} else if end <= cr.At {
 			end = max(s.window, cr.At+1)
 		}
-		s.plan = append(s.plan, fault{kind: fkCrash, crash: cr.Kind, node: int(cr.Node) - 1, start: cr.At, end: end})
+		s.plan = append(s.plan, fault{kind: fkCrash, crash: cr.Kind, node: int(cr.Node) - 1, start: cr.At, end: end, scripted: true})
 	}
 	s.faulty = !s.spec.None()
 	for i, f := range s.plan {
@@ -602,6 +602,13 @@ func (s *sim) issue(ci int) {
 	}
 }
 
+// next schedules client ci's next operation one microsecond from now, so
+// that a client's operations never share a timestamp (which the
+// linearizability checker would read as concurrent).
+func (s *sim) next(ci int) {
+	s.q.push(event{at: s.now + 1, kind: evStart, peer: uint32(ci)})
+}
+
 // reply delivers a replica's answer to client ci.
 func (s *sim) reply(ci int, seq, value uint64) {
 	cl := &s.clients[ci]
@@ -611,9 +618,9 @@ func (s *sim) reply(ci int, seq, value uint64) {
 	cl.waiting = false
 	op := &s.history[cl.op]
 	op.Return, op.Output, op.Outcome = s.now, value, OutcomeOK
-	s.lastCompletion = s.now
+	s.completed()
 	s.fold(digestClient, uint64(s.now), uint64(ci)<<32^value)
-	s.issue(ci)
+	s.next(ci)
 }
 
 // timeout fires client ci's timer: it gives up on the current operation if
@@ -635,10 +642,20 @@ func (s *sim) timeout(ci int) {
 	if h.Call >= s.window+s.cfg.ClientTimeout && !s.nodes[h.Node-1].stopped {
 		s.stuck++
 	}
-	s.lastCompletion = s.now
+	s.completed()
 	s.fold(digestClient, uint64(s.now), uint64(ci)<<32|1<<31)
 	cl.node = (cl.node + 1) % s.n
-	s.issue(ci)
+	s.next(ci)
+}
+
+// completed counts a completed operation and closes the fault window once
+// 60% of the operations completed, so that a live protocol always has
+// operations left to complete after the heal.
+func (s *sim) completed() {
+	s.opsDone++
+	if s.faulty && s.opsDone*10 >= s.cfg.Ops*6 {
+		s.heal()
+	}
 }
 
 func (s *sim) logf(format string, args ...any) {
@@ -650,7 +667,7 @@ func (s *sim) faultStart(i int) {
 	switch f.kind {
 	case fkCrash:
 		nd := s.nodes[f.node]
-		if !nd.up {
+		if !nd.up || (!f.scripted && !s.faulty) {
 			return
 		}
 		nd.crash(f.crash)
@@ -660,7 +677,7 @@ func (s *sim) faultStart(i int) {
 		}
 		s.logf("%s node %d %s", f.crash, nd.id, until)
 	case fkPartition:
-		if s.now >= s.window {
+		if !s.faulty {
 			return
 		}
 		for l, c := range f.cut {
@@ -670,7 +687,7 @@ func (s *sim) faultStart(i int) {
 		}
 		s.logf("partition %s until %.3fms", s.describeCut(f.cut), float64(f.end)/1000)
 	case fkClog:
-		if s.now >= s.window {
+		if !s.faulty {
 			return
 		}
 		for l, c := range f.cut {
@@ -708,8 +725,8 @@ func (s *sim) faultEnd(i int) {
 			s.err = err
 		}
 	case fkPartition, fkClog:
-		if s.now >= s.window {
-			return // the heal clears it
+		if !s.faulty || s.now >= s.window {
+			return // the window closed (or is closing now) and cleared it
 		}
 		for l, c := range f.cut {
 			if !c {
@@ -729,13 +746,18 @@ func (s *sim) faultEnd(i int) {
 	}
 }
 
-// heal closes the fault window: links heal, message faults stop and every
-// crashed node that may restart restarts.
+// heal closes the fault window, at Config.FaultWindow or once 60% of the
+// operations completed, whichever comes first: links heal, message faults
+// stop and every crashed node that may restart restarts.
 func (s *sim) heal() {
+	if !s.faulty {
+		return
+	}
 	s.faulty = false
+	s.window = s.now
 	clear(s.cut)
 	clear(s.clog)
-	s.logf("fault window closes: everything heals")
+	s.logf("fault window closes after %d of %d operations: everything heals", s.opsDone, s.cfg.Ops)
 	for _, nd := range s.nodes {
 		if !nd.up && !nd.stopped {
 			s.logf("restart node %d", nd.id)

@@ -385,3 +385,57 @@ func TestMetrics(t *testing.T) {
 	}
 	require.Equal(t, res.Messages, sent)
 }
+
+func TestOrderCheckMultiKey(t *testing.T) {
+	t.Parallel()
+	x, y := protocols.CommandID{Client: 1, Seq: 1}, protocols.CommandID{Client: 2, Seq: 1}
+	ab := []string{"a", "b"}
+	s := &sim{nodes: []*node{
+		{id: 1, execs: [][]execRec{{{id: x, keys: ab}, {id: y, keys: ab}}}},
+		{id: 2, execs: [][]execRec{{{id: y, keys: []string{"b"}}, {id: x, keys: ab}}}},
+	}}
+	v := s.checkOrder(10)
+	require.Len(t, v, 1)
+	require.Equal(t, "b", v[0].Key)
+
+	// The same order everywhere, and a key only one node saw: no violation.
+	s = &sim{nodes: []*node{
+		{id: 1, execs: [][]execRec{{{id: x, keys: ab}, {id: y, keys: ab}}}},
+		{id: 2, execs: [][]execRec{{{id: x, keys: []string{"a"}}, {id: y, keys: ab}}}},
+	}}
+	require.Empty(t, s.checkOrder(10))
+}
+
+func TestFaultPlanRespectsF(t *testing.T) {
+	t.Parallel()
+	spec := FaultSpec{CrashStop: true, CrashRestart: true, LostTail: true, Partition: true, Clog: true}
+	for seed := uint64(0); seed < 200; seed++ {
+		r := newRand(seed)
+		n, f := 5, 1+int(seed%2)
+		plan := planFaults(r, spec, n, f, 1_000_000, 1000)
+		stops := 0
+		var crashes []fault
+		for _, p := range plan {
+			if p.kind != fkCrash {
+				require.LessOrEqual(t, p.end, int64(1_000_000))
+				continue
+			}
+			crashes = append(crashes, p)
+			if p.crash == CrashStop {
+				stops++
+			} else {
+				require.LessOrEqual(t, p.end, int64(1_000_000))
+			}
+		}
+		require.LessOrEqual(t, stops, f)
+		for _, c := range crashes {
+			down := 0
+			for _, d := range crashes {
+				if d.start <= c.start && (d.end < 0 || c.start < d.end) {
+					down++
+				}
+			}
+			require.LessOrEqual(t, down, f, "seed %d", seed)
+		}
+	}
+}

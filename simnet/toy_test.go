@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/blossom-dso/blossom/protocols"
 )
@@ -293,3 +294,5 @@ func (p *toyProbe) Step(_ protocols.NodeID, m protocols.Message) {
 }
 
 func (p *toyProbe) Tick() {}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

@@ -4,10 +4,36 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/blossom-dso/blossom/protocols"
 )
+
+// localOnly is a broken "protocol" for the tests: each replica executes the
+// commands submitted to it and replicates nothing, so gets at different
+// replicas disagree and the linearizability check must fail.
+type localOnly struct{ env protocols.Env }
+
+func (p localOnly) Submit(c protocols.Command)             { p.env.Execute(c) }
+func (localOnly) Step(protocols.NodeID, protocols.Message) {}
+func (localOnly) Tick()                                    {}
+
+type noCodec struct{}
+
+func (noCodec) Marshal([]byte, protocols.Message) ([]byte, error) {
+	return nil, errors.New("no messages")
+}
+func (noCodec) Unmarshal([]byte) (protocols.Message, error) { return nil, errors.New("no messages") }
+
+func init() {
+	protocols.Register("test-local-only", func(cfg protocols.Config) (protocols.Protocol, error) {
+		return localOnly{env: cfg.Env}, nil
+	}, noCodec{})
+}
 
 func runSimArgs(args ...string) (string, error) {
 	cmd := newSimCmd()
@@ -71,4 +97,21 @@ func TestSimTextOutputNamesSeedAndDigest(t *testing.T) {
 	require.Contains(t, out, "seed        11")
 	require.Contains(t, out, "digest")
 	require.Contains(t, out, "ap-southeast-1")
+}
+
+func TestSimCheckFailureExitsOneAndNamesSeed(t *testing.T) {
+	t.Parallel()
+	report := filepath.Join(t.TempDir(), "violation.html")
+	out, err := runSimArgs("--protocol", "test-local-only", "--ops", "200", "--clients", "4", "--conflict", "100",
+		"--keys", "1", "--seed", "77", "--check", "--report", report)
+	require.Error(t, err)
+	var ee *exitError
+	require.True(t, errors.As(err, &ee))
+	require.Equal(t, 1, ee.code)
+	require.Contains(t, err.Error(), "seed 77")
+	require.Contains(t, err.Error(), "linearizability")
+	require.Contains(t, out, "FAILED")
+	st, statErr := os.Stat(report)
+	require.NoError(t, statErr)
+	require.Positive(t, st.Size())
 }
