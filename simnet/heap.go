@@ -1,7 +1,5 @@
 package simnet
 
-import "github.com/blossom-dso/blossom/protocols"
-
 // eventKind says what an event does when it fires.
 type eventKind uint8
 
@@ -113,13 +111,14 @@ func (q *eventHeap) pop() event {
 
 func (q *eventHeap) len() int { return len(q.h) + len(q.now) - q.nowHead }
 
-// slab holds the messages (and submitted commands) of events in flight.
-type slab struct {
-	m    []protocols.Message
+// slab holds the messages (and submitted commands) of events in flight, so
+// that events need not hold pointers.
+type slab[T any] struct {
+	m    []T
 	free []uint32
 }
 
-func (s *slab) put(m protocols.Message) uint64 {
+func (s *slab[T]) put(m T) uint64 {
 	if n := len(s.free); n > 0 {
 		i := s.free[n-1]
 		s.free = s.free[:n-1]
@@ -130,9 +129,10 @@ func (s *slab) put(m protocols.Message) uint64 {
 	return uint64(len(s.m) - 1)
 }
 
-func (s *slab) take(i uint64) protocols.Message {
+func (s *slab[T]) take(i uint64) T {
 	m := s.m[i]
-	s.m[i] = nil
+	var zero T
+	s.m[i] = zero
 	s.free = append(s.free, uint32(i))
 	return m
 }

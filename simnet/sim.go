@@ -93,7 +93,8 @@ type client struct {
 type sim struct {
 	cfg   *resolved
 	q     eventHeap
-	msgs  slab
+	msgs  slab[protocols.Message]
+	cmds  slab[protocols.Command]
 	now   int64
 	nodes []*node
 	n     int
@@ -364,7 +365,7 @@ func (s *sim) loop() {
 				s.q.push(event{at: s.now + s.cfg.TickInterval, kind: evTick, node: ev.node, inc: ev.inc})
 			}
 		case evSubmit:
-			cmd := s.msgs.take(ev.a).(protocols.Command)
+			cmd := s.cmds.take(ev.a)
 			nd := s.nodes[ev.node]
 			if !nd.up {
 				s.dropped++
@@ -429,7 +430,9 @@ func (nd *node) Send(to protocols.NodeID, m protocols.Message) {
 	s.messages++
 	nd.stats.Sent++
 	if to < 1 || int(to) > s.n {
-		s.dropped++
+		if s.err == nil {
+			s.err = fmt.Errorf("node %d sent %T to node %d, which does not exist", nd.id, m, to)
+		}
 		return
 	}
 	if s.cfg.CodecCheck {
@@ -594,7 +597,7 @@ func (s *sim) issue(ci int) {
 		Key: key, Put: put, Value: value, Call: s.now, Return: -1,
 	})
 	d := s.links.clientDelay(s.netRand, cl.home, cl.node)
-	s.q.push(event{at: s.now + d, kind: evSubmit, node: uint32(cl.node), peer: uint32(ci), a: s.msgs.put(cmd)})
+	s.q.push(event{at: s.now + d, kind: evSubmit, node: uint32(cl.node), peer: uint32(ci), a: s.cmds.put(cmd)})
 	cl.deadline = s.now + rc.ClientTimeout
 	if !cl.timer {
 		cl.timer = true
