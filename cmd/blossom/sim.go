@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,7 +59,8 @@ Bad flags exit with status 2.`,
   blossom sim --latency planet:gcp --nodes 5 --clients 50 --ops 5000 --json
   blossom sim --faults loss=0.05,partition,crash-restart --check --report out.html
   blossom sim --seed 42 --check-determinism`,
-		Args: cobra.NoArgs,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := fl.config(cmd)
 			if err != nil {
@@ -84,7 +87,7 @@ Bad flags exit with status 2.`,
 	f.BoolVar(&fl.check, "check", false, "check linearizability, execution order and liveness; exit 1 on a violation")
 	f.BoolVar(&fl.checkDeterminism, "check-determinism", false, "run twice and compare the trace digests; exit 1 if they differ")
 	f.DurationVar(&fl.checkTimeout, "check-timeout", time.Minute, "timeout of the linearizability check (an unfinished check fails)")
-	f.StringVar(&fl.report, "report", "", "write Porcupine's HTML visualization of the history to this file (runs the linearizability check)")
+	f.StringVar(&fl.report, "report", "", "write Porcupine's HTML visualization of the history to this file (runs the linearizability check); with --check a violation is always written, by default to the temp directory")
 	f.BoolVar(&fl.json, "json", false, "print one JSON object instead of the table")
 	f.BoolVar(&fl.codecCheck, "codec-check", false, "round-trip every message through the protocol's codec")
 	return cmd
@@ -228,12 +231,16 @@ func runSim(out io.Writer, cfg simnet.Config, fl *simFlags) error {
 			rep.Linearizable = "unknown"
 		}
 		where := ""
-		if fl.report != "" {
-			if err := lin.WriteHTML(fl.report); err != nil {
+		report := fl.report
+		if report == "" && lin.Verdict == lincheck.Illegal && fl.check {
+			report = filepath.Join(os.TempDir(), fmt.Sprintf("blossom-sim-%s-seed-%d.html", cfg.Protocol, cfg.Seed))
+		}
+		if report != "" {
+			if err := lin.WriteHTML(report); err != nil {
 				failures = append(failures, fmt.Sprintf("seed %d: write report: %v", cfg.Seed, err))
 			} else {
-				where = "; report: " + fl.report
-				checks = append(checks, "report written to "+fl.report)
+				where = "; report: " + report
+				checks = append(checks, "report written to "+report)
 			}
 		}
 		if lin.Verdict != lincheck.Ok && fl.check {
