@@ -128,7 +128,6 @@ type sim struct {
 	opsDone              int // operations completed (ok or info)
 	err                  error
 	done                 bool
-	codecBuf             []byte
 }
 
 // Run simulates cfg and returns its result. A configuration error wraps
