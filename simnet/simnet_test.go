@@ -163,7 +163,7 @@ func TestConfigErrors(t *testing.T) {
 func TestCorrectToyPassesChecksUnderSwarm(t *testing.T) {
 	t.Parallel()
 	crashed := 0
-	for seed := uint64(1); seed <= 12; seed++ {
+	for seed := uint64(1); seed <= 40; seed++ {
 		cfg := toyConfig(seed)
 		cfg.Faults = "swarm"
 		cfg.CodecCheck = seed%2 == 0
@@ -237,6 +237,27 @@ func TestChecksCatchBrokenToy(t *testing.T) {
 	}
 	require.Equal(t, 3, orderCaught)
 	require.Positive(t, linCaught)
+}
+
+// TestChecksCatchForgottenPersist plants a persistence bug: the sequencer
+// forgets its slot assignments on restart. Crashing it is caught.
+func TestChecksCatchForgottenPersist(t *testing.T) {
+	t.Parallel()
+	caught := 0
+	for seed := uint64(1); seed <= 5; seed++ {
+		cfg := toyConfig(seed)
+		cfg.Protocol = "toy-seq-nopersist"
+		cfg.Ops = 300
+		cfg.Crashes = []Crash{{At: 100_000, Node: 1, Kind: CrashRestart, RestartAt: 110_000}}
+		res, err := Run(cfg)
+		require.NoError(t, err)
+		lin := res.CheckLinearizable(10 * time.Second)
+		t.Logf("seed %d: order=%v liveness=%v lin=%s", seed, res.OrderError() != nil, res.LivenessError() != nil, lin.Verdict)
+		if res.OrderError() != nil || res.LivenessError() != nil || lin.Verdict != lincheck.Ok {
+			caught++
+		}
+	}
+	require.Equal(t, 5, caught)
 }
 
 func TestOrderCheckDuplicate(t *testing.T) {

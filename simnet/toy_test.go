@@ -24,6 +24,11 @@ import (
 
 func init() {
 	protocols.Register("toy-seq", newToySeq, toyCodec{})
+	protocols.Register("toy-seq-nopersist", func(cfg protocols.Config) (protocols.Protocol, error) {
+		p, err := newToySeq(cfg)
+		p.(*toySeq).noPersist = true
+		return p, err
+	}, toyCodec{})
 	protocols.Register("toy-arrival", newToyArrival, toyCodec{})
 	protocols.Register("toy-probe", newToyProbe, toyCodec{})
 }
@@ -154,6 +159,9 @@ type toySeq struct {
 	next    uint64 // next slot to execute
 	buf     map[uint64]protocols.Command
 	pending []protocols.Command // submitted here, not executed yet
+	// noPersist is the planted bug of toy-seq-nopersist: the leader does
+	// not persist its slot assignments, so after a restart it reuses slots.
+	noPersist bool
 }
 
 const toyLeader = 1
@@ -200,7 +208,9 @@ func (p *toySeq) handleFwd(from protocols.NodeID, c protocols.Command) {
 	s := uint64(len(p.log))
 	p.log = append(p.log, c)
 	p.assigned[c.ID] = s
-	p.env.Persist(appendCmd(nil, c))
+	if !p.noPersist {
+		p.env.Persist(appendCmd(nil, c))
+	}
 	for _, peer := range p.cfg.Peers {
 		p.env.Send(peer, orderMsg{Slot: s, Cmd: c})
 	}
