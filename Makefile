@@ -1,6 +1,7 @@
 # Blossom's one entry point for building, testing and running.
 # `make demo` and `make test` are the README's quick start.
 
+SHELL       := /bin/bash
 GO          ?= go
 BIN         := $(CURDIR)/bin
 PKG         := github.com/blossom-dso/blossom
@@ -20,17 +21,24 @@ build:
 
 ## test: every unit, simulation-sweep and fuzz-seed test, then the sabotage
 ## tests, which need the failpoint markers rewritten at compile time.
-test: test-unit test-sabotage
+test: test-sabotage test-unit
 
+# The last line counts the packages: "packages: N passed, M failed".
 test-unit:
-	$(GO) test $(TEST_FLAGS) ./...
+	@mkdir -p $(BIN)
+	@set -o pipefail; $(GO) test $(TEST_FLAGS) ./... 2>&1 | tee $(BIN)/test.log; status=$$?; \
+	echo "packages: $$(grep -c '^ok' $(BIN)/test.log) passed, $$(grep -c '^FAIL' $(BIN)/test.log) failed"; \
+	exit $$status
 
 # The sabotage tests carry the `failpoint` build tag: they only make sense in
 # a build whose failpoint markers were rewritten by failpoint-toolexec. In
-# every other build the markers are inert no-ops.
+# every other build the markers are inert no-ops. The rewritten build keeps
+# its own cache: the go command does not tell it apart from a plain build.
+FP_ENV := GOCACHE=$(CURDIR)/.cache/failpoint GOMODCACHE="$$($(GO) env GOMODCACHE)"
+FP_FLAGS := -toolexec=$(BIN)/failpoint-toolexec
+
 test-sabotage: $(BIN)/failpoint-toolexec
-	GOMODCACHE="$$($(GO) env GOMODCACHE)" $(GO) test $(TEST_FLAGS) -tags failpoint \
-		-toolexec=$(BIN)/failpoint-toolexec -run '^TestSabotage' ./protocols/...
+	$(FP_ENV) $(GO) test $(TEST_FLAGS) -tags failpoint $(FP_FLAGS) -run '^TestSabotage' -v ./protocols/...
 
 $(BIN)/failpoint-toolexec:
 	GOBIN=$(BIN) $(GO) install $(FAILPOINT)
@@ -58,7 +66,7 @@ sim:
 ## with GO_FAILPOINTS, e.g.
 ## GO_FAILPOINTS=$(PKG)/protocols/paxos/quorumOneShort=return(true) make sim-sabotage ARGS=...
 sim-sabotage: $(BIN)/failpoint-toolexec
-	GOMODCACHE="$$($(GO) env GOMODCACHE)" $(GO) run -toolexec=$(BIN)/failpoint-toolexec ./cmd/blossom sim $(ARGS)
+	$(FP_ENV) $(GO) run $(FP_FLAGS) ./cmd/blossom sim $(ARGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

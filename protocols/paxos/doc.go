@@ -24,7 +24,9 @@
 // SuspectTicks ticks; duplicate proposals are harmless because each replica
 // executes a command id at most once.
 //
-// The failpoint "quorumOneShort" (github.com/pingcap/failpoint) plants a
-// bug for the sabotage test: phase 2 waits for one acceptor less than the
-// quorum. Without failpoint rewriting the marker is inert.
+// Two failpoints (github.com/pingcap/failpoint) plant bugs for the sabotage
+// tests: "quorumOneShort" makes both phases wait for one acceptor less than
+// a quorum, and "executeOutOfOrder" makes the leader execute a slot as soon
+// as it is chosen, ahead of earlier slots still in flight. Without failpoint
+// rewriting the markers are inert.
 package paxos

@@ -116,8 +116,10 @@ func New(cfg protocols.Config, flexible bool) (*Replica, error) {
 		r.q1, r.q2 = quorum.FlexiblePhase1(n, cfg.F), quorum.FlexiblePhase2(cfg.F)
 	}
 	failpoint.Inject("quorumOneShort", func() {
-		// Planted bug for the sabotage test: phase 2 ends one acceptor
-		// short, so a phase-1 quorum may miss a chosen value.
+		// Planted bug for the sabotage test: both phases end one
+		// acceptor short, so quorums of different ballots need not
+		// intersect and a new leader may miss a chosen value.
+		r.q1--
 		r.q2--
 	})
 	if err := r.recover(cfg.Recovered); err != nil {
@@ -381,6 +383,16 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 		return
 	}
 	e.chosen = true
+	failpoint.Inject("executeOutOfOrder", func() {
+		// Planted bug for the sabotage test: the leader executes a slot
+		// as soon as it is chosen, before the slots ahead of it.
+		for _, c := range e.cmds {
+			if !r.done[c.ID] {
+				r.done[c.ID] = true
+				r.env.Execute(c)
+			}
+		}
+	})
 	for r.commit < uint64(len(r.log)) && r.log[r.commit].chosen {
 		r.commit++
 	}
