@@ -181,3 +181,10 @@ func (c *Config) Validate() error {
 
 // Index returns the position of id in Peers, or -1.
 func (c *Config) Index(id NodeID) int { return slices.Index(c.Peers, id) }
+
+// LeaderReporter is an optional interface of a Protocol that has a leader:
+// Leader returns the replica this one believes leads, or 0 if it knows
+// none. Runtimes use it to report where the leader was.
+type LeaderReporter interface {
+	Leader() NodeID
+}
