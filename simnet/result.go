@@ -48,6 +48,7 @@ type Op struct {
 	Return int64  // virtual µs the reply arrived; -1 if none
 	Output uint64 // get: the value read
 	Outcome
+	keys []string // the command's keys
 }
 
 // LatencyStats summarises the latencies of completed operations, in
@@ -322,7 +323,7 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 					continue
 				}
 				seenIn[c] = serial
-				for _, k := range e.keys {
+				for _, k := range s.keysOf(e.id) {
 					ki, ok := keyIdx[k]
 					if !ok {
 						ki = int32(len(keyNames))

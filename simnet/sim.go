@@ -38,11 +38,11 @@ type batch struct {
 	sends []heldSend
 }
 
-// execRec is one Execute call.
+// execRec is one Execute call. It holds no pointer, so that recording
+// executions costs the garbage collector nothing; the keys of a workload
+// command are found through its client (sim.keysOf).
 type execRec struct {
-	id   protocols.CommandID
-	keys []string
-	at   int64
+	id protocols.CommandID
 }
 
 // node is one replica: the protocol instance and its Env.
@@ -82,6 +82,7 @@ type client struct {
 	op      int // history index of the current operation
 	private string
 	done    bool
+	ops     []int32 // history index of each operation, by Seq-1
 	// deadline is when the current operation times out; timer says an
 	// evTimeout for the client is in the heap (at most one is, so the heap
 	// does not fill with the timeouts of operations that completed).
@@ -119,6 +120,8 @@ type sim struct {
 	nextValue   uint64
 	history     []Op
 	stuck       int
+	// extraKeys holds the keys of executed commands that no client issued
+	extraKeys map[protocols.CommandID][]string
 
 	digest               uint64
 	messages, deliveries int64
@@ -532,7 +535,15 @@ func (nd *node) Execute(c protocols.Command) {
 	s.executions++
 	nd.stats.Executed++
 	inc := len(nd.execs) - 1
-	nd.execs[inc] = append(nd.execs[inc], execRec{id: c.ID, keys: c.Keys, at: s.now})
+	nd.execs[inc] = append(nd.execs[inc], execRec{id: c.ID})
+	if !s.isWorkload(c.ID) {
+		if s.extraKeys == nil {
+			s.extraKeys = map[protocols.CommandID][]string{}
+		}
+		if _, ok := s.extraKeys[c.ID]; !ok {
+			s.extraKeys[c.ID] = slices.Clone(c.Keys)
+		}
+	}
 	s.fold(digestExec, uint64(s.now)<<16|uint64(nd.idx), c.ID.Client<<40^c.ID.Seq)
 	var out uint64
 	if len(c.Keys) > 0 && len(c.Payload) >= minPayload {
@@ -551,6 +562,20 @@ func (nd *node) Execute(c protocols.Command) {
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
 		s.q.push(event{at: s.now + d, kind: evReply, peer: uint32(ci), a: c.ID.Seq, b: out})
 	}
+}
+
+// isWorkload reports whether id names a command a client issued.
+func (s *sim) isWorkload(id protocols.CommandID) bool {
+	ci := id.Client - 1
+	return ci < uint64(len(s.clients)) && id.Seq >= 1 && id.Seq <= uint64(len(s.clients[ci].ops))
+}
+
+// keysOf returns the keys of an executed command.
+func (s *sim) keysOf(id protocols.CommandID) []string {
+	if s.isWorkload(id) {
+		return s.history[s.clients[id.Client-1].ops[id.Seq-1]].keys
+	}
+	return s.extraKeys[id]
 }
 
 // issue starts client ci's next operation, or finishes the client.
@@ -591,9 +616,10 @@ func (s *sim) issue(ci int) {
 	}
 	cl.waiting = true
 	cl.op = len(s.history)
+	cl.ops = append(cl.ops, int32(cl.op))
 	s.history = append(s.history, Op{
 		Client: ci, Node: protocols.NodeID(cl.node + 1), Site: s.cfg.sites[cl.home],
-		Key: key, Put: put, Value: value, Call: s.now, Return: -1,
+		Key: key, Put: put, Value: value, Call: s.now, Return: -1, keys: cmd.Keys,
 	})
 	d := s.links.clientDelay(s.netRand, cl.home, cl.node)
 	s.q.push(event{at: s.now + d, kind: evSubmit, node: uint32(cl.node), peer: uint32(ci), a: s.cmds.put(cmd)})
