@@ -376,7 +376,7 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	cn := &conn{nc: nc, bw: bufio.NewWriterSize(nc, 32<<10), pending: map[uint64]chan result{}, maxFrame: n.c.opts.MaxFrame}
+	cn := &conn{nc: nc, pending: map[uint64]chan result{}, maxFrame: n.c.opts.MaxFrame}
 	go cn.readLoop()
 	return cn, nil
 }
@@ -420,9 +420,10 @@ type conn struct {
 	nc       net.Conn
 	maxFrame int
 
-	wmu sync.Mutex
-	bw  *bufio.Writer
-	buf []byte
+	wmu      sync.Mutex
+	out      []byte // frames waiting to be written
+	spare    []byte
+	flushing bool // a caller is writing out
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -449,35 +450,48 @@ func (c *conn) send(enc func([]byte, uint64) ([]byte, error), ch chan result) (u
 	c.mu.Unlock()
 
 	c.wmu.Lock()
+	n := len(c.out)
 	var err error
-	c.buf, err = enc(c.buf[:0], id)
-	if err == nil {
-		if len(c.buf)-4 > wire.DefaultMaxFrame*64 {
-			err = fmt.Errorf("%w: request of %d bytes", dso.ErrTooLarge, len(c.buf))
-		} else if _, werr := c.bw.Write(c.buf); werr == nil {
-			werr = c.bw.Flush()
-			if werr != nil {
-				c.wmu.Unlock()
-				c.fail(fmt.Errorf("%w: write: %v", ErrUnavailable, werr))
-				return 0, fmt.Errorf("%w: write: %v", ErrUnavailable, werr)
-			}
-		} else {
-			c.wmu.Unlock()
-			c.fail(fmt.Errorf("%w: write: %v", ErrUnavailable, werr))
-			return 0, fmt.Errorf("%w: write: %v", ErrUnavailable, werr)
-		}
-	} else {
-		err = fmt.Errorf("%w: %v", dso.ErrBadArgs, err)
-	}
-	if cap(c.buf) > 1<<20 {
-		c.buf = nil
-	}
-	c.wmu.Unlock()
+	c.out, err = enc(c.out, id)
 	if err != nil {
+		c.out = c.out[:n]
+		c.wmu.Unlock()
 		c.forget(id)
-		return 0, err
+		return 0, fmt.Errorf("%w: %v", dso.ErrBadArgs, err)
 	}
+	c.flushLocked()
 	return id, nil
+}
+
+// flushLocked writes the pending output, with wmu held, and unlocks wmu.
+// Writers combine: while one caller is writing, others only append to out,
+// and the writing caller sends what they appended before it returns, so a
+// burst of concurrent calls costs a few system calls, not one each.
+func (c *conn) flushLocked() {
+	if c.flushing {
+		c.wmu.Unlock()
+		return
+	}
+	c.flushing = true
+	for len(c.out) > 0 {
+		buf := c.out
+		c.out = c.spare[:0]
+		c.wmu.Unlock()
+		_, err := c.nc.Write(buf)
+		c.wmu.Lock()
+		if cap(buf) <= 1<<20 {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.out = c.out[:0]
+			c.flushing = false
+			c.wmu.Unlock()
+			c.fail(fmt.Errorf("%w: write: %v", ErrUnavailable, err))
+			return
+		}
+	}
+	c.flushing = false
+	c.wmu.Unlock()
 }
 
 // forget drops a pending call; it reports whether it was still pending.
@@ -491,11 +505,8 @@ func (c *conn) forget(id uint64) bool {
 
 func (c *conn) sendCancel(id uint64) {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.buf = wire.AppendSimple(c.buf[:0], wire.OpCancel, id)
-	if _, err := c.bw.Write(c.buf); err == nil {
-		c.bw.Flush()
-	}
+	c.out = wire.AppendSimple(c.out, wire.OpCancel, id)
+	c.flushLocked()
 }
 
 // fail marks the connection dead and fails every pending call with err.

@@ -27,7 +27,7 @@ func startCluster(t testing.TB, n int, o dsotest.Options) (*dsotest.Cluster, *cl
 }
 
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
