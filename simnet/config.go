@@ -118,6 +118,9 @@ func (c Config) resolve() (*resolved, error) {
 	if c.Nodes > 1000 {
 		return bad("nodes=%d: at most 1000", c.Nodes)
 	}
+	if c.Nodes == 2 {
+		return bad("2 nodes: a replicated deployment needs 1 node or at least 3 (f >= 1 needs nodes >= 2f+1)")
+	}
 	if r.F == 0 {
 		r.F = (c.Nodes - 1) / 2
 	}
