@@ -39,3 +39,23 @@ func TestPaxosSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestPaxosDeterministic runs one faulty Paxos configuration twice.
+func TestPaxosDeterministic(t *testing.T) {
+	t.Parallel()
+	cfg := simnet.Config{
+		Protocol: "paxos", Nodes: 5, Clients: 10, Ops: 500, Keys: 5, Conflict: 30, Reads: 50,
+		Latency: "planet:gcp,jitter=10%", Faults: "swarm", Seed: 2024,
+	}
+	a, err := simnet.Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := simnet.Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Digest != b.Digest {
+		t.Fatalf("seed %d: digests differ: %016x and %016x", cfg.Seed, a.Digest, b.Digest)
+	}
+}

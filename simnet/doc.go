@@ -4,6 +4,28 @@
 // clients, injects faults, and returns metrics, a trace digest and the
 // operation history for lincheck.
 //
+// # Use
+//
+// The caller imports the protocol packages it needs (for their init
+// registration) and runs:
+//
+//	import _ "github.com/blossom-dso/blossom/protocols/paxos"
+//
+//	res, err := simnet.Run(simnet.Config{
+//		Protocol: "paxos", Nodes: 5, Clients: 20, Ops: 5000, Keys: 10,
+//		Conflict: 10, Reads: 50, Size: 16,
+//		Latency: "planet:gcp", Faults: "swarm", Seed: 7,
+//	})
+//	// err wraps ErrConfig for a bad Config; other errors name the seed.
+//	if err := res.OrderError(); err != nil { ... }     // order contract
+//	if err := res.LivenessError(); err != nil { ... }  // all ops completed
+//	lin := res.CheckLinearizable(time.Minute)          // lincheck.KVModel
+//	if err := lin.Err(); err != nil { lin.WriteHTML("report.html") }
+//
+// Result also carries the metrics (Overall, PerSite, Throughput,
+// MessagesPerCommand, FastPaths, SlowPaths, PerNode), the fault log, the
+// history and the trace Digest.
+//
 // # Determinism
 //
 // A run has one event heap, ordered by virtual time and then by the order in
