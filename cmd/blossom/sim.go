@@ -15,7 +15,8 @@ import (
 
 	"github.com/blossom-dso/blossom/lincheck"
 	"github.com/blossom-dso/blossom/protocols"
-	_ "github.com/blossom-dso/blossom/protocols/paxos" // registers paxos, fpaxos
+	_ "github.com/blossom-dso/blossom/protocols/epaxos" // registers epaxos
+	_ "github.com/blossom-dso/blossom/protocols/paxos"  // registers paxos, fpaxos
 	"github.com/blossom-dso/blossom/simnet"
 )
 

@@ -1,0 +1,111 @@
+// Package epaxos implements EPaxos*, the corrected and simplified
+// Egalitarian Paxos of Ryabinin, Gotsman and Sutra ("Making Democracy Work:
+// Fixing and Simplifying Egalitarian Paxos", OPODIS 2025, arXiv 2511.02743),
+// as a pure state machine behind the protocols interface, registered as
+// "epaxos". The handler-by-handler walkthrough it follows is
+// ../../../shared/PROTOCOL-NOTES.md §1 (names and rule numbers below are
+// those of the notes).
+//
+// # Thresholds
+//
+// f = Config.F crashes are tolerated; the fast path works with up to e =
+// Config.E crashes (0: quorum.EPaxosDefaultE(f) = ⌈(f+1)/2⌉, the original
+// EPaxos). New rejects e > f and n < max(2e+f−1, 2f+1). The fast quorum is
+// quorum.EPaxosFast (n−e, coordinator included), the slow and recovery
+// quorum quorum.EPaxosSlow (n−f).
+//
+// # Commit
+//
+// Submit makes this replica the initial coordinator of a new Dot
+// (self, seq), with initial deps D0 = the known instances whose payload
+// shares a key with the command (protocols.Command.Conflicts), plus the
+// instances holding Nop. PreAccept goes to every replica (no thrifty mode).
+// The fast path commits (ballot 0) once n−e PreAcceptOKs, the coordinator's
+// own included, report exactly D0; the slow path (Accept at ballot 0, n−f
+// AcceptOKs) starts once n−f replies are in and either every replica
+// answered, more than e replies differ from D0, or fastTimeout ticks
+// passed. Commit is broadcast; ReportPath is called for every commit this
+// replica decides (fast only for the ballot-0 fast path).
+//
+// # Recovery
+//
+// Each instance keeps the promise bal and the vote ballot abal apart
+// (§1.2, §1.8). Recovery (rules 1-6, Validate/ValidateOK, Waiting and the
+// wait conditions a-d of §1.5) is implemented as in the notes. Triggers are
+// Tick-driven: every known, uncommitted instance has a deadline of
+// SuspectTicks plus a random jitter of up to SuspectTicks ticks after it was
+// learned or last made progress here; at the deadline the replica recovers
+// it with the smallest own ballot (package ballot, round.node, ballot 0 =
+// {0,0} is the initial coordinator's) above every ballot it has seen.
+// Instances that a committed command depends on (depgraph Missing) and the
+// instances a waiting recovery waits on are created locally and so get
+// such a deadline too. Ongoing rounds retransmit to the replicas that have
+// not answered every max(2, SuspectTicks/3) ticks.
+//
+// # Execution
+//
+// Committed instances go to the shared executor protocols/depgraph (Tarjan
+// components, dependencies first, Dot order inside a component; Nop
+// committed, never executed). A command id is executed at most once per
+// incarnation (a client that retries at another replica creates a second
+// instance of the same command).
+//
+// # Persistence and restart
+//
+// Every change of an instance's durable fields (bal, abal, phase, value,
+// deps, initial value and deps) is persisted as one record before any
+// message vouching for it is sent; a restart replays the records (last
+// record of an instance wins) and re-executes the committed instances in a
+// new incarnation. A commit is executed only when a Durable message the
+// replica sends to itself comes back: the runtime holds that send until the
+// commit record is synced, so no client is answered for a commit that a
+// crash could lose.
+//
+// # Choices on the points PROTOCOL-NOTES marks unverified, and deviations
+//
+//   - Guards: messages whose guard fails are dropped (a Nack carries the
+//     higher ballot back to the sender of Accept, Recover or Validate, so
+//     its next attempt jumps above it); no buffering: a Commit carries the
+//     payload, and instance state is created on first mention.
+//   - Commit is accepted at any ballot and raises bal to at least its
+//     ballot (§1.9 relaxed Commit). Committed is terminal: PreAccept and
+//     Validate on a committed instance are answered with the Commit; an
+//     Accept at a ballot >= bal raises bal and is acknowledged without
+//     changing the committed value; Recover is answered with the Commit.
+//   - Conflicts for dependency computation: same key, and Nop conflicts
+//     with everything (§1.1). The instance itself is never its own
+//     dependency (§1.9, line 16).
+//   - Rule 5 requires a non-empty R (with |Q|−e <= 0 an empty R would
+//     carry no payload); R members must be PREACCEPTED with a payload and
+//     dep = initDep. Members are scanned in reply-arrival order (also for
+//     the tie-break of rules 2 and 3).
+//   - Wait conditions are checked after every message from a peer and every
+//     Tick, in the order d (late RecoverOK from outside Q), a, c, b; a and c
+//     lead to Nop, b to the validated value.
+//   - Blocked dependencies (Waiting, §1.5 liveness): the waited instances
+//     get a local recovery deadline, so this replica recovers them itself if
+//     it does not learn their commit.
+//   - Thrifty mode is not implemented: rule 4 and the set I rely on every
+//     replica possibly being in the fast quorum, and the thrifty variant's
+//     recovery is unverified.
+//
+// # Garbage collection
+//
+// When an instance executes, its volatile bookkeeping (coordinator,
+// Accept and recovery rounds, Waiting counts, the pending entry) is
+// dropped. Its committed value and deps stay: late Recover, PreAccept and
+// Validate messages are answered from them, Validate needs them to compute
+// I, and a restarted replica re-executes history from them (simnet gives
+// a restarted replica an empty state machine and there are no snapshots).
+// Dependency sets are not pruned either; pruning below a stable
+// everywhere-executed watermark would also have to shrink the I of
+// Validate, which the notes do not cover.
+//
+// # Failpoints
+//
+// "recoverOKReportsPromise" makes RecoverOK report the promise held before
+// the Recover instead of abal — the original EPaxos bug (Sutra, IPL 2020).
+// "dropDeps" makes PreAccept report the coordinator's deps without the
+// replica's own conflicts, so fast-path commits lose dependencies. Both are
+// inert unless the build is rewritten by failpoint-toolexec.
+package epaxos
