@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/server"
 )
 
@@ -65,6 +66,7 @@ func parsePeers(s string) ([]string, map[string]string, error) {
 func newServerCmd() *cobra.Command {
 	var listen, peers, id, advertise, logLevel string
 	var maxFrame int
+	var benchTypes bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run one DSO server node",
@@ -79,7 +81,12 @@ node is a cluster of one and owns every object.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
-			cfg := server.Config{MaxFrame: maxFrame, Logger: log}
+			cfg := server.Config{MaxFrame: maxFrame, Logger: log, Registry: dso.NewRegistry()}
+			if benchTypes {
+				if err := registerBenchTypes(cfg.Registry); err != nil {
+					return &exitError{2, err}
+				}
+			}
 			if peers != "" {
 				eps, ids, err := parsePeers(peers)
 				if err != nil {
@@ -129,5 +136,7 @@ node is a cluster of one and owns every object.`,
 	f.StringVar(&advertise, "advertise", "", "this node's endpoint as listed in --peers (instead of --id)")
 	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&benchTypes, "bench-types", false, "also serve the object types of bench-dso")
+	f.MarkHidden("bench-types")
 	return cmd
 }

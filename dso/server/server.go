@@ -74,7 +74,7 @@ type Server struct {
 	reg    *dso.Registry
 	ring   *ring.Ring
 	log    *slog.Logger
-	shards [nShards]shard
+	tables sync.Map // type name -> *typeTable
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -83,9 +83,16 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
+// typeTable holds the objects of one type, sharded by key so that
+// creating and finding objects contends little; keying by the object's key
+// alone keeps the table small (a million AtomicLongs fit in about 100 MB).
+type typeTable struct {
+	shards [nShards]shard
+}
+
 type shard struct {
 	mu sync.RWMutex
-	m  map[dso.Ref]*entry
+	m  map[string]*entry
 }
 
 // entry is one object and the lock that orders its calls.
@@ -117,9 +124,6 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.ring = r
-	}
-	for i := range s.shards {
-		s.shards[i].m = map[dso.Ref]*entry{}
 	}
 	return s, nil
 }
@@ -160,7 +164,7 @@ func (s *Server) Serve(l net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
-		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 64<<10),
+		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10),
 			parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1)}
 		s.mu.Lock()
 		if s.closed {
@@ -195,31 +199,62 @@ func (s *Server) Close() error {
 // NumObjects returns how many objects this node holds.
 func (s *Server) NumObjects() int {
 	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
+	s.eachShard(func(_ string, sh *shard) {
 		sh.mu.RLock()
 		n += len(sh.m)
 		sh.mu.RUnlock()
-	}
+	})
 	return n
 }
 
-func (s *Server) shardOf(ref dso.Ref) *shard {
-	return &s.shards[ring.HashRef(ref.Type, ref.Key)%nShards]
+func (s *Server) eachShard(f func(typ string, sh *shard)) {
+	s.tables.Range(func(k, v any) bool {
+		t := v.(*typeTable)
+		for i := range t.shards {
+			f(k.(string), &t.shards[i])
+		}
+		return true
+	})
+}
+
+// shardOf returns the shard of ref, creating its type's table if create.
+func (s *Server) shardOf(ref dso.Ref, create bool) *shard {
+	v, ok := s.tables.Load(ref.Type)
+	if !ok {
+		if !create {
+			return nil
+		}
+		t := &typeTable{}
+		for i := range t.shards {
+			t.shards[i].m = map[string]*entry{}
+		}
+		v, _ = s.tables.LoadOrStore(ref.Type, t)
+	}
+	return &v.(*typeTable).shards[hashKey(ref.Key)%nShards]
+}
+
+// hashKey is FNV-1a, inlined to avoid allocating a hasher per call.
+func hashKey(k string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(k); i++ {
+		h ^= uint32(k[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // lookup returns the entry of ref, creating the object with ctor if absent.
 func (s *Server) lookup(ref dso.Ref, ctor dso.Constructor, args []any) (*entry, error) {
-	sh := s.shardOf(ref)
+	sh := s.shardOf(ref, true)
 	sh.mu.RLock()
-	e := sh.m[ref]
+	e := sh.m[ref.Key]
 	sh.mu.RUnlock()
 	if e != nil {
 		return e, nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e = sh.m[ref]; e != nil {
+	if e = sh.m[ref.Key]; e != nil {
 		return e, nil
 	}
 	obj, err := ctor(args)
@@ -227,15 +262,18 @@ func (s *Server) lookup(ref dso.Ref, ctor dso.Constructor, args []any) (*entry, 
 		return nil, fmt.Errorf("create %s: %w", ref, err)
 	}
 	e = &entry{obj: obj}
-	sh.m[ref] = e
+	sh.m[ref.Key] = e
 	return e, nil
 }
 
 func (s *Server) delete(ref dso.Ref) bool {
-	sh := s.shardOf(ref)
+	sh := s.shardOf(ref, false)
+	if sh == nil {
+		return false
+	}
 	sh.mu.Lock()
-	e := sh.m[ref]
-	delete(sh.m, ref)
+	e := sh.m[ref.Key]
+	delete(sh.m, ref.Key)
 	sh.mu.Unlock()
 	if e == nil {
 		return false
@@ -251,16 +289,16 @@ func (s *Server) delete(ref dso.Ref) bool {
 
 func (s *Server) list(prefix string) []any {
 	var out []any
-	for i := range s.shards {
-		sh := &s.shards[i]
+	s.eachShard(func(typ string, sh *shard) {
+		if !strings.HasPrefix(typ, prefix) {
+			return
+		}
 		sh.mu.RLock()
-		for ref := range sh.m {
-			if strings.HasPrefix(ref.Type, prefix) {
-				out = append(out, []any{ref.Type, ref.Key})
-			}
+		for key := range sh.m {
+			out = append(out, []any{typ, key})
 		}
 		sh.mu.RUnlock()
-	}
+	})
 	return out
 }
 
