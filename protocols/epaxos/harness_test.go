@@ -143,7 +143,9 @@ func from(ids ...protocols.NodeID) func(envelope) bool {
 }
 
 func forDot(d Dot) func(envelope) bool {
-	return func(e envelope) bool { return strings.Contains(fmt.Sprintf("%+v", e.m), fmt.Sprintf("Dot:{Node:%d Seq:%d}", d.Node, d.Seq)) }
+	return func(e envelope) bool {
+		return strings.Contains(fmt.Sprintf("%+v", e.m), fmt.Sprintf("Dot:{Node:%d Seq:%d}", d.Node, d.Seq))
+	}
 }
 
 // committed returns the committed state of d at every replica that has it.
