@@ -72,6 +72,10 @@ type NodeStats struct {
 	Executed, Persisted  int64
 	FastPaths, SlowPaths int64
 	Crashes              int
+	// Leader is the replica this node believed led at the end of the run,
+	// for protocols that implement protocols.LeaderReporter; 0 if none or
+	// the node was down.
+	Leader protocols.NodeID
 }
 
 // OrderViolation is a breach of the order contract.
@@ -149,6 +153,11 @@ type Result struct {
 	FastPaths, SlowPaths int64
 	Executions           int64
 	PerNode              []NodeStats
+	// Leader is the replica most live nodes believed led at the end of the
+	// run (ties to the lowest id), 0 for leaderless protocols; LeaderSite
+	// is its site.
+	Leader     protocols.NodeID
+	LeaderSite string
 
 	// OrderViolations lists breaches of the order contract (at most 20).
 	OrderViolations []OrderViolation
@@ -251,8 +260,24 @@ func (s *sim) result() *Result {
 	if r.OK > 0 {
 		r.MessagesPerCommand = float64(s.messages) / float64(r.OK)
 	}
+	votes := make([]int, s.n+1)
 	for _, nd := range s.nodes {
-		r.PerNode = append(r.PerNode, nd.stats)
+		st := nd.stats
+		if lr, ok := nd.proto.(protocols.LeaderReporter); ok && nd.up {
+			if l := lr.Leader(); l >= 1 && int(l) <= s.n {
+				st.Leader = l
+				votes[l]++
+			}
+		}
+		r.PerNode = append(r.PerNode, st)
+	}
+	for id := 1; id <= s.n; id++ {
+		if votes[id] > 0 && votes[id] > votes[r.Leader] {
+			r.Leader = protocols.NodeID(id)
+		}
+	}
+	if r.Leader != 0 {
+		r.LeaderSite = rc.sites[r.Leader-1]
 	}
 	r.OrderViolations = s.checkOrder(20)
 	return r

@@ -156,6 +156,8 @@ type simReport struct {
 	VirtualSeconds     float64      `json:"virtual_seconds"`
 	WallSeconds        float64      `json:"wall_seconds"`
 	PerSite            []siteReport `json:"per_site"`
+	Leader             uint32       `json:"leader,omitempty"`
+	LeaderSite         string       `json:"leader_site,omitempty"`
 	Errors             []string     `json:"errors,omitempty"`
 }
 
@@ -186,6 +188,7 @@ func runSim(out io.Writer, cfg simnet.Config, fl *simFlags) error {
 		MeanLatencyMS: res.Overall.Mean, P50LatencyMS: res.Overall.P50, P95LatencyMS: res.Overall.P95, P99LatencyMS: res.Overall.P99,
 		ThroughputOpsS: res.Throughput, FastPaths: res.FastPaths, SlowPaths: res.SlowPaths,
 		MessagesPerCommand: res.MessagesPerCommand, Messages: res.Messages, Deliveries: res.Deliveries,
+		Leader: uint32(res.Leader), LeaderSite: res.LeaderSite,
 		VirtualSeconds: float64(res.Duration) / 1e6, WallSeconds: wall.Seconds(),
 	}
 	for _, s := range res.PerSite {
@@ -287,6 +290,9 @@ func printSim(out io.Writer, res *simnet.Result, wall time.Duration, checks, fai
 	fmt.Fprintf(w, "messages\t%d sent, %d delivered, %d dropped; %.2f per command\n",
 		res.Messages, res.Deliveries, res.Dropped, res.MessagesPerCommand)
 	fmt.Fprintf(w, "paths\tfast %d, slow %d\n", res.FastPaths, res.SlowPaths)
+	if res.Leader != 0 {
+		fmt.Fprintf(w, "leader\tnode %d (%s) at the end of the run\n", res.Leader, res.LeaderSite)
+	}
 	w.Flush()
 
 	fmt.Fprintln(out)

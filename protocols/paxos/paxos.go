@@ -53,7 +53,8 @@ type entry struct {
 	sentAt  int
 }
 
-// waiting is a command submitted at this replica and not yet executed here.
+// waiting is a command submitted at this replica and not yet executed here
+// (executed ones are dropped from the list at the next tick).
 type waiting struct {
 	cmd protocols.Command
 	at  int // tick of the last (re)send
@@ -471,9 +472,6 @@ func (r *Replica) execute() {
 		}
 		r.executed++
 	}
-	if len(r.submitted) > 0 {
-		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
-	}
 }
 
 func (r *Replica) heartbeat() {
@@ -511,6 +509,9 @@ func (r *Replica) Tick() {
 	// Commands submitted here and not executed after a suspicion period go
 	// to the leader again: the forward, the leader or the proposal may have
 	// been lost.
+	if len(r.submitted) > 0 {
+		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
+	}
 	var retry []protocols.Command
 	for i := range r.submitted {
 		if w := &r.submitted[i]; r.now-w.at >= r.cfg.SuspectTicks {
