@@ -77,8 +77,11 @@
 //     dependency (§1.9, line 16).
 //   - Rule 5 requires a non-empty R (with |Q|−e <= 0 an empty R would
 //     carry no payload); R members must be PREACCEPTED with a payload and
-//     dep = initDep. Members are scanned in reply-arrival order (also for
-//     the tie-break of rules 2 and 3).
+//     dep = initDep. Rules 2 and 3 scan the replies latest first; with
+//     a correct abal, replies tied at the highest vote hold the same value,
+//     so this tie-break only shows under the planted bug (the §1.10 script
+//     needs the remote reply to win, and the recoverer's own reply always
+//     arrives first).
 //   - Wait conditions are checked after every message from a peer and every
 //     Tick, in the order d (late RecoverOK from outside Q), a, c, b; a and c
 //     lead to Nop, b to the validated value.

@@ -659,9 +659,11 @@ func (r *Replica) decideRecovery(in *instance) {
 		bmax = ballot.Max(bmax, ok.Abal)
 	}
 	// 2 and 3: the highest vote, committed first, then accepted. Replies
-	// are scanned in arrival order.
+	// are scanned latest first (with the correct abal, replies tied at the
+	// highest vote carry the same value, so the order only matters under
+	// the planted bug).
 	for _, ph := range []Phase{Committed, Accepted} {
-		for _, ok := range rec.oks {
+		for _, ok := range slices.Backward(rec.oks) {
 			if ok.Abal == bmax && ok.Phase == ph {
 				if ph == Committed {
 					in.rec = nil

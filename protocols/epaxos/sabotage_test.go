@@ -1,0 +1,28 @@
+//go:build failpoint
+
+package epaxos_test
+
+import (
+	"testing"
+
+	"github.com/pingcap/failpoint"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blossom-dso/blossom/simnet/simtest"
+)
+
+// TestSabotageDroppedDependencyIsCaught plants replicas that answer
+// PreAccept with the coordinator's deps only, so fast-path commits drop
+// dependencies; the sweep's order or linearizability check must catch it.
+func TestSabotageDroppedDependencyIsCaught(t *testing.T) {
+	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/dropDeps"
+	require.NoError(t, failpoint.Enable(fp, "return(true)"))
+	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	cfg := sweepConfig(5, 2, 2)
+	cfg.Faults = "none"
+	cfg.Clients = 8
+	seed, err := simtest.FirstViolation(cfg, 1, 200)
+	require.Error(t, err, "the sweep missed the dropped dependencies")
+	require.NotErrorIs(t, err, simtest.ErrNoViolation)
+	t.Logf("seed %d caught the planted bug: %v", seed, err)
+}
