@@ -394,6 +394,7 @@ type conn struct {
 	pmu     sync.Mutex
 	parked  map[uint64]*parkedCall
 	logOnce sync.Once
+	logged  uint32 // codes of refusals already logged; read loop only
 }
 
 type parkedCall struct {
@@ -511,6 +512,9 @@ func (c *conn) handleCall(q *wire.Request) {
 		return w
 	})
 	if e == nil {
+		if err != nil {
+			c.logRefusal(q, err)
+		}
 		c.replyValue(id, v, err)
 		return
 	}
@@ -531,6 +535,23 @@ func (c *conn) handleCall(q *wire.Request) {
 	if w.Done() { // released before it was registered
 		c.unpark(id)
 	}
+}
+
+// logRefusal logs a call refused for bad input, once per connection and
+// kind of error, so that a misbehaving client cannot flood the log.
+func (c *conn) logRefusal(q *wire.Request, err error) {
+	code := dso.CodeOf(err)
+	switch code {
+	case wire.CodeUnknownType, wire.CodeUnknownMethod, wire.CodeBadArgs, wire.CodeWrongNode, wire.CodeTooLarge:
+	default:
+		return
+	}
+	if c.logged&(1<<code) != 0 {
+		return
+	}
+	c.logged |= 1 << code
+	c.s.log.Warn("dso: refused a call (further ones of this kind on this connection are not logged)",
+		"remote", c.nc.RemoteAddr().String(), "code", code.String(), "type", q.Type, "method", q.Method, "err", err)
 }
 
 func (c *conn) unpark(id uint64) {
