@@ -132,7 +132,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 		fastQ:       quorum.EPaxosFast(n, e),
 		slowQ:       quorum.EPaxosSlow(n, f),
 		retry:       max(2, cfg.SuspectTicks/3),
-		fastTimeout: max(2, cfg.SuspectTicks/4),
+		fastTimeout: max(3, cfg.SuspectTicks/3),
 		inst:        map[Dot]*instance{},
 		keyIndex:    map[string][]Dot{},
 		pending:     map[Dot]struct{}{},
