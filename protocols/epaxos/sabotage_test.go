@@ -18,6 +18,7 @@ func TestSabotageDroppedDependencyIsCaught(t *testing.T) {
 	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/dropDeps"
 	require.NoError(t, failpoint.Enable(fp, "return(true)"))
 	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	drainInvariants()
 	cfg := sweepConfig(5, 2, 2)
 	cfg.Faults = "none"
 	cfg.Clients = 8
@@ -25,4 +26,8 @@ func TestSabotageDroppedDependencyIsCaught(t *testing.T) {
 	require.Error(t, err, "the sweep missed the dropped dependencies")
 	require.NotErrorIs(t, err, simtest.ErrNoViolation)
 	t.Logf("seed %d caught the planted bug: %v", seed, err)
+	// The end-of-run invariants see it too: fast commits miss deps.
+	_, errs := drainInvariants()
+	require.NotEmpty(t, errs, "the visibility invariant missed the dropped dependencies")
+	t.Logf("invariants: %v", errs[0])
 }
