@@ -54,7 +54,7 @@ type Options struct {
 	// attempts (defaults 10ms and 1s).
 	MinBackoff, MaxBackoff time.Duration
 	// RetryFor bounds how long a call keeps trying to reach a node that is
-	// down when its context has no deadline (default 5s).
+	// down (default 5s; the context's deadline, if earlier, wins).
 	RetryFor time.Duration
 	// MaxFrame is the largest reply accepted (default 256 MiB).
 	MaxFrame int
@@ -319,7 +319,7 @@ type connSlot struct {
 func (n *node) get(ctx context.Context, i int) (*conn, error) {
 	s := n.conns[i%len(n.conns)]
 	deadline := time.Now().Add(n.c.opts.RetryFor)
-	if dl, ok := ctx.Deadline(); ok {
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	for {

@@ -222,7 +222,8 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	cl, err := dsotest.StartCluster(1, dsotest.Options{})
 	must.NoError(t, err)
 	ctx := testCtx(t)
-	c, err := cl.Dial(ctx)
+	c, err := client.DialOptions(ctx, client.Options{Endpoints: cl.Endpoints,
+		RetryFor: 500 * time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	must.NoError(t, err)
 	defer c.Close()
 	a := dso.NewAtomicLong(c, "x")
