@@ -29,10 +29,11 @@ func sweepConfig(protocol string, f int) simnet.Config {
 func TestSwarmSweep(t *testing.T) {
 	for _, c := range []struct {
 		protocol string
-		f        int
-	}{{"paxos", 2}, {"fpaxos", 1}, {"fpaxos", 2}} {
-		t.Run(fmt.Sprintf("%s/f=%d", c.protocol, c.f), func(t *testing.T) {
+		n, f     int
+	}{{"paxos", 5, 2}, {"fpaxos", 5, 1}, {"fpaxos", 5, 2}, {"paxos", 3, 1}, {"paxos", 7, 3}, {"fpaxos", 7, 1}} {
+		t.Run(fmt.Sprintf("%s/n=%d/f=%d", c.protocol, c.n, c.f), func(t *testing.T) {
 			cfg := sweepConfig(c.protocol, c.f)
+			cfg.Nodes = c.n
 			simtest.Sweep(t, cfg, 1, 200)
 			cfg.CodecCheck = true
 			simtest.Sweep(t, cfg, 1001, 20)
