@@ -172,6 +172,11 @@ type InstanceState struct {
 	Phase     Phase
 	Val       Value
 	Deps      []Dot
+	// Durable: the commit is known to be durable here (the Durable note to
+	// self came back, or it was replayed from the records). A commit that
+	// is not durable when its replica crashes never happened: its record,
+	// its Commit messages and its execution are all lost.
+	Durable bool
 }
 
 // Instance returns the state of d here, and whether d is known.
@@ -180,7 +185,7 @@ func (r *Replica) Instance(d Dot) (InstanceState, bool) {
 	if !ok {
 		return InstanceState{}, false
 	}
-	return InstanceState{Bal: in.bal, Abal: in.abal, Phase: in.phase, Val: in.val, Deps: in.deps}, true
+	return InstanceState{Bal: in.bal, Abal: in.abal, Phase: in.phase, Val: in.val, Deps: in.deps, Durable: in.fed}, true
 }
 
 // Dots returns every known dot, sorted.
@@ -860,7 +865,7 @@ func (r *Replica) Tick() {
 	for _, d := range r.graph.Missing() {
 		r.get(d)
 	}
-	for d := range r.waiters {
+	for _, d := range sortedSet(r.waiters) {
 		if rec := r.inst[d].rec; rec != nil {
 			for _, x := range rec.ids {
 				if !r.graph.IsExecuted(x) {
