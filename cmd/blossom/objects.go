@@ -374,9 +374,10 @@ func newObjectsCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&endpoints, "endpoints", "", "comma-separated host:port of cluster nodes (default $BLOSSOM_ENDPOINTS or localhost:7400)")
 	cmd.AddCommand(&cobra.Command{
-		Use:   "ls [TYPE-PREFIX]",
-		Short: "List the objects of the cluster",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "ls [TYPE-PREFIX]",
+		Short:   "List the objects of the cluster (type, key, owning node)",
+		Example: "  blossom objects ls\n  blossom objects ls Counter",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
@@ -401,9 +402,10 @@ func newObjectsCmd() *cobra.Command {
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
-		Use:   "rm TYPE NAME",
-		Short: "Delete an object (calls waiting on it fail)",
-		Args:  cobra.ExactArgs(2),
+		Use:     "rm TYPE NAME",
+		Short:   "Delete an object (calls waiting on it fail)",
+		Example: "  blossom objects rm CyclicBarrier b",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()

@@ -302,8 +302,16 @@ func (s *Server) list(prefix string) []any {
 	return out
 }
 
-// Invoke runs one call in-process, as if it came from a client that cannot
-// park: a parked call is withdrawn at once and fails with ErrCanceled.
+var _ dso.Caller = (*Server)(nil)
+
+// Call implements dso.Caller in-process, so typed handles can be used on a
+// server without a network round trip; see Invoke.
+func (s *Server) Call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
+	return s.Invoke(ctx, ref, method, args, ctor)
+}
+
+// Invoke runs one call in-process. A call that parks waits until it is
+// released or ctx is done; then it is withdrawn and fails with ErrCanceled.
 func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
 	type res struct {
 		v   any
