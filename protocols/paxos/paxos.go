@@ -47,10 +47,13 @@ type entry struct {
 	bal    ballot.Ballot
 	cmds   []protocols.Command
 	chosen bool
-	// leader bookkeeping, valid while propBal equals the leader's ballot
-	propBal ballot.Ballot
-	acks    quorum.Tracker
-	sentAt  int
+}
+
+// proposal is the leader's bookkeeping for a slot it proposed with its
+// current ballot and has not yet seen chosen.
+type proposal struct {
+	acks   quorum.Tracker
+	sentAt int // tick of the last (re)send
 }
 
 // waiting is a command submitted at this replica and not yet executed here
@@ -83,8 +86,9 @@ type Replica struct {
 	promises  quorum.Tracker
 	merged    map[uint64]Accepted // candidate: highest-ballot value per slot
 	prepFrom  uint64
-	next      uint64 // leader: next slot to propose
-	commit    uint64 // leader: every slot up to commit is chosen
+	next      uint64               // leader: next slot to propose
+	commit    uint64               // leader: every slot up to commit is chosen
+	inflight  map[uint64]*proposal // leader: proposed, not yet chosen
 	batch     []protocols.Command
 	proposed  map[protocols.CommandID]bool // leader: in a proposed, unexecuted slot
 	submitted []waiting                    // commands submitted here, not yet executed
@@ -112,6 +116,7 @@ func New(cfg protocols.Config, flexible bool) (*Replica, error) {
 		q2:       quorum.Majority(n),
 		done:     map[protocols.CommandID]bool{},
 		proposed: map[protocols.CommandID]bool{},
+		inflight: map[uint64]*proposal{},
 	}
 	if flexible {
 		r.q1, r.q2 = quorum.FlexiblePhase1(n, cfg.F), quorum.FlexiblePhase2(cfg.F)
@@ -229,6 +234,7 @@ func (r *Replica) observe(b ballot.Ballot) {
 		r.role = follower
 		r.batch = nil
 		clear(r.proposed)
+		clear(r.inflight)
 	}
 }
 
@@ -303,6 +309,7 @@ func (r *Replica) becomeLeader() {
 		last = max(last, s)
 	}
 	clear(r.proposed)
+	clear(r.inflight)
 	for s := r.prepFrom; s <= last; s++ {
 		var cmds []protocols.Command
 		if e := r.entry(s); e.chosen {
@@ -342,10 +349,7 @@ func (r *Replica) propose() {
 }
 
 func (r *Replica) proposeSlot(slot uint64, cmds []protocols.Command) {
-	e := r.entry(slot)
-	e.propBal = r.ballot
-	e.acks = quorum.NewTracker(r.q2)
-	e.sentAt = r.now
+	r.inflight[slot] = &proposal{acks: quorum.NewTracker(r.q2), sentAt: r.now}
 	m := Accept{Ballot: r.ballot, Slot: slot, Cmds: cmds, Commit: r.commit}
 	r.handleAccept(r.self, m)
 	r.broadcast(m)
@@ -379,10 +383,12 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 	if r.role != leader || m.Ballot != r.ballot || m.Slot > uint64(len(r.log)) {
 		return
 	}
-	e := &r.log[m.Slot-1]
-	if e.propBal != r.ballot || e.chosen || !e.acks.Add(from) || !e.acks.Reached() {
+	p := r.inflight[m.Slot]
+	if p == nil || !p.acks.Add(from) || !p.acks.Reached() {
 		return
 	}
+	delete(r.inflight, m.Slot)
+	e := &r.log[m.Slot-1]
 	e.chosen = true
 	failpoint.Inject("executeOutOfOrder", func() {
 		// Planted bug for the sabotage test: the leader executes a slot
@@ -531,14 +537,14 @@ func (r *Replica) Tick() {
 // that have not answered.
 func (r *Replica) retransmit(age int) {
 	for s := r.commit + 1; s < r.next && s <= uint64(len(r.log)); s++ {
-		e := &r.log[s-1]
-		if e.chosen || e.propBal != r.ballot || r.now-e.sentAt < age {
+		pr := r.inflight[s]
+		if pr == nil || r.now-pr.sentAt < age {
 			continue
 		}
-		e.sentAt = r.now
-		m := Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds, Commit: r.commit}
+		pr.sentAt = r.now
+		m := Accept{Ballot: r.ballot, Slot: s, Cmds: r.log[s-1].cmds, Commit: r.commit}
 		for _, p := range r.cfg.Peers {
-			if !e.acks.Has(p) {
+			if !pr.acks.Has(p) {
 				r.env.Send(p, m)
 			}
 		}
