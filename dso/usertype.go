@@ -159,7 +159,12 @@ func (o *userObject) call(m userMethod, ref Ref, args []any) (res any, err error
 // float64, []byte and []float64 as they are, other slices and arrays to
 // []any, string-keyed maps to map[string]any, structs to a map of their
 // exported fields, pointers to what they point to (nil to nil).
-func ToValue(v reflect.Value) (any, error) {
+func ToValue(v reflect.Value) (any, error) { return toValue(v, 0) }
+
+func toValue(v reflect.Value, depth int) (any, error) {
+	if depth > 32 {
+		return nil, fmt.Errorf("dso: value nested deeper than 32 (a cycle?)")
+	}
 	switch v.Kind() {
 	case reflect.Invalid:
 		return nil, nil
@@ -181,7 +186,7 @@ func ToValue(v reflect.Value) (any, error) {
 		if v.IsNil() {
 			return nil, nil
 		}
-		return ToValue(v.Elem())
+		return toValue(v.Elem(), depth+1)
 	case reflect.Slice, reflect.Array:
 		if v.Kind() == reflect.Slice && v.IsNil() {
 			return nil, nil
@@ -200,7 +205,7 @@ func ToValue(v reflect.Value) (any, error) {
 		}
 		l := make([]any, v.Len())
 		for i := range l {
-			e, err := ToValue(v.Index(i))
+			e, err := toValue(v.Index(i), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -217,7 +222,7 @@ func ToValue(v reflect.Value) (any, error) {
 		m := make(map[string]any, v.Len())
 		it := v.MapRange()
 		for it.Next() {
-			e, err := ToValue(it.Value())
+			e, err := toValue(it.Value(), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -231,7 +236,7 @@ func ToValue(v reflect.Value) (any, error) {
 			if !t.Field(i).IsExported() {
 				continue
 			}
-			e, err := ToValue(v.Field(i))
+			e, err := toValue(v.Field(i), depth+1)
 			if err != nil {
 				return nil, err
 			}

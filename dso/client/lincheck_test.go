@@ -262,3 +262,65 @@ func TestBarrierGenerationsAreLinearizable(t *testing.T) {
 		rec.Ok(depart, lincheck.BarrierOutput{Generation: g}, -1)
 	})
 }
+
+// lossyCounter is a planted bug: every fifth increment reports its effect
+// but does not apply it.
+type lossyCounter struct{ v, calls int64 }
+
+func (c *lossyCounter) Invoke(inv *dso.Invocation) (any, error) {
+	if inv.Method == "tally" {
+		return c.v, nil
+	}
+	d := inv.IntOr(0, 1)
+	if c.calls++; c.calls%5 == 0 {
+		return c.v + d, nil
+	}
+	c.v += d
+	return c.v, nil
+}
+
+// TestCheckerCatchesAPlantedLostUpdate runs the counter history check
+// against a server whose counter loses updates: the check must fail, so
+// the passing checks above are evidence, not vacuous.
+func TestCheckerCatchesAPlantedLostUpdate(t *testing.T) {
+	t.Parallel()
+	cl, err := dsotest.StartCluster(1, dsotest.Options{Register: func(r *dso.Registry) error {
+		return r.Register("LossyCounter", func([]any) (dso.Object, error) { return &lossyCounter{}, nil })
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(t)
+	c, err := cl.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rec := lincheck.NewWallRecorder()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			h := dso.NewHandle(c, "LossyCounter", "k")
+			for i := 0; i < 10; i++ {
+				record(rec, w, lincheck.CounterInput{Name: "k", Add: true, Delta: 1}, func() (any, error) {
+					v, err := h.Call(ctx, "increment", int64(1))
+					n, _ := v.(int64)
+					return lincheck.CounterOutput{Value: n}, err
+				})
+			}
+		}(w)
+	}
+	wg.Wait()
+	record(rec, 0, lincheck.CounterInput{Name: "k"}, func() (any, error) {
+		v, err := dso.NewHandle(c, "LossyCounter", "k").Call(ctx, "tally")
+		n, _ := v.(int64)
+		return lincheck.CounterOutput{Value: n}, err
+	})
+	res := lincheck.Check(lincheck.CounterModel, rec.Operations(), 30*time.Second)
+	if res.Verdict != lincheck.Illegal {
+		t.Fatalf("verdict %s for a counter that loses updates, want illegal", res.Verdict)
+	}
+}

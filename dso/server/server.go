@@ -361,13 +361,32 @@ func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park fun
 			continue
 		}
 		inv := dso.NewInvocation(ref, method, args, park)
-		v, err := e.obj.Invoke(inv)
+		v, err := s.invoke(e, inv)
 		e.mu.Unlock()
-		if inv.Parked() != nil {
+		if inv.Parked() != nil && err == nil {
 			return nil, nil, e
 		}
 		return v, err, nil
 	}
+}
+
+// invoke runs one method with e.mu held. A panicking method is reported as
+// an internal error and logged; the server and the object's lock survive.
+func (s *Server) invoke(e *entry, inv *dso.Invocation) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("dso: method panicked", "ref", inv.Ref.String(), "method", inv.Method, "panic", fmt.Sprint(p))
+			v, err = nil, fmt.Errorf("%w: %s.%s panicked: %v", dso.ErrInternal, inv.Ref, inv.Method, p)
+			// A call that parked before panicking is answered with the
+			// error by the caller of invoke; the object forgets it.
+			if w := inv.Parked(); w != nil {
+				if wd, ok := e.obj.(dso.Withdrawer); ok {
+					wd.Withdraw(w)
+				}
+			}
+		}
+	}()
+	return e.obj.Invoke(inv)
 }
 
 // withdraw cancels a parked call with err unless it was answered already.

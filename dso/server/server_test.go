@@ -177,3 +177,33 @@ func TestPipelinedCallsAreAnsweredById(t *testing.T) {
 	}
 	must.Equal(t, "v", seen[1000])
 }
+
+type panicky struct{ n int64 }
+
+func (p *panicky) Invoke(inv *dso.Invocation) (any, error) {
+	if inv.Method == "boom" {
+		var m map[string]int
+		m["x"] = 1 // panics
+	}
+	p.n++
+	return p.n, nil
+}
+
+func TestPanickingMethodGetsAnInternalErrorAndTheServerGoesOn(t *testing.T) {
+	t.Parallel()
+	cl, err := dsotest.StartCluster(1, dsotest.Options{Register: func(r *dso.Registry) error {
+		return r.Register("Panicky", func([]any) (dso.Object, error) { return &panicky{}, nil })
+	}})
+	must.NoError(t, err)
+	defer cl.Close()
+	ctx := context.Background()
+	c, err := cl.Dial(ctx)
+	must.NoError(t, err)
+	defer c.Close()
+	h := dso.NewHandle(c, "Panicky", "p")
+	_, err = h.Call(ctx, "boom")
+	must.ErrorIs(t, err, dso.ErrInternal)
+	v, err := h.Call(ctx, "inc")
+	must.NoError(t, err)
+	must.Equal(t, int64(1), v)
+}
