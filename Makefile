@@ -12,7 +12,7 @@ TEST_FLAGS  ?= -timeout 20m
 FUZZTIME    ?= 30s
 ARGS        ?=
 
-.PHONY: all build test test-unit test-sabotage lint demo sim fuzz tools clean
+.PHONY: all build test test-unit test-sabotage lint demo sim-demo bench-dso sim sim-sabotage fuzz tools clean
 
 all: build
 
@@ -53,10 +53,21 @@ lint: $(BIN)/staticcheck
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
 
-## demo: until the DSO cluster exists, a planet-scale simulation.
+## demo: a 3-node DSO cluster in one process running the Monte Carlo pi job
+## of the deliverable (goroutine workers sharing an AtomicLong, a barrier).
 demo:
+	$(GO) run ./examples/montecarlo
+
+## sim-demo: a planet-scale simulation of Flexible Paxos, checked.
+sim-demo:
 	$(GO) run ./cmd/blossom sim --protocol fpaxos --nodes 5 --f 1 --latency planet:gcp \
 		--clients 50 --ops 5000 --conflict 10 --faults none --seed 1 --check
+
+## bench-dso: Blossom against Redis on loopback (installs Debian's redis-server
+## if missing); ARGS=--quick for a short run.
+bench-dso: build
+	command -v redis-server >/dev/null 2>&1 || { apt-get update && apt-get install -y redis-server; }
+	$(BIN)/blossom bench-dso $(ARGS)
 
 ## sim: the simulator with ARGS, e.g. make sim ARGS="--protocol paxos --faults swarm --check".
 sim:
