@@ -269,14 +269,23 @@ func (r *Replica) index(in *instance) {
 		if c != nil {
 			in.indexed = true
 			for _, k := range dedupKeys(c.Keys) {
-				r.keyIndex[k] = append(r.keyIndex[k], in.dot)
+				r.keyIndex[k] = insertSorted(r.keyIndex[k], in.dot)
 			}
 		}
 	}
 	if in.val.Nop && !in.inNops {
 		in.inNops = true
-		r.nops = append(r.nops, in.dot)
+		r.nops = insertSorted(r.nops, in.dot)
 	}
+}
+
+// insertSorted adds d to the sorted set ds.
+func insertSorted(ds []Dot, d Dot) []Dot {
+	i, ok := slices.BinarySearchFunc(ds, d, Dot.Compare)
+	if ok {
+		return ds
+	}
+	return slices.Insert(ds, i, d)
 }
 
 func dedupKeys(ks []string) []string {
@@ -291,27 +300,50 @@ func dedupKeys(ks []string) []string {
 // conflicts returns, sorted, the known dots other than d whose payload
 // shares a key with c, and the dots holding Nop.
 func (r *Replica) conflicts(c protocols.Command, d Dot) []Dot {
-	var out []Dot
+	sets := [][]Dot{r.nops}
 	for _, k := range dedupKeys(c.Keys) {
-		out = append(out, r.keyIndex[k]...)
+		sets = append(sets, r.keyIndex[k])
 	}
-	out = append(out, r.nops...)
-	slices.SortFunc(out, Dot.Compare)
-	out = slices.Compact(out)
+	out := union(sets...)
 	if i, ok := slices.BinarySearchFunc(out, d, Dot.Compare); ok {
 		out = slices.Delete(out, i, i+1)
 	}
 	return out
 }
 
-// union merges sorted dot sets.
+// union returns the sorted union of dot sets, in a new slice. Sorted
+// inputs are merged in linear time; others (from the network) are sorted.
 func union(sets ...[]Dot) []Dot {
 	var out []Dot
 	for _, s := range sets {
-		out = append(out, s...)
+		if !slices.IsSortedFunc(s, Dot.Compare) {
+			s = slices.Clone(s)
+			slices.SortFunc(s, Dot.Compare)
+		}
+		out = merge(out, s)
 	}
-	slices.SortFunc(out, Dot.Compare)
-	return slices.Compact(out)
+	return out
+}
+
+// merge returns the union of the sorted sets a and b, without duplicates,
+// in a new slice.
+func merge(a, b []Dot) []Dot {
+	out := make([]Dot, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		var d Dot
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0].Less(b[0])):
+			d, a = a[0], a[1:]
+		case len(a) == 0 || b[0].Less(a[0]):
+			d, b = b[0], b[1:]
+		default:
+			d, a, b = a[0], a[1:], b[1:]
+		}
+		if n := len(out); n == 0 || out[n-1] != d {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func normDeps(ds []Dot, self Dot) []Dot {
