@@ -322,6 +322,9 @@ func union(sets ...[]Dot) []Dot {
 		}
 		out = merge(out, s)
 	}
+	if len(out) == 0 {
+		return nil // one representation of the empty set
+	}
 	return out
 }
 
