@@ -23,8 +23,9 @@
 // The fast path commits (ballot 0) once n−e PreAcceptOKs, the coordinator's
 // own included, report exactly D0; the slow path (Accept at ballot 0, n−f
 // AcceptOKs) starts once n−f replies are in and either every replica
-// answered, more than e replies differ from D0, or fastTimeout ticks
-// passed. Commit is broadcast; ReportPath is called for every commit this
+// answered, more than e replies differ from D0, or max(3, SuspectTicks/3)
+// ticks passed (a tick spans at least the greatest one-way delay in the
+// simulator, so the fast quorum is not cut short on planet latencies). Commit is broadcast; ReportPath is called for every commit this
 // replica decides (fast only for the ballot-0 fast path).
 //
 // # Recovery
@@ -63,10 +64,12 @@
 //
 // # Choices on the points PROTOCOL-NOTES marks unverified, and deviations
 //
-//   - Guards: messages whose guard fails are dropped (a Nack carries the
-//     higher ballot back to the sender of Accept, Recover or Validate, so
-//     its next attempt jumps above it); no buffering: a Commit carries the
-//     payload, and instance state is created on first mention.
+//   - Guards: messages whose guard fails are dropped; no buffering: a
+//     Commit carries the payload, and instance state is created on first
+//     mention. Two messages are ours, not the paper's: Nack carries a
+//     higher ballot back to the sender of Accept, Recover or Validate (its
+//     round is abandoned and its next attempt jumps above it), and Durable
+//     (below) is a note to self.
 //   - Commit is accepted at any ballot and raises bal to at least its
 //     ballot (§1.9 relaxed Commit). Committed is terminal: PreAccept and
 //     Validate on a committed instance are answered with the Commit; an
