@@ -123,8 +123,6 @@ func to(ids ...protocols.NodeID) func(envelope) bool {
 	return func(e envelope) bool { return slices.Contains(ids, e.to) }
 }
 
-func durables(e envelope) bool { _, ok := e.m.(Durable); return ok }
-
 func and(fs ...func(envelope) bool) func(envelope) bool {
 	return func(e envelope) bool {
 		for _, f := range fs {

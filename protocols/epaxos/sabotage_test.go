@@ -31,3 +31,23 @@ func TestSabotageDroppedDependencyIsCaught(t *testing.T) {
 	require.NotEmpty(t, errs, "the visibility invariant missed the dropped dependencies")
 	t.Logf("invariants: %v", errs[0])
 }
+
+// TestSabotageRecoverOKReportsPromiseIsCaughtBySweep plants the original
+// EPaxos bug (RecoverOK reports the promise instead of the vote ballot)
+// under swarm faults at n = 3: clients do not always see the damage, but
+// the end-of-run agreement invariant must catch it within 3000 seeds (seeds 601-700 do today).
+func TestSabotageRecoverOKReportsPromiseIsCaughtBySweep(t *testing.T) {
+	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/recoverOKReportsPromise"
+	require.NoError(t, failpoint.Enable(fp, "return(true)"))
+	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	cfg := sweepConfig(3, 1, 1)
+	for first := uint64(1); first <= 3000; first += 100 {
+		drainInvariants()
+		_, _ = simtest.FirstViolation(cfg, first, 100)
+		if _, errs := drainInvariants(); len(errs) > 0 {
+			t.Logf("caught in seeds %d..%d: %v", first, first+99, errs[0])
+			return
+		}
+	}
+	t.Fatal("3000 seeds missed the original EPaxos recovery bug")
+}
