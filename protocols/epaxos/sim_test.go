@@ -83,3 +83,19 @@ func TestSameSeedSameDigest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a.Digest, b.Digest)
 }
+
+// TestPlanetThirteenSites runs EPaxos* with its default thresholds (f = 6,
+// e = 4) over the 13 GCP regions with swarm faults, as the planet
+// experiments do.
+func TestPlanetThirteenSites(t *testing.T) {
+	drainInvariants()
+	cfg := simnet.Config{
+		Protocol: checkedName, Nodes: 13, Clients: 13, Ops: 260, Keys: 2,
+		Conflict: 50, Reads: 50, Latency: "planet:gcp", Faults: "swarm",
+	}
+	simtest.Sweep(t, cfg, 1, 40)
+	_, errs := drainInvariants()
+	for _, err := range errs {
+		t.Error(err)
+	}
+}
