@@ -65,6 +65,7 @@ const (
 	collecting recStage = iota // waiting for n−f RecoverOKs
 	validating                 // Validate sent to Q, waiting for all of Q
 	waiting                    // waiting for the commands in I
+	decided                    // the value of the ballot is chosen: no second decision
 )
 
 // recovery is a recovery of an instance led by this replica at ballot bal.
@@ -693,6 +694,7 @@ func (r *Replica) handleRecoverOK(from protocols.NodeID, m RecoverOK) {
 // §1.5) to the RecoverOKs of the quorum Q.
 func (r *Replica) decideRecovery(in *instance) {
 	rec := in.rec
+	rec.stage = decided // one value per ballot: later replies change nothing
 	b := rec.bal
 	var bmax ballot.Ballot
 	for _, ok := range rec.oks {
@@ -800,6 +802,7 @@ func (r *Replica) handleValidateOK(from protocols.NodeID, m ValidateOK) {
 		return
 	}
 	b := rec.bal
+	rec.stage = decided
 	for d := range rec.conf {
 		rec.ids = append(rec.ids, d)
 	}
@@ -834,8 +837,9 @@ func (r *Replica) checkWaiting() {
 			continue
 		}
 		b := rec.bal
-		decided := func(v Value, deps []Dot) {
+		decide := func(v Value, deps []Dot) {
 			delete(r.waiters, d)
+			rec.stage = decided
 			r.startAccept(in, b, v, deps)
 		}
 		// d: a late RecoverOK from outside Q.
@@ -844,11 +848,12 @@ func (r *Replica) checkWaiting() {
 			switch {
 			case ok.Phase == Committed:
 				delete(r.waiters, d)
+				rec.stage = decided
 				in.rec = nil
 				r.decide(in, b, ok.Val, ok.Deps, false)
 				lateDone = true
 			case ok.Phase == Accepted:
-				decided(ok.Val, ok.Deps)
+				decide(ok.Val, ok.Deps)
 				lateDone = true
 			}
 			if lateDone {
@@ -865,7 +870,7 @@ func (r *Replica) checkWaiting() {
 			}
 		}
 		if coordLate {
-			decided(NopValue, nil)
+			decide(NopValue, nil)
 			continue
 		}
 		all, nop := true, false
@@ -885,9 +890,9 @@ func (r *Replica) checkWaiting() {
 		}
 		switch {
 		case nop:
-			decided(NopValue, nil)
+			decide(NopValue, nil)
 		case all:
-			decided(CmdValue(rec.cmd), rec.deps)
+			decide(CmdValue(rec.cmd), rec.deps)
 		}
 	}
 }

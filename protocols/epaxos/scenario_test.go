@@ -308,3 +308,43 @@ func TestConfigValidation(t *testing.T) {
 		require.Equal(t, tc.n-tc.f, slow)
 	}
 }
+
+// TestLateRecoverOKDoesNotChangeTheDecision: once a recovery has chosen its
+// value (here Nop, from p2 and p3), a late RecoverOK (p1's ballot-0 Accept)
+// must not make it propose a second value at the same ballot.
+func TestLateRecoverOKDoesNotChangeTheDecision(t *testing.T) {
+	c := newCluster(t, 3, 1, 1)
+	x, id := Dot{Node: 2, Seq: 1}, Dot{Node: 1, Seq: 1}
+	c.reps[2].Submit(cmd(2, "k"))
+	c.drop(forDot(x))
+	c.reps[1].Submit(cmd(1, "k"))
+	c.deliver(and(is[PreAccept], to(2)))
+	c.deliver(and(is[PreAcceptOK], to(1)))
+	c.drop(to(3))
+	c.tick(1, c.reps[1].fastTimeout)
+	c.drop(is[Accept])
+	c.recover(3, id)
+	var late []envelope
+	for _, e := range c.queue {
+		if is[Recover](e) && e.to == 1 {
+			late = append(late, e)
+		}
+	}
+	c.drop(to(1))
+	c.deliver(and(is[Recover], to(2)))
+	c.deliver(and(is[RecoverOK], to(3)))
+	s, _ := c.reps[3].Instance(id)
+	require.True(t, s.Val.Nop)
+	c.drop(forDot(id))
+	// p1's reply arrives after the decision.
+	c.queue = append(c.queue, late...)
+	c.deliver(and(is[Recover], to(1)))
+	c.deliver(and(is[RecoverOK], to(3)))
+	for _, e := range c.queue {
+		if a, ok := e.m.(Accept); ok && a.Dot == id && !a.Val.Nop {
+			t.Fatalf("second proposal at the same ballot: %v", e)
+		}
+	}
+	s, _ = c.reps[3].Instance(id)
+	require.True(t, s.Val.Nop)
+}
