@@ -107,6 +107,11 @@ type Replica struct {
 	graph    *depgraph.Graph
 	done     map[protocols.CommandID]struct{} // executed in this incarnation
 	now      int
+	// heard is, per peer, the highest sequence number up to which this
+	// replica created (or found executed) the peer's instances after a
+	// Heartbeat.
+	heard    map[protocols.NodeID]uint64
+	lastBeat int
 
 	// Violations counts commits that disagreed with an earlier commit of
 	// the same instance here (Agreement); tests read it.
@@ -140,6 +145,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 		waiters:     map[Dot]struct{}{},
 		waitK:       map[Dot]uint64{},
 		done:        map[protocols.CommandID]struct{}{},
+		heard:       map[protocols.NodeID]uint64{},
 	}
 	r.graph = depgraph.New(r.execute)
 	r.graph.OnDone(r.forget)
@@ -421,6 +427,8 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 		if from == r.self {
 			r.handleDurable(m)
 		}
+	case Heartbeat:
+		r.handleHeartbeat(from, m)
 	}
 	if from != r.self {
 		r.checkWaiting()
@@ -897,11 +905,41 @@ func (r *Replica) checkWaiting() {
 	}
 }
 
+// maxHeartbeatGap bounds how many unknown instances one Heartbeat creates,
+// so a forged sequence number cannot exhaust memory; the rest follow with
+// the next heartbeats.
+const maxHeartbeatGap = 1024
+
+// handleHeartbeat creates the instances of from that this replica has never
+// heard of: each gets a recovery deadline, and its recovery learns the
+// commit (or, if nobody knows it, commits Nop).
+func (r *Replica) handleHeartbeat(from protocols.NodeID, m Heartbeat) {
+	if from == r.self || r.cfg.Index(from) < 0 {
+		return
+	}
+	s := r.heard[from]
+	for s < m.Seq && s < r.heard[from]+maxHeartbeatGap {
+		s++
+		if d := (Dot{Node: from, Seq: s}); !r.graph.IsExecuted(d) {
+			r.get(d)
+		}
+	}
+	r.heard[from] = s
+}
+
 // Tick implements protocols.Protocol: retransmissions, the fast-path
-// timeout, and recovery of instances whose coordinator is suspected or on
-// which execution or a recovery waits.
+// timeout, heartbeats, and recovery of instances whose coordinator is
+// suspected or on which execution or a recovery waits.
 func (r *Replica) Tick() {
 	r.now++
+	if r.seq > 0 && r.now-r.lastBeat >= r.cfg.SuspectTicks {
+		r.lastBeat = r.now
+		for _, p := range r.cfg.Peers {
+			if p != r.self {
+				r.env.Send(p, Heartbeat{Seq: r.seq})
+			}
+		}
+	}
 	for _, d := range r.graph.Missing() {
 		r.get(d)
 	}

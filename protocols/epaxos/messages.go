@@ -152,6 +152,14 @@ type Durable struct {
 	Dot Dot
 }
 
+// Heartbeat tells the peers the last sequence number Seq the sender used as
+// an initial coordinator, so that a replica that missed some of its
+// instances (every message about them lost, nothing depending on them)
+// learns that they exist and recovers or learns them.
+type Heartbeat struct {
+	Seq uint64
+}
+
 const (
 	tagPreAccept byte = iota + 1
 	tagPreAcceptOK
@@ -165,6 +173,7 @@ const (
 	tagValidateOK
 	tagWaiting
 	tagDurable
+	tagHeartbeat
 )
 
 // Codec encodes the EPaxos* messages: one tag byte, then the fields with the
@@ -286,6 +295,8 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 		return wire.AppendUvarint(b, m.K), nil
 	case Durable:
 		return appendDot(append(b, tagDurable), m.Dot), nil
+	case Heartbeat:
+		return wire.AppendUvarint(append(b, tagHeartbeat), m.Seq), nil
 	}
 	return b, fmt.Errorf("epaxos: cannot encode message of type %T", m)
 }
@@ -331,6 +342,8 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		m = Waiting{Dot: readDot(r), K: r.Uvarint()}
 	case tagDurable:
 		m = Durable{Dot: readDot(r)}
+	case tagHeartbeat:
+		m = Heartbeat{Seq: r.Uvarint()}
 	default:
 		return nil, fmt.Errorf("epaxos: %w: unknown tag %d", wire.ErrMalformed, b[0])
 	}

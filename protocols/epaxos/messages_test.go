@@ -36,6 +36,7 @@ func sampleMessages() []protocols.Message {
 		ValidateOK{Ballot: b, Dot: d},
 		Waiting{Dot: d, K: 3},
 		Durable{Dot: d},
+		Heartbeat{Seq: 1 << 40},
 	}
 }
 
