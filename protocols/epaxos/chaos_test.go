@@ -13,8 +13,9 @@ import (
 
 // TestChaosRecoveries drives the harness with a seeded random scheduler
 // that is much harsher on recovery than the simulator's sweeps: messages
-// are delivered in random order, duplicated or dropped, and replicas start
-// recoveries of random instances at random times, so many recoveries of
+// are delivered in random order, duplicated or dropped, replicas crash and
+// restart from their records, and replicas start recoveries of random
+// instances at random times, so many recoveries of
 // one instance overlap. After a quiet period that delivers everything, the
 // invariants must hold, every instance must be committed everywhere, and
 // conflicting commands must execute in the same order at every replica.
@@ -49,6 +50,10 @@ func chaos(t *testing.T, n, f, e int, seed uint64) {
 					c.recover(id, d)
 				}
 			}
+		case x < 11:
+			// crash and restart from the (synchronously durable) records
+			id := c.ids[rng.IntN(n)]
+			c.start(id, f, e, c.envs[id].records)
 		case x < 15:
 			c.reps[c.ids[rng.IntN(n)]].Tick()
 		case x < 22 && len(c.queue) > 0:
