@@ -29,7 +29,7 @@ func TestChaosRecoveries(t *testing.T) {
 	}
 }
 
-func chaos(t *testing.T, n, f, e int, seed uint64) {
+func chaos(t testing.TB, n, f, e int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(n*100+f*10+e)))
 	c := newCluster(t, n, f, e)
 	keys := []string{"a", "b"}

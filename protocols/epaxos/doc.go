@@ -66,10 +66,14 @@
 //
 //   - Guards: messages whose guard fails are dropped; no buffering: a
 //     Commit carries the payload, and instance state is created on first
-//     mention. Two messages are ours, not the paper's: Nack carries a
+//     mention. Three messages are ours, not the paper's: Nack carries a
 //     higher ballot back to the sender of Accept, Recover or Validate (its
-//     round is abandoned and its next attempt jumps above it), and Durable
-//     (below) is a note to self.
+//     round is abandoned and its next attempt jumps above it); Durable
+//     (below) is a note to self; Heartbeat, sent every SuspectTicks ticks,
+//     carries the sender's last sequence number as initial coordinator, so
+//     that a replica that lost every message about an instance (and has
+//     nothing depending on it) still creates it, recovers it and learns its
+//     commit — full replication under message loss.
 //   - Commit is accepted at any ballot and raises bal to at least its
 //     ballot (§1.9 relaxed Commit). Committed is terminal: PreAccept and
 //     Validate on a committed instance are answered with the Commit; an
@@ -106,6 +110,18 @@
 // Dependency sets are not pruned either; pruning below a stable
 // everywhere-executed watermark would also have to shrink the I of
 // Validate, which the notes do not cover.
+//
+// # Tests
+//
+// Besides codec round trips and fuzz targets: scripted scenarios on a
+// deterministic harness that controls every delivery (the EPaxos*
+// analogue of the IPL 2020 counterexample, the Validate and Waiting paths,
+// concurrent recoveries, a late RecoverOK, restart); a seeded chaos
+// scheduler (random delivery order, loss, duplication, crash-restart and
+// overlapping recoveries at random replicas) that checks Agreement,
+// Visibility, abal <= bal, liveness once quiet and the per-key execution
+// order; and simnet sweeps with Porcupine, the order check and the same
+// invariants over every replica of every run.
 //
 // # Failpoints
 //

@@ -37,7 +37,7 @@ func (e envelope) String() string {
 // for restarts); Durable self-sends are delivered at once by Deliver
 // helpers like any other message.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	ids   []protocols.NodeID
 	reps  map[protocols.NodeID]*Replica
 	envs  map[protocols.NodeID]*testEnv
@@ -75,7 +75,7 @@ func (e *testEnv) ReportPath(fast bool) {
 	}
 }
 
-func newCluster(t *testing.T, n, f, e int) *cluster {
+func newCluster(t testing.TB, n, f, e int) *cluster {
 	c := &cluster{t: t, reps: map[protocols.NodeID]*Replica{}, envs: map[protocols.NodeID]*testEnv{}}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, protocols.NodeID(i))

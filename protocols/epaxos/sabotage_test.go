@@ -35,7 +35,7 @@ func TestSabotageDroppedDependencyIsCaught(t *testing.T) {
 // TestSabotageRecoverOKReportsPromiseIsCaughtBySweep plants the original
 // EPaxos bug (RecoverOK reports the promise instead of the vote ballot)
 // under swarm faults at n = 3: clients do not always see the damage, but
-// the end-of-run agreement invariant must catch it within 3000 seeds (seeds 601-700 do today).
+// the end-of-run agreement invariant must catch it within 3000 seeds (seeds 1101-1200 do at the time of writing).
 func TestSabotageRecoverOKReportsPromiseIsCaughtBySweep(t *testing.T) {
 	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/recoverOKReportsPromise"
 	require.NoError(t, failpoint.Enable(fp, "return(true)"))
