@@ -850,25 +850,28 @@ func (r *Replica) checkWaiting() {
 			rec.stage = decided
 			r.startAccept(in, b, v, deps)
 		}
-		// d: a late RecoverOK from outside Q.
-		lateDone := false
-		for _, ok := range rec.late {
-			switch {
-			case ok.Phase == Committed:
-				delete(r.waiters, d)
-				rec.stage = decided
-				in.rec = nil
-				r.decide(in, b, ok.Val, ok.Deps, false)
-				lateDone = true
-			case ok.Phase == Accepted:
-				decide(ok.Val, ok.Deps)
-				lateDone = true
+		// d: a late RecoverOK from outside Q that is committed, or else
+		// the highest accepted vote among the late ones.
+		var best *RecoverOK
+		for i := range rec.late {
+			ok := &rec.late[i]
+			if ok.Phase == Committed || (ok.Phase == Accepted && best == nil) ||
+				(ok.Phase == Accepted && best.Phase == Accepted && best.Abal.Less(ok.Abal)) {
+				best = ok
 			}
-			if lateDone {
+			if ok.Phase == Committed {
 				break
 			}
 		}
-		if lateDone {
+		if best != nil && best.Phase == Committed {
+			delete(r.waiters, d)
+			rec.stage = decided
+			in.rec = nil
+			r.decide(in, b, best.Val, best.Deps, false)
+			continue
+		}
+		if best != nil {
+			decide(best.Val, best.Deps)
 			continue
 		}
 		coordLate := false
