@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -141,9 +140,38 @@ func from(ids ...protocols.NodeID) func(envelope) bool {
 }
 
 func forDot(d Dot) func(envelope) bool {
-	return func(e envelope) bool {
-		return strings.Contains(fmt.Sprintf("%+v", e.m), fmt.Sprintf("Dot:{Node:%d Seq:%d}", d.Node, d.Seq))
+	return func(e envelope) bool { got, ok := dotOf(e.m); return ok && got == d }
+}
+
+// dotOf returns the instance a message is about.
+func dotOf(m protocols.Message) (Dot, bool) {
+	switch m := m.(type) {
+	case PreAccept:
+		return m.Dot, true
+	case PreAcceptOK:
+		return m.Dot, true
+	case Accept:
+		return m.Dot, true
+	case AcceptOK:
+		return m.Dot, true
+	case Commit:
+		return m.Dot, true
+	case Recover:
+		return m.Dot, true
+	case RecoverOK:
+		return m.Dot, true
+	case Nack:
+		return m.Dot, true
+	case Validate:
+		return m.Dot, true
+	case ValidateOK:
+		return m.Dot, true
+	case Waiting:
+		return m.Dot, true
+	case Durable:
+		return m.Dot, true
 	}
+	return Dot{}, false
 }
 
 // committed returns the committed state of d at every replica that has it.

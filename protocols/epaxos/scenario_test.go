@@ -348,3 +348,62 @@ func TestLateRecoverOKDoesNotChangeTheDecision(t *testing.T) {
 	s, _ = c.reps[3].Instance(id)
 	require.True(t, s.Val.Nop)
 }
+
+// TestWaitingBreaksACycleWithAnotherRecoverysWaiting covers wait rule c
+// at n = 5, f = e = 2: p4 recovers y and waits on id; p2 recovers id and
+// waits on y; p4's Waiting(y, |Rmax| = 2) exceeds n−f−e = 1, which tells p2
+// that y may have been fast-committed without id, so id becomes Nop; y's
+// recovery then sees id committed as Nop and commits y.
+func TestWaitingBreaksACycleWithAnotherRecoverysWaiting(t *testing.T) {
+	c := newCluster(t, 5, 2, 2)
+	id, y := Dot{Node: 1, Seq: 1}, Dot{Node: 5, Seq: 1}
+	down := func(e envelope) bool { return e.to == 1 || e.from == 1 }
+	// id reaches p2 only; p1 is down afterwards.
+	c.reps[1].Submit(cmd(1, "k"))
+	c.deliver(and(is[PreAccept], to(2)))
+	c.drop(forDot(id))
+	// y reaches p3 and p4, which do not know id.
+	c.reps[5].Submit(cmd(5, "k"))
+	c.deliver(and(is[PreAccept], to(3, 4)))
+	c.drop(forDot(y))
+	// p4 recovers y with Q = {p4, p2, p3}: R = {p3, p4}; p2 reports id in I.
+	c.recover(4, y)
+	c.drop(and(is[Recover], to(1, 5)))
+	c.deliver(and(is[Recover], to(2, 3)))
+	c.deliver(and(is[RecoverOK], to(4)))
+	c.deliver(and(is[Validate], to(2, 3)))
+	c.deliver(and(is[ValidateOK], to(4)))
+	ry := c.reps[4].inst[y].rec
+	require.Equal(t, waiting, ry.stage)
+	require.Equal(t, []Dot{id}, ry.ids)
+	require.Equal(t, 2, ry.rmax)
+	c.drop(down)
+	// p2 recovers id with Q = {p2, p3, p5}: R = {p2}; I = {y}, whose
+	// coordinator p5 is in Q: p2 waits. p4's Waiting is still in flight.
+	c.recover(2, id)
+	c.drop(and(is[Recover], to(1, 4)))
+	c.deliver(and(is[Recover], to(3, 5)))
+	c.deliver(and(is[RecoverOK], to(2)))
+	c.deliver(and(is[Validate], to(3, 5)))
+	c.deliver(and(is[ValidateOK], to(2)))
+	rid := c.reps[2].inst[id].rec
+	require.Equal(t, waiting, rid.stage)
+	require.Equal(t, []Dot{y}, rid.ids)
+	// Waiting(y, 2) reaches p2: rule c, id becomes Nop; then y commits.
+	c.deliver(and(is[Waiting], from(4), to(2)))
+	s, _ := c.reps[2].Instance(id)
+	require.Equal(t, Accepted, s.Phase)
+	require.True(t, s.Val.Nop)
+	c.drop(down)
+	c.deliver(func(e envelope) bool { return !down(e) })
+	sid, _ := c.reps[4].Instance(id)
+	require.Equal(t, Committed, sid.Phase)
+	require.True(t, sid.Val.Nop)
+	sy, _ := c.reps[4].Instance(y)
+	require.Equal(t, Committed, sy.Phase)
+	require.False(t, sy.Val.Nop)
+	require.Empty(t, sy.Deps)
+	c.checkInvariants()
+	c.stabilize()
+	c.checkInvariants()
+}
