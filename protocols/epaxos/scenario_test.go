@@ -407,3 +407,45 @@ func TestWaitingBreaksACycleWithAnotherRecoverysWaiting(t *testing.T) {
 	c.stabilize()
 	c.checkInvariants()
 }
+
+// TestWaitingEndsInNopWhenTheConflictCommitsWithoutTheCommand covers wait
+// rule a at n = 5, f = e = 2: p2 recovers id and waits on y; y is then
+// fast-committed by its coordinator without id in its deps, so id cannot
+// have been fast-committed and becomes Nop.
+func TestWaitingEndsInNopWhenTheConflictCommitsWithoutTheCommand(t *testing.T) {
+	c := newCluster(t, 5, 2, 2)
+	id, y := Dot{Node: 1, Seq: 1}, Dot{Node: 5, Seq: 1}
+	down := func(e envelope) bool { return e.to == 1 || e.from == 1 }
+	c.reps[1].Submit(cmd(1, "k"))
+	c.deliver(and(is[PreAccept], to(2)))
+	c.drop(forDot(id))
+	c.reps[5].Submit(cmd(5, "k"))
+	c.deliver(and(is[PreAccept], to(3, 4)))
+	c.drop(and(forDot(y), to(1, 2)))
+	c.recover(2, id)
+	c.drop(and(is[Recover], to(1, 4)))
+	c.deliver(and(is[Recover], to(3, 5)))
+	c.deliver(and(is[RecoverOK], to(2)))
+	c.deliver(and(is[Validate], to(3, 5)))
+	c.deliver(and(is[ValidateOK], to(2)))
+	rid := c.reps[2].inst[id].rec
+	require.Equal(t, waiting, rid.stage)
+	require.Equal(t, []Dot{y}, rid.ids)
+	// y's PreAcceptOKs from p3 and p4 reach p5: fast commit with {}.
+	c.deliver(and(is[PreAcceptOK], to(5)))
+	sy, _ := c.reps[5].Instance(y)
+	require.Equal(t, Committed, sy.Phase)
+	require.Empty(t, sy.Deps)
+	c.deliver(and(is[Commit], forDot(y), to(2)))
+	s, _ := c.reps[2].Instance(id)
+	require.Equal(t, Accepted, s.Phase)
+	require.True(t, s.Val.Nop)
+	c.drop(down)
+	c.deliver(func(e envelope) bool { return !down(e) })
+	s, _ = c.reps[3].Instance(id)
+	require.Equal(t, Committed, s.Phase)
+	require.True(t, s.Val.Nop)
+	c.checkInvariants()
+	c.stabilize()
+	c.checkInvariants()
+}
