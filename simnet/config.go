@@ -78,6 +78,16 @@ type Config struct {
 	// time (ops per client times 6 greatest one-way delays plus disk and
 	// tick), but at least 30*SuspectTicks ticks.
 	FaultWindow int64
+	// Groups > 0 makes a multicast run: Groups groups of 2F+1 replicas
+	// (group g holds nodes g*(2F+1)+1 .. (g+1)*(2F+1)), F defaulting to 1;
+	// Nodes may be 0 (it is then Groups*(2F+1)) or must equal that. Keys are
+	// named "g<group>/<name>" and the protocol's Config.GroupOf maps them to
+	// their group. See multicast.go for the workload and the checks.
+	Groups int
+	// Dest is the number of destination groups of each command in a
+	// multicast run, 1..Groups; 0 draws 1..Groups per command ("mixed").
+	Dest int
+
 	// MaxTime bounds the virtual time of the run; 0 means a bound far above
 	// what a live protocol needs (the window plus 20 times the estimated run
 	// time plus 100 client timeouts).
@@ -112,6 +122,29 @@ func (c Config) resolve() (*resolved, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	r.spec = spec
+	if c.Groups < 0 || c.Groups > 100 {
+		return bad("groups=%d: need 0..100", c.Groups)
+	}
+	if c.Groups > 0 {
+		if r.F == 0 {
+			r.F = 1
+		}
+		if r.F < 1 {
+			return bad("f=%d: need at least 1", c.F)
+		}
+		per := 2*r.F + 1
+		if c.Nodes == 0 {
+			r.Nodes = c.Groups * per
+		} else if c.Nodes != c.Groups*per {
+			return bad("nodes=%d with %d groups of 2f+1=%d: need %d", c.Nodes, c.Groups, per, c.Groups*per)
+		}
+		if c.Dest < 0 || c.Dest > c.Groups {
+			return bad("dest=%d with %d groups: need 0 (mixed) or 1..%d", c.Dest, c.Groups, c.Groups)
+		}
+		c.Nodes = r.Nodes
+	} else if c.Dest != 0 {
+		return bad("dest=%d needs groups", c.Dest)
+	}
 	if c.Nodes < 1 {
 		return bad("nodes=%d: need at least 1", c.Nodes)
 	}
@@ -124,7 +157,7 @@ func (c Config) resolve() (*resolved, error) {
 	if r.F == 0 {
 		r.F = (c.Nodes - 1) / 2
 	}
-	if r.F < 0 || r.F > (c.Nodes-1)/2 || (c.Nodes > 1 && r.F < 1) {
+	if c.Groups == 0 && (r.F < 0 || r.F > (c.Nodes-1)/2 || (c.Nodes > 1 && r.F < 1)) {
 		return bad("f=%d with %d nodes: need 1 <= f <= %d", c.F, c.Nodes, (c.Nodes-1)/2)
 	}
 	if c.E < 0 {

@@ -49,6 +49,9 @@ type Op struct {
 	Output uint64 // get: the value read
 	Outcome
 	keys []string // the command's keys
+	// leaderAt is when a leader of a destination group first delivered the
+	// command (multicast runs), -1 if none did
+	leaderAt int64
 }
 
 // LatencyStats summarises the latencies of completed operations, in
@@ -159,6 +162,19 @@ type Result struct {
 	Leader     protocols.NodeID
 	LeaderSite string
 
+	// Groups is the number of multicast groups (0: not a multicast run).
+	Groups int
+	// MulticastViolations lists breaches of the atomic multicast
+	// properties (integrity, agreement, per-group order, acyclic order), at
+	// most 20; multicast runs only.
+	MulticastViolations []string
+	// LeaderDeliveryLatency is the mean time, in ms, from a client's send to
+	// the first delivery of its command at a leader of a destination group
+	// (multicast runs of protocols that implement protocols.LeaderReporter);
+	// LeaderDeliveries is the number of commands it averages over.
+	LeaderDeliveryLatency float64
+	LeaderDeliveries      int
+
 	// OrderViolations lists breaches of the order contract (at most 20).
 	OrderViolations []OrderViolation
 	// History is every client operation in invocation order.
@@ -193,7 +209,11 @@ func (r *Result) OrderError() error {
 func (r *Result) Operations() []porcupine.Operation {
 	rec := lincheck.NewRecorder()
 	for _, op := range r.History {
-		id := rec.Invoke(op.Client, lincheck.KVInput{Key: op.Key, Put: op.Put, Value: op.Value}, op.Call)
+		var in any = lincheck.KVInput{Key: op.Key, Put: op.Put, Value: op.Value}
+		if r.Groups > 0 {
+			in = lincheck.MultiKVInput{Keys: op.keys, Put: op.Put, Value: op.Value}
+		}
+		id := rec.Invoke(op.Client, in, op.Call)
 		switch op.Outcome {
 		case OutcomeOK:
 			rec.Ok(id, lincheck.KVOutput{Value: op.Output}, op.Return)
@@ -207,7 +227,11 @@ func (r *Result) Operations() []porcupine.Operation {
 // CheckLinearizable checks the history against lincheck.KVModel with the
 // given timeout (lincheck.DefaultTimeout if <= 0).
 func (r *Result) CheckLinearizable(timeout time.Duration) lincheck.Result {
-	return lincheck.Check(lincheck.KVModel, r.Operations(), timeout)
+	model := lincheck.KVModel
+	if r.Groups > 0 {
+		model = lincheck.MultiKVModel
+	}
+	return lincheck.Check(model, r.Operations(), timeout)
 }
 
 func (s *sim) result() *Result {
@@ -280,6 +304,9 @@ func (s *sim) result() *Result {
 		r.LeaderSite = rc.sites[r.Leader-1]
 	}
 	r.OrderViolations = s.checkOrder(20)
+	if s.mc != nil {
+		s.mc.result(r)
+	}
 	return r
 }
 

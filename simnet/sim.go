@@ -88,6 +88,9 @@ type client struct {
 	// does not fill with the timeouts of operations that completed).
 	deadline int64
 	timer    bool
+	// skip counts the client's timeouts in a multicast run: it then submits
+	// to the skip-th closest replica of the destination groups.
+	skip int
 }
 
 // sim is one run.
@@ -131,6 +134,9 @@ type sim struct {
 	opsDone              int // operations completed (ok or info)
 	err                  error
 	done                 bool
+
+	// mc is the multicast state; nil unless Config.Groups > 0.
+	mc *mcast
 }
 
 // Run simulates cfg and returns its result. A configuration error wraps
@@ -175,6 +181,9 @@ func newSim(rc *resolved) *sim {
 		nd.cfg = protocols.Config{
 			Self: nd.id, Peers: s.peers, F: rc.F, E: rc.E, Closest: s.closest(i),
 			SuspectTicks: rc.SuspectTicks, Env: nd,
+		}
+		if rc.Groups > 0 {
+			nd.cfg.Groups, nd.cfg.GroupOf = multicastGroups(rc.Groups, 2*rc.F+1), GroupOf
 		}
 		nd.stats.Node = nd.id
 		nd.stats.Site = rc.sites[i]
@@ -252,6 +261,9 @@ func (s *sim) start() error {
 		s.sharedKeys[i] = "k" + strconv.Itoa(i)
 	}
 	s.history = make([]Op, 0, rc.Ops)
+	if rc.Groups > 0 {
+		s.mc = newMcast(s)
+	}
 	s.clients = make([]client, rc.Clients)
 	for i := range s.clients {
 		c := &s.clients[i]
@@ -333,7 +345,7 @@ func (s *sim) fold(tag, x, y uint64) {
 
 func (s *sim) loop() {
 	maxTime := s.cfg.MaxTime
-	for s.q.len() > 0 && !s.done && s.err == nil {
+	for s.q.len() > 0 && (!s.done || s.draining()) && s.err == nil {
 		ev := s.q.pop()
 		if ev.at > maxTime {
 			break
@@ -549,9 +561,17 @@ func (nd *node) Execute(c protocols.Command) {
 	if len(c.Keys) > 0 && len(c.Payload) >= minPayload {
 		if c.Payload[0] == opPut {
 			nd.kv[c.Keys[0]] = binary.LittleEndian.Uint64(c.Payload[1:])
+			if s.mc != nil {
+				for _, k := range c.Keys[1:] {
+					nd.kv[k] = binary.LittleEndian.Uint64(c.Payload[1:])
+				}
+			}
 		} else {
 			out = nd.kv[c.Keys[0]]
 		}
+	}
+	if s.mc != nil {
+		s.mc.executed(nd, c)
 	}
 	ci := c.ID.Client - 1
 	if ci >= uint64(len(s.clients)) {
@@ -592,6 +612,10 @@ func (s *sim) issue(ci int) {
 		return
 	}
 	cl.issued++
+	if s.mc != nil {
+		s.mc.issue(ci)
+		return
+	}
 	rc := s.cfg
 	r := s.workRand
 	key := cl.private
@@ -673,6 +697,7 @@ func (s *sim) timeout(ci int) {
 	s.completed()
 	s.fold(digestClient, uint64(s.now), uint64(ci)<<32|1<<31)
 	cl.node = (cl.node + 1) % s.n
+	cl.skip++
 	s.next(ci)
 }
 

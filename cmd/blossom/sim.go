@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 	_ "github.com/blossom-dso/blossom/protocols/epaxos" // registers epaxos
 	_ "github.com/blossom-dso/blossom/protocols/paxos"  // registers paxos, fpaxos
+	_ "github.com/blossom-dso/blossom/protocols/wbcast" // registers wbcast
 	"github.com/blossom-dso/blossom/simnet"
 )
 
@@ -40,6 +42,8 @@ type simFlags struct {
 	report           string
 	json             bool
 	codecCheck       bool
+	groups           int
+	dest             string
 }
 
 func newSimCmd() *cobra.Command {
@@ -55,11 +59,15 @@ flags and code replay the same run, whose trace digest is printed.
 --check checks the history for linearizability (Porcupine, per key), the
 executions for the order contract, and that every operation completed after
 the fault window closed; a failure exits with status 1 and names the seed.
+With --groups the run is an atomic multicast run (wbcast, skeen): G groups
+of 2f+1 replicas, each command addressed to --dest groups, and --check also
+checks integrity, agreement, per-group order and acyclic order.
 Bad flags exit with status 2.`,
 		Example: `  blossom sim --protocol paxos --nodes 5 --faults swarm --seed 7 --check
   blossom sim --latency planet:gcp --nodes 5 --clients 50 --ops 5000 --json
   blossom sim --faults loss=0.05,partition,crash-restart --check --report out.html
-  blossom sim --seed 42 --check-determinism`,
+  blossom sim --seed 42 --check-determinism
+  blossom sim --protocol wbcast --groups 4 --dest mixed --f 1 --faults swarm --seed 1 --check`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -91,6 +99,8 @@ Bad flags exit with status 2.`,
 	f.StringVar(&fl.report, "report", "", "write Porcupine's HTML visualization of the history to this file (runs the linearizability check); with --check a violation is always written, by default to the temp directory")
 	f.BoolVar(&fl.json, "json", false, "print one JSON object instead of the table")
 	f.BoolVar(&fl.codecCheck, "codec-check", false, "round-trip every message through the protocol's codec")
+	f.IntVar(&fl.groups, "groups", 0, "atomic multicast: G groups of 2f+1 replicas (nodes = G*(2f+1)); 0 = no multicast")
+	f.StringVar(&fl.dest, "dest", "mixed", "atomic multicast: destination groups per command, K or mixed (1..G drawn per command)")
 	return cmd
 }
 
@@ -101,10 +111,35 @@ func (fl *simFlags) config(cmd *cobra.Command) (simnet.Config, error) {
 		Clients: fl.clients, Ops: fl.ops, Keys: fl.keys, Conflict: fl.conflict, Reads: fl.reads, Size: fl.size,
 		Latency: fl.latency, Sites: fl.sites, Faults: fl.faults, Seed: fl.seed, CodecCheck: fl.codecCheck,
 	}
+	if fl.groups > 0 {
+		cfg.Groups = fl.groups
+		if !cmd.Flags().Changed("nodes") {
+			cfg.Nodes = 0
+		}
+		if fl.dest != "mixed" {
+			k, err := strconv.Atoi(fl.dest)
+			if err != nil || k < 1 || k > fl.groups {
+				return cfg, fmt.Errorf("sim: --dest %q: need mixed or 1..%d", fl.dest, fl.groups)
+			}
+			cfg.Dest = k
+		}
+		if cfg.F == 0 {
+			cfg.F = 1
+		}
+		if cfg.F < 1 {
+			return cfg, fmt.Errorf("sim: --f %d: need at least 1", fl.f)
+		}
+		cfg.Nodes = fl.groups * (2*cfg.F + 1)
+		if cmd.Flags().Changed("nodes") && fl.nodes != cfg.Nodes {
+			return cfg, fmt.Errorf("sim: --nodes %d with --groups %d and f %d: need %d", fl.nodes, fl.groups, cfg.F, cfg.Nodes)
+		}
+	} else if cmd.Flags().Changed("dest") {
+		return cfg, fmt.Errorf("sim: --dest needs --groups")
+	}
 	switch {
 	case fl.nodes < 1:
 		return cfg, fmt.Errorf("sim: --nodes %d: need at least 1", fl.nodes)
-	case cmd.Flags().Changed("f") && (fl.f < 1 || fl.f > (fl.nodes-1)/2):
+	case fl.groups == 0 && cmd.Flags().Changed("f") && (fl.f < 1 || fl.f > (fl.nodes-1)/2):
 		return cfg, fmt.Errorf("sim: --f %d with %d nodes: need 1 <= f <= %d", fl.f, fl.nodes, (fl.nodes-1)/2)
 	case fl.clients < 1:
 		return cfg, fmt.Errorf("sim: --clients %d: need at least 1", fl.clients)
@@ -159,6 +194,10 @@ type simReport struct {
 	Leader             uint32       `json:"leader,omitempty"`
 	LeaderSite         string       `json:"leader_site,omitempty"`
 	Errors             []string     `json:"errors,omitempty"`
+	// Multicast runs only.
+	Groups                  int      `json:"groups,omitempty"`
+	LeaderDeliveryLatencyMS *float64 `json:"leader_delivery_latency_ms,omitempty"`
+	MulticastOK             *bool    `json:"multicast_ok,omitempty"`
 }
 
 type siteReport struct {
@@ -191,6 +230,11 @@ func runSim(out io.Writer, cfg simnet.Config, fl *simFlags) error {
 		Leader: uint32(res.Leader), LeaderSite: res.LeaderSite,
 		VirtualSeconds: float64(res.Duration) / 1e6, WallSeconds: wall.Seconds(),
 	}
+	if res.Groups > 0 {
+		rep.Groups = res.Groups
+		lat := res.LeaderDeliveryLatency
+		rep.LeaderDeliveryLatencyMS = &lat
+	}
 	for _, s := range res.PerSite {
 		rep.PerSite = append(rep.PerSite, siteReport{Site: s.Site, Ops: s.Count, MeanLatencyMS: s.Mean, P50LatencyMS: s.P50, P99LatencyMS: s.P99})
 	}
@@ -216,6 +260,15 @@ func runSim(out io.Writer, cfg simnet.Config, fl *simFlags) error {
 			checks = append(checks, "order ok")
 		} else {
 			failures = append(failures, fmt.Sprintf("seed %d: order check failed: %v", cfg.Seed, res.OrderError()))
+		}
+		if res.Groups > 0 {
+			mcOK := len(res.MulticastViolations) == 0
+			rep.MulticastOK = &mcOK
+			if mcOK {
+				checks = append(checks, "multicast ok (integrity, agreement, per-group order, acyclic order)")
+			} else {
+				failures = append(failures, fmt.Sprintf("seed %d: multicast check failed: %v", cfg.Seed, res.MulticastError()))
+			}
 		}
 		if err := res.LivenessError(); err != nil {
 			failures = append(failures, fmt.Sprintf("seed %d: liveness check failed: %v", cfg.Seed, err))
@@ -290,6 +343,9 @@ func printSim(out io.Writer, res *simnet.Result, wall time.Duration, checks, fai
 	fmt.Fprintf(w, "messages\t%d sent, %d delivered, %d dropped; %.2f per command\n",
 		res.Messages, res.Deliveries, res.Dropped, res.MessagesPerCommand)
 	fmt.Fprintf(w, "paths\tfast %d, slow %d\n", res.FastPaths, res.SlowPaths)
+	if res.Groups > 0 {
+		fmt.Fprintf(w, "multicast\t%d groups; leader delivery latency %.3f ms (mean of %d commands)\n", res.Groups, res.LeaderDeliveryLatency, res.LeaderDeliveries)
+	}
 	if res.Leader != 0 {
 		fmt.Fprintf(w, "leader\tnode %d (%s) at the end of the run\n", res.Leader, res.LeaderSite)
 	}

@@ -1,5 +1,6 @@
 // Package simtest runs simulation sweeps for protocol tests: many seeds of
-// one configuration, each checked for the order contract, for liveness once
+// one configuration, each checked for the order contract, for the atomic
+// multicast properties in multicast runs (simnet.Config.Groups), for liveness once
 // the faults heal, and for linearizability with Porcupine. Every failure
 // names its seed, and a linearizability violation leaves Porcupine's HTML
 // visualization in the temporary directory.
@@ -32,6 +33,9 @@ func Check(cfg simnet.Config) (*simnet.Result, error) {
 	}
 	if err := res.OrderError(); err != nil {
 		return res, err
+	}
+	if err := res.MulticastError(); err != nil {
+		return res, fmt.Errorf("%w (faults %s: %v)", err, res.Faults, res.FaultLog)
 	}
 	if err := res.LivenessError(); err != nil {
 		return res, fmt.Errorf("%w (faults %s: %v)", err, res.Faults, res.FaultLog)

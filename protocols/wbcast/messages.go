@@ -1,0 +1,310 @@
+package wbcast
+
+import (
+	"fmt"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/wire"
+)
+
+// TS is a timestamp: a clock counter and the group whose leader assigned it,
+// ordered lexicographically. Global timestamps tie-break on command ids.
+type TS struct {
+	Counter uint64
+	Group   protocols.GroupID
+}
+
+// Less orders timestamps by counter, then group.
+func (t TS) Less(u TS) bool {
+	if t.Counter != u.Counter {
+		return t.Counter < u.Counter
+	}
+	return t.Group < u.Group
+}
+
+// Multicast asks the leader of a destination group to order Cmd (the
+// paper's MULTICAST; also the REACCEPT of a leader change and the
+// retransmission of a stalled message).
+type Multicast struct {
+	Cmd protocols.Command
+}
+
+// Accept is the proposal of Group's leader at Ballot: Cmd gets the local
+// timestamp LTS in Group. It goes to every member of every destination group.
+type Accept struct {
+	Group  protocols.GroupID
+	Ballot ballot.Ballot
+	LTS    TS
+	Cmd    protocols.Command
+}
+
+// AcceptAck tells the leaders of the destination groups that the sender
+// (of group Group) durably accepted ID with the ballots Bals (one per
+// destination group, in increasing group order) and the global timestamp
+// GTS, the max of the local timestamps.
+type AcceptAck struct {
+	ID    protocols.CommandID
+	Group protocols.GroupID
+	Bals  []ballot.Ballot
+	GTS   TS
+}
+
+// Deliver tells a follower that Cmd is its group's Pos-th delivery (1-based),
+// at global timestamp GTS. Ballot is the sender's.
+type Deliver struct {
+	Ballot ballot.Ballot
+	Pos    uint64
+	GTS    TS
+	Cmd    protocols.Command
+}
+
+// Heartbeat is the leader's periodic liveness signal with its number of
+// deliveries, so that a follower that missed some asks for them.
+type Heartbeat struct {
+	Ballot    ballot.Ballot
+	Delivered uint64
+}
+
+// CatchUpReq asks the leader for the deliveries from position From on.
+type CatchUpReq struct {
+	From uint64
+}
+
+// NewLeader starts a leader change to Ballot. From is the candidate's number
+// of deliveries: replies carry the deliveries after it.
+type NewLeader struct {
+	Ballot ballot.Ballot
+	From   uint64
+}
+
+// Record is the state of one undelivered message that a process accepted:
+// the command, per destination group (in increasing group order) the local
+// timestamp and the ballot it was accepted from, and the global timestamp.
+type Record struct {
+	Cmd  protocols.Command
+	LTS  []TS
+	Bals []ballot.Ballot
+	GTS  TS
+}
+
+// Delivered is one delivery of a group's sequence.
+type Delivered struct {
+	Cmd protocols.Command
+	GTS TS
+}
+
+// NewLeaderAck is a member's state for the candidate of Ballot: the ballot
+// whose leader state it last adopted, its clock, its deliveries after the
+// candidate's From, and its accepted undelivered messages.
+type NewLeaderAck struct {
+	Ballot    ballot.Ballot
+	ABallot   ballot.Ballot
+	Clock     uint64
+	Delivered []Delivered
+	Records   []Record
+}
+
+// NewLeaderSync installs the merged state of the new leader of Ballot at a
+// member (also sent to a member that fell behind a leader change).
+type NewLeaderSync struct {
+	Ballot  ballot.Ballot
+	Clock   uint64
+	Records []Record
+}
+
+// NewLeaderSyncAck confirms that the sender durably adopted Ballot's state.
+type NewLeaderSyncAck struct {
+	Ballot ballot.Ballot
+}
+
+// SyncReq asks the leader of Ballot for its state: the sender missed the
+// leader change.
+type SyncReq struct {
+	Ballot ballot.Ballot
+}
+
+const (
+	tagMulticast byte = iota + 1
+	tagAccept
+	tagAcceptAck
+	tagDeliver
+	tagHeartbeat
+	tagCatchUpReq
+	tagNewLeader
+	tagNewLeaderAck
+	tagNewLeaderSync
+	tagNewLeaderSyncAck
+	tagSyncReq
+)
+
+// Codec encodes the wbcast messages: one tag byte, then the fields as
+// varints and length-prefixed strings (package wire).
+type Codec struct{}
+
+func appendTS(b []byte, t TS) []byte {
+	return wire.AppendUvarint(wire.AppendUvarint(b, t.Counter), uint64(t.Group))
+}
+
+func readTS(r *wire.Reader) TS {
+	c := r.Uvarint()
+	return TS{Counter: c, Group: readGroup(r)}
+}
+
+func appendBallots(b []byte, bs []ballot.Ballot) []byte {
+	b = wire.AppendUvarint(b, uint64(len(bs)))
+	for _, x := range bs {
+		b = wire.AppendBallot(b, x)
+	}
+	return b
+}
+
+func readBallots(r *wire.Reader) []ballot.Ballot {
+	n := r.Count(2)
+	if n == 0 {
+		return nil
+	}
+	out := make([]ballot.Ballot, n)
+	for i := range out {
+		out[i] = r.Ballot()
+	}
+	return out
+}
+
+func appendRecords(b []byte, rs []Record) []byte {
+	b = wire.AppendUvarint(b, uint64(len(rs)))
+	for _, x := range rs {
+		b = wire.AppendCommand(b, x.Cmd)
+		b = wire.AppendUvarint(b, uint64(len(x.LTS)))
+		for _, t := range x.LTS {
+			b = appendTS(b, t)
+		}
+		b = appendBallots(b, x.Bals)
+		b = appendTS(b, x.GTS)
+	}
+	return b
+}
+
+func readRecords(r *wire.Reader) []Record {
+	n := r.Count(8)
+	if n == 0 {
+		return nil
+	}
+	out := make([]Record, n)
+	for i := range out {
+		out[i].Cmd = r.Command()
+		if k := r.Count(2); k > 0 {
+			out[i].LTS = make([]TS, k)
+			for j := range out[i].LTS {
+				out[i].LTS[j] = readTS(r)
+			}
+		}
+		out[i].Bals = readBallots(r)
+		out[i].GTS = readTS(r)
+	}
+	return out
+}
+
+// Marshal implements protocols.Codec.
+func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
+	switch m := m.(type) {
+	case Multicast:
+		return wire.AppendCommand(append(b, tagMulticast), m.Cmd), nil
+	case Accept:
+		b = wire.AppendUvarint(append(b, tagAccept), uint64(m.Group))
+		b = wire.AppendBallot(b, m.Ballot)
+		b = appendTS(b, m.LTS)
+		return wire.AppendCommand(b, m.Cmd), nil
+	case AcceptAck:
+		b = wire.AppendCommandID(append(b, tagAcceptAck), m.ID)
+		b = wire.AppendUvarint(b, uint64(m.Group))
+		b = appendBallots(b, m.Bals)
+		return appendTS(b, m.GTS), nil
+	case Deliver:
+		b = wire.AppendBallot(append(b, tagDeliver), m.Ballot)
+		b = wire.AppendUvarint(b, m.Pos)
+		b = appendTS(b, m.GTS)
+		return wire.AppendCommand(b, m.Cmd), nil
+	case Heartbeat:
+		b = wire.AppendBallot(append(b, tagHeartbeat), m.Ballot)
+		return wire.AppendUvarint(b, m.Delivered), nil
+	case CatchUpReq:
+		return wire.AppendUvarint(append(b, tagCatchUpReq), m.From), nil
+	case NewLeader:
+		b = wire.AppendBallot(append(b, tagNewLeader), m.Ballot)
+		return wire.AppendUvarint(b, m.From), nil
+	case NewLeaderAck:
+		b = wire.AppendBallot(append(b, tagNewLeaderAck), m.Ballot)
+		b = wire.AppendBallot(b, m.ABallot)
+		b = wire.AppendUvarint(b, m.Clock)
+		b = wire.AppendUvarint(b, uint64(len(m.Delivered)))
+		for _, d := range m.Delivered {
+			b = wire.AppendCommand(b, d.Cmd)
+			b = appendTS(b, d.GTS)
+		}
+		return appendRecords(b, m.Records), nil
+	case NewLeaderSync:
+		b = wire.AppendBallot(append(b, tagNewLeaderSync), m.Ballot)
+		b = wire.AppendUvarint(b, m.Clock)
+		return appendRecords(b, m.Records), nil
+	case NewLeaderSyncAck:
+		return wire.AppendBallot(append(b, tagNewLeaderSyncAck), m.Ballot), nil
+	case SyncReq:
+		return wire.AppendBallot(append(b, tagSyncReq), m.Ballot), nil
+	}
+	return b, fmt.Errorf("wbcast: marshal: unknown message type %T", m)
+}
+
+// Unmarshal implements protocols.Codec.
+func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("wbcast: unmarshal: empty message")
+	}
+	r := wire.NewReader(b[1:])
+	var m protocols.Message
+	switch b[0] {
+	case tagMulticast:
+		m = Multicast{Cmd: r.Command()}
+	case tagAccept:
+		g := readGroup(r)
+		m = Accept{Group: g, Ballot: r.Ballot(), LTS: readTS(r), Cmd: r.Command()}
+	case tagAcceptAck:
+		id := r.CommandID()
+		g := readGroup(r)
+		m = AcceptAck{ID: id, Group: g, Bals: readBallots(r), GTS: readTS(r)}
+	case tagDeliver:
+		m = Deliver{Ballot: r.Ballot(), Pos: r.Uvarint(), GTS: readTS(r), Cmd: r.Command()}
+	case tagHeartbeat:
+		m = Heartbeat{Ballot: r.Ballot(), Delivered: r.Uvarint()}
+	case tagCatchUpReq:
+		m = CatchUpReq{From: r.Uvarint()}
+	case tagNewLeader:
+		m = NewLeader{Ballot: r.Ballot(), From: r.Uvarint()}
+	case tagNewLeaderAck:
+		a := NewLeaderAck{Ballot: r.Ballot(), ABallot: r.Ballot(), Clock: r.Uvarint()}
+		if n := r.Count(6); n > 0 {
+			a.Delivered = make([]Delivered, n)
+			for i := range a.Delivered {
+				a.Delivered[i] = Delivered{Cmd: r.Command(), GTS: readTS(r)}
+			}
+		}
+		a.Records = readRecords(r)
+		m = a
+	case tagNewLeaderSync:
+		m = NewLeaderSync{Ballot: r.Ballot(), Clock: r.Uvarint(), Records: readRecords(r)}
+	case tagNewLeaderSyncAck:
+		m = NewLeaderSyncAck{Ballot: r.Ballot()}
+	case tagSyncReq:
+		m = SyncReq{Ballot: r.Ballot()}
+	default:
+		return nil, fmt.Errorf("wbcast: unmarshal: unknown tag %d", b[0])
+	}
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("wbcast: unmarshal tag %d: %w", b[0], err)
+	}
+	return m, nil
+}
+
+func readGroup(r *wire.Reader) protocols.GroupID {
+	return protocols.GroupID(r.NodeID())
+}
