@@ -51,11 +51,13 @@ type AcceptAck struct {
 }
 
 // Deliver tells a follower that Cmd is its group's Pos-th delivery (1-based),
-// at global timestamp GTS. Ballot is the sender's.
+// at global timestamp GTS with the group's local timestamp LTS. Ballot is
+// the sender's.
 type Deliver struct {
 	Ballot ballot.Ballot
 	Pos    uint64
 	GTS    TS
+	LTS    TS
 	Cmd    protocols.Command
 }
 
@@ -88,10 +90,12 @@ type Record struct {
 	GTS  TS
 }
 
-// Delivered is one delivery of a group's sequence.
+// Delivered is one delivery of a group's sequence: the command, its global
+// timestamp and the group's local timestamp for it.
 type Delivered struct {
 	Cmd protocols.Command
 	GTS TS
+	LTS TS
 }
 
 // NewLeaderAck is a member's state for the candidate of Ballot: the ballot
@@ -101,16 +105,20 @@ type NewLeaderAck struct {
 	Ballot    ballot.Ballot
 	ABallot   ballot.Ballot
 	Clock     uint64
+	Count     uint64 // the sender's number of deliveries
 	Delivered []Delivered
 	Records   []Record
 }
 
 // NewLeaderSync installs the merged state of the new leader of Ballot at a
-// member (also sent to a member that fell behind a leader change).
+// member (also sent to a member that fell behind a leader change): the
+// leader's deliveries after position From, then its accepted records.
 type NewLeaderSync struct {
-	Ballot  ballot.Ballot
-	Clock   uint64
-	Records []Record
+	Ballot    ballot.Ballot
+	Clock     uint64
+	From      uint64
+	Delivered []Delivered
+	Records   []Record
 }
 
 // NewLeaderSyncAck confirms that the sender durably adopted Ballot's state.
@@ -119,9 +127,10 @@ type NewLeaderSyncAck struct {
 }
 
 // SyncReq asks the leader of Ballot for its state: the sender missed the
-// leader change.
+// leader change. From is the sender's number of deliveries.
 type SyncReq struct {
 	Ballot ballot.Ballot
+	From   uint64
 }
 
 const (
@@ -224,6 +233,7 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 		b = wire.AppendBallot(append(b, tagDeliver), m.Ballot)
 		b = wire.AppendUvarint(b, m.Pos)
 		b = appendTS(b, m.GTS)
+		b = appendTS(b, m.LTS)
 		return wire.AppendCommand(b, m.Cmd), nil
 	case Heartbeat:
 		b = wire.AppendBallot(append(b, tagHeartbeat), m.Ballot)
@@ -237,20 +247,19 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 		b = wire.AppendBallot(append(b, tagNewLeaderAck), m.Ballot)
 		b = wire.AppendBallot(b, m.ABallot)
 		b = wire.AppendUvarint(b, m.Clock)
-		b = wire.AppendUvarint(b, uint64(len(m.Delivered)))
-		for _, d := range m.Delivered {
-			b = wire.AppendCommand(b, d.Cmd)
-			b = appendTS(b, d.GTS)
-		}
+		b = wire.AppendUvarint(b, m.Count)
+		b = appendDelivered(b, m.Delivered)
 		return appendRecords(b, m.Records), nil
 	case NewLeaderSync:
 		b = wire.AppendBallot(append(b, tagNewLeaderSync), m.Ballot)
 		b = wire.AppendUvarint(b, m.Clock)
+		b = wire.AppendUvarint(b, m.From)
+		b = appendDelivered(b, m.Delivered)
 		return appendRecords(b, m.Records), nil
 	case NewLeaderSyncAck:
 		return wire.AppendBallot(append(b, tagNewLeaderSyncAck), m.Ballot), nil
 	case SyncReq:
-		return wire.AppendBallot(append(b, tagSyncReq), m.Ballot), nil
+		return wire.AppendUvarint(wire.AppendBallot(append(b, tagSyncReq), m.Ballot), m.From), nil
 	}
 	return b, fmt.Errorf("wbcast: marshal: unknown message type %T", m)
 }
@@ -273,7 +282,7 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		g := readGroup(r)
 		m = AcceptAck{ID: id, Group: g, Bals: readBallots(r), GTS: readTS(r)}
 	case tagDeliver:
-		m = Deliver{Ballot: r.Ballot(), Pos: r.Uvarint(), GTS: readTS(r), Cmd: r.Command()}
+		m = Deliver{Ballot: r.Ballot(), Pos: r.Uvarint(), GTS: readTS(r), LTS: readTS(r), Cmd: r.Command()}
 	case tagHeartbeat:
 		m = Heartbeat{Ballot: r.Ballot(), Delivered: r.Uvarint()}
 	case tagCatchUpReq:
@@ -281,21 +290,19 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 	case tagNewLeader:
 		m = NewLeader{Ballot: r.Ballot(), From: r.Uvarint()}
 	case tagNewLeaderAck:
-		a := NewLeaderAck{Ballot: r.Ballot(), ABallot: r.Ballot(), Clock: r.Uvarint()}
-		if n := r.Count(6); n > 0 {
-			a.Delivered = make([]Delivered, n)
-			for i := range a.Delivered {
-				a.Delivered[i] = Delivered{Cmd: r.Command(), GTS: readTS(r)}
-			}
-		}
+		a := NewLeaderAck{Ballot: r.Ballot(), ABallot: r.Ballot(), Clock: r.Uvarint(), Count: r.Uvarint()}
+		a.Delivered = readDelivered(r)
 		a.Records = readRecords(r)
 		m = a
 	case tagNewLeaderSync:
-		m = NewLeaderSync{Ballot: r.Ballot(), Clock: r.Uvarint(), Records: readRecords(r)}
+		s := NewLeaderSync{Ballot: r.Ballot(), Clock: r.Uvarint(), From: r.Uvarint()}
+		s.Delivered = readDelivered(r)
+		s.Records = readRecords(r)
+		m = s
 	case tagNewLeaderSyncAck:
 		m = NewLeaderSyncAck{Ballot: r.Ballot()}
 	case tagSyncReq:
-		m = SyncReq{Ballot: r.Ballot()}
+		m = SyncReq{Ballot: r.Ballot(), From: r.Uvarint()}
 	default:
 		return nil, fmt.Errorf("wbcast: unmarshal: unknown tag %d", b[0])
 	}
@@ -307,4 +314,26 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 
 func readGroup(r *wire.Reader) protocols.GroupID {
 	return protocols.GroupID(r.NodeID())
+}
+
+func appendDelivered(b []byte, ds []Delivered) []byte {
+	b = wire.AppendUvarint(b, uint64(len(ds)))
+	for _, d := range ds {
+		b = wire.AppendCommand(b, d.Cmd)
+		b = appendTS(b, d.GTS)
+		b = appendTS(b, d.LTS)
+	}
+	return b
+}
+
+func readDelivered(r *wire.Reader) []Delivered {
+	n := r.Count(8)
+	if n == 0 {
+		return nil
+	}
+	out := make([]Delivered, n)
+	for i := range out {
+		out[i] = Delivered{Cmd: r.Command(), GTS: readTS(r), LTS: readTS(r)}
+	}
+	return out
 }

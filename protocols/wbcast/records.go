@@ -11,14 +11,18 @@ import (
 // Durable records. A process persists its current ballot before it answers
 // a NEWLEADER, the adopted leader state (a sync record, then the records of
 // the adopted messages) before it acknowledges a NEWLEADER_SYNC, and every
-// accepted message before it sends an ACCEPT_ACK for it. Deliveries are not
-// persisted: a restarted process relearns its group's delivery sequence from
-// the leader (or, as a candidate, from a majority).
+// accepted message before it sends an ACCEPT_ACK for it, and every delivery
+// (replayed, and executed again, after a restart).
 const (
 	recBallot byte = iota + 1
 	recSync
 	recAccept
+	recDeliver
 )
+
+func deliverRecord(pos uint64, d Delivered) []byte {
+	return appendDelivered(wire.AppendUvarint([]byte{recDeliver}, pos), []Delivered{d})
+}
 
 func ballotRecord(b ballot.Ballot) []byte {
 	return wire.AppendBallot([]byte{recBallot}, b)
@@ -73,6 +77,30 @@ func (r *Replica) recover(recs [][]byte) error {
 				r.adopt(m, rec)
 				for _, t := range rec.LTS {
 					r.clock = max(r.clock, t.Counter)
+				}
+			}
+		case recDeliver:
+			pos, ds := rd.Uvarint(), readDelivered(rd)
+			if rd.Err() == nil {
+				if len(ds) != 1 {
+					return fmt.Errorf("wbcast: record %d: %d deliveries", i, len(ds))
+				}
+				switch {
+				case pos > uint64(len(r.delivered))+1 || pos == 0:
+					return fmt.Errorf("wbcast: record %d: delivery %d after %d", i, pos, len(r.delivered))
+				case pos == uint64(len(r.delivered))+1:
+					d := ds[0]
+					r.delivered = append(r.delivered, d)
+					dn := &done{gts: d.GTS, cmd: d.Cmd, ownLTS: d.LTS}
+					if m, ok := r.msgs[d.Cmd.ID]; ok {
+						dn.dest, dn.have, dn.lts, dn.bals = m.dest, m.have, m.lts, m.bals
+						delete(r.msgs, d.Cmd.ID)
+					} else {
+						dn.dest = r.dests(d.Cmd)
+						dn.have, dn.lts, dn.bals = make([]bool, len(dn.dest)), make([]TS, len(dn.dest)), make([]ballot.Ballot, len(dn.dest))
+					}
+					r.done[d.Cmd.ID] = dn
+					r.clock = max(r.clock, d.GTS.Counter)
 				}
 			}
 		default:

@@ -63,13 +63,17 @@ type msg struct {
 }
 
 // done is what a process keeps of a delivered message (garbage collection
-// drops the rest): enough to acknowledge a late ACCEPT of another group.
+// drops the leader bookkeeping): enough to acknowledge a late ACCEPT of
+// another group, and for a leader to re-send its group's ACCEPT (same local
+// timestamp, current ballot) to a group that has not committed it yet.
 type done struct {
-	dest []protocols.GroupID
-	have []bool
-	lts  []TS
-	bals []ballot.Ballot
-	gts  TS
+	cmd    protocols.Command
+	ownLTS TS
+	dest   []protocols.GroupID
+	have   []bool
+	lts    []TS
+	bals   []ballot.Ballot
+	gts    TS
 }
 
 // mine is a command submitted at this replica and not yet delivered here.
@@ -107,6 +111,7 @@ type Replica struct {
 
 	ticks, lastHeard, lastReq int
 	mustCampaign              bool
+	replayed                  int // recovered deliveries executed so far
 	mine                      map[protocols.CommandID]*mine
 	hint                      map[protocols.GroupID]protocols.NodeID
 }
@@ -165,6 +170,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 	// A process never resumes leading a ballot it led before a crash: its
 	// bookkeeping is gone. It starts a new ballot instead.
 	r.mustCampaign = r.cballot.Node == r.self
+
 	return r, nil
 }
 
@@ -223,9 +229,18 @@ func (r *Replica) sortedIDs() []protocols.CommandID {
 	return ids
 }
 
+// replay executes the deliveries recovered from the records, in order,
+// before anything else happens in this incarnation.
+func (r *Replica) replay() {
+	for ; r.replayed < len(r.delivered); r.replayed++ {
+		r.env.Execute(r.delivered[r.replayed].Cmd)
+	}
+}
+
 // Submit implements protocols.Protocol: the command is multicast to the
 // leaders of its destination groups.
 func (r *Replica) Submit(c protocols.Command) {
+	r.replay()
 	if _, ok := r.done[c.ID]; ok {
 		return
 	}
@@ -245,6 +260,7 @@ func (r *Replica) Submit(c protocols.Command) {
 
 // Step implements protocols.Protocol.
 func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
+	r.replay()
 	if _, ok := r.groupOf[from]; !ok {
 		return
 	}
@@ -275,10 +291,25 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 }
 
 func (r *Replica) handleMulticast(from protocols.NodeID, m Multicast) {
-	if _, ok := r.done[m.Cmd.ID]; ok || !slices.Contains(r.dests(m.Cmd), r.group) {
+	if !slices.Contains(r.dests(m.Cmd), r.group) {
 		return
 	}
-	if r.status == leader {
+	if d, ok := r.done[m.Cmd.ID]; ok {
+		// Another destination group still orders it (its leader changed
+		// and lost our ACCEPT): re-send ours, at our current ballot.
+		if r.status == leader && d.ownLTS != (TS{}) {
+			a := Accept{Group: r.group, Ballot: r.cballot, LTS: d.ownLTS, Cmd: d.cmd}
+			r.acceptDelivered(d, a)
+			for _, g := range d.dest {
+				for _, p := range r.cfg.Groups[g] {
+					if p != r.self {
+						r.env.Send(p, a)
+					}
+				}
+			}
+			return
+		}
+	} else if r.status == leader {
 		r.propose(m.Cmd)
 		return
 	}
@@ -485,7 +516,7 @@ func (r *Replica) tryDeliver() {
 		if blocked {
 			return
 		}
-		r.deliver(Delivered{Cmd: next.cmd, GTS: next.gts}, true)
+		r.deliver(Delivered{Cmd: next.cmd, GTS: next.gts, LTS: next.lts[slices.Index(next.dest, r.group)]}, true)
 	}
 }
 
@@ -494,7 +525,7 @@ func (r *Replica) tryDeliver() {
 func (r *Replica) deliver(d Delivered, tell bool) {
 	id := d.Cmd.ID
 	r.delivered = append(r.delivered, d)
-	dn := &done{gts: d.GTS}
+	dn := &done{gts: d.GTS, cmd: d.Cmd, ownLTS: d.LTS}
 	if m, ok := r.msgs[id]; ok {
 		dn.dest, dn.have, dn.lts, dn.bals = m.dest, m.have, m.lts, m.bals
 		delete(r.msgs, id)
@@ -505,9 +536,11 @@ func (r *Replica) deliver(d Delivered, tell bool) {
 	r.done[id] = dn
 	delete(r.mine, id)
 	r.clock = max(r.clock, d.GTS.Counter)
+	r.env.Persist(deliverRecord(uint64(len(r.delivered)), d))
+	r.replayed = len(r.delivered)
 	r.env.Execute(d.Cmd)
 	if tell {
-		out := Deliver{Ballot: r.cballot, Pos: uint64(len(r.delivered)), GTS: d.GTS, Cmd: d.Cmd}
+		out := Deliver{Ballot: r.cballot, Pos: uint64(len(r.delivered)), GTS: d.GTS, LTS: d.LTS, Cmd: d.Cmd}
 		for _, p := range r.members {
 			if p != r.self {
 				r.env.Send(p, out)
@@ -533,7 +566,7 @@ func (r *Replica) handleDeliver(from protocols.NodeID, d Deliver) {
 		}
 		return
 	}
-	r.deliver(Delivered{Cmd: d.Cmd, GTS: d.GTS}, false)
+	r.deliver(Delivered{Cmd: d.Cmd, GTS: d.GTS, LTS: d.LTS}, false)
 	for {
 		nx, ok := r.buffer[uint64(len(r.delivered))+1]
 		if !ok {
@@ -541,7 +574,7 @@ func (r *Replica) handleDeliver(from protocols.NodeID, d Deliver) {
 		}
 		delete(r.buffer, nx.Pos)
 		if _, dup := r.done[nx.Cmd.ID]; !dup {
-			r.deliver(Delivered{Cmd: nx.Cmd, GTS: nx.GTS}, false)
+			r.deliver(Delivered{Cmd: nx.Cmd, GTS: nx.GTS, LTS: nx.LTS}, false)
 		}
 	}
 	for p := range r.buffer {
@@ -562,7 +595,7 @@ func (r *Replica) handleHeartbeat(from protocols.NodeID, h Heartbeat) {
 		// This process missed a leader change: ask for the leader's state.
 		if r.ticks-r.lastReq >= 2 {
 			r.lastReq = r.ticks
-			r.env.Send(from, SyncReq{Ballot: h.Ballot})
+			r.env.Send(from, SyncReq{Ballot: h.Ballot, From: uint64(len(r.delivered))})
 		}
 		return
 	}
@@ -579,7 +612,7 @@ func (r *Replica) handleCatchUpReq(from protocols.NodeID, c CatchUpReq) {
 	}
 	for p := c.From; p <= uint64(len(r.delivered)) && p < c.From+maxCatchUp; p++ {
 		d := r.delivered[p-1]
-		r.env.Send(from, Deliver{Ballot: r.cballot, Pos: p, GTS: d.GTS, Cmd: d.Cmd})
+		r.env.Send(from, Deliver{Ballot: r.cballot, Pos: p, GTS: d.GTS, LTS: d.LTS, Cmd: d.Cmd})
 	}
 }
 
@@ -612,7 +645,7 @@ func (r *Replica) campaign() {
 	r.env.Persist(ballotRecord(b))
 	r.candSince, r.lastHeard = r.ticks, r.ticks
 	r.nlFrom = uint64(len(r.delivered))
-	r.nlAcks = map[protocols.NodeID]NewLeaderAck{r.self: {Ballot: b, ABallot: r.aballot, Clock: r.clock, Records: r.records(false)}}
+	r.nlAcks = map[protocols.NodeID]NewLeaderAck{r.self: {Ballot: b, ABallot: r.aballot, Clock: r.clock, Count: r.nlFrom, Records: r.records(false)}}
 	for _, p := range r.members {
 		if p != r.self {
 			r.env.Send(p, NewLeader{Ballot: b, From: r.nlFrom})
@@ -633,7 +666,7 @@ func (r *Replica) handleNewLeader(from protocols.NodeID, n NewLeader) {
 		r.env.Persist(ballotRecord(n.Ballot))
 	}
 	r.lastHeard = r.ticks
-	ack := NewLeaderAck{Ballot: n.Ballot, ABallot: r.aballot, Clock: r.clock, Records: r.records(false)}
+	ack := NewLeaderAck{Ballot: n.Ballot, ABallot: r.aballot, Clock: r.clock, Count: uint64(len(r.delivered)), Records: r.records(false)}
 	if n.From < uint64(len(r.delivered)) {
 		ack.Delivered = slices.Clone(r.delivered[n.From:])
 	}
@@ -645,6 +678,7 @@ func (r *Replica) handleNewLeaderAck(from protocols.NodeID, a NewLeaderAck) {
 		return
 	}
 	r.nlAcks[from] = a
+
 	r.maybeMerge()
 }
 
@@ -661,8 +695,10 @@ func (r *Replica) maybeMerge() {
 	var longest []Delivered
 	maxA := ballot.Ballot{}
 	clock := r.clock
+	syncFrom := r.nlFrom
 	for _, p := range slices.Sorted(maps.Keys(r.nlAcks)) {
 		a := r.nlAcks[p]
+		syncFrom = min(syncFrom, a.Count)
 		if len(a.Delivered) > len(longest) {
 			longest = a.Delivered
 		}
@@ -718,10 +754,12 @@ func (r *Replica) maybeMerge() {
 	})
 	r.nlAcks = nil
 	r.syncing = true
-	r.applySync(b, clock, recs)
+	r.applySync(b, clock, 0, nil, recs)
 	r.syncAcks = quorum.NewTracker(r.majority())
 	r.syncAcks.Add(r.self)
-	s := NewLeaderSync{Ballot: b, Clock: clock, Records: recs}
+	// The deliveries some acknowledger lacks travel with the state, so that
+	// a majority holds every delivery before this process leads.
+	s := NewLeaderSync{Ballot: b, Clock: clock, From: syncFrom, Delivered: slices.Clone(r.delivered[min(syncFrom, uint64(len(r.delivered))):]), Records: recs}
 	for _, p := range r.members {
 		if p != r.self {
 			r.env.Send(p, s)
@@ -735,11 +773,19 @@ func (r *Replica) maybeMerge() {
 // applySync installs the state of ballot b's leader: own-group ACCEPTs of
 // older ballots are forgotten and the records adopted. It persists before
 // the caller acknowledges.
-func (r *Replica) applySync(b ballot.Ballot, clock uint64, recs []Record) {
+func (r *Replica) applySync(b ballot.Ballot, clock uint64, from uint64, dl []Delivered, recs []Record) {
+	for i, d := range dl {
+		if from+uint64(i) == uint64(len(r.delivered)) {
+			if _, dup := r.done[d.Cmd.ID]; !dup {
+				r.deliver(d, false)
+			}
+		}
+	}
 	r.cballot, r.aballot = b, b
 	r.clock = max(r.clock, clock)
 	r.env.Persist(syncRecord(b, r.clock))
 	r.forgetOwn()
+
 	for _, rec := range recs {
 		if _, ok := r.done[rec.Cmd.ID]; ok {
 			continue
@@ -791,7 +837,7 @@ func (r *Replica) handleNewLeaderSync(from protocols.NodeID, s NewLeaderSync) {
 	}
 	if !(s.Ballot == r.aballot && r.status == follower) {
 		r.status, r.syncing, r.nlAcks = follower, false, nil
-		r.applySync(s.Ballot, s.Clock, s.Records)
+		r.applySync(s.Ballot, s.Clock, s.From, s.Delivered, s.Records)
 	}
 	r.lastHeard = r.ticks
 	r.env.Send(from, NewLeaderSyncAck{Ballot: s.Ballot})
@@ -811,7 +857,8 @@ func (r *Replica) handleSyncReq(from protocols.NodeID, s SyncReq) {
 	if r.status != leader || s.Ballot != r.cballot || r.groupOf[from] != r.group {
 		return
 	}
-	r.env.Send(from, NewLeaderSync{Ballot: r.cballot, Clock: r.clock, Records: r.records(true)})
+	f := min(s.From, uint64(len(r.delivered)))
+	r.env.Send(from, NewLeaderSync{Ballot: r.cballot, Clock: r.clock, From: f, Delivered: slices.Clone(r.delivered[f:]), Records: r.records(true)})
 }
 
 // becomeLeader ends a leader change: every undelivered message known here is
@@ -860,6 +907,7 @@ func (r *Replica) heartbeat() {
 
 // Tick implements protocols.Protocol.
 func (r *Replica) Tick() {
+	r.replay()
 	r.ticks++
 	half := max(1, r.suspect/2)
 	switch {
