@@ -1,0 +1,824 @@
+package atlas
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/pingcap/failpoint"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/depgraph"
+	"github.com/blossom-dso/blossom/protocols/quorum"
+)
+
+func init() {
+	protocols.Register("atlas", func(cfg protocols.Config) (protocols.Protocol, error) {
+		return New(cfg)
+	}, Codec{})
+}
+
+// phase is where an instance stands at this replica. It only moves forward,
+// except that phRecover and phAccept alternate as ballots are joined.
+type phase uint8
+
+const (
+	// phStart: nothing known but the dot (e.g. a missing dependency).
+	phStart phase = iota
+	// phPayload: the payload is known; this replica is not in the fast
+	// quorum and vouched for nothing.
+	phPayload
+	// phCollect: dependencies collected as a fast-quorum member (or as the
+	// coordinator) at ballot 0.
+	phCollect
+	// phRecover: joined a recovery ballot, accepted nothing yet.
+	phRecover
+	// phAccept: accepted a proposal (abal is its ballot).
+	phAccept
+	// phCommit: committed; final.
+	phCommit
+)
+
+// instance is the state of one dot at this replica. The fields up to
+// amnesiac are durable (stateRecord); the rest is volatile.
+type instance struct {
+	dot    Dot
+	phase  phase
+	hasCmd bool
+	cmd    protocols.Command // the payload, once known
+	// collected: cdeps are dependencies this replica computed itself, at
+	// MCollect as a fast-quorum member or at MRec; the dot is then in the
+	// conflict index, so later conflicting commands depend on it.
+	collected bool
+	cdeps     []Dot
+	quorum    []protocols.NodeID // the fast quorum, from MCollect
+	bal       ballot.Ballot      // highest ballot joined; zero: the initial one
+	abal      ballot.Ballot      // ballot of the accepted proposal; zero: none
+	anop      bool               // accepted (or committed) value: a no-op ...
+	adeps     []Dot              // ... or the payload with these deps
+	amnesiac  bool               // see Replica.replay
+
+	registered bool // in the conflict index
+
+	// Initial coordinator, collecting MCollectAcks at ballot 0.
+	collecting bool
+	acks       quorum.Tracker
+	reports    [][]Dot // reports[i] is the deps of acks.Nodes()[i]
+	// Owner of bal, waiting for MConsensusAcks.
+	proposing bool
+	accAcks   quorum.Tracker
+	// Recoverer, waiting for MRecAcks at rec.ballot.
+	rec *recovery
+
+	deadline int // tick at which this replica starts a recovery
+	attempts int // recoveries started here
+	sentAt   int // tick of the last (re)transmission
+}
+
+type recovery struct {
+	ballot  ballot.Ballot
+	withCmd bool // MRec carried the payload
+	acks    quorum.Tracker
+	// amnesiac: the initial coordinator replied amnesiac; one more reply
+	// is needed.
+	amnesiac bool
+	replies  []MRecAck // replies[i] is from acks.Nodes()[i]
+}
+
+// Replica is one Atlas process: coordinator of the commands submitted to
+// it, fast-quorum member, acceptor, recoverer and executor. It implements
+// protocols.Protocol.
+type Replica struct {
+	cfg  protocols.Config
+	env  protocols.Env
+	self protocols.NodeID
+	n, f int
+	rank map[protocols.NodeID]int // index in Peers
+
+	fastQuorum []protocols.NodeID // the ⌊n/2⌋+f closest, self first
+	threshold  int                // fast path: each dep reported by >= threshold members
+	slowSize   int                // f+1
+	recSize    int                // n−f
+
+	seq      uint64 // last own dot
+	inst     map[Dot]*instance
+	pending  map[Dot]struct{} // instances not committed here
+	index    map[string][]Dot // key -> registered dots, not yet stable
+	graph    *depgraph.Graph
+	done     map[protocols.CommandID]bool // executed in this incarnation
+	mine     map[protocols.CommandID]Dot  // submitted here, not committed yet
+	replayed []Dot                        // commits to hand to the graph
+
+	// Garbage collection: reported[p][k] is the executed prefix of
+	// coordinator Peers[k] that Peers[p] reported; stable[k] is their
+	// minimum, up to which instances were dropped.
+	reported [][]uint64
+	stable   []uint64
+	lastGC   int
+	gcSent   []uint64
+
+	now int
+}
+
+// New returns an Atlas replica; cfg.Recovered, if any, is replayed.
+func New(cfg protocols.Config) (*Replica, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := len(cfg.Peers)
+	r := &Replica{
+		cfg:       cfg,
+		env:       cfg.Env,
+		self:      cfg.Self,
+		n:         n,
+		f:         cfg.F,
+		rank:      map[protocols.NodeID]int{},
+		threshold: cfg.F,
+		slowSize:  max(1, quorum.AtlasSlow(cfg.F)),
+		recSize:   max(1, quorum.AtlasRecovery(n, cfg.F)),
+		inst:      map[Dot]*instance{},
+		pending:   map[Dot]struct{}{},
+		index:     map[string][]Dot{},
+		done:      map[protocols.CommandID]bool{},
+		mine:      map[protocols.CommandID]Dot{},
+		reported:  make([][]uint64, n),
+		stable:    make([]uint64, n),
+	}
+	for i, p := range cfg.Peers {
+		r.rank[p] = i
+		r.reported[i] = make([]uint64, n)
+	}
+	r.fastQuorum = slices.Clone(cfg.Closest[:max(1, quorum.AtlasFast(n, cfg.F))])
+	failpoint.Inject("fastThresholdOneLess", func() {
+		// Planted bug for the sabotage test: a dependency reported by
+		// f−1 fast-quorum members suffices for the fast path, so a
+		// recovery without the coordinator may miss it.
+		r.threshold = cfg.F - 1
+	})
+	r.graph = depgraph.New(r.execute)
+	if err := r.replay(cfg.Recovered); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Replica) validDot(d Dot) bool {
+	_, ok := r.rank[d.Node]
+	return ok && d.Seq >= 1
+}
+
+// gcd reports whether d is stable and its state was dropped.
+func (r *Replica) gcd(d Dot) bool { return d.Seq <= r.stable[r.rank[d.Node]] }
+
+// get returns the instance of d, creating it.
+func (r *Replica) get(d Dot) *instance {
+	in := r.inst[d]
+	if in == nil {
+		in = &instance{dot: d}
+		r.inst[d] = in
+	}
+	return in
+}
+
+// lookup returns the instance of a valid, not collected dot, creating it;
+// nil if the message about d must be ignored.
+func (r *Replica) lookup(d Dot) *instance {
+	if !r.validDot(d) || r.gcd(d) {
+		return nil
+	}
+	in := r.get(d)
+	if in.phase != phCommit {
+		if _, ok := r.pending[d]; !ok {
+			r.pending[d] = struct{}{}
+			in.deadline = r.timeout(in)
+		}
+	}
+	return in
+}
+
+// timeout is the tick at which this replica suspects the coordinator (or
+// the last recoverer) of in: SuspectTicks for the replica's own commands,
+// randomized and growing with every attempt for the others, so that
+// concurrent recoveries of one dot rarely duel.
+func (r *Replica) timeout(in *instance) int {
+	s := r.cfg.SuspectTicks
+	if in.dot.Node == r.self && in.attempts == 0 {
+		return r.now + s
+	}
+	return r.now + s*(1+min(in.attempts, 4)) + r.env.Rand().IntN(s)
+}
+
+// touch postpones the recovery of in after a sign of progress.
+func (r *Replica) touch(in *instance) {
+	if in.phase != phCommit {
+		in.deadline = max(in.deadline, r.timeout(in))
+	}
+}
+
+func (r *Replica) persist(in *instance) { r.env.Persist(stateRecord(in)) }
+
+func (r *Replica) broadcast(m protocols.Message) {
+	for _, p := range r.cfg.Peers {
+		if p != r.self {
+			r.env.Send(p, m)
+		}
+	}
+}
+
+// flush hands the commits replayed from the records to the graph; it runs
+// at the start of the first call after New, so that New calls no Env.
+func (r *Replica) flush() {
+	if r.replayed == nil {
+		return
+	}
+	ds := r.replayed
+	r.replayed = nil
+	for _, d := range ds {
+		if in := r.inst[d]; in != nil {
+			r.graph.Commit(d, in.cmd, slices.Clone(in.adeps), in.anop)
+		}
+	}
+}
+
+// conflicts returns, sorted, the registered dots other than d whose
+// commands share a key with c. Stable dots leave the index here.
+func (r *Replica) conflicts(d Dot, c protocols.Command) []Dot {
+	var out []Dot
+	for _, k := range c.Keys {
+		lst := r.index[k]
+		j := 0
+		for _, x := range lst {
+			if r.gcd(x) {
+				continue
+			}
+			lst[j] = x
+			j++
+			if x != d {
+				out = append(out, x)
+			}
+		}
+		clear(lst[j:])
+		if j == 0 {
+			delete(r.index, k)
+		} else {
+			r.index[k] = lst[:j]
+		}
+	}
+	slices.SortFunc(out, Dot.Compare)
+	return slices.Compact(out)
+}
+
+// register adds in to the conflict index.
+func (r *Replica) register(in *instance) {
+	if in.registered {
+		return
+	}
+	in.registered = true
+	for i, k := range in.cmd.Keys {
+		if !slices.Contains(in.cmd.Keys[:i], k) {
+			r.index[k] = append(r.index[k], in.dot)
+		}
+	}
+}
+
+func union(a, b []Dot) []Dot {
+	out := append(slices.Clone(a), b...)
+	slices.SortFunc(out, Dot.Compare)
+	return slices.Compact(out)
+}
+
+func sortedDots[V any](m map[Dot]V) []Dot {
+	ds := slices.Collect(maps.Keys(m))
+	slices.SortFunc(ds, Dot.Compare)
+	return ds
+}
+
+// Submit implements protocols.Protocol: this replica becomes the initial
+// coordinator of c and sends MCollect to every replica.
+func (r *Replica) Submit(c protocols.Command) {
+	r.flush()
+	if r.done[c.ID] {
+		return
+	}
+	if _, ok := r.mine[c.ID]; ok {
+		return
+	}
+	r.seq++
+	d := Dot{Node: r.self, Seq: r.seq}
+	r.mine[c.ID] = d
+	in := r.get(d)
+	r.pending[d] = struct{}{}
+	past := r.conflicts(d, c)
+	in.hasCmd, in.cmd = true, c
+	in.collected, in.cdeps, in.quorum, in.phase = true, past, r.fastQuorum, phCollect
+	r.register(in)
+	in.collecting = true
+	in.acks = quorum.NewTracker(len(r.fastQuorum))
+	in.acks.Add(r.self)
+	in.reports = [][]Dot{past}
+	in.deadline = r.timeout(in)
+	in.sentAt = r.now
+	r.persist(in)
+	r.broadcast(MCollect{Dot: d, Cmd: c, Past: past, Quorum: r.fastQuorum})
+	if in.acks.Reached() {
+		r.decide(in)
+	}
+}
+
+// Step implements protocols.Protocol.
+func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
+	r.flush()
+	if _, ok := r.rank[from]; !ok {
+		return
+	}
+	switch m := m.(type) {
+	case MCollect:
+		r.handleCollect(from, m)
+	case MCollectAck:
+		r.handleCollectAck(from, m)
+	case MConsensus:
+		r.handleConsensus(from, m)
+	case MConsensusAck:
+		r.handleConsensusAck(from, m)
+	case MCommit:
+		r.handleCommit(m)
+	case MRec:
+		r.handleRec(from, m)
+	case MRecAck:
+		r.handleRecAck(from, m)
+	case MExecuted:
+		r.handleExecuted(from, m)
+	}
+}
+
+func (r *Replica) handleCollect(from protocols.NodeID, m MCollect) {
+	in := r.lookup(m.Dot)
+	if in == nil || in.phase == phCommit || from != m.Dot.Node {
+		return
+	}
+	r.touch(in)
+	if !in.hasCmd {
+		in.hasCmd, in.cmd = true, m.Cmd
+	}
+	if !slices.Contains(m.Quorum, r.self) {
+		if in.phase == phStart {
+			in.phase = phPayload
+		}
+		return
+	}
+	if in.collected {
+		// A retransmission: repeat the (durable) answer while still at
+		// ballot 0.
+		if in.phase == phCollect && in.bal.IsZero() {
+			r.env.Send(from, MCollectAck{Dot: m.Dot, Deps: in.cdeps})
+		}
+		return
+	}
+	if !in.bal.IsZero() {
+		// Joined a recovery: never vouch for ballot 0 again, so the
+		// coordinator cannot complete its fast quorum.
+		return
+	}
+	in.cdeps = union(r.conflicts(m.Dot, in.cmd), m.Past)
+	in.collected, in.quorum, in.phase = true, slices.Clone(m.Quorum), phCollect
+	r.register(in)
+	r.persist(in)
+	r.env.Send(from, MCollectAck{Dot: m.Dot, Deps: in.cdeps})
+}
+
+func (r *Replica) handleCollectAck(from protocols.NodeID, m MCollectAck) {
+	in := r.inst[m.Dot]
+	if in == nil || !in.collecting || in.phase != phCollect || !in.bal.IsZero() {
+		return
+	}
+	if !slices.Contains(in.quorum, from) || !in.acks.Add(from) {
+		return
+	}
+	in.reports = append(in.reports, m.Deps)
+	if in.acks.Reached() {
+		r.decide(in)
+	}
+}
+
+// decide ends the collect phase at the initial coordinator: fast path if
+// every dependency of the union was reported by at least threshold (f)
+// fast-quorum members, else the slow path at the coordinator's own first
+// ballot {0, self}, below every recovery ballot, so phase 1 is skipped.
+func (r *Replica) decide(in *instance) {
+	in.collecting = false
+	count := map[Dot]int{}
+	var deps []Dot
+	for _, rep := range in.reports {
+		for i, d := range rep {
+			if slices.Contains(rep[:i], d) {
+				continue
+			}
+			if count[d] == 0 {
+				deps = append(deps, d)
+			}
+			count[d]++
+		}
+	}
+	slices.SortFunc(deps, Dot.Compare)
+	fast := true
+	for _, d := range deps {
+		if count[d] < r.threshold {
+			fast = false
+			break
+		}
+	}
+	in.reports = nil
+	if fast {
+		protocols.ReportPath(r.env, true)
+		r.commit(in, false, in.cmd, deps)
+		r.broadcast(MCommit{Dot: in.dot, Cmd: in.cmd, Deps: deps})
+		return
+	}
+	r.propose(in, ballot.Ballot{Node: r.self}, false, in.cmd, deps)
+}
+
+// propose starts phase 2 of ballot b for in: accept locally, then ask every
+// replica; f+1 acceptances commit.
+func (r *Replica) propose(in *instance, b ballot.Ballot, nop bool, cmd protocols.Command, deps []Dot) {
+	m := MConsensus{Dot: in.dot, Ballot: b, Nop: nop, Cmd: cmd, Deps: deps}
+	if nop {
+		m.Cmd = protocols.Command{}
+	}
+	in.proposing = true
+	in.accAcks = quorum.NewTracker(r.slowSize)
+	in.sentAt = r.now
+	r.handleConsensus(r.self, m)
+	if in.phase != phCommit {
+		r.broadcast(m)
+	}
+}
+
+func (r *Replica) handleConsensus(from protocols.NodeID, m MConsensus) {
+	in := r.lookup(m.Dot)
+	if in == nil {
+		return
+	}
+	if in.phase == phCommit {
+		if from != r.self {
+			r.env.Send(from, r.commitMsg(in))
+		}
+		return
+	}
+	if m.Ballot.Less(in.bal) {
+		return
+	}
+	if in.bal != m.Ballot {
+		in.proposing = in.proposing && from == r.self
+		in.rec = nil
+	}
+	r.touch(in)
+	in.collecting = false
+	in.bal, in.abal, in.anop, in.adeps = m.Ballot, m.Ballot, m.Nop, slices.Clone(m.Deps)
+	if !m.Nop && !in.hasCmd {
+		in.hasCmd, in.cmd = true, m.Cmd
+	}
+	in.phase = phAccept
+	r.persist(in)
+	ack := MConsensusAck{Dot: m.Dot, Ballot: m.Ballot}
+	if from == r.self {
+		r.handleConsensusAck(r.self, ack)
+	} else {
+		r.env.Send(from, ack)
+	}
+}
+
+func (r *Replica) handleConsensusAck(from protocols.NodeID, m MConsensusAck) {
+	in := r.inst[m.Dot]
+	if in == nil || !in.proposing || in.phase != phAccept || in.bal != m.Ballot || in.abal != m.Ballot {
+		return
+	}
+	if !in.accAcks.Add(from) || !in.accAcks.Reached() {
+		return
+	}
+	protocols.ReportPath(r.env, false)
+	r.commit(in, in.anop, in.cmd, in.adeps)
+	r.broadcast(r.commitMsg(in))
+}
+
+func (r *Replica) commitMsg(in *instance) MCommit {
+	m := MCommit{Dot: in.dot, Nop: in.anop, Deps: in.adeps}
+	if !in.anop {
+		m.Cmd = in.cmd
+	}
+	return m
+}
+
+func (r *Replica) handleCommit(m MCommit) {
+	if in := r.lookup(m.Dot); in != nil {
+		r.commit(in, m.Nop, m.Cmd, m.Deps)
+	}
+}
+
+// commit makes in committed with (nop or cmd, deps), durably, and hands it
+// to the dependency graph. A no-op'd command that was submitted here is
+// submitted again under a new dot.
+func (r *Replica) commit(in *instance, nop bool, cmd protocols.Command, deps []Dot) {
+	if in.phase == phCommit {
+		return
+	}
+	in.phase, in.anop, in.adeps = phCommit, nop, slices.Clone(deps)
+	if !nop {
+		in.hasCmd, in.cmd = true, cmd
+	}
+	in.collecting, in.proposing, in.rec, in.reports = false, false, nil, nil
+	delete(r.pending, in.dot)
+	r.persist(in)
+	var resubmit *protocols.Command
+	if in.dot.Node == r.self && in.hasCmd {
+		if d, ok := r.mine[in.cmd.ID]; ok && d == in.dot {
+			delete(r.mine, in.cmd.ID)
+			if nop {
+				c := in.cmd
+				resubmit = &c
+			}
+		}
+	}
+	if nop {
+		r.graph.Commit(in.dot, protocols.Command{}, nil, true)
+	} else {
+		r.graph.Commit(in.dot, in.cmd, slices.Clone(in.adeps), false)
+	}
+	if resubmit != nil {
+		r.Submit(*resubmit)
+	}
+}
+
+// execute is the graph's callback: each command id runs at most once per
+// incarnation.
+func (r *Replica) execute(c protocols.Command) {
+	if r.done[c.ID] {
+		return
+	}
+	r.done[c.ID] = true
+	r.env.Execute(c)
+}
+
+// recover starts a recovery of in with a ballot above every ballot this
+// replica joined for it.
+func (r *Replica) recover(in *instance) {
+	b := ballot.Ballot{Round: in.bal.Round + 1, Node: r.self}
+	in.attempts++
+	in.rec = &recovery{ballot: b, withCmd: in.hasCmd, acks: quorum.NewTracker(r.recSize)}
+	in.collecting = false
+	in.sentAt = r.now
+	m := MRec{Dot: in.dot, Ballot: b, HasCmd: in.hasCmd}
+	if in.hasCmd {
+		m.Cmd = in.cmd
+	}
+	r.handleRec(r.self, m)
+	if in.phase != phCommit {
+		r.broadcast(m)
+	}
+}
+
+func (r *Replica) handleRec(from protocols.NodeID, m MRec) {
+	in := r.lookup(m.Dot)
+	if in == nil {
+		return
+	}
+	if in.phase == phCommit {
+		if from != r.self {
+			r.env.Send(from, r.commitMsg(in))
+		}
+		return
+	}
+	if in.bal == m.Ballot && from == m.Ballot.Node && from != r.self {
+		r.env.Send(from, r.recAck(in)) // a retransmission
+		return
+	}
+	if !in.bal.Less(m.Ballot) {
+		return
+	}
+	if !in.hasCmd && m.HasCmd {
+		in.hasCmd, in.cmd = true, m.Cmd
+	}
+	if !in.collected && in.hasCmd {
+		// Never collected: compute the dependencies now, and register
+		// the command so that later conflicting commands depend on it.
+		in.cdeps = r.conflicts(in.dot, in.cmd)
+		in.collected = true
+		r.register(in)
+	}
+	in.bal = m.Ballot
+	if in.abal.IsZero() {
+		in.phase = phRecover
+	}
+	in.collecting, in.proposing = false, false
+	if in.rec != nil && in.rec.ballot != m.Ballot {
+		in.rec = nil
+	}
+	r.touch(in)
+	r.persist(in)
+	ack := r.recAck(in)
+	if from == r.self {
+		r.handleRecAck(r.self, ack)
+	} else {
+		r.env.Send(from, ack)
+	}
+}
+
+func (r *Replica) recAck(in *instance) MRecAck {
+	a := MRecAck{Dot: in.dot, Ballot: in.bal, HasCmd: in.hasCmd, Collected: in.collected,
+		Quorum: in.quorum, ABal: in.abal, Amnesiac: in.amnesiac}
+	if in.hasCmd {
+		a.Cmd = in.cmd
+	}
+	if in.abal.IsZero() {
+		a.Deps = in.cdeps
+	} else {
+		a.Nop, a.Deps = in.anop, in.adeps
+	}
+	return a
+}
+
+func (r *Replica) handleRecAck(from protocols.NodeID, m MRecAck) {
+	in := r.inst[m.Dot]
+	if in == nil || in.phase == phCommit || in.rec == nil || in.rec.ballot != m.Ballot || in.bal != m.Ballot {
+		return
+	}
+	rec := in.rec
+	if !rec.acks.Add(from) {
+		return
+	}
+	rec.replies = append(rec.replies, m)
+	if m.Amnesiac && from == in.dot.Node {
+		// An amnesiac coordinator is treated as absent (rule 2), so it
+		// must not take the place of one of the n−f other replies.
+		rec.amnesiac = true
+	}
+	need := r.recSize
+	if rec.amnesiac {
+		need++
+	}
+	if rec.acks.Count() < need {
+		return
+	}
+	in.rec = nil
+	r.recoveryDecide(in, rec)
+}
+
+// recoveryDecide chooses the value of a recovery from n−f MRecAcks (see the
+// package doc for the rules and their justification).
+func (r *Replica) recoveryDecide(in *instance, rec *recovery) {
+	nodes := rec.acks.Nodes()
+	// 1. Some reply accepted a proposal: the highest-ballot one.
+	best := -1
+	for i, a := range rec.replies {
+		if !a.ABal.IsZero() && (best < 0 || rec.replies[best].ABal.Less(a.ABal)) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		a := rec.replies[best]
+		cmd := a.Cmd
+		if !a.Nop && !a.HasCmd {
+			cmd = in.cmd
+		}
+		r.propose(in, rec.ballot, a.Nop, cmd, a.Deps)
+		return
+	}
+	// The MRec went without the payload: the replies could not compute
+	// dependencies. Learn the payload and start again if anybody has it.
+	if !rec.withCmd {
+		for _, a := range rec.replies {
+			if a.HasCmd && !in.hasCmd {
+				in.hasCmd, in.cmd = true, a.Cmd
+			}
+		}
+		if in.hasCmd {
+			r.recover(in)
+			return
+		}
+	}
+	// 2. Someone saw MCollect: the payload with the union of the
+	// dependencies of the replies from the fast quorum, or of all replies
+	// if the initial coordinator (not amnesiac) replied.
+	var fq []protocols.NodeID
+	coord := false
+	for i, a := range rec.replies {
+		if len(a.Quorum) > 0 && fq == nil {
+			fq = a.Quorum
+		}
+		if nodes[i] == in.dot.Node && !a.Amnesiac {
+			coord = true
+		}
+	}
+	if fq != nil {
+		// A reply with a fast quorum collected, so it held the payload,
+		// and an MRec without it was restarted above: in.hasCmd holds.
+		var deps []Dot
+		for i, a := range rec.replies {
+			if a.Collected && (coord || slices.Contains(fq, nodes[i])) {
+				deps = append(deps, a.Deps...)
+			}
+		}
+		r.propose(in, rec.ballot, false, in.cmd, union(nil, deps))
+		return
+	}
+	// 3. Nobody in n−f saw MCollect: no fast or slow decision can exist.
+	r.propose(in, rec.ballot, true, protocols.Command{}, nil)
+}
+
+func (r *Replica) handleExecuted(from protocols.NodeID, m MExecuted) {
+	if len(m.Prefix) != r.n {
+		return
+	}
+	rep := r.reported[r.rank[from]]
+	for k, v := range m.Prefix {
+		rep[k] = max(rep[k], v)
+	}
+	r.gc()
+}
+
+// gc drops the instances executed at every replica (stable): their
+// commits are in every replica's records, so nobody will ask for them, and
+// later commands need not depend on them.
+func (r *Replica) gc() {
+	self := r.reported[r.rank[r.self]]
+	for k, p := range r.cfg.Peers {
+		self[k] = max(self[k], r.graph.ExecutedPrefix(p))
+	}
+	for k, p := range r.cfg.Peers {
+		s := self[k]
+		for _, rep := range r.reported {
+			s = min(s, rep[k])
+		}
+		for q := r.stable[k] + 1; q <= s; q++ {
+			d := Dot{Node: p, Seq: q}
+			delete(r.inst, d)
+			delete(r.pending, d)
+		}
+		r.stable[k] = max(r.stable[k], s)
+	}
+}
+
+// Tick implements protocols.Protocol: retransmissions, the executed
+// frontier for garbage collection, and recovery of the instances that made
+// no progress for a suspicion timeout.
+func (r *Replica) Tick() {
+	r.flush()
+	r.now++
+	s := r.cfg.SuspectTicks
+	retrans := max(2, s/3)
+
+	r.gc()
+	prefix := slices.Clone(r.reported[r.rank[r.self]])
+	if !slices.Equal(prefix, r.gcSent) || r.now-r.lastGC >= s {
+		r.lastGC, r.gcSent = r.now, prefix
+		r.broadcast(MExecuted{Prefix: prefix})
+	}
+
+	for _, d := range r.graph.Missing() {
+		r.lookup(d) // a committed command waits for d: start its timer
+	}
+	for _, d := range sortedDots(r.pending) {
+		in := r.inst[d]
+		if in == nil || in.phase == phCommit {
+			delete(r.pending, d)
+			continue
+		}
+		if r.now >= in.deadline {
+			in.deadline = r.timeout(in)
+			r.recover(in)
+			continue
+		}
+		if r.now-in.sentAt < retrans {
+			continue
+		}
+		in.sentAt = r.now
+		switch {
+		case in.collecting:
+			m := MCollect{Dot: d, Cmd: in.cmd, Past: in.cdeps, Quorum: in.quorum}
+			for _, p := range in.quorum {
+				if !in.acks.Has(p) {
+					r.env.Send(p, m)
+				}
+			}
+		case in.proposing:
+			m := MConsensus{Dot: d, Ballot: in.bal, Nop: in.anop, Deps: in.adeps}
+			if !in.anop {
+				m.Cmd = in.cmd
+			}
+			for _, p := range r.cfg.Peers {
+				if !in.accAcks.Has(p) {
+					r.env.Send(p, m)
+				}
+			}
+		case in.rec != nil:
+			m := MRec{Dot: d, Ballot: in.rec.ballot, HasCmd: in.rec.withCmd}
+			if in.rec.withCmd {
+				m.Cmd = in.cmd
+			}
+			for _, p := range r.cfg.Peers {
+				if !in.rec.acks.Has(p) {
+					r.env.Send(p, m)
+				}
+			}
+		}
+	}
+}
