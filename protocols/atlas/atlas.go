@@ -56,9 +56,10 @@ type instance struct {
 	abal      ballot.Ballot      // ballot of the accepted proposal; zero: none
 	anop      bool               // accepted (or committed) value: a no-op ...
 	adeps     []Dot              // ... or the payload with these deps
-	amnesiac  bool               // see Replica.replay
+	amnesiac  bool               // always false (see MRecAck.Amnesiac)
 
 	registered bool // in the conflict index
+	awaitSelf  bool // fast-path commit not yet handed to the graph
 
 	// Initial coordinator, collecting MCollectAcks at ballot 0.
 	collecting bool
@@ -341,7 +342,7 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 	case MConsensusAck:
 		r.handleConsensusAck(from, m)
 	case MCommit:
-		r.handleCommit(m)
+		r.handleCommit(from, m)
 	case MRec:
 		r.handleRec(from, m)
 	case MRecAck:
@@ -430,8 +431,16 @@ func (r *Replica) decide(in *instance) {
 	in.reports = nil
 	if fast {
 		protocols.ReportPath(r.env, true)
+		// Only this replica knows of the decision: it executes the
+		// command only when its own MCommit comes back, which the runtime
+		// delivers once the commit record is durable. A crash that loses
+		// the record thus loses every trace of the decision, and a
+		// recovery that hears from this coordinator may choose anew.
+		in.awaitSelf = true
 		r.commit(in, false, in.cmd, deps)
-		r.broadcast(MCommit{Dot: in.dot, Cmd: in.cmd, Deps: deps})
+		m := MCommit{Dot: in.dot, Cmd: in.cmd, Deps: deps}
+		r.env.Send(r.self, m)
+		r.broadcast(m)
 		return
 	}
 	r.propose(in, ballot.Ballot{Node: r.self}, false, in.cmd, deps)
@@ -508,10 +517,19 @@ func (r *Replica) commitMsg(in *instance) MCommit {
 	return m
 }
 
-func (r *Replica) handleCommit(m MCommit) {
-	if in := r.lookup(m.Dot); in != nil {
-		r.commit(in, m.Nop, m.Cmd, m.Deps)
+func (r *Replica) handleCommit(from protocols.NodeID, m MCommit) {
+	in := r.lookup(m.Dot)
+	if in == nil {
+		return
 	}
+	if in.awaitSelf {
+		if from == r.self {
+			in.awaitSelf = false
+			r.execCommit(in)
+		}
+		return
+	}
+	r.commit(in, m.Nop, m.Cmd, m.Deps)
 }
 
 // commit makes in committed with (nop or cmd, deps), durably, and hands it
@@ -528,6 +546,14 @@ func (r *Replica) commit(in *instance, nop bool, cmd protocols.Command, deps []D
 	in.collecting, in.proposing, in.rec, in.reports = false, false, nil, nil
 	delete(r.pending, in.dot)
 	r.persist(in)
+	if !in.awaitSelf {
+		r.execCommit(in)
+	}
+}
+
+// execCommit hands the committed in to the dependency graph.
+func (r *Replica) execCommit(in *instance) {
+	nop := in.anop
 	var resubmit *protocols.Command
 	if in.dot.Node == r.self && in.hasCmd {
 		if d, ok := r.mine[in.cmd.ID]; ok && d == in.dot {

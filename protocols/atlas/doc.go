@@ -57,12 +57,17 @@
 //     dependency was reported by f members of which at most f−1 miss the
 //     recovery quorum; (4) otherwise a no-op. The value then goes through
 //     MConsensus at the recovery ballot.
-//   - Crash-recovery (our extension; the paper is crash-stop): an initial
-//     coordinator that restarts with a dot still at ballot 0 in its records
-//     may have decided the fast path, executed, and lost the commit record
-//     with its unsynced tail. It marks the dot amnesiac (durably); its
-//     MRecAck then does not count as "the coordinator replied" and the
-//     recoverer waits for n−f replies besides it.
+//   - Crash-recovery (our extension; the paper is crash-stop): rule (3)
+//     counts on "the coordinator answered MRec uncommitted, so it never
+//     decided the fast path". A coordinator that decided, executed and
+//     lost the commit record with its unsynced tail would break that; so
+//     after a fast decision the coordinator sends MCommit to itself too and
+//     executes only when that copy arrives, which the runtime delivers once
+//     the commit record is durable. A lost record then takes every trace of
+//     the decision with it (the MCommits it held back are dropped too).
+//     (MRecAck.Amnesiac belonged to an earlier design that made such a
+//     coordinator count as absent; it needed n−f other replies and could
+//     block. It is always false now and kept for the wire format.)
 //   - A command of this replica committed as a no-op is submitted again
 //     under a new dot, so a live client's command is not lost.
 //

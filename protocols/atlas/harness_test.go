@@ -170,8 +170,8 @@ func (c *cluster) step(lossy float64) bool {
 	i := c.rnd.IntN(len(c.queue))
 	e := c.queue[i]
 	c.queue = slices.Delete(c.queue, i, i+1)
-	if c.rnd.Float64() < lossy {
-		return true
+	if c.rnd.Float64() < lossy && e.from != e.to {
+		return true // self-sends are not lost (as in simnet)
 	}
 	if r := c.rep(e.to); r != nil {
 		r.Step(e.from, e.m)

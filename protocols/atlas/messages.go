@@ -68,9 +68,9 @@ type MRec struct {
 // HasCmd/Cmd is the payload it knows; Collected says Deps are dependencies
 // it computed itself (at MCollect or MRec); Quorum is the fast quorum it saw
 // in MCollect (empty if none); ABal is the ballot of the proposal it accepted
-// (zero if none), whose value is (Nop or Cmd, Deps); Amnesiac is set by an
-// initial coordinator that restarted before committing Dot and may have
-// forgotten a fast-path decision.
+// (zero if none), whose value is (Nop or Cmd, Deps); Amnesiac is reserved
+// (always false; see the package doc) and, if set by the initial
+// coordinator, makes the recoverer treat it as absent.
 type MRecAck struct {
 	Dot       Dot
 	Ballot    ballot.Ballot

@@ -82,13 +82,6 @@ func (r *Replica) replay(recs [][]byte) error {
 		if in.phase == phCommit {
 			continue
 		}
-		if d.Node == r.self && in.phase == phCollect && in.bal.IsZero() {
-			// This coordinator may have decided the fast path, executed
-			// and lost the commit record with its unsynced tail: it must
-			// not count as "the coordinator answered, so no fast path was
-			// taken" in a recovery.
-			in.amnesiac = true
-		}
 		r.pending[d] = struct{}{}
 		in.deadline = r.timeout(in)
 	}
