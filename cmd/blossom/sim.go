@@ -19,6 +19,7 @@ import (
 	_ "github.com/blossom-dso/blossom/protocols/atlas"  // registers atlas
 	_ "github.com/blossom-dso/blossom/protocols/epaxos" // registers epaxos
 	_ "github.com/blossom-dso/blossom/protocols/paxos"  // registers paxos, fpaxos
+	_ "github.com/blossom-dso/blossom/protocols/skeen"  // registers skeen
 	_ "github.com/blossom-dso/blossom/protocols/wbcast" // registers wbcast
 	"github.com/blossom-dso/blossom/simnet"
 )

@@ -104,8 +104,13 @@ func (nopEnv) Rand() *rand.Rand                         { return nil }
 func testConfig(recovered [][]byte) protocols.Config {
 	return protocols.Config{
 		Self: 1, Peers: []protocols.NodeID{1, 2, 3, 4, 5, 6}, F: 1, Env: nopEnv{},
-		Groups:    map[protocols.GroupID][]protocols.NodeID{0: {1, 2, 3}, 2: {4, 5, 6}},
-		GroupOf:   func(k string) protocols.GroupID { return protocols.GroupID(k[1] - '0') },
+		Groups: map[protocols.GroupID][]protocols.NodeID{0: {1, 2, 3}, 2: {4, 5, 6}},
+		GroupOf: func(k string) protocols.GroupID {
+			if len(k) < 2 {
+				return 0
+			}
+			return protocols.GroupID(k[1] - '0')
+		},
 		Recovered: recovered,
 	}
 }
