@@ -85,5 +85,16 @@
 // Result.OrderViolations is the order check (no command executed twice in an
 // incarnation; per key, the executions of all incarnations agree on one
 // order) and Result.CheckLinearizable runs lincheck.KVModel over the
-// history.
+// history (lincheck.MultiKVModel for multicast runs).
+//
+// # Atomic multicast runs
+//
+// Config.Groups > 0 makes a multicast run (multicast.go): groups of 2F+1
+// replicas, keys named "g<group>/<name>" (GroupOf), commands addressed to
+// Config.Dest groups, multi-group commands writing one key per group, and
+// clients submitting to the closest replica of a destination group. After
+// the clients finish the run drains, then Result.MulticastViolations reports
+// integrity, agreement, per-group order and acyclic order, and
+// Result.LeaderDeliveryLatency the mean time from a client's send to the
+// first delivery at a destination group's leader.
 package simnet

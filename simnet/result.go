@@ -205,7 +205,8 @@ func (r *Result) OrderError() error {
 }
 
 // Operations converts the history for lincheck.KVModel: inputs are
-// lincheck.KVInput, outputs lincheck.KVOutput, times virtual µs.
+// lincheck.KVInput (lincheck.MultiKVInput in multicast runs, for
+// lincheck.MultiKVModel), outputs lincheck.KVOutput, times virtual µs.
 func (r *Result) Operations() []porcupine.Operation {
 	rec := lincheck.NewRecorder()
 	for _, op := range r.History {
