@@ -4,8 +4,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/pingcap/failpoint"
-
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/depgraph"
@@ -150,12 +148,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 		r.reported[i] = make([]uint64, n)
 	}
 	r.fastQuorum = slices.Clone(cfg.Closest[:max(1, quorum.AtlasFast(n, cfg.F))])
-	failpoint.Inject("fastThresholdOneLess", func() {
-		// Planted bug for the sabotage test: a dependency reported by
-		// f−1 fast-quorum members suffices for the fast path, so a
-		// recovery without the coordinator may miss it.
-		r.threshold = cfg.F - 1
-	})
+	r.threshold = fastThreshold(cfg.F)
 	r.graph = depgraph.New(r.execute)
 	if err := r.replay(cfg.Recovered); err != nil {
 		return nil, err
@@ -381,6 +374,9 @@ func (r *Replica) handleCollect(from protocols.NodeID, m MCollect) {
 		return
 	}
 	in.cdeps = union(r.conflicts(m.Dot, in.cmd), m.Past)
+	if skipLocalConflicts() {
+		in.cdeps = slices.Clone(m.Past)
+	}
 	in.collected, in.quorum, in.phase = true, slices.Clone(m.Quorum), phCollect
 	r.register(in)
 	r.persist(in)

@@ -84,9 +84,12 @@
 // any later command, and a restart replays them first. A crash-stopped
 // replica stops garbage collection (dependency sets then grow).
 //
-// # Failpoint
+// # Failpoints
 //
-// "fastThresholdOneLess" (github.com/pingcap/failpoint) plants a bug for
-// the sabotage test: the fast path needs each dependency reported by f−1
-// members only. Without failpoint rewriting the marker is inert.
+// Markers of github.com/pingcap/failpoint (sabotage.go), inert without
+// failpoint rewriting, plant bugs for the sabotage tests:
+// "skipLocalConflicts" makes fast-quorum members report only the
+// coordinator's past; "fastThresholdOneLess" lets a dependency reported by
+// f−1 members pass the fast-path test. The swarm sweep catches both within
+// 200 seeds (seed 1 and seed 57 when written).
 package atlas

@@ -22,14 +22,28 @@ func sabotage(t *testing.T, name string) {
 	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fpPrefix+name)) })
 }
 
-// TestSabotageFastThresholdOneLessIsCaught plants a fast path that needs
-// each dependency reported by f−1 fast-quorum members instead of f (f = 2):
-// a recovery without the coordinator may then miss a dependency of a
-// command committed on the fast path, and the sweep must find a seed whose
-// history the checks reject.
+// TestSabotageSkipLocalConflictsIsCaught plants fast-quorum members that
+// report only the coordinator's past, not the conflicting commands they
+// know: two concurrent conflicting commands may then miss each other
+// (visibility), and the sweep must find a seed whose history the order or
+// linearizability check rejects.
+func TestSabotageSkipLocalConflictsIsCaught(t *testing.T) {
+	sabotage(t, "skipLocalConflicts")
+	for _, f := range []int{1, 2} {
+		seed, err := simtest.FirstViolation(sweepConfig(f), 1, 200)
+		require.Error(t, err, "f=%d: the sweep missed the planted dependency bug", f)
+		require.NotErrorIs(t, err, simtest.ErrNoViolation)
+		t.Logf("f=%d: seed %d caught the planted bug: %v", f, seed, err)
+	}
+}
+
+// TestSabotageFastThresholdOneLessIsCaught plants the fast-path test with
+// threshold f−1 instead of f (f = 2): a recovery without the coordinator may
+// then rebuild a fast-path commit with a dependency missing, and the sweep
+// must find a seed whose history the checks reject.
 func TestSabotageFastThresholdOneLessIsCaught(t *testing.T) {
 	sabotage(t, "fastThresholdOneLess")
-	seed, err := simtest.FirstViolation(sweepConfig(2), 1, 2000)
+	seed, err := simtest.FirstViolation(sweepConfig(2), 1, 200)
 	require.Error(t, err, "the sweep missed the planted fast-path bug")
 	require.NotErrorIs(t, err, simtest.ErrNoViolation)
 	t.Logf("seed %d caught the planted bug: %v", seed, err)
