@@ -34,10 +34,14 @@ test-unit:
 # a build whose failpoint markers were rewritten by failpoint-toolexec. In
 # every other build the markers are inert no-ops. The rewritten build keeps
 # its own cache: the go command does not tell it apart from a plain build.
-FP_ENV := GOCACHE=$(CURDIR)/.cache/failpoint GOMODCACHE="$$($(GO) env GOMODCACHE)"
-FP_FLAGS := -toolexec=$(BIN)/failpoint-toolexec
+# failpoint-toolexec writes each rewritten package into one folder under
+# TMPDIR, so two compiles of one package (plain and test variant) must not
+# run at once: -p 1, and a TMPDIR of this checkout's own.
+FP_ENV := GOCACHE=$(CURDIR)/.cache/failpoint TMPDIR=$(CURDIR)/.cache/tmp GOMODCACHE="$$($(GO) env GOMODCACHE)"
+FP_FLAGS := -p 1 -toolexec=$(BIN)/failpoint-toolexec
 
 test-sabotage: $(BIN)/failpoint-toolexec
+	@mkdir -p $(CURDIR)/.cache/tmp
 	$(FP_ENV) $(GO) test $(TEST_FLAGS) -tags failpoint $(FP_FLAGS) -run '^TestSabotage' -v ./protocols/...
 
 $(BIN)/failpoint-toolexec:
@@ -77,6 +81,7 @@ sim:
 ## with GO_FAILPOINTS, e.g.
 ## GO_FAILPOINTS=$(PKG)/protocols/paxos/quorumOneShort=return(true) make sim-sabotage ARGS=...
 sim-sabotage: $(BIN)/failpoint-toolexec
+	@mkdir -p $(CURDIR)/.cache/tmp
 	$(FP_ENV) $(GO) run $(FP_FLAGS) ./cmd/blossom sim $(ARGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each.
