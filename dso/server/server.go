@@ -319,7 +319,7 @@ func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, c
 	}
 	ch := make(chan res, 1)
 	var w *dso.Waiter
-	v, err, e := s.call(ref, method, args, ctor, func() *dso.Waiter {
+	v, e, err := s.call(ref, method, args, ctor, func() *dso.Waiter {
 		w = dso.NewWaiter(func(v any, err error) { ch <- res{v, err} })
 		return w
 	})
@@ -339,21 +339,21 @@ func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, c
 // call runs a method on the object ref. If the call parks (the park
 // function was called), it returns the entry so that the caller can
 // withdraw the waiter later.
-func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter) (any, error, *entry) {
+func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter) (any, *entry, error) {
 	ctor, name, ok := s.reg.Lookup(ref.Type)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type), nil
+		return nil, nil, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type)
 	}
 	ref.Type = name
 	if s.ring != nil {
 		if owner := s.ring.Owner(ref.Type, ref.Key); owner != s.cfg.Self {
-			return nil, fmt.Errorf("%w: %s lives on %s, not %s", dso.ErrWrongNode, ref, owner, s.cfg.Self), nil
+			return nil, nil, fmt.Errorf("%w: %s lives on %s, not %s", dso.ErrWrongNode, ref, owner, s.cfg.Self)
 		}
 	}
 	for {
 		e, err := s.lookup(ref, ctor, ctorArgs)
 		if err != nil {
-			return nil, err, nil
+			return nil, nil, err
 		}
 		e.mu.Lock()
 		if e.deleted {
@@ -364,9 +364,9 @@ func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park fun
 		v, err := s.invoke(e, inv)
 		e.mu.Unlock()
 		if inv.Parked() != nil && err == nil {
-			return nil, nil, e
+			return nil, e, nil
 		}
-		return v, err, nil
+		return v, nil, err
 	}
 }
 
@@ -534,7 +534,7 @@ func (c *conn) handle(q *wire.Request) {
 func (c *conn) handleCall(q *wire.Request) {
 	id := q.ID
 	var w *dso.Waiter
-	v, err, e := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, func() *dso.Waiter {
+	v, e, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, func() *dso.Waiter {
 		w = dso.NewWaiter(func(v any, err error) { c.replyParked(id, v, err) })
 		return w
 	})

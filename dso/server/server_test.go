@@ -182,8 +182,7 @@ type panicky struct{ n int64 }
 
 func (p *panicky) Invoke(inv *dso.Invocation) (any, error) {
 	if inv.Method == "boom" {
-		var m map[string]int
-		m["x"] = 1 // panics
+		panic("boom")
 	}
 	p.n++
 	return p.n, nil

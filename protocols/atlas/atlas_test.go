@@ -11,10 +11,6 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 )
 
-func to(id protocols.NodeID) func(envelope) bool {
-	return func(e envelope) bool { return e.to == id }
-}
-
 func all(envelope) bool { return true }
 
 func committed(t *testing.T, r *Replica, d Dot) *instance {
