@@ -8,6 +8,7 @@ import (
 	"github.com/blossom-dso/blossom/internal/fuzzseed"
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/codectest"
 )
 
 // sampleMessages has one value of every message type, with the optional
@@ -41,19 +42,7 @@ func sampleMessages() []protocols.Message {
 }
 
 func TestCodecRoundTripsEveryMessage(t *testing.T) {
-	for _, m := range sampleMessages() {
-		b, err := Codec{}.Marshal(nil, m)
-		require.NoError(t, err)
-		got, err := Codec{}.Unmarshal(b)
-		require.NoError(t, err, "%T", m)
-		require.Equal(t, m, got)
-		for i := 0; i < len(b); i++ {
-			_, err := Codec{}.Unmarshal(b[:i])
-			require.Error(t, err, "%T truncated to %d bytes", m, i)
-		}
-		_, err = Codec{}.Unmarshal(append(b, 0))
-		require.Error(t, err, "%T with a trailing byte", m)
-	}
+	codectest.RoundTrip(t, Codec{}, sampleMessages())
 }
 
 func TestCodecRejectsBadInput(t *testing.T) {
@@ -71,34 +60,10 @@ func TestCodecRejectsBadInput(t *testing.T) {
 	require.Error(t, err)
 }
 
-func encodedSamples(t testing.TB) [][]byte {
-	var out [][]byte
-	for _, m := range sampleMessages() {
-		b, err := Codec{}.Marshal(nil, m)
-		require.NoError(t, err)
-		out = append(out, b)
-	}
-	return out
-}
-
 // FuzzDecode checks that Unmarshal never panics and that whatever it accepts
 // re-encodes to a message that decodes to the same value.
 func FuzzDecode(f *testing.F) {
-	for _, b := range encodedSamples(f) {
-		f.Add(b)
-	}
-	fuzzseed.Check(f, "FuzzDecode", encodedSamples(f))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := Codec{}.Unmarshal(b)
-		if err != nil {
-			return
-		}
-		b2, err := Codec{}.Marshal(nil, m)
-		require.NoError(t, err)
-		m2, err := Codec{}.Unmarshal(b2)
-		require.NoError(t, err)
-		require.Equal(t, m, m2)
-	})
+	codectest.FuzzDecode(f, Codec{}, sampleMessages())
 }
 
 func recordSamples() [][]byte {
