@@ -30,7 +30,7 @@ func sabotage(t *testing.T, name string) {
 // catch it.
 func TestSabotageDeliverWithoutWaitingIsCaught(t *testing.T) {
 	sabotage(t, "deliverWithoutWaiting")
-	cfg := sweepConfig(3, 0)
+	cfg := simtest.MulticastConfig("wbcast", 3, 0)
 	cfg.Faults = "none"
 	seed, err := simtest.FirstViolation(cfg, 1, 50)
 	require.Error(t, err, "the sweep missed the planted ordering bug")
