@@ -4,24 +4,10 @@ import (
 	"fmt"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/protocols/paxos"
 	"github.com/blossom-dso/blossom/protocols/wire"
 )
-
-// TS is a timestamp: a clock counter and the group that assigned it,
-// ordered lexicographically; equal global timestamps break ties on ids.
-type TS struct {
-	Counter uint64
-	Group   protocols.GroupID
-}
-
-// Less orders timestamps by counter, then group.
-func (t TS) Less(u TS) bool {
-	if t.Counter != u.Counter {
-		return t.Counter < u.Counter
-	}
-	return t.Group < u.Group
-}
 
 // Multicast asks the members of a destination group to order Cmd.
 type Multicast struct {
@@ -34,7 +20,7 @@ type Multicast struct {
 // its own, marked Reply, which is never answered.
 type Stamp struct {
 	Group protocols.GroupID
-	LTS   TS
+	LTS   mcast.TS
 	Cmd   protocols.Command
 	Reply bool
 }
@@ -54,15 +40,6 @@ const (
 // encoded by paxos.Codec.
 type Codec struct{}
 
-func appendTS(b []byte, t TS) []byte {
-	return wire.AppendUvarint(wire.AppendUvarint(b, t.Counter), uint64(t.Group))
-}
-
-func readTS(r *wire.Reader) TS {
-	c := r.Uvarint()
-	return TS{Counter: c, Group: protocols.GroupID(r.NodeID())}
-}
-
 // Marshal implements protocols.Codec.
 func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 	switch m := m.(type) {
@@ -70,7 +47,7 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 		return wire.AppendCommand(append(b, tagMulticast), m.Cmd), nil
 	case Stamp:
 		b = wire.AppendUvarint(append(b, tagStamp), uint64(m.Group))
-		b = appendTS(b, m.LTS)
+		b = mcast.AppendTS(b, m.LTS)
 		b = wire.AppendCommand(b, m.Cmd)
 		return wire.AppendBool(b, m.Reply), nil
 	case Pax:
@@ -95,7 +72,7 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		m = Multicast{Cmd: r.Command()}
 	case tagStamp:
 		g := protocols.GroupID(r.NodeID())
-		m = Stamp{Group: g, LTS: readTS(r), Cmd: r.Command(), Reply: r.Bool()}
+		m = Stamp{Group: g, LTS: mcast.ReadTS(r), Cmd: r.Command(), Reply: r.Bool()}
 	case tagPax:
 		raw := r.Bytes()
 		if r.Err() == nil {
@@ -118,20 +95,20 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 // Cmd (From is the own group for a bare proposal; LTS is then ignored).
 type step struct {
 	From protocols.GroupID
-	LTS  TS
+	LTS  mcast.TS
 	Cmd  protocols.Command
 }
 
 func encodeStep(s step) []byte {
 	b := wire.AppendUvarint(nil, uint64(s.From))
-	b = appendTS(b, s.LTS)
+	b = mcast.AppendTS(b, s.LTS)
 	return wire.AppendCommand(b, s.Cmd)
 }
 
 func decodeStep(b []byte) (step, error) {
 	r := wire.NewReader(b)
 	s := step{From: protocols.GroupID(r.NodeID())}
-	s.LTS = readTS(r)
+	s.LTS = mcast.ReadTS(r)
 	s.Cmd = r.Command()
 	return s, r.Done()
 }

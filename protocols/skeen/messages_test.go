@@ -8,6 +8,7 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/codectest"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/protocols/paxos"
 )
 
@@ -15,8 +16,8 @@ func sampleMessages() []protocols.Message {
 	c := protocols.Command{ID: protocols.CommandID{Client: 1, Seq: 2}, Keys: []string{"g0/k1", "g2/k1"}, Payload: []byte("put")}
 	return []protocols.Message{
 		Multicast{Cmd: c},
-		Stamp{Group: 2, LTS: TS{Counter: 41, Group: 2}, Cmd: c},
-		Stamp{Group: 0, LTS: TS{Counter: 1}, Cmd: c, Reply: true},
+		Stamp{Group: 2, LTS: mcast.TS{Counter: 41, Group: 2}, Cmd: c},
+		Stamp{Group: 0, LTS: mcast.TS{Counter: 1}, Cmd: c, Reply: true},
 		Pax{Inner: paxos.Accept{Ballot: ballot.Ballot{Round: 3, Node: 2}, Slot: 9, Cmds: []protocols.Command{c}, Commit: 8}},
 		Pax{Inner: paxos.Commit{Ballot: ballot.Ballot{Round: 1, Node: 1}, Commit: 4}},
 	}
@@ -38,7 +39,7 @@ func TestCodecRejectsUnknownTypes(t *testing.T) {
 }
 
 func TestStepEncodingRoundTrips(t *testing.T) {
-	s := step{From: 3, LTS: TS{Counter: 9, Group: 3}, Cmd: sampleMessages()[0].(Multicast).Cmd}
+	s := step{From: 3, LTS: mcast.TS{Counter: 9, Group: 3}, Cmd: sampleMessages()[0].(Multicast).Cmd}
 	got, err := decodeStep(encodeStep(s))
 	require.NoError(t, err)
 	require.Equal(t, s, got)

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/protocols/paxos"
 )
 
@@ -26,8 +27,8 @@ type entry struct {
 	cmd   protocols.Command
 	dest  []protocols.GroupID // increasing
 	have  []bool
-	lts   []TS
-	gts   TS
+	lts   []mcast.TS
+	gts   mcast.TS
 	final bool // every destination group's timestamp is in the log
 }
 
@@ -35,7 +36,7 @@ type entry struct {
 // timestamp, to answer a group that still waits for it.
 type stamped struct {
 	cmd protocols.Command
-	lts TS
+	lts mcast.TS
 }
 
 // Replica is one process of Skeen's algorithm whose group orders its steps
@@ -119,18 +120,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 func (r *Replica) Leader() protocols.NodeID { return r.pax.Leader() }
 
 func (r *Replica) dests(c protocols.Command) []protocols.GroupID {
-	var out []protocols.GroupID
-	for _, k := range c.Keys {
-		g := r.cfg.GroupOf(k)
-		if _, ok := r.cfg.Groups[g]; ok && !slices.Contains(out, g) {
-			out = append(out, g)
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, r.group)
-	}
-	slices.Sort(out)
-	return out
+	return mcast.Destinations(&r.cfg, r.group, c)
 }
 
 // propose submits a step to the group's log. Its command id is the
@@ -225,13 +215,13 @@ func (r *Replica) apply(c protocols.Command) {
 		if !slices.Contains(d, r.group) {
 			return
 		}
-		e = &entry{cmd: s.Cmd, dest: d, have: make([]bool, len(d)), lts: make([]TS, len(d))}
+		e = &entry{cmd: s.Cmd, dest: d, have: make([]bool, len(d)), lts: make([]mcast.TS, len(d))}
 		r.entries[s.Cmd.ID] = e
 	}
 	own := slices.Index(e.dest, r.group)
 	if !e.have[own] {
 		r.clock++
-		e.have[own], e.lts[own] = true, TS{Counter: r.clock, Group: r.group}
+		e.have[own], e.lts[own] = true, mcast.TS{Counter: r.clock, Group: r.group}
 		if r.pax.Leader() == r.cfg.Self {
 			r.sendStamp(e)
 		}
@@ -264,13 +254,6 @@ func (r *Replica) sendStamp(e *entry) {
 	}
 }
 
-func before(t TS, id protocols.CommandID, u TS, jd protocols.CommandID) bool {
-	if t != u {
-		return t.Less(u)
-	}
-	return id.Less(jd)
-}
-
 // deliver delivers final messages in global timestamp order while no
 // message still waiting for timestamps has a smaller local one (Skeen's
 // rule). The order depends only on the log, so a group's members agree.
@@ -278,7 +261,7 @@ func (r *Replica) deliver() {
 	for {
 		var next *entry
 		for _, e := range r.entries {
-			if e.final && (next == nil || before(e.gts, e.cmd.ID, next.gts, next.cmd.ID)) {
+			if e.final && (next == nil || mcast.Before(e.gts, e.cmd.ID, next.gts, next.cmd.ID)) {
 				next = e
 			}
 		}
@@ -288,7 +271,7 @@ func (r *Replica) deliver() {
 		for _, e := range r.entries {
 			if !e.final {
 				own := slices.Index(e.dest, r.group)
-				if before(e.lts[own], e.cmd.ID, next.gts, next.cmd.ID) {
+				if mcast.Before(e.lts[own], e.cmd.ID, next.gts, next.cmd.ID) {
 					return
 				}
 			}

@@ -5,23 +5,9 @@ import (
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/protocols/wire"
 )
-
-// TS is a timestamp: a clock counter and the group whose leader assigned it,
-// ordered lexicographically. Global timestamps tie-break on command ids.
-type TS struct {
-	Counter uint64
-	Group   protocols.GroupID
-}
-
-// Less orders timestamps by counter, then group.
-func (t TS) Less(u TS) bool {
-	if t.Counter != u.Counter {
-		return t.Counter < u.Counter
-	}
-	return t.Group < u.Group
-}
 
 // Multicast asks the leader of a destination group to order Cmd (the
 // paper's MULTICAST; also the REACCEPT of a leader change and the
@@ -35,7 +21,7 @@ type Multicast struct {
 type Accept struct {
 	Group  protocols.GroupID
 	Ballot ballot.Ballot
-	LTS    TS
+	LTS    mcast.TS
 	Cmd    protocols.Command
 }
 
@@ -47,7 +33,7 @@ type AcceptAck struct {
 	ID    protocols.CommandID
 	Group protocols.GroupID
 	Bals  []ballot.Ballot
-	GTS   TS
+	GTS   mcast.TS
 }
 
 // Deliver tells a follower that Cmd is its group's Pos-th delivery (1-based),
@@ -56,8 +42,8 @@ type AcceptAck struct {
 type Deliver struct {
 	Ballot ballot.Ballot
 	Pos    uint64
-	GTS    TS
-	LTS    TS
+	GTS    mcast.TS
+	LTS    mcast.TS
 	Cmd    protocols.Command
 }
 
@@ -85,17 +71,17 @@ type NewLeader struct {
 // timestamp and the ballot it was accepted from, and the global timestamp.
 type Record struct {
 	Cmd  protocols.Command
-	LTS  []TS
+	LTS  []mcast.TS
 	Bals []ballot.Ballot
-	GTS  TS
+	GTS  mcast.TS
 }
 
 // Delivered is one delivery of a group's sequence: the command, its global
 // timestamp and the group's local timestamp for it.
 type Delivered struct {
 	Cmd protocols.Command
-	GTS TS
-	LTS TS
+	GTS mcast.TS
+	LTS mcast.TS
 }
 
 // NewLeaderAck is a member's state for the candidate of Ballot: the ballot
@@ -151,15 +137,6 @@ const (
 // varints and length-prefixed strings (package wire).
 type Codec struct{}
 
-func appendTS(b []byte, t TS) []byte {
-	return wire.AppendUvarint(wire.AppendUvarint(b, t.Counter), uint64(t.Group))
-}
-
-func readTS(r *wire.Reader) TS {
-	c := r.Uvarint()
-	return TS{Counter: c, Group: readGroup(r)}
-}
-
 func appendBallots(b []byte, bs []ballot.Ballot) []byte {
 	b = wire.AppendUvarint(b, uint64(len(bs)))
 	for _, x := range bs {
@@ -186,10 +163,10 @@ func appendRecords(b []byte, rs []Record) []byte {
 		b = wire.AppendCommand(b, x.Cmd)
 		b = wire.AppendUvarint(b, uint64(len(x.LTS)))
 		for _, t := range x.LTS {
-			b = appendTS(b, t)
+			b = mcast.AppendTS(b, t)
 		}
 		b = appendBallots(b, x.Bals)
-		b = appendTS(b, x.GTS)
+		b = mcast.AppendTS(b, x.GTS)
 	}
 	return b
 }
@@ -203,13 +180,13 @@ func readRecords(r *wire.Reader) []Record {
 	for i := range out {
 		out[i].Cmd = r.Command()
 		if k := r.Count(2); k > 0 {
-			out[i].LTS = make([]TS, k)
+			out[i].LTS = make([]mcast.TS, k)
 			for j := range out[i].LTS {
-				out[i].LTS[j] = readTS(r)
+				out[i].LTS[j] = mcast.ReadTS(r)
 			}
 		}
 		out[i].Bals = readBallots(r)
-		out[i].GTS = readTS(r)
+		out[i].GTS = mcast.ReadTS(r)
 	}
 	return out
 }
@@ -222,18 +199,18 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 	case Accept:
 		b = wire.AppendUvarint(append(b, tagAccept), uint64(m.Group))
 		b = wire.AppendBallot(b, m.Ballot)
-		b = appendTS(b, m.LTS)
+		b = mcast.AppendTS(b, m.LTS)
 		return wire.AppendCommand(b, m.Cmd), nil
 	case AcceptAck:
 		b = wire.AppendCommandID(append(b, tagAcceptAck), m.ID)
 		b = wire.AppendUvarint(b, uint64(m.Group))
 		b = appendBallots(b, m.Bals)
-		return appendTS(b, m.GTS), nil
+		return mcast.AppendTS(b, m.GTS), nil
 	case Deliver:
 		b = wire.AppendBallot(append(b, tagDeliver), m.Ballot)
 		b = wire.AppendUvarint(b, m.Pos)
-		b = appendTS(b, m.GTS)
-		b = appendTS(b, m.LTS)
+		b = mcast.AppendTS(b, m.GTS)
+		b = mcast.AppendTS(b, m.LTS)
 		return wire.AppendCommand(b, m.Cmd), nil
 	case Heartbeat:
 		b = wire.AppendBallot(append(b, tagHeartbeat), m.Ballot)
@@ -276,13 +253,13 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		m = Multicast{Cmd: r.Command()}
 	case tagAccept:
 		g := readGroup(r)
-		m = Accept{Group: g, Ballot: r.Ballot(), LTS: readTS(r), Cmd: r.Command()}
+		m = Accept{Group: g, Ballot: r.Ballot(), LTS: mcast.ReadTS(r), Cmd: r.Command()}
 	case tagAcceptAck:
 		id := r.CommandID()
 		g := readGroup(r)
-		m = AcceptAck{ID: id, Group: g, Bals: readBallots(r), GTS: readTS(r)}
+		m = AcceptAck{ID: id, Group: g, Bals: readBallots(r), GTS: mcast.ReadTS(r)}
 	case tagDeliver:
-		m = Deliver{Ballot: r.Ballot(), Pos: r.Uvarint(), GTS: readTS(r), LTS: readTS(r), Cmd: r.Command()}
+		m = Deliver{Ballot: r.Ballot(), Pos: r.Uvarint(), GTS: mcast.ReadTS(r), LTS: mcast.ReadTS(r), Cmd: r.Command()}
 	case tagHeartbeat:
 		m = Heartbeat{Ballot: r.Ballot(), Delivered: r.Uvarint()}
 	case tagCatchUpReq:
@@ -320,8 +297,8 @@ func appendDelivered(b []byte, ds []Delivered) []byte {
 	b = wire.AppendUvarint(b, uint64(len(ds)))
 	for _, d := range ds {
 		b = wire.AppendCommand(b, d.Cmd)
-		b = appendTS(b, d.GTS)
-		b = appendTS(b, d.LTS)
+		b = mcast.AppendTS(b, d.GTS)
+		b = mcast.AppendTS(b, d.LTS)
 	}
 	return b
 }
@@ -333,7 +310,7 @@ func readDelivered(r *wire.Reader) []Delivered {
 	}
 	out := make([]Delivered, n)
 	for i := range out {
-		out[i] = Delivered{Cmd: r.Command(), GTS: readTS(r), LTS: readTS(r)}
+		out[i] = Delivered{Cmd: r.Command(), GTS: mcast.ReadTS(r), LTS: mcast.ReadTS(r)}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/codectest"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 )
 
 // sampleMessages has one value of every message type, optional fields
@@ -17,14 +18,14 @@ import (
 func sampleMessages() []protocols.Message {
 	b := ballot.Ballot{Round: 7, Node: 3}
 	c := protocols.Command{ID: protocols.CommandID{Client: 1, Seq: 2}, Keys: []string{"g0/k1", "g2/k1"}, Payload: []byte("put")}
-	ts := TS{Counter: 41, Group: 2}
-	rec := Record{Cmd: c, LTS: []TS{{Counter: 40}, ts}, Bals: []ballot.Ballot{b, {Round: 1, Node: 7}}, GTS: ts}
-	del := []Delivered{{Cmd: c, GTS: ts, LTS: TS{Counter: 40}}}
+	ts := mcast.TS{Counter: 41, Group: 2}
+	rec := Record{Cmd: c, LTS: []mcast.TS{{Counter: 40}, ts}, Bals: []ballot.Ballot{b, {Round: 1, Node: 7}}, GTS: ts}
+	del := []Delivered{{Cmd: c, GTS: ts, LTS: mcast.TS{Counter: 40}}}
 	return []protocols.Message{
 		Multicast{Cmd: c},
 		Accept{Group: 2, Ballot: b, LTS: ts, Cmd: c},
 		AcceptAck{ID: c.ID, Group: 0, Bals: rec.Bals, GTS: ts},
-		Deliver{Ballot: b, Pos: 9, GTS: ts, LTS: TS{Counter: 3}, Cmd: c},
+		Deliver{Ballot: b, Pos: 9, GTS: ts, LTS: mcast.TS{Counter: 3}, Cmd: c},
 		Heartbeat{Ballot: b, Delivered: 12},
 		CatchUpReq{From: 13},
 		NewLeader{Ballot: b, From: 4},

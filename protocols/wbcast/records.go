@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/protocols/wire"
 )
 
@@ -36,7 +37,7 @@ func acceptRecord(m *msg) []byte {
 	rec := Record{Cmd: m.cmd, LTS: slices.Clone(m.lts), Bals: slices.Clone(m.bals), GTS: m.gts}
 	for k := range m.have {
 		if !m.have[k] {
-			rec.Bals[k], rec.LTS[k] = ballot.Ballot{}, TS{}
+			rec.Bals[k], rec.LTS[k] = ballot.Ballot{}, mcast.TS{}
 		}
 	}
 	b := appendRecords([]byte{recAccept}, []Record{rec})
@@ -97,7 +98,7 @@ func (r *Replica) recover(recs [][]byte) error {
 						delete(r.msgs, d.Cmd.ID)
 					} else {
 						dn.dest = r.dests(d.Cmd)
-						dn.have, dn.lts, dn.bals = make([]bool, len(dn.dest)), make([]TS, len(dn.dest)), make([]ballot.Ballot, len(dn.dest))
+						dn.have, dn.lts, dn.bals = make([]bool, len(dn.dest)), make([]mcast.TS, len(dn.dest)), make([]ballot.Ballot, len(dn.dest))
 					}
 					r.done[d.Cmd.ID] = dn
 					r.clock = max(r.clock, d.GTS.Counter)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/protocols/quorum"
 )
 
@@ -49,15 +50,15 @@ type msg struct {
 	cmd   protocols.Command
 	dest  []protocols.GroupID // increasing
 	have  []bool              // an ACCEPT from dest[i] is recorded
-	lts   []TS
+	lts   []mcast.TS
 	bals  []ballot.Ballot
-	gts   TS
+	gts   mcast.TS
 	phase phase
 
 	// Leader bookkeeping: the ballot vector being counted, its gts and the
 	// acknowledgers per destination group.
 	ackBals []ballot.Ballot
-	ackGTS  TS
+	ackGTS  mcast.TS
 	acks    []quorum.Tracker
 	sentAt  int // tick of the last (re)transmission of its ACCEPT
 }
@@ -68,12 +69,12 @@ type msg struct {
 // timestamp, current ballot) to a group that has not committed it yet.
 type done struct {
 	cmd    protocols.Command
-	ownLTS TS
+	ownLTS mcast.TS
 	dest   []protocols.GroupID
 	have   []bool
-	lts    []TS
+	lts    []mcast.TS
 	bals   []ballot.Ballot
-	gts    TS
+	gts    mcast.TS
 }
 
 // mine is a command submitted at this replica and not yet delivered here.
@@ -190,18 +191,7 @@ func (r *Replica) majority() int { return quorum.Majority(len(r.members)) }
 
 // dests returns the destination groups of c: the groups of its keys.
 func (r *Replica) dests(c protocols.Command) []protocols.GroupID {
-	var out []protocols.GroupID
-	for _, k := range c.Keys {
-		g := r.cfg.GroupOf(k)
-		if _, ok := r.cfg.Groups[g]; ok && !slices.Contains(out, g) {
-			out = append(out, g)
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, r.group)
-	}
-	slices.Sort(out)
-	return out
+	return mcast.Destinations(&r.cfg, r.group, c)
 }
 
 // get returns the state of c's message, creating it.
@@ -210,7 +200,7 @@ func (r *Replica) get(c protocols.Command) *msg {
 		return m
 	}
 	d := r.dests(c)
-	m := &msg{cmd: c, dest: d, have: make([]bool, len(d)), lts: make([]TS, len(d)), bals: make([]ballot.Ballot, len(d))}
+	m := &msg{cmd: c, dest: d, have: make([]bool, len(d)), lts: make([]mcast.TS, len(d)), bals: make([]ballot.Ballot, len(d))}
 	r.msgs[c.ID] = m
 	return m
 }
@@ -297,7 +287,7 @@ func (r *Replica) handleMulticast(from protocols.NodeID, m Multicast) {
 	if d, ok := r.done[m.Cmd.ID]; ok {
 		// Another destination group still orders it (its leader changed
 		// and lost our ACCEPT): re-send ours, at our current ballot.
-		if r.status == leader && d.ownLTS != (TS{}) {
+		if r.status == leader && d.ownLTS != (mcast.TS{}) {
 			a := Accept{Group: r.group, Ballot: r.cballot, LTS: d.ownLTS, Cmd: d.cmd}
 			r.acceptDelivered(d, a)
 			for _, g := range d.dest {
@@ -326,7 +316,7 @@ func (r *Replica) propose(c protocols.Command) {
 	i := slices.Index(m.dest, r.group)
 	if !m.have[i] || m.bals[i] != r.cballot {
 		r.clock++
-		m.lts[i] = TS{Counter: r.clock, Group: r.group}
+		m.lts[i] = mcast.TS{Counter: r.clock, Group: r.group}
 	}
 	r.sendAccept(m, Accept{Group: r.group, Ballot: r.cballot, LTS: m.lts[i], Cmd: c})
 }
@@ -383,7 +373,7 @@ func (r *Replica) vouch(m *msg, changed bool) {
 	if slices.Contains(m.have, false) {
 		return
 	}
-	gts := slices.MaxFunc(m.lts, func(a, b TS) int { return cmpTS(a, b) })
+	gts := slices.MaxFunc(m.lts, func(a, b mcast.TS) int { return cmpTS(a, b) })
 	if m.phase < phCommitted {
 		m.phase, m.gts = phAccepted, gts
 	}
@@ -465,15 +455,7 @@ func (r *Replica) handleAcceptAck(from protocols.NodeID, a AcceptAck) {
 	r.tryDeliver()
 }
 
-// before orders messages by (timestamp, id).
-func before(t TS, id protocols.CommandID, u TS, jd protocols.CommandID) bool {
-	if t != u {
-		return t.Less(u)
-	}
-	return id.Less(jd)
-}
-
-func cmpTS(a, b TS) int {
+func cmpTS(a, b mcast.TS) int {
 	if a == b {
 		return 0
 	}
@@ -490,7 +472,7 @@ func (r *Replica) tryDeliver() {
 	for r.status == leader {
 		var next *msg
 		for _, m := range r.msgs {
-			if m.phase == phCommitted && (next == nil || before(m.gts, m.cmd.ID, next.gts, next.cmd.ID)) {
+			if m.phase == phCommitted && (next == nil || mcast.Before(m.gts, m.cmd.ID, next.gts, next.cmd.ID)) {
 				next = m
 			}
 		}
@@ -508,7 +490,7 @@ func (r *Replica) tryDeliver() {
 				continue
 			}
 			i := slices.Index(p.dest, r.group)
-			if p.have[i] && p.bals[i] == r.cballot && before(p.lts[i], p.cmd.ID, next.gts, next.cmd.ID) {
+			if p.have[i] && p.bals[i] == r.cballot && mcast.Before(p.lts[i], p.cmd.ID, next.gts, next.cmd.ID) {
 				blocked = true
 				break
 			}
@@ -531,7 +513,7 @@ func (r *Replica) deliver(d Delivered, tell bool) {
 		delete(r.msgs, id)
 	} else {
 		dn.dest = r.dests(d.Cmd)
-		dn.have, dn.lts, dn.bals = make([]bool, len(dn.dest)), make([]TS, len(dn.dest)), make([]ballot.Ballot, len(dn.dest))
+		dn.have, dn.lts, dn.bals = make([]bool, len(dn.dest)), make([]mcast.TS, len(dn.dest)), make([]ballot.Ballot, len(dn.dest))
 	}
 	r.done[id] = dn
 	delete(r.mine, id)
@@ -630,7 +612,7 @@ func (r *Replica) records(leaderView bool) []Record {
 		rec := Record{Cmd: m.cmd, LTS: slices.Clone(m.lts), Bals: slices.Clone(m.bals), GTS: m.gts}
 		for k := range m.have {
 			if !m.have[k] {
-				rec.Bals[k], rec.LTS[k] = ballot.Ballot{}, TS{}
+				rec.Bals[k], rec.LTS[k] = ballot.Ballot{}, mcast.TS{}
 			}
 		}
 		out = append(out, rec)
@@ -744,7 +726,7 @@ func (r *Replica) maybeMerge() {
 	for _, id := range order {
 		rec := merged[id]
 		for _, t := range rec.LTS {
-			rec.GTS = slices.MaxFunc([]TS{rec.GTS, t}, cmpTS)
+			rec.GTS = slices.MaxFunc([]mcast.TS{rec.GTS, t}, cmpTS)
 		}
 		clock = max(clock, rec.GTS.Counter)
 		recs = append(recs, *rec)
@@ -805,8 +787,8 @@ func (r *Replica) applySync(b ballot.Ballot, clock uint64, from uint64, dl []Del
 func (r *Replica) forgetOwn() {
 	for _, m := range r.msgs {
 		i := slices.Index(m.dest, r.group)
-		m.have[i], m.bals[i], m.lts[i] = false, ballot.Ballot{}, TS{}
-		m.phase, m.gts, m.ackBals, m.acks = phStart, TS{}, nil, nil
+		m.have[i], m.bals[i], m.lts[i] = false, ballot.Ballot{}, mcast.TS{}
+		m.phase, m.gts, m.ackBals, m.acks = phStart, mcast.TS{}, nil, nil
 	}
 }
 
