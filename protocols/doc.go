@@ -38,6 +38,22 @@
 // lose the records not yet durable together with the sends they held back
 // (the "unsynced tail"), but never a record that a sent message depended on.
 // A Send issued while every earlier record is durable leaves at once.
+// Client replies follow the same rule: the answer of an executed command is
+// released only once every record persisted before the Execute is durable.
+// The rule is enforced once, by the replica core (package replica), for the
+// simulator and for real servers alike.
+//
+// # Compaction
+//
+// A protocol that implements Compactor lets the runtime bound its log: at a
+// checkpoint the runtime snapshots the state machine, asks the protocol for a
+// Checkpoint record, and once both are durable drops every record persisted
+// before them. A restart then gets Config.Checkpoint and, in
+// Config.Recovered, only the records persisted after it. Exactly-once
+// execution across checkpoints does not rest on the protocol's memory of
+// executed command ids: the replica core keeps client sessions per key (see
+// Command.Acked) and discards a command it already executed, so a protocol
+// may forget the ids its checkpoint covers.
 //
 // # Messages
 //

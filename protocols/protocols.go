@@ -46,6 +46,13 @@ type Command struct {
 	Keys []string
 	// Payload is opaque to the protocol; the state machine decodes it.
 	Payload []byte
+	// Acked is the client's acknowledgement watermark: the client received
+	// the answer of every one of its commands with a Seq below Acked, and a
+	// copy of such a command that is still in flight can only execute after
+	// the original. The runtime's exactly-once layer (package replica) uses
+	// it to forget the commands it deduplicates; 0 acknowledges nothing.
+	// Protocols carry it unchanged.
+	Acked uint64
 }
 
 // Conflicts reports whether a and b share a key.
@@ -132,8 +139,12 @@ type Config struct {
 	// (a leader, a coordinator) is suspected to have failed. Runtimes set
 	// it so that it spans several round trips; 0 means 10.
 	SuspectTicks int
+	// Checkpoint is the protocol's last durable checkpoint (see
+	// Compactor), nil if none: the state that replaces every record the
+	// replica persisted before it.
+	Checkpoint []byte
 	// Recovered holds, in order, the records this replica persisted before
-	// a crash; nil on a fresh start.
+	// a crash and after its Checkpoint; nil on a fresh start.
 	Recovered [][]byte
 	// Env is the protocol's only way to act.
 	Env Env
@@ -181,6 +192,27 @@ func (c *Config) Validate() error {
 
 // Index returns the position of id in Peers, or -1.
 func (c *Config) Index(id NodeID) int { return slices.Index(c.Peers, id) }
+
+// Compactor is an optional interface of a Protocol whose durable log can be
+// compacted. The runtime calls Checkpoint between two input calls, at the
+// same moment it snapshots the state machine, which then reflects exactly
+// the commands this replica executed so far.
+//
+// Checkpoint returns a record that, given to a restarted replica as
+// Config.Checkpoint together with the records persisted after the call
+// (Config.Recovered) and the state machine restored from that snapshot,
+// makes the replica behave as if it had been restarted from every record it
+// ever persisted: every promise, vote and decision those records made
+// durable is kept. The restarted replica need not execute again a command
+// it executed before the checkpoint; if it does, the runtime's exactly-once
+// layer discards the second execution. After Checkpoint returns, the
+// protocol may forget in-memory state that the checkpoint and the state
+// machine cover (executed commands, executed log entries, the executed
+// command ids it keeps to avoid executing a command twice). The returned
+// record must not be modified afterwards.
+type Compactor interface {
+	Checkpoint() []byte
+}
 
 // LeaderReporter is an optional interface of a Protocol that has a leader:
 // Leader returns the replica this one believes leads, or 0 if it knows

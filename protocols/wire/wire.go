@@ -53,9 +53,11 @@ func AppendCommandID(b []byte, id protocols.CommandID) []byte {
 	return binary.AppendUvarint(b, id.Seq)
 }
 
-// AppendCommand appends a command: id, keys, payload.
+// AppendCommand appends a command: id, acknowledgement watermark, keys,
+// payload.
 func AppendCommand(b []byte, c protocols.Command) []byte {
 	b = AppendCommandID(b, c.ID)
+	b = binary.AppendUvarint(b, c.Acked)
 	b = binary.AppendUvarint(b, uint64(len(c.Keys)))
 	for _, k := range c.Keys {
 		b = AppendString(b, k)
@@ -204,7 +206,7 @@ func (r *Reader) CommandID() protocols.CommandID {
 
 // Command reads a command written by AppendCommand.
 func (r *Reader) Command() protocols.Command {
-	c := protocols.Command{ID: r.CommandID()}
+	c := protocols.Command{ID: r.CommandID(), Acked: r.Uvarint()}
 	if n := r.Count(1); n > 0 {
 		c.Keys = make([]string, n)
 		for i := range c.Keys {

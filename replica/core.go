@@ -1,0 +1,326 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/blossom-dso/blossom/protocols"
+)
+
+// StateMachine is the replicated application behind a core. Apply must be
+// deterministic: the same state and command give the same result and the
+// same next state at every replica.
+type StateMachine interface {
+	// Apply executes c and returns its result. The result may alias a
+	// buffer of the state machine that stays valid until the next Apply.
+	Apply(c protocols.Command) []byte
+	// Snapshot returns the whole state as bytes the caller may keep.
+	Snapshot() ([]byte, error)
+	// Restore replaces the state with one that Snapshot returned.
+	Restore(snap []byte) error
+}
+
+// OutputKind says what an Output asks of the driver.
+type OutputKind uint8
+
+// The output kinds.
+const (
+	// OutSend: deliver Msg to peer To; it may leave now.
+	OutSend OutputKind = iota + 1
+	// OutExec: the state machine applied Cmd with result Result. It is
+	// reported at once, for metrics and checks; it is not an answer.
+	OutExec
+	// OutReply: the answer Result of Cmd may be released to its client
+	// now; its records are durable.
+	OutReply
+)
+
+// Output is one effect of the core, in the order the protocol made it.
+type Output struct {
+	Kind OutputKind
+	// To and Msg are set for OutSend.
+	To  protocols.NodeID
+	Msg protocols.Message
+	// Cmd and Result are set for OutExec and OutReply. Result is valid
+	// until Advance.
+	Cmd    protocols.Command
+	Result []byte
+}
+
+// Snapshot is a checkpoint of a core: it replaces every record up to and
+// including log index Index.
+type Snapshot struct {
+	// Index is the log index of the last record the snapshot covers.
+	Index uint64
+	// Checkpoint is the protocol's checkpoint record (protocols.Compactor).
+	Checkpoint []byte
+	// State holds the client sessions and the state machine's snapshot.
+	State []byte
+}
+
+// Ready is what the driver must do after an input. Its slices are valid
+// until Advance.
+type Ready struct {
+	// Records must be appended to the durable log in order; the first has
+	// log index FirstIndex. Once they are durable the driver calls
+	// Synced(FirstIndex + len(Records) - 1).
+	Records    [][]byte
+	FirstIndex uint64
+	// Outputs are the effects that may take place now, in order.
+	Outputs []Output
+	// Snapshot, if not nil, is a checkpoint to write once every record up
+	// to Snapshot.Index is durable; then the log up to Index may be dropped.
+	Snapshot *Snapshot
+}
+
+// Empty reports whether rd asks nothing of the driver.
+func (rd Ready) Empty() bool {
+	return len(rd.Records) == 0 && len(rd.Outputs) == 0 && rd.Snapshot == nil
+}
+
+// Stats counts a core's effects since it was created.
+type Stats struct {
+	Sent, Persisted, Executed, Duplicates int64
+	FastPaths, SlowPaths                  int64
+	Checkpoints                           int64
+}
+
+// Config configures a core.
+type Config struct {
+	// Spec is the protocol to run.
+	Spec protocols.Spec
+	// Protocol configures the protocol instance. Its Env, Checkpoint and
+	// Recovered fields are set by the core.
+	Protocol protocols.Config
+	// StateMachine receives executed commands. Required.
+	StateMachine StateMachine
+	// Rand is the protocol's random source. Required.
+	Rand *rand.Rand
+	// Snapshot is the last durable checkpoint, nil on a fresh start or if
+	// none was taken.
+	Snapshot *Snapshot
+	// Records are the durable records after Snapshot (after index 0 if
+	// Snapshot is nil), in order.
+	Records [][]byte
+	// CompactEvery takes a checkpoint after every CompactEvery records
+	// persisted, if the protocol implements protocols.Compactor; 0 never.
+	CompactEvery int
+	// MaxSessionsPerKey bounds the client sessions kept per key; 0 means
+	// DefaultMaxSessionsPerKey.
+	MaxSessionsPerKey int
+	// HoldReplies releases a client's answer only once the records
+	// persisted before its execution are durable. Drivers set it; see the
+	// package doc.
+	HoldReplies bool
+}
+
+// DefaultMaxSessionsPerKey is the default of Config.MaxSessionsPerKey.
+const DefaultMaxSessionsPerKey = 1024
+
+// held is an output waiting for the log to be durable up to need.
+type held struct {
+	need uint64
+	out  Output
+}
+
+// Core is one replica: a protocol instance, its state machine and client
+// sessions. It is not safe for concurrent use.
+type Core struct {
+	proto   protocols.Protocol
+	sm      StateMachine
+	rand    *rand.Rand
+	sess    *sessions
+	every   int
+	compact protocols.Compactor
+	holdRep bool
+
+	last     uint64 // log index of the last record persisted
+	durable  uint64 // log index up to which the log is durable
+	sinceCk  int    // records since the last checkpoint
+	held     []held // outputs waiting for durability, oldest first
+	hhead    int
+	records  [][]byte
+	first    uint64
+	outputs  []Output
+	snapshot *Snapshot
+	stats    Stats
+}
+
+// ErrState is wrapped by errors in a recovered snapshot.
+var ErrState = errors.New("replica: bad snapshot state")
+
+// New builds a core, restoring the state machine and sessions from
+// cfg.Snapshot and starting the protocol with its checkpoint and
+// cfg.Records. The records and snapshot are treated as durable.
+func New(cfg Config) (*Core, error) {
+	if cfg.StateMachine == nil || cfg.Rand == nil || cfg.Spec.New == nil {
+		return nil, fmt.Errorf("replica: config needs a protocol spec, a state machine and a random source")
+	}
+	c := &Core{
+		sm: cfg.StateMachine, rand: cfg.Rand, every: cfg.CompactEvery,
+		sess: newSessions(cfg.MaxSessionsPerKey), holdRep: cfg.HoldReplies,
+	}
+	pc := cfg.Protocol
+	pc.Env = c
+	pc.Checkpoint = nil
+	if s := cfg.Snapshot; s != nil {
+		if err := c.restore(s.State); err != nil {
+			return nil, err
+		}
+		c.last = s.Index
+		pc.Checkpoint = s.Checkpoint
+	}
+	c.last += uint64(len(cfg.Records))
+	c.durable = c.last
+	pc.Recovered = cfg.Records
+	p, err := cfg.Spec.New(pc)
+	if err != nil {
+		return nil, err
+	}
+	c.proto = p
+	c.compact, _ = p.(protocols.Compactor)
+	return c, nil
+}
+
+// Protocol returns the protocol instance, for optional interfaces such as
+// protocols.LeaderReporter.
+func (c *Core) Protocol() protocols.Protocol { return c.proto }
+
+// StateMachine returns the state machine.
+func (c *Core) StateMachine() StateMachine { return c.sm }
+
+// Stats returns the core's counters.
+func (c *Core) Stats() Stats { return c.stats }
+
+// LastIndex is the log index of the last record persisted.
+func (c *Core) LastIndex() uint64 { return c.last }
+
+// DurableIndex is the log index up to which the driver reported durability.
+func (c *Core) DurableIndex() uint64 { return c.durable }
+
+// Submit hands the protocol a client's command.
+func (c *Core) Submit(cmd protocols.Command) {
+	c.proto.Submit(cmd)
+	c.endCall()
+}
+
+// Step delivers a peer's message.
+func (c *Core) Step(from protocols.NodeID, m protocols.Message) {
+	c.proto.Step(from, m)
+	c.endCall()
+}
+
+// Tick advances the protocol's logical clock.
+func (c *Core) Tick() {
+	c.proto.Tick()
+	c.endCall()
+}
+
+func (c *Core) endCall() {
+	if c.compact != nil && c.every > 0 && c.sinceCk >= c.every {
+		c.checkpoint()
+	}
+}
+
+// Synced reports that the log is durable up to index: held outputs whose
+// records are now durable are released into the next Ready.
+func (c *Core) Synced(index uint64) {
+	if index <= c.durable {
+		return
+	}
+	c.durable = min(index, c.last)
+	for c.hhead < len(c.held) && c.held[c.hhead].need <= c.durable {
+		c.outputs = append(c.outputs, c.held[c.hhead].out)
+		c.held[c.hhead] = held{}
+		c.hhead++
+	}
+	if c.hhead == len(c.held) {
+		c.held, c.hhead = c.held[:0], 0
+	}
+}
+
+// Ready returns the pending effects; they stay the same until Advance.
+func (c *Core) Ready() Ready {
+	return Ready{Records: c.records, FirstIndex: c.first, Outputs: c.outputs, Snapshot: c.snapshot}
+}
+
+// Advance marks the last Ready as consumed.
+func (c *Core) Advance() {
+	clear(c.records)
+	c.records = c.records[:0]
+	for i := range c.outputs {
+		c.outputs[i] = Output{}
+	}
+	c.outputs = c.outputs[:0]
+	c.snapshot = nil
+}
+
+// Send implements protocols.Env.
+func (c *Core) Send(to protocols.NodeID, m protocols.Message) {
+	c.stats.Sent++
+	c.emit(Output{Kind: OutSend, To: to, Msg: m}, true)
+}
+
+// emit releases out now if every record persisted so far is durable (or
+// if it need not wait), and holds it back otherwise.
+func (c *Core) emit(out Output, wait bool) {
+	if wait && c.last > c.durable {
+		if out.Result != nil {
+			out.Result = append([]byte(nil), out.Result...)
+		}
+		c.held = append(c.held, held{need: c.last, out: out})
+		return
+	}
+	c.outputs = append(c.outputs, out)
+}
+
+// Persist implements protocols.Env.
+func (c *Core) Persist(rec []byte) {
+	if len(c.records) == 0 {
+		c.first = c.last + 1
+	}
+	c.records = append(c.records, rec)
+	c.last++
+	c.sinceCk++
+	c.stats.Persisted++
+}
+
+// Execute implements protocols.Env: the command is applied unless its
+// client session shows it was executed already.
+func (c *Core) Execute(cmd protocols.Command) {
+	if !c.sess.admit(cmd) {
+		c.stats.Duplicates++
+		return
+	}
+	c.stats.Executed++
+	res := c.sm.Apply(cmd)
+	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd, Result: res})
+	c.emit(Output{Kind: OutReply, Cmd: cmd, Result: res}, c.holdRep)
+}
+
+// Rand implements protocols.Env.
+func (c *Core) Rand() *rand.Rand { return c.rand }
+
+// ReportPath implements protocols.PathReporter.
+func (c *Core) ReportPath(fast bool) {
+	if fast {
+		c.stats.FastPaths++
+	} else {
+		c.stats.SlowPaths++
+	}
+}
+
+// checkpoint takes a snapshot of the protocol, the sessions and the state
+// machine at the current log index.
+func (c *Core) checkpoint() {
+	st, err := c.state()
+	if err != nil {
+		// A state machine that cannot snapshot keeps its log.
+		c.sinceCk = 0
+		return
+	}
+	c.snapshot = &Snapshot{Index: c.last, Checkpoint: c.compact.Checkpoint(), State: st}
+	c.sinceCk = 0
+	c.stats.Checkpoints++
+}

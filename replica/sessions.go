@@ -1,0 +1,228 @@
+package replica
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/wire"
+)
+
+// session is what one key remembers of one client: every sequence number
+// below floor is answered (and was executed, if it ever will be, before
+// the command that raised floor), and seqs lists the sequence numbers at
+// or above floor executed on the key, sorted.
+type session struct {
+	floor uint64
+	seqs  []uint64
+	used  uint64 // keySessions.clock at the last use, for eviction
+}
+
+// keySessions are the sessions of one key.
+type keySessions struct {
+	clients map[uint64]*session
+	clock   uint64
+}
+
+// sessions is the core's exactly-once table (see the package doc).
+type sessions struct {
+	max  int
+	keys map[string]*keySessions
+}
+
+func newSessions(max int) *sessions {
+	if max <= 0 {
+		max = DefaultMaxSessionsPerKey
+	}
+	return &sessions{max: max, keys: map[string]*keySessions{}}
+}
+
+// sessionKeys are the keys whose sessions a command consults: its keys, or
+// the empty key for a command without keys.
+func sessionKeys(c protocols.Command) []string {
+	if len(c.Keys) == 0 {
+		return []string{""}
+	}
+	return c.Keys
+}
+
+// admit reports whether c is new, and if so records it as executed.
+func (s *sessions) admit(c protocols.Command) bool {
+	keys := sessionKeys(c)
+	for _, k := range keys {
+		ks := s.keys[k]
+		if ks == nil {
+			continue
+		}
+		if se := ks.clients[c.ID.Client]; se != nil {
+			if c.ID.Seq < se.floor {
+				return false
+			}
+			if _, found := slices.BinarySearch(se.seqs, c.ID.Seq); found {
+				return false
+			}
+		}
+	}
+	for _, k := range keys {
+		s.record(k, c)
+	}
+	return true
+}
+
+// record notes c as executed on key k and raises the client's floor to its
+// acknowledgement watermark.
+func (s *sessions) record(k string, c protocols.Command) {
+	ks := s.keys[k]
+	if ks == nil {
+		ks = &keySessions{clients: map[uint64]*session{}}
+		s.keys[k] = ks
+	}
+	ks.clock++
+	se := ks.clients[c.ID.Client]
+	if se == nil {
+		if len(ks.clients) >= s.max {
+			ks.evict()
+		}
+		se = &session{}
+		ks.clients[c.ID.Client] = se
+	}
+	se.used = ks.clock
+	if c.Acked > se.floor {
+		se.floor = c.Acked
+		i, _ := slices.BinarySearch(se.seqs, se.floor)
+		se.seqs = append(se.seqs[:0], se.seqs[i:]...)
+	}
+	if c.ID.Seq >= se.floor {
+		if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); !found {
+			se.seqs = slices.Insert(se.seqs, i, c.ID.Seq)
+		}
+	}
+}
+
+// evict forgets the least recently used session of the key (ties by the
+// smaller client id, so that every replica evicts the same one).
+func (ks *keySessions) evict() {
+	var victim uint64
+	var best *session
+	for id, se := range ks.clients {
+		if best == nil || se.used < best.used || (se.used == best.used && id < victim) {
+			victim, best = id, se
+		}
+	}
+	delete(ks.clients, victim)
+}
+
+// appendTo encodes the sessions in a deterministic order.
+func (s *sessions) appendTo(b []byte) []byte {
+	keys := make([]string, 0, len(s.keys))
+	for k := range s.keys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		ks := s.keys[k]
+		b = wire.AppendString(b, k)
+		b = binary.AppendUvarint(b, ks.clock)
+		ids := make([]uint64, 0, len(ks.clients))
+		for id := range ks.clients {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		b = binary.AppendUvarint(b, uint64(len(ids)))
+		for _, id := range ids {
+			se := ks.clients[id]
+			b = binary.AppendUvarint(b, id)
+			b = binary.AppendUvarint(b, se.floor)
+			b = binary.AppendUvarint(b, se.used)
+			b = binary.AppendUvarint(b, uint64(len(se.seqs)))
+			for _, q := range se.seqs {
+				b = binary.AppendUvarint(b, q)
+			}
+		}
+	}
+	return b
+}
+
+// readSessions decodes what appendTo wrote.
+func readSessions(r *wire.Reader, max int) (*sessions, error) {
+	s := newSessions(max)
+	nk := r.Count(2)
+	for range nk {
+		k := r.String()
+		ks := &keySessions{clients: map[uint64]*session{}, clock: r.Uvarint()}
+		nc := r.Count(4)
+		for range nc {
+			id := r.Uvarint()
+			se := &session{floor: r.Uvarint(), used: r.Uvarint()}
+			nq := r.Count(1)
+			if nq > 0 {
+				se.seqs = make([]uint64, nq)
+				for i := range se.seqs {
+					se.seqs[i] = r.Uvarint()
+				}
+			}
+			if r.Err() != nil {
+				break
+			}
+			ks.clients[id] = se
+		}
+		s.keys[k] = ks
+		if r.Err() != nil {
+			break
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("%w: sessions: %w", ErrState, err)
+	}
+	return s, nil
+}
+
+// state encodes the sessions and the state machine's snapshot.
+func (c *Core) state() ([]byte, error) {
+	sm, err := c.sm.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	b := c.sess.appendTo(nil)
+	return wire.AppendBytes(b, sm), nil
+}
+
+// restore decodes what state wrote into the sessions and the state machine.
+func (c *Core) restore(st []byte) error {
+	r := wire.NewReader(st)
+	s, err := readSessions(r, c.sess.max)
+	if err != nil {
+		return err
+	}
+	sm := r.Bytes()
+	if err := r.Done(); err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	if err := c.sm.Restore(sm); err != nil {
+		return fmt.Errorf("%w: state machine: %w", ErrState, err)
+	}
+	c.sess = s
+	return nil
+}
+
+// MarshalBinary encodes a snapshot: index, checkpoint, state.
+func (s *Snapshot) MarshalBinary() ([]byte, error) {
+	b := binary.AppendUvarint(nil, s.Index)
+	b = wire.AppendBytes(b, s.Checkpoint)
+	return wire.AppendBytes(b, s.State), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote; malformed input is an
+// error wrapping ErrState.
+func (s *Snapshot) UnmarshalBinary(b []byte) error {
+	r := wire.NewReader(b)
+	s.Index = r.Uvarint()
+	s.Checkpoint = r.Bytes()
+	s.State = r.Bytes()
+	if err := r.Done(); err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	return nil
+}
