@@ -19,8 +19,9 @@ const (
 	Ok Verdict = "ok"
 	// Illegal means the history is not linearizable: a violation.
 	Illegal Verdict = "illegal"
-	// Unknown means the check timed out before reaching a verdict. It is
-	// never a pass.
+	// Unknown means the check timed out before reaching a verdict, or (for
+	// CheckUniqueKV) that the history is not one it decides. It is never a
+	// pass.
 	Unknown Verdict = "unknown"
 )
 
@@ -41,6 +42,9 @@ type Result struct {
 	Partitions int           // number of partitions the model split them into
 	Timeout    time.Duration // the timeout the check ran with
 	Elapsed    time.Duration // how long the check took
+	// Checker names the procedure that reached the verdict:
+	// CheckerPorcupine or CheckerUniqueValues.
+	Checker string
 
 	// Info is Porcupine's record of the history and of the longest
 	// linearizations it found, for WriteHTML.
@@ -48,7 +52,8 @@ type Result struct {
 	// Model is the model the history was checked against.
 	Model porcupine.Model
 
-	violation string // for Illegal: what was found in the first illegal partition
+	violation   string // for Illegal: what was found in the first illegal partition
+	unsupported error  // for Unknown from CheckUniqueKV: why it cannot decide the history
 }
 
 // Check checks whether ops is linearizable with respect to model, giving up
@@ -67,6 +72,7 @@ func Check(model porcupine.Model, ops []porcupine.Operation, timeout time.Durati
 		Elapsed:    time.Since(start),
 		Info:       info,
 		Model:      model,
+		Checker:    CheckerPorcupine,
 	}
 	switch res {
 	case porcupine.Ok:
@@ -142,6 +148,9 @@ func (r Result) Err() error {
 		}
 		return fmt.Errorf("%w: %s", ErrIllegal, msg)
 	case Unknown:
+		if r.unsupported != nil {
+			return fmt.Errorf("%w: %w", ErrUnknown, r.unsupported)
+		}
 		return fmt.Errorf("%w: timed out after %v on %d operations in %d partitions", ErrUnknown, r.Timeout, r.Operations, r.Partitions)
 	}
 	return fmt.Errorf("%w: result has no verdict (%q)", ErrUnknown, string(r.Verdict))
@@ -150,10 +159,16 @@ func (r Result) Err() error {
 // WriteHTML writes Porcupine's visualization of the checked history to path:
 // an HTML page showing every operation, the linearization found for an Ok
 // verdict, or the longest partial linearizations and the point where they
-// fail for an Illegal one.
+// fail for an Illegal one. For a Result of CheckUniqueKV it draws the
+// failing key of an Illegal verdict, and returns an error for any other
+// verdict, which Porcupine did not compute: use Check for a drawing of a
+// linearizable history.
 func (r Result) WriteHTML(path string) (err error) {
 	if r.Model.Init == nil {
 		return fmt.Errorf("lincheck: write visualization to %s: result has no model", path)
+	}
+	if r.Checker == CheckerUniqueValues && r.Verdict != Illegal {
+		return fmt.Errorf("lincheck: write visualization to %s: the %s checker found the history %s without Porcupine, so there is nothing to draw; use Check for a drawing", path, r.Checker, r.Verdict)
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package lincheck checks histories of operations on Blossom's distributed
 // shared objects for linearizability, using Porcupine
-// (github.com/anishathalye/porcupine).
+// (github.com/anishathalye/porcupine), and a polynomial-time checker for
+// key-value histories whose puts write unique values.
 //
 // # Recording
 //
@@ -35,6 +36,15 @@
 // never a pass, and Result.Err reports it as an error just like Illegal.
 // Result.WriteHTML writes Porcupine's interactive visualization of the
 // history and its (partial) linearizations; write it for every violation.
+//
+// Porcupine searches the orders of the operations and can run out of time
+// on many clients contending for few keys. For KVModel histories whose puts
+// write unique values, CheckUniqueKV decides linearizability in O(n log n)
+// instead: each get's value names the put it read from, which turns the
+// question into one about the order of clusters (a put and its gets), as
+// in Gibbons and Korach's algorithm for read-mapped histories. CheckKV
+// picks it whenever UniqueKV allows, and Porcupine otherwise; on a
+// violation it still runs Porcupine on the failing key, for WriteHTML.
 //
 // # Models
 //
