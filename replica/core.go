@@ -144,6 +144,7 @@ type Core struct {
 	first    uint64
 	outputs  []Output
 	snapshot *Snapshot
+	arena    []byte // results of this Ready's executions
 	stats    Stats
 }
 
@@ -253,6 +254,7 @@ func (c *Core) Advance() {
 		c.outputs[i] = Output{}
 	}
 	c.outputs = c.outputs[:0]
+	c.arena = c.arena[:0]
 	c.snapshot = nil
 }
 
@@ -294,7 +296,11 @@ func (c *Core) Execute(cmd protocols.Command) {
 		return
 	}
 	c.stats.Executed++
-	res := c.sm.Apply(cmd)
+	// The result may alias the state machine's buffer: keep a copy in the
+	// arena, which lives until Advance.
+	n := len(c.arena)
+	c.arena = append(c.arena, c.sm.Apply(cmd)...)
+	res := c.arena[n:len(c.arena):len(c.arena)]
 	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd, Result: res})
 	c.emit(Output{Kind: OutReply, Cmd: cmd, Result: res}, c.holdRep)
 }

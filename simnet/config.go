@@ -56,6 +56,13 @@ type Config struct {
 	// CodecCheck round-trips every message through the protocol's Codec.
 	CodecCheck bool
 
+	// CompactEvery makes every node take a checkpoint (replica.Config's
+	// CompactEvery) after every CompactEvery persisted records, for
+	// protocols that implement protocols.Compactor; a restarted node then
+	// starts from its last durable checkpoint and the records after it.
+	// 0 never compacts.
+	CompactEvery int
+
 	// DiskDelay is the time a sync of persisted records takes, in virtual
 	// microseconds (default 100).
 	DiskDelay int64
@@ -187,7 +194,7 @@ func (c Config) resolve() (*resolved, error) {
 	if c.Size < 0 || c.Size > 1<<20 {
 		return bad("size=%d: need 0..1048576 bytes", c.Size)
 	}
-	if c.DiskDelay < 0 || c.TickInterval < 0 || c.ClientTimeout < 0 || c.FaultWindow < 0 || c.MaxTime < 0 || c.SuspectTicks < 0 {
+	if c.CompactEvery < 0 || c.DiskDelay < 0 || c.TickInterval < 0 || c.ClientTimeout < 0 || c.FaultWindow < 0 || c.MaxTime < 0 || c.SuspectTicks < 0 {
 		return bad("negative time setting")
 	}
 	if r.DiskDelay == 0 {

@@ -170,7 +170,7 @@ func (m *mcast) executed(nd *node, c protocols.Command) {
 	if op.leaderAt >= 0 {
 		return
 	}
-	if lr, ok := nd.proto.(protocols.LeaderReporter); ok && lr.Leader() == nd.id {
+	if lr, ok := nd.core.Protocol().(protocols.LeaderReporter); ok && lr.Leader() == nd.id {
 		op.leaderAt = s.now
 	}
 }

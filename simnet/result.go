@@ -75,6 +75,9 @@ type NodeStats struct {
 	Executed, Persisted  int64
 	FastPaths, SlowPaths int64
 	Crashes              int
+	// Checkpoints counts the checkpoints taken, Compactions those that
+	// became durable and replaced the log before them (Config.CompactEvery).
+	Checkpoints, Compactions int64
 	// Leader is the replica this node believed led at the end of the run,
 	// for protocols that implement protocols.LeaderReporter; 0 if none or
 	// the node was down.
@@ -237,6 +240,21 @@ func (r *Result) CheckLinearizable(timeout time.Duration) lincheck.Result {
 
 func (s *sim) result() *Result {
 	rc := s.cfg
+	// The counters of the cores still up, added to a copy of the totals.
+	saved := make([]NodeStats, s.n)
+	messages, fast, slow := s.messages, s.fast, s.slow
+	for i, nd := range s.nodes {
+		saved[i] = nd.stats
+		if nd.up {
+			nd.addStats()
+		}
+	}
+	defer func() {
+		for i, nd := range s.nodes {
+			nd.stats = saved[i]
+		}
+		s.messages, s.fast, s.slow = messages, fast, slow
+	}()
 	r := &Result{
 		Protocol: rc.Protocol, Seed: rc.Seed, Digest: s.digest, Nodes: s.n, F: rc.F,
 		Latency: rc.lat.String(), Sites: slices.Clone(rc.sites), Faults: s.spec.String(), FaultLog: s.faultLog,
@@ -288,10 +306,12 @@ func (s *sim) result() *Result {
 	votes := make([]int, s.n+1)
 	for _, nd := range s.nodes {
 		st := nd.stats
-		if lr, ok := nd.proto.(protocols.LeaderReporter); ok && nd.up {
-			if l := lr.Leader(); l >= 1 && int(l) <= s.n {
-				st.Leader = l
-				votes[l]++
+		if nd.up {
+			if lr, ok := nd.core.Protocol().(protocols.LeaderReporter); ok {
+				if l := lr.Leader(); l >= 1 && int(l) <= s.n {
+					st.Leader = l
+					votes[l]++
+				}
 			}
 		}
 		r.PerNode = append(r.PerNode, st)

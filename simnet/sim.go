@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/replica"
 )
 
 // Payload layout of a workload command: opcode, value (little endian),
@@ -25,19 +26,6 @@ const (
 	digestCrash  = 4
 )
 
-// heldSend is a send waiting for a sync.
-type heldSend struct {
-	to int
-	m  protocols.Message
-}
-
-// batch is the records of one call (or, for a call that persisted nothing,
-// none) and the sends that wait for them to be synced.
-type batch struct {
-	upTo  int // log length once synced
-	sends []heldSend
-}
-
 // execRec is one Execute call. It holds no pointer, so that recording
 // executions costs the garbage collector nothing; the keys of a workload
 // command are found through its client (sim.keysOf).
@@ -45,30 +33,50 @@ type execRec struct {
 	id protocols.CommandID
 }
 
-// node is one replica: the protocol instance and its Env.
+// node is one replica: a replica core (the protocol, its state machine and
+// the persistence rules) driven over the virtual disk and network.
 type node struct {
-	s     *sim
-	idx   int
-	id    protocols.NodeID
-	proto protocols.Protocol
-	cfg   protocols.Config // template for restarts
-	seed  uint64
-	rand  *rand.Rand
-
+	s       *sim
+	idx     int
+	id      protocols.NodeID
+	core    *replica.Core
+	cfg     protocols.Config // template for restarts
+	seed    uint64
+	rand    *rand.Rand
+	kv      kvMachine
 	up      bool
+	live    bool   // up when the run ended (set by result)
 	stopped bool   // crash-stopped for good
 	inc     uint32 // incarnation, 0 on first start
 
-	log       [][]byte // every record persisted and not lost
-	durable   int      // log[:durable] is synced
-	persisted bool     // the current call persisted something
-	batches   []batch  // outstanding syncs, oldest first from bhead
-	bhead     int
+	// The virtual disk: the last durable checkpoint, and the records
+	// persisted after it (log[i] has log index snap.Index+1+i). Records up
+	// to log index durable survive a crash that loses the unsynced tail.
+	snap    *replica.Snapshot
+	log     [][]byte
+	durable uint64
+	// pending are checkpoints taken but not yet durable: each becomes the
+	// node's snapshot once the records it covers are durable.
+	pending []pendingSnap
+	// snapExecs says which executions snap reflects: the first snapExecs.n
+	// entries of execs[snapExecs.inc].
+	snapExecs execPrefix
 
-	kv    map[string]uint64
-	execs [][]execRec // per incarnation
+	execs [][]execRec // per incarnation; a restart from a checkpoint
+	// starts its list with the executions the checkpoint reflects
 
 	stats NodeStats
+}
+
+// execPrefix names the first n executions of incarnation inc.
+type execPrefix struct {
+	inc, n int
+}
+
+// pendingSnap is a checkpoint waiting for its records to be durable.
+type pendingSnap struct {
+	snap  replica.Snapshot
+	execs execPrefix
 }
 
 // client is one closed-loop client.
@@ -180,7 +188,7 @@ func newSim(rc *resolved) *sim {
 		nd := &node{s: s, idx: i, id: protocols.NodeID(i + 1), seed: s.master.Uint64()}
 		nd.cfg = protocols.Config{
 			Self: nd.id, Peers: s.peers, F: rc.F, E: rc.E, Closest: s.closest(i),
-			SuspectTicks: rc.SuspectTicks, Env: nd,
+			SuspectTicks: rc.SuspectTicks,
 		}
 		if rc.Groups > 0 {
 			nd.cfg.Groups, nd.cfg.GroupOf = multicastGroups(rc.Groups, 2*rc.F+1), GroupOf
@@ -251,7 +259,7 @@ func (s *sim) start() error {
 	}
 	// Nodes.
 	for _, nd := range s.nodes {
-		if err := nd.boot(nil); err != nil {
+		if err := nd.boot(); err != nil {
 			return err
 		}
 	}
@@ -279,24 +287,42 @@ func (s *sim) start() error {
 	return nil
 }
 
-// boot starts a new incarnation of nd with the recovered records.
-func (nd *node) boot(recovered [][]byte) error {
+// boot starts a new incarnation of nd from its durable checkpoint and the
+// records after it.
+func (nd *node) boot() error {
 	s := nd.s
 	nd.up = true
 	nd.rand = rand.New(rand.NewPCG(nd.seed, uint64(nd.inc)))
-	nd.kv = map[string]uint64{}
+	nd.kv = kvMachine{kv: map[string]uint64{}, multicast: s.cfg.Groups > 0}
 	hint := s.cfg.Ops
 	if len(nd.execs) > 0 {
 		hint = len(nd.execs[len(nd.execs)-1])
 	}
-	nd.execs = append(nd.execs, make([]execRec, 0, hint))
-	cfg := nd.cfg
-	cfg.Recovered = recovered
-	p, err := protocols.New(s.cfg.Protocol, cfg)
+	execs := make([]execRec, 0, hint)
+	if nd.snap != nil {
+		execs = append(execs, nd.execs[nd.snapExecs.inc][:nd.snapExecs.n]...)
+	}
+	nd.execs = append(nd.execs, execs)
+	recs := make([][]byte, len(nd.log))
+	for i, r := range nd.log {
+		recs[i] = slices.Clone(r)
+	}
+	var snap *replica.Snapshot
+	if nd.snap != nil {
+		c := *nd.snap
+		c.Checkpoint, c.State = slices.Clone(c.Checkpoint), slices.Clone(c.State)
+		snap = &c
+	}
+	core, err := replica.New(replica.Config{
+		Spec: s.cfg.spec, Protocol: nd.cfg, StateMachine: &nd.kv, Rand: nd.rand,
+		Snapshot: snap, Records: recs, CompactEvery: s.cfg.CompactEvery,
+	})
 	if err != nil {
 		return fmt.Errorf("simnet: seed %d: start node %d (incarnation %d): %w", s.cfg.Seed, nd.id, nd.inc, err)
 	}
-	nd.proto = p
+	nd.core = core
+	nd.durable = core.LastIndex()
+	nd.drain()
 	s.q.push(event{at: s.now + 1 + s.phaseRand.Int64N(s.cfg.TickInterval), kind: evTick, node: uint32(nd.idx), inc: nd.inc})
 	return nil
 }
@@ -305,18 +331,18 @@ func (nd *node) boot(recovered [][]byte) error {
 func (nd *node) crash(kind CrashKind) {
 	s := nd.s
 	nd.up = false
-	nd.proto = nil
+	nd.addStats()
+	nd.core = nil
 	nd.inc++
-	for i := nd.bhead; i < len(nd.batches); i++ {
-		clear(nd.batches[i].sends)
+	nd.pending = nd.pending[:0]
+	base := uint64(0)
+	if nd.snap != nil {
+		base = nd.snap.Index
 	}
-	nd.batches, nd.bhead = nd.batches[:0], 0
-	nd.persisted = false
 	if kind == CrashLostTail {
-		clear(nd.log[nd.durable:])
-		nd.log = nd.log[:nd.durable]
-	} else {
-		nd.durable = len(nd.log)
+		keep := int(nd.durable - base)
+		clear(nd.log[keep:])
+		nd.log = nd.log[:keep]
 	}
 	if kind == CrashStop {
 		nd.stopped = true
@@ -325,15 +351,22 @@ func (nd *node) crash(kind CrashKind) {
 	s.fold(digestCrash, uint64(s.now), uint64(nd.idx)<<8|uint64(kind))
 }
 
-// restart brings nd back with copies of its remaining records.
-func (nd *node) restart() error {
-	rec := make([][]byte, len(nd.log))
-	for i, r := range nd.log {
-		rec[i] = slices.Clone(r)
-	}
-	nd.durable = len(nd.log)
-	return nd.boot(rec)
+// addStats adds the counters of nd's core to its totals.
+func (nd *node) addStats() {
+	st := nd.core.Stats()
+	nd.stats.Sent += st.Sent
+	nd.stats.Persisted += st.Persisted
+	nd.stats.FastPaths += st.FastPaths
+	nd.stats.SlowPaths += st.SlowPaths
+	nd.stats.Checkpoints += st.Checkpoints
+	s := nd.s
+	s.messages += st.Sent
+	s.fast += st.FastPaths
+	s.slow += st.SlowPaths
 }
+
+// restart brings nd back from its disk.
+func (nd *node) restart() error { return nd.boot() }
 
 func (s *sim) fold(tag, x, y uint64) {
 	h := s.digest
@@ -362,20 +395,18 @@ func (s *sim) loop() {
 			s.deliveries++
 			nd.stats.Delivered++
 			s.fold(digestDeliv, uint64(ev.at), uint64(ev.peer)<<32|uint64(ev.node))
-			nd.persisted = false
-			nd.proto.Step(protocols.NodeID(ev.peer+1), m)
-			nd.endCall()
+			nd.core.Step(protocols.NodeID(ev.peer+1), m)
+			nd.drain()
 		case evSync:
 			nd := s.nodes[ev.node]
 			if ev.inc == nd.inc && nd.up {
-				nd.synced()
+				nd.synced(ev.a)
 			}
 		case evTick:
 			nd := s.nodes[ev.node]
 			if ev.inc == nd.inc && nd.up {
-				nd.persisted = false
-				nd.proto.Tick()
-				nd.endCall()
+				nd.core.Tick()
+				nd.drain()
 				s.q.push(event{at: s.now + s.cfg.TickInterval, kind: evTick, node: ev.node, inc: ev.inc})
 			}
 		case evSubmit:
@@ -385,9 +416,8 @@ func (s *sim) loop() {
 				s.dropped++
 				continue
 			}
-			nd.persisted = false
-			nd.proto.Submit(cmd)
-			nd.endCall()
+			nd.core.Submit(cmd)
+			nd.drain()
 		case evReply:
 			s.reply(int(ev.peer), ev.a, ev.b)
 		case evTimeout:
@@ -404,45 +434,74 @@ func (s *sim) loop() {
 	}
 }
 
-// endCall ends a Submit, Step or Tick: if it persisted, its sync starts.
-func (nd *node) endCall() {
-	if !nd.persisted {
-		return
-	}
-	nd.persisted = false
-	if !nd.up { // the protocol cannot crash itself, but be safe
-		return
-	}
-	nd.batches[len(nd.batches)-1].upTo = len(nd.log)
+// drain carries out what the core asks after an input: records go to the
+// virtual disk, whose sync completes DiskDelay later; messages leave;
+// executions are recorded; answers go to waiting clients; a checkpoint
+// waits for its records to be durable.
+func (nd *node) drain() {
 	s := nd.s
-	s.q.push(event{at: s.now + s.cfg.DiskDelay, kind: evSync, node: uint32(nd.idx), inc: nd.inc})
+	rd := nd.core.Ready()
+	for i := range rd.Outputs {
+		o := &rd.Outputs[i]
+		switch o.Kind {
+		case replica.OutSend:
+			nd.send(o.To, o.Msg)
+		case replica.OutExec:
+			nd.executed(o.Cmd)
+		case replica.OutReply:
+			nd.reply(o.Cmd, o.Result)
+		}
+	}
+	if len(rd.Records) > 0 {
+		nd.log = append(nd.log, rd.Records...)
+		upTo := rd.FirstIndex + uint64(len(rd.Records)) - 1
+		s.q.push(event{at: s.now + s.cfg.DiskDelay, kind: evSync, node: uint32(nd.idx), inc: nd.inc, a: upTo})
+	}
+	if rd.Snapshot != nil {
+		inc := len(nd.execs) - 1
+		nd.pending = append(nd.pending, pendingSnap{snap: *rd.Snapshot, execs: execPrefix{inc: inc, n: len(nd.execs[inc])}})
+	}
+	nd.core.Advance()
+	nd.install()
 }
 
-// synced completes the oldest outstanding sync: its records become durable
-// and its held sends leave.
-func (nd *node) synced() {
-	b := &nd.batches[nd.bhead]
-	nd.bhead++
-	nd.durable = max(nd.durable, b.upTo)
-	for i := range b.sends {
-		hs := b.sends[i]
-		b.sends[i].m = nil
-		nd.s.transmit(nd.idx, hs.to, hs.m)
-	}
-	b.sends = b.sends[:0]
-	if nd.bhead == len(nd.batches) {
-		nd.batches, nd.bhead = nd.batches[:0], 0
-	}
+// synced completes a sync: the log is durable up to index upTo, so held
+// messages and answers leave and covered checkpoints are installed.
+func (nd *node) synced(upTo uint64) {
+	nd.durable = max(nd.durable, upTo)
+	nd.core.Synced(upTo)
+	nd.drain()
 }
 
-// Send implements protocols.Env. A send leaves at once unless the current
-// call persisted a record before it or an earlier call's sync is still
-// outstanding; then it leaves when the newest outstanding sync completes,
-// so a message never overtakes a record persisted before it was sent.
-func (nd *node) Send(to protocols.NodeID, m protocols.Message) {
+// install makes durable the newest pending checkpoint whose records are
+// durable, dropping the log it covers.
+func (nd *node) install() {
+	k := -1
+	for i := range nd.pending {
+		if nd.pending[i].snap.Index <= nd.durable {
+			k = i
+		}
+	}
+	if k < 0 {
+		return
+	}
+	p := nd.pending[k]
+	base := uint64(0)
+	if nd.snap != nil {
+		base = nd.snap.Index
+	}
+	drop := int(p.snap.Index - base)
+	clear(nd.log[:drop])
+	nd.log = slices.Delete(nd.log, 0, drop)
+	nd.snap = &p.snap
+	nd.snapExecs = p.execs
+	nd.pending = slices.Delete(nd.pending, 0, k+1)
+	nd.stats.Compactions++
+}
+
+// send puts a message the core released on the network.
+func (nd *node) send(to protocols.NodeID, m protocols.Message) {
 	s := nd.s
-	s.messages++
-	nd.stats.Sent++
 	if to < 1 || int(to) > s.n {
 		if s.err == nil {
 			s.err = fmt.Errorf("node %d sent %T to node %d, which does not exist", nd.id, m, to)
@@ -451,11 +510,6 @@ func (nd *node) Send(to protocols.NodeID, m protocols.Message) {
 	}
 	if s.cfg.CodecCheck {
 		m = s.roundTrip(m)
-	}
-	if nd.bhead < len(nd.batches) {
-		b := &nd.batches[len(nd.batches)-1]
-		b.sends = append(b.sends, heldSend{to: int(to) - 1, m: m})
-		return
 	}
 	s.transmit(nd.idx, int(to)-1, m)
 }
@@ -510,39 +564,8 @@ func (s *sim) transmit(i, j int, m protocols.Message) {
 	s.q.push(event{at: s.now + d, kind: evMsg, node: uint32(j), peer: uint32(i), a: s.msgs.put(m)})
 }
 
-// Persist implements protocols.Env.
-func (nd *node) Persist(rec []byte) {
-	nd.log = append(nd.log, rec)
-	nd.stats.Persisted++
-	if !nd.persisted {
-		nd.persisted = true
-		if len(nd.batches) < cap(nd.batches) {
-			nd.batches = nd.batches[:len(nd.batches)+1]
-			nd.batches[len(nd.batches)-1].sends = nd.batches[len(nd.batches)-1].sends[:0]
-		} else {
-			nd.batches = append(nd.batches, batch{})
-		}
-	}
-}
-
-// Rand implements protocols.Env.
-func (nd *node) Rand() *rand.Rand { return nd.rand }
-
-// ReportPath implements protocols.PathReporter.
-func (nd *node) ReportPath(fast bool) {
-	if fast {
-		nd.s.fast++
-		nd.stats.FastPaths++
-	} else {
-		nd.s.slow++
-		nd.stats.SlowPaths++
-	}
-}
-
-// Execute implements protocols.Env: it applies c to the node's key-value
-// state machine and answers the client if c is the command the client is
-// waiting for at this node.
-func (nd *node) Execute(c protocols.Command) {
+// executed records an execution of c at nd.
+func (nd *node) executed(c protocols.Command) {
 	s := nd.s
 	s.executions++
 	nd.stats.Executed++
@@ -557,28 +580,24 @@ func (nd *node) Execute(c protocols.Command) {
 		}
 	}
 	s.fold(digestExec, uint64(s.now)<<16|uint64(nd.idx), c.ID.Client<<40^c.ID.Seq)
-	var out uint64
-	if len(c.Keys) > 0 && len(c.Payload) >= minPayload {
-		if c.Payload[0] == opPut {
-			nd.kv[c.Keys[0]] = binary.LittleEndian.Uint64(c.Payload[1:])
-			if s.mc != nil {
-				for _, k := range c.Keys[1:] {
-					nd.kv[k] = binary.LittleEndian.Uint64(c.Payload[1:])
-				}
-			}
-		} else {
-			out = nd.kv[c.Keys[0]]
-		}
-	}
 	if s.mc != nil {
 		s.mc.executed(nd, c)
 	}
+}
+
+// reply answers the client of c if it is waiting for c at this node.
+func (nd *node) reply(c protocols.Command, result []byte) {
+	s := nd.s
 	ci := c.ID.Client - 1
 	if ci >= uint64(len(s.clients)) {
 		return
 	}
 	cl := &s.clients[ci]
 	if cl.waiting && cl.seq == c.ID.Seq && cl.node == nd.idx {
+		var out uint64
+		if len(result) == 8 {
+			out = binary.LittleEndian.Uint64(result)
+		}
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
 		s.q.push(event{at: s.now + d, kind: evReply, peer: uint32(ci), a: c.ID.Seq, b: out})
 	}

@@ -45,6 +45,7 @@ type simFlags struct {
 	json             bool
 	codecCheck       bool
 	groups           int
+	compactEvery     int
 	dest             string
 }
 
@@ -103,6 +104,7 @@ Bad flags exit with status 2.`,
 	f.BoolVar(&fl.codecCheck, "codec-check", false, "round-trip every message through the protocol's codec")
 	f.IntVar(&fl.groups, "groups", 0, "atomic multicast: G groups of 2f+1 replicas (nodes = G*(2f+1)); 0 = no multicast")
 	f.StringVar(&fl.dest, "dest", "mixed", "atomic multicast: destination groups per command, K or mixed (1..G drawn per command)")
+	f.IntVar(&fl.compactEvery, "compact-every", 0, "checkpoint every N persisted records (protocols that compact); restarts then start from the checkpoint")
 	return cmd
 }
 
@@ -111,7 +113,7 @@ func (fl *simFlags) config(cmd *cobra.Command) (simnet.Config, error) {
 	cfg := simnet.Config{
 		Protocol: fl.protocol, Nodes: fl.nodes, F: fl.f, E: fl.e,
 		Clients: fl.clients, Ops: fl.ops, Keys: fl.keys, Conflict: fl.conflict, Reads: fl.reads, Size: fl.size,
-		Latency: fl.latency, Sites: fl.sites, Faults: fl.faults, Seed: fl.seed, CodecCheck: fl.codecCheck,
+		Latency: fl.latency, Sites: fl.sites, Faults: fl.faults, Seed: fl.seed, CodecCheck: fl.codecCheck, CompactEvery: fl.compactEvery,
 	}
 	if fl.groups > 0 {
 		cfg.Groups = fl.groups

@@ -1,0 +1,70 @@
+package simnet
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/wire"
+)
+
+// kvMachine is the workload's state machine: a map from key to the last
+// value put. A get answers the key's value; a put answers 0. In multicast
+// runs a put writes every key of the command.
+type kvMachine struct {
+	kv        map[string]uint64
+	multicast bool
+	out       [8]byte
+}
+
+// Apply implements replica.StateMachine.
+func (m *kvMachine) Apply(c protocols.Command) []byte {
+	var out uint64
+	if len(c.Keys) > 0 && len(c.Payload) >= minPayload {
+		if c.Payload[0] == opPut {
+			v := binary.LittleEndian.Uint64(c.Payload[1:])
+			m.kv[c.Keys[0]] = v
+			if m.multicast {
+				for _, k := range c.Keys[1:] {
+					m.kv[k] = v
+				}
+			}
+		} else {
+			out = m.kv[c.Keys[0]]
+		}
+	}
+	binary.LittleEndian.PutUint64(m.out[:], out)
+	return m.out[:]
+}
+
+// Snapshot implements replica.StateMachine: the pairs sorted by key.
+func (m *kvMachine) Snapshot() ([]byte, error) {
+	keys := make([]string, 0, len(m.kv))
+	for k := range m.kv {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := binary.AppendUvarint(nil, uint64(len(keys)))
+	for _, k := range keys {
+		b = wire.AppendString(b, k)
+		b = binary.AppendUvarint(b, m.kv[k])
+	}
+	return b, nil
+}
+
+// Restore implements replica.StateMachine.
+func (m *kvMachine) Restore(snap []byte) error {
+	r := wire.NewReader(snap)
+	n := r.Count(2)
+	kv := make(map[string]uint64, n)
+	for range n {
+		k := r.String()
+		kv[k] = r.Uvarint()
+	}
+	if err := r.Done(); err != nil {
+		return fmt.Errorf("simnet: kv snapshot: %w", err)
+	}
+	m.kv = kv
+	return nil
+}
