@@ -189,7 +189,7 @@ func TestTxTooLarge(t *testing.T) {
 	})
 	require.ErrorIs(t, err, ErrTxTooLarge)
 	require.NoError(t, h.View(func(tx *Tx) error {
-		require.Equal(t, uint64(16383), a.Get(tx, 4095))
+		require.Equal(t, uint64(16383), a.Get(tx, 16383))
 		return nil
 	}))
 }
