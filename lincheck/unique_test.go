@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/stretchr/testify/require"
@@ -367,4 +368,15 @@ func TestCheckKVChoosesChecker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckUniqueKVDecidesWhatPorcupineCannot: the history that makes
+// Porcupine time out (40 concurrent puts and a get of a value nobody wrote)
+// is decided at once; Porcupine's drawing of it then times out, which the
+// error says.
+func TestCheckUniqueKVDecidesWhatPorcupineCannot(t *testing.T) {
+	res := CheckUniqueKV(hardHistory(40), 50*time.Millisecond)
+	require.Equal(t, Illegal, res.Verdict)
+	require.ErrorContains(t, res.Err(), "get(x) → 41 (client 40, 0..1000) returns a value that no put to its key wrote")
+	require.ErrorContains(t, res.Err(), "Porcupine timed out on this key")
 }
