@@ -1,0 +1,311 @@
+package replica
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/wire"
+)
+
+// logProto is a one-replica toy protocol: Submit persists the command, sends
+// it to peer 2 and executes it; Step executes a command it is sent. Its
+// checkpoint is the number of records it persisted; a restart executes its
+// recovered records again.
+type logProto struct {
+	env       protocols.Env
+	persisted uint64
+}
+
+type cmdMsg struct{ c protocols.Command }
+
+func newLogProto(cfg protocols.Config) (protocols.Protocol, error) {
+	p := &logProto{env: cfg.Env}
+	if cfg.Checkpoint != nil {
+		p.persisted = binary.LittleEndian.Uint64(cfg.Checkpoint)
+	}
+	for _, rec := range cfg.Recovered {
+		r := wire.NewReader(rec)
+		c := r.Command()
+		if err := r.Done(); err != nil {
+			return nil, err
+		}
+		p.persisted++
+		p.env.Execute(c)
+	}
+	return p, nil
+}
+
+func (p *logProto) Submit(c protocols.Command) {
+	p.env.Persist(wire.AppendCommand(nil, c))
+	p.persisted++
+	p.env.Send(2, cmdMsg{c})
+	p.env.Execute(c)
+}
+
+func (p *logProto) Step(_ protocols.NodeID, m protocols.Message) { p.env.Execute(m.(cmdMsg).c) }
+func (p *logProto) Tick()                                        {}
+
+func (p *logProto) Checkpoint() []byte { return binary.LittleEndian.AppendUint64(nil, p.persisted) }
+
+var logSpec = protocols.Spec{Name: "log", New: newLogProto}
+
+// sumMachine adds each command's payload byte to the sum of its key and
+// answers the new sum.
+type sumMachine struct {
+	sums map[string]uint64
+	buf  [8]byte
+}
+
+func newSum() *sumMachine { return &sumMachine{sums: map[string]uint64{}} }
+
+func (m *sumMachine) Apply(c protocols.Command) []byte {
+	k := ""
+	if len(c.Keys) > 0 {
+		k = c.Keys[0]
+	}
+	if len(c.Payload) > 0 {
+		m.sums[k] += uint64(c.Payload[0])
+	}
+	binary.LittleEndian.PutUint64(m.buf[:], m.sums[k])
+	return m.buf[:]
+}
+
+func (m *sumMachine) Snapshot() ([]byte, error) {
+	keys := make([]string, 0, len(m.sums))
+	for k := range m.sums {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b []byte
+	for _, k := range keys {
+		b = wire.AppendString(b, k)
+		b = binary.AppendUvarint(b, m.sums[k])
+	}
+	return b, nil
+}
+
+func (m *sumMachine) Restore(b []byte) error {
+	r := wire.NewReader(b)
+	m.sums = map[string]uint64{}
+	for r.Len() > 0 && r.Err() == nil {
+		k := r.String()
+		m.sums[k] = r.Uvarint()
+	}
+	return r.Err()
+}
+
+func newCore(t *testing.T, snap *Snapshot, recs [][]byte, every int, hold bool) (*Core, *sumMachine) {
+	t.Helper()
+	sm := newSum()
+	c, err := New(Config{
+		Spec: logSpec, Protocol: protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2}},
+		StateMachine: sm, Rand: rand.New(rand.NewPCG(1, 2)), Snapshot: snap, Records: recs,
+		CompactEvery: every, HoldReplies: hold,
+	})
+	require.NoError(t, err)
+	return c, sm
+}
+
+func cmd(client, seq uint64, key string, add byte) protocols.Command {
+	return protocols.Command{ID: protocols.CommandID{Client: client, Seq: seq}, Keys: []string{key}, Payload: []byte{add}}
+}
+
+// TestSendsAndRepliesWaitForDurability checks the persistence rule: an
+// output made after a record was persisted leaves only once Synced covers
+// that record, and outputs leave in the order they were made.
+func TestSendsAndRepliesWaitForDurability(t *testing.T) {
+	c, _ := newCore(t, nil, nil, 0, true)
+	c.Submit(cmd(1, 1, "a", 1))
+	rd := c.Ready()
+	require.Len(t, rd.Records, 1)
+	require.Equal(t, uint64(1), rd.FirstIndex)
+	// Only the execution is reported; the send and the reply wait.
+	require.Len(t, rd.Outputs, 1)
+	require.Equal(t, OutExec, rd.Outputs[0].Kind)
+	c.Advance()
+
+	c.Submit(cmd(1, 2, "a", 2)) // a second record, not yet durable either
+	c.Advance()
+	c.Synced(1)
+	rd = c.Ready()
+	require.Equal(t, []OutputKind{OutSend, OutReply}, kinds(rd.Outputs), "only the outputs of record 1 leave")
+	require.Equal(t, uint64(1), rd.Outputs[1].Cmd.ID.Seq)
+	require.Equal(t, uint64(1), binary.LittleEndian.Uint64(rd.Outputs[1].Result))
+	c.Advance()
+	c.Synced(2)
+	rd = c.Ready()
+	require.Equal(t, []OutputKind{OutSend, OutReply}, kinds(rd.Outputs))
+	require.Equal(t, uint64(3), binary.LittleEndian.Uint64(rd.Outputs[1].Result), "a held result is a copy, not the state machine's buffer")
+	c.Advance()
+
+	// With everything durable, a Step's execution answers at once.
+	c.Step(2, cmdMsg{cmd(2, 1, "b", 5)})
+	require.Equal(t, []OutputKind{OutExec, OutReply}, kinds(c.Ready().Outputs))
+}
+
+// TestRepliesWithoutHold checks that HoldReplies=false answers at once.
+func TestRepliesWithoutHold(t *testing.T) {
+	c, _ := newCore(t, nil, nil, 0, false)
+	c.Submit(cmd(1, 1, "a", 1))
+	require.Equal(t, []OutputKind{OutExec, OutReply}, kinds(c.Ready().Outputs))
+}
+
+func kinds(outs []Output) []OutputKind {
+	var k []OutputKind
+	for _, o := range outs {
+		k = append(k, o.Kind)
+	}
+	return k
+}
+
+// TestSessionsDiscardDuplicates checks exactly-once: a command id executes
+// once, a command below the client's acknowledgement watermark does not
+// execute, and other clients and keys are independent.
+func TestSessionsDiscardDuplicates(t *testing.T) {
+	c, sm := newCore(t, nil, nil, 0, false)
+	c.Step(2, cmdMsg{cmd(1, 1, "a", 1)})
+	c.Step(2, cmdMsg{cmd(1, 1, "a", 1)}) // duplicate
+	c.Step(2, cmdMsg{cmd(2, 1, "a", 1)}) // another client
+	c.Step(2, cmdMsg{cmd(1, 1, "b", 1)}) // another key: same id, but its own session
+	require.Equal(t, uint64(2), sm.sums["a"])
+	require.Equal(t, int64(1), c.Stats().Duplicates)
+
+	acked := cmd(1, 3, "a", 1)
+	acked.Acked = 3 // the client was answered for 1 and 2
+	c.Step(2, cmdMsg{acked})
+	c.Step(2, cmdMsg{cmd(1, 2, "a", 100)}) // a late copy of seq 2: below the watermark
+	require.Equal(t, uint64(3), sm.sums["a"])
+	se := c.sess.keys["a"].clients[1]
+	require.Equal(t, uint64(3), se.floor)
+	require.Equal(t, []uint64{3}, se.seqs, "seqs below the watermark are forgotten")
+}
+
+// TestSessionEviction checks the per-key bound and that the least recently
+// used session goes first.
+func TestSessionEviction(t *testing.T) {
+	s := newSessions(2)
+	require.True(t, s.admit(cmd(1, 1, "k", 0)))
+	require.True(t, s.admit(cmd(2, 1, "k", 0)))
+	require.True(t, s.admit(cmd(1, 2, "k", 0))) // client 1 used last
+	require.True(t, s.admit(cmd(3, 1, "k", 0))) // evicts client 2
+	require.Len(t, s.keys["k"].clients, 2)
+	require.NotNil(t, s.keys["k"].clients[1])
+	require.Nil(t, s.keys["k"].clients[2])
+	require.False(t, s.admit(cmd(1, 2, "k", 0)))
+}
+
+// TestCheckpointRestoresState drives a core through random commands,
+// syncs and crashes, with a checkpoint after every 3 records, and checks
+// that each restart from the last durable checkpoint and the durable
+// records after it gives the state of a core that never compacted,
+// restarted from every durable record.
+func TestCheckpointRestoresState(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 9))
+			var (
+				snap    *Snapshot
+				log     [][]byte // after snap
+				all     [][]byte // every record, never compacted
+				durable uint64
+				pending []Snapshot
+			)
+			c, sm := newCore(t, nil, nil, 3, true)
+			base := func() uint64 {
+				if snap == nil {
+					return 0
+				}
+				return snap.Index
+			}
+			drain := func() {
+				rd := c.Ready()
+				log = append(log, rd.Records...)
+				all = append(all, rd.Records...)
+				if rd.Snapshot != nil {
+					pending = append(pending, *rd.Snapshot)
+				}
+				c.Advance()
+			}
+			install := func() {
+				for len(pending) > 0 && pending[0].Index <= durable {
+					p := pending[0]
+					pending = pending[1:]
+					log = log[p.Index-base():]
+					snap = &p
+				}
+			}
+			seq := map[uint64]uint64{}
+			for step := 0; step < 200; step++ {
+				switch x := r.IntN(10); {
+				case x < 6:
+					cl := 1 + r.Uint64N(3)
+					seq[cl]++
+					c.Submit(cmd(cl, seq[cl], fmt.Sprint("k", r.IntN(3)), byte(1+r.IntN(9))))
+					drain()
+				case x < 9:
+					durable = c.LastIndex()
+					c.Synced(durable)
+					drain()
+					install()
+				default:
+					// Crash: the unsynced tail is lost.
+					keep := int(durable - base())
+					log, all = log[:keep], all[:int(durable)]
+					pending = nil
+					var sm2 *sumMachine
+					c, sm2 = newCore(t, snap, slices.Clone(log), 3, true)
+					drain()
+					_, ref := newCore(t, nil, slices.Clone(all), 0, true)
+					require.Equal(t, ref.sums, sm2.sums, "seed %d step %d: checkpoint %v + %d records", seed, step, snap != nil, len(log))
+					sm = sm2
+				}
+			}
+			require.NotNil(t, sm)
+		})
+	}
+}
+
+// TestSnapshotEncoding round-trips a snapshot and rejects truncations.
+func TestSnapshotEncoding(t *testing.T) {
+	c, _ := newCore(t, nil, nil, 0, false)
+	c.Step(2, cmdMsg{cmd(1, 1, "a", 1)})
+	st, err := c.state()
+	require.NoError(t, err)
+	s := Snapshot{Index: 7, Checkpoint: binary.LittleEndian.AppendUint64(nil, 7), State: st}
+	b, err := s.MarshalBinary()
+	require.NoError(t, err)
+	var got Snapshot
+	require.NoError(t, got.UnmarshalBinary(b))
+	require.Equal(t, s, got)
+	for i := range len(b) {
+		require.Error(t, new(Snapshot).UnmarshalBinary(b[:i]), "truncated at %d", i)
+	}
+	c2, sm := newCore(t, &got, nil, 0, false)
+	require.Equal(t, uint64(1), sm.sums["a"])
+	require.Equal(t, uint64(7), c2.LastIndex())
+}
+
+// FuzzRestore feeds arbitrary bytes to snapshot decoding and restore: an
+// error or a core, never a panic.
+func FuzzRestore(f *testing.F) {
+	c, _ := newCore(&testing.T{}, nil, nil, 0, false)
+	c.Step(2, cmdMsg{cmd(1, 1, "a", 1)})
+	st, _ := c.state()
+	good, _ := (&Snapshot{Index: 3, Checkpoint: []byte{0, 0, 0, 0, 0, 0, 0, 0}, State: st}).MarshalBinary()
+	f.Add(good)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Snapshot
+		if s.UnmarshalBinary(b) != nil {
+			return
+		}
+		r := wire.NewReader(s.State)
+		_, _ = readSessions(r, 0)
+	})
+}
