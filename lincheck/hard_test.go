@@ -14,7 +14,7 @@ import (
 )
 
 var porcupineTimeout = flag.Duration("porcupine-timeout", 0,
-	"TestHardHistoryReport: also run Porcupine on the contended history with this timeout (0: skip it); BenchmarkHardHistory/porcupine: its timeout (0: DefaultTimeout)")
+	"TestHardHistoryReport: also run Porcupine on the hard history with this timeout (0: skip it); BenchmarkHardHistory/porcupine: its timeout (0: DefaultTimeout)")
 
 // hardOp is one operation of testdata/hard-history.json.gz, as
 // hardgen_test.go writes it.
@@ -29,9 +29,9 @@ type hardOp struct {
 	Info   bool   `json:"info,omitempty"`
 }
 
-// contendedHistory returns the history of `blossom sim --protocol paxos --nodes
-// 5 --clients 40 --keys 2 --conflict 100 --ops 3000 --faults swarm --seed
-// 1`, recorded as simnet's Result.Operations records it, and its raw
+// contendedHistory returns the history of `blossom sim --protocol paxos
+// --nodes 5 --clients 40 --keys 2 --conflict 100 --ops 3000 --faults swarm
+// --seed 1`, recorded as simnet's Result.Operations records it, and its raw
 // operations.
 func contendedHistory(tb testing.TB) ([]porcupine.Operation, []hardOp) {
 	tb.Helper()
@@ -60,12 +60,12 @@ func recordHard(raw []hardOp) []porcupine.Operation {
 	return rec.Operations()
 }
 
-// TestHardHistoryReport decides the contended history (40 clients, 2 keys, 3,000
-// operations, all conflicting, swarm faults) with CheckKV, which must find
-// it linearizable with the unique-values checker, and a copy with a planted
-// stale read, which must be illegal. It logs the times; with
-// -porcupine-timeout it also runs Porcupine on the same history and logs its
-// verdict and time:
+// TestHardHistoryReport decides the contended history (40 clients, 2 keys,
+// 3,000 operations, all conflicting, swarm faults) with CheckKV, which must
+// find it linearizable with the unique-values checker, and a copy with a
+// planted stale read, which must be illegal. It logs the times; with
+// -porcupine-timeout it also runs Porcupine on the same history and logs
+// its verdict and time:
 //
 //	go test -run TestHardHistoryReport -v -porcupine-timeout=2m ./lincheck/
 func TestHardHistoryReport(t *testing.T) {
@@ -105,8 +105,8 @@ func TestHardHistoryReport(t *testing.T) {
 	t.Logf("contended history: Porcupine says %s in %v (timeout %v)", pres.Verdict, pres.Elapsed, *porcupineTimeout)
 }
 
-// BenchmarkHardHistory times both checkers on the contended history, and reports
-// each run's verdict as the metric "ok" (1 for Ok, 0 for Illegal, -1 for
+// BenchmarkHardHistory times both checkers on the contended history, and
+// reports each run's verdict as the metric "ok" (1 for Ok, 0 for Illegal, -1 for
 // Unknown). Porcupine runs with -porcupine-timeout (DefaultTimeout if 0):
 //
 //	go test -run '^$' -bench HardHistory -benchtime 1x -cpu 1 ./lincheck/

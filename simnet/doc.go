@@ -19,7 +19,7 @@
 //	// err wraps ErrConfig for a bad Config; other errors name the seed.
 //	if err := res.OrderError(); err != nil { ... }     // order contract
 //	if err := res.LivenessError(); err != nil { ... }  // all ops completed
-//	lin := res.CheckLinearizable(time.Minute)          // lincheck.KVModel
+//	lin := res.CheckLinearizable(time.Minute)          // lincheck.CheckKV
 //	if err := lin.Err(); err != nil { lin.WriteHTML("report.html") }
 //
 // Result also carries the metrics (Overall, PerSite, Throughput,
@@ -84,8 +84,10 @@
 //
 // Result.OrderViolations is the order check (no command executed twice in an
 // incarnation; per key, the executions of all incarnations agree on one
-// order) and Result.CheckLinearizable runs lincheck.KVModel over the
-// history (lincheck.MultiKVModel for multicast runs).
+// order) and Result.CheckLinearizable checks the history against
+// lincheck.KVModel, with lincheck.CheckKV's polynomial-time checker since
+// every put writes a unique value (Porcupine against lincheck.MultiKVModel
+// for multicast runs).
 //
 // # Atomic multicast runs
 //

@@ -228,14 +228,16 @@ func (r *Result) Operations() []porcupine.Operation {
 	return rec.Operations()
 }
 
-// CheckLinearizable checks the history against lincheck.KVModel with the
-// given timeout (lincheck.DefaultTimeout if <= 0).
+// CheckLinearizable checks the history against lincheck.KVModel with
+// lincheck.CheckKV: in polynomial time when every put's value is unique
+// (the workload draws them from one counter), and with Porcupine otherwise.
+// Multicast runs are checked by Porcupine against lincheck.MultiKVModel.
+// timeout bounds Porcupine (lincheck.DefaultTimeout if <= 0).
 func (r *Result) CheckLinearizable(timeout time.Duration) lincheck.Result {
-	model := lincheck.KVModel
 	if r.Groups > 0 {
-		model = lincheck.MultiKVModel
+		return lincheck.Check(lincheck.MultiKVModel, r.Operations(), timeout)
 	}
-	return lincheck.Check(model, r.Operations(), timeout)
+	return lincheck.CheckKV(r.Operations(), timeout)
 }
 
 func (s *sim) result() *Result {
