@@ -115,3 +115,35 @@ func TestSimCheckFailureExitsOneAndNamesSeed(t *testing.T) {
 	require.NoError(t, statErr)
 	require.Positive(t, st.Size())
 }
+
+// TestSimCheckerChoice: a run whose puts write unique values is checked by
+// the polynomial unique-values checker, and by Porcupine with --porcupine;
+// both catch the broken protocol, and the default still writes Porcupine's
+// drawing of the failing key.
+func TestSimCheckerChoice(t *testing.T) {
+	t.Parallel()
+	out, err := runSimArgs("--ops", "200", "--clients", "4", "--seed", "5", "--check")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "linearizable ok (")
+	require.Contains(t, out, ", unique-values)")
+	out, err = runSimArgs("--ops", "200", "--clients", "4", "--seed", "5", "--check", "--porcupine")
+	require.NoError(t, err, out)
+	require.Contains(t, out, ", porcupine)")
+
+	for _, porcupine := range []bool{false, true} {
+		args := []string{"--protocol", "test-local-only", "--ops", "200", "--clients", "4", "--conflict", "100",
+			"--keys", "1", "--seed", "78", "--check"}
+		if porcupine {
+			args = append(args, "--porcupine")
+		}
+		out, err := runSimArgs(args...)
+		require.Error(t, err, "porcupine %v", porcupine)
+		require.Contains(t, err.Error(), "linearizability check failed (illegal)")
+		report := filepath.Join(os.TempDir(), "blossom-sim-test-local-only-seed-78.html")
+		t.Cleanup(func() { os.Remove(report) })
+		require.Contains(t, out, "report written to "+report)
+		st, statErr := os.Stat(report)
+		require.NoError(t, statErr)
+		require.Positive(t, st.Size())
+	}
+}
