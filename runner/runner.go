@@ -1,0 +1,567 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pingcap/failpoint"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/replica"
+	"github.com/blossom-dso/blossom/storage/wal"
+	"github.com/blossom-dso/blossom/transport"
+)
+
+// Config configures a replica process.
+type Config struct {
+	// ID is this replica; it must be a key of Peers.
+	ID protocols.NodeID
+	// Peers maps every replica (this one included) to its replica-to-replica
+	// address.
+	Peers map[protocols.NodeID]string
+	// Protocol is a registered protocol name.
+	Protocol string
+	// F is the number of failures tolerated (per group with Groups).
+	F int
+	// Groups is the number of multicast groups of 2F+1 replicas each
+	// (wbcast, skeen); 0 means full replication.
+	Groups int
+	// DataDir holds the write-ahead log and snapshots. Required.
+	DataDir string
+	// Tick is the protocol's tick interval (default 10ms).
+	Tick time.Duration
+	// SuspectTicks is passed to the protocol (default 10).
+	SuspectTicks int
+	// CompactEvery takes a checkpoint after every CompactEvery records
+	// (default 10000; negative never).
+	CompactEvery int
+	// Cluster names the deployment; peers of another cluster are refused.
+	Cluster string
+	// ClientAddr is the HTTP client API's listen address; "" serves none.
+	ClientAddr string
+	// RequestTimeout bounds how long a client call waits (default 5s).
+	RequestTimeout time.Duration
+	// MaxWaiting bounds the client calls waiting at once (default 10000).
+	MaxWaiting int
+	// Seed seeds the protocol's random source (default: random).
+	Seed uint64
+	// NoSync skips fsync (benchmarks of the protocol alone; not durable).
+	NoSync bool
+	// Logger receives the replica's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// input is one event for the core goroutine.
+type input struct {
+	kind   inputKind
+	from   protocols.NodeID
+	msg    protocols.Message
+	cmd    protocols.Command
+	call   *call
+	status chan Status
+}
+
+type inputKind uint8
+
+const (
+	inStep inputKind = iota + 1
+	inSubmit
+	inForget
+	inStatus
+)
+
+// call is a client call waiting for its command's answer.
+type call struct {
+	done chan []byte // buffered 1: the core never blocks on it
+}
+
+// Status describes a replica, for GET /status and tests.
+type Status struct {
+	ID            protocols.NodeID `json:"id"`
+	Protocol      string           `json:"protocol"`
+	LastIndex     uint64           `json:"last_index"`
+	DurableIndex  uint64           `json:"durable_index"`
+	SnapshotIndex uint64           `json:"snapshot_index"`
+	Leader        protocols.NodeID `json:"leader,omitempty"`
+	Executed      int64            `json:"executed"`
+	Duplicates    int64            `json:"duplicates"`
+	Waiting       int              `json:"waiting"`
+	Keys          int              `json:"keys"`
+	// Compacts says the protocol implements protocols.Compactor.
+	Compacts bool `json:"compacts"`
+}
+
+// Replica is a running replica: one goroutine owns the replica core and
+// its state machine; a syncer goroutine makes the log durable (group
+// commit) and writes snapshots; the transport and the HTTP server feed the
+// core through a bounded inbox.
+type Replica struct {
+	cfg   Config
+	log   *slog.Logger
+	wal   *wal.Log
+	tr    transport.Transport
+	kv    *KV
+	core  *replica.Core
+	inbox chan input
+
+	// syncer
+	syncMu    sync.Mutex
+	syncWant  uint64 // highest index written and not yet asked to sync
+	snapsWant []replica.Snapshot
+	syncKick  chan struct{}
+	synced    chan uint64 // indexes made durable, for the core goroutine
+	syncErr   atomic.Pointer[error]
+
+	// core goroutine state
+	waiting  map[protocols.CommandID][]*call
+	pending  []replica.Snapshot // taken, waiting for their records
+	snapshot uint64             // index of the last snapshot saved
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+}
+
+// ErrClosed is returned by calls on a closed replica.
+var ErrClosed = errors.New("runner: replica closed")
+
+// Start opens the data dir, recovers the core from the last snapshot and
+// the records after it, connects to the peers and serves the client API.
+func Start(cfg Config) (*Replica, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	spec, err := protocols.Lookup(cfg.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	r := &Replica{
+		cfg: cfg, log: cfg.Logger.With("replica", cfg.ID), kv: NewKV(),
+		inbox: make(chan input, 8192), syncKick: make(chan struct{}, 1), synced: make(chan uint64, 1),
+		waiting: map[protocols.CommandID][]*call{},
+	}
+	t0 := time.Now()
+	l, rec, err := wal.Open(wal.Options{Dir: cfg.DataDir, NoSync: cfg.NoSync, Logger: r.log})
+	if err != nil {
+		return nil, err
+	}
+	r.wal = l
+	var snap *replica.Snapshot
+	if rec.Snapshot != nil {
+		snap = new(replica.Snapshot)
+		if err := snap.UnmarshalBinary(rec.Snapshot); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("runner: snapshot in %s: %w", cfg.DataDir, err)
+		}
+		if snap.Index != rec.SnapshotIndex {
+			l.Close()
+			return nil, fmt.Errorf("runner: snapshot in %s says index %d, its file %d", cfg.DataDir, snap.Index, rec.SnapshotIndex)
+		}
+		r.snapshot = snap.Index
+	}
+	pc, err := cfg.protocolConfig()
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	core, err := replica.New(replica.Config{
+		Spec: spec, Protocol: pc, StateMachine: r.kv, Rand: rand.New(rand.NewPCG(seed, uint64(cfg.ID))),
+		Snapshot: snap, Records: rec.Records, CompactEvery: max(cfg.CompactEvery, 0), HoldReplies: true,
+	})
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("runner: recover %s: %w", cfg.DataDir, err)
+	}
+	r.core = core
+	r.log.Info("recovered", "protocol", cfg.Protocol, "snapshot_index", r.snapshot,
+		"records", len(rec.Records), "keys", r.kv.Len(), "took", time.Since(t0).Round(time.Microsecond))
+
+	tr, err := transport.NewTCP(transport.Config{
+		Cluster: cfg.Cluster, Self: cfg.ID, Listen: cfg.Peers[cfg.ID], Peers: cfg.Peers,
+		Codec: spec.Codec, Handler: r.deliver, Logger: r.log,
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	r.tr = tr
+	if cfg.ClientAddr != "" {
+		if err := r.serveHTTP(); err != nil {
+			tr.Close()
+			l.Close()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(2)
+	go r.run(ctx)
+	go r.syncer(ctx)
+	return r, nil
+}
+
+func (c *Config) defaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Tick <= 0 {
+		c.Tick = 10 * time.Millisecond
+	}
+	if c.CompactEvery == 0 {
+		c.CompactEvery = 10000
+	}
+	if c.Cluster == "" {
+		c.Cluster = "blossom"
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.MaxWaiting <= 0 {
+		c.MaxWaiting = 10000
+	}
+	switch {
+	case c.DataDir == "":
+		return errors.New("runner: a data dir is required")
+	case c.Peers[c.ID] == "":
+		return fmt.Errorf("runner: replica %d has no address among the peers", c.ID)
+	case c.Groups < 0:
+		return errors.New("runner: negative group count")
+	}
+	if c.Groups > 0 && len(c.Peers) != c.Groups*(2*c.F+1) {
+		return fmt.Errorf("runner: %d groups of 2f+1=%d replicas need %d peers, got %d", c.Groups, 2*c.F+1, c.Groups*(2*c.F+1), len(c.Peers))
+	}
+	return nil
+}
+
+// protocolConfig builds the protocol's Config from the deployment.
+func (c *Config) protocolConfig() (protocols.Config, error) {
+	ids := make([]protocols.NodeID, 0, len(c.Peers))
+	for id := range c.Peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	pc := protocols.Config{Self: c.ID, Peers: ids, F: c.F, SuspectTicks: c.SuspectTicks}
+	if c.Groups > 0 {
+		groups := c.Groups
+		pc.Groups = Groups(groups, 2*c.F+1)
+		pc.GroupOf = func(key string) protocols.GroupID { return GroupOf(key, groups) }
+	}
+	return pc, nil
+}
+
+// inGroup reports whether this replica orders key's commands.
+func (r *Replica) inGroup(key string) bool {
+	if r.cfg.Groups == 0 {
+		return true
+	}
+	return slices.Contains(Groups(r.cfg.Groups, 2*r.cfg.F+1)[GroupOf(key, r.cfg.Groups)], r.cfg.ID)
+}
+
+// deliver is the transport's handler: it enqueues a step, dropping it when
+// the inbox is full (the protocol retransmits).
+func (r *Replica) deliver(from protocols.NodeID, m protocols.Message) {
+	select {
+	case r.inbox <- input{kind: inStep, from: from, msg: m}:
+	default:
+	}
+}
+
+// run is the core goroutine.
+func (r *Replica) run(ctx context.Context) {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.cfg.Tick)
+	defer tick.Stop()
+	r.process()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			r.core.Tick()
+		case idx := <-r.synced:
+			r.core.Synced(idx)
+			r.savePending(idx)
+		case in := <-r.inbox:
+			r.handle(in)
+		}
+		r.process()
+	}
+}
+
+func (r *Replica) handle(in input) {
+	switch in.kind {
+	case inStep:
+		r.core.Step(in.from, in.msg)
+	case inSubmit:
+		if w, ok := r.waiting[in.cmd.ID]; ok {
+			r.waiting[in.cmd.ID] = append(w, in.call)
+			return
+		}
+		if len(r.waiting) >= r.cfg.MaxWaiting {
+			close(in.call.done)
+			return
+		}
+		r.waiting[in.cmd.ID] = []*call{in.call}
+		r.core.Submit(in.cmd)
+	case inForget:
+		w := slices.DeleteFunc(r.waiting[in.cmd.ID], func(c *call) bool { return c == in.call })
+		if len(w) == 0 {
+			delete(r.waiting, in.cmd.ID)
+		} else {
+			r.waiting[in.cmd.ID] = w
+		}
+	case inStatus:
+		in.status <- r.status()
+	}
+}
+
+// process carries out the core's Ready.
+func (r *Replica) process() {
+	rd := r.core.Ready()
+	if rd.Empty() {
+		return
+	}
+	if len(rd.Records) > 0 {
+		last := rd.FirstIndex + uint64(len(rd.Records)) - 1
+		ackEarly := false
+		failpoint.Inject("ackBeforeWrite", func() { ackEarly = true })
+		if ackEarly {
+			r.writeLater(slices.Clone(rd.Records), last)
+		} else if _, err := r.wal.Write(rd.Records...); err != nil {
+			r.fail(err)
+		} else {
+			r.wantSync(last)
+		}
+	}
+	for i := range rd.Outputs {
+		o := &rd.Outputs[i]
+		switch o.Kind {
+		case replica.OutSend:
+			r.tr.Send(o.To, o.Msg)
+		case replica.OutReply:
+			if w, ok := r.waiting[o.Cmd.ID]; ok {
+				delete(r.waiting, o.Cmd.ID)
+				res := slices.Clone(o.Result)
+				if res == nil {
+					res = []byte{}
+				}
+				for _, c := range w {
+					c.done <- res
+				}
+			}
+		}
+	}
+	if rd.Snapshot != nil {
+		s := *rd.Snapshot
+		s.Checkpoint, s.State = slices.Clone(s.Checkpoint), slices.Clone(s.State)
+		r.pending = append(r.pending, s)
+	}
+	r.core.Advance()
+	r.savePending(r.core.DurableIndex())
+}
+
+// writeLater is the ackBeforeWrite sabotage: the records count as durable
+// at once and reach the log 200ms later.
+func (r *Replica) writeLater(recs [][]byte, last uint64) {
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		if _, err := r.wal.Write(recs...); err != nil {
+			r.fail(err)
+		}
+		r.wantSync(last)
+	}()
+	r.core.Synced(last)
+}
+
+// savePending hands the syncer the newest pending snapshot whose records
+// are durable.
+func (r *Replica) savePending(durable uint64) {
+	k := -1
+	for i := range r.pending {
+		if r.pending[i].Index <= durable {
+			k = i
+		}
+	}
+	if k < 0 {
+		return
+	}
+	s := r.pending[k]
+	r.pending = slices.Delete(r.pending, 0, k+1)
+	r.syncMu.Lock()
+	r.snapsWant = append(r.snapsWant, s)
+	r.syncMu.Unlock()
+	r.kick()
+}
+
+func (r *Replica) wantSync(last uint64) {
+	r.syncMu.Lock()
+	r.syncWant = max(r.syncWant, last)
+	r.syncMu.Unlock()
+	r.kick()
+}
+
+func (r *Replica) kick() {
+	select {
+	case r.syncKick <- struct{}{}:
+	default:
+	}
+}
+
+// syncer makes the log durable: each round syncs everything written so
+// far (records written during an fsync share the next one) and then writes
+// the snapshots whose records are durable.
+func (r *Replica) syncer(ctx context.Context) {
+	defer r.wg.Done()
+	var done uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.syncKick:
+		}
+		r.syncMu.Lock()
+		want, snaps := r.syncWant, r.snapsWant
+		r.snapsWant = nil
+		r.syncMu.Unlock()
+		if want > done {
+			if err := r.wal.Sync(); err != nil {
+				r.fail(err)
+				return
+			}
+			done = want
+			// Coalesce: keep only the newest index for the core.
+			select {
+			case old := <-r.synced:
+				done = max(done, old)
+			default:
+			}
+			r.synced <- done
+		}
+		for _, s := range snaps {
+			b, _ := s.MarshalBinary()
+			if err := r.wal.SaveSnapshot(s.Index, b); err != nil {
+				r.log.Error("snapshot not saved", "index", s.Index, "err", err)
+				continue
+			}
+			r.log.Debug("snapshot saved", "index", s.Index, "bytes", len(b))
+		}
+	}
+}
+
+// fail stops the replica after a storage error: it must not go on acting
+// on records it could not make durable.
+func (r *Replica) fail(err error) {
+	if r.syncErr.CompareAndSwap(nil, &err) {
+		r.log.Error("storage failed; the replica stops", "err", err)
+		go r.Close()
+	}
+}
+
+func (r *Replica) status() Status {
+	st := r.core.Stats()
+	s := Status{
+		ID: r.cfg.ID, Protocol: r.cfg.Protocol, LastIndex: r.core.LastIndex(), DurableIndex: r.core.DurableIndex(),
+		SnapshotIndex: r.snapshot, Executed: st.Executed, Duplicates: st.Duplicates, Waiting: len(r.waiting), Keys: r.kv.Len(),
+	}
+	if lr, ok := r.core.Protocol().(protocols.LeaderReporter); ok {
+		s.Leader = lr.Leader()
+	}
+	_, s.Compacts = r.core.Protocol().(protocols.Compactor)
+	return s
+}
+
+// Status returns the replica's status, read on the core goroutine.
+func (r *Replica) Status(ctx context.Context) (Status, error) {
+	ch := make(chan Status, 1)
+	if err := r.enqueue(ctx, input{kind: inStatus, status: ch}); err != nil {
+		return Status{}, err
+	}
+	select {
+	case s := <-ch:
+		return s, nil
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+}
+
+func (r *Replica) enqueue(ctx context.Context, in input) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case r.inbox <- in:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Errors of Do.
+var (
+	// ErrTimeout: the call's outcome is unknown; retry it with the same id.
+	ErrTimeout = errors.New("runner: no answer in time (outcome unknown)")
+	// ErrBusy: too many calls are waiting; the command was not submitted.
+	ErrBusy = errors.New("runner: too many waiting calls")
+)
+
+// Do submits cmd at this replica and waits for its answer, at most
+// RequestTimeout or until ctx ends. A second Do of the same command id
+// while the first waits joins it.
+func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	c := &call{done: make(chan []byte, 1)}
+	if err := r.enqueue(ctx, input{kind: inSubmit, cmd: cmd, call: c}); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, ErrTimeout
+		}
+		return nil, err
+	}
+	select {
+	case res, ok := <-c.done:
+		if !ok {
+			return nil, ErrBusy
+		}
+		return res, nil
+	case <-ctx.Done():
+		fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
+		_ = r.enqueue(fctx, input{kind: inForget, cmd: cmd, call: c})
+		fcancel()
+		return nil, ErrTimeout
+	}
+}
+
+// Close stops the replica: the client API, the core, the syncer, the
+// transport and the log. Calls still waiting time out.
+func (r *Replica) Close() error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if r.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = r.httpSrv.Shutdown(ctx)
+		cancel()
+	}
+	r.cancel()
+	r.wg.Wait()
+	err := r.tr.Close()
+	if e := r.wal.Close(); err == nil {
+		err = e
+	}
+	return err
+}

@@ -1,0 +1,137 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blossom-dso/blossom/protocols"
+	_ "github.com/blossom-dso/blossom/protocols/atlas"
+	_ "github.com/blossom-dso/blossom/protocols/epaxos"
+	_ "github.com/blossom-dso/blossom/protocols/paxos"
+	_ "github.com/blossom-dso/blossom/protocols/skeen"
+	_ "github.com/blossom-dso/blossom/protocols/wbcast"
+	"github.com/blossom-dso/blossom/runner"
+	"github.com/blossom-dso/blossom/runner/kvclient"
+)
+
+// freeAddrs returns n loopback addresses that were free a moment ago.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		out = append(out, l.Addr().String())
+		defer l.Close()
+	}
+	return out
+}
+
+type cluster struct {
+	t       *testing.T
+	cfgs    []runner.Config
+	reps    []*runner.Replica
+	clients map[protocols.NodeID]string
+}
+
+func startCluster(t *testing.T, protocol string, n, f, groups, compact int) *cluster {
+	t.Helper()
+	peers := map[protocols.NodeID]string{}
+	addrs := freeAddrs(t, 2*n)
+	c := &cluster{t: t, clients: map[protocols.NodeID]string{}}
+	for i := range n {
+		peers[protocols.NodeID(i+1)] = addrs[i]
+	}
+	dir := t.TempDir()
+	for i := range n {
+		id := protocols.NodeID(i + 1)
+		cfg := runner.Config{
+			ID: id, Peers: peers, Protocol: protocol, F: f, Groups: groups,
+			DataDir: filepath.Join(dir, fmt.Sprint(id)), Tick: 5 * time.Millisecond, CompactEvery: compact,
+			ClientAddr: addrs[n+i], Seed: uint64(i + 1), RequestTimeout: 2 * time.Second,
+		}
+		c.cfgs = append(c.cfgs, cfg)
+		c.clients[id] = addrs[n+i]
+	}
+	c.reps = make([]*runner.Replica, n)
+	for i := range n {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for _, r := range c.reps {
+			if r != nil {
+				r.Close()
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) start(i int) {
+	r, err := runner.Start(c.cfgs[i])
+	require.NoError(c.t, err)
+	c.reps[i] = r
+}
+
+func (c *cluster) stop(i int) {
+	require.NoError(c.t, c.reps[i].Close())
+	c.reps[i] = nil
+}
+
+// TestReplicatedKV runs puts and gets through every protocol on three (or,
+// for multicast, six) replicas over TCP with a write-ahead log, restarts a
+// replica from its data dir (from a snapshot: a checkpoint every 5
+// records), and reads every value back through it.
+func TestReplicatedKV(t *testing.T) {
+	for _, tc := range []struct {
+		protocol     string
+		n, f, groups int
+	}{
+		{"paxos", 3, 1, 0}, {"fpaxos", 3, 1, 0}, {"epaxos", 3, 1, 0}, {"atlas", 3, 1, 0},
+		{"wbcast", 6, 1, 2}, {"skeen", 6, 1, 2},
+	} {
+		t.Run(tc.protocol, func(t *testing.T) {
+			c := startCluster(t, tc.protocol, tc.n, tc.f, tc.groups, 5)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cl := kvclient.New(c.clients, kvclient.Options{Groups: tc.groups, F: tc.f})
+			for i := range 20 {
+				require.NoError(t, cl.Put(ctx, fmt.Sprint("k", i%7), []byte(fmt.Sprint("v", i))))
+			}
+			c.stop(0)
+			for i := 20; i < 30; i++ {
+				require.NoError(t, cl.Put(ctx, fmt.Sprint("k", i%7), []byte(fmt.Sprint("v", i))))
+			}
+			c.start(0)
+			only := kvclient.New(map[protocols.NodeID]string{1: c.clients[1]}, kvclient.Options{})
+			for k := range 7 {
+				key := fmt.Sprint("k", k)
+				if tc.groups > 0 && runner.GroupOf(key, tc.groups) != 0 {
+					continue // replica 1 orders only group 0's keys
+				}
+				want := -1
+				for i := range 30 {
+					if i%7 == k {
+						want = i
+					}
+				}
+				v, err := only.Get(ctx, key)
+				require.NoError(t, err)
+				require.Equal(t, fmt.Sprint("v", want), string(v), "key %s read at the restarted replica", key)
+			}
+			st, err := c.reps[0].Status(ctx)
+			require.NoError(t, err)
+			if st.Compacts {
+				require.NotZero(t, st.SnapshotIndex, "the restarted replica took checkpoints")
+			} else {
+				t.Logf("%s does not compact its log yet", tc.protocol)
+			}
+		})
+	}
+}
