@@ -439,10 +439,18 @@ func (t *TCP) handshakeIn(c net.Conn) {
 	h, err := readHello(c)
 	if err != nil {
 		var ve versionError
-		if errors.As(err, &ve) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &ve):
 			_, _ = c.Write(appendReply(nil, ve.Error()))
+			t.refuse(c, "", err.Error(), "version")
+		case errors.Is(err, errBadMagic):
+			t.refuse(c, "", err.Error(), "magic")
+		case errors.As(err, &ne) && ne.Timeout():
+			t.refuse(c, "", "no handshake within "+t.cfg.HandshakeTimeout.String(), "timeout")
+		default: // e.g. closed early: the dialer shut down, a port probe
+			t.refuse(c, "", fmt.Sprintf("incomplete handshake: %v", err), "io")
 		}
-		t.refuse(c, "", err.Error(), "hello")
 		return
 	}
 	if reason := t.check(h); reason != "" {
