@@ -236,6 +236,13 @@ func (t *TCP) Addr() net.Addr { return t.ln.Addr() }
 // Stats returns the transport's counters.
 func (t *TCP) Stats() Stats { return t.st.snapshot() }
 
+// Connected reports whether a connection to peer id is currently up (its
+// handshake done). It is a snapshot: the connection may fail right after.
+func (t *TCP) Connected(id protocols.NodeID) bool {
+	p := t.peers[id]
+	return p != nil && p.connected.Load()
+}
+
 // Send encodes m and queues it for peer to; it never blocks on the network.
 // Because m is encoded before Send returns, the caller may reuse m's memory
 // afterwards. A message to Self is queued, unencoded, for the Handler. When

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,9 @@ func TestTCPAllPairsAndSelf(t *testing.T) {
 	}
 	// Exactly one connection per pair: 1 dials 2 and 3, 2 dials 3.
 	for _, n := range nodes {
+		for _, p := range nodes {
+			require.Equal(t, p.id != n.id, n.Connected(p.id), "node %d connected to %d", n.id, p.id)
+		}
 		// Sent is counted once the flush returns, possibly after the
 		// receiver already got the bytes.
 		eventually(ctx, t, func() bool { return n.Stats().Sent == 3*rounds }, "node %d sent %d", n.id, n.Stats().Sent)
@@ -334,6 +338,7 @@ func TestTCPSendNeverBlocksWhenPeerIsDown(t *testing.T) {
 		}
 	})
 	require.Equal(t, uint64(9*queueLen), n.Stats().Dropped, "all but the last QueueLen are dropped")
+	require.False(t, n.Connected(2))
 	n.Send(42, tag(1, 0)) // unknown peer
 	require.Equal(t, uint64(9*queueLen+1), n.Stats().Dropped)
 	eventually(ctx, t, func() bool { return len(n.logs.messages("cannot connect to node 2")) > 0 }, "dial failure log")
@@ -425,5 +430,39 @@ func TestTCPConfigErrors(t *testing.T) {
 		mut(&cfg)
 		_, err := NewTCP(cfg)
 		require.Error(t, err, name)
+	}
+}
+
+// BenchmarkTCPSend measures one-way throughput of small messages between
+// two nodes (messages may be dropped when the sender outruns the queue).
+func BenchmarkTCPSend(b *testing.B) {
+	lns := map[protocols.NodeID]net.Listener{}
+	peers := map[protocols.NodeID]string{}
+	for id := protocols.NodeID(1); id <= 2; id++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(b, err)
+		lns[id], peers[id] = ln, ln.Addr().String()
+	}
+	var got atomic.Int64
+	var trs []*TCP
+	for id := protocols.NodeID(1); id <= 2; id++ {
+		tr, err := NewTCP(Config{Cluster: "bench", Self: id, Listener: lns[id], Peers: peers, Codec: paxosCodec(b),
+			Handler: func(protocols.NodeID, protocols.Message) { got.Add(1) }})
+		require.NoError(b, err)
+		defer tr.Close()
+		trs = append(trs, tr)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !trs[0].Connected(2) {
+		require.True(b, time.Now().Before(deadline), "never connected")
+		time.Sleep(time.Millisecond)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		trs[0].Send(2, tag(1, i))
+	}
+	for got.Load()+int64(trs[0].Stats().Dropped) < int64(b.N) {
+		require.True(b, time.Now().Before(deadline.Add(time.Minute)), "messages neither delivered nor dropped")
+		time.Sleep(time.Millisecond)
 	}
 }
