@@ -7,8 +7,10 @@
 //
 // # Contract
 //
-// Send never blocks on the network: it encodes the message and appends it
-// to the peer's bounded outbound queue (Config.QueueLen messages). When the
+// Send never blocks on the network: it encodes the message in the caller's
+// goroutine (so the caller may reuse the message's memory afterwards) and
+// appends the bytes to the peer's bounded outbound queue (Config.QueueLen
+// messages; the bound is in messages, not bytes). When the
 // queue is full, because the peer is slow, unreachable or down, the oldest
 // queued message is dropped and counted in Stats.Dropped; messages to
 // unknown peers and messages that cannot be encoded are dropped and counted
