@@ -66,6 +66,65 @@ func FuzzRecover(f *testing.F) {
 	fuzzseed.Check(f, "FuzzRecover", seeds)
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		r := &Replica{}
-		_ = r.recover([][]byte{rec}) // must not panic or exhaust memory
+		_ = r.recover(nil, [][]byte{rec}) // must not panic or exhaust memory
 	})
+}
+
+// sampleCheckpoints are checkpoint records: an empty replica's, and one
+// with a promise, retained executed slots and votes above them.
+func sampleCheckpoints() [][]byte {
+	b := ballot.Ballot{Round: 3, Node: 2}
+	cmds := sampleMessages()[4].(Accept).Cmds
+	r := &Replica{retain: 2}
+	empty := r.appendCheckpoint(nil)
+	r.promised = ballot.Ballot{Round: 4, Node: 1}
+	r.base, r.executed = 5, 7
+	r.log = []entry{{bal: b, cmds: cmds, chosen: true}, {chosen: true}, {bal: b}, {}, {bal: b, cmds: cmds[:1]}}
+	return [][]byte{empty, r.appendCheckpoint(nil)}
+}
+
+// FuzzCheckpoint checks that an arbitrary checkpoint record never makes a
+// restart panic, and that a checkpoint it accepts re-encodes to one that
+// restores the same state.
+func FuzzCheckpoint(f *testing.F) {
+	seeds := sampleCheckpoints()
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	fuzzseed.Check(f, "FuzzCheckpoint", seeds)
+	f.Fuzz(func(t *testing.T, ck []byte) {
+		r := &Replica{retain: 4}
+		if r.recover(ck, nil) != nil {
+			return
+		}
+		again := &Replica{retain: 4}
+		require.NoError(t, again.recover(r.appendCheckpoint(nil), nil))
+		requireSameAcceptor(t, r, again, "re-encoded checkpoint")
+	})
+}
+
+func TestMalformedCheckpointsAreErrors(t *testing.T) {
+	good := sampleCheckpoints()[1]
+	r := &Replica{retain: 8}
+	require.NoError(t, r.recover(good, nil))
+	require.Equal(t, uint64(5), r.base)
+	require.Equal(t, uint64(7), r.executed)
+	require.Equal(t, ballot.Ballot{Round: 4, Node: 1}, r.promised)
+	require.Len(t, r.done, 2, "the retained executed slots' ids")
+	for i := range good {
+		r := &Replica{retain: 8}
+		require.Error(t, r.recover(good[:i], nil), "truncated at %d", i)
+	}
+	bad := map[string]*Replica{
+		"base above executed":  {base: 3, executed: 2},
+		"executed gap":         {base: 0, executed: 2, log: []entry{{chosen: true}}},
+		"executed not chosen":  {base: 0, executed: 1, log: []entry{{bal: ballot.Ballot{Round: 1, Node: 1}}}},
+		"slot beyond the pipe": {executed: 0, log: make([]entry, maxAhead+2)},
+	}
+	bad["slot beyond the pipe"].log[maxAhead+1].bal = ballot.Ballot{Round: 1, Node: 1}
+	for name, b := range bad {
+		r := &Replica{retain: 8}
+		require.Error(t, r.recover(b.appendCheckpoint(nil), nil), name)
+	}
+	require.Error(t, (&Replica{}).recover(promiseRecord(ballot.Ballot{Round: 1}), nil), "a record is not a checkpoint")
 }

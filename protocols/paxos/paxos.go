@@ -1,6 +1,7 @@
 package paxos
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/pingcap/failpoint"
@@ -18,6 +19,26 @@ func init() {
 		return New(cfg, true)
 	}, Codec{})
 }
+
+// Options tune a Replica beyond protocols.Config.
+type Options struct {
+	// Flexible selects Flexible Paxos quorums: phase 1 with n−f replicas,
+	// phase 2 with f+1. Otherwise both phases use a majority.
+	Flexible bool
+	// Retain is the retention window: the number of executed slots below
+	// the last executed one whose chosen values a checkpoint keeps, in
+	// memory and in the checkpoint record, to serve lagging replicas (see
+	// the package doc). 0 means DefaultRetain; a negative value keeps none.
+	// At most MaxRetain.
+	Retain int
+}
+
+const (
+	// DefaultRetain is the retention window when Options.Retain is 0.
+	DefaultRetain = 1024
+	// MaxRetain bounds Options.Retain.
+	MaxRetain = 1 << 20
+)
 
 const (
 	// maxBatch bounds the commands the leader proposes in one slot.
@@ -71,9 +92,11 @@ type Replica struct {
 	self   protocols.NodeID
 	q1, q2 int
 
-	// acceptor state; durable through records
+	// acceptor state; durable through records and checkpoints
 	promised ballot.Ballot
-	log      []entry // log[i] is slot i+1
+	log      []entry // log[i] is slot base+i+1
+	base     uint64  // compaction point: slots up to base were executed and forgotten
+	retain   uint64  // retention window (Options.Retain)
 
 	// learner state
 	executed uint64 // slots up to executed have been executed
@@ -101,11 +124,21 @@ type Replica struct {
 	catchingUp bool
 }
 
-// New returns a Multi-Paxos replica. With flexible, phase 1 uses n−f and
-// phase 2 f+1 replicas (Flexible Paxos); otherwise both use a majority.
+// New returns a Multi-Paxos replica with the default retention window.
+// With flexible, phase 1 uses n−f and phase 2 f+1 replicas (Flexible
+// Paxos); otherwise both use a majority. It restarts from cfg.Checkpoint
+// and cfg.Recovered.
 func New(cfg protocols.Config, flexible bool) (*Replica, error) {
+	return NewWithOptions(cfg, Options{Flexible: flexible})
+}
+
+// NewWithOptions returns a Multi-Paxos replica configured by cfg and opts.
+func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Retain > MaxRetain {
+		return nil, fmt.Errorf("%w: paxos: retention window %d > %d", protocols.ErrConfig, opts.Retain, MaxRetain)
 	}
 	n := len(cfg.Peers)
 	r := &Replica{
@@ -114,11 +147,18 @@ func New(cfg protocols.Config, flexible bool) (*Replica, error) {
 		self:     cfg.Self,
 		q1:       quorum.Majority(n),
 		q2:       quorum.Majority(n),
+		retain:   DefaultRetain,
 		done:     map[protocols.CommandID]bool{},
 		proposed: map[protocols.CommandID]bool{},
 		inflight: map[uint64]*proposal{},
 	}
-	if flexible {
+	switch {
+	case opts.Retain > 0:
+		r.retain = uint64(opts.Retain)
+	case opts.Retain < 0:
+		r.retain = 0
+	}
+	if opts.Flexible {
 		r.q1, r.q2 = quorum.FlexiblePhase1(n, cfg.F), quorum.FlexiblePhase2(cfg.F)
 	}
 	failpoint.Inject("quorumOneShort", func() {
@@ -128,7 +168,7 @@ func New(cfg protocols.Config, flexible bool) (*Replica, error) {
 		r.q1--
 		r.q2--
 	})
-	if err := r.recover(cfg.Recovered); err != nil {
+	if err := r.recover(cfg.Checkpoint, cfg.Recovered); err != nil {
 		return nil, err
 	}
 	r.resetTimeout()
@@ -149,18 +189,31 @@ func (r *Replica) resetTimeout() {
 	r.heard = r.now
 }
 
-// entry returns the log entry of slot (1-based), growing the log.
+// entry returns the log entry of slot (1-based, above base), growing the
+// log.
 func (r *Replica) entry(slot uint64) *entry {
-	for uint64(len(r.log)) < slot {
+	for r.lastSlot() < slot {
 		r.log = append(r.log, entry{})
 	}
-	return &r.log[slot-1]
+	return &r.log[slot-r.base-1]
 }
+
+// at returns the log entry of slot, or nil if the slot is compacted (at or
+// below base) or beyond the log.
+func (r *Replica) at(slot uint64) *entry {
+	if slot <= r.base || slot > r.lastSlot() {
+		return nil
+	}
+	return &r.log[slot-r.base-1]
+}
+
+// lastSlot is the highest slot the log holds an entry for.
+func (r *Replica) lastSlot() uint64 { return r.base + uint64(len(r.log)) }
 
 // firstUnchosen is the smallest slot not known to be chosen.
 func (r *Replica) firstUnchosen() uint64 {
 	s := r.executed + 1
-	for s <= uint64(len(r.log)) && r.log[s-1].chosen {
+	for e := r.at(s); e != nil && e.chosen; e = r.at(s) {
 		s++
 	}
 	return s
@@ -243,14 +296,20 @@ func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 		r.env.Send(from, Nack{Promised: r.promised})
 		return
 	}
+	if r.base > 0 && m.From <= r.base {
+		// The votes of the compacted slots are gone: a promise could not
+		// report them, so none is made (see the catch-up rule in the
+		// package doc). The candidate is behind this replica's window.
+		return
+	}
 	r.observe(m.Ballot)
 	if r.promised.Less(m.Ballot) {
 		r.promised = m.Ballot
 		r.env.Persist(promiseRecord(m.Ballot))
 	}
 	var acc []Accepted
-	for s := m.From; s >= 1 && s <= uint64(len(r.log)); s++ {
-		if e := &r.log[s-1]; !e.bal.IsZero() {
+	for s := m.From; s >= 1 && s <= r.lastSlot(); s++ {
+		if e := r.at(s); !e.bal.IsZero() {
 			acc = append(acc, Accepted{Slot: s, Ballot: e.bal, Cmds: e.cmds})
 		}
 	}
@@ -300,17 +359,20 @@ func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
 // to the highest one a promise reported: the highest-ballot value where one
 // was reported, a no-op in the gaps.
 func (r *Replica) becomeLeader() {
+	// Slots this replica executed and compacted while it campaigned are
+	// chosen; the new reign starts above them.
+	start := max(r.prepFrom, r.base+1)
 	r.role = leader
 	r.leaderID = r.self
-	r.commit = r.prepFrom - 1
-	r.next = r.prepFrom
-	last := r.prepFrom - 1
+	r.commit = start - 1
+	r.next = start
+	last := start - 1
 	for s := range r.merged {
 		last = max(last, s)
 	}
 	clear(r.proposed)
 	clear(r.inflight)
-	for s := r.prepFrom; s <= last; s++ {
+	for s := start; s <= last; s++ {
 		var cmds []protocols.Command
 		if e := r.entry(s); e.chosen {
 			cmds = e.cmds
@@ -367,11 +429,16 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 	r.promised = m.Ballot
 	r.leaderID = m.Ballot.Node
 	r.heard = r.now
-	e := r.entry(m.Slot)
-	if !e.chosen {
-		e.cmds = m.Cmds
+	// A compacted slot was executed here, so it is chosen and the leader
+	// proposes its chosen value: the vote is made durable by the record but
+	// not kept in memory (this replica answers no Prepare reaching it).
+	if m.Slot > r.base {
+		e := r.entry(m.Slot)
+		if !e.chosen {
+			e.cmds = m.Cmds
+		}
+		e.bal = m.Ballot
 	}
-	e.bal = m.Ballot
 	r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
 	r.env.Send(from, AcceptOK{Ballot: m.Ballot, Slot: m.Slot})
 	if from != r.self {
@@ -380,7 +447,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 }
 
 func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
-	if r.role != leader || m.Ballot != r.ballot || m.Slot > uint64(len(r.log)) {
+	if r.role != leader || m.Ballot != r.ballot || r.at(m.Slot) == nil {
 		return
 	}
 	p := r.inflight[m.Slot]
@@ -388,7 +455,7 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 		return
 	}
 	delete(r.inflight, m.Slot)
-	e := &r.log[m.Slot-1]
+	e := r.at(m.Slot)
 	e.chosen = true
 	failpoint.Inject("executeOutOfOrder", func() {
 		// Planted bug for the sabotage test: the leader executes a slot
@@ -400,7 +467,7 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 			}
 		}
 	})
-	for r.commit < uint64(len(r.log)) && r.log[r.commit].chosen {
+	for e := r.at(r.commit + 1); e != nil && e.chosen; e = r.at(r.commit + 1) {
 		r.commit++
 	}
 	r.execute()
@@ -423,8 +490,8 @@ func (r *Replica) handleCommit(from protocols.NodeID, b ballot.Ballot, upto uint
 	if r.role == leader {
 		return
 	}
-	for s := r.executed + 1; s <= upto && s <= uint64(len(r.log)); s++ {
-		if e := &r.log[s-1]; e.bal == b {
+	for s := r.executed + 1; s <= upto && s <= r.lastSlot(); s++ {
+		if e := r.at(s); e.bal == b {
 			e.chosen = true
 		}
 	}
@@ -436,9 +503,14 @@ func (r *Replica) handleCommit(from protocols.NodeID, b ballot.Ballot, upto uint
 }
 
 func (r *Replica) handleCatchUpReq(from protocols.NodeID, m CatchUpReq) {
+	if max(m.From, 1) <= r.base {
+		// The requested slots are compacted: they cannot be served from
+		// the log any more (the catch-up rule in the package doc).
+		return
+	}
 	var chosen []Accepted
-	for s := max(m.From, 1); s <= uint64(len(r.log)) && len(chosen) < maxCatchUp; s++ {
-		if e := &r.log[s-1]; e.chosen {
+	for s := max(m.From, 1); s <= r.lastSlot() && len(chosen) < maxCatchUp; s++ {
+		if e := r.at(s); e.chosen {
 			chosen = append(chosen, Accepted{Slot: s, Cmds: e.cmds})
 		} else {
 			break
@@ -452,7 +524,7 @@ func (r *Replica) handleCatchUpReq(from protocols.NodeID, m CatchUpReq) {
 func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
 	r.catchingUp = false
 	for _, a := range m.Chosen {
-		if a.Slot == 0 || a.Slot > r.firstUnchosen()+maxAhead {
+		if a.Slot <= r.base || a.Slot > r.firstUnchosen()+maxAhead {
 			continue
 		}
 		if e := r.entry(a.Slot); !e.chosen {
@@ -468,8 +540,8 @@ func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
 
 // execute runs chosen slots in order, each command at most once.
 func (r *Replica) execute() {
-	for r.executed < uint64(len(r.log)) && r.log[r.executed].chosen {
-		for _, c := range r.log[r.executed].cmds {
+	for e := r.at(r.executed + 1); e != nil && e.chosen; e = r.at(r.executed + 1) {
+		for _, c := range e.cmds {
 			if !r.done[c.ID] {
 				r.done[c.ID] = true
 				delete(r.proposed, c.ID)
@@ -536,13 +608,14 @@ func (r *Replica) Tick() {
 // retransmit resends Accepts that have waited age ticks to the acceptors
 // that have not answered.
 func (r *Replica) retransmit(age int) {
-	for s := r.commit + 1; s < r.next && s <= uint64(len(r.log)); s++ {
+	for s := r.commit + 1; s < r.next && s <= r.lastSlot(); s++ {
 		pr := r.inflight[s]
-		if pr == nil || r.now-pr.sentAt < age {
+		e := r.at(s)
+		if pr == nil || e == nil || r.now-pr.sentAt < age {
 			continue
 		}
 		pr.sentAt = r.now
-		m := Accept{Ballot: r.ballot, Slot: s, Cmds: r.log[s-1].cmds, Commit: r.commit}
+		m := Accept{Ballot: r.ballot, Slot: s, Cmds: e.cmds, Commit: r.commit}
 		for _, p := range r.cfg.Peers {
 			if !pr.acks.Has(p) {
 				r.env.Send(p, m)

@@ -10,11 +10,13 @@ import (
 
 // Durable records. A replica persists its promise and every value it
 // accepts before it answers for them; on restart it replays the records in
-// order. The learner state (what is chosen, what was executed) is volatile
-// and relearned from the leader.
+// order, after its checkpoint if it has one (recCheckpoint, see
+// checkpoint.go). Without a checkpoint the learner state (what is chosen,
+// what was executed) is volatile and relearned from the leader.
 const (
 	recPromise byte = iota + 1
 	recAccept
+	recCheckpoint
 )
 
 func promiseRecord(b ballot.Ballot) []byte {
@@ -27,8 +29,14 @@ func acceptRecord(slot uint64, b ballot.Ballot, cmds []protocols.Command) []byte
 	return wire.AppendCommands(rec, cmds)
 }
 
-// recover rebuilds the acceptor state from the records.
-func (r *Replica) recover(recs [][]byte) error {
+// recover rebuilds the acceptor state from the checkpoint ck (nil if none)
+// and the records persisted after it.
+func (r *Replica) recover(ck []byte, recs [][]byte) error {
+	if ck != nil {
+		if err := r.restore(ck); err != nil {
+			return err
+		}
+	}
 	for i, rec := range recs {
 		if len(rec) == 0 {
 			return fmt.Errorf("paxos: record %d: empty", i)
@@ -39,12 +47,19 @@ func (r *Replica) recover(recs [][]byte) error {
 			r.promised = ballot.Max(r.promised, rd.Ballot())
 		case recAccept:
 			slot, b, cmds := rd.Uvarint(), rd.Ballot(), rd.Commands()
-			if rd.Err() == nil && (slot == 0 || slot > uint64(len(r.log))+maxAhead) {
+			if rd.Err() == nil && (slot == 0 || slot > max(r.lastSlot(), r.executed)+maxAhead) {
 				return fmt.Errorf("paxos: record %d: slot %d out of range", i, slot)
 			}
 			if rd.Err() == nil {
-				e := r.entry(slot)
-				e.bal, e.cmds = b, cmds
+				// A vote for a compacted slot is durable in the record;
+				// in memory the compaction point stands for it.
+				if slot > r.base {
+					e := r.entry(slot)
+					if !e.chosen {
+						e.cmds = cmds
+					}
+					e.bal = b
+				}
 				r.promised = ballot.Max(r.promised, b)
 			}
 		default:
