@@ -156,6 +156,8 @@ func setup(h *Heap) error {
 	})
 }
 
+var debugCrash func(*Sim, int, int)
+
 var errAbort = errors.New("block aborted on purpose")
 
 type panicAbort struct{}
@@ -430,6 +432,9 @@ func runCrashProgram(seed uint64, sabotage bool, st *crashStats) string {
 		crashed = len(prog)
 	}
 	st.crashes++
+	if debugCrash != nil {
+		debugCrash(sim, crashed, crashAt)
+	}
 	sim.Crash(rng)
 	// Sometimes crash again inside recovery.
 	if rng.IntN(3) == 0 {

@@ -27,6 +27,9 @@ type Sim struct {
 	order   []int
 	events  int
 	crashAt int
+	// crashAtFence, if not 0, crashes at the first event after the fence
+	// that brings Fences to it.
+	crashAtFence int
 	// Flushes, Fences count the persistence events since the Sim was made.
 	Flushes, Fences int
 }
@@ -66,6 +69,10 @@ func (s *Sim) CrashAt(n int) { s.crashAt = n }
 
 func (s *Sim) event() {
 	s.events++
+	if s.crashAtFence != 0 && s.Fences >= s.crashAtFence {
+		s.crashAtFence = 0
+		panic(&SimCrash{Event: s.events})
+	}
 	if s.crashAt != 0 && s.events >= s.crashAt {
 		s.crashAt = 0
 		panic(&SimCrash{Event: s.events})

@@ -290,8 +290,8 @@ func (tx *Tx) commit() error {
 	if logRecSize*n+LineSize > h.hd.logSize {
 		return fmt.Errorf("%w: %d lines, room for %d", ErrTxTooLarge, n, (h.hd.logSize-LineSize)/logRecSize)
 	}
-	// 1. Fresh blocks written in place and the redo log, durable together
-	// with the commit record.
+	// 1. Fresh blocks written in place and the redo log body durable, then
+	// the commit record.
 	for _, d := range tx.dirty {
 		h.dev.flush(int(d[0]), int(d[1]-d[0]))
 	}
@@ -302,6 +302,15 @@ func (tx *Tx) commit() error {
 		binary.LittleEndian.PutUint64(r, line)
 		copy(r[8:logRecSize], tx.lines[line][:])
 	}
+	if !h.skipLogFlush {
+		h.dev.flush(logBodyOff, len(body))
+	}
+	if len(tx.dirty) > 0 {
+		// The commit record must not reach the medium before the fresh
+		// blocks do (an eviction could carry it there early): fence first.
+		// Without fresh blocks the crc guards the body and one fence does.
+		h.dev.fence()
+	}
 	h.seq++
 	hdr := h.mem[logOff : logOff+LineSize]
 	binary.LittleEndian.PutUint64(hdr[0:], logMagic)
@@ -309,7 +318,6 @@ func (tx *Tx) commit() error {
 	binary.LittleEndian.PutUint64(hdr[16:], n)
 	binary.LittleEndian.PutUint32(hdr[24:], logCRC(h.seq, n, body))
 	if !h.skipLogFlush {
-		h.dev.flush(logBodyOff, len(body))
 		h.dev.flush(logOff, LineSize)
 	}
 	h.dev.fence() // commit point
