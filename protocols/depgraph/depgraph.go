@@ -394,3 +394,69 @@ func (g *Graph) park(gr *group) {
 	clear(g.calls)
 	g.calls = g.calls[:0]
 }
+
+// ExecutedAbove returns, sorted, the executed sequence numbers of node's dots
+// above its executed prefix (ExecutedPrefix): the dots that passed execution
+// out of order. With the prefix it describes every executed dot of node.
+func (g *Graph) ExecutedAbove(node protocols.NodeID) []uint64 {
+	p := g.done[node]
+	if p == nil || len(p.above) == 0 {
+		return nil
+	}
+	out := make([]uint64, 0, len(p.above))
+	for s := range p.above {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ExecutedNodes returns, sorted, the nodes of which some dot has passed
+// execution.
+func (g *Graph) ExecutedNodes() []protocols.NodeID {
+	out := make([]protocols.NodeID, 0, len(g.done))
+	for n := range g.done {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MarkExecuted records that d has passed execution without executing it, as
+// a protocol restarting from a checkpoint does for the dots its state
+// machine snapshot already holds. It must be called before d is committed
+// here; a dot already committed or executed is left alone.
+func (g *Graph) MarkExecuted(d Dot) {
+	if d.Seq == 0 || g.IsCommitted(d) {
+		return
+	}
+	g.markDone(d)
+}
+
+// MarkExecutedPrefix records that every dot (node, 1..upto) has passed
+// execution, as MarkExecuted does for each, in time independent of upto. Like
+// MarkExecuted it is meant for a restart, before any of those dots is
+// committed here.
+func (g *Graph) MarkExecutedPrefix(node protocols.NodeID, upto uint64) {
+	p := g.done[node]
+	if p == nil {
+		p = &prefix{}
+		g.done[node] = p
+	}
+	if upto <= p.upto {
+		return
+	}
+	for s := range p.above {
+		if s <= upto {
+			delete(p.above, s)
+		}
+	}
+	p.upto = upto
+	for {
+		if _, ok := p.above[p.upto+1]; !ok {
+			break
+		}
+		delete(p.above, p.upto+1)
+		p.upto++
+	}
+}

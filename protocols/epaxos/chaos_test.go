@@ -23,18 +23,37 @@ func TestChaosRecoveries(t *testing.T) {
 	for _, s := range []struct{ n, f, e int }{{3, 1, 1}, {5, 2, 2}, {5, 2, 1}, {7, 3, 2}} {
 		for seed := range uint64(150) {
 			t.Run(fmt.Sprintf("n=%d,f=%d,e=%d/seed=%d", s.n, s.f, s.e, seed), func(t *testing.T) {
-				chaos(t, s.n, s.f, s.e, seed)
+				chaos(t, s.n, s.f, s.e, seed, false)
 			})
 		}
 	}
 }
 
-func chaos(t testing.TB, n, f, e int, seed uint64) {
+// TestChaosWithCheckpoints is TestChaosRecoveries with compaction: replicas
+// take checkpoints at random moments (and after every quiet round, once
+// heartbeats have made instances stable), and a crashed replica restarts
+// from its last checkpoint, its state machine from the snapshot taken with
+// it, and the records after it. A command executed twice by one replica,
+// across incarnations, fails the test.
+func TestChaosWithCheckpoints(t *testing.T) {
+	for _, s := range []struct{ n, f, e int }{{3, 1, 1}, {5, 2, 2}} {
+		for seed := range uint64(100) {
+			t.Run(fmt.Sprintf("n=%d,f=%d,e=%d/seed=%d", s.n, s.f, s.e, seed), func(t *testing.T) {
+				chaos(t, s.n, s.f, s.e, seed, true)
+			})
+		}
+	}
+}
+
+func chaos(t testing.TB, n, f, e int, seed uint64, compact bool) {
 	rng := rand.New(rand.NewPCG(seed, uint64(n*100+f*10+e)))
 	c := newCluster(t, n, f, e)
 	keys := []string{"a", "b"}
 	submitted := 0
 	for step := 0; step < 400; step++ {
+		if compact && rng.IntN(15) == 0 {
+			c.checkpoint(c.ids[rng.IntN(n)])
+		}
 		switch x := rng.IntN(100); {
 		case x < 6 && submitted < 8:
 			id := c.ids[rng.IntN(n)]
@@ -53,7 +72,11 @@ func chaos(t testing.TB, n, f, e int, seed uint64) {
 		case x < 11:
 			// crash and restart from the (synchronously durable) records
 			id := c.ids[rng.IntN(n)]
-			c.start(id, f, e, c.envs[id].records)
+			if compact {
+				c.restartFromCheckpoint(id, f, e)
+			} else {
+				c.start(id, f, e, c.envs[id].records)
+			}
 		case x < 15:
 			c.reps[c.ids[rng.IntN(n)]].Tick()
 		case x < 22 && len(c.queue) > 0:
@@ -85,10 +108,42 @@ func chaos(t testing.TB, n, f, e int, seed uint64) {
 			}
 			c.stabilize()
 		}
+		if compact {
+			for _, id := range c.ids {
+				c.checkpoint(id)
+			}
+			id := c.ids[rng.IntN(n)]
+			c.restartFromCheckpoint(id, f, e)
+		}
 	}
 	c.stabilize()
 	require.True(t, c.allCommitted(), "every known instance commits once the network is quiet")
 	c.checkInvariants()
+	if compact {
+		// Everything is executed everywhere: once the heartbeats tell, a
+		// checkpoint forgets every instance. Restart every replica from
+		// it; commands submitted afterwards still order after the
+		// forgotten ones.
+		c.heartbeats()
+		for _, id := range c.ids {
+			c.checkpoint(id)
+			require.Empty(t, c.reps[id].Dots(), "replica %d forgets every stable instance", id)
+			c.restartFromCheckpoint(id, f, e)
+		}
+		for i := range 3 {
+			submitted++
+			c.reps[c.ids[(int(seed)+i)%n]].Submit(protocols.Command{ID: protocols.CommandID{Client: uint64(submitted), Seq: 1},
+				Keys: []string{keys[i%len(keys)]}, Payload: []byte{byte(submitted)}})
+		}
+		for range 20 {
+			for _, id := range c.ids {
+				c.tick(id, 100)
+			}
+			c.stabilize()
+		}
+		require.True(t, c.allCommitted(), "commands after the compaction commit")
+		c.checkInvariants()
+	}
 	// Same order of conflicting commands everywhere, every command once.
 	pos := map[protocols.NodeID]map[protocols.CommandID]int{}
 	for _, id := range c.ids {

@@ -32,6 +32,7 @@ type instance struct {
 	initDeps []Dot
 
 	indexed bool          // val or init payload is in the key index
+	ikeys   []string      // the keys it is indexed under
 	inNops  bool          // val is Nop and the dot is in nops
 	fed     bool          // committed and handed to the graph
 	maxSeen ballot.Ballot // highest ballot heard of in a Nack
@@ -112,6 +113,12 @@ type Replica struct {
 	// Heartbeat.
 	heard    map[protocols.NodeID]uint64
 	lastBeat int
+	// execOf is, per peer, the highest executed prefix of each replica's
+	// instances (Peers order) that the peer reported in a Heartbeat.
+	execOf map[protocols.NodeID][]uint64
+	// compacting: a checkpoint was taken or restored, so heartbeats go out
+	// even before this replica coordinates (they carry executed prefixes).
+	compacting bool
 
 	// Violations counts commits that disagreed with an earlier commit of
 	// the same instance here (Agreement); tests read it.
@@ -146,9 +153,15 @@ func New(cfg protocols.Config) (*Replica, error) {
 		waitK:       map[Dot]uint64{},
 		done:        map[protocols.CommandID]struct{}{},
 		heard:       map[protocols.NodeID]uint64{},
+		execOf:      map[protocols.NodeID][]uint64{},
 	}
 	r.graph = depgraph.New(r.execute)
 	r.graph.OnDone(r.forget)
+	if cfg.Checkpoint != nil {
+		if err := r.restore(cfg.Checkpoint); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.recover(cfg.Recovered); err != nil {
 		return nil, err
 	}
@@ -275,7 +288,8 @@ func (r *Replica) index(in *instance) {
 		}
 		if c != nil {
 			in.indexed = true
-			for _, k := range dedupKeys(c.Keys) {
+			in.ikeys = dedupKeys(c.Keys)
+			for _, k := range in.ikeys {
 				r.keyIndex[k] = insertSorted(r.keyIndex[k], in.dot)
 			}
 		}
@@ -782,6 +796,14 @@ func (r *Replica) handleValidate(from protocols.NodeID, m Validate) {
 			continue
 		}
 		o := r.inst[d]
+		if o == nil {
+			// Forgotten at a checkpoint: a command executed at every
+			// replica. m.Dot is not committed here, so it is not among the
+			// forgotten command's deps (its execution here needed every
+			// dep committed here): report what its full state would.
+			conf = append(conf, Conflict{Dot: d, Committed: true})
+			continue
+		}
 		if o.phase == Committed {
 			if o.val.Known && !o.val.Nop && o.val.Cmd.Conflicts(m.Cmd) && !hasDot(o.deps, m.Dot) {
 				conf = append(conf, Conflict{Dot: d, Committed: true})
@@ -888,6 +910,10 @@ func (r *Replica) checkWaiting() {
 		for _, x := range rec.ids {
 			o := r.inst[x]
 			switch {
+			case o == nil && r.graph.IsExecuted(x) && r.forgottenCmd(x, rec.cmd):
+				nop = true // a: a forgotten command, committed without d (see Validate)
+			case o == nil && r.graph.IsExecuted(x):
+				// a forgotten Nop: fine for b
 			case o != nil && o.phase == Committed && o.val.Known && !o.val.Nop && !hasDot(o.deps, d):
 				nop = true // a
 			case o != nil && o.phase == Committed:
@@ -928,6 +954,16 @@ func (r *Replica) handleHeartbeat(from protocols.NodeID, m Heartbeat) {
 		}
 	}
 	r.heard[from] = s
+	if len(m.Executed) == len(r.cfg.Peers) {
+		ex := r.execOf[from]
+		if ex == nil {
+			ex = make([]uint64, len(r.cfg.Peers))
+			r.execOf[from] = ex
+		}
+		for i, x := range m.Executed {
+			ex[i] = max(ex[i], x)
+		}
+	}
 }
 
 // Tick implements protocols.Protocol: retransmissions, the fast-path
@@ -935,11 +971,15 @@ func (r *Replica) handleHeartbeat(from protocols.NodeID, m Heartbeat) {
 // suspected or on which execution or a recovery waits.
 func (r *Replica) Tick() {
 	r.now++
-	if r.seq > 0 && r.now-r.lastBeat >= r.cfg.SuspectTicks {
+	if (r.seq > 0 || r.compacting) && r.now-r.lastBeat >= r.cfg.SuspectTicks {
 		r.lastBeat = r.now
+		ex := make([]uint64, len(r.cfg.Peers))
+		for i, p := range r.cfg.Peers {
+			ex[i] = r.graph.ExecutedPrefix(p)
+		}
 		for _, p := range r.cfg.Peers {
 			if p != r.self {
-				r.env.Send(p, Heartbeat{Seq: r.seq})
+				r.env.Send(p, Heartbeat{Seq: r.seq, Executed: ex})
 			}
 		}
 	}

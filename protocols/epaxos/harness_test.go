@@ -50,6 +50,9 @@ type testEnv struct {
 	rng      *rand.Rand
 	executed []protocols.Command
 	records  [][]byte
+	ck       []byte // the last checkpoint, taken when records had ckAt entries
+	ckAt     int
+	snap     []protocols.Command // executed when ck was taken: the state machine snapshot
 	fast     int
 	slow     int
 }
@@ -86,10 +89,35 @@ func newCluster(t testing.TB, n, f, e int) *cluster {
 }
 
 func (c *cluster) start(id protocols.NodeID, f, e int, recs [][]byte) {
-	env := &testEnv{c: c, id: id, rng: rand.New(rand.NewPCG(uint64(id), 99)), records: slices.Clone(recs)}
-	r, err := New(protocols.Config{Self: id, Peers: c.ids, F: f, E: e, SuspectTicks: 1000, Env: env, Recovered: recs})
+	c.startFrom(id, f, e, nil, recs)
+}
+
+// startFrom (re)starts id from checkpoint ck (nil: none) and the records
+// persisted after it.
+func (c *cluster) startFrom(id protocols.NodeID, f, e int, ck []byte, recs [][]byte) {
+	env := &testEnv{c: c, id: id, rng: rand.New(rand.NewPCG(uint64(id), 99)), records: slices.Clone(recs), ck: ck}
+	if old := c.envs[id]; ck != nil && old != nil {
+		// The state machine restarts from its snapshot.
+		env.snap = old.snap
+		env.executed = slices.Clone(old.snap)
+	}
+	r, err := New(protocols.Config{Self: id, Peers: c.ids, F: f, E: e, SuspectTicks: 1000, Env: env, Checkpoint: ck, Recovered: recs})
 	require.NoError(c.t, err)
 	c.reps[id], c.envs[id] = r, env
+}
+
+// checkpoint takes a checkpoint at id, as the runtime does between inputs.
+func (c *cluster) checkpoint(id protocols.NodeID) {
+	env := c.envs[id]
+	env.ck, env.ckAt = c.reps[id].Checkpoint(), len(env.records)
+	env.snap = slices.Clone(env.executed)
+}
+
+// restartFromCheckpoint crashes id and restarts it from its last checkpoint
+// and the records persisted after it.
+func (c *cluster) restartFromCheckpoint(id protocols.NodeID, f, e int) {
+	env := c.envs[id]
+	c.startFrom(id, f, e, env.ck, slices.Clone(env.records[env.ckAt:]))
 }
 
 func cmd(client uint64, key string) protocols.Command {
@@ -214,4 +242,16 @@ func (c *cluster) checkInvariants() {
 			require.True(c.t, hasDot(sa.Deps, b) || hasDot(sb.Deps, a), "visibility: %v and %v", a, b)
 		}
 	}
+}
+
+// heartbeats makes every replica send a Heartbeat (with its executed
+// prefixes) and delivers everything.
+func (c *cluster) heartbeats() {
+	for _, id := range c.ids {
+		r := c.reps[id]
+		r.lastBeat = r.now - r.cfg.SuspectTicks
+		r.compacting = true
+		r.Tick()
+	}
+	c.stabilize()
 }

@@ -155,9 +155,14 @@ type Durable struct {
 // Heartbeat tells the peers the last sequence number Seq the sender used as
 // an initial coordinator, so that a replica that missed some of its
 // instances (every message about them lost, nothing depending on them)
-// learns that they exist and recovers or learns them.
+// learns that they exist and recovers or learns them. Executed holds, for
+// each replica in Config.Peers order, the sender's executed prefix of that
+// replica's instances (depgraph ExecutedPrefix); replicas use it to tell
+// which executed instances every replica has executed (see Compaction in
+// the package doc). A receiver ignores an Executed of the wrong length.
 type Heartbeat struct {
-	Seq uint64
+	Seq      uint64
+	Executed []uint64
 }
 
 const (
@@ -296,7 +301,12 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 	case Durable:
 		return appendDot(append(b, tagDurable), m.Dot), nil
 	case Heartbeat:
-		return wire.AppendUvarint(append(b, tagHeartbeat), m.Seq), nil
+		b = wire.AppendUvarint(append(b, tagHeartbeat), m.Seq)
+		b = wire.AppendUvarint(b, uint64(len(m.Executed)))
+		for _, x := range m.Executed {
+			b = wire.AppendUvarint(b, x)
+		}
+		return b, nil
 	}
 	return b, fmt.Errorf("epaxos: cannot encode message of type %T", m)
 }
@@ -343,7 +353,14 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 	case tagDurable:
 		m = Durable{Dot: readDot(r)}
 	case tagHeartbeat:
-		m = Heartbeat{Seq: r.Uvarint()}
+		h := Heartbeat{Seq: r.Uvarint()}
+		if n := r.Count(1); n > 0 {
+			h.Executed = make([]uint64, n)
+			for i := range h.Executed {
+				h.Executed[i] = r.Uvarint()
+			}
+		}
+		m = h
 	default:
 		return nil, fmt.Errorf("epaxos: %w: unknown tag %d", wire.ErrMalformed, b[0])
 	}

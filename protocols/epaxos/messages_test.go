@@ -38,6 +38,7 @@ func sampleMessages() []protocols.Message {
 		Waiting{Dot: d, K: 3},
 		Durable{Dot: d},
 		Heartbeat{Seq: 1 << 40},
+		Heartbeat{Seq: 3, Executed: []uint64{0, 1 << 40, 7}},
 	}
 }
 
@@ -85,6 +86,38 @@ func FuzzRecover(f *testing.F) {
 	fuzzseed.Check(f, "FuzzRecover", recordSamples())
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		cfg := protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: newNullEnv(), Recovered: [][]byte{rec}}
+		_, _ = New(cfg) // must not panic or exhaust memory
+	})
+}
+
+// checkpointSamples are checkpoints of a small cluster: taken before
+// anything is stable (instances kept in full) and after every replica
+// executed everything (instances forgotten, dots kept in the key index).
+func checkpointSamples(t testing.TB) [][]byte {
+	c := newCluster(t, 3, 1, 1)
+	c.reps[1].Submit(cmd(1, "k"))
+	c.reps[2].Submit(cmd(2, "k"))
+	c.stabilize()
+	c.tick(1, 300)
+	c.tick(2, 300)
+	c.stabilize()
+	early := c.reps[3].Checkpoint()
+	c.heartbeats()
+	return [][]byte{early, c.reps[3].Checkpoint()}
+}
+
+// FuzzRecoverCheckpoint checks that an arbitrary checkpoint never makes a
+// restart panic: it is either restored (with the records after it) or
+// rejected with an error.
+func FuzzRecoverCheckpoint(f *testing.F) {
+	samples := checkpointSamples(f)
+	for _, s := range samples {
+		f.Add(s)
+	}
+	fuzzseed.Check(f, "FuzzRecoverCheckpoint", samples)
+	f.Fuzz(func(t *testing.T, ck []byte) {
+		cfg := protocols.Config{Self: 3, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: newNullEnv(),
+			Checkpoint: ck, Recovered: recordSamples()}
 		_, _ = New(cfg) // must not panic or exhaust memory
 	})
 }

@@ -3,7 +3,6 @@ package epaxos
 import (
 	"fmt"
 
-	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/wire"
 )
 
@@ -27,38 +26,42 @@ func instanceRecord(in *instance) []byte {
 	return appendDots(b, in.initDeps)
 }
 
-// recover rebuilds instances from the records.
+// decodeInstance decodes what instanceRecord wrote.
+func decodeInstance(rec []byte) (*instance, error) {
+	if len(rec) == 0 {
+		return nil, fmt.Errorf("empty")
+	}
+	if rec[0] != recInstance {
+		return nil, fmt.Errorf("unknown type %d", rec[0])
+	}
+	rd := wire.NewReader(rec[1:])
+	bad := false
+	in := &instance{dot: readDot(rd)}
+	in.bal, in.abal = rd.Ballot(), rd.Ballot()
+	in.phase = readPhase(rd, &bad)
+	in.val = readValue(rd, &bad)
+	in.deps = readDots(rd)
+	in.init = readValue(rd, &bad)
+	in.initDeps = readDots(rd)
+	if err := rd.Done(); err != nil {
+		return nil, err
+	}
+	if bad || !valid(in.dot) || in.bal.Less(in.abal) {
+		return nil, fmt.Errorf("%w: inconsistent instance", wire.ErrMalformed)
+	}
+	return in, nil
+}
+
+// recover rebuilds instances from the records (after the checkpoint, if
+// any), the last record of an instance winning.
 func (r *Replica) recover(recs [][]byte) error {
 	for i, rec := range recs {
-		if len(rec) == 0 {
-			return fmt.Errorf("epaxos: record %d: empty", i)
+		in, err := decodeInstance(rec)
+		if err == nil {
+			err = r.load(in)
 		}
-		if rec[0] != recInstance {
-			return fmt.Errorf("epaxos: record %d: unknown type %d", i, rec[0])
-		}
-		rd := wire.NewReader(rec[1:])
-		bad := false
-		d := readDot(rd)
-		bal, abal := rd.Ballot(), rd.Ballot()
-		ph := readPhase(rd, &bad)
-		val := readValue(rd, &bad)
-		deps := readDots(rd)
-		init := readValue(rd, &bad)
-		initDeps := readDots(rd)
-		if err := rd.Done(); err != nil {
+		if err != nil {
 			return fmt.Errorf("epaxos: record %d: %w", i, err)
-		}
-		if bad || d.Node == 0 || d.Seq == 0 || bal.Less(abal) {
-			return fmt.Errorf("epaxos: record %d: %w: inconsistent instance", i, wire.ErrMalformed)
-		}
-		if _, ok := r.inst[d]; !ok && len(r.inst) >= maxRecoveredInstances {
-			return fmt.Errorf("epaxos: record %d: too many instances", i)
-		}
-		in := r.get(d)
-		in.bal, in.abal, in.phase = ballot.Max(in.bal, bal), abal, ph
-		in.val, in.deps, in.init, in.initDeps = val, deps, init, initDeps
-		if d.Node == r.self && d.Seq > r.seq {
-			r.seq = d.Seq
 		}
 	}
 	return nil
