@@ -281,6 +281,10 @@ func (r *Replica) deliver(from protocols.NodeID, m protocols.Message) {
 	}
 }
 
+// maxBatch bounds the inputs the core goroutine takes before it carries
+// out their effects.
+const maxBatch = 256
+
 // run is the core goroutine.
 func (r *Replica) run(ctx context.Context) {
 	defer r.wg.Done()
@@ -298,6 +302,17 @@ func (r *Replica) run(ctx context.Context) {
 			r.savePending(idx)
 		case in := <-r.inbox:
 			r.handle(in)
+			// Take what else is waiting, so that one log write and one
+			// round of sends serve many inputs.
+			for range maxBatch {
+				select {
+				case in := <-r.inbox:
+					r.handle(in)
+					continue
+				default:
+				}
+				break
+			}
 		}
 		r.process()
 	}

@@ -3,6 +3,8 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"testing"
@@ -21,7 +23,7 @@ import (
 )
 
 // freeAddrs returns n loopback addresses that were free a moment ago.
-func freeAddrs(t *testing.T, n int) []string {
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var out []string
 	for range n {
@@ -134,4 +136,8 @@ func TestReplicatedKV(t *testing.T) {
 			}
 		})
 	}
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
