@@ -407,10 +407,7 @@ func (r *Replica) decide(in *instance) {
 	var deps []Dot
 	for _, rep := range in.reports {
 		for i, d := range rep {
-			// A dot stable here (executed everywhere) needs no ordering,
-			// as in the conflict index; a member that has not yet learned
-			// it is stable must not push the command to the slow path.
-			if slices.Contains(rep[:i], d) || r.gcd(d) {
+			if slices.Contains(rep[:i], d) {
 				continue
 			}
 			if count[d] == 0 {
