@@ -173,13 +173,24 @@ func (s *Pmem) Scan(start string, n int, fn func(string, [][]byte) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.h.View(func(tx *pmem.Tx) error {
+		var fields [][]byte
 		s.order.Ascend(tx, []byte(start), func(k []byte, v uint64) bool {
 			if n <= 0 {
 				return false
 			}
 			n--
+			// The fields alias the heap: fn may only use them during the
+			// call, which the Store contract allows.
 			rec := pmem.Ptr(v)
-			return fn(string(k), readRecord(tx, rec, recordFields(tx, rec)))
+			fields = fields[:0]
+			for i := 0; i < recordFields(tx, rec); i++ {
+				p := tx.Ptr(rec + pmem.Ptr(8*i))
+				if p == 0 {
+					break
+				}
+				fields = append(fields, pmem.BytesOf(tx, p))
+			}
+			return fn(string(k), fields)
 		})
 		return nil
 	})

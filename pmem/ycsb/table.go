@@ -1,0 +1,116 @@
+package ycsb
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/blossom-dso/blossom/pmem/kv"
+)
+
+// Backend names a store and opens a fresh one in a directory.
+type Backend struct {
+	Name string
+	Open func(dir string, cfg Config) (kv.Store, error)
+}
+
+// HeapSize is the pmem heap size used for a run of cfg: room for the loaded
+// records, the inserts of D and E, and slack.
+func HeapSize(cfg Config) int64 {
+	cfg = cfg.withDefaults()
+	per := int64(cfg.Fields*(cfg.FieldLength+48) + 512)
+	return max(64<<20, 2*per*int64(cfg.Records+cfg.Ops))
+}
+
+// Backends are the four stores of the comparison, in table order: the pmem
+// heap, the file store, memory, and bbolt.
+var Backends = []Backend{
+	{"pmem", func(dir string, cfg Config) (kv.Store, error) {
+		return kv.OpenPmem(filepath.Join(dir, "ycsb.heap"), HeapSize(cfg))
+	}},
+	{"file", func(dir string, _ Config) (kv.Store, error) { return kv.OpenFile(filepath.Join(dir, "ycsb.log")) }},
+	{"memory", func(string, Config) (kv.Store, error) { return kv.NewMemory(), nil }},
+	{"bbolt", func(dir string, _ Config) (kv.Store, error) { return kv.OpenBolt(filepath.Join(dir, "ycsb.bolt")) }},
+}
+
+// Table holds ops/s per workload per back end.
+type Table struct {
+	Backends  []string
+	Workloads []string
+	OpsPerSec map[string]map[string]float64 // workload -> backend -> ops/s
+}
+
+// RunTable loads a fresh store of every back end in its own directory under
+// dir (removed afterwards), runs the workloads in order on it, and returns
+// the throughputs. Progress lines go to log (may be nil).
+func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, log io.Writer) (Table, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	t := Table{OpsPerSec: map[string]map[string]float64{}}
+	for _, w := range workloads {
+		t.Workloads = append(t.Workloads, w.Name)
+		t.OpsPerSec[w.Name] = map[string]float64{}
+	}
+	for _, b := range backends {
+		t.Backends = append(t.Backends, b.Name)
+		d, err := os.MkdirTemp(dir, "ycsb-"+b.Name+"-")
+		if err != nil {
+			return t, err
+		}
+		err = func() error {
+			defer os.RemoveAll(d)
+			s, err := b.Open(d, cfg)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			r := NewRunner(s, cfg)
+			if err := r.Load(); err != nil {
+				return fmt.Errorf("%s: load: %w", b.Name, err)
+			}
+			for _, w := range workloads {
+				res, err := r.Run(w)
+				if err != nil {
+					return fmt.Errorf("%s: %w", b.Name, err)
+				}
+				t.OpsPerSec[w.Name][b.Name] = res.OpsPerSec()
+				fmt.Fprintf(log, "%-6s %s %10.0f ops/s\n", b.Name, w.Name, res.OpsPerSec())
+			}
+			return nil
+		}()
+		if err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// Format writes the table, with pmem/file and pmem/bbolt ratios when those
+// back ends are present.
+func (t Table) Format(w io.Writer) {
+	fmt.Fprintf(w, "%-8s", "workload")
+	for _, b := range t.Backends {
+		fmt.Fprintf(w, " %12s", b+" ops/s")
+	}
+	ratios := [][2]string{}
+	for _, other := range []string{"file", "bbolt"} {
+		if slices.Contains(t.Backends, "pmem") && slices.Contains(t.Backends, other) {
+			ratios = append(ratios, [2]string{"pmem", other})
+			fmt.Fprintf(w, " %11s", "pmem/"+other)
+		}
+	}
+	fmt.Fprintln(w)
+	for _, wl := range t.Workloads {
+		fmt.Fprintf(w, "%-8s", wl)
+		for _, b := range t.Backends {
+			fmt.Fprintf(w, " %12.0f", t.OpsPerSec[wl][b])
+		}
+		for _, r := range ratios {
+			fmt.Fprintf(w, " %10.1fx", t.OpsPerSec[wl][r[0]]/t.OpsPerSec[wl][r[1]])
+		}
+		fmt.Fprintln(w)
+	}
+}

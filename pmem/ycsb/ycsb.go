@@ -1,0 +1,184 @@
+package ycsb
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/blossom-dso/blossom/pmem/kv"
+)
+
+// Workload is a YCSB core workload: operation proportions (summing to 1) and
+// the request distribution ("zipfian" or "latest").
+type Workload struct {
+	Name                                string
+	Read, Update, Insert, Scan, ReadMod float64
+	Distribution                        string
+}
+
+// Workloads are YCSB's core workloads A to F.
+var Workloads = []Workload{
+	{Name: "A", Read: 0.5, Update: 0.5, Distribution: "zipfian"},
+	{Name: "B", Read: 0.95, Update: 0.05, Distribution: "zipfian"},
+	{Name: "C", Read: 1, Distribution: "zipfian"},
+	{Name: "D", Read: 0.95, Insert: 0.05, Distribution: "latest"},
+	{Name: "E", Scan: 0.95, Insert: 0.05, Distribution: "zipfian"},
+	{Name: "F", Read: 0.5, ReadMod: 0.5, Distribution: "zipfian"},
+}
+
+// WorkloadByName returns the core workload named name ("A".."F").
+func WorkloadByName(name string) (Workload, error) {
+	for _, w := range Workloads {
+		if w.Name == name {
+			return w, nil
+		}
+	}
+	return Workload{}, fmt.Errorf("ycsb: no workload %q", name)
+}
+
+// Config sizes a run. The zero value of a field picks YCSB's default.
+type Config struct {
+	Records     int    // records loaded (recordcount); default 10000
+	Ops         int    // operations per workload run (operationcount); default 10000
+	Fields      int    // fields per record; default 10
+	FieldLength int    // bytes per field; default 100
+	MaxScan     int    // longest scan; default 100
+	Seed        uint64 // seeds every random choice
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Records, 10000)
+	def(&c.Ops, 10000)
+	def(&c.Fields, 10)
+	def(&c.FieldLength, 100)
+	def(&c.MaxScan, 100)
+	return c
+}
+
+// Runner drives workloads against one store. It remembers how many records
+// exist, so workloads that insert (D, E) can follow one another.
+type Runner struct {
+	cfg      Config
+	store    kv.Store
+	rng      *rand.Rand
+	inserted uint64
+	keys     *scrambledZipfian
+	latest   *zipfian
+}
+
+// NewRunner returns a runner for store; call Load before Run.
+func NewRunner(store kv.Store, cfg Config) *Runner {
+	cfg = cfg.withDefaults()
+	return &Runner{cfg: cfg, store: store, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5943534221)), keys: newScrambledZipfian()}
+}
+
+func (r *Runner) value() []byte {
+	b := make([]byte, r.cfg.FieldLength)
+	for i := range b {
+		b[i] = byte(' ' + r.rng.IntN(95))
+	}
+	return b
+}
+
+func (r *Runner) record() [][]byte {
+	f := make([][]byte, r.cfg.Fields)
+	for i := range f {
+		f[i] = r.value()
+	}
+	return f
+}
+
+// Load inserts the configured number of records.
+func (r *Runner) Load() error {
+	for i := 0; i < r.cfg.Records; i++ {
+		if err := r.store.Insert(Key(r.inserted), r.record()); err != nil {
+			return err
+		}
+		r.inserted++
+	}
+	r.latest = newZipfian(r.inserted)
+	return nil
+}
+
+// nextKeyNum draws the key number of a read, update or scan.
+func (r *Runner) nextKeyNum(dist string) uint64 {
+	if dist == "latest" {
+		r.latest.grow(r.inserted)
+		return r.inserted - 1 - r.latest.next(r.rng)
+	}
+	return r.keys.next(r.rng, r.inserted)
+}
+
+// Result is one workload run's outcome.
+type Result struct {
+	Workload string
+	Ops      int
+	Elapsed  time.Duration
+	Counts   map[string]int // operations by kind
+}
+
+// OpsPerSec is the run's throughput.
+func (res Result) OpsPerSec() float64 { return float64(res.Ops) / res.Elapsed.Seconds() }
+
+// Run executes cfg.Ops operations of workload w and returns the throughput.
+// A read that finds no record, or a record of the wrong shape, is an error.
+func (r *Runner) Run(w Workload) (Result, error) {
+	if r.latest == nil {
+		return Result{}, errors.New("ycsb: Run before Load")
+	}
+	res := Result{Workload: w.Name, Ops: r.cfg.Ops, Counts: map[string]int{}}
+	check := func(f [][]byte, err error) error {
+		if err != nil {
+			return err
+		}
+		if len(f) != r.cfg.Fields {
+			return fmt.Errorf("ycsb: record with %d fields", len(f))
+		}
+		return nil
+	}
+	start := time.Now()
+	for i := 0; i < r.cfg.Ops; i++ {
+		p := r.rng.Float64()
+		var err error
+		switch {
+		case p < w.Read:
+			res.Counts["read"]++
+			err = check(r.store.Read(Key(r.nextKeyNum(w.Distribution))))
+		case p < w.Read+w.Update:
+			res.Counts["update"]++
+			err = r.store.Update(Key(r.nextKeyNum(w.Distribution)), r.rng.IntN(r.cfg.Fields), r.value())
+		case p < w.Read+w.Update+w.Insert:
+			res.Counts["insert"]++
+			err = r.store.Insert(Key(r.inserted), r.record())
+			r.inserted++
+		case p < w.Read+w.Update+w.Insert+w.Scan:
+			res.Counts["scan"]++
+			n := 1 + r.rng.IntN(r.cfg.MaxScan)
+			seen := 0
+			err = r.store.Scan(Key(r.nextKeyNum(w.Distribution)), n, func(_ string, f [][]byte) bool {
+				seen++
+				return len(f) == r.cfg.Fields
+			})
+			if err == nil && seen == 0 {
+				err = errors.New("ycsb: empty scan")
+			}
+		default:
+			res.Counts["readmodifywrite"]++
+			k := Key(r.nextKeyNum(w.Distribution))
+			if err = check(r.store.Read(k)); err == nil {
+				err = r.store.Update(k, r.rng.IntN(r.cfg.Fields), r.value())
+			}
+		}
+		if err != nil {
+			return res, fmt.Errorf("ycsb: workload %s op %d: %w", w.Name, i, err)
+		}
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
