@@ -72,24 +72,42 @@ func (r *Replica) appendCheckpoint(b []byte) []byte {
 	b = wire.AppendBallot(b, r.promised)
 	b = wire.AppendUvarint(b, r.base)
 	b = wire.AppendUvarint(b, r.executed)
-	n := 0
-	for i := range r.log {
-		if e := &r.log[i]; e.chosen || !e.bal.IsZero() {
-			n++
-		}
-	}
-	b = wire.AppendUvarint(b, uint64(n))
+	n, size := 0, 0
 	for i := range r.log {
 		e := &r.log[i]
 		if !e.chosen && e.bal.IsZero() {
 			continue
 		}
-		b = wire.AppendUvarint(b, r.base+uint64(i)+1)
-		b = wire.AppendBallot(b, e.bal)
-		b = wire.AppendBool(b, e.chosen)
-		b = wire.AppendCommands(b, e.cmds)
+		n++
+		if slot := r.base + uint64(i) + 1; slot <= r.executed {
+			if e.enc == nil {
+				e.enc = appendEntry(nil, slot, e)
+			}
+			size += len(e.enc)
+		} else {
+			size += 32 + 32*len(e.cmds)
+		}
+	}
+	b = slices.Grow(b, size+32)
+	b = wire.AppendUvarint(b, uint64(n))
+	for i := range r.log {
+		e := &r.log[i]
+		switch slot := r.base + uint64(i) + 1; {
+		case !e.chosen && e.bal.IsZero():
+		case slot <= r.executed:
+			b = append(b, e.enc...)
+		default:
+			b = appendEntry(b, slot, e)
+		}
 	}
 	return b
+}
+
+func appendEntry(b []byte, slot uint64, e *entry) []byte {
+	b = wire.AppendUvarint(b, slot)
+	b = wire.AppendBallot(b, e.bal)
+	b = wire.AppendBool(b, e.chosen)
+	return wire.AppendCommands(b, e.cmds)
 }
 
 // restore loads a checkpoint record into a fresh replica. A malformed

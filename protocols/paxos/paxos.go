@@ -68,6 +68,9 @@ type entry struct {
 	bal    ballot.Ballot
 	cmds   []protocols.Command
 	chosen bool
+	// enc caches the checkpoint encoding of an executed slot (whose value
+	// no longer changes); it is reset when the vote's ballot changes.
+	enc []byte
 }
 
 // proposal is the leader's bookkeeping for a slot it proposed with its
@@ -437,7 +440,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		if !e.chosen {
 			e.cmds = m.Cmds
 		}
-		e.bal = m.Ballot
+		e.bal, e.enc = m.Ballot, nil
 	}
 	r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
 	r.env.Send(from, AcceptOK{Ballot: m.Ballot, Slot: m.Slot})

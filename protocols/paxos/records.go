@@ -58,7 +58,7 @@ func (r *Replica) recover(ck []byte, recs [][]byte) error {
 					if !e.chosen {
 						e.cmds = cmds
 					}
-					e.bal = b
+					e.bal, e.enc = b, nil
 				}
 				r.promised = ballot.Max(r.promised, b)
 			}
