@@ -173,7 +173,8 @@ type Heap struct {
 	closed   bool
 
 	// test hooks
-	skipLogFlush bool // sabotage: the redo log is written but never flushed
+	skipLogFlush     bool // sabotage: the redo log is written but never flushed
+	crashAfterCommit bool // benchmark: die right after the commit point
 }
 
 // Name returns the heap's file name ("sim" or "memory" for heaps that are not

@@ -115,11 +115,16 @@ func (h *Heap) walk() (*graph, error) {
 		return g.starts.get(h.gran(blk)) && mem[blk+3] == stateAlloc
 	}
 	var stack []uint64
-	push := func(p uint64, from string) error {
+	// push marks p, found in word j of block (or root slot j if block is 0).
+	push := func(p, block, j uint64) error {
 		if p == 0 {
 			return nil
 		}
 		if !isAlloc(p) {
+			from := fmt.Sprintf("root slot %d", j)
+			if block != 0 {
+				from = fmt.Sprintf("block %d word %d", block, j)
+			}
 			return fmt.Errorf("pmem: %s: %w: %s points to %d, not an allocated block", h.name, ErrCorrupt, from, p)
 		}
 		if i := h.gran(p - blockHdr); !g.marked.get(i) {
@@ -131,7 +136,7 @@ func (h *Heap) walk() (*graph, error) {
 	}
 	for i := 0; i < numRoots; i++ {
 		s := mem[rootsOff+i*rootSlotSize:]
-		if err := push(binary.LittleEndian.Uint64(s[maxRootName:]), fmt.Sprintf("root slot %d", i)); err != nil {
+		if err := push(binary.LittleEndian.Uint64(s[maxRootName:]), 0, uint64(i)); err != nil {
 			return nil, err
 		}
 	}
@@ -147,7 +152,7 @@ func (h *Heap) walk() (*graph, error) {
 		for j := uint64(0); j < nptr; j++ {
 			w := binary.LittleEndian.Uint64(mem[p+8*j:])
 			if w != 0 {
-				if err := push(w, fmt.Sprintf("block %d word %d", p, j)); err != nil {
+				if err := push(w, p, j); err != nil {
 					return nil, err
 				}
 			}

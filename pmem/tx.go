@@ -266,6 +266,8 @@ const (
 	logHdrBytes = 28
 )
 
+var errCrashAfterCommit = errors.New("pmem: simulated crash after the commit point")
+
 func logCRC(seq, n uint64, body []byte) uint32 {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[0:], seq)
@@ -321,6 +323,9 @@ func (tx *Tx) commit() error {
 		h.dev.flush(logOff, LineSize)
 	}
 	h.dev.fence() // commit point
+	if h.crashAfterCommit {
+		panic(errCrashAfterCommit)
+	}
 	// 2. Apply in place.
 	mem := h.mem
 	runStart, runEnd := uint64(0), uint64(0)
