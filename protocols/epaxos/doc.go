@@ -56,8 +56,9 @@
 // Every change of an instance's durable fields (bal, abal, phase, value,
 // deps, initial value and deps) is persisted as one record before any
 // message vouching for it is sent; a restart replays the records (last
-// record of an instance wins) and re-executes the committed instances in a
-// new incarnation. A commit is executed only when a Durable message the
+// record of an instance wins, after the checkpoint if any, see Compaction)
+// and re-executes the committed instances that the checkpoint does not
+// cover, in a new incarnation. A commit is executed only when a Durable message the
 // replica sends to itself comes back: the runtime holds that send until the
 // commit record is synced, so no client is answered for a commit that a
 // crash could lose.
@@ -103,13 +104,62 @@
 //
 // When an instance executes, its volatile bookkeeping (coordinator,
 // Accept and recovery rounds, Waiting counts, the pending entry) is
-// dropped. Its committed value and deps stay: late Recover, PreAccept and
-// Validate messages are answered from them, Validate needs them to compute
-// I, and a restarted replica re-executes history from them (simnet gives
-// a restarted replica an empty state machine and there are no snapshots).
-// Dependency sets are not pruned either; pruning below a stable
-// everywhere-executed watermark would also have to shrink the I of
-// Validate, which the notes do not cover.
+// dropped. Its committed value and deps stay until a checkpoint finds it
+// stable (below): until then late Recover, PreAccept and Validate messages
+// are answered from them and Validate needs them to compute I.
+//
+// # Compaction
+//
+// Replica implements protocols.Compactor. Heartbeats carry the sender's
+// executed prefix of every replica's instances (depgraph ExecutedPrefix, in
+// Peers order), and, once a checkpoint was taken or restored, go out even
+// from a replica that coordinates nothing. An instance is stable here when
+// it is within this replica's own executed prefix and within the prefix
+// every peer last reported. Checkpoint first prunes, then encodes.
+//
+// Pruned at a checkpoint: every stable instance (value, deps, initial value
+// and deps, ballots), the executed command ids (the runtime's client
+// sessions discard a second execution), and Waiting counts of executed
+// instances. Kept: every instance that is not stable, executed or not, in
+// full, and — so that dependencies and Validate's I are computed exactly
+// as without compaction — the dot of every forgotten command in the key
+// index and of every forgotten Nop in the Nop list.
+//
+// The rule for forgotten instances. Executed is monotone across restarts: a
+// command executes only once its commit is durable (Durable), and a
+// restart re-executes every durable commit not covered by the checkpoint's
+// executed summary, so a replica that reported executing a dot has it
+// executed in every later incarnation. A stable instance is therefore
+// executed at every replica forever: nobody recovers it, waits for it or
+// misses it as a dependency, and every message about it (PreAccept, Accept,
+// Commit, Recover, Validate, Heartbeat) is stale and ignored — it is never
+// reported as unknown or Nop. Two places read a forgotten instance through
+// its dot: Validate of an instance d not committed here reports a forgotten
+// command of a conflicting key as a committed conflict without d (what its
+// full state would report: it executed here, so every dep of it is committed
+// here, so d is not among them), and a waiting recovery treats it likewise
+// (condition a). A forgotten Nop is not in the key index, so neither reports
+// it, as for a committed Nop. A replica that stays down keeps everything
+// from becoming stable: compaction then bounds the log but not the memory.
+//
+// What still grows with history: the dots of forgotten commands in the key
+// index (16 bytes each, in memory and in every checkpoint), hence the
+// dependency sets of new conflicting commands. Shrinking them would change
+// the deps replicas compute and the I of Validate, so that a replica that
+// forgot an instance and one that did not could disagree on the fast path;
+// that needs a watermark decided with the deps, which the notes do not
+// cover.
+//
+// The checkpoint record (Checkpoint documents the encoding) holds: the
+// replica's last sequence number as coordinator, its Heartbeat progress per
+// peer, the executed summary per coordinator (the executed prefix and the
+// executed dots above it; the state machine snapshot holds their commands,
+// and a restart marks them executed without executing them), the full
+// durable state of every kept instance as an instance record, and the
+// forgotten dots of the key index and the Nop list. New restores it
+// (Config.Checkpoint) and then replays Config.Recovered over it, the last
+// record of an instance winning; a malformed checkpoint, or a record that
+// would make an executed instance uncommitted, is an error.
 //
 // # Tests
 //
@@ -121,7 +171,12 @@
 // overlapping recoveries at random replicas) that checks Agreement,
 // Visibility, abal <= bal, liveness once quiet and the per-key execution
 // order; and simnet sweeps with Porcupine, the order check and the same
-// invariants over every replica of every run.
+// invariants over every replica of every run. Compaction: scripted
+// checkpoint-and-restart scenarios (promises kept, executed commands not
+// executed again, only stable instances forgotten, forgotten ones answered
+// alike), the chaos scheduler with random checkpoints and restarts from
+// them (a command executed twice across incarnations fails it), a fuzz
+// target for checkpoints, and swarm sweeps with CompactEvery 3 and 10.
 //
 // # Failpoints
 //
