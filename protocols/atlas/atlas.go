@@ -115,11 +115,18 @@ type Replica struct {
 	stable   []uint64
 	lastGC   int
 	gcSent   []uint64
+	// compacting: Checkpoint was called, or this replica restarted from a
+	// checkpoint; it then also fills the gaps of its executed prefixes
+	// (fillGaps), so that garbage collection, and with it the state a
+	// checkpoint keeps, does not stall on a commit it missed.
+	compacting bool
 
 	now int
 }
 
-// New returns an Atlas replica; cfg.Recovered, if any, is replayed.
+// New returns an Atlas replica; cfg.Checkpoint, if any, is loaded and
+// cfg.Recovered, if any, is replayed. A malformed checkpoint or record is
+// an error.
 func New(cfg protocols.Config) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -150,7 +157,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 	r.fastQuorum = slices.Clone(cfg.Closest[:max(1, quorum.AtlasFast(n, cfg.F))])
 	r.threshold = fastThreshold(cfg.F)
 	r.graph = depgraph.New(r.execute)
-	if err := r.replay(cfg.Recovered); err != nil {
+	if err := r.replay(cfg.Checkpoint, cfg.Recovered); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -174,10 +181,13 @@ func (r *Replica) get(d Dot) *instance {
 	return in
 }
 
-// lookup returns the instance of a valid, not collected dot, creating it;
-// nil if the message about d must be ignored.
+// lookup returns the instance of a valid dot that is not forgotten,
+// creating it; nil if the message about d must be ignored. A forgotten dot
+// (stable, or executed here with its state dropped) was committed: it is
+// never made a fresh, unknown instance, which could vouch for it as
+// uncommitted or let a recovery no-op it.
 func (r *Replica) lookup(d Dot) *instance {
-	if !r.validDot(d) || r.gcd(d) {
+	if !r.validDot(d) || r.forgotten(d) {
 		return nil
 	}
 	in := r.get(d)
@@ -770,12 +780,57 @@ func (r *Replica) gc() {
 		for _, rep := range r.reported {
 			s = min(s, rep[k])
 		}
-		for q := r.stable[k] + 1; q <= s; q++ {
-			d := Dot{Node: p, Seq: q}
-			delete(r.inst, d)
-			delete(r.pending, d)
+		if s <= r.stable[k] {
+			continue
 		}
-		r.stable[k] = max(r.stable[k], s)
+		if s-r.stable[k] <= uint64(len(r.inst)) {
+			for q := r.stable[k] + 1; q <= s; q++ {
+				d := Dot{Node: p, Seq: q}
+				delete(r.inst, d)
+				delete(r.pending, d)
+			}
+		} else {
+			// A long stretch (a checkpoint's prefix after a long
+			// absence): visit the instances instead of the dots.
+			lo := r.stable[k]
+			drop := func(d Dot) bool { return d.Node == p && d.Seq > lo && d.Seq <= s }
+			maps.DeleteFunc(r.inst, func(d Dot, _ *instance) bool { return drop(d) })
+			maps.DeleteFunc(r.pending, func(d Dot, _ struct{}) bool { return drop(d) })
+		}
+		r.stable[k] = s
+	}
+}
+
+// gapWindow bounds the dots per coordinator that one fillGaps looks up.
+const gapWindow = 32
+
+// fillGaps starts the timer of the dots that a peer reported executed but
+// that this replica neither knows nor executed: it missed their commit, and
+// unless a command it executes depends on them it would never learn them,
+// so its executed prefix, and garbage collection at every replica, would
+// stop there. Such a dot is committed (a peer executed it); its recovery
+// learns the commit from the replicas that hold it (a committed replica
+// answers MRec with MCommit). At most gapWindow dots per coordinator, from
+// the executed prefix up.
+func (r *Replica) fillGaps() {
+	me := r.rank[r.self]
+	for k, p := range r.cfg.Peers {
+		if p == r.self {
+			continue // a dot of ours we do not know was never sent
+		}
+		mine := r.graph.ExecutedPrefix(p)
+		top := mine
+		for i, rep := range r.reported {
+			if i != me {
+				top = max(top, rep[k])
+			}
+		}
+		for i := uint64(1); i <= gapWindow && mine+i > mine && mine+i <= top; i++ {
+			d := Dot{Node: p, Seq: mine + i}
+			if r.inst[d] == nil && !r.graph.IsExecuted(d) {
+				r.lookup(d)
+			}
+		}
 	}
 }
 
@@ -797,6 +852,9 @@ func (r *Replica) Tick() {
 
 	for _, d := range r.graph.Missing() {
 		r.lookup(d) // a committed command waits for d: start its timer
+	}
+	if r.compacting {
+		r.fillGaps()
 	}
 	for _, d := range sortedDots(r.pending) {
 		in := r.inst[d]

@@ -3,6 +3,7 @@ package atlas
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -250,41 +251,62 @@ func TestRandomSchedules(t *testing.T) {
 		seeds = uint64(v)
 	}
 	for seed := uint64(0); seed < seeds; seed++ {
-		n := []int{3, 5, 5, 7}[seed%4]
-		f := 1 + int(seed/4%2)
-		if f > (n-1)/2 {
-			f = 1
-		}
-		c := newCluster(t, n, f, seed)
-		down := map[protocols.NodeID]bool{}
-		for step := 0; step < 400; step++ {
-			switch x := c.rnd.IntN(100); {
-			case x < 10:
-				id := protocols.NodeID(1 + c.rnd.IntN(n))
-				if !down[id] {
-					c.submit(id, fmt.Sprintf("k%d", c.rnd.IntN(3)))
-				}
-			case x < 13:
-				id := protocols.NodeID(1 + c.rnd.IntN(n))
-				if down[id] {
-					c.restart(id)
-					delete(down, id)
-				} else if len(down) < f {
-					c.crash(id)
-					down[id] = true
-				}
-			case x < 25:
-				c.tickAll()
-			default:
-				c.step(0.15)
-			}
-		}
-		for id := range down {
-			c.restart(id)
-		}
-		c.settle(2_000_000)
-		require.True(t, c.quiet(), "seed %d: %v", seed, c)
+		c := randomSchedule(t, seed, false)
 		c.checkAgreement()
 		c.checkOrder()
 	}
+}
+
+// randomSchedule runs one random workload of TestRandomSchedules, with
+// checkpoints of random live replicas if checkpoints is set, heals and
+// settles it, and fails unless everything pending was resolved.
+func randomSchedule(t *testing.T, seed uint64, checkpoints bool) *cluster {
+	n := []int{3, 5, 5, 7}[seed%4]
+	f := 1 + int(seed/4%2)
+	if f > (n-1)/2 {
+		f = 1
+	}
+	c := newCluster(t, n, f, seed)
+	down := map[protocols.NodeID]bool{}
+	for step := 0; step < 400; step++ {
+		switch x := c.rnd.IntN(100); {
+		case x < 10:
+			id := protocols.NodeID(1 + c.rnd.IntN(n))
+			if !down[id] {
+				c.submit(id, fmt.Sprintf("k%d", c.rnd.IntN(3)))
+			}
+		case x < 13:
+			id := protocols.NodeID(1 + c.rnd.IntN(n))
+			if down[id] {
+				c.restart(id)
+				delete(down, id)
+			} else if len(down) < f {
+				c.crash(id)
+				down[id] = true
+			}
+		case checkpoints && x < 17:
+			if id := protocols.NodeID(1 + c.rnd.IntN(n)); !down[id] {
+				c.checkpoint(id)
+			}
+		case x < 25:
+			c.tickAll()
+		default:
+			c.step(0.15)
+		}
+	}
+	for _, id := range sortedNodes(down) {
+		c.restart(id)
+	}
+	c.settle(2_000_000)
+	require.True(t, c.quiet(), "seed %d: %v", seed, c)
+	return c
+}
+
+func sortedNodes(m map[protocols.NodeID]bool) []protocols.NodeID {
+	var out []protocols.NodeID
+	for id := range m {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -80,9 +80,91 @@
 // still open. Replicas exchange their executed prefixes (MExecuted); a dot
 // executed at every replica is stable: its state is dropped and later
 // commands no longer depend on it. This is safe because every replica's
-// records hold the commit of a stable dot and all its dependencies before
-// any later command, and a restart replays them first. A crash-stopped
-// replica stops garbage collection (dependency sets then grow).
+// records (or checkpoint) hold the commit of a stable dot and all its
+// dependencies before any later command, and a restart replays them first;
+// and an MExecuted leaves only once the commits it vouches for are durable.
+// The fast path counts and keeps every reported dependency, stable ones
+// included: a value that dropped the dots stable at the coordinator could
+// not be rebuilt by a recovery, which would commit the dot a second time
+// with another dependency set.
+//
+// # Checkpoints (protocols.Compactor)
+//
+// Checkpoint returns one record (type 2) that replaces every record
+// persisted before it. Its fields, in order (varints, package wire):
+//
+//   - seq: this replica's last own sequence number (its stable own dots
+//     are gone, and a restart must never reuse a dot it sent);
+//   - n, then per replica k (Config.Peers order) the executed set of k's
+//     dots: the executed prefix and the sorted executed sequence numbers
+//     above it. These commands are in the state machine snapshot taken at
+//     the same moment; a restart marks them executed in the dependency
+//     graph (depgraph.MarkExecutedPrefix, MarkExecuted) and never executes
+//     them again;
+//   - the garbage-collection state: stable[k], and reported[p][k], the
+//     executed prefixes each replica reported (facts that only grow: a
+//     report leaves once the commits it covers are durable at the reporter);
+//   - every instance this replica persisted that is not stable, in dot
+//     order, with its durable fields (phase, payload, collected deps and
+//     fast quorum, joined and accepted ballots, accepted value): the
+//     uncommitted ones with every promise and vote, the committed but
+//     unexecuted ones (handed to the graph first on restart, then the
+//     later records' commits in record order), and the executed ones.
+//
+// A restart loads the checkpoint, then replays Config.Recovered (the
+// records persisted after it; a record of a dot the checkpoint shows
+// executed or stable is stale and skipped, since nothing is persisted for
+// a dot after its commit). A checkpoint that is malformed, written for
+// another number of replicas, or inconsistent (a stable or own reported
+// prefix above the executed one, an executed dot not committed, a stable
+// dot kept, an own dot above seq) is an error. Checkpointing a replica
+// restored from a checkpoint yields the same bytes (the tests check it).
+//
+// What a checkpoint prunes in memory, and why it is safe:
+//
+//   - the executed command ids (done): the runtime's client sessions
+//     discard a second execution (protocols.Compactor);
+//   - the stable dots still listed in the conflict index (conflicts drops
+//     them lazily, only from the keys it reads);
+//   - the stable instances (garbage collection runs first);
+//   - of an executed instance, the fields only an uncommitted one needs
+//     (collected dependencies, fast quorum). Its commit (payload or no-op,
+//     dependencies) and its keys stay until it is stable, because a peer
+//     that missed the commit learns it from this replica (MRec and
+//     MConsensus about a committed dot are answered with MCommit), and
+//     because later conflicting commands must still depend on it.
+//
+// The rule for forgotten dots: a dot whose state this replica dropped is
+// stable (or, defensively, executed here without an instance); it was
+// committed and executed at every replica, so a message about it is stale.
+// Such a message is ignored: lookup never makes it a fresh, unknown
+// instance, which could answer a recovery as if nothing had been decided
+// (and let it commit a no-op) or register the dot again, so that later
+// commands would wait for a commit that never comes. No executed dot is
+// forgotten before it is stable, so every peer that can still need a
+// commit gets it.
+//
+// Gaps. A replica that missed a commit nothing it executes depends on
+// would never learn it; its executed prefix, and every replica's garbage
+// collection with it, would stop at that dot. A compacting replica (one
+// that checkpointed or restarted from a checkpoint) therefore looks up
+// (and, after the usual timeout, recovers without payload) the dots up to
+// gapWindow above its executed prefix of each peer that another replica
+// reported executed; a replica that holds the commit answers with MCommit.
+// This is a recovery like any other, so it is safe; it is limited to
+// compacting replicas so that runs without compaction behave exactly as
+// before.
+//
+// A permanently crashed replica never reports again, so nothing becomes
+// stable and garbage collection stops (dependency sets grow). Checkpoints
+// still bound the log (one entry per kept instance instead of its history
+// of records, and no re-execution on restart), but they, and the memory
+// of every replica, then keep every executed instance since that
+// replica's last report, trimmed to its commit: they grow with the
+// history until the replica returns. Forgetting those commits earlier
+// would leave a returning (or lagging) replica unable to learn them:
+// Atlas has no state transfer, and silence would block its execution
+// forever; answering "unknown" would be unsafe.
 //
 // # Failpoints
 //

@@ -24,7 +24,10 @@ type tenv struct {
 	c       *cluster
 	id      protocols.NodeID
 	rnd     *rand.Rand
-	records [][]byte
+	records [][]byte            // durable records after ckpt
+	ckpt    []byte              // last checkpoint, nil if none
+	ckptSM  []protocols.Command // the state machine at ckpt
+	base    []protocols.Command // the state machine at the start of this incarnation
 	execs   []protocols.Command // this incarnation
 	fast    int
 	slow    int
@@ -42,23 +45,24 @@ func (e *tenv) Persist(rec []byte) {
 	e.records = append(e.records, slices.Clone(rec))
 	// Remember every commit any incarnation made durable, for the
 	// agreement check.
-	r := &Replica{inst: map[Dot]*instance{}, rank: map[protocols.NodeID]int{}, stable: make([]uint64, e.c.n), pending: map[Dot]struct{}{}, index: map[string][]Dot{}, cfg: protocols.Config{SuspectTicks: 10}, env: &tenv{rnd: rand.New(rand.NewPCG(0, 0))}}
-	for i, p := range e.c.peers {
-		r.rank[p] = i
+	s, err := decodeRecord(rec)
+	require.NoError(e.c.t, err)
+	e.c.noteCommit(e.id, &s)
+}
+
+// noteCommit checks a durable commit against every other one of its dot.
+func (c *cluster) noteCommit(id protocols.NodeID, in *instance) {
+	if in.phase != phCommit {
+		return
 	}
-	require.NoError(e.c.t, r.replay([][]byte{rec}))
-	for d, in := range r.inst {
-		if in.phase == phCommit {
-			v := commitVal{nop: in.anop, deps: fmt.Sprint(in.adeps)}
-			if !in.anop {
-				v.id = in.cmd.ID
-			}
-			if old, ok := e.c.commits[d]; ok {
-				require.Equal(e.c.t, old, v, "dot %v committed differently at %d", d, e.id)
-			}
-			e.c.commits[d] = v
-		}
+	v := commitVal{nop: in.anop, deps: fmt.Sprint(in.adeps)}
+	if !in.anop {
+		v.id = in.cmd.ID
 	}
+	if old, ok := c.commits[in.dot]; ok {
+		require.Equal(c.t, old, v, "dot %v committed differently at %d", in.dot, id)
+	}
+	c.commits[in.dot] = v
 }
 
 type commitVal struct {
@@ -99,14 +103,20 @@ func newCluster(t testing.TB, n, f int, seed uint64) *cluster {
 	c.reps = make([]*Replica, n)
 	c.envs = make([]*tenv, n)
 	for i := range n {
-		c.start(i, nil)
+		c.start(i, nil, nil, nil)
 	}
 	return c
 }
 
-func (c *cluster) start(i int, recs [][]byte) {
+// start starts node Peers[i] from a checkpoint (nil: none), the state
+// machine at that checkpoint, and the records persisted after it.
+func (c *cluster) start(i int, ckpt []byte, sm []protocols.Command, recs [][]byte) {
 	e := &tenv{c: c, id: c.peers[i], rnd: rand.New(rand.NewPCG(uint64(i), c.rnd.Uint64())), records: recs}
-	cfg := protocols.Config{Self: c.peers[i], Peers: c.peers, F: c.f, SuspectTicks: 10, Env: e, Recovered: slices.Clone(recs)}
+	if ckpt != nil {
+		e.ckpt, e.ckptSM, e.base = ckpt, sm, slices.Clone(sm)
+	}
+	cfg := protocols.Config{Self: c.peers[i], Peers: c.peers, F: c.f, SuspectTicks: 10, Env: e,
+		Checkpoint: ckpt, Recovered: slices.Clone(recs)}
 	r, err := New(cfg)
 	require.NoError(c.t, err)
 	if c.envs[i] != nil {
@@ -115,20 +125,44 @@ func (c *cluster) start(i int, recs [][]byte) {
 	c.reps[i], c.envs[i] = r, e
 }
 
+// checkpoint takes a checkpoint of node id, durable at once: its records
+// are dropped, and its state machine is snapshotted. Every commit the
+// checkpoint holds is checked against the others, and the checkpoint must
+// load.
+func (c *cluster) checkpoint(id protocols.NodeID) {
+	i := int(id - 1)
+	e := c.envs[i]
+	ck := c.reps[i].Checkpoint()
+	e.ckpt, e.records = ck, nil
+	e.ckptSM = append(slices.Clone(e.base), e.execs...)
+	r, err := New(protocols.Config{Self: id, Peers: c.peers, F: c.f, Checkpoint: ck,
+		Env: &tenv{c: c, id: id, rnd: rand.New(rand.NewPCG(0, 0))}})
+	require.NoError(c.t, err)
+	for _, d := range sortedDots(r.inst) {
+		c.noteCommit(id, r.inst[d])
+	}
+	require.Equal(c.t, ck, r.Checkpoint(), "a restored checkpoint checkpoints differently")
+}
+
 func (c *cluster) rep(id protocols.NodeID) *Replica { return c.reps[id-1] }
 
 // crash takes node id down, keeping its records.
 func (c *cluster) crash(id protocols.NodeID) {
 	i := int(id - 1)
-	c.hist = append(c.hist, c.envs[i].execs)
+	c.hist = append(c.hist, c.envs[i].sm())
 	c.envs[i].execs = nil
 	c.reps[i] = nil
 }
 
-// restart starts node id again from its records.
+// sm is the state machine's history: what the incarnation started from
+// (its checkpoint's snapshot) and what it executed.
+func (e *tenv) sm() []protocols.Command { return append(slices.Clone(e.base), e.execs...) }
+
+// restart starts node id again from its checkpoint and records.
 func (c *cluster) restart(id protocols.NodeID) {
 	i := int(id - 1)
-	c.start(i, c.envs[i].records)
+	e := c.envs[i]
+	c.start(i, e.ckpt, e.ckptSM, e.records)
 }
 
 func (c *cluster) submit(id protocols.NodeID, keys ...string) protocols.Command {
@@ -244,11 +278,12 @@ func (c *cluster) committedVal(d Dot) commitVal {
 }
 
 // checkOrder fails if two conflicting commands executed in different
-// orders in two incarnations, or one executed twice in one.
+// orders in two incarnations' state machines, or one executed twice in one
+// (a state machine restored from a checkpoint counts what it holds).
 func (c *cluster) checkOrder() {
 	all := slices.Clone(c.hist)
 	for _, e := range c.envs {
-		all = append(all, e.execs)
+		all = append(all, e.sm())
 	}
 	before := map[[2]protocols.CommandID]bool{}
 	for _, ex := range all {
@@ -266,10 +301,11 @@ func (c *cluster) checkOrder() {
 	}
 }
 
-// executedAt returns the ids executed by node id in this incarnation.
+// executedAt returns the ids in node id's state machine: those executed in
+// this incarnation, after those of the checkpoint it started from.
 func (c *cluster) executedAt(id protocols.NodeID) []protocols.CommandID {
 	var out []protocols.CommandID
-	for _, x := range c.envs[id-1].execs {
+	for _, x := range c.envs[id-1].sm() {
 		out = append(out, x.ID)
 	}
 	return out

@@ -61,3 +61,29 @@ func TestSameSeedSameDigest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a.Digest, b.Digest)
 }
+
+// TestCompactionSweep runs the swarm sweep with aggressive compaction:
+// every node checkpoints after every 3 (or 10) persisted records, and a
+// crashed node restarts from its last durable checkpoint, its state machine
+// snapshot and the records after it. Every run passes the order, liveness
+// and linearizability checks.
+func TestCompactionSweep(t *testing.T) {
+	for _, every := range []int{3, 10} {
+		for _, f := range []int{1, 2} {
+			t.Run(fmt.Sprintf("n=5,f=%d,every=%d", f, every), func(t *testing.T) {
+				cfg := sweepConfig(f)
+				cfg.CompactEvery = every
+				simtest.Sweep(t, cfg, uint64(1+3000*every), 100)
+			})
+		}
+	}
+	t.Run("compactions happen", func(t *testing.T) {
+		cfg := sweepConfig(2)
+		cfg.CompactEvery, cfg.Seed = 3, 1
+		res, err := simtest.Check(cfg)
+		require.NoError(t, err)
+		for _, ns := range res.PerNode {
+			require.Positive(t, ns.Compactions, "node %d never compacted", ns.Node)
+		}
+	})
+}
