@@ -99,6 +99,17 @@ type Config struct {
 	// what a live protocol needs (the window plus 20 times the estimated run
 	// time plus 100 client timeouts).
 	MaxTime int64
+
+	// Scheduler, if not nil, makes an explored run: instead of the
+	// time-ordered event heap, Scheduler picks every step from the enabled
+	// events (see Scheduler). An explored run needs Faults "none", no
+	// Crashes and a constant latency model; its faults and ticks are the
+	// scheduler's choices within Budget, clients never time out, and the
+	// history's times count client events. Step invariants are checked
+	// after every step (Result.StepError).
+	Scheduler Scheduler
+	// Budget bounds an explored run.
+	Budget Budget
 }
 
 // resolved is a validated Config with defaults filled and strings parsed.

@@ -180,6 +180,11 @@ type Result struct {
 
 	// OrderViolations lists breaches of the order contract (at most 20).
 	OrderViolations []OrderViolation
+	// Steps is the number of steps of an explored run (Config.Scheduler).
+	Steps int
+	// StepError is the first breach of a step invariant of an explored run
+	// (the run stopped there), nil if none.
+	StepError *StepError
 	// History is every client operation in invocation order.
 	History []Op
 }
@@ -327,6 +332,12 @@ func (s *sim) result() *Result {
 		r.LeaderSite = rc.sites[r.Leader-1]
 	}
 	r.OrderViolations = s.checkOrder(20)
+	if s.x != nil {
+		r.Steps = s.x.taken
+		if s.x.violation != "" {
+			r.StepError = &StepError{Step: s.x.step, What: s.x.violation}
+		}
+	}
 	if s.mc != nil {
 		s.mc.result(r)
 	}

@@ -145,6 +145,8 @@ type sim struct {
 
 	// mc is the multicast state; nil unless Config.Groups > 0.
 	mc *mcast
+	// x is the state of an explored run; nil unless Config.Scheduler is set.
+	x *explorer
 }
 
 // Run simulates cfg and returns its result. A configuration error wraps
@@ -161,10 +163,23 @@ func Run(cfg Config) (res *Result, err error) {
 			res, err = nil, fmt.Errorf("simnet: seed %d: panic at virtual time %dus: %v\n%s", rc.Seed, s.now, p, debug.Stack())
 		}
 	}()
+	if rc.Scheduler != nil {
+		if err := s.validateExplore(); err != nil {
+			return nil, err
+		}
+		s.x = &explorer{
+			sched: rc.Scheduler, budget: rc.Budget, chanN: make([]int, s.n*s.n), ticks: make([]int, s.n),
+			seen: map[incKey]int{}, perKey: map[incKey]map[string][]protocols.CommandID{}, before: map[[2]protocols.CommandID]string{},
+		}
+	}
 	if err := s.start(); err != nil {
 		return nil, err
 	}
-	s.loop()
+	if s.x != nil {
+		s.exploreLoop()
+	} else {
+		s.loop()
+	}
 	if s.err != nil {
 		return nil, fmt.Errorf("simnet: seed %d: at virtual time %dus: %w", rc.Seed, s.now, s.err)
 	}
@@ -599,7 +614,7 @@ func (nd *node) reply(c protocols.Command, result []byte) {
 			out = binary.LittleEndian.Uint64(result)
 		}
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
-		s.q.push(event{at: s.now + d, kind: evReply, peer: uint32(ci), a: c.ID.Seq, b: out})
+		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: c.ID.Seq, b: out})
 	}
 }
 
