@@ -23,8 +23,41 @@
 // Without contention a leader delivers 6 message delays after the client
 // sends: the Multicast, a Paxos round trip for the local timestamp, the
 // Stamp, and a Paxos round trip for the final timestamp. Since the state is
-// a function of the log, a restarted process rebuilds it when Paxos
-// re-executes the log. A log entry's command id packs the recorded group
-// into the low byte of the client id, so groups are limited to ids below
-// 256 and client ids to 2^56.
+// a function of the log, a restarted process without a checkpoint rebuilds
+// it when Paxos re-executes the log. A log entry's command id packs the
+// recorded group into the low byte of the client id, so groups are limited
+// to ids below 256 and client ids to 2^56.
+//
+// # Checkpoints
+//
+// A Replica implements protocols.Compactor. Its checkpoint record is
+//
+//	version (1) | clock | n | n × (command, k, k × (have, local ts)) |
+//	m | m × (command, local ts) | Paxos checkpoint (length-prefixed)
+//
+// the state Skeen's state machine derived from the executed prefix of the
+// group's log: the clock; every undelivered message (sorted by id) with the
+// timestamps of its k destination groups recorded so far (its final flag
+// and global timestamp are recomputed); the delivered messages, oldest
+// first, with this group's timestamp — to answer a group that still waits
+// for it, and to order no message twice; and the embedded Paxos checkpoint
+// (package paxos: promise, executed prefix, retained and in-flight slots).
+// A restart restores the Skeen state from it and Paxos resumes above the
+// executed prefix, so no step is applied twice. A malformed checkpoint is
+// an error.
+//
+// Pruning. A delivered message addressed to this group alone is forgotten
+// once Options.Retain (paxos.DefaultRetain by default) later messages were
+// delivered, and Paxos forgets executed step ids (package paxos). A late
+// Multicast or duplicate step of such a message makes the group order it
+// again with a new timestamp; its second execution is discarded by the
+// runtime's client sessions at every replica alike, and no other group
+// depends on that timestamp. A delivered message with other destination
+// groups is kept: forgetting it would be unsafe, since a group that still
+// waits for this group's timestamp would get a new one and fix a different
+// global timestamp. Those entries are therefore not bounded yet: bounding
+// them needs a confirmation that every destination group fixed the global
+// timestamp, which the protocol does not exchange. A process that falls
+// behind the retention window of its group's Paxos leader cannot catch up
+// (the catch-up rule of package paxos).
 package skeen

@@ -1,10 +1,12 @@
 package skeen
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blossom-dso/blossom/internal/fuzzseed"
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/codectest"
@@ -51,4 +53,89 @@ func TestStepEncodingRoundTrips(t *testing.T) {
 // re-encodes to a message that decodes to the same value.
 func FuzzDecode(f *testing.F) {
 	codectest.FuzzDecode(f, Codec{}, sampleMessages())
+}
+
+// testEnv is an Env that records nothing; checkpoint tests need none.
+type testEnv struct{ rng *rand.Rand }
+
+func (testEnv) Send(protocols.NodeID, protocols.Message) {}
+func (testEnv) Execute(protocols.Command)                {}
+func (testEnv) Persist([]byte)                           {}
+func (e testEnv) Rand() *rand.Rand                       { return e.rng }
+
+func testConfig(ck []byte) protocols.Config {
+	return protocols.Config{
+		Self: 1, Peers: []protocols.NodeID{1, 2, 3, 4, 5, 6}, F: 1,
+		Groups: map[protocols.GroupID][]protocols.NodeID{0: {1, 2, 3}, 2: {4, 5, 6}},
+		GroupOf: func(k string) protocols.GroupID {
+			if len(k) > 1 && k[1] == '2' {
+				return 2
+			}
+			return 0
+		},
+		Checkpoint: ck, Env: testEnv{rand.New(rand.NewPCG(1, 2))},
+	}
+}
+
+// sampleCheckpoints builds checkpoints of a process of group 0 with one
+// message waiting for group 2's timestamp, three delivered messages to
+// groups 0 and 2 and one delivered message to group 0 alone.
+func sampleCheckpoints(t testing.TB) [][]byte {
+	r, err := New(testConfig(nil))
+	require.NoError(t, err)
+	empty := r.Checkpoint()
+	c := sampleMessages()[0].(Multicast).Cmd
+	apply := func(s step) {
+		r.apply(protocols.Command{ID: protocols.CommandID{Client: s.Cmd.ID.Client<<8 | uint64(s.From), Seq: s.Cmd.ID.Seq}, Payload: encodeStep(s)})
+	}
+	local := protocols.Command{ID: protocols.CommandID{Client: 7, Seq: 1}, Keys: []string{"g0/k2"}}
+	apply(step{From: 0, Cmd: local})
+	for seq := uint64(1); seq <= 4; seq++ {
+		c.ID.Seq = seq
+		apply(step{From: 0, Cmd: c})
+		if seq != 4 {
+			apply(step{From: 2, LTS: mcast.TS{Counter: seq * 10, Group: 2}, Cmd: c})
+		}
+	}
+	require.Len(t, r.entries, 1)
+	require.Len(t, r.delivered, 4)
+	return [][]byte{empty, r.Checkpoint()}
+}
+
+func TestCheckpointRestoresTheState(t *testing.T) {
+	cks := sampleCheckpoints(t)
+	r, err := New(testConfig(cks[1]))
+	require.NoError(t, err)
+	require.Len(t, r.entries, 1)
+	require.Len(t, r.delivered, 4)
+	require.Equal(t, uint64(31), r.clock, "the last message got the clock past the final timestamp 30")
+	require.Equal(t, cks[1], r.Checkpoint(), "restored state re-encodes to the same checkpoint")
+	small, err := NewWithOptions(testConfig(cks[1]), Options{Retain: 1})
+	require.NoError(t, err)
+	require.Len(t, small.delivered, 3, "the retention window applies at restore, to single-group messages only")
+	require.Len(t, small.order, 3)
+	require.NotContains(t, small.delivered, protocols.CommandID{Client: 7, Seq: 1})
+	for i := range cks[1] {
+		_, err := New(testConfig(cks[1][:i]))
+		require.Error(t, err, "truncated at %d", i)
+	}
+}
+
+// FuzzCheckpoint checks that an arbitrary checkpoint never makes a restart
+// panic, and that one it accepts re-encodes to itself.
+func FuzzCheckpoint(f *testing.F) {
+	seeds := sampleCheckpoints(f)
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	fuzzseed.Check(f, "FuzzCheckpoint", seeds)
+	f.Fuzz(func(t *testing.T, ck []byte) {
+		r, err := NewWithOptions(testConfig(ck), Options{Retain: 8})
+		if err != nil {
+			return
+		}
+		again, err := NewWithOptions(testConfig(r.Checkpoint()), Options{Retain: 8})
+		require.NoError(t, err)
+		require.Equal(t, r.Checkpoint(), again.Checkpoint())
+	})
 }

@@ -55,7 +55,19 @@ type Replica struct {
 	clock     uint64
 	entries   map[protocols.CommandID]*entry
 	delivered map[protocols.CommandID]stamped
+	order     []protocols.CommandID // delivered, oldest first
 	ticks     int
+	retain    int // delivered messages a checkpoint keeps
+}
+
+// Options tune a Replica beyond protocols.Config.
+type Options struct {
+	// Retain is the retention window: the embedded Paxos instance keeps the
+	// last Retain executed slots (paxos.Options.Retain) and the process
+	// the last Retain delivered messages with their timestamps when it
+	// checkpoints. 0 means paxos.DefaultRetain; a negative value keeps
+	// none.
+	Retain int
 }
 
 // paxEnv is the Env of the embedded Paxos instance: its messages travel
@@ -73,6 +85,12 @@ func (e paxEnv) Rand() *rand.Rand                              { return e.r.env.
 // (at most 256, ids below 256, each of 2f+1 members) and cfg.GroupOf map
 // keys to groups; client ids must stay below 2^56.
 func New(cfg protocols.Config) (*Replica, error) {
+	return NewWithOptions(cfg, Options{})
+}
+
+// NewWithOptions returns a Skeen-over-Paxos process configured by cfg and
+// opts (see New). It restarts from cfg.Checkpoint and cfg.Recovered.
+func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -83,6 +101,15 @@ func New(cfg protocols.Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, env: cfg.Env, groupOf: map[protocols.NodeID]protocols.GroupID{},
 		entries: map[protocols.CommandID]*entry{}, delivered: map[protocols.CommandID]stamped{},
+		retain: paxos.DefaultRetain,
+	}
+	switch {
+	case opts.Retain > paxos.MaxRetain:
+		return nil, fmt.Errorf("%w: skeen: retention window %d > %d", protocols.ErrConfig, opts.Retain, paxos.MaxRetain)
+	case opts.Retain > 0:
+		r.retain = opts.Retain
+	case opts.Retain < 0:
+		r.retain = 0
 	}
 	for _, g := range slices.Sorted(maps.Keys(cfg.Groups)) {
 		if g >= maxGroups {
@@ -98,16 +125,25 @@ func New(cfg protocols.Config) (*Replica, error) {
 	if r.members == nil {
 		return nil, fmt.Errorf("%w: skeen: node %d in no group", protocols.ErrConfig, cfg.Self)
 	}
-	var closest []protocols.NodeID
+	var (
+		closest []protocols.NodeID
+		err     error
+	)
 	for _, p := range cfg.Closest {
 		if slices.Contains(r.members, p) {
 			closest = append(closest, p)
 		}
 	}
-	pax, err := paxos.New(protocols.Config{
+	var paxCk []byte
+	if cfg.Checkpoint != nil {
+		if paxCk, err = r.restore(cfg.Checkpoint); err != nil {
+			return nil, err
+		}
+	}
+	pax, err := paxos.NewWithOptions(protocols.Config{
 		Self: cfg.Self, Peers: r.members, F: (len(r.members) - 1) / 2, Closest: closest,
-		SuspectTicks: cfg.SuspectTicks, Recovered: cfg.Recovered, Env: paxEnv{r},
-	}, false)
+		SuspectTicks: cfg.SuspectTicks, Checkpoint: paxCk, Recovered: cfg.Recovered, Env: paxEnv{r},
+	}, paxos.Options{Retain: opts.Retain})
 	if err != nil {
 		return nil, fmt.Errorf("skeen: group %d paxos: %w", r.group, err)
 	}
@@ -278,6 +314,7 @@ func (r *Replica) deliver() {
 		}
 		delete(r.entries, next.cmd.ID)
 		r.delivered[next.cmd.ID] = stamped{cmd: next.cmd, lts: next.lts[slices.Index(next.dest, r.group)]}
+		r.order = append(r.order, next.cmd.ID)
 		r.env.Execute(next.cmd)
 	}
 }
