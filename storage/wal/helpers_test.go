@@ -41,8 +41,8 @@ func testLogger() (*slog.Logger, *logBuf) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), w
 }
 
-// openT opens dir with NoSync (unless opts says otherwise via a non-nil
-// modifier) and a captured logger.
+// openT opens dir with NoSync and a captured logger, failing the test on
+// error.
 func openT(t testing.TB, dir string, segBytes int64) (*Log, *Recovered, *logBuf) {
 	t.Helper()
 	lg, lb := testLogger()
