@@ -470,11 +470,18 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 			}
 		}
 	})
+	before, next := r.commit, r.next
 	for e := r.at(r.commit + 1); e != nil && e.chosen; e = r.at(r.commit + 1) {
 		r.commit++
 	}
 	r.execute()
 	r.propose()
+	// Followers learn the new commit point from the next Accept, which
+	// carries it; when no Accept follows at once, tell them now, so that a
+	// follower answers its own clients without waiting for a heartbeat.
+	if r.commit > before && r.next == next {
+		r.broadcast(Commit{Ballot: r.ballot, Commit: r.commit})
+	}
 }
 
 // handleCommit learns that every slot up to upto is chosen and that entries
