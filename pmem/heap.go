@@ -135,6 +135,10 @@ type Options struct {
 	// blocks (LogSize/72 lines). Default: size/64, at least 64 KiB, at most
 	// 16 MiB. Rounded up to a page.
 	LogSize int64
+	// FlushMode selects how flushes and fences reach the medium (see
+	// FlushMode); it applies to Create and OpenWith of a file heap and is
+	// not stored in the heap. Default FlushAuto.
+	FlushMode FlushMode
 }
 
 func (o *Options) logSize(size int64) int64 {
@@ -167,7 +171,9 @@ type Heap struct {
 	hd   header
 	mu   sync.Mutex
 	tx   *Tx // the open atomic block, if any
-	seq  uint64
+	// txFree is a finished Tx kept for reuse by the next block.
+	txFree *Tx
+	seq    uint64
 	// Recovery describes what the last Open did.
 	recovery RecoveryStats
 	closed   bool
@@ -189,8 +195,9 @@ func (h *Heap) Size() int64 { return int64(h.hd.size) }
 func (h *Heap) Recovery() RecoveryStats { return h.recovery }
 
 // Create makes a new heap file of size bytes at path (which must not exist),
-// formats it and returns it open. The file is memory-mapped shared, and
-// Flush/Fence are implemented with msync.
+// formats it and returns it open. The file is memory-mapped shared; opts'
+// FlushMode picks how Flush and Fence reach the medium (msync, or cache-line
+// write-back instructions; see FlushMode).
 func Create(path string, size int64, opts *Options) (*Heap, error) {
 	ls := opts.logSize(size)
 	if size < logOff+ls+16*pageSize {
@@ -205,7 +212,7 @@ func Create(path string, size int64, opts *Options) (*Heap, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("pmem: %s: %w", path, err)
 	}
-	dev, mem, err := mapFile(f)
+	dev, mem, err := mapFile(f, opts.flushMode())
 	if err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("pmem: %s: %w", path, err)
@@ -220,8 +227,12 @@ func Create(path string, size int64, opts *Options) (*Heap, error) {
 // not), then frees every block unreachable from the roots. A file that is not
 // a heap, has a corrupt header or block graph, or was written by another
 // layout version is refused with an error naming the file (wrapping ErrCorrupt
-// or ErrVersion).
-func Open(path string) (*Heap, error) {
+// or ErrVersion). The heap runs in FlushAuto mode; see OpenWith.
+func Open(path string) (*Heap, error) { return OpenWith(path, nil) }
+
+// OpenWith is Open with options; only opts.FlushMode applies (the layout is
+// the one the heap was created with).
+func OpenWith(path string, opts *Options) (*Heap, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pmem: %w", err)
@@ -235,7 +246,7 @@ func Open(path string) (*Heap, error) {
 		f.Close()
 		return nil, fmt.Errorf("pmem: %s: %w: file of %d bytes is too small to be a heap", path, ErrCorrupt, st.Size())
 	}
-	dev, mem, err := mapFile(f)
+	dev, mem, err := mapFile(f, opts.flushMode())
 	if err != nil {
 		return nil, fmt.Errorf("pmem: %s: %w", path, err)
 	}
@@ -317,25 +328,34 @@ func (h *Heap) Flush(p Ptr, n int) {
 // Fence returns when every range flushed before it is durable.
 func (h *Heap) Fence() { h.dev.fence() }
 
-// fileDevice is a shared file mapping whose flushes are msync calls, batched
-// by page and issued at the fence.
+// fileDevice is a shared file mapping. In FlushMsync mode its flushes are
+// msync calls, batched by page and issued at the fence; in FlushCLWB mode a
+// flush writes back each cache line of the range and a fence is an SFENCE.
 type fileDevice struct {
 	f       *os.File
-	m       mmap.MMap
-	pending [][2]int // page-aligned [start, end) ranges, merged when adjacent
+	m       []byte
+	unmap   func() error
+	mode    FlushMode // FlushMsync or FlushCLWB
+	pending [][2]int  // msync: page-aligned [start, end) ranges, merged when adjacent
 }
 
-func mapFile(f *os.File) (*fileDevice, []byte, error) {
+// mapShared maps f with mmap-go; the device's mode is left for the caller to
+// set. It closes f on failure.
+func mapShared(f *os.File) (*fileDevice, []byte, error) {
 	m, err := mmap.Map(f, mmap.RDWR, 0)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	return &fileDevice{f: f, m: m}, []byte(m), nil
+	return &fileDevice{f: f, m: []byte(m), unmap: m.Unmap}, []byte(m), nil
 }
 
 func (d *fileDevice) flush(off, n int) {
 	if n <= 0 {
+		return
+	}
+	if d.mode == FlushCLWB {
+		flushLinesOf(d.m, off, n)
 		return
 	}
 	a := off &^ (pageSize - 1)
@@ -351,6 +371,10 @@ func (d *fileDevice) flush(off, n int) {
 }
 
 func (d *fileDevice) fence() {
+	if d.mode == FlushCLWB {
+		sfence()
+		return
+	}
 	for _, r := range d.pending {
 		if err := msync(d.m[r[0]:r[1]]); err != nil {
 			panic(fmt.Sprintf("pmem: msync: %v", err))
@@ -360,7 +384,7 @@ func (d *fileDevice) fence() {
 }
 
 func (d *fileDevice) close() error {
-	err := d.m.Unmap()
+	err := d.unmap()
 	if err2 := d.f.Close(); err == nil {
 		err = err2
 	}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package pmem
+
+import "os"
+
+func onTmpfs(*os.File) bool { return false }
