@@ -155,14 +155,15 @@ func (tx *Tx) blockInfo(p Ptr) (int, uint32) {
 	if uint64(p) < h.hd.dataOff+blockHdr || uint64(p) > h.hd.size || p%16 != 0 {
 		panic(h.corrupt("pointer %d is not a block", p))
 	}
-	var hb [blockHdr]byte
-	tx.Read(p-blockHdr, hb[:])
-	c := int(hb[2])
-	if hb[0] != blockTag0 || hb[1] != blockTag1 || hb[3] != stateAlloc || c >= len(classSize) ||
+	// The first header word holds everything checked: tag, class, state
+	// and nptr (the free link is the second word).
+	w := tx.U64(p - blockHdr)
+	c := int(byte(w >> 16))
+	if uint16(w) != blockTag0|blockTag1<<8 || byte(w>>24) != stateAlloc || c >= len(classSize) ||
 		uint64(p)-blockHdr+classSize[c] > h.hd.size {
 		panic(h.corrupt("pointer %d is not an allocated block", p))
 	}
-	return c, binary.LittleEndian.Uint32(hb[4:])
+	return c, uint32(w >> 32)
 }
 
 // release pushes block p on its free list, through the log.

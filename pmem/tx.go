@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"sort"
+	"slices"
 )
 
 // Tx is an open failure-atomic block. Every write of the block goes through
@@ -29,6 +29,35 @@ type Tx struct {
 	dirty    [][2]uint64 // direct writes to fresh blocks, to flush at commit
 	frees    []Ptr       // blocks freed by this Tx, put on free lists at commit
 	err      error       // a nested block failed: the whole block rolls back
+	spare    []*[LineSize]byte
+}
+
+// newTx returns the heap's reusable Tx, reset, or a new one; the heap's
+// lock is held. Reusing the Tx (its maps, slices and line buffers) keeps
+// small blocks free of allocations.
+func (h *Heap) newTx(readOnly bool) *Tx {
+	tx := h.txFree
+	if tx == nil {
+		return &Tx{h: h, readOnly: readOnly}
+	}
+	h.txFree = nil
+	tx.readOnly = readOnly
+	return tx
+}
+
+// releaseTx resets tx and keeps it for the next block.
+func (h *Heap) releaseTx(tx *Tx) {
+	if len(tx.order) > 4096 {
+		return // a large block: let its buffers go
+	}
+	for _, l := range tx.order {
+		tx.spare = append(tx.spare, tx.lines[l])
+	}
+	clear(tx.lines)
+	clear(tx.freed)
+	*tx = Tx{h: h, lines: tx.lines, freed: tx.freed, spare: tx.spare,
+		order: tx.order[:0], fresh: tx.fresh[:0], dirty: tx.dirty[:0], frees: tx.frees[:0]}
+	h.txFree = tx
 }
 
 func (h *Heap) corrupt(format string, args ...any) *CorruptError {
@@ -63,10 +92,11 @@ func (h *Heap) Atomic(fn func(tx *Tx) error) (err error) {
 	if h.closed {
 		return ErrClosed
 	}
-	tx := &Tx{h: h}
+	tx := h.newTx(false)
 	h.tx = tx
 	defer func() {
 		h.tx = nil
+		h.releaseTx(tx)
 		if r := recover(); r != nil {
 			if ce, ok := r.(*CorruptError); ok {
 				err = ce
@@ -96,10 +126,11 @@ func (h *Heap) View(fn func(tx *Tx) error) (err error) {
 	if h.closed {
 		return ErrClosed
 	}
-	tx := &Tx{h: h, readOnly: true}
+	tx := h.newTx(true)
 	h.tx = tx
 	defer func() {
 		h.tx = nil
+		h.releaseTx(tx)
 		if r := recover(); r != nil {
 			if ce, ok := r.(*CorruptError); ok {
 				err = ce
@@ -241,7 +272,12 @@ func (tx *Tx) write(o uint64, src []byte, fresh bool) {
 			if tx.lines == nil {
 				tx.lines = make(map[uint64]*[LineSize]byte)
 			}
-			l := new([LineSize]byte)
+			var l *[LineSize]byte
+			if n := len(tx.spare); n > 0 {
+				l, tx.spare = tx.spare[n-1], tx.spare[:n-1]
+			} else {
+				l = new([LineSize]byte)
+			}
 			copy(l[:], mem[line:line+LineSize])
 			copy(l[o-line:], src[:k])
 			tx.lines[line] = l
@@ -298,7 +334,7 @@ func (tx *Tx) commit() error {
 		h.dev.flush(int(d[0]), int(d[1]-d[0]))
 	}
 	body := h.mem[logBodyOff : logBodyOff+logRecSize*n]
-	sort.Slice(tx.order, func(i, j int) bool { return tx.order[i] < tx.order[j] })
+	slices.Sort(tx.order)
 	for i, line := range tx.order {
 		r := body[i*logRecSize:]
 		binary.LittleEndian.PutUint64(r, line)

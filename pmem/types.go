@@ -480,22 +480,21 @@ func nodeLevel(key []byte) int {
 	return l
 }
 
-// nodeHeight returns the number of links of node x.
-func (m SortedMap) nodeHeight(tx *Tx, x Ptr, traced uint64) uint64 {
-	np := tx.U64(x-blockHdr) >> 32
-	if np < 1+traced || np-traced > smMaxLevel {
+// node returns the number of links of node x and its key, validating x's
+// block header once (one word read): the node's height is its block's
+// pointer count, and the key must fit in the block.
+func (m SortedMap) node(tx *Tx, x Ptr, traced uint64) (uint64, []byte) {
+	c, np := tx.blockInfo(x)
+	ht := uint64(np) - traced
+	if uint64(np) < 1+traced || ht > smMaxLevel {
 		panic(tx.h.corrupt("skip-list node %d has %d pointers", x, np))
 	}
-	return np - traced
-}
-
-func (m SortedMap) nodeKey(tx *Tx, x Ptr, ht uint64) []byte {
 	kl := x + Ptr(8*(ht+1))
 	n := tx.U64(kl)
-	if n > uint64(tx.PayloadSize(x))-8*(ht+2) {
+	if n > classSize[c]-blockHdr-8*(ht+2) {
 		panic(tx.h.corrupt("skip-list node %d claims a %d-byte key", x, n))
 	}
-	return tx.Bytes(kl+8, int(n))
+	return ht, tx.Bytes(kl+8, int(n))
 }
 
 // seek fills preds with, per level, the last node whose key is < key, and
@@ -510,11 +509,15 @@ func (m SortedMap) seek(tx *Tx, key []byte, preds *[smMaxLevel]Ptr) Ptr {
 	for i := smMaxLevel - 1; i >= lvl; i-- {
 		preds[i] = x
 	}
-	var next Ptr
+	var next, stop Ptr // stop: a node already found to be >= key
 	for i := lvl - 1; i >= 0; i-- {
 		for {
 			next = tx.Ptr(x + Ptr(8*i))
-			if next == 0 || bytes.Compare(m.nodeKey(tx, next, m.nodeHeight(tx, next, traced)), key) >= 0 {
+			if next == 0 || next == stop {
+				break
+			}
+			if _, k := m.node(tx, next, traced); bytes.Compare(k, key) >= 0 {
+				stop = next
 				break
 			}
 			x = next
@@ -531,8 +534,8 @@ func (m SortedMap) Get(tx *Tx, key []byte) (uint64, bool) {
 	if x == 0 {
 		return 0, false
 	}
-	ht := m.nodeHeight(tx, x, tx.U64(m.P+smTr))
-	if !bytes.Equal(m.nodeKey(tx, x, ht), key) {
+	ht, k := m.node(tx, x, tx.U64(m.P+smTr))
+	if !bytes.Equal(k, key) {
 		return 0, false
 	}
 	return tx.U64(x + Ptr(8*ht)), true
@@ -548,8 +551,7 @@ func (m SortedMap) Put(tx *Tx, key []byte, v uint64) (old uint64, existed bool, 
 	var preds [smMaxLevel]Ptr
 	x := m.seek(tx, key, &preds)
 	if x != 0 {
-		ht := m.nodeHeight(tx, x, traced)
-		if bytes.Equal(m.nodeKey(tx, x, ht), key) {
+		if ht, k := m.node(tx, x, traced); bytes.Equal(k, key) {
 			old = tx.U64(x + Ptr(8*ht))
 			tx.SetU64(x+Ptr(8*ht), v)
 			return old, true, nil
@@ -587,8 +589,8 @@ func (m SortedMap) Delete(tx *Tx, key []byte) (uint64, bool) {
 	if x == 0 {
 		return 0, false
 	}
-	ht := m.nodeHeight(tx, x, traced)
-	if !bytes.Equal(m.nodeKey(tx, x, ht), key) {
+	ht, k := m.node(tx, x, traced)
+	if !bytes.Equal(k, key) {
 		return 0, false
 	}
 	v := tx.U64(x + Ptr(8*ht))
@@ -610,8 +612,8 @@ func (m SortedMap) Ascend(tx *Tx, from []byte, fn func(key []byte, v uint64) boo
 	var preds [smMaxLevel]Ptr
 	x := m.seek(tx, from, &preds)
 	for x != 0 {
-		ht := m.nodeHeight(tx, x, traced)
-		if !fn(m.nodeKey(tx, x, ht), tx.U64(x+Ptr(8*ht))) {
+		ht, k := m.node(tx, x, traced)
+		if !fn(k, tx.U64(x+Ptr(8*ht))) {
 			return
 		}
 		x = tx.Ptr(x)

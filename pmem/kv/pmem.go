@@ -111,14 +111,25 @@ func freeRecord(tx *pmem.Tx, rec pmem.Ptr) {
 	tx.Free(rec)
 }
 
+// readRecord copies the record's fields out of the heap, into one buffer.
 func readRecord(tx *pmem.Tx, rec pmem.Ptr, nf int) [][]byte {
-	fields := make([][]byte, 0, nf)
+	var src [16][]byte
+	views := src[:0]
+	total := 0
 	for i := 0; i < nf; i++ {
 		p := tx.Ptr(rec + pmem.Ptr(8*i))
 		if p == 0 {
 			break
 		}
-		fields = append(fields, append([]byte(nil), pmem.BytesOf(tx, p)...))
+		b := pmem.BytesOf(tx, p)
+		views = append(views, b)
+		total += len(b)
+	}
+	buf := make([]byte, 0, total)
+	fields := make([][]byte, len(views))
+	for i, b := range views {
+		buf = append(buf, b...)
+		fields[i] = buf[len(buf)-len(b) : len(buf) : len(buf)]
 	}
 	return fields
 }
