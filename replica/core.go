@@ -9,16 +9,27 @@ import (
 )
 
 // StateMachine is the replicated application behind a core. Apply must be
-// deterministic: the same state and command give the same result and the
+// deterministic: the same state and command give the same answers and the
 // same next state at every replica.
 type StateMachine interface {
-	// Apply executes c and returns its result. The result may alias a
-	// buffer of the state machine that stays valid until the next Apply.
-	Apply(c protocols.Command) []byte
-	// Snapshot returns the whole state as bytes the caller may keep.
+	// Apply executes c and gives answers to a: the answer of c itself,
+	// at once or in a later Apply (a call that waits, like a barrier's
+	// await, is state of the machine until a later command releases it),
+	// and the answers of earlier waiting commands that c releases. Each
+	// command is answered at most once. A result may alias a buffer of
+	// the state machine: the core copies it before Apply returns.
+	Apply(c protocols.Command, a Answers)
+	// Snapshot returns the whole state, waiting commands included, as
+	// bytes the caller may keep.
 	Snapshot() ([]byte, error)
 	// Restore replaces the state with one that Snapshot returned.
 	Restore(snap []byte) error
+}
+
+// Answers receives the answers of StateMachine.Apply.
+type Answers interface {
+	// Answer gives the result of command id.
+	Answer(id protocols.CommandID, result []byte)
 }
 
 // OutputKind says what an Output asks of the driver.
@@ -28,11 +39,12 @@ type OutputKind uint8
 const (
 	// OutSend: deliver Msg to peer To; it may leave now.
 	OutSend OutputKind = iota + 1
-	// OutExec: the state machine applied Cmd with result Result. It is
-	// reported at once, for metrics and checks; it is not an answer.
+	// OutExec: the state machine is applying Cmd. It is reported at
+	// once, for metrics and checks; it is not an answer.
 	OutExec
-	// OutReply: the answer Result of Cmd may be released to its client
-	// now; its records are durable.
+	// OutReply: the answer Result of the command Cmd.ID (only the ID is
+	// set) may be released to its client now: the records persisted
+	// before the answer was made are durable.
 	OutReply
 )
 
@@ -42,8 +54,8 @@ type Output struct {
 	// To and Msg are set for OutSend.
 	To  protocols.NodeID
 	Msg protocols.Message
-	// Cmd and Result are set for OutExec and OutReply. Result is valid
-	// until Advance.
+	// Cmd is set for OutExec and OutReply, Result for OutReply; Result
+	// is valid until Advance.
 	Cmd    protocols.Command
 	Result []byte
 }
@@ -144,7 +156,8 @@ type Core struct {
 	first    uint64
 	outputs  []Output
 	snapshot *Snapshot
-	arena    []byte // results of this Ready's executions
+	arena    []byte // results of this Ready's answers
+	answers  answers
 	stats    Stats
 }
 
@@ -162,6 +175,7 @@ func New(cfg Config) (*Core, error) {
 		sm: cfg.StateMachine, rand: cfg.Rand, every: cfg.CompactEvery,
 		sess: newSessions(cfg.MaxSessionsPerKey), holdRep: cfg.HoldReplies,
 	}
+	c.answers.c = c
 	pc := cfg.Protocol
 	pc.Env = c
 	pc.Checkpoint = nil
@@ -296,13 +310,21 @@ func (c *Core) Execute(cmd protocols.Command) {
 		return
 	}
 	c.stats.Executed++
-	// The result may alias the state machine's buffer: keep a copy in the
-	// arena, which lives until Advance.
+	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd})
+	c.sm.Apply(cmd, &c.answers)
+}
+
+// answers is the core's Answers: each answer is copied into the arena,
+// which lives until Advance, and released like a send.
+type answers struct{ c *Core }
+
+// Answer implements Answers.
+func (a *answers) Answer(id protocols.CommandID, result []byte) {
+	c := a.c
 	n := len(c.arena)
-	c.arena = append(c.arena, c.sm.Apply(cmd)...)
+	c.arena = append(c.arena, result...)
 	res := c.arena[n:len(c.arena):len(c.arena)]
-	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd, Result: res})
-	c.emit(Output{Kind: OutReply, Cmd: cmd, Result: res}, c.holdRep)
+	c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: id}, Result: res}, c.holdRep)
 }
 
 // Rand implements protocols.Env.

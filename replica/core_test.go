@@ -64,7 +64,7 @@ type sumMachine struct {
 
 func newSum() *sumMachine { return &sumMachine{sums: map[string]uint64{}} }
 
-func (m *sumMachine) Apply(c protocols.Command) []byte {
+func (m *sumMachine) Apply(c protocols.Command, a Answers) {
 	k := ""
 	if len(c.Keys) > 0 {
 		k = c.Keys[0]
@@ -73,7 +73,7 @@ func (m *sumMachine) Apply(c protocols.Command) []byte {
 		m.sums[k] += uint64(c.Payload[0])
 	}
 	binary.LittleEndian.PutUint64(m.buf[:], m.sums[k])
-	return m.buf[:]
+	a.Answer(c.ID, m.buf[:])
 }
 
 func (m *sumMachine) Snapshot() ([]byte, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/wire"
+	"github.com/blossom-dso/blossom/replica"
 )
 
 // The operations of a KV command: the first payload byte.
@@ -31,9 +32,14 @@ type KV struct {
 // NewKV returns an empty store.
 func NewKV() *KV { return &KV{m: map[string][]byte{}} }
 
-// Apply executes a put or a get on the command's first key. A command with
-// no key or an unknown operation does nothing and answers nothing.
-func (kv *KV) Apply(c protocols.Command) []byte {
+// Apply implements replica.StateMachine: it executes a put or a get on the
+// command's first key and answers at once. A command with no key or an
+// unknown operation does nothing and answers an empty result.
+func (kv *KV) Apply(c protocols.Command, a replica.Answers) {
+	a.Answer(c.ID, kv.apply(c))
+}
+
+func (kv *KV) apply(c protocols.Command) []byte {
 	if len(c.Keys) == 0 || len(c.Payload) == 0 {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/wire"
+	"github.com/blossom-dso/blossom/replica"
 )
 
 // kvMachine is the workload's state machine: a map from key to the last
@@ -18,8 +19,9 @@ type kvMachine struct {
 	out       [8]byte
 }
 
-// Apply implements replica.StateMachine.
-func (m *kvMachine) Apply(c protocols.Command) []byte {
+// Apply implements replica.StateMachine: every command is answered at
+// once.
+func (m *kvMachine) Apply(c protocols.Command, a replica.Answers) {
 	var out uint64
 	if len(c.Keys) > 0 && len(c.Payload) >= minPayload {
 		if c.Payload[0] == opPut {
@@ -35,7 +37,7 @@ func (m *kvMachine) Apply(c protocols.Command) []byte {
 		}
 	}
 	binary.LittleEndian.PutUint64(m.out[:], out)
-	return m.out[:]
+	a.Answer(c.ID, m.out[:])
 }
 
 // Snapshot implements replica.StateMachine: the pairs sorted by key.
