@@ -30,6 +30,10 @@ type Tx struct {
 	frees    []Ptr       // blocks freed by this Tx, put on free lists at commit
 	err      error       // a nested block failed: the whole block rolls back
 	spare    []*[LineSize]byte
+	mem      []byte // h.mem
+	// lim bounds U64's fast path: off-metaOff < lim reads the mapping
+	// directly. It is size-metaOff-7 while the overlay is empty, 0 after.
+	lim uint64
 }
 
 // newTx returns the heap's reusable Tx, reset, or a new one; the heap's
@@ -38,7 +42,7 @@ type Tx struct {
 func (h *Heap) newTx(readOnly bool) *Tx {
 	tx := h.txFree
 	if tx == nil {
-		return &Tx{h: h, readOnly: readOnly}
+		return &Tx{h: h, readOnly: readOnly, mem: h.mem, lim: uint64(len(h.mem)) - metaOff - 7}
 	}
 	h.txFree = nil
 	tx.readOnly = readOnly
@@ -55,7 +59,7 @@ func (h *Heap) releaseTx(tx *Tx) {
 	}
 	clear(tx.lines)
 	clear(tx.freed)
-	*tx = Tx{h: h, lines: tx.lines, freed: tx.freed, spare: tx.spare,
+	*tx = Tx{h: h, mem: tx.mem, lim: uint64(len(tx.mem)) - metaOff - 7, lines: tx.lines, freed: tx.freed, spare: tx.spare,
 		order: tx.order[:0], fresh: tx.fresh[:0], dirty: tx.dirty[:0], frees: tx.frees[:0]}
 	h.txFree = tx
 }
@@ -200,6 +204,14 @@ func (tx *Tx) Bytes(off Ptr, n int) []byte {
 
 // U64 reads the little-endian word at off.
 func (tx *Tx) U64(off Ptr) uint64 {
+	// Fast path (inlined): no overlay, and off inside [metaOff, size-8].
+	if uint64(off)-metaOff < tx.lim {
+		return binary.LittleEndian.Uint64(tx.mem[off:])
+	}
+	return tx.u64(off)
+}
+
+func (tx *Tx) u64(off Ptr) uint64 {
 	tx.check(off, 8)
 	if len(tx.lines) != 0 {
 		line := uint64(off) &^ (LineSize - 1)
@@ -282,6 +294,7 @@ func (tx *Tx) write(o uint64, src []byte, fresh bool) {
 			copy(l[o-line:], src[:k])
 			tx.lines[line] = l
 			tx.order = append(tx.order, line)
+			tx.lim = 0 // reads must consult the overlay
 		}
 		src = src[k:]
 		o += k

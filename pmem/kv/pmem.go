@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -9,27 +10,48 @@ import (
 	"github.com/blossom-dso/blossom/pmem"
 )
 
-// Pmem keeps records as persistent objects in a pmem heap. Roots: "kv.index",
-// a traced hash map from key to record; "kv.order", an untraced sorted map
-// from key to record (for scans). A record is a block of field pointers, one
-// byte string per field. Every write is one atomic block, durable when the
+// Pmem keeps records as persistent objects in a pmem heap. Roots:
+// "kv.index.v2", a traced hash map from key to record; "kv.order.v2", an
+// untraced sorted map from key to record (for scans). A record is one block
+// (see the record layout below), so reading or scanning a record touches
+// contiguous memory. Every write is one atomic block, durable when the
 // method returns.
 type Pmem struct {
 	mu    sync.Mutex
 	h     *pmem.Heap
 	index pmem.HashMap
 	order pmem.SortedMap
+	views [][]byte // Scan's reusable field views
 }
 
+// Record layout, one block without pointers:
+//
+//	[0:8)            number of fields n
+//	[8:8+8n)         per field: offset of its slot in the payload (u32),
+//	                 length (u32)
+//	[8+8n:)          the slots, back to back; a slot is as long as the field
+//	                 it was created with
+//
+// Update overwrites a field in place (through the redo log) when the new
+// value fits in its slot, and otherwise writes a new record into a fresh
+// block and swaps it into both maps.
+const recDir = 8
+
 // OpenPmem opens the heap file at path, creating it with size bytes if it
-// does not exist.
+// does not exist, in FlushAuto mode.
 func OpenPmem(path string, size int64) (*Pmem, error) {
+	return OpenPmemWith(path, size, nil)
+}
+
+// OpenPmemWith is OpenPmem with heap options (opts.FlushMode applies to an
+// existing heap, every option to a new one).
+func OpenPmemWith(path string, size int64, opts *pmem.Options) (*Pmem, error) {
 	var h *pmem.Heap
 	var err error
 	if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
-		h, err = pmem.Create(path, size, nil)
+		h, err = pmem.Create(path, size, opts)
 	} else {
-		h, err = pmem.Open(path)
+		h, err = pmem.OpenWith(path, opts)
 	}
 	if err != nil {
 		return nil, err
@@ -47,10 +69,13 @@ func OpenPmem(path string, size int64) (*Pmem, error) {
 func NewPmemOnHeap(h *pmem.Heap) (*Pmem, error) {
 	s := &Pmem{h: h}
 	err := h.Atomic(func(tx *pmem.Tx) error {
-		if p := tx.Root("kv.index"); p != 0 {
-			s.index, s.order = pmem.HashMap{P: p}, pmem.SortedMap{P: tx.Root("kv.order")}
+		if tx.Root("kv.index") != 0 {
+			return fmt.Errorf("kv: heap %s holds a store of the older layout (one block per field); recreate it", h.Name())
+		}
+		if p := tx.Root("kv.index.v2"); p != 0 {
+			s.index, s.order = pmem.HashMap{P: p}, pmem.SortedMap{P: tx.Root("kv.order.v2")}
 			if s.order.P == 0 {
-				return fmt.Errorf("kv: heap %s has kv.index but no kv.order", h.Name())
+				return fmt.Errorf("kv: heap %s has kv.index.v2 but no kv.order.v2", h.Name())
 			}
 			return nil
 		}
@@ -61,15 +86,57 @@ func NewPmemOnHeap(h *pmem.Heap) (*Pmem, error) {
 		if s.order, err = pmem.NewSortedMap(tx, false); err != nil {
 			return err
 		}
-		if err := tx.SetRoot("kv.index", s.index.P); err != nil {
+		if err := tx.SetRoot("kv.index.v2", s.index.P); err != nil {
 			return err
 		}
-		return tx.SetRoot("kv.order", s.order.P)
+		return tx.SetRoot("kv.order.v2", s.order.P)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newRecord writes fields into a fresh record block.
+func newRecord(tx *pmem.Tx, fields [][]byte) (pmem.Ptr, error) {
+	size := recDir + 8*len(fields)
+	for _, f := range fields {
+		size += len(f)
+	}
+	rec, err := tx.Alloc(size, 0)
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, size)
+	binary.LittleEndian.PutUint64(buf, uint64(len(fields)))
+	off := recDir + 8*len(fields)
+	for i, f := range fields {
+		binary.LittleEndian.PutUint32(buf[recDir+8*i:], uint32(off))
+		binary.LittleEndian.PutUint32(buf[recDir+8*i+4:], uint32(len(f)))
+		off += copy(buf[off:], f)
+	}
+	tx.Write(rec, buf)
+	return rec, nil
+}
+
+// recordViews appends to views the fields of the record at rec, aliasing
+// the heap (valid until the block ends).
+func recordViews(tx *pmem.Tx, rec pmem.Ptr, views [][]byte) [][]byte {
+	size := tx.PayloadSize(rec)
+	b := tx.Bytes(rec, size)
+	n := binary.LittleEndian.Uint64(b)
+	if n > uint64(size-recDir)/8 {
+		panic(&pmem.CorruptError{File: tx.Heap().Name(), Msg: fmt.Sprintf("record %d claims %d fields", rec, n)})
+	}
+	for i := 0; i < int(n); i++ {
+		off := binary.LittleEndian.Uint32(b[recDir+8*i:])
+		l := binary.LittleEndian.Uint32(b[recDir+8*i+4:])
+		if uint64(off)+uint64(l) > uint64(size) {
+			panic(&pmem.CorruptError{File: tx.Heap().Name(), Msg: fmt.Sprintf("record %d field %d out of its block", rec, i)})
+		}
+		views = append(views, b[off:off+l:off+l])
+	}
+	return views
 }
 
 // Heap returns the store's heap.
@@ -80,63 +147,21 @@ func (s *Pmem) Insert(key string, fields [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.h.Atomic(func(tx *pmem.Tx) error {
-		rec, err := tx.Alloc(8*len(fields), len(fields))
+		rec, err := newRecord(tx, fields)
 		if err != nil {
 			return err
-		}
-		for i, f := range fields {
-			p, err := pmem.NewBytes(tx, f)
-			if err != nil {
-				return err
-			}
-			tx.SetPtr(rec+pmem.Ptr(8*i), p)
 		}
 		old, existed, err := s.index.Put(tx, []byte(key), uint64(rec))
 		if err != nil {
 			return err
 		}
 		if existed {
-			freeRecord(tx, pmem.Ptr(old))
+			tx.Free(pmem.Ptr(old))
 		}
 		_, _, err = s.order.Put(tx, []byte(key), uint64(rec))
 		return err
 	})
 }
-
-func freeRecord(tx *pmem.Tx, rec pmem.Ptr) {
-	n := tx.PayloadSize(rec) / 8
-	for i := 0; i < n; i++ {
-		tx.Free(tx.Ptr(rec + pmem.Ptr(8*i)))
-	}
-	tx.Free(rec)
-}
-
-// readRecord copies the record's fields out of the heap, into one buffer.
-func readRecord(tx *pmem.Tx, rec pmem.Ptr, nf int) [][]byte {
-	var src [16][]byte
-	views := src[:0]
-	total := 0
-	for i := 0; i < nf; i++ {
-		p := tx.Ptr(rec + pmem.Ptr(8*i))
-		if p == 0 {
-			break
-		}
-		b := pmem.BytesOf(tx, p)
-		views = append(views, b)
-		total += len(b)
-	}
-	buf := make([]byte, 0, total)
-	fields := make([][]byte, len(views))
-	for i, b := range views {
-		buf = append(buf, b...)
-		fields[i] = buf[len(buf)-len(b) : len(buf) : len(buf)]
-	}
-	return fields
-}
-
-// recordFields is the number of field slots of a record block: its payload
-// words, of which the used ones are non-zero.
-func recordFields(tx *pmem.Tx, rec pmem.Ptr) int { return tx.PayloadSize(rec) / 8 }
 
 // Read implements Store.
 func (s *Pmem) Read(key string) (fields [][]byte, err error) {
@@ -147,7 +172,17 @@ func (s *Pmem) Read(key string) (fields [][]byte, err error) {
 		if !ok {
 			return ErrNotFound
 		}
-		fields = readRecord(tx, pmem.Ptr(rec), recordFields(tx, pmem.Ptr(rec)))
+		s.views = recordViews(tx, pmem.Ptr(rec), s.views[:0])
+		total := 0
+		for _, v := range s.views {
+			total += len(v)
+		}
+		buf := make([]byte, 0, total)
+		fields = make([][]byte, len(s.views))
+		for i, v := range s.views {
+			buf = append(buf, v...)
+			fields[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
+		}
 		return nil
 	})
 	return fields, err
@@ -159,49 +194,59 @@ func (s *Pmem) Update(key string, i int, value []byte) error {
 	defer s.mu.Unlock()
 	return s.h.Atomic(func(tx *pmem.Tx) error {
 		r, ok := s.index.Get(tx, []byte(key))
+		if !ok {
+			return ErrNotFound
+		}
 		rec := pmem.Ptr(r)
-		if !ok || i < 0 || i >= recordFields(tx, rec) {
+		n := int(tx.U64(rec))
+		if i < 0 || i >= n {
 			return ErrNotFound
 		}
-		slot := rec + pmem.Ptr(8*i)
-		old := tx.Ptr(slot)
-		if old == 0 {
-			return ErrNotFound
+		dir := rec + pmem.Ptr(recDir+8*i)
+		w := tx.U64(dir)
+		off, l := uint32(w), uint32(w>>32)
+		slot := uint32(tx.PayloadSize(rec)) - off // room up to the block's end
+		if i+1 < n {
+			slot = uint32(tx.U64(dir+8)) - off
 		}
-		p, err := pmem.SetBytes(tx, old, value)
+		if uint32(len(value)) <= slot {
+			tx.Write(rec+pmem.Ptr(off), value)
+			if uint32(len(value)) != l {
+				tx.SetU64(dir, uint64(off)|uint64(len(value))<<32)
+			}
+			return nil
+		}
+		// The value outgrew its slot: a new record replaces the old one.
+		fields := recordViews(tx, rec, nil)
+		fields[i] = value
+		nrec, err := newRecord(tx, fields)
 		if err != nil {
 			return err
 		}
-		if p != old {
-			tx.SetPtr(slot, p)
+		if _, _, err := s.index.Put(tx, []byte(key), uint64(nrec)); err != nil {
+			return err
 		}
+		if _, _, err := s.order.Put(tx, []byte(key), uint64(nrec)); err != nil {
+			return err
+		}
+		tx.Free(rec)
 		return nil
 	})
 }
 
-// Scan implements Store.
+// Scan implements Store. The fields passed to fn alias the heap: fn may
+// only use them during the call, which the Store contract allows.
 func (s *Pmem) Scan(start string, n int, fn func(string, [][]byte) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.h.View(func(tx *pmem.Tx) error {
-		var fields [][]byte
 		s.order.Ascend(tx, []byte(start), func(k []byte, v uint64) bool {
 			if n <= 0 {
 				return false
 			}
 			n--
-			// The fields alias the heap: fn may only use them during the
-			// call, which the Store contract allows.
-			rec := pmem.Ptr(v)
-			fields = fields[:0]
-			for i := 0; i < recordFields(tx, rec); i++ {
-				p := tx.Ptr(rec + pmem.Ptr(8*i))
-				if p == 0 {
-					break
-				}
-				fields = append(fields, pmem.BytesOf(tx, p))
-			}
-			return fn(string(k), fields)
+			s.views = recordViews(tx, pmem.Ptr(v), s.views[:0])
+			return fn(string(k), s.views)
 		})
 		return nil
 	})
