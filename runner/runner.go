@@ -126,6 +126,10 @@ type Replica struct {
 	pending  []replica.Snapshot // taken, waiting for their records
 	snapshot uint64             // index of the last snapshot saved
 
+	// ackBeforeWrite sabotage: the late writes, in order
+	late     chan lateWrite
+	lateOnce sync.Once
+
 	httpSrv *http.Server
 	httpLn  net.Listener
 	cancel  context.CancelFunc
@@ -351,12 +355,14 @@ func (r *Replica) process() {
 	if rd.Empty() {
 		return
 	}
+	var early uint64 // ackBeforeWrite: the records count as durable at once
 	if len(rd.Records) > 0 {
 		last := rd.FirstIndex + uint64(len(rd.Records)) - 1
 		ackEarly := false
 		failpoint.Inject("ackBeforeWrite", func() { ackEarly = true })
 		if ackEarly {
 			r.writeLater(slices.Clone(rd.Records), last)
+			early = last
 		} else if _, err := r.wal.Write(rd.Records...); err != nil {
 			r.fail(err)
 		} else {
@@ -387,20 +393,40 @@ func (r *Replica) process() {
 		r.pending = append(r.pending, s)
 	}
 	r.core.Advance()
+	if early > 0 {
+		// Only after Advance: the outputs Synced releases join the next
+		// Ready, which Advance would otherwise drop with this one.
+		r.core.Synced(early)
+		r.process()
+	}
 	r.savePending(r.core.DurableIndex())
 }
 
+// lateWrite is a batch of records the ackBeforeWrite sabotage writes late.
+type lateWrite struct {
+	recs [][]byte
+	last uint64
+	due  time.Time
+}
+
 // writeLater is the ackBeforeWrite sabotage: the records count as durable
-// at once and reach the log 200ms later.
+// at once (the caller tells the core) and reach the log 200ms later, in
+// order.
 func (r *Replica) writeLater(recs [][]byte, last uint64) {
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		if _, err := r.wal.Write(recs...); err != nil {
-			r.fail(err)
-		}
-		r.wantSync(last)
-	}()
-	r.core.Synced(last)
+	r.lateOnce.Do(func() {
+		r.late = make(chan lateWrite, 1<<16)
+		go func() {
+			for w := range r.late {
+				time.Sleep(time.Until(w.due))
+				if _, err := r.wal.Write(w.recs...); err != nil {
+					r.fail(err)
+					return
+				}
+				r.wantSync(w.last)
+			}
+		}()
+	})
+	r.late <- lateWrite{recs: recs, last: last, due: time.Now().Add(200 * time.Millisecond)}
 }
 
 // savePending hands the syncer the newest pending snapshot whose records
