@@ -265,8 +265,12 @@ func lostWrites(h *history, final map[string]map[protocols.NodeID]string) (int, 
 				if fin == nil || (fin.acked && fin.ret < p.call) {
 					lostSet[p.value] = true
 					if len(why) < 5 {
-						why = append(why, fmt.Sprintf("key %s at replica %d: final value %q, but put %q was acknowledged (called %v, returned %v) after that value's put returned",
-							key, id, val, p.clientName, time.Duration(p.call), time.Duration(p.ret)))
+						cause := "after the put of that value returned"
+						if fin == nil {
+							cause = "and no put wrote that value"
+						}
+						why = append(why, fmt.Sprintf("key %s at replica %d: final value %q, but put %q was acknowledged (called %v, returned %v) %s",
+							key, id, val, p.clientName, time.Duration(p.call), time.Duration(p.ret), cause))
 					}
 				}
 			}
