@@ -54,11 +54,18 @@ func (h *Heap) releaseTx(tx *Tx) {
 	if len(tx.order) > 4096 {
 		return // a large block: let its buffers go
 	}
+	// Delete entry by entry: clear would cost the maps' capacity, which a
+	// large block may have grown.
 	for _, l := range tx.order {
 		tx.spare = append(tx.spare, tx.lines[l])
+		delete(tx.lines, l)
 	}
-	clear(tx.lines)
-	clear(tx.freed)
+	for _, p := range tx.frees {
+		delete(tx.freed, p)
+	}
+	if len(tx.freed) != 0 {
+		clear(tx.freed)
+	}
 	*tx = Tx{h: h, mem: tx.mem, lim: uint64(len(tx.mem)) - metaOff - 7, lines: tx.lines, freed: tx.freed, spare: tx.spare,
 		order: tx.order[:0], fresh: tx.fresh[:0], dirty: tx.dirty[:0], frees: tx.frees[:0]}
 	h.txFree = tx
@@ -328,9 +335,7 @@ func logCRC(seq, n uint64, body []byte) uint32 {
 func (tx *Tx) commit() error {
 	h := tx.h
 	if len(tx.frees) > 0 {
-		frees := tx.frees
-		tx.frees = nil
-		for _, p := range frees {
+		for _, p := range tx.frees {
 			tx.release(p)
 		}
 	}

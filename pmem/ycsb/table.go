@@ -40,6 +40,9 @@ type Table struct {
 	Backends  []string
 	Workloads []string
 	OpsPerSec map[string]map[string]float64 // workload -> backend -> ops/s
+	// OpsPerCPUSec is workload -> backend -> ops per CPU-second of the
+	// process (empty where CPU time cannot be measured).
+	OpsPerCPUSec map[string]map[string]float64
 }
 
 // RunTable loads a fresh store of every back end in its own directory under
@@ -49,10 +52,11 @@ func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, 
 	if log == nil {
 		log = io.Discard
 	}
-	t := Table{OpsPerSec: map[string]map[string]float64{}}
+	t := Table{OpsPerSec: map[string]map[string]float64{}, OpsPerCPUSec: map[string]map[string]float64{}}
 	for _, w := range workloads {
 		t.Workloads = append(t.Workloads, w.Name)
 		t.OpsPerSec[w.Name] = map[string]float64{}
+		t.OpsPerCPUSec[w.Name] = map[string]float64{}
 	}
 	for _, b := range backends {
 		t.Backends = append(t.Backends, b.Name)
@@ -77,7 +81,8 @@ func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, 
 					return fmt.Errorf("%s: %w", b.Name, err)
 				}
 				t.OpsPerSec[w.Name][b.Name] = res.OpsPerSec()
-				fmt.Fprintf(log, "%-6s %s %10.0f ops/s\n", b.Name, w.Name, res.OpsPerSec())
+				t.OpsPerCPUSec[w.Name][b.Name] = res.OpsPerCPUSec()
+				fmt.Fprintf(log, "%-6s %s %10.0f ops/s %10.0f ops/CPU-s\n", b.Name, w.Name, res.OpsPerSec(), res.OpsPerCPUSec())
 			}
 			return nil
 		}()
@@ -88,12 +93,26 @@ func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, 
 	return t, nil
 }
 
-// Format writes the table, with pmem/file and pmem/bbolt ratios when those
-// back ends are present.
+// Format writes the table of ops/s (wall clock), with pmem/file and
+// pmem/bbolt ratios when those back ends are present, then the same table
+// in ops per CPU-second if CPU time was measured.
 func (t Table) Format(w io.Writer) {
+	t.format(w, "ops/s", t.OpsPerSec)
+	for _, m := range t.OpsPerCPUSec {
+		for _, v := range m {
+			if v > 0 {
+				fmt.Fprintln(w)
+				t.format(w, "ops/CPU-s", t.OpsPerCPUSec)
+				return
+			}
+		}
+	}
+}
+
+func (t Table) format(w io.Writer, unit string, ops map[string]map[string]float64) {
 	fmt.Fprintf(w, "%-8s", "workload")
 	for _, b := range t.Backends {
-		fmt.Fprintf(w, " %12s", b+" ops/s")
+		fmt.Fprintf(w, " %15s", b+" "+unit)
 	}
 	ratios := [][2]string{}
 	for _, other := range []string{"file", "bbolt"} {
@@ -106,10 +125,10 @@ func (t Table) Format(w io.Writer) {
 	for _, wl := range t.Workloads {
 		fmt.Fprintf(w, "%-8s", wl)
 		for _, b := range t.Backends {
-			fmt.Fprintf(w, " %12.0f", t.OpsPerSec[wl][b])
+			fmt.Fprintf(w, " %15.0f", ops[wl][b])
 		}
 		for _, r := range ratios {
-			fmt.Fprintf(w, " %10.1fx", t.OpsPerSec[wl][r[0]]/t.OpsPerSec[wl][r[1]])
+			fmt.Fprintf(w, " %10.1fx", ops[wl][r[0]]/ops[wl][r[1]])
 		}
 		fmt.Fprintln(w)
 	}

@@ -128,11 +128,24 @@ type Result struct {
 	Workload string
 	Ops      int
 	Elapsed  time.Duration
-	Counts   map[string]int // operations by kind
+	// CPU is the CPU time (user plus system, all threads) the process used
+	// during the run; 0 where it cannot be measured.
+	CPU    time.Duration
+	Counts map[string]int // operations by kind
 }
 
 // OpsPerSec is the run's throughput.
 func (res Result) OpsPerSec() float64 { return float64(res.Ops) / res.Elapsed.Seconds() }
+
+// OpsPerCPUSec is the run's throughput per CPU-second: on a loaded machine,
+// where the wall clock also counts the time other processes held the CPU,
+// it is the steadier measure of a store's cost.
+func (res Result) OpsPerCPUSec() float64 {
+	if res.CPU <= 0 {
+		return 0
+	}
+	return float64(res.Ops) / res.CPU.Seconds()
+}
 
 // Run executes cfg.Ops operations of workload w and returns the throughput.
 // A read that finds no record, or a record of the wrong shape, is an error.
@@ -150,7 +163,7 @@ func (r *Runner) Run(w Workload) (Result, error) {
 		}
 		return nil
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for i := 0; i < r.cfg.Ops; i++ {
 		p := r.rng.Float64()
 		var err error
@@ -187,6 +200,6 @@ func (r *Runner) Run(w Workload) (Result, error) {
 			return res, fmt.Errorf("ycsb: workload %s op %d: %w", w.Name, i, err)
 		}
 	}
-	res.Elapsed = time.Since(start)
+	res.Elapsed, res.CPU = time.Since(start), processCPU()-cpu0
 	return res, nil
 }
