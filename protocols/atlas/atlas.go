@@ -120,6 +120,8 @@ type Replica struct {
 	// (fillGaps), so that garbage collection, and with it the state a
 	// checkpoint keeps, does not stall on a commit it missed.
 	compacting bool
+	ckSize     int                // size of the last checkpoint
+	byID       []protocols.NodeID // Peers sorted by id (dot order)
 
 	now int
 }
@@ -154,6 +156,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 		r.rank[p] = i
 		r.reported[i] = make([]uint64, n)
 	}
+	r.byID = slices.Sorted(slices.Values(cfg.Peers))
 	r.fastQuorum = slices.Clone(cfg.Closest[:max(1, quorum.AtlasFast(n, cfg.F))])
 	r.threshold = fastThreshold(cfg.F)
 	r.graph = depgraph.New(r.execute)

@@ -132,6 +132,7 @@ func (c *cluster) start(i int, ckpt []byte, sm []protocols.Command, recs [][]byt
 func (c *cluster) checkpoint(id protocols.NodeID) {
 	i := int(id - 1)
 	e := c.envs[i]
+	require.True(c.t, slices.Equal(sortedDots(c.reps[i].inst), c.reps[i].instDots()), "instDots out of dot order")
 	ck := c.reps[i].Checkpoint()
 	e.ckpt, e.records = ck, nil
 	e.ckptSM = append(slices.Clone(e.base), e.execs...)

@@ -159,7 +159,8 @@ func (r *Replica) Checkpoint() []byte {
 	r.gc()
 	r.done = map[protocols.CommandID]bool{}
 	r.sweepIndex()
-	b := wire.AppendUvarint([]byte{recCheckpoint}, r.seq)
+	b := make([]byte, 0, r.ckSize+r.ckSize/8)
+	b = wire.AppendUvarint(append(b, recCheckpoint), r.seq)
 	b = wire.AppendUvarint(b, uint64(r.n))
 	for _, p := range r.cfg.Peers {
 		b = wire.AppendUvarint(b, r.graph.ExecutedPrefix(p))
@@ -170,7 +171,7 @@ func (r *Replica) Checkpoint() []byte {
 		b = appendU64s(b, rep)
 	}
 	var keep []*instance
-	for _, d := range sortedDots(r.inst) {
+	for _, d := range r.instDots() {
 		in := r.inst[d]
 		if in.phase < phCollect {
 			continue // never persisted: a restart would not know it either
@@ -186,7 +187,61 @@ func (r *Replica) Checkpoint() []byte {
 	for _, in := range keep {
 		b = appendState(b, in)
 	}
+	r.ckSize = len(b)
 	return b
+}
+
+// instDots returns the dots of r.inst in dot order (sortedDots), without
+// sorting where it can: the kept dots of a coordinator are mostly a dense
+// run above its stable prefix, which is walked instead.
+func (r *Replica) instDots() []Dot {
+	type span struct {
+		hi  uint64
+		cnt int
+	}
+	spans := make([]span, r.n)
+	for d := range r.inst {
+		k := r.rank[d.Node]
+		spans[k].hi = max(spans[k].hi, d.Seq)
+		spans[k].cnt++
+	}
+	out := make([]Dot, 0, len(r.inst))
+	for _, p := range r.byID {
+		k := r.rank[p]
+		sp := spans[k]
+		if sp.cnt == 0 {
+			continue
+		}
+		lo := r.stable[k]
+		if sp.hi-lo > uint64(2*sp.cnt+64) {
+			// Sparse: sort this coordinator's dots.
+			i := len(out)
+			for d := range r.inst {
+				if d.Node == p {
+					out = append(out, d)
+				}
+			}
+			slices.SortFunc(out[i:], Dot.Compare)
+			continue
+		}
+		i := len(out)
+		for q := lo + 1; q <= sp.hi; q++ {
+			if d := (Dot{Node: p, Seq: q}); r.inst[d] != nil {
+				out = append(out, d)
+			}
+		}
+		if len(out)-i != sp.cnt {
+			// A dot at or below the stable prefix (never kept): sort.
+			out = out[:i]
+			for d := range r.inst {
+				if d.Node == p {
+					out = append(out, d)
+				}
+			}
+			slices.SortFunc(out[i:], Dot.Compare)
+		}
+	}
+	return out
 }
 
 // sweepIndex drops the stable dots from every key of the conflict index
