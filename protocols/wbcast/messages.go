@@ -119,6 +119,18 @@ type SyncReq struct {
 	From   uint64
 }
 
+// Progress announces the sender's durable delivery progress to every other
+// replica: Count deliveries, the last of them command ID at global
+// timestamp GTS. Only replicas that compact their logs send it (see
+// "Compaction" in the package doc); it tells the members of the sender's
+// group which deliveries every member holds, and the other groups which
+// messages a majority of the sender's group delivered.
+type Progress struct {
+	Count uint64
+	GTS   mcast.TS
+	ID    protocols.CommandID
+}
+
 const (
 	tagMulticast byte = iota + 1
 	tagAccept
@@ -131,6 +143,7 @@ const (
 	tagNewLeaderSync
 	tagNewLeaderSyncAck
 	tagSyncReq
+	tagProgress
 )
 
 // Codec encodes the wbcast messages: one tag byte, then the fields as
@@ -160,15 +173,19 @@ func readBallots(r *wire.Reader) []ballot.Ballot {
 func appendRecords(b []byte, rs []Record) []byte {
 	b = wire.AppendUvarint(b, uint64(len(rs)))
 	for _, x := range rs {
-		b = wire.AppendCommand(b, x.Cmd)
-		b = wire.AppendUvarint(b, uint64(len(x.LTS)))
-		for _, t := range x.LTS {
-			b = mcast.AppendTS(b, t)
-		}
-		b = appendBallots(b, x.Bals)
-		b = mcast.AppendTS(b, x.GTS)
+		b = appendRecord(b, x)
 	}
 	return b
+}
+
+func appendRecord(b []byte, x Record) []byte {
+	b = wire.AppendCommand(b, x.Cmd)
+	b = wire.AppendUvarint(b, uint64(len(x.LTS)))
+	for _, t := range x.LTS {
+		b = mcast.AppendTS(b, t)
+	}
+	b = appendBallots(b, x.Bals)
+	return mcast.AppendTS(b, x.GTS)
 }
 
 func readRecords(r *wire.Reader) []Record {
@@ -178,17 +195,23 @@ func readRecords(r *wire.Reader) []Record {
 	}
 	out := make([]Record, n)
 	for i := range out {
-		out[i].Cmd = r.Command()
-		if k := r.Count(2); k > 0 {
-			out[i].LTS = make([]mcast.TS, k)
-			for j := range out[i].LTS {
-				out[i].LTS[j] = mcast.ReadTS(r)
-			}
-		}
-		out[i].Bals = readBallots(r)
-		out[i].GTS = mcast.ReadTS(r)
+		out[i] = readRecord(r)
 	}
 	return out
+}
+
+func readRecord(r *wire.Reader) Record {
+	var x Record
+	x.Cmd = r.Command()
+	if k := r.Count(2); k > 0 {
+		x.LTS = make([]mcast.TS, k)
+		for j := range x.LTS {
+			x.LTS[j] = mcast.ReadTS(r)
+		}
+	}
+	x.Bals = readBallots(r)
+	x.GTS = mcast.ReadTS(r)
+	return x
 }
 
 // Marshal implements protocols.Codec.
@@ -237,6 +260,9 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 		return wire.AppendBallot(append(b, tagNewLeaderSyncAck), m.Ballot), nil
 	case SyncReq:
 		return wire.AppendUvarint(wire.AppendBallot(append(b, tagSyncReq), m.Ballot), m.From), nil
+	case Progress:
+		b = wire.AppendUvarint(append(b, tagProgress), m.Count)
+		return wire.AppendCommandID(mcast.AppendTS(b, m.GTS), m.ID), nil
 	}
 	return b, fmt.Errorf("wbcast: marshal: unknown message type %T", m)
 }
@@ -280,6 +306,8 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		m = NewLeaderSyncAck{Ballot: r.Ballot()}
 	case tagSyncReq:
 		m = SyncReq{Ballot: r.Ballot(), From: r.Uvarint()}
+	case tagProgress:
+		m = Progress{Count: r.Uvarint(), GTS: mcast.ReadTS(r), ID: r.CommandID()}
 	default:
 		return nil, fmt.Errorf("wbcast: unmarshal: unknown tag %d", b[0])
 	}

@@ -34,6 +34,7 @@ func sampleMessages() []protocols.Message {
 		NewLeaderSync{Ballot: b, Clock: 100, From: 3, Delivered: del, Records: []Record{rec}},
 		NewLeaderSyncAck{Ballot: b},
 		SyncReq{Ballot: b, From: 5},
+		Progress{Count: 17, GTS: ts, ID: c.ID},
 	}
 }
 
@@ -84,7 +85,9 @@ func testConfig(recovered [][]byte) protocols.Config {
 func recordSamples() [][]byte {
 	s := sampleMessages()
 	rec := s[7].(NewLeaderAck).Records[0]
-	m := &msg{cmd: rec.Cmd, dest: []protocols.GroupID{0, 2}, have: []bool{true, true}, lts: rec.LTS, bals: rec.Bals, gts: rec.GTS}
+	// Ballots owned by members of the destination groups of testConfig.
+	bals := []ballot.Ballot{rec.Bals[0], {Round: 1, Node: 4}}
+	m := &msg{cmd: rec.Cmd, dest: []protocols.GroupID{0, 2}, have: []bool{true, true}, lts: rec.LTS, bals: bals, gts: rec.GTS}
 	return [][]byte{
 		ballotRecord(ballot.Ballot{Round: 2, Node: 1}),
 		syncRecord(ballot.Ballot{Round: 2, Node: 1}, 17),

@@ -71,6 +71,11 @@ func (r *Replica) recover(recs [][]byte) error {
 					return fmt.Errorf("wbcast: record %d: %d messages", i, len(rs))
 				}
 				rec := rs[0]
+				if r.finished(rec.Cmd.ID) {
+					// Not written by this version (a delivered message is
+					// never accepted again); ignored like a late ACCEPT.
+					break
+				}
 				m := r.get(rec.Cmd)
 				if len(rec.Bals) != len(m.dest) || len(rec.LTS) != len(m.dest) {
 					return fmt.Errorf("wbcast: record %d: vector of %d for %d groups", i, len(rec.Bals), len(m.dest))
@@ -87,11 +92,12 @@ func (r *Replica) recover(recs [][]byte) error {
 					return fmt.Errorf("wbcast: record %d: %d deliveries", i, len(ds))
 				}
 				switch {
-				case pos > uint64(len(r.delivered))+1 || pos == 0:
-					return fmt.Errorf("wbcast: record %d: delivery %d after %d", i, pos, len(r.delivered))
-				case pos == uint64(len(r.delivered))+1:
+				case pos > r.count()+1 || pos == 0:
+					return fmt.Errorf("wbcast: record %d: delivery %d after %d", i, pos, r.count())
+				case pos == r.count()+1:
 					d := ds[0]
 					r.delivered = append(r.delivered, d)
+					r.lastGTS, r.lastID = d.GTS, d.Cmd.ID
 					dn := &done{gts: d.GTS, cmd: d.Cmd, ownLTS: d.LTS}
 					if m, ok := r.msgs[d.Cmd.ID]; ok {
 						dn.dest, dn.have, dn.lts, dn.bals = m.dest, m.have, m.lts, m.bals

@@ -99,9 +99,23 @@ type Replica struct {
 	clock            uint64
 
 	msgs      map[protocols.CommandID]*msg
-	delivered []Delivered // this group's delivery sequence as known here
+	delivered []Delivered // this group's deliveries base+1, base+2, ... as known here
+	base      uint64      // deliveries dropped from the front of delivered
 	done      map[protocols.CommandID]*done
 	buffer    map[uint64]Deliver
+
+	// Compaction (see the package doc): the last delivery, the ids
+	// forgotten at checkpoints (oldest first, at most maxTombstones), and
+	// the delivery progress announced by the other replicas.
+	lastGTS    mcast.TS
+	lastID     protocols.CommandID
+	tomb       map[protocols.CommandID]struct{}
+	tombQ      []protocols.CommandID
+	tombEnc    []byte // tombQ encoded
+	compacting bool
+	prog       map[protocols.NodeID]Progress
+	progSent   uint64
+	progAt     int
 
 	// Leader change (candidate side).
 	nlFrom    uint64
@@ -112,7 +126,7 @@ type Replica struct {
 
 	ticks, lastHeard, lastReq int
 	mustCampaign              bool
-	replayed                  int // recovered deliveries executed so far
+	replayed                  uint64 // deliveries executed so far (recovered ones are executed by replay)
 	mine                      map[protocols.CommandID]*mine
 	hint                      map[protocols.GroupID]protocols.NodeID
 }
@@ -133,6 +147,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 		msgs:    map[protocols.CommandID]*msg{}, done: map[protocols.CommandID]*done{},
 		buffer: map[uint64]Deliver{}, mine: map[protocols.CommandID]*mine{},
 		hint: map[protocols.GroupID]protocols.NodeID{},
+		tomb: map[protocols.CommandID]struct{}{}, prog: map[protocols.NodeID]Progress{},
 	}
 	found := false
 	for _, g := range slices.Sorted(maps.Keys(cfg.Groups)) {
@@ -156,11 +171,16 @@ func New(cfg protocols.Config) (*Replica, error) {
 	}
 	r.cballot = ballot.Ballot{Round: 0, Node: r.members[0]}
 	r.aballot = r.cballot
-	if cfg.Recovered == nil {
+	if cfg.Recovered == nil && cfg.Checkpoint == nil {
 		if r.members[0] == r.self {
 			r.status = leader
 		}
 		return r, nil
+	}
+	if cfg.Checkpoint != nil {
+		if err := r.restore(cfg.Checkpoint); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.recover(cfg.Recovered); err != nil {
 		return nil, err
@@ -219,11 +239,30 @@ func (r *Replica) sortedIDs() []protocols.CommandID {
 	return ids
 }
 
+// count is the number of deliveries of this group's sequence held here.
+func (r *Replica) count() uint64 { return r.base + uint64(len(r.delivered)) }
+
+// at returns the delivery at position pos (1-based, base < pos <= count).
+func (r *Replica) at(pos uint64) Delivered { return r.delivered[pos-1-r.base] }
+
+// since returns the deliveries after position from (base <= from).
+func (r *Replica) since(from uint64) []Delivered { return r.delivered[from-r.base:] }
+
+// finished reports whether the message id was delivered here: it is in
+// done, or was forgotten at a checkpoint (a tombstone).
+func (r *Replica) finished(id protocols.CommandID) bool {
+	if _, ok := r.done[id]; ok {
+		return true
+	}
+	_, ok := r.tomb[id]
+	return ok
+}
+
 // replay executes the deliveries recovered from the records, in order,
 // before anything else happens in this incarnation.
 func (r *Replica) replay() {
-	for ; r.replayed < len(r.delivered); r.replayed++ {
-		r.env.Execute(r.delivered[r.replayed].Cmd)
+	for ; r.replayed < r.count(); r.replayed++ {
+		r.env.Execute(r.at(r.replayed + 1).Cmd)
 	}
 }
 
@@ -231,7 +270,7 @@ func (r *Replica) replay() {
 // leaders of its destination groups.
 func (r *Replica) Submit(c protocols.Command) {
 	r.replay()
-	if _, ok := r.done[c.ID]; ok {
+	if r.finished(c.ID) {
 		return
 	}
 	r.mine[c.ID] = &mine{cmd: c, sentAt: r.ticks}
@@ -277,11 +316,15 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 		r.handleNewLeaderSyncAck(from, m)
 	case SyncReq:
 		r.handleSyncReq(from, m)
+	case Progress:
+		if cur, ok := r.prog[from]; !ok || cur.Count < m.Count {
+			r.prog[from] = m
+		}
 	}
 }
 
 func (r *Replica) handleMulticast(from protocols.NodeID, m Multicast) {
-	if !slices.Contains(r.dests(m.Cmd), r.group) {
+	if _, old := r.tomb[m.Cmd.ID]; old || !slices.Contains(r.dests(m.Cmd), r.group) {
 		return
 	}
 	if d, ok := r.done[m.Cmd.ID]; ok {
@@ -340,7 +383,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, a Accept) {
 		r.acceptDelivered(d, a)
 		return
 	}
-	if r.status == recovering {
+	if _, old := r.tomb[a.Cmd.ID]; old || r.status == recovering {
 		return
 	}
 	if a.Group == r.group && a.Ballot != r.cballot {
@@ -516,13 +559,14 @@ func (r *Replica) deliver(d Delivered, tell bool) {
 		dn.have, dn.lts, dn.bals = make([]bool, len(dn.dest)), make([]mcast.TS, len(dn.dest)), make([]ballot.Ballot, len(dn.dest))
 	}
 	r.done[id] = dn
+	r.lastGTS, r.lastID = d.GTS, id
 	delete(r.mine, id)
 	r.clock = max(r.clock, d.GTS.Counter)
-	r.env.Persist(deliverRecord(uint64(len(r.delivered)), d))
-	r.replayed = len(r.delivered)
+	r.env.Persist(deliverRecord(r.count(), d))
+	r.replayed = r.count()
 	r.env.Execute(d.Cmd)
 	if tell {
-		out := Deliver{Ballot: r.cballot, Pos: uint64(len(r.delivered)), GTS: d.GTS, LTS: d.LTS, Cmd: d.Cmd}
+		out := Deliver{Ballot: r.cballot, Pos: r.count(), GTS: d.GTS, LTS: d.LTS, Cmd: d.Cmd}
 		for _, p := range r.members {
 			if p != r.self {
 				r.env.Send(p, out)
@@ -538,7 +582,7 @@ func (r *Replica) handleDeliver(from protocols.NodeID, d Deliver) {
 	if d.Ballot == r.cballot {
 		r.lastHeard = r.ticks
 	}
-	n := uint64(len(r.delivered))
+	n := r.count()
 	switch {
 	case d.Pos <= n:
 		return
@@ -550,17 +594,17 @@ func (r *Replica) handleDeliver(from protocols.NodeID, d Deliver) {
 	}
 	r.deliver(Delivered{Cmd: d.Cmd, GTS: d.GTS, LTS: d.LTS}, false)
 	for {
-		nx, ok := r.buffer[uint64(len(r.delivered))+1]
+		nx, ok := r.buffer[r.count()+1]
 		if !ok {
 			break
 		}
 		delete(r.buffer, nx.Pos)
-		if _, dup := r.done[nx.Cmd.ID]; !dup {
+		if !r.finished(nx.Cmd.ID) {
 			r.deliver(Delivered{Cmd: nx.Cmd, GTS: nx.GTS, LTS: nx.LTS}, false)
 		}
 	}
 	for p := range r.buffer {
-		if p <= uint64(len(r.delivered)) {
+		if p <= r.count() {
 			delete(r.buffer, p)
 		}
 	}
@@ -577,14 +621,14 @@ func (r *Replica) handleHeartbeat(from protocols.NodeID, h Heartbeat) {
 		// This process missed a leader change: ask for the leader's state.
 		if r.ticks-r.lastReq >= 2 {
 			r.lastReq = r.ticks
-			r.env.Send(from, SyncReq{Ballot: h.Ballot, From: uint64(len(r.delivered))})
+			r.env.Send(from, SyncReq{Ballot: h.Ballot, From: r.count()})
 		}
 		return
 	}
 	r.lastHeard = r.ticks
-	if h.Delivered > uint64(len(r.delivered)) && r.ticks-r.lastReq >= 2 {
+	if h.Delivered > r.count() && r.ticks-r.lastReq >= 2 {
 		r.lastReq = r.ticks
-		r.env.Send(from, CatchUpReq{From: uint64(len(r.delivered)) + 1})
+		r.env.Send(from, CatchUpReq{From: r.count() + 1})
 	}
 }
 
@@ -592,8 +636,10 @@ func (r *Replica) handleCatchUpReq(from protocols.NodeID, c CatchUpReq) {
 	if r.status != leader || r.groupOf[from] != r.group || c.From == 0 {
 		return
 	}
-	for p := c.From; p <= uint64(len(r.delivered)) && p < c.From+maxCatchUp; p++ {
-		d := r.delivered[p-1]
+	// Deliveries up to base were dropped at a checkpoint: every member
+	// announced that it holds them, so no member asks for them.
+	for p := max(c.From, r.base+1); p <= r.count() && p < c.From+maxCatchUp; p++ {
+		d := r.at(p)
 		r.env.Send(from, Deliver{Ballot: r.cballot, Pos: p, GTS: d.GTS, LTS: d.LTS, Cmd: d.Cmd})
 	}
 }
@@ -626,7 +672,7 @@ func (r *Replica) campaign() {
 	r.cballot, r.status, r.syncing = b, recovering, false
 	r.env.Persist(ballotRecord(b))
 	r.candSince, r.lastHeard = r.ticks, r.ticks
-	r.nlFrom = uint64(len(r.delivered))
+	r.nlFrom = r.count()
 	r.nlAcks = map[protocols.NodeID]NewLeaderAck{r.self: {Ballot: b, ABallot: r.aballot, Clock: r.clock, Count: r.nlFrom, Records: r.records(false)}}
 	for _, p := range r.members {
 		if p != r.self {
@@ -648,9 +694,15 @@ func (r *Replica) handleNewLeader(from protocols.NodeID, n NewLeader) {
 		r.env.Persist(ballotRecord(n.Ballot))
 	}
 	r.lastHeard = r.ticks
-	ack := NewLeaderAck{Ballot: n.Ballot, ABallot: r.aballot, Clock: r.clock, Count: uint64(len(r.delivered)), Records: r.records(false)}
-	if n.From < uint64(len(r.delivered)) {
-		ack.Delivered = slices.Clone(r.delivered[n.From:])
+	if n.From < r.base {
+		// The candidate lacks deliveries this process dropped at a
+		// checkpoint; every member announced them, so this does not
+		// happen. Without them the ack would be incomplete: keep silent.
+		return
+	}
+	ack := NewLeaderAck{Ballot: n.Ballot, ABallot: r.aballot, Clock: r.clock, Count: r.count(), Records: r.records(false)}
+	if n.From < r.count() {
+		ack.Delivered = slices.Clone(r.since(n.From))
 	}
 	r.env.Send(from, ack)
 }
@@ -688,8 +740,8 @@ func (r *Replica) maybeMerge() {
 		clock = max(clock, a.Clock)
 	}
 	for i, d := range longest {
-		if r.nlFrom+uint64(i) >= uint64(len(r.delivered)) {
-			if _, dup := r.done[d.Cmd.ID]; !dup {
+		if r.nlFrom+uint64(i) >= r.count() {
+			if !r.finished(d.Cmd.ID) {
 				r.deliver(d, false)
 			}
 		}
@@ -702,7 +754,7 @@ func (r *Replica) maybeMerge() {
 			continue
 		}
 		for _, rec := range a.Records {
-			if _, dup := r.done[rec.Cmd.ID]; dup {
+			if r.finished(rec.Cmd.ID) {
 				continue
 			}
 			cur, ok := merged[rec.Cmd.ID]
@@ -741,7 +793,8 @@ func (r *Replica) maybeMerge() {
 	r.syncAcks.Add(r.self)
 	// The deliveries some acknowledger lacks travel with the state, so that
 	// a majority holds every delivery before this process leads.
-	s := NewLeaderSync{Ballot: b, Clock: clock, From: syncFrom, Delivered: slices.Clone(r.delivered[min(syncFrom, uint64(len(r.delivered))):]), Records: recs}
+	syncFrom = max(min(syncFrom, r.count()), r.base)
+	s := NewLeaderSync{Ballot: b, Clock: clock, From: syncFrom, Delivered: slices.Clone(r.since(syncFrom)), Records: recs}
 	for _, p := range r.members {
 		if p != r.self {
 			r.env.Send(p, s)
@@ -757,8 +810,8 @@ func (r *Replica) maybeMerge() {
 // the caller acknowledges.
 func (r *Replica) applySync(b ballot.Ballot, clock uint64, from uint64, dl []Delivered, recs []Record) {
 	for i, d := range dl {
-		if from+uint64(i) == uint64(len(r.delivered)) {
-			if _, dup := r.done[d.Cmd.ID]; !dup {
+		if from+uint64(i) == r.count() {
+			if !r.finished(d.Cmd.ID) {
 				r.deliver(d, false)
 			}
 		}
@@ -769,7 +822,7 @@ func (r *Replica) applySync(b ballot.Ballot, clock uint64, from uint64, dl []Del
 	r.forgetOwn()
 
 	for _, rec := range recs {
-		if _, ok := r.done[rec.Cmd.ID]; ok {
+		if r.finished(rec.Cmd.ID) {
 			continue
 		}
 		m := r.get(rec.Cmd)
@@ -839,8 +892,8 @@ func (r *Replica) handleSyncReq(from protocols.NodeID, s SyncReq) {
 	if r.status != leader || s.Ballot != r.cballot || r.groupOf[from] != r.group {
 		return
 	}
-	f := min(s.From, uint64(len(r.delivered)))
-	r.env.Send(from, NewLeaderSync{Ballot: r.cballot, Clock: r.clock, From: f, Delivered: slices.Clone(r.delivered[f:]), Records: r.records(true)})
+	f := max(min(s.From, r.count()), r.base)
+	r.env.Send(from, NewLeaderSync{Ballot: r.cballot, Clock: r.clock, From: f, Delivered: slices.Clone(r.since(f)), Records: r.records(true)})
 }
 
 // becomeLeader ends a leader change: every undelivered message known here is
@@ -879,7 +932,7 @@ func (r *Replica) reaccept(m *msg) {
 }
 
 func (r *Replica) heartbeat() {
-	h := Heartbeat{Ballot: r.cballot, Delivered: uint64(len(r.delivered))}
+	h := Heartbeat{Ballot: r.cballot, Delivered: r.count()}
 	for _, p := range r.members {
 		if p != r.self {
 			r.env.Send(p, h)
@@ -947,4 +1000,5 @@ func (r *Replica) Tick() {
 			}
 		}
 	}
+	r.announce()
 }
