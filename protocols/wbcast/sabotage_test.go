@@ -46,3 +46,18 @@ func TestSabotageDeliverWithoutWaitingIsCaught(t *testing.T) {
 	require.Contains(t, strings.Join(res.MulticastViolations, "\n"), "acyclic order")
 	t.Logf("multicast checks: %s", res.MulticastError())
 }
+
+// TestSabotagePruneOnOwnGroupOnlyIsCaught plants processes that forget a
+// delivered message at a checkpoint once their own group announced it,
+// without waiting for the other destination groups; the compaction sweep
+// must catch it (a group that still orders the message never gets this
+// group's ACCEPT again).
+func TestSabotagePruneOnOwnGroupOnlyIsCaught(t *testing.T) {
+	sabotage(t, "pruneOnOwnGroupOnly")
+	cfg := simtest.MulticastConfig("wbcast", 3, 0)
+	cfg.CompactEvery = 3
+	seed, err := simtest.FirstViolation(cfg, 1, 50)
+	require.Error(t, err, "the compaction sweep missed the planted pruning bug")
+	require.NotErrorIs(t, err, simtest.ErrNoViolation)
+	t.Logf("seed %d caught the planted bug: %v", seed, err)
+}
