@@ -214,6 +214,27 @@ type Compactor interface {
 	Checkpoint() []byte
 }
 
+// StateTransfer is an optional interface of an Env (the replica core
+// implements it). It lets a protocol bring a replica that lags behind a
+// peer's compaction point up to date by state transfer, since the peer no
+// longer has the log entries the lagging replica misses.
+type StateTransfer interface {
+	// LastCheckpoint returns this replica's newest checkpoint: the record
+	// its protocol's Checkpoint returned, and the opaque state of the state
+	// machine (and the runtime's client sessions) at the same point. ok is
+	// false if no checkpoint was taken.
+	LastCheckpoint() (checkpoint, state []byte, ok bool)
+	// InstallState replaces the state machine and sessions with state, the
+	// state part of a peer's LastCheckpoint. The protocol itself takes over
+	// what the peer's checkpoint says was executed, and must execute
+	// nothing the installed state already reflects. The runtime makes the
+	// installed state durable with a checkpoint of its own, taken right
+	// after the current input (the protocol's Checkpoint and the installed
+	// state); a crash before that checkpoint is durable loses only the
+	// transfer. Malformed state is an error and changes nothing.
+	InstallState(state []byte) error
+}
+
 // LeaderReporter is an optional interface of a Protocol that has a leader:
 // Leader returns the replica this one believes leads, or 0 if it knows
 // none. Runtimes use it to report where the leader was.

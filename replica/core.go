@@ -95,7 +95,7 @@ func (rd Ready) Empty() bool {
 type Stats struct {
 	Sent, Persisted, Executed, Duplicates int64
 	FastPaths, SlowPaths                  int64
-	Checkpoints                           int64
+	Checkpoints, Installs                 int64
 }
 
 // Config configures a core.
@@ -156,7 +156,9 @@ type Core struct {
 	first    uint64
 	outputs  []Output
 	snapshot *Snapshot
-	arena    []byte // results of this Ready's answers
+	lastSnap *Snapshot // the newest checkpoint taken (for state transfer)
+	install  bool      // a state was installed: checkpoint after this input
+	arena    []byte    // results of this Ready's answers
 	answers  answers
 	stats    Stats
 }
@@ -185,6 +187,7 @@ func New(cfg Config) (*Core, error) {
 		}
 		c.last = s.Index
 		pc.Checkpoint = s.Checkpoint
+		c.lastSnap = s
 	}
 	c.last += uint64(len(cfg.Records))
 	c.durable = c.last
@@ -233,7 +236,8 @@ func (c *Core) Tick() {
 }
 
 func (c *Core) endCall() {
-	if c.compact != nil && c.every > 0 && c.sinceCk >= c.every {
+	if c.compact != nil && (c.install || c.every > 0 && c.sinceCk >= c.every) {
+		c.install = false
 		c.checkpoint()
 	}
 }
@@ -339,6 +343,28 @@ func (c *Core) ReportPath(fast bool) {
 	}
 }
 
+// LastCheckpoint implements protocols.StateTransfer.
+func (c *Core) LastCheckpoint() (checkpoint, state []byte, ok bool) {
+	if c.lastSnap == nil {
+		return nil, nil, false
+	}
+	return c.lastSnap.Checkpoint, c.lastSnap.State, true
+}
+
+// InstallState implements protocols.StateTransfer: the state machine and
+// sessions are replaced, and a checkpoint is taken after the current input.
+func (c *Core) InstallState(state []byte) error {
+	if c.compact == nil {
+		return fmt.Errorf("replica: %T cannot take the checkpoint an installed state needs", c.proto)
+	}
+	if err := c.restore(state); err != nil {
+		return err
+	}
+	c.stats.Installs++
+	c.install = true
+	return nil
+}
+
 // checkpoint takes a snapshot of the protocol, the sessions and the state
 // machine at the current log index.
 func (c *Core) checkpoint() {
@@ -349,6 +375,7 @@ func (c *Core) checkpoint() {
 		return
 	}
 	c.snapshot = &Snapshot{Index: c.last, Checkpoint: c.compact.Checkpoint(), State: st}
+	c.lastSnap = c.snapshot
 	c.sinceCk = 0
 	c.stats.Checkpoints++
 }
