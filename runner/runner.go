@@ -124,7 +124,7 @@ type Replica struct {
 	// core goroutine state
 	waiting  map[protocols.CommandID][]*call
 	pending  []replica.Snapshot // taken, waiting for their records
-	snapshot uint64             // index of the last snapshot saved
+	snapshot atomic.Uint64      // index of the last snapshot saved
 
 	// ackBeforeWrite sabotage: the late writes, in order
 	late     chan lateWrite
@@ -172,7 +172,7 @@ func Start(cfg Config) (*Replica, error) {
 			l.Close()
 			return nil, fmt.Errorf("runner: snapshot in %s says index %d, its file %d", cfg.DataDir, snap.Index, rec.SnapshotIndex)
 		}
-		r.snapshot = snap.Index
+		r.snapshot.Store(snap.Index)
 	}
 	pc, err := cfg.protocolConfig()
 	if err != nil {
@@ -192,7 +192,7 @@ func Start(cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("runner: recover %s: %w", cfg.DataDir, err)
 	}
 	r.core = core
-	r.log.Info("recovered", "protocol", cfg.Protocol, "snapshot_index", r.snapshot,
+	r.log.Info("recovered", "protocol", cfg.Protocol, "snapshot_index", r.snapshot.Load(),
 		"records", len(rec.Records), "keys", r.kv.Len(), "took", time.Since(t0).Round(time.Microsecond))
 
 	tr, err := transport.NewTCP(transport.Config{
@@ -499,6 +499,7 @@ func (r *Replica) syncer(ctx context.Context) {
 				r.log.Error("snapshot not saved", "index", s.Index, "err", err)
 				continue
 			}
+			r.snapshot.Store(s.Index)
 			r.log.Debug("snapshot saved", "index", s.Index, "bytes", len(b))
 		}
 	}
@@ -517,7 +518,7 @@ func (r *Replica) status() Status {
 	st := r.core.Stats()
 	s := Status{
 		ID: r.cfg.ID, Protocol: r.cfg.Protocol, LastIndex: r.core.LastIndex(), DurableIndex: r.core.DurableIndex(),
-		SnapshotIndex: r.snapshot, Executed: st.Executed, Duplicates: st.Duplicates, Waiting: len(r.waiting), Keys: r.kv.Len(),
+		SnapshotIndex: r.snapshot.Load(), Executed: st.Executed, Duplicates: st.Duplicates, Waiting: len(r.waiting), Keys: r.kv.Len(),
 	}
 	if lr, ok := r.core.Protocol().(protocols.LeaderReporter); ok {
 		s.Leader = lr.Leader()
