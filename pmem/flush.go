@@ -111,6 +111,10 @@ func (o *Options) flushMode() FlushMode {
 // mapFile maps f shared and read-write, in the requested mode, resolving
 // FlushAuto. It closes f on failure.
 func mapFile(f *os.File, want FlushMode) (*fileDevice, []byte, error) {
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
 	if want > FlushCLWB {
 		f.Close()
 		return nil, nil, fmt.Errorf("unknown flush mode %d", want)

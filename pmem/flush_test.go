@@ -117,3 +117,21 @@ func TestParseFlushMode(t *testing.T) {
 	_, err := ParseFlushMode("fsync")
 	require.Error(t, err)
 }
+
+// TestOpenRefusesAHeapInUse opens a heap file twice: the second open fails
+// with ErrInUse until the first heap is closed.
+func TestOpenRefusesAHeapInUse(t *testing.T) {
+	if !lockSupported {
+		t.Skip("no file locks on this system")
+	}
+	path := filepath.Join(t.TempDir(), "heap")
+	h, err := Create(path, 1<<20, nil)
+	require.NoError(t, err)
+	_, err = Open(path)
+	require.ErrorIs(t, err, ErrInUse)
+	require.ErrorContains(t, err, path)
+	require.NoError(t, h.Close())
+	h, err = Open(path)
+	require.NoError(t, err)
+	require.NoError(t, h.Close())
+}
