@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 
 	"github.com/blossom-dso/blossom/dso"
@@ -35,6 +36,9 @@ type Options struct {
 	Register func(*dso.Registry) error
 	// Logger for the servers; nil discards their logs.
 	Logger *slog.Logger
+	// PmemDir, if not empty, keeps each server's objects in a pmem heap,
+	// node<i>.heap in that directory (i from 1), reopened if present.
+	PmemDir string
 }
 
 // StartCluster starts n servers that form one ring.
@@ -77,9 +81,15 @@ func StartCluster(n int, o Options) (*Cluster, error) {
 		if n > 1 {
 			cfg.Members = c.Endpoints
 		}
+		if o.PmemDir != "" {
+			cfg.PmemPath = filepath.Join(o.PmemDir, fmt.Sprintf("node%d.heap", i+1))
+		}
 		s, err := server.New(cfg)
 		if err != nil {
 			closeAll()
+			for _, s := range c.Servers {
+				s.Close()
+			}
 			return nil, err
 		}
 		c.Servers = append(c.Servers, s)

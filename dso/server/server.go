@@ -48,6 +48,15 @@ type Config struct {
 	Self string
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// PmemPath, if not empty, keeps the object table in the pmem heap file
+	// at that path (created if missing, with PmemSize bytes; 0 means
+	// DefaultPmemSize): New rebuilds the objects saved there, and every
+	// successful call that may change an object saves the object's state in
+	// one atomic block before the reply is sent. Only types implementing
+	// dso.Persister can then be created; a call that would create another
+	// (a barrier, say) fails. Empty means objects live in memory only.
+	PmemPath string
+	PmemSize int64
 }
 
 func (c *Config) validate() error {
@@ -74,7 +83,8 @@ type Server struct {
 	reg    *dso.Registry
 	ring   *ring.Ring
 	log    *slog.Logger
-	tables sync.Map // type name -> *typeTable
+	tables sync.Map   // type name -> *typeTable
+	store  *pmemStore // nil: objects live in memory only
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -124,6 +134,17 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.ring = r
+	}
+	if cfg.PmemPath != "" {
+		st, err := openPmemStore(cfg.PmemPath, cfg.PmemSize)
+		if err != nil {
+			return nil, err
+		}
+		s.store = st
+		if err := s.restore(); err != nil {
+			st.close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -181,9 +202,15 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Close stops the listeners, closes every connection (withdrawing their
-// parked calls) and waits for the connection goroutines to end.
+// parked calls) and waits for the connection goroutines to end; then it
+// closes the pmem heap, if any (calls made in-process with Invoke must be
+// over by then).
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
 	for l := range s.listeners {
 		l.Close()
@@ -193,6 +220,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	if s.store != nil {
+		return s.store.close()
+	}
 	return nil
 }
 
@@ -261,6 +291,11 @@ func (s *Server) lookup(ref dso.Ref, ctor dso.Constructor, args []any) (*entry, 
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", ref, err)
 	}
+	if s.store != nil {
+		if _, ok := obj.(dso.Persister); !ok {
+			return nil, fmt.Errorf("%w: create %s: type %s cannot be kept in pmem storage (this server runs with --storage pmem)", dso.ErrFailed, ref, ref.Type)
+		}
+	}
 	e = &entry{obj: obj}
 	sh.m[ref.Key] = e
 	return e, nil
@@ -279,6 +314,11 @@ func (s *Server) delete(ref dso.Ref) bool {
 		return false
 	}
 	e.mu.Lock()
+	if s.store != nil {
+		if err := s.store.remove(ref); err != nil {
+			s.log.Error("dso: could not remove a deleted object from pmem", "ref", ref.String(), "err", err)
+		}
+	}
 	e.deleted = true
 	if c, ok := e.obj.(dso.Closer); ok {
 		c.Close()
@@ -362,6 +402,9 @@ func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park fun
 		}
 		inv := dso.NewInvocation(ref, method, args, park)
 		v, err := s.invoke(e, inv)
+		if s.store != nil && err == nil && inv.Parked() == nil {
+			err = s.persist(e, inv)
+		}
 		e.mu.Unlock()
 		if inv.Parked() != nil && err == nil {
 			return nil, e, nil
