@@ -2,24 +2,30 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/blossom-dso/blossom/dso/dsotest"
+	"github.com/blossom-dso/blossom/dso/server"
 )
 
 func init() { root.AddCommand(newClusterCmd()) }
 
 func newClusterCmd() *cobra.Command {
 	var nodes, basePort, maxFrame int
-	var host, logLevel string
+	var host, logLevel, storage string
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run N DSO servers in one process, for development",
 		Long: `Run a DSO cluster of --nodes servers in this process, listening on
 consecutive ports from --base-port. It prints the endpoints (also as a
-BLOSSOM_ENDPOINTS line) and stops cleanly on SIGINT or SIGTERM.`,
+BLOSSOM_ENDPOINTS line) and stops cleanly on SIGINT or SIGTERM.
+
+With --storage pmem:DIR every node keeps its objects in the pmem heap
+DIR/node<i>.heap (see blossom server --storage), so a restarted cluster with
+the same --nodes, --host and --base-port answers with its objects.`,
 		Example: `  blossom cluster --nodes 3 &
   blossom counter -n c increment -i 5`,
 		Args: cobra.NoArgs,
@@ -31,7 +37,16 @@ BLOSSOM_ENDPOINTS line) and stops cleanly on SIGINT or SIGTERM.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
-			cl, err := dsotest.StartCluster(nodes, dsotest.Options{Host: host, BasePort: basePort, MaxFrame: maxFrame, Logger: log})
+			pmemDir, err := server.ParseStorage(storage)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			if pmemDir != "" {
+				if err := os.MkdirAll(pmemDir, 0o755); err != nil {
+					return &exitError{1, err}
+				}
+			}
+			cl, err := dsotest.StartCluster(nodes, dsotest.Options{Host: host, BasePort: basePort, MaxFrame: maxFrame, Logger: log, PmemDir: pmemDir})
 			if err != nil {
 				return &exitError{1, err}
 			}
@@ -53,5 +68,6 @@ BLOSSOM_ENDPOINTS line) and stops cleanly on SIGINT or SIGTERM.`,
 	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
 	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:DIR (one pmem heap file per node in DIR)")
 	return cmd
 }

@@ -64,16 +64,26 @@ func parsePeers(s string) ([]string, map[string]string, error) {
 }
 
 func newServerCmd() *cobra.Command {
-	var listen, peers, id, advertise, logLevel string
+	var listen, peers, id, advertise, logLevel, storage string
 	var maxFrame int
+	var storageSize int64
 	var benchTypes bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run one DSO server node",
-		Long: `Run one node of a DSO cluster. Objects are ephemeral (one copy, on the node
-that owns them on the consistent-hash ring of --peers). Without --peers the
-node is a cluster of one and owns every object.`,
+		Long: `Run one node of a DSO cluster. Objects live in one copy, on the node that
+owns them on the consistent-hash ring of --peers. Without --peers the node is
+a cluster of one and owns every object.
+
+By default (--storage memory) objects are ephemeral. With --storage pmem:PATH
+the node keeps its object table in the pmem heap file PATH (created with
+--storage-size bytes if missing): every call that may change an object saves
+the object's state in one failure-atomic block before replying, and a
+restarted node (even after kill -9) answers with its objects. Only value
+objects persist (atomics, Counter, Map, Set, List, TreeMap); creating a
+barrier, semaphore or other synchronization object then fails.`,
 		Example: `  blossom server --listen :7400
+  blossom server --listen :7400 --storage pmem:/var/lib/blossom/node.heap
   blossom server --id 1 --listen :7400 --peers 1=h1:7400,2=h2:7400,3=h3:7400`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -81,7 +91,12 @@ node is a cluster of one and owns every object.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
-			cfg := server.Config{MaxFrame: maxFrame, Logger: log, Registry: dso.NewRegistry()}
+			pmemPath, err := server.ParseStorage(storage)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			cfg := server.Config{MaxFrame: maxFrame, Logger: log, Registry: dso.NewRegistry(),
+				PmemPath: pmemPath, PmemSize: storageSize}
 			if benchTypes {
 				if err := registerBenchTypes(cfg.Registry); err != nil {
 					return &exitError{2, err}
@@ -136,6 +151,8 @@ node is a cluster of one and owns every object.`,
 	f.StringVar(&advertise, "advertise", "", "this node's endpoint as listed in --peers (instead of --id)")
 	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:PATH (a pmem heap file that survives restarts)")
+	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH")
 	f.BoolVar(&benchTypes, "bench-types", false, "also serve the object types of bench-dso")
 	f.MarkHidden("bench-types")
 	return cmd

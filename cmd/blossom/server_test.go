@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,57 @@ func TestServerCommandServesAndStopsOnCancel(t *testing.T) {
 	cmd.SetArgs([]string{"--listen", "127.0.0.1:0", "--peers", "a:1,b:2"})
 	if err := cmd.Execute(); err == nil {
 		t.Fatal("--peers without --id accepted")
+	}
+}
+
+// startServerCmd runs `blossom server` with args on a free port until ctx
+// is canceled; it returns the address and the command's result channel.
+func startServerCmd(t *testing.T, ctx context.Context, args ...string) (string, chan error) {
+	t.Helper()
+	cmd := newServerCmd()
+	out := &syncBuffer{}
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	cmd.SetArgs(append([]string{"--listen", "127.0.0.1:0", "--log-level", "error"}, args...))
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if a, ok := strings.CutPrefix(strings.TrimSpace(out.String()), "blossom server listening on "); ok {
+			return a, done
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v: %s", err, out.String())
+		default:
+		}
+	}
+	t.Fatalf("no address in %q", out.String())
+	return "", nil
+}
+
+func TestServerCommandPmemStorageKeepsObjectsAcrossRestarts(t *testing.T) {
+	heap := filepath.Join(t.TempDir(), "node.heap")
+	for round, want := range []string{"3\n", "6\n"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr, done := startServerCmd(t, ctx, "--storage", "pmem:"+heap, "--storage-size", "8388608")
+		got, err := runObjectCmd(t, addr, "counter", "-n", "c", "increment", "-i", "3")
+		if err != nil || got != want {
+			t.Fatalf("round %d: increment: %q %v", round, got, err)
+		}
+		if _, err := runObjectCmd(t, addr, "barrier", "-n", "b", "await", "-p", "2"); err == nil ||
+			!strings.Contains(err.Error(), "cannot be kept in pmem storage") {
+			t.Fatalf("barrier with pmem storage: %v", err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := newServerCmd()
+	cmd.SetOut(&syncBuffer{})
+	cmd.SetErr(&syncBuffer{})
+	cmd.SetArgs([]string{"--listen", "127.0.0.1:0", "--storage", "disk:/x"})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "want memory or pmem:PATH") {
+		t.Fatalf("bad --storage: %v", err)
 	}
 }
