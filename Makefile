@@ -42,7 +42,7 @@ FP_FLAGS := -p 1 -toolexec=$(BIN)/failpoint-toolexec
 
 test-sabotage: $(BIN)/failpoint-toolexec
 	@mkdir -p $(CURDIR)/.cache/tmp
-	$(FP_ENV) $(GO) test $(TEST_FLAGS) -tags failpoint $(FP_FLAGS) -run '^TestSabotage' -v ./protocols/... ./runner/...
+	$(FP_ENV) $(GO) test $(TEST_FLAGS) -tags failpoint $(FP_FLAGS) -run '^TestSabotage' -v ./protocols/... ./runner/... ./simnet/explore/
 
 $(BIN)/failpoint-toolexec:
 	GOBIN=$(BIN) $(GO) install $(FAILPOINT)
