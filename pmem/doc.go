@@ -61,10 +61,18 @@
 // into the outermost block; an error from a nested block rolls back the
 // whole block.
 //
-// Flush(range) and Fence() are msync-based on a file: Flush records the
-// pages, Fence msyncs them. (Cache-line write-back instructions — CLWB,
-// CLFLUSHOPT — would replace both on real persistent memory; they are not
-// implemented.)
+// Flush(range) and Fence() are carried out by the heap's device, chosen at
+// Create or OpenWith by Options.FlushMode (see FlushMode for what each mode
+// guarantees on which medium): FlushMsync records the pages of a flush and
+// msyncs them at the fence (two or three system calls per block);
+// FlushCLWB writes back each 64-byte line of a flush with CLWB (or
+// CLFLUSHOPT, or CLFLUSH, whichever CPUID reports first; small amd64
+// assembly, no system call) and fences with SFENCE. FlushAuto, the default,
+// picks FlushCLWB on tmpfs and on a DAX file that accepts a MAP_SYNC
+// mapping, and FlushMsync elsewhere and on other architectures. The heap
+// issues the same flushes and fences in every mode, so the crash simulator,
+// which models them per cache line, covers every mode. An open heap file is
+// locked (flock): a second Open fails with ErrInUse.
 //
 // # Recovery
 //
@@ -91,6 +99,13 @@
 // per insertion over the load factor, the directory doubles into a fresh
 // block), SortedMap (a skip list whose node heights derive from key hashes);
 // all take the Tx, and iterate in a deterministic order.
+//
+// Reads validate what they follow: every Tx access is bounds-checked against
+// the heap, and a data type validates a block's header (tag, class, state,
+// pointer count: one word read) before trusting it — once per node on a
+// skip-list step, where the node's height and key length come from it. A
+// finished Tx (its overlay map and line buffers) is reused by the next block,
+// so small blocks and reads allocate nothing in the heap itself.
 //
 // # Crash simulator
 //

@@ -3,8 +3,8 @@
 // reads, single-field updates, inserts and ordered scans.
 //
 //   - Pmem keeps records as persistent objects in a pmem heap: a hash map
-//     (point operations) and a sorted map (scans) index records, each an
-//     array of pointers to byte strings, one per field; an update rewrites
+//     (point operations) and a sorted map (scans) index records, each one
+//     block holding a field directory and the fields; an update rewrites
 //     one field in place inside an atomic block.
 //   - File marshals each record and appends it to a log file, with fsync
 //     after each write, and keeps an in-memory index (the file-system back
