@@ -542,7 +542,7 @@ func (p *peer) run() {
 // most every logEvery.
 func (p *peer) dialFailed(err error) {
 	t := p.t
-	msg := err.Error()
+	var msg string
 	var re refusedError
 	if errors.As(err, &re) {
 		t.st.rejected.Add(1)

@@ -22,9 +22,6 @@ const (
 	statusOK      byte = 0
 	statusRefused byte = 1
 
-	// helloFixed is the size of the hello without the cluster name: magic,
-	// version, cluster length, sender id, expected receiver id.
-	helloFixed = len(Magic) + 1 + 1 + 4 + 4
 	// readChunk bounds how much of a frame body is allocated ahead of the
 	// bytes actually received.
 	readChunk = 64 << 10
