@@ -45,7 +45,6 @@ type node struct {
 	rand    *rand.Rand
 	kv      kvMachine
 	up      bool
-	live    bool   // up when the run ended (set by result)
 	stopped bool   // crash-stopped for good
 	inc     uint32 // incarnation, 0 on first start
 
