@@ -40,6 +40,16 @@ type FaultSpec struct {
 	// LostTail crashes nodes and restarts them with only the records whose
 	// sync completed (a machine crash that loses the disk's unsynced tail).
 	LostTail bool
+	// AckCrash aims at replicas that answer before persisting: right after
+	// a node that is not the leader releases a message to a peer (a vote,
+	// an ack), it crashes and restarts at once with only its synced
+	// records (sometimes every node but that peer does), and a moment
+	// later the peer it answered (the proposer, the coordinator) crashes
+	// for a few suspicion timeouts, so that the others recover without it
+	// from what they made durable. See ackcrash.go. It combines with
+	// Swarm ("swarm,ack-crash"): swarm draws the other faults as without
+	// it, and AckCrash draws from a stream of its own.
+	AckCrash bool
 }
 
 // None reports whether s injects no fault.
@@ -55,8 +65,11 @@ func (s FaultSpec) None() bool { return s == FaultSpec{} }
 //	crash-stop      up to F nodes crash for good
 //	crash-restart   nodes crash and restart with all persisted records
 //	lost-tail       nodes crash and restart without their unsynced records
+//	ack-crash       a node crashes right after it answers a peer, then that
+//	                peer crashes (FaultSpec.AckCrash)
 //
-// Probabilities are in [0, 1] or a percentage such as 5%.
+// Probabilities are in [0, 1] or a percentage such as 5%. "swarm" combines
+// with ack-crash only: "swarm,ack-crash".
 func ParseFaults(s string) (FaultSpec, error) {
 	var f FaultSpec
 	spec := strings.TrimSpace(s)
@@ -100,14 +113,21 @@ func ParseFaults(s string) (FaultSpec, error) {
 			err = flag(&f.CrashRestart)
 		case "lost-tail":
 			err = flag(&f.LostTail)
-		case "none", "swarm":
+		case "ack-crash":
+			err = flag(&f.AckCrash)
+		case "swarm":
+			err = flag(&f.Swarm)
+		case "none":
 			err = fmt.Errorf("%q cannot be combined with other faults", name)
 		default:
-			err = fmt.Errorf("unknown fault %q (known: loss, dup, reorder, partition, clog, crash-stop, crash-restart, lost-tail, or none, swarm)", name)
+			err = fmt.Errorf("unknown fault %q (known: loss, dup, reorder, partition, clog, crash-stop, crash-restart, lost-tail, ack-crash, or none, swarm)", name)
 		}
 		if err != nil {
 			return FaultSpec{}, fmt.Errorf("%w: %q: %v", ErrFaults, s, err)
 		}
+	}
+	if f.Swarm && f != (FaultSpec{Swarm: true, AckCrash: true}) {
+		return FaultSpec{}, fmt.Errorf("%w: %q: swarm combines with ack-crash only", ErrFaults, s)
 	}
 	return f, nil
 }
@@ -132,6 +152,9 @@ func parseProb(s string) (float64, error) {
 // String formats s in the syntax ParseFaults accepts.
 func (s FaultSpec) String() string {
 	if s.Swarm {
+		if s.AckCrash {
+			return "swarm,ack-crash"
+		}
 		return "swarm"
 	}
 	var items []string
@@ -153,6 +176,7 @@ func (s FaultSpec) String() string {
 	b("crash-stop", s.CrashStop)
 	b("crash-restart", s.CrashRestart)
 	b("lost-tail", s.LostTail)
+	b("ack-crash", s.AckCrash)
 	if len(items) == 0 {
 		return "none"
 	}

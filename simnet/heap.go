@@ -14,6 +14,7 @@ const (
 	evFaultStart                      // planned fault a starts
 	evFaultEnd                        // planned fault a ends
 	evHeal                            // the fault window closes
+	evAckCrash                        // the armed peer of ack-crash episode a crashes
 )
 
 // event is one scheduled event. Events are ordered by time, then by the
@@ -26,7 +27,7 @@ type event struct {
 	a, b uint64
 	node uint32 // node index (0-based)
 	peer uint32 // sending node index, or client index
-	inc  uint32 // node incarnation the event belongs to (sync, tick)
+	inc  uint32 // node incarnation the event belongs to (sync, tick; msg: the sender's)
 	kind eventKind
 }
 

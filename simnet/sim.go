@@ -64,6 +64,14 @@ type node struct {
 	execs [][]execRec // per incarnation; a restart from a checkpoint
 	// starts its list with the executions the checkpoint reflects
 
+	// With the ack-crash fault: sentTo is the last other node the
+	// current input released a message to (0 if none), answered says it
+	// released an answer to a waiting client, and lossyIncs are the
+	// incarnations whose messages in flight were lost with them.
+	sentTo    protocols.NodeID
+	answered  bool
+	lossyIncs []uint32
+
 	stats NodeStats
 }
 
@@ -123,6 +131,8 @@ type sim struct {
 	reorderMax int64
 	plan       []fault
 	faultLog   []string
+	// ack is the ack-crash fault's state; nil unless the spec has it.
+	ack *ackCrash
 
 	clients     []client
 	clientsDone int
@@ -249,9 +259,13 @@ func (s *sim) start() error {
 	s.spec = rc.faults
 	if s.spec.Swarm {
 		s.spec = drawSwarm(s.faultRand)
+		s.spec.AckCrash = rc.faults.AckCrash
 	}
 	unit := max(s.links.maxOneWay, 1000)
 	s.plan = planFaults(s.faultRand, s.spec, s.n, rc.F, s.window, unit)
+	if s.spec.AckCrash && rc.F >= 1 {
+		s.ack = newAckCrash(rc)
+	}
 	for _, cr := range rc.Crashes {
 		end := cr.RestartAt
 		if cr.Kind == CrashStop {
@@ -402,7 +416,7 @@ func (s *sim) loop() {
 		case evMsg:
 			m := s.msgs.take(ev.a)
 			nd := s.nodes[ev.node]
-			if !nd.up {
+			if !nd.up || (s.ack != nil && s.lostInFlight(int(ev.peer), int(ev.node), ev.inc)) {
 				s.dropped++
 				continue
 			}
@@ -411,10 +425,16 @@ func (s *sim) loop() {
 			s.fold(digestDeliv, uint64(ev.at), uint64(ev.peer)<<32|uint64(ev.node))
 			nd.core.Step(protocols.NodeID(ev.peer+1), m)
 			nd.drain()
+			if s.ack != nil {
+				s.afterRelease(nd)
+			}
 		case evSync:
 			nd := s.nodes[ev.node]
 			if ev.inc == nd.inc && nd.up {
 				nd.synced(ev.a)
+				if s.ack != nil {
+					s.afterRelease(nd)
+				}
 			}
 		case evTick:
 			nd := s.nodes[ev.node]
@@ -444,6 +464,8 @@ func (s *sim) loop() {
 			s.faultEnd(int(ev.a))
 		case evHeal:
 			s.heal()
+		case evAckCrash:
+			s.ackPeerCrash(ev.a)
 		}
 	}
 }
@@ -460,6 +482,9 @@ func (nd *node) drain() {
 		switch o.Kind {
 		case replica.OutSend:
 			nd.send(o.To, o.Msg)
+			if s.ack != nil && o.To != nd.id {
+				nd.sentTo = o.To
+			}
 		case replica.OutExec:
 			nd.executed(o.Cmd)
 		case replica.OutReply:
@@ -549,8 +574,9 @@ func (s *sim) roundTrip(m protocols.Message) protocols.Message {
 
 // transmit puts m on the network from node i to node j.
 func (s *sim) transmit(i, j int, m protocols.Message) {
+	inc := s.nodes[i].inc
 	if i == j {
-		s.q.push(event{at: s.now, kind: evMsg, node: uint32(j), peer: uint32(i), a: s.msgs.put(m)})
+		s.q.push(event{at: s.now, kind: evMsg, node: uint32(j), peer: uint32(i), inc: inc, a: s.msgs.put(m)})
 		return
 	}
 	d := s.links.delay(s.netRand, i, j)
@@ -572,10 +598,10 @@ func (s *sim) transmit(i, j int, m protocols.Message) {
 		if s.spec.Dup > 0 && r.Float64() < s.spec.Dup {
 			s.duplicated++
 			d2 := s.links.delay(r, i, j) + s.clog[l] + r.Int64N(s.reorderMax)
-			s.q.push(event{at: s.now + d2, kind: evMsg, node: uint32(j), peer: uint32(i), a: s.msgs.put(m)})
+			s.q.push(event{at: s.now + d2, kind: evMsg, node: uint32(j), peer: uint32(i), inc: inc, a: s.msgs.put(m)})
 		}
 	}
-	s.q.push(event{at: s.now + d, kind: evMsg, node: uint32(j), peer: uint32(i), a: s.msgs.put(m)})
+	s.q.push(event{at: s.now + d, kind: evMsg, node: uint32(j), peer: uint32(i), inc: inc, a: s.msgs.put(m)})
 }
 
 // executed records an execution of c at nd.
@@ -614,6 +640,7 @@ func (nd *node) reply(c protocols.Command, result []byte) {
 		}
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
 		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: c.ID.Seq, b: out})
+		nd.answered = s.ack != nil
 	}
 }
 
@@ -754,6 +781,10 @@ func (s *sim) faultStart(i int) {
 	case fkCrash:
 		nd := s.nodes[f.node]
 		if !nd.up || (!f.scripted && !s.faulty) {
+			return
+		}
+		if s.ack != nil && !f.scripted && s.downCount() >= s.cfg.F {
+			s.logf("%s node %d skipped: %d nodes are down", f.crash, nd.id, s.downCount())
 			return
 		}
 		nd.crash(f.crash)

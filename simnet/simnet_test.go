@@ -70,6 +70,8 @@ func TestParseFaults(t *testing.T) {
 		"":                                   {},
 		"none":                               {},
 		"swarm":                              {Swarm: true},
+		"swarm,ack-crash":                    {Swarm: true, AckCrash: true},
+		"ack-crash,lost-tail":                {AckCrash: true, LostTail: true},
 		"loss=0.05":                          {Loss: 0.05},
 		"loss":                               {Loss: 0.05},
 		"dup=1%,reorder":                     {Dup: 0.01, Reorder: 0.2},
@@ -86,7 +88,7 @@ func TestParseFaults(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, got, again)
 	}
-	for _, s := range []string{"flood", "loss=2", "loss=-0.1", "loss=abc", "partition=3", "none,loss", "swarm,loss", "loss=0.1,", "crash"} {
+	for _, s := range []string{"flood", "loss=2", "loss=-0.1", "loss=abc", "partition=3", "none,loss", "swarm,loss", "swarm,ack-crash,loss", "ack-crash=1", "swarm=1", "loss=0.1,", "crash"} {
 		_, err := ParseFaults(s)
 		require.ErrorIs(t, err, ErrFaults, "%q", s)
 	}
@@ -471,4 +473,44 @@ func TestFaultPlanRespectsF(t *testing.T) {
 			require.LessOrEqual(t, down, f, "seed %d", seed)
 		}
 	}
+}
+
+// TestAckCrash runs the correct toy under swarm faults with the ack-crash
+// fault: every check passes, episodes happen (answering nodes restart,
+// peers crash), runs repeat exactly, and the swarm draws of a seed are the
+// same with and without it.
+func TestAckCrash(t *testing.T) {
+	t.Parallel()
+	episodes, peerCrashes := 0, 0
+	for seed := uint64(1); seed <= 20; seed++ {
+		cfg := toyConfig(seed)
+		cfg.Faults = "swarm,ack-crash"
+		res, err := Run(cfg)
+		require.NoError(t, err)
+		require.NoError(t, res.OrderError())
+		require.Equal(t, lincheck.Ok, res.CheckLinearizable(30*time.Second).Verdict, "seed %d", seed)
+		leaderStopped := false
+		for _, l := range res.FaultLog {
+			leaderStopped = leaderStopped || slicesContainsStr(l, "crash-stop node 1 ")
+			if slicesContainsStr(l, "answered node") {
+				episodes++
+			}
+			if slicesContainsStr(l, "messages in flight are lost") {
+				peerCrashes++
+			}
+		}
+		if !leaderStopped {
+			require.NoError(t, res.LivenessError(), "seed %d faults %s\n%v", seed, res.Faults, res.FaultLog)
+		}
+		again, err := Run(cfg)
+		require.NoError(t, err)
+		require.Equal(t, res.Digest, again.Digest, "seed %d", seed)
+		cfg.Faults = "swarm"
+		plain, err := Run(cfg)
+		require.NoError(t, err)
+		require.Equal(t, plain.Faults+",ack-crash", res.Faults, "seed %d", seed)
+	}
+	t.Logf("%d episodes, %d peer crashes in 20 seeds", episodes, peerCrashes)
+	require.Positive(t, episodes)
+	require.Positive(t, peerCrashes)
 }

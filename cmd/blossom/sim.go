@@ -95,7 +95,7 @@ Bad flags exit with status 2.`,
 	f.IntVar(&fl.size, "size", 16, "command payload size in bytes")
 	f.StringVar(&fl.latency, "latency", "constant:1", "latency model: constant:MS, uniform:MIN-MAX, planet:gcp or planet:aws, optionally with ,jitter=MS or ,jitter=P%")
 	f.StringSliceVar(&fl.sites, "sites", nil, "sites of the replicas, REGION,... (planet default: the first nodes regions of a list spread over continents)")
-	f.StringVar(&fl.faults, "faults", "none", "faults: none, swarm, or a list of loss[=P],dup[=P],reorder[=P],partition,clog,crash-stop,crash-restart,lost-tail")
+	f.StringVar(&fl.faults, "faults", "none", "faults: none, swarm, swarm,ack-crash, or a list of loss[=P],dup[=P],reorder[=P],partition,clog,crash-stop,crash-restart,lost-tail,ack-crash")
 	f.Uint64Var(&fl.seed, "seed", 1, "random seed of the run")
 	f.BoolVar(&fl.check, "check", false, "check linearizability, execution order and liveness; exit 1 on a violation")
 	f.BoolVar(&fl.checkDeterminism, "check-determinism", false, "run twice and compare the trace digests; exit 1 if they differ")
