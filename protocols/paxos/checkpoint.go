@@ -37,8 +37,20 @@ func (r *Replica) compact() {
 			delete(r.proposed, id)
 		}
 	}
-	if r.executed > r.retain && r.executed-r.retain > r.base {
-		r.truncate(r.executed - r.retain)
+	if r.executed <= r.retain {
+		return
+	}
+	base := r.executed - r.retain
+	if r.role == leader {
+		// A leader counts acknowledgements and its commit point only on
+		// slots in its log: a slot it re-proposed after its election
+		// and executed before seeing it chosen (it learned it by
+		// catch-up as a candidate) stays until its commit point passes
+		// it, or the commit point could never move again.
+		base = min(base, r.commit)
+	}
+	if base > r.base {
+		r.truncate(base)
 		r.rebuildDone()
 	}
 }
