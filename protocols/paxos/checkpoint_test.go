@@ -28,6 +28,11 @@ type tNode struct {
 	execs []protocols.CommandID // this incarnation
 	rng   *rand.Rand
 	down  bool
+
+	// state transfer (tNet.transfer, statetransfer_test.go)
+	ck, ckState []byte // the last checkpoint and the state at it
+	installs    int
+	installed   bool // a state was installed: checkpoint after the input
 }
 
 func (n *tNode) Send(to protocols.NodeID, m protocols.Message) {
@@ -47,6 +52,8 @@ type tNet struct {
 	seq   uint64
 	drop  float64
 	incs  uint64
+	// transfer gives the nodes protocols.StateTransfer (stEnv).
+	transfer bool
 }
 
 func newTNet(t *testing.T, seed uint64, n int, opts Options) *tNet {
@@ -73,9 +80,13 @@ func (nt *tNet) start(nd *tNode, ck []byte, recs [][]byte) *Replica {
 func (nt *tNet) build(nd *tNode, ck []byte, recs [][]byte) (*Replica, error) {
 	nt.incs++
 	nd.rng = rand.New(rand.NewPCG(uint64(nd.id), nt.incs))
+	var env protocols.Env = nd
+	if nt.transfer {
+		env = stEnv{nd}
+	}
 	return NewWithOptions(protocols.Config{
 		Self: nd.id, Peers: nt.peers, F: (len(nt.peers) - 1) / 2, SuspectTicks: 10,
-		Checkpoint: ck, Recovered: recs, Env: nd,
+		Checkpoint: ck, Recovered: recs, Env: env,
 	}, nt.opts)
 }
 
@@ -114,6 +125,9 @@ func (nt *tNet) deliver() {
 	}
 	if nd := nt.nodes[m.to]; !nd.down {
 		nd.r.Step(m.from, m.m)
+		if nd.installed {
+			checkpointNode(nd)
+		}
 	}
 }
 

@@ -44,8 +44,9 @@
 // malformed checkpoint is an error.
 //
 // What compaction forgets: the executed slots below the retention window
-// (base = executed − Options.Retain, DefaultRetain slots by default; the
-// point never moves down), the executed command ids except those of the
+// (base = executed − Options.Retain, DefaultRetain slots by default, but
+// at a leader never above its commit point, whose acknowledgements it
+// counts on its log; the point never moves down), the executed command ids except those of the
 // retained slots, and the submitted and proposed commands already
 // executed. Memory and checkpoints are thus bounded by the in-flight slots
 // plus the window, not by history. A command id that was forgotten and
@@ -57,16 +58,52 @@
 // memory (their records stay durable until the checkpoint that covers them
 // is), so a replica answers no Prepare whose first slot is at or below its
 // base — a promise must report every vote above its first slot — and
-// serves no CatchUpReq starting there; an Accept for such a slot (a chosen
-// slot re-proposed by a new leader) is still persisted and acknowledged.
-// A lagging replica asks the leader (the sender of the Commit that showed
-// it behind): it catches up as long as its first unchosen slot is above the
-// leader's base, that is, while it is at most Retain slots behind the
-// leader's executed prefix. A replica further behind cannot catch up (that would
-// need a transfer of the state machine snapshot, which the protocol does
-// not have) and stays behind, safely: it never executes out of order and
-// never breaks a promise or a vote. Such a replica cannot win an election
-// either while a quorum has compacted past its first unchosen slot.
+// serves no CatchUpReq starting there from its log; an Accept for such a
+// slot (a chosen slot re-proposed by a new leader) is still persisted and
+// acknowledged. A lagging replica asks the leader (the sender of the Commit
+// that showed it behind) for the chosen values above its executed prefix,
+// which the leader serves from its log while the replica's first unchosen
+// slot is above the leader's base, that is, while it is at most Retain
+// slots behind.
+//
+// State transfer. A replica further behind gets the state instead, when
+// the runtime offers protocols.StateTransfer: a replica that is asked for
+// slots at or below its base (a CatchUpReq, or a Prepare it refuses)
+// answers with a Snapshot — its newest checkpoint record and the state
+// machine state at the same point (LastCheckpoint) — at most once per peer
+// every SuspectTicks ticks, since snapshots are big. The checkpoint's
+// executed prefix E is at least the sender's base, so it covers the
+// request. The receiver, unless it leads, takes from the record only E
+// (validated as a restart would; a malformed record is ignored) and, if E
+// is above its own executed prefix, installs the state (InstallState; a
+// state the runtime rejects is ignored) and stands where a checkpoint at E
+// would have left it: executed = base = E, its log entries up to E
+// dropped, its own promise and its own votes above E kept — nothing of the
+// sender's promise or votes, which are the sender's — and its executed
+// command ids forgotten, as at a compaction. It then asks the sender for
+// the slots above E (the normal catch-up). The slots up to E are chosen,
+// since the sender executed them, so forgetting its votes there is what
+// compaction does; by the rule above it answers no Prepare starting there.
+// Durability: the runtime takes a checkpoint right after the input that
+// installed the state; a crash before it is durable restarts the replica
+// from its own older checkpoint and records, which it never gave up, so
+// only the transfer is lost. Without a checkpoint to send, or without
+// StateTransfer, nothing is sent and the lagging replica stays behind,
+// safely: it never executes out of order and never breaks a promise or a
+// vote.
+//
+// Elections and the rule. A refused Prepare would block an election for
+// ever if the candidate stayed behind a quorum's bases; a refusal
+// therefore sends the candidate a Snapshot, which lifts its executed
+// prefix to E ≥ the refuser's base, so that its next campaign (from its
+// first unchosen slot, above E) is answered. Bases move only when slots
+// are executed, which needs a leader; while there is none they stand
+// still, so after at most one transfer from each refuser a candidate is
+// refused by no live replica. Independently, the live replica with the
+// highest executed prefix is refused by nobody (every base is at most its
+// owner's executed prefix). A candidate that catches up while it campaigns
+// starts its reign above its base, and a leader ignores snapshots: it
+// learns every slot from its first unchosen one by re-proposing.
 //
 // Two failpoints (github.com/pingcap/failpoint) plant bugs for the sabotage
 // tests: "quorumOneShort" makes both phases wait for one acceptor less than

@@ -68,6 +68,17 @@ type CatchUp struct {
 	Chosen []Accepted
 }
 
+// Snapshot brings a replica that asked for compacted slots (a CatchUpReq
+// or a Prepare at or below the sender's compaction point) up to date by
+// state transfer: Checkpoint is the sender's newest checkpoint record (see
+// the package doc) and State the runtime's state machine and sessions at
+// the same point (protocols.StateTransfer). The receiver takes from the
+// record only its executed prefix, none of the sender's promises or votes.
+type Snapshot struct {
+	Checkpoint []byte
+	State      []byte
+}
+
 // Forward carries client commands from the replica that received them to
 // the leader.
 type Forward struct {
@@ -84,6 +95,7 @@ const (
 	tagCatchUpReq
 	tagCatchUp
 	tagForward
+	tagSnapshot
 )
 
 // Codec encodes the Paxos messages: one tag byte, then the fields as
@@ -146,6 +158,9 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 		return appendEntries(append(b, tagCatchUp), m.Chosen), nil
 	case Forward:
 		return wire.AppendCommands(append(b, tagForward), m.Cmds), nil
+	case Snapshot:
+		b = wire.AppendBytes(append(b, tagSnapshot), m.Checkpoint)
+		return wire.AppendBytes(b, m.State), nil
 	}
 	return b, fmt.Errorf("paxos: cannot encode message of type %T", m)
 }
@@ -176,6 +191,10 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		m = CatchUp{Chosen: readEntries(r)}
 	case tagForward:
 		m = Forward{Cmds: r.Commands()}
+	case tagSnapshot:
+		// The byte strings are copied: the receiver keeps them beyond the
+		// frame they arrived in.
+		m = Snapshot{Checkpoint: cloneBytes(r.Bytes()), State: cloneBytes(r.Bytes())}
 	default:
 		return nil, fmt.Errorf("paxos: %w: unknown tag %d", wire.ErrMalformed, b[0])
 	}
@@ -183,4 +202,12 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		return nil, fmt.Errorf("paxos: decode tag %d: %w", b[0], err)
 	}
 	return m, nil
+}
+
+// cloneBytes copies b; an empty b is nil.
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }

@@ -32,6 +32,8 @@ func sampleMessages() []protocols.Message {
 		CatchUpReq{From: 17},
 		CatchUp{Chosen: acc},
 		Forward{Cmds: cmds},
+		Snapshot{Checkpoint: []byte{recCheckpoint, 4, 1, 5, 7, 0}, State: []byte("state machine")},
+		Snapshot{},
 	}
 }
 

@@ -125,6 +125,7 @@ type Replica struct {
 	timeout    int // election timeout, randomized
 	lastBeat   int
 	catchingUp bool
+	snapSent   map[protocols.NodeID]int // tick a Snapshot last went to a peer
 }
 
 // New returns a Multi-Paxos replica with the default retention window.
@@ -154,6 +155,7 @@ func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 		done:     map[protocols.CommandID]bool{},
 		proposed: map[protocols.CommandID]bool{},
 		inflight: map[uint64]*proposal{},
+		snapSent: map[protocols.NodeID]int{},
 	}
 	switch {
 	case opts.Retain > 0:
@@ -275,6 +277,8 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 		r.handleCatchUpReq(from, m)
 	case CatchUp:
 		r.handleCatchUp(from, m)
+	case Snapshot:
+		r.handleSnapshot(from, m)
 	case Forward:
 		if r.role == leader {
 			r.route(m.Cmds)
@@ -302,7 +306,10 @@ func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 	if r.base > 0 && m.From <= r.base {
 		// The votes of the compacted slots are gone: a promise could not
 		// report them, so none is made (see the catch-up rule in the
-		// package doc). The candidate is behind this replica's window.
+		// package doc). The candidate is behind this replica's window:
+		// a state transfer lifts it above, so that its next campaign
+		// starts above this base.
+		r.sendSnapshot(from, m.From)
 		return
 	}
 	r.observe(m.Ballot)
@@ -515,7 +522,9 @@ func (r *Replica) handleCommit(from protocols.NodeID, b ballot.Ballot, upto uint
 func (r *Replica) handleCatchUpReq(from protocols.NodeID, m CatchUpReq) {
 	if max(m.From, 1) <= r.base {
 		// The requested slots are compacted: they cannot be served from
-		// the log any more (the catch-up rule in the package doc).
+		// the log any more (the catch-up rule in the package doc); the
+		// requester gets the state of the newest checkpoint instead.
+		r.sendSnapshot(from, max(m.From, 1))
 		return
 	}
 	var chosen []Accepted

@@ -130,29 +130,68 @@ func TestCompactionSweep(t *testing.T) {
 	})
 }
 
-// TestCompactionBeyondTheWindowIsSafe compacts every 3 records with a
-// retention window of 4 slots, so that replicas that fall behind (a
-// partition, a crash, a clogged link) find the slots they miss compacted at
-// every peer. Such a replica cannot catch up (the catch-up rule in the
-// package doc) and its clients may wait for ever, so liveness is not
-// checked here; every run must still keep the order contract and be
-// linearizable.
-func TestCompactionBeyondTheWindowIsSafe(t *testing.T) {
+// TestCompactionBeyondTheWindow compacts every 3 records with a retention
+// window of 4 slots, so that replicas that fall behind (a partition, a
+// crash, a clogged link) find the slots they miss compacted at every peer.
+// Such a replica catches up by state transfer (a Snapshot of a peer's
+// checkpoint), so every run passes the order, liveness and
+// linearizability checks. The same sweep without state transfer (the Env
+// hidden behind a wrapper without protocols.StateTransfer) must leave some
+// replica behind: the liveness check sees it.
+func TestCompactionBeyondTheWindow(t *testing.T) {
 	for _, n := range []int{3, 5} {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
-			stuck := 0
-			for seed := uint64(1); seed <= 40; seed++ {
-				cfg := sweepConfig("paxos-retain4", (n-1)/2)
-				cfg.Nodes, cfg.CompactEvery, cfg.Seed = n, 3, seed
-				res, err := simnet.Run(cfg)
-				require.NoError(t, err, "seed %d", seed)
-				require.NoError(t, res.OrderError(), "seed %d", seed)
-				require.NoError(t, res.CheckLinearizable(simtest.LinTimeout).Err(), "seed %d", seed)
-				if res.LivenessError() != nil {
-					stuck++
-				}
+			cfg := sweepConfig("paxos-retain4", (n-1)/2)
+			cfg.Nodes, cfg.CompactEvery = n, 3
+			simtest.Sweep(t, cfg, 1, 40)
+		})
+	}
+	t.Run("fpaxos/n=5/f=1", func(t *testing.T) {
+		cfg := sweepConfig("fpaxos-retain4", 1)
+		cfg.CompactEvery = 3
+		simtest.Sweep(t, cfg, 1, 40)
+	})
+	t.Run("without state transfer", func(t *testing.T) {
+		stuck := 0
+		for seed := uint64(1); seed <= 40; seed++ {
+			cfg := sweepConfig("paxos-retain4-notransfer", 1)
+			cfg.Nodes, cfg.CompactEvery, cfg.Seed = 3, 3, seed
+			res, err := simnet.Run(cfg)
+			require.NoError(t, err, "seed %d", seed)
+			require.NoError(t, res.OrderError(), "seed %d", seed)
+			if res.LivenessError() != nil {
+				stuck++
 			}
-			t.Logf("%d of 40 seeds left a replica behind every window", stuck)
+		}
+		require.Positive(t, stuck, "no seed left a replica behind every window: the sweep does not reach the window's edge")
+		t.Logf("without state transfer %d of 40 seeds left a replica behind every window", stuck)
+	})
+}
+
+// plainEnv hides the optional interfaces of an Env (StateTransfer among
+// them).
+type plainEnv struct{ protocols.Env }
+
+func init() {
+	protocols.Register("fpaxos-retain4", func(cfg protocols.Config) (protocols.Protocol, error) {
+		return paxos.NewWithOptions(cfg, paxos.Options{Flexible: true, Retain: 4})
+	}, paxos.Codec{})
+	protocols.Register("paxos-retain4-notransfer", func(cfg protocols.Config) (protocols.Protocol, error) {
+		cfg.Env = plainEnv{cfg.Env}
+		return paxos.NewWithOptions(cfg, paxos.Options{Retain: 4})
+	}, paxos.Codec{})
+}
+
+// TestAckCrashSweep runs swarm faults with the ack-crash fault
+// (simtest.AckCrashFaults): acceptors crash right after they answer, the
+// leader right after it next answers a client, and a new leader must find
+// every chosen value in what the acceptors made durable.
+func TestAckCrashSweep(t *testing.T) {
+	for _, c := range []struct{ n, f int }{{5, 2}, {3, 1}} {
+		t.Run(fmt.Sprintf("paxos/n=%d/f=%d", c.n, c.f), func(t *testing.T) {
+			cfg := sweepConfig("paxos", c.f)
+			cfg.Nodes, cfg.Faults = c.n, simtest.AckCrashFaults
+			simtest.Sweep(t, cfg, 1, 40)
 		})
 	}
 }
