@@ -22,14 +22,15 @@ import (
 //     probability 1/2 every other node but that peer does the same, so
 //     that no copy the peer sent them survives in memory only;
 //  2. crashes the peer, losing its unsynced tail, right after it next
-//     answers a client (or after two round trips and two disk syncs if it
-//     answers none), for two to four suspicion timeouts: the messages it
+//     answers a client (or after two to four one-way delays and disk
+//     syncs if it answers none), for two to four suspicion timeouts: the messages it
 //     sent and that had not arrived yet are lost, so the others recover
 //     without the peer from what they made durable, while the client has
 //     its answer.
 //
-// A correct protocol survives every episode: an instant restart loses
-// nothing that was answered for, lost messages are a fault like any, and
+// An episode starts only while fewer than F nodes are down. A correct
+// protocol survives every episode: an instant restart loses nothing that
+// was answered for, lost messages are a fault like any, and
 // the peer's crash keeps at most F nodes down (while the fault is on, no
 // crash starts that would take more than F nodes down). A node's messages
 // to itself from before a crash are never delivered to its next
@@ -43,7 +44,8 @@ type ackCrash struct {
 	left  int     // episodes left in this run
 	quiet int64   // no episode starts before this time (the first: a
 	// random time in the first third of the fault window)
-	lag  int64 // when the peer crashes at the latest, after the answer
+	lag int64 // when the peer crashes at the latest, after the answer:
+	// four one-way delays and four syncs
 	down int64 // one suspicion timeout
 
 	peer    int    // node index of the armed peer, -1 if none
@@ -58,7 +60,7 @@ func newAckCrash(rc *resolved) *ackCrash {
 		quiet: r.Int64N(max(1, rc.FaultWindow/3)),
 		p:     0.01 + 0.09*r.Float64(),
 		left:  2 + r.IntN(4),
-		lag:   2*max(rc.links.maxOneWay, 1) + 2*rc.DiskDelay,
+		lag:   4*max(rc.links.maxOneWay, 1) + 4*rc.DiskDelay,
 		down:  int64(rc.SuspectTicks) * rc.TickInterval,
 		peer:  -1,
 	}
@@ -98,7 +100,7 @@ func (s *sim) afterRelease(nd *node) {
 		}
 		return
 	}
-	if to == 0 || !s.faulty || !nd.up || a.left == 0 || a.peer >= 0 || s.now < a.quiet {
+	if to == 0 || !s.faulty || !nd.up || a.left == 0 || a.peer >= 0 || s.now < a.quiet || s.downCount() >= s.cfg.F {
 		return
 	}
 	if lr, ok := nd.core.Protocol().(protocols.LeaderReporter); ok && lr.Leader() == nd.id {
@@ -127,7 +129,7 @@ func (s *sim) afterRelease(nd *node) {
 			return
 		}
 	}
-	s.q.push(event{at: s.now + 1 + a.rand.Int64N(a.lag), kind: evAckCrash, a: a.episode})
+	s.q.push(event{at: s.now + a.lag/2 + a.rand.Int64N(a.lag/2+1), kind: evAckCrash, a: a.episode})
 }
 
 // ackPeerCrash crashes the armed peer of episode ep, if it is still armed.

@@ -27,7 +27,8 @@ func MulticastConfig(protocol string, groups, dest int) simnet.Config {
 // run checked for integrity, agreement, per-group order, acyclic order, the
 // order contract, liveness after the faults heal, and linearizability of
 // the sharded map, a few seeds with every message round-tripped through the
-// codec; then determinism, and a fault-free run that answers everything.
+// codec; 40 seeds with the ack-crash fault too (AckCrashFaults); then
+// determinism, and a fault-free run that answers everything.
 func MulticastSuite(t *testing.T, protocol string) {
 	t.Run("SwarmSweep", func(t *testing.T) {
 		for _, c := range []struct{ groups, dest, seeds int }{
@@ -40,6 +41,11 @@ func MulticastSuite(t *testing.T, protocol string) {
 				Sweep(t, cfg, 1001, 3)
 			})
 		}
+	})
+	t.Run("AckCrashSweep", func(t *testing.T) {
+		cfg := MulticastConfig(protocol, 3, 0)
+		cfg.Faults = AckCrashFaults
+		Sweep(t, cfg, 1, 40)
 	})
 	t.Run("SameSeedSameDigest", func(t *testing.T) {
 		cfg := MulticastConfig(protocol, 3, 0)
