@@ -449,7 +449,16 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		}
 		e.bal, e.enc = m.Ballot, nil
 	}
-	r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+	persist := true
+	failpoint.Inject("ackBeforePersist", func() {
+		// Planted bug for the sabotage test: an acceptor answers for a
+		// value it never made durable, so a crash forgets a vote that a
+		// quorum counted.
+		persist = from == r.self
+	})
+	if persist {
+		r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+	}
 	r.env.Send(from, AcceptOK{Ballot: m.Ballot, Slot: m.Slot})
 	if from != r.self {
 		r.handleCommit(from, m.Ballot, m.Commit)

@@ -44,3 +44,10 @@ func TestSabotageExecuteOutOfOrderIsCaught(t *testing.T) {
 	require.NotErrorIs(t, err, simtest.ErrNoViolation)
 	t.Logf("seed %d caught the planted bug: %v", seed, err)
 }
+
+// TestSabotageAckBeforePersistIsCaught plants acceptors that answer an
+// Accept without persisting the vote: the ack-crash fault must catch it.
+func TestSabotageAckBeforePersistIsCaught(t *testing.T) {
+	sabotage(t, "ackBeforePersist")
+	simtest.RequireAckCrashCatches(t, sweepConfig("paxos", 2), 50)
+}
