@@ -486,7 +486,15 @@ func (r *Replica) handlePreAccept(from protocols.NodeID, m PreAccept) {
 	in.phase = PreAccepted
 	r.index(in)
 	r.arm(in)
-	r.persist(in)
+	persist := true
+	failpoint.Inject("preAcceptOKBeforePersist", func() {
+		// Planted bug for the sabotage test: a replica answers for
+		// dependencies it never made durable; a crash forgets them.
+		persist = from == r.self
+	})
+	if persist {
+		r.persist(in)
+	}
 	r.send(from, PreAcceptOK{Dot: m.Dot, Deps: in.deps})
 }
 

@@ -51,3 +51,15 @@ func TestSabotageRecoverOKReportsPromiseIsCaughtBySweep(t *testing.T) {
 	}
 	t.Fatal("3000 seeds missed the original EPaxos recovery bug")
 }
+
+// TestSabotagePreAcceptOKBeforePersistIsCaught plants replicas that answer
+// a PreAccept without persisting the dependencies they reported: the
+// ack-crash fault must catch it.
+func TestSabotagePreAcceptOKBeforePersistIsCaught(t *testing.T) {
+	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/preAcceptOKBeforePersist"
+	require.NoError(t, failpoint.Enable(fp, "return(true)"))
+	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	drainInvariants()
+	simtest.RequireAckCrashCatches(t, sweepConfig(3, 1, 1), 200)
+	drainInvariants()
+}

@@ -99,3 +99,24 @@ func TestPlanetThirteenSites(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestAckCrashSweep runs the sweep settings with the ack-crash fault
+// (simtest.AckCrashFaults): replicas crash right after they answer a
+// coordinator, the coordinator right after it next answers a client, and
+// its commands are recovered from what the others made durable. The
+// invariants are checked at the end of every run.
+func TestAckCrashSweep(t *testing.T) {
+	for _, s := range settings[:2] {
+		t.Run(fmt.Sprintf("n=%d,f=%d,e=%d", s.n, s.f, s.e), func(t *testing.T) {
+			drainInvariants()
+			cfg := sweepConfig(s.n, s.f, s.e)
+			cfg.Faults = simtest.AckCrashFaults
+			simtest.Sweep(t, cfg, 1, 60)
+			runs, errs := drainInvariants()
+			require.Equal(t, 60, runs, "every run's replicas must be collected")
+			for _, err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
