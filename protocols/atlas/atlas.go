@@ -392,7 +392,9 @@ func (r *Replica) handleCollect(from protocols.NodeID, m MCollect) {
 	}
 	in.collected, in.quorum, in.phase = true, slices.Clone(m.Quorum), phCollect
 	r.register(in)
-	r.persist(in)
+	if from == r.self || !ackBeforePersist() {
+		r.persist(in)
+	}
 	r.env.Send(from, MCollectAck{Dot: m.Dot, Deps: in.cdeps})
 }
 
@@ -496,7 +498,9 @@ func (r *Replica) handleConsensus(from protocols.NodeID, m MConsensus) {
 		in.hasCmd, in.cmd = true, m.Cmd
 	}
 	in.phase = phAccept
-	r.persist(in)
+	if from == r.self || !ackBeforePersist() {
+		r.persist(in)
+	}
 	ack := MConsensusAck{Dot: m.Dot, Ballot: m.Ballot}
 	if from == r.self {
 		r.handleConsensusAck(r.self, ack)

@@ -24,3 +24,13 @@ func skipLocalConflicts() bool {
 	failpoint.Inject("skipLocalConflicts", func() { skip = true })
 	return skip
 }
+
+// ackBeforePersist reports whether the failpoint "ackBeforePersist" is on:
+// a planted bug for the sabotage tests, where a replica answers MCollect
+// and MConsensus of another coordinator without persisting what it
+// answered for, so a crash forgets a vote that a quorum counted.
+func ackBeforePersist() bool {
+	skip := false
+	failpoint.Inject("ackBeforePersist", func() { skip = true })
+	return skip
+}

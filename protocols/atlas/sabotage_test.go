@@ -51,3 +51,12 @@ func TestSabotageFastThresholdOneLessIsCaught(t *testing.T) {
 	require.NotErrorIs(t, err, simtest.ErrNoViolation)
 	t.Logf("seed %d caught the planted bug: %v", seed, err)
 }
+
+// TestSabotageAckBeforePersistIsCaught plants replicas that answer
+// MCollect and MConsensus without persisting what they answered for: the
+// ack-crash fault must catch it (f = 2: at f = 1 the fast quorum spans a
+// majority and so far no seed lost a vote that mattered).
+func TestSabotageAckBeforePersistIsCaught(t *testing.T) {
+	sabotage(t, "ackBeforePersist")
+	simtest.RequireAckCrashCatches(t, sweepConfig(2), 200)
+}

@@ -87,3 +87,17 @@ func TestCompactionSweep(t *testing.T) {
 		}
 	})
 }
+
+// TestAckCrashSweep runs f = 1 and f = 2 with the ack-crash fault
+// (simtest.AckCrashFaults): replicas crash right after they answer a
+// coordinator, the coordinator right after it next answers a client, and
+// its commands are recovered from what the others made durable.
+func TestAckCrashSweep(t *testing.T) {
+	for _, f := range []int{1, 2} {
+		t.Run(fmt.Sprintf("n=5,f=%d", f), func(t *testing.T) {
+			cfg := sweepConfig(f)
+			cfg.Faults = simtest.AckCrashFaults
+			simtest.Sweep(t, cfg, 1, 60)
+		})
+	}
+}
