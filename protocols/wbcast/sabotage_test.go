@@ -61,3 +61,10 @@ func TestSabotagePruneOnOwnGroupOnlyIsCaught(t *testing.T) {
 	require.NotErrorIs(t, err, simtest.ErrNoViolation)
 	t.Logf("seed %d caught the planted bug: %v", seed, err)
 }
+
+// TestSabotageAckBeforePersistIsCaught plants replicas that acknowledge
+// ACCEPTs without persisting them: the ack-crash fault must catch it.
+func TestSabotageAckBeforePersistIsCaught(t *testing.T) {
+	sabotage(t, "ackBeforePersist")
+	simtest.RequireAckCrashCatches(t, simtest.MulticastConfig("wbcast", 3, 0), 100)
+}

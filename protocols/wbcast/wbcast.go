@@ -421,7 +421,13 @@ func (r *Replica) vouch(m *msg, changed bool) {
 		m.phase, m.gts = phAccepted, gts
 	}
 	r.clock = max(r.clock, m.gts.Counter)
-	if changed {
+	persist := changed
+	failpoint.Inject("ackBeforePersist", func() {
+		// Planted bug for the sabotage test: a replica acknowledges
+		// ACCEPTs it never made durable; a crash forgets its vote.
+		persist = false
+	})
+	if persist {
 		r.env.Persist(acceptRecord(m))
 	}
 	ack := AcceptAck{ID: m.cmd.ID, Group: r.group, Bals: slices.Clone(m.bals), GTS: m.gts}
