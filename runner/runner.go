@@ -56,6 +56,10 @@ type Config struct {
 	Seed uint64
 	// NoSync skips fsync (benchmarks of the protocol alone; not durable).
 	NoSync bool
+	// SegmentBytes is the size at which the log starts a new segment file
+	// (default 8 MiB). A snapshot frees only whole segments, so smaller
+	// segments free disk sooner.
+	SegmentBytes int64
 	// Logger receives the replica's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -156,7 +160,7 @@ func Start(cfg Config) (*Replica, error) {
 		waiting: map[protocols.CommandID][]*call{},
 	}
 	t0 := time.Now()
-	l, rec, err := wal.Open(wal.Options{Dir: cfg.DataDir, NoSync: cfg.NoSync, Logger: r.log})
+	l, rec, err := wal.Open(wal.Options{Dir: cfg.DataDir, NoSync: cfg.NoSync, SegmentBytes: cfg.SegmentBytes, Logger: r.log})
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +232,9 @@ func (c *Config) defaults() error {
 	}
 	if c.CompactEvery == 0 {
 		c.CompactEvery = 10000
+	}
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = 8 << 20
 	}
 	if c.Cluster == "" {
 		c.Cluster = "blossom"
