@@ -11,7 +11,7 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/dsotest"
-	"github.com/blossom-dso/blossom/dso/internal/must"
+	"github.com/stretchr/testify/require"
 )
 
 // Centroids are the shared k-means centroids of deliverable Listing 5:
@@ -88,12 +88,12 @@ func registerKMeans(r *dso.Registry) error {
 func TestUserDefinedKMeansCentroidsConverge(t *testing.T) {
 	t.Parallel()
 	cl, err := dsotest.StartCluster(3, dsotest.Options{Register: registerKMeans})
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := cl.Dial(ctx)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer c.Close()
 
 	const k, dim, workers, perWorker, iters = 3, 2, 6, 200, 8
@@ -160,21 +160,21 @@ func TestUserDefinedKMeansCentroidsConverge(t *testing.T) {
 	wg.Wait()
 	cs := dso.NewShared[Centroids](c, "centroids")
 	final, err := dso.Call0(ctx, cs, (*Centroids).Get)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	for j := 0; j < k; j++ {
 		best := math.Inf(1)
 		for i := 0; i < k; i++ {
 			dx, dy := final[i*2]-centers[j*2], final[i*2+1]-centers[j*2+1]
 			best = min(best, math.Hypot(dx, dy))
 		}
-		must.True(t, best < 0.5, "center", j, "not found; centroids", final)
+		require.True(t, best < 0.5, "center %v not found; centroids %v", j, final)
 	}
 	// A user type's errors and argument checks reach the client.
 	_, err = dso.Call2(ctx, cs, (*Centroids).Update, []float64{1}, []int64{1})
-	must.ErrorIs(t, err, dso.ErrFailed)
+	require.ErrorIs(t, err, dso.ErrFailed)
 	_, err = cs.Call(ctx, "Update", "x", int64(1))
-	must.ErrorIs(t, err, dso.ErrBadArgs)
+	require.ErrorIs(t, err, dso.ErrBadArgs)
 	_, err = cs.Call(ctx, "NoSuchMethod")
-	must.ErrorIs(t, err, dso.ErrUnknownMethod)
-	must.Equal(t, "dso_test.Centroids", dso.TypeNameOf[Centroids]())
+	require.ErrorIs(t, err, dso.ErrUnknownMethod)
+	require.Equal(t, "dso_test.Centroids", dso.TypeNameOf[Centroids]())
 }

@@ -8,20 +8,20 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
-	"github.com/blossom-dso/blossom/dso/internal/must"
+	"github.com/stretchr/testify/require"
 )
 
 func startCluster(t testing.TB, n int, o dsotest.Options) (*dsotest.Cluster, *client.Client) {
 	t.Helper()
 	cl, err := dsotest.StartCluster(n, o)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := cl.Dial(ctx)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		c.Close()
-		must.NoError(t, cl.Close())
+		require.NoError(t, cl.Close())
 	})
 	return cl, c
 }
@@ -38,12 +38,12 @@ func TestAtomicLongRoundTrip(t *testing.T) {
 	ctx := testCtx(t)
 	a := dso.NewAtomicLong(c, "hits", 10)
 	v, err := a.AddAndGet(ctx, 5)
-	must.NoError(t, err)
-	must.Equal(t, int64(15), v)
+	require.NoError(t, err)
+	require.Equal(t, int64(15), v)
 	ok, err := a.CompareAndSet(ctx, 15, 1)
-	must.NoError(t, err)
-	must.True(t, ok)
+	require.NoError(t, err)
+	require.True(t, ok)
 	v, err = a.Get(ctx)
-	must.NoError(t, err)
-	must.Equal(t, int64(1), v)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), v)
 }

@@ -9,63 +9,63 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/dsotest"
-	"github.com/blossom-dso/blossom/dso/internal/must"
+	"github.com/stretchr/testify/require"
 )
 
 // call is a shorthand for untyped calls in table tests.
 func call(t *testing.T, h dso.Handle, method string, args ...any) any {
 	t.Helper()
 	v, err := h.Call(testCtx(t), method, args...)
-	must.NoError(t, err, h.Ref(), method, args)
+	require.NoError(t, err, "%v %s %v", h.Ref(), method, args)
 	return v
 }
 
 func callErr(t *testing.T, h dso.Handle, target error, method string, args ...any) {
 	t.Helper()
 	_, err := h.Call(testCtx(t), method, args...)
-	must.ErrorIs(t, err, target, h.Ref(), method, args)
+	require.ErrorIs(t, err, target, "%v %s %v", h.Ref(), method, args)
 }
 
 func TestAtomicsFollowJavaSemantics(t *testing.T) {
 	t.Parallel()
 	_, c := startCluster(t, 1, dsotest.Options{})
 	l := dso.NewHandle(c, dso.TypeAtomicLong, "l")
-	must.Equal(t, int64(0), call(t, l, "get"))
-	must.Equal(t, int64(0), call(t, l, "getAndAdd", int64(3)))
-	must.Equal(t, int64(4), call(t, l, "incrementAndGet"))
-	must.Equal(t, int64(4), call(t, l, "getAndDecrement"))
-	must.Equal(t, int64(3), call(t, l, "getAndSet", int64(9)))
-	must.Equal(t, false, call(t, l, "compareAndSet", int64(1), int64(2)))
-	must.Equal(t, true, call(t, l, "compareAndSet", int64(9), int64(2)))
-	must.Equal(t, int64(6), call(t, l, "multiplyAndGet", int64(3)))
+	require.Equal(t, int64(0), call(t, l, "get"))
+	require.Equal(t, int64(0), call(t, l, "getAndAdd", int64(3)))
+	require.Equal(t, int64(4), call(t, l, "incrementAndGet"))
+	require.Equal(t, int64(4), call(t, l, "getAndDecrement"))
+	require.Equal(t, int64(3), call(t, l, "getAndSet", int64(9)))
+	require.Equal(t, false, call(t, l, "compareAndSet", int64(1), int64(2)))
+	require.Equal(t, true, call(t, l, "compareAndSet", int64(9), int64(2)))
+	require.Equal(t, int64(6), call(t, l, "multiplyAndGet", int64(3)))
 
 	i := dso.NewHandle(c, dso.TypeAtomicInt, "i", int64(2147483647))
-	must.Equal(t, int64(-2147483648), call(t, i, "incrementAndGet"))
+	require.Equal(t, int64(-2147483648), call(t, i, "incrementAndGet"))
 
 	b := dso.NewAtomicBoolean(c, "b")
 	ok, err := b.CompareAndSet(testCtx(t), false, true)
-	must.NoError(t, err)
-	must.True(t, ok)
+	require.NoError(t, err)
+	require.True(t, ok)
 	v, err := b.Get(testCtx(t))
-	must.NoError(t, err)
-	must.True(t, v)
+	require.NoError(t, err)
+	require.True(t, v)
 
 	r := dso.NewAtomicReference(c, "r")
-	must.Equal(t, nil, call(t, r.Handle, "get"))
-	must.Equal(t, true, call(t, r.Handle, "compareAndSet", nil, []byte("x")))
-	must.Equal(t, []byte("x"), call(t, r.Handle, "get"))
+	require.Equal(t, nil, call(t, r.Handle, "get"))
+	require.Equal(t, true, call(t, r.Handle, "compareAndSet", nil, []byte("x")))
+	require.Equal(t, []byte("x"), call(t, r.Handle, "get"))
 
 	ba := dso.NewAtomicByteArray(c, "ba", 4)
-	must.Equal(t, int64(4), call(t, ba.Handle, "length"))
-	must.Equal(t, int64(-128), call(t, ba.Handle, "addAndGet", int64(1), int64(128)))
+	require.Equal(t, int64(4), call(t, ba.Handle, "length"))
+	require.Equal(t, int64(-128), call(t, ba.Handle, "addAndGet", int64(1), int64(128)))
 	callErr(t, ba.Handle, dso.ErrFailed, "get", int64(4))
 
 	k := dso.NewCounter(c, "k")
-	must.Equal(t, int64(5), call(t, k.Handle, "increment", int64(5)))
-	must.Equal(t, int64(6), call(t, k.Handle, "increment"))
-	must.Equal(t, int64(6), call(t, k.Handle, "tally"))
+	require.Equal(t, int64(5), call(t, k.Handle, "increment", int64(5)))
+	require.Equal(t, int64(6), call(t, k.Handle, "increment"))
+	require.Equal(t, int64(6), call(t, k.Handle, "tally"))
 	call(t, k.Handle, "reset")
-	must.Equal(t, int64(0), call(t, k.Handle, "tally"))
+	require.Equal(t, int64(0), call(t, k.Handle, "tally"))
 }
 
 func TestCollectionsSemantics(t *testing.T) {
@@ -74,77 +74,77 @@ func TestCollectionsSemantics(t *testing.T) {
 	ctx := testCtx(t)
 
 	m := dso.NewMap(c, "m")
-	must.Equal(t, nil, call(t, m.Handle, "put", "a", int64(1)))
-	must.Equal(t, int64(1), call(t, m.Handle, "put", "a", int64(2)))
-	must.Equal(t, int64(5), call(t, m.Handle, "merge", "a", int64(3), "sum"))
-	must.Equal(t, int64(5), call(t, m.Handle, "merge", "a", int64(1), "max"))
-	must.Equal(t, int64(1), call(t, m.Handle, "merge", "a", int64(1), "min"))
+	require.Equal(t, nil, call(t, m.Handle, "put", "a", int64(1)))
+	require.Equal(t, int64(1), call(t, m.Handle, "put", "a", int64(2)))
+	require.Equal(t, int64(5), call(t, m.Handle, "merge", "a", int64(3), "sum"))
+	require.Equal(t, int64(5), call(t, m.Handle, "merge", "a", int64(1), "max"))
+	require.Equal(t, int64(1), call(t, m.Handle, "merge", "a", int64(1), "min"))
 	n, err := m.MergeAll(ctx, map[string]any{"a": int64(10), "b": 2.5}, "sum")
-	must.NoError(t, err)
-	must.Equal(t, int64(2), n)
-	must.Equal(t, map[string]any{"a": int64(11), "b": 2.5}, call(t, m.Handle, "entries"))
+	require.NoError(t, err)
+	require.Equal(t, int64(2), n)
+	require.Equal(t, map[string]any{"a": int64(11), "b": 2.5}, call(t, m.Handle, "entries"))
 	keys, err := m.KeySet(ctx)
-	must.NoError(t, err)
-	must.Equal(t, []string{"a", "b"}, keys)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b"}, keys)
 	callErr(t, m.Handle, dso.ErrBadArgs, "mergeAll", map[string]any{"a": "x"}, "sum")
 	callErr(t, m.Handle, dso.ErrBadArgs, "merge", "a", int64(1), "avg")
-	must.Equal(t, int64(11), call(t, m.Handle, "remove", "a"))
-	must.Equal(t, int64(1), call(t, m.Handle, "size"))
+	require.Equal(t, int64(11), call(t, m.Handle, "remove", "a"))
+	require.Equal(t, int64(1), call(t, m.Handle, "size"))
 
 	s := dso.NewSet(c, "s")
-	must.Equal(t, true, call(t, s.Handle, "add", "x"))
-	must.Equal(t, false, call(t, s.Handle, "add", "x"))
-	must.Equal(t, true, call(t, s.Handle, "add", int64(1)))
-	must.Equal(t, true, call(t, s.Handle, "contains", int64(1)))
-	must.Equal(t, false, call(t, s.Handle, "contains", 1.5))
-	must.Equal(t, true, call(t, s.Handle, "remove", "x"))
-	must.Equal(t, int64(1), call(t, s.Handle, "size"))
+	require.Equal(t, true, call(t, s.Handle, "add", "x"))
+	require.Equal(t, false, call(t, s.Handle, "add", "x"))
+	require.Equal(t, true, call(t, s.Handle, "add", int64(1)))
+	require.Equal(t, true, call(t, s.Handle, "contains", int64(1)))
+	require.Equal(t, false, call(t, s.Handle, "contains", 1.5))
+	require.Equal(t, true, call(t, s.Handle, "remove", "x"))
+	require.Equal(t, int64(1), call(t, s.Handle, "size"))
 	callErr(t, s.Handle, dso.ErrBadArgs, "add", []any{int64(1)})
 
 	l := dso.NewList(c, "l")
 	for _, v := range []any{"a", "b", "c"} {
-		must.NoError(t, l.Add(ctx, v))
+		require.NoError(t, l.Add(ctx, v))
 	}
 	call(t, l.Handle, "addAt", int64(0), "z")
-	must.Equal(t, []any{"z", "a", "b", "c"}, call(t, l.Handle, "toList"))
-	must.Equal(t, "a", call(t, l.Handle, "removeAt", int64(1)))
-	must.Equal(t, int64(2), call(t, l.Handle, "indexOf", "c"))
-	must.Equal(t, []any{"b", "c"}, call(t, l.Handle, "subList", int64(1), int64(3)))
+	require.Equal(t, []any{"z", "a", "b", "c"}, call(t, l.Handle, "toList"))
+	require.Equal(t, "a", call(t, l.Handle, "removeAt", int64(1)))
+	require.Equal(t, int64(2), call(t, l.Handle, "indexOf", "c"))
+	require.Equal(t, []any{"b", "c"}, call(t, l.Handle, "subList", int64(1), int64(3)))
 	callErr(t, l.Handle, dso.ErrFailed, "get", int64(3))
 
 	tm := dso.NewTreeMap(c, "tm")
 	for _, k := range []string{"d", "b", "a", "c"} {
 		_, err := tm.Put(ctx, k, k+k)
-		must.NoError(t, err)
+		require.NoError(t, err)
 	}
 	first, ok, err := tm.FirstKey(ctx)
-	must.NoError(t, err)
-	must.True(t, ok)
-	must.Equal(t, "a", first)
-	must.Equal(t, "d", call(t, tm.Handle, "lastKey"))
-	must.Equal(t, "c", call(t, tm.Handle, "floorKey", "cc"))
-	must.Equal(t, "d", call(t, tm.Handle, "ceilingKey", "cc"))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "a", first)
+	require.Equal(t, "d", call(t, tm.Handle, "lastKey"))
+	require.Equal(t, "c", call(t, tm.Handle, "floorKey", "cc"))
+	require.Equal(t, "d", call(t, tm.Handle, "ceilingKey", "cc"))
 	rng, err := tm.Range(ctx, "b", "d")
-	must.NoError(t, err)
-	must.Equal(t, [][2]any{{"b", "bb"}, {"c", "cc"}}, rng)
+	require.NoError(t, err)
+	require.Equal(t, [][2]any{{"b", "bb"}, {"c", "cc"}}, rng)
 
 	mx := dso.NewMatrix(c, "mx", 2, 3)
-	must.NoError(t, mx.Set(ctx, 1, 2, 4))
+	require.NoError(t, mx.Set(ctx, 1, 2, 4))
 	v, err := mx.Add(ctx, 1, 2, 0.5)
-	must.NoError(t, err)
-	must.Equal(t, 4.5, v)
-	must.NoError(t, mx.SetRow(ctx, 0, []float64{1, 2, 3}))
+	require.NoError(t, err)
+	require.Equal(t, 4.5, v)
+	require.NoError(t, mx.SetRow(ctx, 0, []float64{1, 2, 3}))
 	arr, err := mx.ToArray(ctx)
-	must.NoError(t, err)
-	must.Equal(t, []float64{1, 2, 3, 0, 0, 4.5}, arr)
+	require.NoError(t, err)
+	require.Equal(t, []float64{1, 2, 3, 0, 0, 4.5}, arr)
 	callErr(t, mx.Handle, dso.ErrFailed, "get", int64(2), int64(0))
 
 	bl := dso.NewBlob(c, "bl")
-	must.NoError(t, bl.Write(ctx, []byte("hello")))
+	require.NoError(t, bl.Write(ctx, []byte("hello")))
 	sz, err := bl.Append(ctx, []byte(" world"))
-	must.NoError(t, err)
-	must.Equal(t, int64(11), sz)
-	must.Equal(t, []byte("world"), call(t, bl.Handle, "readAt", int64(6), int64(100)))
+	require.NoError(t, err)
+	require.Equal(t, int64(11), sz)
+	require.Equal(t, []byte("world"), call(t, bl.Handle, "readAt", int64(6), int64(100)))
 }
 
 func TestBadCallsGetClearErrors(t *testing.T) {
@@ -157,7 +157,7 @@ func TestBadCallsGetClearErrors(t *testing.T) {
 	callErr(t, dso.NewHandle(c, dso.TypeCyclicBarrier, "nobarrier"), dso.ErrBadArgs, "await")
 	callErr(t, dso.NewHandle(c, dso.TypeAtomicLong, "y", "notanint"), dso.ErrBadArgs, "get")
 	// The server still serves after all of these.
-	must.Equal(t, int64(1), call(t, dso.NewHandle(c, dso.TypeAtomicLong, "x"), "incrementAndGet"))
+	require.Equal(t, int64(1), call(t, dso.NewHandle(c, dso.TypeAtomicLong, "x"), "incrementAndGet"))
 }
 
 func TestOversizedCallIsRefusedAndConnectionSurvives(t *testing.T) {
@@ -165,8 +165,8 @@ func TestOversizedCallIsRefusedAndConnectionSurvives(t *testing.T) {
 	_, c := startCluster(t, 1, dsotest.Options{MaxFrame: 1024})
 	b := dso.NewBlob(c, "big")
 	err := b.Write(testCtx(t), make([]byte, 4096))
-	must.ErrorIs(t, err, dso.ErrTooLarge)
-	must.NoError(t, b.Write(testCtx(t), []byte("small")))
+	require.ErrorIs(t, err, dso.ErrTooLarge)
+	require.NoError(t, b.Write(testCtx(t), []byte("small")))
 }
 
 func TestSynchronizationObjects(t *testing.T) {
@@ -184,11 +184,11 @@ func TestSynchronizationObjects(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		_, err := l.CountDown(ctx)
-		must.NoError(t, err)
+		require.NoError(t, err)
 	}
 	wg.Wait()
 	for i := 0; i < 3; i++ {
-		must.NoError(t, <-errs)
+		require.NoError(t, <-errs)
 	}
 
 	// Future: get waits for set; set only once.
@@ -196,37 +196,37 @@ func TestSynchronizationObjects(t *testing.T) {
 	got := make(chan any, 1)
 	go func() { v, _ := f.Get(ctx); got <- v }()
 	ok, err := f.Set(ctx, "done")
-	must.NoError(t, err)
-	must.True(t, ok)
-	must.Equal(t, "done", <-got)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "done", <-got)
 	ok, err = f.Set(ctx, "again")
-	must.NoError(t, err)
-	must.True(t, !ok)
+	require.NoError(t, err)
+	require.True(t, !ok)
 
 	// Rendezvous: two parties swap values.
 	r := dso.NewRendezvous(c, "rv")
 	other := make(chan any, 1)
 	go func() { v, _ := r.Exchange(ctx, "from-a"); other <- v }()
 	v, err := r.Exchange(ctx, "from-b")
-	must.NoError(t, err)
-	must.Equal(t, "from-a", v)
-	must.Equal(t, "from-b", <-other)
+	require.NoError(t, err)
+	require.Equal(t, "from-a", v)
+	require.Equal(t, "from-b", <-other)
 
 	// Pipe: capacity 1, put blocks until a take; close drains then fails.
 	p := dso.NewPipe(c, "p", 1)
-	must.NoError(t, p.Put(ctx, int64(1)))
+	require.NoError(t, p.Put(ctx, int64(1)))
 	putDone := make(chan error, 1)
 	go func() { putDone <- p.Put(ctx, int64(2)) }()
 	v, err = p.Take(ctx)
-	must.NoError(t, err)
-	must.Equal(t, int64(1), v)
-	must.NoError(t, <-putDone)
-	must.NoError(t, p.Close(ctx))
+	require.NoError(t, err)
+	require.Equal(t, int64(1), v)
+	require.NoError(t, <-putDone)
+	require.NoError(t, p.Close(ctx))
 	v, err = p.Take(ctx)
-	must.NoError(t, err)
-	must.Equal(t, int64(2), v)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), v)
 	_, err = p.Take(ctx)
-	must.ErrorIs(t, err, dso.ErrClosed)
+	require.ErrorIs(t, err, dso.ErrClosed)
 }
 
 func TestParkedCallIsWithdrawnOnCancel(t *testing.T) {
@@ -240,8 +240,8 @@ func TestParkedCallIsWithdrawnOnCancel(t *testing.T) {
 	waitFor(t, func() bool { return call(t, b.Handle, "getNumberWaiting") == int64(1) })
 	cancel()
 	err := <-done
-	must.ErrorIs(t, err, context.Canceled)
-	must.ErrorIs(t, err, dso.ErrCanceled)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, dso.ErrCanceled)
 	waitFor(t, func() bool { return call(t, b.Handle, "getNumberWaiting") == int64(0) })
 
 	// The barrier is consistent: two fresh parties cross generation 0.
@@ -249,22 +249,22 @@ func TestParkedCallIsWithdrawnOnCancel(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		go func() { g, _ := b.Await(ctx); gens <- g }()
 	}
-	must.Equal(t, int64(0), <-gens)
-	must.Equal(t, int64(0), <-gens)
+	require.Equal(t, int64(0), <-gens)
+	require.Equal(t, int64(0), <-gens)
 
 	// A deadline withdraws a semaphore acquire; the permit goes to the next.
 	s := dso.NewSemaphore(c, "cancel-sem", 0)
 	dctx, dcancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer dcancel()
 	err = s.Acquire(dctx, 1)
-	must.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, dso.ErrTimeout), err)
+	require.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, dso.ErrTimeout), err)
 	acq := make(chan error, 1)
 	go func() { acq <- s.Acquire(ctx, 1) }()
-	must.NoError(t, s.Release(ctx, 1))
-	must.NoError(t, <-acq)
+	require.NoError(t, s.Release(ctx, 1))
+	require.NoError(t, <-acq)
 	n, err := s.AvailablePermits(ctx)
-	must.NoError(t, err)
-	must.Equal(t, int64(0), n)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), n)
 }
 
 func TestDeleteReleasesParkedCallsAndRecreates(t *testing.T) {
@@ -276,14 +276,14 @@ func TestDeleteReleasesParkedCallsAndRecreates(t *testing.T) {
 	go func() { _, err := b.Await(ctx); done <- err }()
 	waitFor(t, func() bool { return call(t, b.Handle, "getNumberWaiting") == int64(1) })
 	ok, err := c.Delete(ctx, b.Ref())
-	must.NoError(t, err)
-	must.True(t, ok)
-	must.ErrorIs(t, <-done, dso.ErrClosed)
-	must.Equal(t, int64(0), call(t, b.Handle, "getNumberWaiting"))
-	must.NoError(t, c.Clear(ctx))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.ErrorIs(t, <-done, dso.ErrClosed)
+	require.Equal(t, int64(0), call(t, b.Handle, "getNumberWaiting"))
+	require.NoError(t, c.Clear(ctx))
 	refs, err := c.List(ctx, "")
-	must.NoError(t, err)
-	must.Equal(t, 0, len(refs))
+	require.NoError(t, err)
+	require.Equal(t, 0, len(refs))
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -11,7 +11,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
-	"github.com/blossom-dso/blossom/dso/internal/must"
+	"github.com/stretchr/testify/require"
 )
 
 // dialMany returns n clients of the cluster.
@@ -20,7 +20,7 @@ func dialMany(t *testing.T, cl *dsotest.Cluster, n int) []*client.Client {
 	cs := make([]*client.Client, n)
 	for i := range cs {
 		c, err := client.DialOptions(testCtx(t), client.Options{Endpoints: cl.Endpoints, ConnsPerNode: 1})
-		must.NoError(t, err)
+		require.NoError(t, err)
 		cs[i] = c
 		t.Cleanup(func() { c.Close() })
 	}
@@ -61,7 +61,7 @@ func TestThousandClientsCrossHundredBarriersBackToBack(t *testing.T) {
 		}(p)
 	}
 	wg.Wait()
-	must.Equal(t, int64(0), bad.Load())
+	require.Equal(t, int64(0), bad.Load())
 }
 
 func TestSemaphoreBoundsConcurrencyUnderContention(t *testing.T) {
@@ -98,10 +98,10 @@ func TestSemaphoreBoundsConcurrencyUnderContention(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-	must.True(t, maxInside.Load() <= permits, maxInside.Load())
+	require.True(t, maxInside.Load() <= permits, maxInside.Load())
 	n, err := dso.NewSemaphore(cs[0], "sem", permits).AvailablePermits(ctx)
-	must.NoError(t, err)
-	must.Equal(t, int64(permits), n)
+	require.NoError(t, err)
+	require.Equal(t, int64(permits), n)
 }
 
 func TestLatchReleasesEveryWaiterUnderContention(t *testing.T) {
@@ -133,7 +133,7 @@ func TestLatchReleasesEveryWaiterUnderContention(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	must.Equal(t, int64(waiters), released.Load())
+	require.Equal(t, int64(waiters), released.Load())
 }
 
 func TestScalableBarrierSynchronizesGenerations(t *testing.T) {
@@ -166,12 +166,12 @@ func TestThreeNodeClusterSpreadsObjectsOverTheRing(t *testing.T) {
 	t.Parallel()
 	cl, c := startCluster(t, 3, dsotest.Options{})
 	ctx := testCtx(t)
-	must.Equal(t, 3, len(c.Members()))
+	require.Equal(t, 3, len(c.Members()))
 	// A client that knows one endpoint learns the others.
 	one, err := client.Dial(ctx, cl.Endpoints[2])
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer one.Close()
-	must.Equal(t, c.Members(), one.Members())
+	require.Equal(t, c.Members(), one.Members())
 	const objects, workers = 300, 12
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -193,15 +193,15 @@ func TestThreeNodeClusterSpreadsObjectsOverTheRing(t *testing.T) {
 	wg.Wait()
 	for i := 0; i < objects; i++ {
 		n, err := dso.NewCounter(c, fmt.Sprint("c", i)).Tally(ctx)
-		must.NoError(t, err)
-		must.Equal(t, int64(workers), n)
+		require.NoError(t, err)
+		require.Equal(t, int64(workers), n)
 	}
 	total := 0
 	for _, s := range cl.Servers {
-		must.True(t, s.NumObjects() > objects/6, "node holds too few objects", s.NumObjects())
+		require.True(t, s.NumObjects() > objects/6, "node holds too few objects", s.NumObjects())
 		total += s.NumObjects()
 	}
-	must.Equal(t, objects, total)
+	require.Equal(t, objects, total)
 	// A call sent straight to a node that does not own the object is refused.
 	ref := dso.Ref{Type: dso.TypeCounter, Key: "c0"}
 	var wrong string
@@ -211,41 +211,41 @@ func TestThreeNodeClusterSpreadsObjectsOverTheRing(t *testing.T) {
 		}
 	}
 	direct, err := client.DialOptions(ctx, client.Options{Endpoints: []string{wrong}, NoDiscovery: true})
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer direct.Close()
 	_, err = dso.NewCounter(direct, "c0").Tally(ctx)
-	must.ErrorIs(t, err, dso.ErrWrongNode)
+	require.ErrorIs(t, err, dso.ErrWrongNode)
 }
 
 func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	t.Parallel()
 	cl, err := dsotest.StartCluster(1, dsotest.Options{})
-	must.NoError(t, err)
+	require.NoError(t, err)
 	ctx := testCtx(t)
 	c, err := client.DialOptions(ctx, client.Options{Endpoints: cl.Endpoints,
 		RetryFor: 500 * time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer c.Close()
 	a := dso.NewAtomicLong(c, "x")
 	_, err = a.AddAndGet(ctx, 1)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	addr := cl.Endpoints[0]
-	must.NoError(t, cl.Close())
+	require.NoError(t, cl.Close())
 	_, err = a.AddAndGet(ctx, 1)
-	must.ErrorIs(t, err, client.ErrUnavailable)
+	require.ErrorIs(t, err, client.ErrUnavailable)
 	cl2, err := dsotest.StartCluster(1, dsotest.Options{BasePort: portOf(t, addr)})
 	if err != nil {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
 	}
 	defer cl2.Close()
 	v, err := a.AddAndGet(ctx, 1)
-	must.NoError(t, err)
-	must.Equal(t, int64(1), v) // ephemeral: the restarted node starts empty
+	require.NoError(t, err)
+	require.Equal(t, int64(1), v) // ephemeral: the restarted node starts empty
 }
 
 func portOf(t *testing.T, addr string) int {
 	var p int
 	_, err := fmt.Sscanf(addr[len("127.0.0.1:"):], "%d", &p)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	return p
 }

@@ -4,20 +4,20 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/blossom-dso/blossom/dso/internal/must"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRingSpreadsObjectsOverAllNodes(t *testing.T) {
 	t.Parallel()
 	r, err := New([]string{"a:1", "b:1", "c:1"}, 0)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	count := map[string]int{}
 	for i := 0; i < 30000; i++ {
 		count[r.Owner("AtomicLong", fmt.Sprint("k", i))]++
 	}
-	must.Equal(t, 3, len(count))
+	require.Equal(t, 3, len(count))
 	for n, c := range count {
-		must.True(t, c > 6000, "node %s got too few objects", n)
+		require.True(t, c > 6000, "node %s got too few objects", n)
 	}
 }
 
@@ -27,7 +27,7 @@ func TestRingAgreesRegardlessOfNodeOrder(t *testing.T) {
 	r2, _ := New([]string{"c:1", "a:1", "b:1", "a:1"}, 0)
 	for i := 0; i < 1000; i++ {
 		k := fmt.Sprint(i)
-		must.Equal(t, r1.Owner("Map", k), r2.Owner("Map", k))
+		require.Equal(t, r1.Owner("Map", k), r2.Owner("Map", k))
 	}
 }
 
@@ -40,15 +40,15 @@ func TestRingMovesFewObjectsWhenANodeJoins(t *testing.T) {
 		k := fmt.Sprint(i)
 		o1, o2 := r1.Owner("T", k), r2.Owner("T", k)
 		if o1 != o2 {
-			must.Equal(t, "d:1", o2)
+			require.Equal(t, "d:1", o2)
 			moved++
 		}
 	}
-	must.True(t, moved < 4000, moved)
+	require.True(t, moved < 4000, moved)
 }
 
 func TestRingRejectsNoNodes(t *testing.T) {
 	t.Parallel()
 	_, err := New(nil, 0)
-	must.Error(t, err)
+	require.Error(t, err)
 }

@@ -11,13 +11,13 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/dsotest"
-	"github.com/blossom-dso/blossom/dso/internal/must"
 	"github.com/blossom-dso/blossom/dso/wire"
+	"github.com/stretchr/testify/require"
 )
 
 func start(t *testing.T) *dsotest.Cluster {
 	cl, err := dsotest.StartCluster(1, dsotest.Options{MaxFrame: 4096})
-	must.NoError(t, err)
+	require.NoError(t, err)
 	t.Cleanup(func() { cl.Close() })
 	return cl
 }
@@ -27,17 +27,17 @@ func start(t *testing.T) *dsotest.Cluster {
 func rawCall(t *testing.T, addr string, method string, args ...any) wire.Reply {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	f, err := wire.AppendCall(nil, 77, 0, dso.TypeAtomicLong, "x", method, args, nil)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	_, err = nc.Write(f)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	body, err := wire.ReadFrame(bufio.NewReader(nc), nil, 1<<20)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	r, err := wire.DecodeReply(body)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	return r
 }
 
@@ -51,7 +51,7 @@ func TestMalformedFramesCloseOnlyTheirConnection(t *testing.T) {
 	addr := cl.Endpoints[0]
 	// A healthy connection opened before the attacks must keep working.
 	healthy, err := net.Dial("tcp", addr)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer healthy.Close()
 	hr := bufio.NewReader(healthy)
 
@@ -67,56 +67,56 @@ func TestMalformedFramesCloseOnlyTheirConnection(t *testing.T) {
 	}
 	for name, data := range cases {
 		nc, err := net.Dial("tcp", addr)
-		must.NoError(t, err)
+		require.NoError(t, err)
 		_, err = nc.Write(data)
-		must.NoError(t, err, name)
+		require.NoError(t, err, name)
 		if name == "truncated frame" {
 			nc.(*net.TCPConn).CloseWrite()
 		}
 		// The server answers with at most an error frame, then closes.
 		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 		rest, err := io.ReadAll(nc)
-		must.NoError(t, err, name)
+		require.NoError(t, err, name)
 		if len(rest) > 0 {
 			r, err := wire.DecodeReply(rest[4:])
-			must.NoError(t, err, name)
-			must.True(t, !r.OK && r.Code == wire.CodeMalformed, name, r)
+			require.NoError(t, err, name)
+			require.True(t, !r.OK && r.Code == wire.CodeMalformed, "%s: %+v", name, r)
 		}
 		nc.Close()
 		r := rawCall(t, addr, "incrementAndGet")
-		must.True(t, r.OK, name, r)
+		require.True(t, r.OK, "%s: %+v", name, r)
 	}
 	_, err = healthy.Write(good)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	body, err := wire.ReadFrame(hr, nil, 1<<20)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	r, err := wire.DecodeReply(body)
-	must.NoError(t, err)
-	must.True(t, r.OK)
-	must.Equal(t, int64(len(cases)+1), r.Value)
+	require.NoError(t, err)
+	require.True(t, r.OK)
+	require.Equal(t, int64(len(cases)+1), r.Value)
 }
 
 func TestOversizedFrameGetsAnErrorAndTheConnectionGoesOn(t *testing.T) {
 	t.Parallel()
 	cl := start(t)
 	nc, err := net.Dial("tcp", cl.Endpoints[0])
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer nc.Close()
 	big, _ := wire.AppendCall(nil, 5, 0, dso.TypeBlob, "b", "write", []any{make([]byte, 10000)}, nil)
 	good, _ := wire.AppendCall(nil, 6, 0, dso.TypeBlob, "b", "size", nil, nil)
 	_, err = nc.Write(append(big, good...))
-	must.NoError(t, err)
+	require.NoError(t, err)
 	br := bufio.NewReader(nc)
 	body, err := wire.ReadFrame(br, nil, 1<<20)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	r, _ := wire.DecodeReply(body)
-	must.Equal(t, uint64(5), r.ID)
-	must.Equal(t, wire.CodeTooLarge, r.Code)
+	require.Equal(t, uint64(5), r.ID)
+	require.Equal(t, wire.CodeTooLarge, r.Code)
 	body, err = wire.ReadFrame(br, nil, 1<<20)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	r, _ = wire.DecodeReply(body)
-	must.Equal(t, uint64(6), r.ID)
-	must.Equal(t, int64(0), r.Value)
+	require.Equal(t, uint64(6), r.ID)
+	require.Equal(t, int64(0), r.Value)
 }
 
 func TestVanishedClientsParkedCallIsWithdrawn(t *testing.T) {
@@ -124,34 +124,34 @@ func TestVanishedClientsParkedCallIsWithdrawn(t *testing.T) {
 	cl := start(t)
 	addr := cl.Endpoints[0]
 	nc, err := net.Dial("tcp", addr)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	f, _ := wire.AppendCall(nil, 1, 0, dso.TypeCyclicBarrier, "b", "await", nil, []any{int64(2)})
 	_, err = nc.Write(f)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	s := cl.Servers[0]
 	ref := dso.Ref{Type: dso.TypeCyclicBarrier, Key: "b"}
 	waiting := func() any {
 		v, err := s.Invoke(context.Background(), ref, "getNumberWaiting", nil, []any{int64(2)})
-		must.NoError(t, err)
+		require.NoError(t, err)
 		return v
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for waiting() != int64(1) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	must.Equal(t, int64(1), waiting())
+	require.Equal(t, int64(1), waiting())
 	nc.Close()
 	for waiting() != int64(0) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	must.Equal(t, int64(0), waiting())
+	require.Equal(t, int64(0), waiting())
 }
 
 func TestPipelinedCallsAreAnsweredById(t *testing.T) {
 	t.Parallel()
 	cl := start(t)
 	nc, err := net.Dial("tcp", cl.Endpoints[0])
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer nc.Close()
 	var out []byte
 	// A parked take first, then 100 increments, then a put that releases it.
@@ -161,21 +161,21 @@ func TestPipelinedCallsAreAnsweredById(t *testing.T) {
 	}
 	out, _ = wire.AppendCall(out, 2000, 0, dso.TypePipe, "p", "put", []any{"v"}, nil)
 	_, err = nc.Write(out)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	br := bufio.NewReader(nc)
 	seen := map[uint64]any{}
 	for len(seen) < 102 {
 		body, err := wire.ReadFrame(br, nil, 1<<20)
-		must.NoError(t, err)
+		require.NoError(t, err)
 		r, err := wire.DecodeReply(body)
-		must.NoError(t, err)
-		must.True(t, r.OK, r)
+		require.NoError(t, err)
+		require.True(t, r.OK, r)
 		seen[r.ID] = r.Value
 	}
 	for i := 1; i <= 100; i++ {
-		must.Equal(t, int64(i), seen[uint64(i)])
+		require.Equal(t, int64(i), seen[uint64(i)])
 	}
-	must.Equal(t, "v", seen[1000])
+	require.Equal(t, "v", seen[1000])
 }
 
 type panicky struct{ n int64 }
@@ -193,16 +193,16 @@ func TestPanickingMethodGetsAnInternalErrorAndTheServerGoesOn(t *testing.T) {
 	cl, err := dsotest.StartCluster(1, dsotest.Options{Register: func(r *dso.Registry) error {
 		return r.Register("Panicky", func([]any) (dso.Object, error) { return &panicky{}, nil })
 	}})
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer cl.Close()
 	ctx := context.Background()
 	c, err := cl.Dial(ctx)
-	must.NoError(t, err)
+	require.NoError(t, err)
 	defer c.Close()
 	h := dso.NewHandle(c, "Panicky", "p")
 	_, err = h.Call(ctx, "boom")
-	must.ErrorIs(t, err, dso.ErrInternal)
+	require.ErrorIs(t, err, dso.ErrInternal)
 	v, err := h.Call(ctx, "inc")
-	must.NoError(t, err)
-	must.Equal(t, int64(1), v)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), v)
 }
