@@ -19,8 +19,8 @@ all: build
 build:
 	$(GO) build -o $(BIN)/blossom ./cmd/blossom
 
-## test: every unit, simulation-sweep and fuzz-seed test, then the sabotage
-## tests, which need the failpoint markers rewritten at compile time.
+## test: the sabotage tests, which need the failpoint markers rewritten at
+## compile time, then every unit, simulation-sweep and fuzz-seed test.
 test: test-sabotage test-unit
 
 # The last line counts the packages: "packages: N passed, M failed".
@@ -53,6 +53,7 @@ $(BIN)/staticcheck:
 tools: $(BIN)/failpoint-toolexec $(BIN)/staticcheck
 
 lint: $(BIN)/staticcheck
+	$(GO) mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
@@ -93,4 +94,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(CURDIR)/.cache
