@@ -57,7 +57,17 @@
 // waits for this group's timestamp would get a new one and fix a different
 // global timestamp. Those entries are therefore not bounded yet: bounding
 // them needs a confirmation that every destination group fixed the global
-// timestamp, which the protocol does not exchange. A process that falls
-// behind the retention window of its group's Paxos leader cannot catch up
-// (the catch-up rule of package paxos).
+// timestamp, which the protocol does not exchange.
+//
+// No state transfer. A process that falls behind the retention window of
+// its group's Paxos leader cannot catch up (the catch-up rule of package
+// paxos): the Env of the embedded Paxos instance does not offer
+// protocols.StateTransfer, so Paxos neither sends nor installs snapshots
+// in a Skeen group. Installing a peer's state would also have to install
+// the Skeen state derived from the skipped slots (clock, undelivered
+// messages with their timestamps, delivered messages) — the Skeen part of
+// the peer's checkpoint, taken at the same executed prefix — and a process
+// that installs delivers none of the skipped messages itself, which the
+// simulator's multicast agreement check counts per replica and would
+// report; it stays out until the check can see installed states.
 package skeen
