@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/blossom-dso/blossom/dso"
@@ -215,110 +216,28 @@ func startRedis(bin string) (*benchProc, error) {
 	}
 	p := &benchProc{cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if r, err := dialRESP(p.addr); err == nil {
-			_, err = r.do("PING")
-			r.close()
-			if err == nil {
-				return p, nil
-			}
+		r := dialRedis(p.addr)
+		err := r.Ping(context.Background()).Err()
+		r.Close()
+		if err == nil {
+			return p, nil
 		}
 	}
 	p.stop()
 	return nil, fmt.Errorf("redis-server on %s did not answer", p.addr)
 }
 
-// respConn is a minimal RESP2 client: one request at a time.
-type respConn struct {
-	nc net.Conn
-	r  *bufio.Reader
-	w  []byte
-}
-
-func dialRESP(addr string) (*respConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	return &respConn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}, nil
-}
-
-func (c *respConn) close() { c.nc.Close() }
-
-// do sends one command whose arguments are strings or byte slices and
-// reads its reply: a string, []byte, int64, nil, []any or an error.
-func (c *respConn) do(args ...any) (any, error) {
-	c.w = append(c.w[:0], '*')
-	c.w = strconv.AppendInt(c.w, int64(len(args)), 10)
-	c.w = append(c.w, '\r', '\n')
-	for _, a := range args {
-		var b []byte
-		switch x := a.(type) {
-		case string:
-			b = []byte(x)
-		case []byte:
-			b = x
-		default:
-			b = []byte(fmt.Sprint(x))
-		}
-		c.w = append(c.w, '$')
-		c.w = strconv.AppendInt(c.w, int64(len(b)), 10)
-		c.w = append(c.w, '\r', '\n')
-		c.w = append(c.w, b...)
-		c.w = append(c.w, '\r', '\n')
-	}
-	if _, err := c.nc.Write(c.w); err != nil {
-		return nil, err
-	}
-	return c.read()
-}
-
-func (c *respConn) line() (string, error) {
-	s, err := c.r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(s, "\r\n"), nil
-}
-
-func (c *respConn) read() (any, error) {
-	s, err := c.line()
-	if err != nil {
-		return nil, err
-	}
-	if s == "" {
-		return nil, errors.New("resp: empty line")
-	}
-	switch s[0] {
-	case '+':
-		return s[1:], nil
-	case '-':
-		return nil, fmt.Errorf("redis: %s", s[1:])
-	case ':':
-		return strconv.ParseInt(s[1:], 10, 64)
-	case '$':
-		n, err := strconv.Atoi(s[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		b := make([]byte, n+2)
-		if _, err := io.ReadFull(c.r, b); err != nil {
-			return nil, err
-		}
-		return b[:n], nil
-	case '*':
-		n, err := strconv.Atoi(s[1:])
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = c.read(); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("resp: bad reply %q", s)
+// dialRedis returns a go-redis client of one connection to addr, speaking
+// RESP2 and sending no CLIENT SETINFO, so that each benchmark worker drives
+// one connection with one request at a time.
+func dialRedis(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr:            addr,
+		Protocol:        2,
+		DisableIdentity: true,
+		PoolSize:        1,
+		DialTimeout:     2 * time.Second,
+	})
 }
 
 // latencies runs op n times after a warm-up and returns the p50 and p99.
@@ -422,24 +341,21 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	}
 	fmt.Fprintf(out, "  %-22s %12s %12s\n", "Blossom GET", us(bg50), us(bg99))
 	if rd != nil {
-		r, err := dialRESP(rd.addr)
-		if err != nil {
-			return &exitError{1, err}
-		}
+		r := dialRedis(rd.addr)
 		keys := make([]string, 100)
 		for i := range keys {
 			keys[i] = fmt.Sprint("kv", i)
 		}
-		rp50, rp99, err := latencies(fl.ops, func(i int) error { _, err := r.do("SET", keys[i%100], val); return err })
+		rp50, rp99, err := latencies(fl.ops, func(i int) error { return r.Set(ctx, keys[i%100], val, 0).Err() })
 		if err != nil {
 			return &exitError{1, err}
 		}
 		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis SET", us(rp50), us(rp99))
-		rg50, rg99, err := latencies(fl.ops, func(i int) error { _, err := r.do("GET", keys[i%100]); return err })
+		rg50, rg99, err := latencies(fl.ops, func(i int) error { return r.Get(ctx, keys[i%100]).Err() })
 		if err != nil {
 			return &exitError{1, err}
 		}
-		r.close()
+		r.Close()
 		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis GET", us(rg50), us(rg99))
 		fmt.Fprintf(out, "  Blossom p50 / Redis p50: PUT %.2f×, GET %.2f× (goal ≤ 1.25×)\n",
 			float64(bp50)/float64(rp50), float64(bg50)/float64(rg50))
@@ -455,21 +371,17 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 		}
 		defer bcs[i].Close()
 	}
-	var rcs []*respConn
+	var rcs []*redis.Client
 	var sha string
 	if rd != nil {
-		rcs = make([]*respConn, fl.clients)
+		rcs = make([]*redis.Client, fl.clients)
 		for i := range rcs {
-			if rcs[i], err = dialRESP(rd.addr); err != nil {
-				return &exitError{1, err}
-			}
-			defer rcs[i].close()
+			rcs[i] = dialRedis(rd.addr)
+			defer rcs[i].Close()
 		}
-		v, err := rcs[0].do("SCRIPT", "LOAD", benchLua)
-		if err != nil {
+		if sha, err = rcs[0].ScriptLoad(ctx, benchLua).Result(); err != nil {
 			return &exitError{1, err}
 		}
-		sha = string(v.([]byte))
 	}
 	objKeys := make([]string, fl.objects)
 	for i := range objKeys {
@@ -498,8 +410,7 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 			continue
 		}
 		rt, err := throughput(ctx, fl.clients, fl.duration, func(w int, rng *rand.Rand) error {
-			_, err := rcs[w].do("EVALSHA", sha, "1", objKeys[rng.IntN(fl.objects)], "3", strconv.Itoa(op.n))
-			return err
+			return rcs[w].EvalSha(ctx, sha, []string{objKeys[rng.IntN(fl.objects)]}, "3", strconv.Itoa(op.n)).Err()
 		})
 		if err != nil {
 			return &exitError{1, err}
