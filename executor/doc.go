@@ -1,0 +1,57 @@
+// Package executor runs Go functions as cloud threads: CRUCIAL's
+// ServerlessExecutorService for Blossom. A function is registered by name
+// at init time (Go cannot ship closures, so every process that may run it
+// must link the same registration), and is then invoked by name with
+// JSON-encoded arguments on a back end:
+//
+//	var Pi = executor.Register("pi", func(ctx context.Context, n int) (int64, error) { ... })
+//
+//	e, _ := executor.New(executor.Options{Backend: "process", DSO: endpoints})
+//	ctx = executor.WithExecutor(ctx, e)
+//	f := executor.Go(ctx, Pi, 1000)     // a cloud thread
+//	hits, err := f.Get()                 // join it
+//
+// Go returns a Future; InvokeAll runs one invocation per argument and
+// InvokeIterative is a parallel for over [from, to) split into contiguous
+// chunks. Arguments and results travel as JSON on every back end, the
+// local one included, so a program tested with goroutines behaves the same
+// in worker processes.
+//
+// # Back ends
+//
+// A Backend runs one attempt of one invocation. "local" runs it on a
+// goroutine of this process. "process" runs it in a pool of worker
+// processes of the same binary, started lazily up to the concurrency
+// limit; each worker serves one invocation at a time, reading requests as
+// JSON lines on its stdin and answering on its stdout (the worker's
+// os.Stdout is redirected to stderr, so functions may print). The
+// binary's main must call MaybeServeWorker first (the pool starts it with
+// BLOSSOM_EXECUTOR_WORKER set); `blossom worker` serves the blossom
+// binary's functions the same way. A worker that dies or must be killed
+// fails its invocation with ErrCrashed or ErrDeadline and is replaced by a
+// fresh process for the next invocation. The back end is chosen by
+// Options.Backend or, when that is empty, by the BLOSSOM_EXECUTOR
+// environment variable (default "local").
+//
+// # Failures, retries and idempotency
+//
+// Every failure of an invocation is an *Error naming the function, the
+// invocation, the attempt and the worker; errors.Is matches its kind
+// (ErrFailed, ErrPanic, ErrDeadline, ErrCrashed, ErrUnknownFunction,
+// ErrBadArgs). A RetryPolicy re-runs failed attempts with exponential
+// back-off, except for errors marked Permanent, unknown functions and
+// bad arguments. Options.Timeout is a deadline per attempt: the function's
+// context carries it, and a function that ignores it is abandoned (local:
+// its goroutine is left running) or killed (process).
+//
+// A retried function runs its side effects again. Every attempt of one
+// invocation sees the same invocation id (Info, Key), and the DSO calls a
+// function must not apply twice should be keyed by it. The DSO has no
+// general exactly-once facility yet (no per-call request ids deduplicated
+// by the server), so this package offers idempotent operations built on
+// atomic single-object steps: OnceCounter adds a delta under a key with
+// the Map's putIfAbsent, so a retried add of the same key is a no-op.
+// Plain AtomicLong.AddAndGet calls inside a retried function are applied
+// once per attempt; jobs that use them (and barriers, which a retried
+// worker would cross twice) should run with one attempt.
+package executor
