@@ -59,9 +59,10 @@ lint: $(BIN)/staticcheck
 	$(BIN)/staticcheck ./...
 
 ## demo: a 3-node DSO cluster in one process running the Monte Carlo pi job
-## of the deliverable (goroutine workers sharing an AtomicLong, a barrier).
+## of the deliverable as cloud threads: executor invocations in worker
+## processes of the same binary, sharing an AtomicLong and a barrier.
 demo:
-	$(GO) run ./examples/montecarlo
+	$(GO) run ./examples/montecarlo -executor process
 
 ## sim-demo: a planet-scale simulation of Flexible Paxos, checked.
 sim-demo:

@@ -1,12 +1,19 @@
 // Command montecarlo is the Monte Carlo estimate of π of deliverable
-// Listing 1 on a DSO cluster: goroutine workers (standing in for cloud
-// threads) draw random points and add their hits to one shared AtomicLong,
-// and a CyclicBarrier separates the rounds, after which one worker prints
-// the running estimate. It starts its own 3-node cluster in this process
-// unless -endpoints names a running one.
+// Listing 1 on a DSO cluster, run as cloud threads: each worker is one
+// invocation of the registered function "montecarlo.pi" (package pi) on
+// the executor — goroutines (-executor local) or worker processes of this
+// binary (-executor process; the default is $BLOSSOM_EXECUTOR, else
+// local). Workers draw random points and add their hits to one shared
+// AtomicLong, and a CyclicBarrier separates the rounds. It starts its own
+// 3-node cluster in this process unless -endpoints names a running one.
 //
-//	go run ./examples/montecarlo
+//	go run ./examples/montecarlo -executor process
 //	go run ./examples/montecarlo -endpoints localhost:7400 -workers 16
+//	go run ./examples/montecarlo -executor process -scaling 1,2,4,8
+//
+// With -scaling, it runs one job per worker count with the same total
+// work (-calls is then the calls per round of all workers together) and
+// prints the time of each (deliverable Figure 4).
 package main
 
 import (
@@ -14,33 +21,35 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
+	"github.com/blossom-dso/blossom/examples/montecarlo/pi"
+	"github.com/blossom-dso/blossom/executor"
 )
 
 func main() {
+	executor.MaybeServeWorker() // a worker process of the process back end
 	nodes := flag.Int("nodes", 3, "servers of the in-process cluster")
 	endpoints := flag.String("endpoints", "", "use a running cluster instead (host:port,...)")
-	workers := flag.Int("workers", 8, "worker goroutines (cloud threads)")
+	backend := flag.String("executor", "", "back end: local or process (default $BLOSSOM_EXECUTOR, else local)")
+	workers := flag.Int("workers", 8, "cloud threads")
 	rounds := flag.Int("rounds", 4, "barrier-separated rounds")
 	calls := flag.Int("calls", 2500, "addAndGet calls per worker per round")
 	points := flag.Int("points", 200, "random points per call")
+	scaling := flag.String("scaling", "", "comma-separated worker counts: time the same total work on each")
 	flag.Parse()
-	if err := run(*nodes, *endpoints, *workers, *rounds, *calls, *points); err != nil {
+	if err := run(*nodes, *endpoints, *backend, *workers, *rounds, *calls, *points, *scaling); err != nil {
 		fmt.Fprintln(os.Stderr, "montecarlo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nodes int, endpoints string, workers, rounds, calls, points int) error {
+func run(nodes int, endpoints, backend string, workers, rounds, calls, points int, scaling string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	eps := strings.Split(endpoints, ",")
@@ -59,68 +68,69 @@ func run(nodes int, endpoints string, workers, rounds, calls, points int) error 
 	}
 	defer c.Close()
 
-	run := fmt.Sprint("pi-", time.Now().UnixNano())
-	hits := dso.NewAtomicLong(c, run+"/hits")
-	barrier := dso.NewCyclicBarrier(c, run+"/round", workers)
-	fmt.Printf("%d workers × %d rounds × %d calls × %d points; hits in AtomicLong %q (on %s)\n",
-		workers, rounds, calls, points, hits.Ref().Key, c.Owner(hits.Ref()))
-
-	var ncalls atomic.Int64
-	var wg sync.WaitGroup
-	errc := make(chan error, workers)
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 2024))
-			for r := 0; r < rounds; r++ {
-				for i := 0; i < calls; i++ {
-					in := int64(0)
-					for p := 0; p < points; p++ {
-						x, y := rng.Float64(), rng.Float64()
-						if x*x+y*y <= 1 {
-							in++
-						}
-					}
-					if _, err := hits.AddAndGet(ctx, in); err != nil {
-						errc <- err
-						return
-					}
-					ncalls.Add(1)
-				}
-				// The barrier-synchronized step: everyone has added this
-				// round's hits when the barrier opens.
-				if _, err := barrier.Await(ctx); err != nil {
-					errc <- err
-					return
-				}
-				ncalls.Add(1)
-				if w == 0 {
-					n, err := hits.Get(ctx)
-					if err != nil {
-						errc <- err
-						return
-					}
-					total := float64(workers) * float64(r+1) * float64(calls) * float64(points)
-					fmt.Printf("  round %d: π ≈ %.6f\n", r+1, 4*float64(n)/total)
-				}
+	var counts []int
+	if scaling != "" {
+		for _, s := range strings.Split(scaling, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("bad -scaling entry %q", s)
 			}
-		}(w)
+			counts = append(counts, n)
+		}
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errc)
-	if err := <-errc; err != nil {
-		return err
+	maxw := workers
+	for _, n := range counts {
+		maxw = max(maxw, n)
 	}
-	n, err := hits.Get(ctx)
+	// The barrier needs every worker running at once: the concurrency
+	// limit is the largest worker count.
+	e, err := executor.New(executor.Options{Backend: backend, DSO: eps, Concurrency: maxw})
 	if err != nil {
 		return err
 	}
+	defer e.Close()
+	ctx = executor.WithExecutor(ctx, e)
+	run := fmt.Sprint("pi-", time.Now().UnixNano())
+
+	if scaling != "" {
+		fmt.Printf("scaling on the %s back end: %d rounds × %d calls × %d points in all, split over the workers\n",
+			e.Backend().Name(), rounds, calls, points)
+		// Warm the pool so that process start-up is not timed.
+		if _, _, _, err := pi.Run(ctx, pi.Job{Run: run + "-warm", Workers: maxw, Rounds: 1, Calls: 1, Points: 1}); err != nil {
+			return err
+		}
+		fmt.Println("workers  time      calls/s   speed-up  π")
+		var base time.Duration
+		for _, n := range counts {
+			j := pi.Job{Run: fmt.Sprint(run, "-", n), Workers: n, Rounds: rounds, Calls: max(1, calls/n), Points: points}
+			start := time.Now()
+			v, _, ncalls, err := pi.Run(ctx, j)
+			if err != nil {
+				return err
+			}
+			el := time.Since(start)
+			if base == 0 {
+				base = el
+			}
+			fmt.Printf("%7d  %-8v  %7.0f   %8.2f  %.5f\n", n, el.Round(time.Millisecond), float64(ncalls)/el.Seconds(), float64(base)/float64(el), v)
+		}
+		return c.Clear(ctx)
+	}
+
+	j := pi.Job{Run: run, Workers: workers, Rounds: rounds, Calls: calls, Points: points}
+	fmt.Printf("%d cloud threads on the %s back end × %d rounds × %d calls × %d points; hits in AtomicLong %q\n",
+		workers, e.Backend().Name(), rounds, calls, points, run+"/hits")
+	start := time.Now()
+	v, est, ncalls, err := pi.Run(ctx, j)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	for r, x := range est {
+		fmt.Printf("  round %d: π ≈ %.6f\n", r+1, x)
+	}
 	total := float64(workers) * float64(rounds) * float64(calls) * float64(points)
-	pi := 4 * float64(n) / total
-	fmt.Printf("π ≈ %.6f (error %.2e) from %.0f points\n", pi, math.Abs(pi-math.Pi), total)
-	fmt.Printf("%d DSO calls in %v: %.0f calls/s\n", ncalls.Load(), elapsed.Round(time.Millisecond), float64(ncalls.Load())/elapsed.Seconds())
+	fmt.Printf("π ≈ %.6f (error %.2e) from %.0f points\n", v, math.Abs(v-math.Pi), total)
+	fmt.Printf("%d DSO calls in %v: %.0f calls/s\n", ncalls, elapsed.Round(time.Millisecond), float64(ncalls)/elapsed.Seconds())
 	return c.Clear(ctx)
 }
