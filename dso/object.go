@@ -34,6 +34,8 @@ var (
 	ErrClosed        = errors.New("dso: object closed")
 	ErrMalformed     = errors.New("dso: malformed request")
 	ErrInternal      = errors.New("dso: internal server error")
+	ErrDenied        = errors.New("dso: permission denied")
+	ErrLimit         = errors.New("dso: server limit reached")
 )
 
 var codeErrors = map[wire.Code]error{
@@ -48,6 +50,8 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeClosed:        ErrClosed,
 	wire.CodeMalformed:     ErrMalformed,
 	wire.CodeInternal:      ErrInternal,
+	wire.CodeDenied:        ErrDenied,
+	wire.CodeLimit:         ErrLimit,
 }
 
 // CodeOf returns the wire code that carries err to a client.

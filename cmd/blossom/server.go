@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,8 +66,9 @@ func parsePeers(s string) ([]string, map[string]string, error) {
 
 func newServerCmd() *cobra.Command {
 	var listen, peers, id, advertise, logLevel, storage string
-	var maxFrame int
-	var storageSize int64
+	var maxFrame, maxConns int
+	var maxBuffered, storageSize int64
+	var frameTimeout time.Duration
 	var benchTypes bool
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -96,7 +98,8 @@ barrier, semaphore or other synchronization object then fails.`,
 				return &exitError{2, err}
 			}
 			cfg := server.Config{MaxFrame: maxFrame, Logger: log, Registry: dso.NewRegistry(),
-				PmemPath: pmemPath, PmemSize: storageSize}
+				PmemPath: pmemPath, PmemSize: storageSize,
+				MaxConns: maxConns, MaxBuffered: maxBuffered, FrameTimeout: frameTimeout}
 			if benchTypes {
 				if err := registerBenchTypes(cfg.Registry); err != nil {
 					return &exitError{2, err}
@@ -150,6 +153,9 @@ barrier, semaphore or other synchronization object then fails.`,
 	f.StringVar(&id, "id", "", "this node's id in --peers")
 	f.StringVar(&advertise, "advertise", "", "this node's endpoint as listed in --peers (instead of --id)")
 	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
+	f.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "most client connections open at once; more are refused with an error frame")
+	f.Int64Var(&maxBuffered, "max-buffered", server.DefaultMaxBuffered, "most bytes of large requests held while they arrive, over all connections")
+	f.DurationVar(&frameTimeout, "frame-timeout", server.DefaultFrameTimeout, "close a connection that stalls this long in the middle of a request")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:PATH (a pmem heap file that survives restarts)")
 	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH")

@@ -541,6 +541,10 @@ func (c *conn) readLoop() {
 			c.fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
 			return
 		}
+		if r.ID == 0 && !r.OK { // about the connection, not a call: the server refused it
+			c.fail(fmt.Errorf("%w: %w", ErrUnavailable, &dso.RemoteError{Code: r.Code, Msg: r.Msg}))
+			return
+		}
 		c.mu.Lock()
 		ch := c.pending[r.ID]
 		delete(c.pending, r.ID)

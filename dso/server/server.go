@@ -17,6 +17,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blossom-dso/blossom/dso"
@@ -56,12 +58,37 @@ type Config struct {
 	// dso.Persister can then be created; a call that would create another
 	// (a barrier, say) fails. Empty means objects live in memory only.
 	PmemPath string
+	// PmemSize is the size of a pmem heap created at PmemPath; 0 means
+	// DefaultPmemSize.
 	PmemSize int64
+	// MaxConns bounds the open client connections; a connection beyond it
+	// is answered with one error frame (code limit, id 0) and closed.
+	// 0 means DefaultMaxConns.
+	MaxConns int
+	// MaxBuffered bounds, for the whole server, the bytes held for request
+	// bodies larger than a connection's read buffer while they arrive; a
+	// connection whose frame would exceed it is closed. 0 means
+	// DefaultMaxBuffered.
+	MaxBuffered int64
+	// FrameTimeout closes a connection that stalls in the middle of a frame
+	// (or a TLS handshake) for longer than this; a connection idle between
+	// frames is kept. 0 means DefaultFrameTimeout.
+	FrameTimeout time.Duration
 }
+
+// Defaults of the server's limits.
+const (
+	DefaultMaxConns     = 10000
+	DefaultMaxBuffered  = 256 << 20
+	DefaultFrameTimeout = 10 * time.Second
+)
 
 func (c *Config) validate() error {
 	if c.MaxFrame < 0 {
 		return fmt.Errorf("server: MaxFrame %d is negative", c.MaxFrame)
+	}
+	if c.MaxConns < 0 || c.MaxBuffered < 0 || c.FrameTimeout < 0 {
+		return fmt.Errorf("server: negative limit (MaxConns %d, MaxBuffered %d, FrameTimeout %v)", c.MaxConns, c.MaxBuffered, c.FrameTimeout)
 	}
 	if len(c.Members) > 0 {
 		found := false
@@ -91,6 +118,10 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
+
+	buffered atomic.Int64 // bytes reserved by connections for large bodies
+	refusing atomic.Int32 // goroutines answering refused connections
+	warns    warnLimiter
 }
 
 // typeTable holds the objects of one type, sharded by key so that
@@ -128,6 +159,15 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.MaxFrame == 0 {
 		s.cfg.MaxFrame = wire.DefaultMaxFrame
 	}
+	if s.cfg.MaxConns == 0 {
+		s.cfg.MaxConns = DefaultMaxConns
+	}
+	if s.cfg.MaxBuffered == 0 {
+		s.cfg.MaxBuffered = DefaultMaxBuffered
+	}
+	if s.cfg.FrameTimeout == 0 {
+		s.cfg.FrameTimeout = DefaultFrameTimeout
+	}
 	if len(cfg.Members) > 0 {
 		r, err := ring.New(cfg.Members, 0)
 		if err != nil {
@@ -152,8 +192,11 @@ func New(cfg Config) (*Server, error) {
 // Registry returns the server's type registry.
 func (s *Server) Registry() *dso.Registry { return s.reg }
 
-// Serve accepts connections on l until l fails or the server is closed.
-// It returns nil after Close.
+// Serve accepts connections on l until the server is closed or l is
+// closed; it returns nil after Close. An accept error (too many open files,
+// say) is logged and retried with back-off: it never ends Serve. A
+// connection beyond Config.MaxConns is answered with one error frame and
+// closed.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -163,7 +206,13 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	delay := 5 * time.Millisecond
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	const minDelay = 5 * time.Millisecond
+	delay := minDelay
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -173,32 +222,82 @@ func (s *Server) Serve(l net.Listener) error {
 			if closed {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(delay)
-				delay = min(2*delay, time.Second)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("server: accept: %w", err)
 			}
-			return fmt.Errorf("server: accept: %w", err)
+			s.warns.warn(s.log, "dso: accept failed; retrying with back-off", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			delay = min(2*delay, time.Second)
+			continue
 		}
-		delay = 5 * time.Millisecond
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-		}
-		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10),
-			parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1)}
+		delay = minDelay
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
 			return nil
 		}
+		if len(s.conns) >= s.cfg.MaxConns {
+			s.mu.Unlock()
+			s.refuse(nc)
+			continue
+		}
+		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
 		s.wg.Add(2)
 		s.mu.Unlock()
 		go c.readLoop()
 		go c.asyncWriter()
 	}
+}
+
+// maxRefusing bounds the goroutines that answer refused connections; past
+// it a refused connection is closed without a word.
+const maxRefusing = 64
+
+// refuse answers a connection beyond the limit with an error frame (id 0,
+// code limit) and closes it, without blocking the accept loop.
+func (s *Server) refuse(nc net.Conn) {
+	s.warns.warn(s.log, "dso: connection limit reached; refusing a connection", "remote", nc.RemoteAddr().String(), "limit", s.cfg.MaxConns)
+	if s.refusing.Add(1) > maxRefusing {
+		s.refusing.Add(-1)
+		nc.Close()
+		return
+	}
+	go func() {
+		defer s.refusing.Add(-1)
+		nc.SetDeadline(time.Now().Add(time.Second))
+		msg := fmt.Sprintf("%v: server at its connection limit (%d); try again later", dso.ErrLimit, s.cfg.MaxConns)
+		nc.Write(wire.AppendError(nil, 0, wire.CodeLimit, msg))
+		nc.Close()
+	}()
+}
+
+// warnLimiter lets through at most one warning per second for the whole
+// server and counts the others, so that hostile connections cannot flood
+// the log.
+type warnLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (w *warnLimiter) warn(log *slog.Logger, msg string, args ...any) {
+	w.mu.Lock()
+	now := time.Now()
+	if now.Sub(w.last) < time.Second {
+		w.suppressed++
+		w.mu.Unlock()
+		return
+	}
+	w.last = now
+	n := w.suppressed
+	w.suppressed = 0
+	w.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed_since_last", n)
+	}
+	log.Warn(msg, args...)
 }
 
 // Close stops the listeners, closes every connection (withdrawing their
@@ -224,6 +323,20 @@ func (s *Server) Close() error {
 		return s.store.close()
 	}
 	return nil
+}
+
+// Stats is a snapshot of a server's load.
+type Stats struct {
+	Conns         int   // open client connections
+	BufferedBytes int64 // bytes reserved for large request bodies being received
+}
+
+// Stats returns a snapshot of the server's load.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return Stats{Conns: n, BufferedBytes: s.buffered.Load()}
 }
 
 // NumObjects returns how many objects this node holds.
@@ -465,7 +578,33 @@ type conn struct {
 	parked  map[uint64]*parkedCall
 	logOnce sync.Once
 	logged  uint32 // codes of refusals already logged; read loop only
+
+	// Read loop only:
+	armed    bool   // a mid-frame read deadline is set
+	big      []byte // body buffer of frames larger than br's buffer
+	reserved int64  // bytes of s.buffered held by big
 }
+
+func newConn(s *Server, nc net.Conn) *conn {
+	raw := nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	return &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, readBufSize), bw: bufio.NewWriterSize(nc, 16<<10),
+		parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1)}
+}
+
+// readBufSize is the size of a connection's read buffer: a frame up to
+// this size is decoded in place; a larger one is read into a buffer that
+// grows as its bytes arrive.
+const readBufSize = 16 << 10
+
+// errBudget reports that the server-wide bound on buffered request bytes
+// was reached.
+var errBudget = errors.New("server-wide limit on buffered request bytes reached")
 
 type parkedCall struct {
 	e     *entry
@@ -475,23 +614,117 @@ type parkedCall struct {
 
 func (c *conn) warn(msg string, args ...any) {
 	c.logOnce.Do(func() {
-		c.s.log.Warn(msg, append([]any{"remote", c.nc.RemoteAddr().String()}, args...)...)
+		c.s.warns.warn(c.s.log, msg, append([]any{"remote", c.nc.RemoteAddr().String()}, args...)...)
 	})
+}
+
+// arm sets the read deadline of a connection about to wait in the middle
+// of a frame. Waits between frames have no deadline.
+func (c *conn) arm() {
+	c.armed = true
+	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
+}
+
+func (c *conn) disarm() {
+	if c.armed {
+		c.armed = false
+		c.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// peek returns the next k bytes (k ≤ readBufSize) once they are buffered;
+// a wait for them is bounded by the frame deadline.
+func (c *conn) peek(k int) ([]byte, error) {
+	if c.br.Buffered() < k {
+		c.arm()
+	}
+	return c.br.Peek(k)
+}
+
+// readBig reads a body of n > readBufSize bytes. Its buffer grows only as
+// bytes arrive (to at most twice what came, plus one read buffer), each
+// growth reserved from the server-wide budget; every wait is bounded by
+// the frame deadline.
+func (c *conn) readBig(n int) ([]byte, error) {
+	buf := c.big[:0]
+	for len(buf) < n {
+		if c.br.Buffered() == 0 {
+			c.arm()
+			if _, err := c.br.Peek(1); err != nil {
+				return nil, err
+			}
+		}
+		if len(buf) == cap(buf) {
+			newCap := min(n, max(2*cap(buf), 2*readBufSize))
+			grow := int64(newCap - cap(buf))
+			if c.s.buffered.Add(grow) > c.s.cfg.MaxBuffered {
+				c.s.buffered.Add(-grow)
+				return nil, errBudget
+			}
+			c.reserved += grow
+			nb := make([]byte, len(buf), newCap)
+			copy(nb, buf)
+			buf = nb
+			c.big = nb
+		}
+		m, err := c.br.Read(buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// releaseBig drops a large body buffer above 1 MiB (or any, if all) and
+// gives its bytes back to the server-wide budget.
+func (c *conn) releaseBig(all bool) {
+	if c.big != nil && (all || cap(c.big) > 1<<20) {
+		c.big = nil
+		c.s.buffered.Add(-c.reserved)
+		c.reserved = 0
+	}
+}
+
+// handshake completes a TLS handshake, if any, within the frame deadline.
+func (c *conn) handshake() bool {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	tc.SetDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
+	if err := tc.Handshake(); err != nil {
+		c.warn("dso: TLS handshake failed; closing connection", "err", err)
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	return true
 }
 
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer c.shutdown()
-	var body []byte
+	defer c.releaseBig(true)
+	if !c.handshake() {
+		return
+	}
 	for {
-		var hdr [4]byte
-		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				c.warn("dso: read failed; closing connection", "err", err)
+		if c.br.Buffered() == 0 {
+			c.disarm()
+			if _, err := c.br.Peek(1); err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+					c.warn("dso: read failed; closing connection", "err", err)
+				}
+				return
 			}
+		}
+		hdr, err := c.peek(4)
+		if err != nil {
+			c.warn("dso: truncated frame header; closing connection", "err", err)
 			return
 		}
-		n := int(binary.BigEndian.Uint32(hdr[:]))
+		n := int(binary.BigEndian.Uint32(hdr))
+		c.br.Discard(4)
 		if n > c.s.cfg.MaxFrame {
 			if !c.refuseTooLarge(n) {
 				return
@@ -502,12 +735,14 @@ func (c *conn) readLoop() {
 			c.warn("dso: empty frame; closing connection")
 			return
 		}
-		if cap(body) < n {
-			body = make([]byte, n)
+		var body []byte
+		if n <= readBufSize {
+			body, err = c.peek(n)
+		} else {
+			body, err = c.readBig(n)
 		}
-		body = body[:n]
-		if _, err := io.ReadFull(c.br, body); err != nil {
-			c.warn("dso: truncated frame; closing connection", "err", err)
+		if err != nil {
+			c.warn("dso: truncated or stalled frame; closing connection", "err", err, "bytes", n)
 			return
 		}
 		q, err := wire.DecodeRequest(body)
@@ -519,6 +754,11 @@ func (c *conn) readLoop() {
 				}, true)
 			}
 			return
+		}
+		if n <= readBufSize {
+			c.br.Discard(n) // the request does not alias body
+		} else {
+			c.releaseBig(false)
 		}
 		c.handle(&q)
 		if c.br.Buffered() == 0 {
@@ -534,15 +774,22 @@ func (c *conn) refuseTooLarge(n int) bool {
 		c.warn("dso: frame far above the size limit; closing connection", "bytes", n, "limit", c.s.cfg.MaxFrame)
 		return false
 	}
-	var head [9]byte
-	if _, err := io.ReadFull(c.br, head[:]); err != nil {
-		return false
-	}
-	if _, err := io.CopyN(io.Discard, c.br, int64(n-9)); err != nil {
+	head, err := c.peek(9)
+	if err != nil {
 		return false
 	}
 	id := binary.BigEndian.Uint64(head[1:])
-	c.s.log.Warn("dso: refused an oversized request", "remote", c.nc.RemoteAddr().String(), "bytes", n, "limit", c.s.cfg.MaxFrame)
+	for left := n; left > 0; {
+		if c.br.Buffered() == 0 {
+			c.arm()
+		}
+		d, err := c.br.Discard(min(left, readBufSize))
+		left -= d
+		if err != nil {
+			return false
+		}
+	}
+	c.s.warns.warn(c.s.log, "dso: refused an oversized request", "remote", c.nc.RemoteAddr().String(), "bytes", n, "limit", c.s.cfg.MaxFrame)
 	msg := fmt.Sprintf("%v: request of %d bytes, limit %d", dso.ErrTooLarge, n, c.s.cfg.MaxFrame)
 	c.write(func(b []byte) []byte { return wire.AppendError(b, id, wire.CodeTooLarge, msg) }, true)
 	return true
@@ -620,7 +867,7 @@ func (c *conn) logRefusal(q *wire.Request, err error) {
 		return
 	}
 	c.logged |= 1 << code
-	c.s.log.Warn("dso: refused a call (further ones of this kind on this connection are not logged)",
+	c.s.warns.warn(c.s.log, "dso: refused a call (further ones of this kind on this connection are not logged)",
 		"remote", c.nc.RemoteAddr().String(), "code", code.String(), "type", q.Type, "method", q.Method, "err", err)
 }
 

@@ -59,6 +59,8 @@ const (
 	CodeApp           Code = 9  // the method itself failed (index out of range, ...)
 	CodeClosed        Code = 10 // the object is closed (pipe) or deleted while parked
 	CodeTimeout       Code = 11
+	CodeDenied        Code = 12 // the connection's credentials do not allow the request
+	CodeLimit         Code = 13 // a server limit was reached (connections, objects, key length, buffered bytes)
 )
 
 func (c Code) String() string {
@@ -85,6 +87,10 @@ func (c Code) String() string {
 		return "closed"
 	case CodeTimeout:
 		return "timeout"
+	case CodeDenied:
+		return "denied"
+	case CodeLimit:
+		return "limit"
 	}
 	return fmt.Sprintf("code %d", uint8(c))
 }

@@ -1,0 +1,243 @@
+package server_test
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/server"
+	"github.com/blossom-dso/blossom/dso/wire"
+)
+
+// serve starts a server on a loopback listener (wrapped by wrap, if not
+// nil) and returns its address and Serve's result channel.
+func serve(t *testing.T, cfg server.Config, wrap func(net.Listener) net.Listener) (*server.Server, string, chan error) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := server.New(cfg)
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	if wrap != nil {
+		l = wrap(l)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	t.Cleanup(func() { s.Close() })
+	return s, addr, errc
+}
+
+// emfileListener fails its first n accepts as a process out of file
+// descriptors does.
+type emfileListener struct {
+	net.Listener
+	left atomic.Int32
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if l.left.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// Defect 1: an accept error ended Serve (and the blossom server process).
+func TestAcceptErrorsAreRetriedNotFatal(t *testing.T) {
+	t.Parallel()
+	var el *emfileListener
+	_, addr, errc := serve(t, server.Config{}, func(l net.Listener) net.Listener {
+		el = &emfileListener{Listener: l}
+		el.left.Store(8)
+		return el
+	})
+	r := rawCall(t, addr, "incrementAndGet")
+	require.True(t, r.OK, "%+v", r)
+	require.Equal(t, int64(1), r.Value)
+	require.LessOrEqual(t, el.left.Load(), int32(0), "every failing accept was retried")
+	select {
+	case err := <-errc:
+		t.Fatalf("Serve returned after accept errors: %v", err)
+	default:
+	}
+}
+
+// ping sends a PING on nc and waits for its answer.
+func ping(t *testing.T, nc net.Conn, br *bufio.Reader) {
+	t.Helper()
+	_, err := nc.Write(wire.AppendSimple(nil, wire.OpPing, 1))
+	require.NoError(t, err)
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	body, err := wire.ReadFrame(br, nil, 1<<20)
+	require.NoError(t, err)
+	r, err := wire.DecodeReply(body)
+	require.NoError(t, err)
+	require.True(t, r.OK)
+}
+
+// Defect 1: connections beyond the limit are refused with an error frame.
+func TestConnectionLimitRefusesPolitely(t *testing.T) {
+	t.Parallel()
+	s, addr, _ := serve(t, server.Config{MaxConns: 2}, nil)
+	var keep []net.Conn
+	for i := 0; i < 2; i++ {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer nc.Close()
+		ping(t, nc, bufio.NewReader(nc))
+		keep = append(keep, nc)
+	}
+	require.Equal(t, 2, s.Stats().Conns)
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	all, err := io.ReadAll(nc)
+	require.NoError(t, err)
+	nc.Close()
+	body, err := wire.ReadFrame(bytesReader(all), nil, 1<<20)
+	require.NoError(t, err)
+	r, err := wire.DecodeReply(body)
+	require.NoError(t, err)
+	require.False(t, r.OK)
+	require.Equal(t, wire.CodeLimit, r.Code)
+	require.Equal(t, uint64(0), r.ID)
+	require.Contains(t, r.Msg, "connection limit (2)")
+	require.ErrorIs(t, &dso.RemoteError{Code: r.Code, Msg: r.Msg}, dso.ErrLimit)
+
+	// Once a connection closes, a new one is served.
+	keep[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Conns >= 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	r = rawCall(t, addr, "incrementAndGet")
+	require.True(t, r.OK, "%+v", r)
+}
+
+type byteReader struct{ b []byte }
+
+func (r *byteReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+func bytesReader(b []byte) io.Reader { return &byteReader{b} }
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// Defect 2: each header declaring 16 MiB made the server allocate 16 MiB
+// before a byte of the body came. 128 connections that each declare 16 MiB,
+// send 100 bytes and stall must cost a bounded amount of memory, and a
+// well-formed call must still be served.
+func TestStalledHugeHeadersHoldLittleMemory(t *testing.T) {
+	const conns = 128
+	s, addr, _ := serve(t, server.Config{MaxFrame: 16 << 20, FrameTimeout: time.Hour}, nil)
+	before := heapInUse()
+	var ncs []net.Conn
+	defer func() {
+		for _, nc := range ncs {
+			nc.Close()
+		}
+	}()
+	hdr := binary.BigEndian.AppendUint32(nil, 16<<20)
+	hdr = append(hdr, make([]byte, 100)...)
+	for i := 0; i < conns; i++ {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		ncs = append(ncs, nc)
+		_, err = nc.Write(hdr)
+		require.NoError(t, err)
+	}
+	// Wait until every connection is inside its frame's body.
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Stats().BufferedBytes < conns*32<<10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := s.Stats()
+	require.Equal(t, conns, st.Conns)
+	require.GreaterOrEqual(t, st.BufferedBytes, int64(conns*32<<10))
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("%d stalled 16 MiB headers: heap grew by %.1f MiB, %d bytes reserved", conns, float64(grown)/(1<<20), st.BufferedBytes)
+	require.Less(t, grown, int64(64<<20), "heap growth of %d stalled 16 MiB headers", conns)
+	r := rawCall(t, addr, "incrementAndGet")
+	require.True(t, r.OK, "%+v", r)
+}
+
+// Defect 2: a connection that stalls mid-frame is closed after the frame
+// deadline; one idle between frames is not.
+func TestStallMidFrameClosesTheConnection(t *testing.T) {
+	t.Parallel()
+	s, addr, _ := serve(t, server.Config{FrameTimeout: 50 * time.Millisecond}, nil)
+	idle, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer idle.Close()
+	ibr := bufio.NewReader(idle)
+	ping(t, idle, ibr)
+	for _, stall := range [][]byte{
+		{0, 0},                                  // half a header
+		binary.BigEndian.AppendUint32(nil, 100), // a header, no body
+		binary.BigEndian.AppendUint32(nil, 1<<20), // a large frame's header
+	} {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = nc.Write(stall)
+		require.NoError(t, err)
+		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err = io.ReadAll(nc)
+		require.NoError(t, err, "the server closes the stalled connection (EOF), not our deadline")
+		nc.Close()
+	}
+	time.Sleep(100 * time.Millisecond) // longer than the frame deadline
+	ping(t, idle, ibr)
+	require.GreaterOrEqual(t, s.Stats().Conns, 1)
+}
+
+// Defect 2: the whole server holds at most MaxBuffered bytes of bodies in
+// flight; a connection that would exceed it is closed, the others go on.
+func TestBufferedBytesAreBoundedServerWide(t *testing.T) {
+	t.Parallel()
+	const budget = 256 << 10
+	s, addr, _ := serve(t, server.Config{MaxFrame: 1 << 20, MaxBuffered: budget, FrameTimeout: time.Hour}, nil)
+	const conns = 8 // each sends 100 KiB of a 1 MiB frame: 128 KiB reserved each
+	for i := 0; i < conns; i++ {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer nc.Close()
+		msg := binary.BigEndian.AppendUint32(nil, 1<<20)
+		_, err = nc.Write(append(msg, make([]byte, 100<<10)...))
+		require.NoError(t, err)
+		require.LessOrEqual(t, s.Stats().BufferedBytes, int64(budget))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Stats().Conns > budget/(128<<10) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	st := s.Stats()
+	require.LessOrEqual(t, st.BufferedBytes, int64(budget))
+	require.LessOrEqual(t, st.Conns, budget/(128<<10), "connections over the budget are closed")
+	require.Positive(t, st.Conns, "connections within the budget stay")
+	r := rawCall(t, addr, "incrementAndGet")
+	require.True(t, r.OK, "%+v", r)
+}
