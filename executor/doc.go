@@ -29,9 +29,11 @@
 // BLOSSOM_EXECUTOR_WORKER set); `blossom worker` serves the blossom
 // binary's functions the same way. A worker that dies or must be killed
 // fails its invocation with ErrCrashed or ErrDeadline and is replaced by a
-// fresh process for the next invocation. The back end is chosen by
-// Options.Backend or, when that is empty, by the BLOSSOM_EXECUTOR
-// environment variable (default "local").
+// fresh process for the next invocation. "http" POSTs each attempt to
+// Options.Endpoint (or $BLOSSOM_EXECUTOR_ENDPOINT), served by HTTPHandler
+// (`blossom worker --http ADDR`), for OpenFaaS- or Knative-style
+// platforms. The back end is chosen by Options.Backend or, when that is
+// empty, by the BLOSSOM_EXECUTOR environment variable (default "local").
 //
 // # Failures, retries and idempotency
 //

@@ -74,11 +74,12 @@ func (p RetryPolicy) filled() RetryPolicy {
 
 // Options configures an Executor.
 type Options struct {
-	// Backend is "local" or "process"; empty means $BLOSSOM_EXECUTOR,
-	// and "local" if that is empty too.
+	// Backend is "local", "process" or "http"; empty means
+	// $BLOSSOM_EXECUTOR, and "local" if that is empty too.
 	Backend string
 	// Concurrency bounds the attempts running at once (local: default
-	// unlimited; process: the pool size, default 16).
+	// unlimited; process: the pool size, default 16; http: requests in
+	// flight, default 64).
 	Concurrency int
 	// Timeout is the deadline of each attempt (0: none but the caller's).
 	Timeout time.Duration
@@ -96,8 +97,12 @@ type Options struct {
 	// Stderr receives the workers' stderr and stdout (default os.Stderr).
 	Stderr io.Writer
 	// KillGrace is how long after an attempt's deadline a worker process
-	// that has not answered is killed (default 250ms).
+	// that has not answered is killed, or an http request abandoned
+	// (default 250ms).
 	KillGrace time.Duration
+	// Endpoint is the URL the http back end POSTs invocations to;
+	// default $BLOSSOM_EXECUTOR_ENDPOINT.
+	Endpoint string
 	// Custom, if set, is the back end to use; Backend is then ignored.
 	Custom Backend
 }
@@ -136,15 +141,21 @@ func New(opts Options) (*Executor, error) {
 	}
 	switch name {
 	case "", "local":
-		e.b = newLocal(opts.Concurrency)
+		e.b = newLocal(opts.Concurrency, "local")
 	case "process":
 		b, err := newProcess(e.opts)
 		if err != nil {
 			return nil, err
 		}
 		e.b = b
+	case "http":
+		b, err := newHTTP(e.opts)
+		if err != nil {
+			return nil, err
+		}
+		e.b = b
 	default:
-		return nil, fmt.Errorf("executor: unknown back end %q (local, process)", name)
+		return nil, fmt.Errorf("executor: unknown back end %q (local, process, http)", name)
 	}
 	return e, nil
 }

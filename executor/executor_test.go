@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -87,13 +89,18 @@ type incArgs struct {
 	How          string
 }
 
-func backends(t *testing.T) []string {
-	return []string{"local", "process"}
+func backends(*testing.T) []string {
+	return []string{"local", "process", "http"}
 }
 
 func newExec(t *testing.T, backend string, o executor.Options) (*executor.Executor, context.Context) {
 	t.Helper()
 	o.Backend = backend
+	if backend == "http" && o.Endpoint == "" {
+		srv := httptest.NewServer(executor.HTTPHandler("http"))
+		t.Cleanup(srv.Close)
+		o.Endpoint = srv.URL
+	}
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
@@ -210,7 +217,7 @@ func TestRetriesApplyOnce(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 
-	hows := map[string][]string{"local": {"error", "panic"}, "process": {"error", "panic", "crash"}}
+	hows := map[string][]string{"local": {"error", "panic"}, "process": {"error", "panic", "crash"}, "http": {"error", "panic"}}
 	for _, b := range backends(t) {
 		for _, how := range hows[b] {
 			t.Run(b+"/"+how, func(t *testing.T) {
@@ -260,6 +267,19 @@ func TestRetriesApplyOnce(t *testing.T) {
 	}
 }
 
+func TestHTTPErrors(t *testing.T) {
+	e, ctx := newExec(t, "http", executor.Options{Endpoint: "http://127.0.0.1:1/nothing-here"})
+	_, err := executor.Go(ctx, square, 2).Get()
+	require.ErrorIs(t, err, executor.ErrCrashed)
+	require.Equal(t, "http", e.Backend().Name())
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	_, ctx = newExec(t, "http", executor.Options{Endpoint: srv.URL})
+	_, err = executor.Go(ctx, square, 2).Get()
+	require.ErrorIs(t, err, executor.ErrCrashed)
+	require.ErrorContains(t, err, "404")
+}
+
 func TestSplit(t *testing.T) {
 	require.Len(t, executor.Split(0, 3, 8, 0), 3)
 	require.Nil(t, executor.Split(5, 5, 2, 0))
@@ -273,6 +293,9 @@ func TestBackendFromEnv(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close()
 	require.Equal(t, "process", e.Backend().Name())
+	t.Setenv(executor.EnvBackend, "http")
+	_, err = executor.New(executor.Options{})
+	require.ErrorContains(t, err, executor.EnvEndpoint)
 	t.Setenv(executor.EnvBackend, "nope")
 	_, err = executor.New(executor.Options{})
 	require.Error(t, err)

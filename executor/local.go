@@ -9,12 +9,13 @@ import (
 
 // local runs attempts on goroutines of this process.
 type local struct {
-	sem chan struct{} // nil: unlimited
-	n   atomic.Int64
+	sem    chan struct{} // nil: unlimited
+	n      atomic.Int64
+	prefix string // of worker names
 }
 
-func newLocal(concurrency int) *local {
-	l := &local{}
+func newLocal(concurrency int, prefix string) *local {
+	l := &local{prefix: prefix}
 	if concurrency > 0 {
 		l.sem = make(chan struct{}, concurrency)
 	}
@@ -35,7 +36,7 @@ type localResult struct {
 // which runs on until the function returns (Go cannot stop it); its slot
 // of the concurrency limit is freed at once.
 func (l *local) Invoke(ctx context.Context, inv *Invocation) (json.RawMessage, error) {
-	worker := fmt.Sprintf("local-%d", l.n.Add(1))
+	worker := fmt.Sprintf("%s-%d", l.prefix, l.n.Add(1))
 	fail := func(k Kind, msg string) error {
 		return &Error{Function: inv.Function, Invocation: inv.ID, Attempt: inv.Attempt, Worker: worker, Kind: k, Msg: msg}
 	}

@@ -34,6 +34,7 @@ type wireError struct {
 // response is one line a worker writes.
 type response struct {
 	ID     string          `json:"id"`
+	Worker string          `json:"worker,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  *wireError      `json:"error,omitempty"`
 }
@@ -77,18 +78,27 @@ func ServeWorker(r io.Reader, w io.Writer) error {
 			return fmt.Errorf("read invocation: %w", err)
 		}
 		res, err := run(context.Background(), &req.Invocation, req.Worker)
-		resp := response{ID: req.ID, Result: res}
-		if err != nil {
-			ee, ok := err.(*Error)
-			if !ok {
-				ee = &Error{Kind: KindFailed, Msg: err.Error()}
-			}
-			resp.Error = &wireError{Kind: ee.Kind, Msg: ee.Msg, Stack: ee.Stack, Permanent: ee.Permanent}
-		}
+		resp := toResponse(req.ID, req.Worker, res, err)
 		if err := enc.Encode(&resp); err != nil {
 			return fmt.Errorf("write answer: %w", err)
 		}
 	}
+}
+
+// toResponse encodes the outcome of an attempt.
+func toResponse(id, worker string, res json.RawMessage, err error) response {
+	resp := response{ID: id, Worker: worker, Result: res}
+	if err != nil {
+		ee, ok := err.(*Error)
+		if !ok {
+			ee = &Error{Kind: KindFailed, Msg: err.Error()}
+		}
+		resp.Error = &wireError{Kind: ee.Kind, Msg: ee.Msg, Stack: ee.Stack, Permanent: ee.Permanent}
+		if ee.Worker != "" {
+			resp.Worker = ee.Worker
+		}
+	}
+	return resp
 }
 
 // process runs attempts in a pool of worker processes.
