@@ -300,3 +300,17 @@ func TestBackendFromEnv(t *testing.T) {
 	_, err = executor.New(executor.Options{})
 	require.Error(t, err)
 }
+
+func TestWorkerThatDoesNotServe(t *testing.T) {
+	// /bin/true exits at once without greeting: the invocation fails, and
+	// the error says why.
+	_, ctx := newExec(t, "process", executor.Options{Command: []string{"/bin/true"}})
+	_, err := executor.Go(ctx, square, 2).Get()
+	require.ErrorIs(t, err, executor.ErrCrashed)
+	require.ErrorContains(t, err, "MaybeServeWorker")
+	// A worker whose main forgot MaybeServeWorker refuses to start a pool
+	// of its own (no fork bomb).
+	t.Setenv(executor.EnvWorker, "1")
+	_, err = executor.New(executor.Options{Backend: "process"})
+	require.ErrorContains(t, err, "MaybeServeWorker")
+}

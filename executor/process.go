@@ -69,6 +69,10 @@ func ServeStdio() error {
 func ServeWorker(r io.Reader, w io.Writer) error {
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
 	enc := json.NewEncoder(w)
+	// The greeting tells the pool that this process serves invocations.
+	if err := enc.Encode(&response{Worker: greeting}); err != nil {
+		return fmt.Errorf("write greeting: %w", err)
+	}
 	for {
 		var req request
 		if err := dec.Decode(&req); err != nil {
@@ -101,6 +105,12 @@ func toResponse(id, worker string, res json.RawMessage, err error) response {
 	return resp
 }
 
+// greeting is the Worker field of the answer a worker writes first.
+const greeting = "ready"
+
+// startTimeout bounds the wait for a new worker's greeting.
+const startTimeout = 30 * time.Second
+
 // process runs attempts in a pool of worker processes.
 type process struct {
 	opts Options
@@ -132,6 +142,9 @@ func newProcess(opts Options) (*process, error) {
 			return nil, fmt.Errorf("executor: process back end: %w", err)
 		}
 		opts.Command = []string{exe}
+	}
+	if os.Getenv(EnvWorker) != "" {
+		return nil, fmt.Errorf("executor: this process is a worker (%s is set) but did not serve: its main must call executor.MaybeServeWorker first", EnvWorker)
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
@@ -193,6 +206,27 @@ func (b *process) get() (*proc, error) {
 		r.Close()
 		close(p.exited)
 	}()
+	hello := make(chan error, 1)
+	go func() {
+		var a response
+		err := p.dec.Decode(&a)
+		if err == nil && (a.ID != "" || a.Worker != greeting) {
+			err = fmt.Errorf("first line is not the greeting")
+		}
+		hello <- err
+	}()
+	timer := time.NewTimer(startTimeout)
+	defer timer.Stop()
+	select {
+	case err = <-hello:
+	case <-timer.C:
+		err = fmt.Errorf("no greeting in %v", startTimeout)
+	}
+	if err != nil {
+		p.cmd.Process.Kill()
+		<-p.exited
+		return nil, fmt.Errorf("worker %s did not start serving (%v; does its main call executor.MaybeServeWorker?)%s", p.name, err, p.tail.suffix())
+	}
 	b.mu.Lock()
 	b.all[p] = struct{}{}
 	b.mu.Unlock()
