@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,4 +315,45 @@ func TestWorkerThatDoesNotServe(t *testing.T) {
 	t.Setenv(executor.EnvWorker, "1")
 	_, err = executor.New(executor.Options{Backend: "process"})
 	require.ErrorContains(t, err, "MaybeServeWorker")
+}
+
+var running, peak atomic.Int64
+
+var track = executor.Register("test.track", func(context.Context, int) (int64, error) {
+	n := running.Add(1)
+	defer running.Add(-1)
+	for {
+		p := peak.Load()
+		if n <= p || peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	runtime.Gosched()
+	return n, nil
+})
+
+func TestLocalConcurrencyLimit(t *testing.T) {
+	_, ctx := newExec(t, "local", executor.Options{Concurrency: 2})
+	peak.Store(0)
+	_, err := executor.InvokeAll(ctx, track, make([]int, 50))
+	require.NoError(t, err)
+	require.LessOrEqual(t, peak.Load(), int64(2))
+}
+
+func TestCancel(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			_, ctx := newExec(t, b, executor.Options{Concurrency: 1})
+			cctx, cancel := context.WithCancel(ctx)
+			f := executor.Go(cctx, block, struct{}{}, executor.WithRetry(executor.RetryPolicy{Attempts: 5}))
+			cancel()
+			var ee *executor.Error
+			require.ErrorAs(t, f.Join(), &ee)
+			require.ErrorIs(t, f.Join(), executor.ErrCanceled)
+			require.Equal(t, 1, ee.Attempt)
+			v, err := executor.Go(ctx, square, 4).Get()
+			require.NoError(t, err)
+			require.Equal(t, 16, v)
+		})
+	}
 }
