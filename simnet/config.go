@@ -3,6 +3,7 @@ package simnet
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/blossom-dso/blossom/protocols"
 )
@@ -99,6 +100,18 @@ type Config struct {
 	// what a live protocol needs (the window plus 20 times the estimated run
 	// time plus 100 client timeouts).
 	MaxTime int64
+
+	// Inject, if not nil, forges messages while the fault window is open:
+	// every InjectEvery virtual microseconds (default: a tick) a sender
+	// and a receiver are drawn among the nodes and the receiver, if up,
+	// steps Inject's message as if it came from the sender, amid the real
+	// traffic. A nil message injects nothing. Inject draws from r only, a
+	// random stream of its own, so that the rest of the run is that of
+	// the same seed with other injections. Result.Injected and
+	// Result.InjectIgnored count the injected messages and those the
+	// receiver ignored (no record, no message, no execution).
+	Inject      func(r *rand.Rand, from, to protocols.NodeID) protocols.Message
+	InjectEvery int64
 
 	// Scheduler, if not nil, makes an explored run: instead of the
 	// time-ordered event heap, Scheduler picks every step from the enabled
@@ -266,6 +279,9 @@ func (c Config) resolve() (*resolved, error) {
 	r.estimate = max(1, opsPerClient) * perOp
 	if r.FaultWindow == 0 {
 		r.FaultWindow = max(r.estimate*6/10, 30*int64(r.SuspectTicks)*r.TickInterval)
+	}
+	if r.InjectEvery <= 0 {
+		r.InjectEvery = r.TickInterval
 	}
 	if r.MaxTime == 0 {
 		r.MaxTime = r.FaultWindow + 20*r.estimate + 100*r.ClientTimeout

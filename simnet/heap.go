@@ -15,6 +15,7 @@ const (
 	evFaultEnd                        // planned fault a ends
 	evHeal                            // the fault window closes
 	evAckCrash                        // the armed peer of ack-crash episode a crashes
+	evInject                          // a forged message is injected (Config.Inject)
 )
 
 // event is one scheduled event. Events are ordered by time, then by the

@@ -130,6 +130,10 @@ type Result struct {
 	Faults string
 	// FaultLog lists the faults as they happened, with virtual times.
 	FaultLog []string
+	// Injected counts the forged messages delivered (Config.Inject), and
+	// InjectIgnored those the receiver ignored: no record, no message, no
+	// execution.
+	Injected, InjectIgnored int64
 	// Tick, FaultWindow and ClientTimeout are the timing used, in µs.
 	Tick, FaultWindow, ClientTimeout int64
 	// Duration is the virtual time of the run in µs.
@@ -266,7 +270,7 @@ func (s *sim) result() *Result {
 		Protocol: rc.Protocol, Seed: rc.Seed, Digest: s.digest, Nodes: s.n, F: rc.F,
 		Latency: rc.lat.String(), Sites: slices.Clone(rc.sites), Faults: s.spec.String(), FaultLog: s.faultLog,
 		Tick: rc.TickInterval, FaultWindow: s.window, ClientTimeout: rc.ClientTimeout, Duration: s.now,
-		Ops: rc.Ops, Stuck: s.stuck,
+		Ops: rc.Ops, Stuck: s.stuck, Injected: s.injected, InjectIgnored: s.injectIgnored,
 		Messages: s.messages, Deliveries: s.deliveries, Dropped: s.dropped, Duplicated: s.duplicated,
 		FastPaths: s.fast, SlowPaths: s.slow, Executions: s.executions, History: s.history,
 	}

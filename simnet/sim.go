@@ -133,6 +133,9 @@ type sim struct {
 	faultLog   []string
 	// ack is the ack-crash fault's state; nil unless the spec has it.
 	ack *ackCrash
+	// injection (Config.Inject)
+	injectRand              *rand.Rand
+	injected, injectIgnored int64
 
 	clients     []client
 	clientsDone int
@@ -284,6 +287,10 @@ func (s *sim) start() error {
 	}
 	if s.faulty {
 		s.q.push(event{at: s.window, kind: evHeal})
+	}
+	if rc.Inject != nil {
+		s.injectRand = rand.New(rand.NewPCG(rc.Seed, 0x696e6a656374)) // "inject"
+		s.q.push(event{at: rc.InjectEvery, kind: evInject})
 	}
 	// Nodes.
 	for _, nd := range s.nodes {
@@ -466,6 +473,8 @@ func (s *sim) loop() {
 			s.heal()
 		case evAckCrash:
 			s.ackPeerCrash(ev.a)
+		case evInject:
+			s.inject()
 		}
 	}
 }
