@@ -142,7 +142,7 @@ func (m *mcast) issue(ci int) {
 	}
 	cl.node = cands[cl.skip%len(cands)]
 	cl.seq++
-	cmd := protocols.Command{ID: protocols.CommandID{Client: uint64(ci + 1), Seq: cl.seq}, Keys: keys, Payload: payload}
+	cmd := protocols.Command{ID: protocols.CommandID{Client: uint64(ci + 1), Seq: cl.seq}, Acked: cl.answered + 1, Keys: keys, Payload: payload}
 	cl.waiting = true
 	cl.op = len(s.history)
 	cl.ops = append(cl.ops, int32(cl.op))

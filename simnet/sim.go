@@ -88,16 +88,20 @@ type pendingSnap struct {
 
 // client is one closed-loop client.
 type client struct {
-	home    int // node index whose site the client is at
-	node    int // replica it talks to now
-	total   int
-	issued  int
-	seq     uint64
-	waiting bool
-	op      int // history index of the current operation
-	private string
-	done    bool
-	ops     []int32 // history index of each operation, by Seq-1
+	home   int // node index whose site the client is at
+	node   int // replica it talks to now
+	total  int
+	issued int
+	seq    uint64
+	// answered is the longest prefix of sequence numbers all answered; a
+	// command's Acked is answered+1. An operation that timed out ends the
+	// prefix for good: the client may not vouch for its outcome.
+	answered uint64
+	waiting  bool
+	op       int // history index of the current operation
+	private  string
+	done     bool
+	ops      []int32 // history index of each operation, by Seq-1
 	// deadline is when the current operation times out; timer says an
 	// evTimeout for the client is in the heap (at most one is, so the heap
 	// does not fill with the timeouts of operations that completed).
@@ -704,6 +708,7 @@ func (s *sim) issue(ci int) {
 	cl.seq++
 	cmd := protocols.Command{
 		ID:      protocols.CommandID{Client: uint64(ci + 1), Seq: cl.seq},
+		Acked:   cl.answered + 1,
 		Keys:    []string{key},
 		Payload: payload,
 	}
@@ -737,6 +742,9 @@ func (s *sim) reply(ci int, seq, value uint64) {
 		return
 	}
 	cl.waiting = false
+	if seq == cl.answered+1 {
+		cl.answered = seq
+	}
 	op := &s.history[cl.op]
 	op.Return, op.Output, op.Outcome = s.now, value, OutcomeOK
 	s.completed()
