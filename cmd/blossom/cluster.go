@@ -14,7 +14,7 @@ import (
 func init() { root.AddCommand(newClusterCmd()) }
 
 func newClusterCmd() *cobra.Command {
-	var nodes, basePort, maxFrame int
+	var nodes, basePort, maxFrame, maxConns, maxObjects int
 	var host, logLevel, storage string
 	cmd := &cobra.Command{
 		Use:   "cluster",
@@ -46,13 +46,15 @@ the same --nodes, --host and --base-port answers with its objects.`,
 					return &exitError{1, err}
 				}
 			}
-			cl, err := dsotest.StartCluster(nodes, dsotest.Options{Host: host, BasePort: basePort, MaxFrame: maxFrame, Logger: log, PmemDir: pmemDir})
+			cl, err := dsotest.StartCluster(nodes, dsotest.Options{Host: host, BasePort: basePort, MaxFrame: maxFrame, Logger: log, PmemDir: pmemDir,
+				MaxConns: maxConns, MaxObjects: maxObjects})
 			if err != nil {
 				return &exitError{1, err}
 			}
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
 			out := cmd.OutOrStdout()
+			log.Warn("development cluster: no TLS, no authentication", "host", host)
 			for i, ep := range cl.Endpoints {
 				fmt.Fprintf(out, "node %d: %s\n", i+1, ep)
 			}
@@ -67,6 +69,8 @@ the same --nodes, --host and --base-port answers with its objects.`,
 	f.IntVar(&basePort, "base-port", 7400, "port of the first server; the others follow (0: free ports)")
 	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
 	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
+	f.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "most client connections open at once, per node")
+	f.IntVar(&maxObjects, "max-objects", 0, "most objects per node (0: no limit)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:DIR (one pmem heap file per node in DIR)")
 	return cmd

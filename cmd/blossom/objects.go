@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
+	"github.com/blossom-dso/blossom/dso/dsotest"
 )
 
 // The object commands follow the serverless shell's syntax,
@@ -137,8 +139,51 @@ func dsoEndpoints(flag string) []string {
 	return out
 }
 
-func dsoDial(ctx context.Context, endpoints string) (*client.Client, error) {
-	c, err := client.DialOptions(ctx, client.Options{Endpoints: dsoEndpoints(endpoints), ConnsPerNode: 1, RetryFor: 2 * time.Second})
+// dsoClientFlags are the connection flags of every object command.
+type dsoClientFlags struct {
+	endpoints, token, tlsCA, tlsCert, tlsKey string
+	timeout                                  time.Duration
+}
+
+// add defines the flags on cmd, for its subcommands too if persistent.
+func (d *dsoClientFlags) add(cmd *cobra.Command, persistent bool) {
+	f := cmd.Flags()
+	if persistent {
+		f = cmd.PersistentFlags()
+	}
+	f.StringVar(&d.endpoints, "endpoints", "", "comma-separated host:port of cluster nodes (default $BLOSSOM_ENDPOINTS or localhost:7400)")
+	f.StringVar(&d.token, "token", "", "authentication token (default $BLOSSOM_TOKEN)")
+	f.StringVar(&d.tlsCA, "tls-ca", "", "PEM CA certificate of the servers: connect with TLS (default $BLOSSOM_TLS_CA)")
+	f.StringVar(&d.tlsCert, "tls-cert", "", "PEM client certificate, for servers that require one (mutual TLS)")
+	f.StringVar(&d.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.DurationVar(&d.timeout, "timeout", 0, "give up after this long (0: no limit, but an unresponsive node is still given up after a few seconds)")
+}
+
+// context returns ctx bounded by --timeout.
+func (d *dsoClientFlags) context(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.timeout > 0 {
+		return context.WithTimeout(ctx, d.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+func dsoDial(ctx context.Context, d *dsoClientFlags) (*client.Client, error) {
+	o := client.Options{Endpoints: dsoEndpoints(d.endpoints), ConnsPerNode: 1, RetryFor: 2 * time.Second,
+		Token: d.token, Logger: slog.New(slog.DiscardHandler)}
+	if o.Token == "" {
+		o.Token = os.Getenv("BLOSSOM_TOKEN")
+	}
+	ca := d.tlsCA
+	if ca == "" {
+		ca = os.Getenv("BLOSSOM_TLS_CA")
+	}
+	if ca != "" || d.tlsCert != "" {
+		var err error
+		if o.TLS, err = dsotest.ClientTLS(ca, d.tlsCert, d.tlsKey); err != nil {
+			return nil, &exitError{2, err}
+		}
+	}
+	c, err := client.DialOptions(ctx, o)
 	if err != nil {
 		return nil, &exitError{3, err}
 	}
@@ -244,9 +289,9 @@ func toJSON(v any) any {
 }
 
 func newObjectCmd(spec dsoObjectSpec) *cobra.Command {
-	var name, endpoints, combiner string
+	var name, combiner string
 	var inc int64
-	var timeout time.Duration
+	var df dsoClientFlags
 	ctorVals := make([]int64, len(spec.ctor))
 	cmd := &cobra.Command{
 		Use:     spec.use + " -n NAME METHOD [ARGS...]",
@@ -305,12 +350,9 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 			}
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			c, err := dsoDial(ctx, endpoints)
+			ctx, cancel := df.context(ctx)
+			defer cancel()
+			c, err := dsoDial(ctx, &df)
 			if err != nil {
 				return err
 			}
@@ -337,8 +379,7 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&name, "name", "n", "", "name (key) of the object")
-	f.StringVar(&endpoints, "endpoints", "", "comma-separated host:port of cluster nodes (default $BLOSSOM_ENDPOINTS or localhost:7400)")
-	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: wait as long as it takes)")
+	df.add(cmd, false)
 	if spec.typ == dso.TypeCounter || spec.typ == dso.TypeAtomicLong || spec.typ == dso.TypeAtomicInt {
 		f.Int64VarP(&inc, "increment", "i", 1, "amount, passed as the first argument")
 	}
@@ -365,14 +406,14 @@ func args0Map(args *[]any) (map[string]any, bool) {
 
 // newObjectsCmd lists and deletes objects.
 func newObjectsCmd() *cobra.Command {
-	var endpoints string
+	var df dsoClientFlags
 	cmd := &cobra.Command{
 		Use:   "objects",
 		Short: "List or delete shared objects",
 		Example: `  blossom objects ls
   blossom objects rm Counter average`,
 	}
-	cmd.PersistentFlags().StringVar(&endpoints, "endpoints", "", "comma-separated host:port of cluster nodes (default $BLOSSOM_ENDPOINTS or localhost:7400)")
+	df.add(cmd, true)
 	cmd.AddCommand(&cobra.Command{
 		Use:     "ls [TYPE-PREFIX]",
 		Short:   "List the objects of the cluster (type, key, owning node)",
@@ -381,7 +422,9 @@ func newObjectsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
-			c, err := dsoDial(ctx, endpoints)
+			ctx, cancel := df.context(ctx)
+			defer cancel()
+			c, err := dsoDial(ctx, &df)
 			if err != nil {
 				return err
 			}
@@ -409,7 +452,9 @@ func newObjectsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
-			c, err := dsoDial(ctx, endpoints)
+			ctx, cancel := df.context(ctx)
+			defer cancel()
+			c, err := dsoDial(ctx, &df)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/dsotest"
 	"github.com/blossom-dso/blossom/dso/server"
 )
 
@@ -64,9 +65,31 @@ func parsePeers(s string) ([]string, map[string]string, error) {
 	return eps, ids, nil
 }
 
+// logSecurity says at start, loudly, which protections are off.
+func logSecurity(log *slog.Logger, addr net.Addr, cfg server.Config) {
+	exposed := true
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		exposed = false
+	}
+	if cfg.TLS == nil {
+		log.Warn("listening without TLS on "+addr.String()+": traffic is in clear text", "exposed_beyond_loopback", exposed)
+	} else if cfg.TLS.ClientCAs == nil {
+		log.Info("TLS on; client certificates not required (no --tls-client-ca)")
+	} else {
+		log.Info("mutual TLS on: clients must present a certificate")
+	}
+	if len(cfg.Tokens) == 0 {
+		log.Warn("no authentication: any client that reaches "+addr.String()+" can read, change, list and delete every object (see --tokens)",
+			"exposed_beyond_loopback", exposed)
+	} else {
+		log.Info("token authentication on", "tokens", len(cfg.Tokens))
+	}
+}
+
 func newServerCmd() *cobra.Command {
 	var listen, peers, id, advertise, logLevel, storage string
-	var maxFrame, maxConns int
+	var tlsCert, tlsKey, tlsClientCA, tokensFile string
+	var maxFrame, maxConns, maxObjects, maxKey int
 	var maxBuffered, storageSize int64
 	var frameTimeout time.Duration
 	var benchTypes bool
@@ -83,9 +106,19 @@ the node keeps its object table in the pmem heap file PATH (created with
 the object's state in one failure-atomic block before replying, and a
 restarted node (even after kill -9) answers with its objects. Only value
 objects persist (atomics, Counter, Map, Set, List, TreeMap); creating a
-barrier, semaphore or other synchronization object then fails.`,
-		Example: `  blossom server --listen :7400
-  blossom server --listen :7400 --storage pmem:/var/lib/blossom/node.heap
+barrier, semaphore or other synchronization object then fails.
+
+Security is off by default and the node listens on loopback only. With
+--tls-cert and --tls-key clients must speak TLS (and with --tls-client-ca
+present a certificate signed by that CA); with --tokens each connection must
+authenticate with a token whose rights are read (read-only methods), write
+(every call but reset and clear) or admin (also delete, list, reset,
+clear). blossom certs makes a test CA and certificates.`,
+		Example: `  blossom server
+  blossom server --storage pmem:/var/lib/blossom/node.heap
+  blossom certs --dir certs --hosts h1,h2,h3
+  blossom server --listen :7400 --tls-cert certs/server.pem --tls-key certs/server-key.pem \
+      --tls-client-ca certs/ca.pem --tokens tokens.txt
   blossom server --id 1 --listen :7400 --peers 1=h1:7400,2=h2:7400,3=h3:7400`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -99,7 +132,30 @@ barrier, semaphore or other synchronization object then fails.`,
 			}
 			cfg := server.Config{MaxFrame: maxFrame, Logger: log, Registry: dso.NewRegistry(),
 				PmemPath: pmemPath, PmemSize: storageSize,
-				MaxConns: maxConns, MaxBuffered: maxBuffered, FrameTimeout: frameTimeout}
+				MaxConns: maxConns, MaxBuffered: maxBuffered, FrameTimeout: frameTimeout,
+				MaxObjects: maxObjects, MaxKey: maxKey}
+			if tlsCert != "" || tlsKey != "" || tlsClientCA != "" {
+				if tlsCert == "" || tlsKey == "" {
+					return &exitError{2, fmt.Errorf("TLS needs both --tls-cert and --tls-key")}
+				}
+				if cfg.TLS, err = dsotest.ServerTLS(tlsCert, tlsKey, tlsClientCA); err != nil {
+					return &exitError{2, err}
+				}
+			}
+			if tokensFile != "" {
+				fh, err := os.Open(tokensFile)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				cfg.Tokens, err = server.ParseTokens(fh)
+				fh.Close()
+				if err != nil {
+					return &exitError{2, fmt.Errorf("%s: %w", tokensFile, err)}
+				}
+				if len(cfg.Tokens) == 0 {
+					return &exitError{2, fmt.Errorf("%s: no tokens", tokensFile)}
+				}
+			}
 			if benchTypes {
 				if err := registerBenchTypes(cfg.Registry); err != nil {
 					return &exitError{2, err}
@@ -134,7 +190,9 @@ barrier, semaphore or other synchronization object then fails.`,
 			defer stop()
 			errc := make(chan error, 1)
 			go func() { errc <- s.Serve(l) }()
-			log.Info("dso server listening", "addr", l.Addr().String(), "self", cfg.Self, "members", len(cfg.Members))
+			log.Info("dso server listening", "addr", l.Addr().String(), "self", cfg.Self, "members", len(cfg.Members),
+				"max_conns", cfg.MaxConns, "max_objects", maxObjects)
+			logSecurity(log, l.Addr(), cfg)
 			fmt.Fprintf(cmd.OutOrStdout(), "blossom server listening on %s\n", l.Addr())
 			select {
 			case <-ctx.Done():
@@ -148,7 +206,13 @@ barrier, semaphore or other synchronization object then fails.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", ":7400", "address to listen on")
+	f.StringVar(&listen, "listen", "127.0.0.1:7400", "address to listen on (loopback by default; e.g. :7400 for every interface)")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of this server: clients must then use TLS")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM CA certificate: clients must present a certificate it signed (mutual TLS)")
+	f.StringVar(&tokensFile, "tokens", "", "file of TOKEN RIGHTS lines (rights: read, write, admin); clients must then send a token")
+	f.IntVar(&maxObjects, "max-objects", 0, "most objects this node holds; calls that would create more fail (0: no limit)")
+	f.IntVar(&maxKey, "max-key", server.DefaultMaxKey, "longest object name (key), in bytes, a call may create")
 	f.StringVar(&peers, "peers", "", "cluster members: id=host:port,... (or host:port,...), this node included")
 	f.StringVar(&id, "id", "", "this node's id in --peers")
 	f.StringVar(&advertise, "advertise", "", "this node's endpoint as listed in --peers (instead of --id)")

@@ -19,6 +19,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,14 @@ type Options struct {
 	NoDiscovery bool
 	// Logger receives the client's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// TLS, if not nil, makes every connection TLS with this configuration
+	// (RootCAs to trust the servers' CA, Certificates for mutual TLS).
+	// Its ServerName, if empty, is taken from each endpoint's host.
+	TLS *tls.Config
+	// Token, if not empty, is sent in a HELLO on every new connection
+	// before any call; a refused token fails the connection with an error
+	// wrapping dso.ErrDenied.
+	Token string
 }
 
 func (o *Options) fill() error {
@@ -341,6 +350,11 @@ func (n *node) get(ctx context.Context, i int) (*conn, error) {
 				s.mu.Unlock()
 				return cn, nil
 			}
+			var re *dso.RemoteError
+			if errors.As(err, &re) { // the node answered: its verdict stands
+				s.mu.Unlock()
+				return nil, fmt.Errorf("%s: %w", n.addr, err)
+			}
 			s.failures++
 			b := n.c.opts.MinBackoff << min(s.failures-1, 20)
 			s.nextTry = time.Now().Add(min(b, n.c.opts.MaxBackoff))
@@ -368,17 +382,60 @@ func (n *node) get(ctx context.Context, i int) (*conn, error) {
 }
 
 func (n *node) dial(ctx context.Context) (*conn, error) {
-	d := net.Dialer{Timeout: n.c.opts.DialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", n.addr)
+	o := &n.c.opts
+	d := &net.Dialer{Timeout: o.DialTimeout}
+	var nc net.Conn
+	var err error
+	if o.TLS != nil {
+		cfg := o.TLS
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(n.addr)
+		}
+		nc, err = (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", n.addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", n.addr)
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
+	br := bufio.NewReaderSize(nc, 64<<10)
+	if o.Token != "" {
+		if err := hello(nc, br, o.Token, o.DialTimeout, o.MaxFrame); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
-	cn := &conn{nc: nc, pending: map[uint64]chan result{}, maxFrame: n.c.opts.MaxFrame}
+	cn := &conn{nc: nc, br: br, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame}
 	go cn.readLoop()
 	return cn, nil
+}
+
+// errNotDSO is the error for an endpoint that answers in another protocol.
+var errNotDSO = errors.New("this endpoint does not speak the DSO protocol")
+
+// hello authenticates a new connection with token, once per connection.
+func hello(nc net.Conn, br *bufio.Reader, token string, timeout time.Duration, maxFrame int) error {
+	nc.SetDeadline(time.Now().Add(timeout))
+	defer nc.SetDeadline(time.Time{})
+	if _, err := nc.Write(wire.AppendHello(nil, 0, 0, token)); err != nil {
+		return err
+	}
+	body, err := wire.ReadFrame(br, nil, maxFrame)
+	if err != nil {
+		return err
+	}
+	r, err := wire.DecodeReply(body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNotDSO, err)
+	}
+	if !r.OK {
+		return &dso.RemoteError{Code: r.Code, Msg: r.Msg}
+	}
+	return nil
 }
 
 type result struct {
@@ -418,6 +475,7 @@ func (n *node) request(ctx context.Context, slot int, enc func([]byte, uint64) (
 // conn is one pipelined connection.
 type conn struct {
 	nc       net.Conn
+	br       *bufio.Reader
 	maxFrame int
 
 	wmu      sync.Mutex
@@ -527,7 +585,7 @@ func (c *conn) fail(err error) {
 }
 
 func (c *conn) readLoop() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := c.br
 	var buf []byte
 	for {
 		body, err := wire.ReadFrame(br, buf, c.maxFrame)

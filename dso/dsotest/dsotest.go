@@ -4,6 +4,7 @@ package dsotest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -39,6 +40,13 @@ type Options struct {
 	// PmemDir, if not empty, keeps each server's objects in a pmem heap,
 	// node<i>.heap in that directory (i from 1), reopened if present.
 	PmemDir string
+	// TLS, Tokens, MaxConns, MaxObjects and MaxKey are passed to every
+	// server (see server.Config).
+	TLS        *tls.Config
+	Tokens     map[string]server.Rights
+	MaxConns   int
+	MaxObjects int
+	MaxKey     int
 }
 
 // StartCluster starts n servers that form one ring.
@@ -77,7 +85,8 @@ func StartCluster(n int, o Options) (*Cluster, error) {
 				return nil, err
 			}
 		}
-		cfg := server.Config{Registry: reg, MaxFrame: o.MaxFrame, Self: c.Endpoints[i], Logger: o.Logger.With("node", c.Endpoints[i])}
+		cfg := server.Config{Registry: reg, MaxFrame: o.MaxFrame, Self: c.Endpoints[i], Logger: o.Logger.With("node", c.Endpoints[i]),
+			TLS: o.TLS, Tokens: o.Tokens, MaxConns: o.MaxConns, MaxObjects: o.MaxObjects, MaxKey: o.MaxKey}
 		if n > 1 {
 			cfg.Members = c.Endpoints
 		}

@@ -74,6 +74,20 @@ type Config struct {
 	// (or a TLS handshake) for longer than this; a connection idle between
 	// frames is kept. 0 means DefaultFrameTimeout.
 	FrameTimeout time.Duration
+	// TLS, if not nil, makes every client connection TLS (set ClientAuth
+	// and ClientCAs for mutual TLS). Nil means plain TCP.
+	TLS *tls.Config
+	// Tokens, if not empty, turns authentication on: a connection may do
+	// nothing but PING until it sends HELLO with one of these tokens, and
+	// then what the token's rights allow. Empty means every connection has
+	// RightAdmin.
+	Tokens map[string]Rights
+	// MaxObjects bounds the objects this node holds; a call that would
+	// create one more fails with code limit. 0 means no limit.
+	MaxObjects int
+	// MaxKey bounds the length in bytes of the key of an object created by
+	// a call; 0 means DefaultMaxKey.
+	MaxKey int
 }
 
 // Defaults of the server's limits.
@@ -81,14 +95,21 @@ const (
 	DefaultMaxConns     = 10000
 	DefaultMaxBuffered  = 256 << 20
 	DefaultFrameTimeout = 10 * time.Second
+	DefaultMaxKey       = 4096
 )
 
 func (c *Config) validate() error {
 	if c.MaxFrame < 0 {
 		return fmt.Errorf("server: MaxFrame %d is negative", c.MaxFrame)
 	}
-	if c.MaxConns < 0 || c.MaxBuffered < 0 || c.FrameTimeout < 0 {
-		return fmt.Errorf("server: negative limit (MaxConns %d, MaxBuffered %d, FrameTimeout %v)", c.MaxConns, c.MaxBuffered, c.FrameTimeout)
+	if c.MaxConns < 0 || c.MaxBuffered < 0 || c.FrameTimeout < 0 || c.MaxObjects < 0 || c.MaxKey < 0 {
+		return fmt.Errorf("server: negative limit (MaxConns %d, MaxBuffered %d, FrameTimeout %v, MaxObjects %d, MaxKey %d)",
+			c.MaxConns, c.MaxBuffered, c.FrameTimeout, c.MaxObjects, c.MaxKey)
+	}
+	for _, r := range c.Tokens {
+		if r < RightRead || r > RightAdmin {
+			return fmt.Errorf("server: a token has rights %v", r)
+		}
 	}
 	if len(c.Members) > 0 {
 		found := false
@@ -119,8 +140,10 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup
 
-	buffered atomic.Int64 // bytes reserved by connections for large bodies
-	refusing atomic.Int32 // goroutines answering refused connections
+	tokens   map[[32]byte]Rights // SHA-256 of each token; nil: no authentication
+	nobj     atomic.Int64        // objects held
+	buffered atomic.Int64        // bytes reserved by connections for large bodies
+	refusing atomic.Int32        // goroutines answering refused connections
 	warns    warnLimiter
 }
 
@@ -168,6 +191,15 @@ func New(cfg Config) (*Server, error) {
 	if s.cfg.FrameTimeout == 0 {
 		s.cfg.FrameTimeout = DefaultFrameTimeout
 	}
+	if s.cfg.MaxKey == 0 {
+		s.cfg.MaxKey = DefaultMaxKey
+	}
+	if len(cfg.Tokens) > 0 {
+		s.tokens = map[[32]byte]Rights{}
+		for tok, r := range cfg.Tokens {
+			s.tokens[hashToken(tok)] = r
+		}
+	}
 	if len(cfg.Members) > 0 {
 		r, err := ring.New(cfg.Members, 0)
 		if err != nil {
@@ -206,11 +238,14 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
+	defer func(orig net.Listener) {
 		s.mu.Lock()
-		delete(s.listeners, l)
+		delete(s.listeners, orig)
 		s.mu.Unlock()
-	}()
+	}(l)
+	if s.cfg.TLS != nil {
+		l = tls.NewListener(l, s.cfg.TLS)
+	}
 	const minDelay = 5 * time.Millisecond
 	delay := minDelay
 	for {
@@ -386,33 +421,69 @@ func hashKey(k string) uint32 {
 	return h
 }
 
-// lookup returns the entry of ref, creating the object with ctor if absent.
-func (s *Server) lookup(ref dso.Ref, ctor dso.Constructor, args []any) (*entry, error) {
-	sh := s.shardOf(ref, true)
-	sh.mu.RLock()
-	e := sh.m[ref.Key]
-	sh.mu.RUnlock()
-	if e != nil {
-		return e, nil
+// create runs a call on an object that was absent from sh: it makes the
+// object, runs the call on it, and keeps it only if the call may have
+// changed it (or parked on it); a read or a failed call leaves nothing
+// behind. The shard is locked meanwhile, so no other call can create the
+// same object. It returns errRetry if the object appeared first.
+func (s *Server) create(sh *shard, ref dso.Ref, ctor dso.Constructor, method string, args, ctorArgs []any,
+	park func() *dso.Waiter, rights Rights) (any, *entry, error) {
+	if len(ref.Key) > s.cfg.MaxKey {
+		return nil, nil, fmt.Errorf("%w: key of %d bytes; this server creates objects with keys up to %d bytes", dso.ErrLimit, len(ref.Key), s.cfg.MaxKey)
 	}
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if e = sh.m[ref.Key]; e != nil {
-		return e, nil
+	if sh.m[ref.Key] != nil {
+		sh.mu.Unlock()
+		return nil, nil, errRetry
 	}
-	obj, err := ctor(args)
+	obj, err := ctor(ctorArgs)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", ref, err)
+		sh.mu.Unlock()
+		return nil, nil, fmt.Errorf("create %s: %w", ref, err)
+	}
+	if rights < RightAdmin {
+		if err := allowed(rights, ref, obj, method); err != nil {
+			sh.mu.Unlock()
+			return nil, nil, err
+		}
+	}
+	e := &entry{obj: obj}
+	e.mu.Lock()
+	inv := dso.NewInvocation(ref, method, args, park)
+	v, err := s.invoke(e, inv)
+	parked := inv.Parked() != nil && err == nil
+	if !parked && (err != nil || readOnly(obj, method)) {
+		sh.mu.Unlock()
+		e.mu.Unlock()
+		return v, nil, err
 	}
 	if s.store != nil {
 		if _, ok := obj.(dso.Persister); !ok {
-			return nil, fmt.Errorf("%w: create %s: type %s cannot be kept in pmem storage (this server runs with --storage pmem)", dso.ErrFailed, ref, ref.Type)
+			sh.mu.Unlock()
+			e.mu.Unlock()
+			return nil, nil, fmt.Errorf("%w: create %s: type %s cannot be kept in pmem storage (this server runs with --storage pmem)", dso.ErrFailed, ref, ref.Type)
 		}
 	}
-	e = &entry{obj: obj}
+	if max := s.cfg.MaxObjects; max > 0 && s.nobj.Load() >= int64(max) {
+		sh.mu.Unlock()
+		e.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: cannot create %s: this server holds %d objects, its limit", dso.ErrLimit, ref, max)
+	}
 	sh.m[ref.Key] = e
-	return e, nil
+	s.nobj.Add(1)
+	sh.mu.Unlock()
+	if s.store != nil && !parked {
+		err = s.persist(e, inv)
+	}
+	e.mu.Unlock()
+	if parked {
+		return nil, e, nil
+	}
+	return v, nil, err
 }
+
+// errRetry tells call that the object it meant to create appeared.
+var errRetry = errors.New("retry")
 
 func (s *Server) delete(ref dso.Ref) bool {
 	sh := s.shardOf(ref, false)
@@ -426,6 +497,7 @@ func (s *Server) delete(ref dso.Ref) bool {
 	if e == nil {
 		return false
 	}
+	s.nobj.Add(-1)
 	e.mu.Lock()
 	if s.store != nil {
 		if err := s.store.remove(ref); err != nil {
@@ -475,7 +547,7 @@ func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, c
 	v, e, err := s.call(ref, method, args, ctor, func() *dso.Waiter {
 		w = dso.NewWaiter(func(v any, err error) { ch <- res{v, err} })
 		return w
-	})
+	}, RightAdmin)
 	if err != nil || w == nil {
 		return v, err
 	}
@@ -489,10 +561,10 @@ func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, c
 	}
 }
 
-// call runs a method on the object ref. If the call parks (the park
-// function was called), it returns the entry so that the caller can
-// withdraw the waiter later.
-func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter) (any, *entry, error) {
+// call runs a method on the object ref, for a connection with the given
+// rights. If the call parks (the park function was called), it returns the
+// entry so that the caller can withdraw the waiter later.
+func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter, rights Rights) (any, *entry, error) {
 	ctor, name, ok := s.reg.Lookup(ref.Type)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type)
@@ -504,14 +576,27 @@ func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park fun
 		}
 	}
 	for {
-		e, err := s.lookup(ref, ctor, ctorArgs)
-		if err != nil {
-			return nil, nil, err
+		sh := s.shardOf(ref, true)
+		sh.mu.RLock()
+		e := sh.m[ref.Key]
+		sh.mu.RUnlock()
+		if e == nil {
+			v, e, err := s.create(sh, ref, ctor, method, args, ctorArgs, park, rights)
+			if err == errRetry {
+				continue
+			}
+			return v, e, err
 		}
 		e.mu.Lock()
 		if e.deleted {
 			e.mu.Unlock()
 			continue
+		}
+		if rights < RightAdmin {
+			if err := allowed(rights, ref, e.obj, method); err != nil {
+				e.mu.Unlock()
+				return nil, nil, err
+			}
 		}
 		inv := dso.NewInvocation(ref, method, args, park)
 		v, err := s.invoke(e, inv)
@@ -579,6 +664,8 @@ type conn struct {
 	logOnce sync.Once
 	logged  uint32 // codes of refusals already logged; read loop only
 
+	rights Rights // what the connection may do; read loop only
+
 	// Read loop only:
 	armed    bool   // a mid-frame read deadline is set
 	big      []byte // body buffer of frames larger than br's buffer
@@ -593,8 +680,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	rights := RightAdmin
+	if s.tokens != nil {
+		rights = RightNone
+	}
 	return &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, readBufSize), bw: bufio.NewWriterSize(nc, 16<<10),
-		parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1)}
+		parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1), rights: rights}
 }
 
 // readBufSize is the size of a connection's read buffer: a frame up to
@@ -806,19 +897,60 @@ func (c *conn) handle(q *wire.Request) {
 		if pc != nil {
 			c.s.withdraw(pc.e, pc.w, dso.ErrCanceled)
 		}
+	case wire.OpHello:
+		c.hello(q)
 	case wire.OpDelete:
+		if !c.need(q, RightAdmin, "DELETE") {
+			return
+		}
 		c.replyValue(q.ID, c.s.delete(dso.Ref{Type: q.Type, Key: q.Key}), nil)
 	case wire.OpMembers:
+		if !c.need(q, RightRead, "MEMBERS") {
+			return
+		}
 		ms := make([]any, len(c.s.cfg.Members))
 		for i, m := range c.s.cfg.Members {
 			ms[i] = m
 		}
 		c.replyValue(q.ID, ms, nil)
 	case wire.OpList:
+		if !c.need(q, RightAdmin, "LIST") {
+			return
+		}
 		c.replyValue(q.ID, c.s.list(q.Type), nil)
 	case wire.OpPing:
 		c.replyValue(q.ID, nil, nil)
 	}
+}
+
+// need answers q with a denied error unless the connection has rights r.
+func (c *conn) need(q *wire.Request, r Rights, what string) bool {
+	if c.rights >= r {
+		return true
+	}
+	err := fmt.Errorf("%w: %s needs %s rights; this connection has %s", dso.ErrDenied, what, r, c.rights)
+	c.logRefusal(q, err)
+	c.replyValue(q.ID, nil, err)
+	return false
+}
+
+// hello authenticates the connection with the token of q. Without
+// authentication on the server, any token (or none) gives RightAdmin.
+func (c *conn) hello(q *wire.Request) {
+	if c.s.tokens == nil {
+		c.replyValue(q.ID, c.rights.String(), nil)
+		return
+	}
+	r, ok := c.s.tokens[hashToken(q.Key)]
+	if !ok {
+		c.rights = RightNone
+		err := fmt.Errorf("%w: unknown token", dso.ErrDenied)
+		c.logRefusal(q, err)
+		c.replyValue(q.ID, nil, err)
+		return
+	}
+	c.rights = r
+	c.replyValue(q.ID, r.String(), nil)
 }
 
 func (c *conn) handleCall(q *wire.Request) {
@@ -827,7 +959,7 @@ func (c *conn) handleCall(q *wire.Request) {
 	v, e, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, func() *dso.Waiter {
 		w = dso.NewWaiter(func(v any, err error) { c.replyParked(id, v, err) })
 		return w
-	})
+	}, c.rights)
 	if e == nil {
 		if err != nil {
 			c.logRefusal(q, err)
@@ -859,7 +991,8 @@ func (c *conn) handleCall(q *wire.Request) {
 func (c *conn) logRefusal(q *wire.Request, err error) {
 	code := dso.CodeOf(err)
 	switch code {
-	case wire.CodeUnknownType, wire.CodeUnknownMethod, wire.CodeBadArgs, wire.CodeWrongNode, wire.CodeTooLarge:
+	case wire.CodeUnknownType, wire.CodeUnknownMethod, wire.CodeBadArgs, wire.CodeWrongNode, wire.CodeTooLarge,
+		wire.CodeDenied, wire.CodeLimit:
 	default:
 		return
 	}

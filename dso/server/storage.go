@@ -148,6 +148,7 @@ func (s *Server) restore() error {
 		}
 		sh := s.shardOf(ref, true)
 		sh.m[ref.Key] = &entry{obj: obj}
+		s.nobj.Add(1)
 		n++
 		return nil
 	})

@@ -39,6 +39,7 @@ const (
 	OpMembers Op = 0x04 // list the cluster's endpoints
 	OpList    Op = 0x05 // list the objects held by this node
 	OpPing    Op = 0x06 // liveness check
+	OpHello   Op = 0x07 // authenticate the connection with a token
 	OpOK      Op = 0x81 // successful reply carrying a value
 	OpError   Op = 0x82 // error reply carrying a code and a message
 )
@@ -115,7 +116,7 @@ type Request struct {
 	ID      uint64
 	Timeout uint64 // milliseconds; 0 means none (OpCall only)
 	Type    string // OpCall, OpDelete; type prefix for OpList
-	Key     string
+	Key     string // OpCall, OpDelete; the token of OpHello
 	Method  string
 	Args    []any
 	Ctor    []any // constructor arguments, used if the call creates the object
@@ -169,6 +170,17 @@ func AppendSimple(b []byte, op Op, id uint64, strs ...string) []byte {
 	for _, s := range strs {
 		b = AppendString(b, s)
 	}
+	return finish(b, start)
+}
+
+// AppendHello appends an OpHello frame carrying flags (0: none defined
+// yet) and an authentication token.
+func AppendHello(b []byte, id, flags uint64, token string) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpHello))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.AppendUvarint(b, flags)
+	b = AppendString(b, token)
 	return finish(b, start)
 }
 
@@ -246,6 +258,9 @@ func DecodeRequest(body []byte) (Request, error) {
 		q.Key = d.string()
 	case OpList:
 		q.Type = d.string()
+	case OpHello:
+		q.Timeout = d.uvarint() // flags, none defined yet
+		q.Key = d.string()      // the token
 	case OpCancel, OpMembers, OpPing:
 	default:
 		if d.err == nil {
