@@ -1,0 +1,591 @@
+package mencius
+
+import (
+	"slices"
+
+	"github.com/pingcap/failpoint"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/quorum"
+)
+
+func init() {
+	protocols.Register("mencius", func(cfg protocols.Config) (protocols.Protocol, error) {
+		return New(cfg)
+	}, Codec{})
+}
+
+const (
+	// maxBatch bounds the commands an owner proposes in one slot.
+	maxBatch = 64
+	// maxInflight bounds the own slots proposed and not yet chosen; further
+	// commands wait in a batch.
+	maxInflight = 16
+	// maxCatchUp bounds the chosen entries in one CatchUp message.
+	maxCatchUp = 256
+	// revokeAhead is the number of the suspected owner's slots a revocation
+	// covers beyond the highest slot known, so that the others can go on
+	// proposing for a while before the next revocation.
+	revokeAhead = 32
+	// maxRevoke bounds the owner's slots a Prepare may cover.
+	maxRevoke = 4 * revokeAhead
+	// maxPipeline bounds how far past the executed prefix an owner
+	// proposes, so that a revocation covers every slot in use.
+	maxPipeline = revokeAhead
+	// maxAhead bounds how far past the executed prefix a slot may lie; a
+	// message about a farther one is dropped, so a forged slot cannot grow
+	// the log without limit.
+	maxAhead = 1 << 16
+)
+
+// entry is one slot. prom and bal/cmds are the acceptor's promise and vote
+// (durable); chosen means cmds is the slot's chosen value. acks counts the
+// AcceptOKs at ackBal; chosenAt is the ballot at which a quorum accepted
+// the slot while this replica's vote was at another ballot (value unknown).
+type entry struct {
+	prom     ballot.Ballot
+	bal      ballot.Ballot
+	cmds     []protocols.Command
+	chosen   bool
+	ackBal   ballot.Ballot
+	acks     quorum.Tracker
+	chosenAt ballot.Ballot
+}
+
+// revocation is a phase 1 this replica runs to take over the slots of a
+// suspected owner.
+type revocation struct {
+	ballot   ballot.Ballot
+	owner    protocols.NodeID
+	from, to uint64
+	promises quorum.Tracker
+	merged   map[uint64]Accepted
+	started  int
+}
+
+// waiting is a command submitted here and not yet executed.
+type waiting struct {
+	cmd protocols.Command
+	at  int // tick of the last (re)proposal
+}
+
+// Replica is one Mencius replica: the owner of every n-th slot, an acceptor
+// and a learner of every slot. It implements protocols.Protocol.
+type Replica struct {
+	cfg  protocols.Config
+	env  protocols.Env
+	self protocols.NodeID
+	idx  uint64 // position of self in Peers
+	n    uint64
+	q    int
+
+	log  []entry // log[i] is slot base+i+1
+	base uint64
+
+	nextOwn  uint64 // the next own slot neither proposed nor skipped
+	skipFrom uint64 // the latest skip range, piggybacked on AcceptOKs
+	skipTo   uint64
+
+	executed uint64
+	done     map[protocols.CommandID]bool
+
+	batch     []protocols.Command
+	inflight  map[uint64][]protocols.Command // own slots proposed, not chosen
+	submitted []waiting
+
+	rev         *revocation
+	revokeAfter int // tick before which no revocation starts
+	now         int
+	lastBeat    int
+	heard       map[protocols.NodeID]int // tick a message from a peer last arrived
+	blockSlot   uint64
+	blockSince  int
+}
+
+// New returns a Mencius replica configured by cfg, restarted from
+// cfg.Recovered.
+func New(cfg protocols.Config) (*Replica, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Replica{
+		cfg:      cfg,
+		env:      cfg.Env,
+		self:     cfg.Self,
+		idx:      uint64(cfg.Index(cfg.Self)),
+		n:        uint64(len(cfg.Peers)),
+		q:        quorum.Majority(len(cfg.Peers)),
+		done:     map[protocols.CommandID]bool{},
+		inflight: map[uint64][]protocols.Command{},
+		heard:    map[protocols.NodeID]int{},
+	}
+	r.nextOwn = r.idx + 1
+	if err := r.recover(cfg.Recovered); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// owner returns the replica that owns slot (slot ≥ 1).
+func (r *Replica) owner(slot uint64) protocols.NodeID {
+	return r.cfg.Peers[(slot-1)%r.n]
+}
+
+// ownAtOrAbove returns the smallest own slot at or above s.
+func (r *Replica) ownAtOrAbove(s uint64) uint64 {
+	s = max(s, 1)
+	return s + (r.idx+r.n-(s-1)%r.n)%r.n
+}
+
+// ownBallot is the round-1 ballot with which the owner of slot proposes.
+func ownBallot(owner protocols.NodeID) ballot.Ballot {
+	return ballot.Ballot{Round: 1, Node: owner}
+}
+
+// inRange reports whether slot may be stored: above the compaction point
+// and at most maxAhead past the executed prefix.
+func (r *Replica) inRange(slot uint64) bool {
+	return slot > r.base && slot >= 1 && slot <= r.executed+maxAhead
+}
+
+// entry returns the entry of slot, growing the log; slot must be inRange.
+func (r *Replica) entry(slot uint64) *entry {
+	for r.lastSlot() < slot {
+		r.log = append(r.log, entry{acks: quorum.NewTracker(r.q)})
+	}
+	return &r.log[slot-r.base-1]
+}
+
+// at returns the entry of slot, or nil if it is compacted or beyond the log.
+func (r *Replica) at(slot uint64) *entry {
+	if slot <= r.base || slot > r.lastSlot() {
+		return nil
+	}
+	return &r.log[slot-r.base-1]
+}
+
+// lastSlot is the highest slot the log holds an entry for.
+func (r *Replica) lastSlot() uint64 { return r.base + uint64(len(r.log)) }
+
+func (r *Replica) broadcast(m protocols.Message) {
+	for _, p := range r.cfg.Peers {
+		if p != r.self {
+			r.env.Send(p, m)
+		}
+	}
+}
+
+// Submit implements protocols.Protocol.
+func (r *Replica) Submit(c protocols.Command) {
+	if r.done[c.ID] {
+		return
+	}
+	r.submitted = append(r.submitted, waiting{cmd: c, at: r.now})
+	r.batch = append(r.batch, c)
+	r.propose()
+}
+
+// propose puts batched commands into own slots while the pipeline has room.
+func (r *Replica) propose() {
+	for len(r.batch) > 0 && len(r.inflight) < maxInflight && r.nextOwn <= r.executed+maxPipeline*r.n && r.inRange(r.nextOwn) {
+		k := min(len(r.batch), maxBatch)
+		cmds := slices.Clone(r.batch[:k])
+		r.batch = r.batch[k:]
+		slot := r.nextOwn
+		r.nextOwn += r.n
+		e := r.entry(slot)
+		if ownBallot(r.self).Less(e.prom) || e.chosen {
+			// Revoked (or skipped) before this replica used it: try the
+			// next own slot.
+			r.batch = append(cmds, r.batch...)
+			continue
+		}
+		r.inflight[slot] = cmds
+		m := Accept{Ballot: ownBallot(r.self), Slot: slot, Cmds: cmds}
+		r.handleAccept(r.self, m)
+		r.broadcast(m)
+	}
+	if len(r.batch) == 0 {
+		r.batch = nil
+	}
+}
+
+// skipThrough skips every unused own slot at or below s: the owner will
+// propose nothing there, so each is a no-op, decided at once. The skip is
+// durable before any message that announces it leaves.
+func (r *Replica) skipThrough(s uint64) {
+	if s < r.nextOwn || !r.inRange(s) {
+		return
+	}
+	from, to := r.nextOwn, r.ownAtOrAbove(s+1)
+	r.env.Persist(skipRecord(from, to))
+	r.applySkip(r.self, from, to)
+	r.nextOwn = to
+	r.skipFrom, r.skipTo = from, to
+}
+
+// applySkip marks the slots of owner in [from, to) chosen no-ops.
+func (r *Replica) applySkip(owner protocols.NodeID, from, to uint64) {
+	i := r.cfg.Index(owner)
+	if i < 0 || from >= to || to-from > maxAhead {
+		return
+	}
+	s := max(from, r.base+1)
+	s += (uint64(i) + r.n - (s-1)%r.n) % r.n
+	for ; s < to && r.inRange(s); s += r.n {
+		r.choose(s, nil)
+	}
+}
+
+// choose records that cmds is the chosen value of slot.
+func (r *Replica) choose(slot uint64, cmds []protocols.Command) {
+	if !r.inRange(slot) {
+		return
+	}
+	e := r.entry(slot)
+	if e.chosen {
+		return
+	}
+	e.chosen, e.cmds = true, cmds
+	if own, ok := r.inflight[slot]; ok {
+		delete(r.inflight, slot)
+		if !sameIDs(own, cmds) {
+			// The slot was revoked and chosen without this proposal:
+			// propose its commands again.
+			r.batch = append(r.batch, own...)
+		}
+	}
+	failpoint.Inject("executeOnChoose", func() {
+		// Planted bug for the sabotage test: a slot executes as soon as
+		// it is chosen, ahead of the earlier slots still undecided.
+		for _, c := range cmds {
+			if !r.done[c.ID] {
+				r.done[c.ID] = true
+				r.env.Execute(c)
+			}
+		}
+	})
+}
+
+func sameIDs(a, b []protocols.Command) bool {
+	return slices.EqualFunc(a, b, func(x, y protocols.Command) bool { return x.ID == y.ID })
+}
+
+// Step implements protocols.Protocol.
+func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
+	if r.cfg.Index(from) < 0 {
+		return
+	}
+	r.heard[from] = r.now
+	switch m := m.(type) {
+	case Accept:
+		r.handleAccept(from, m)
+	case AcceptOK:
+		r.handleAcceptOK(from, m)
+	case Skip:
+		r.applySkip(from, m.From, m.To)
+	case Prepare:
+		r.handlePrepare(from, m)
+	case Promise:
+		r.handlePromise(from, m)
+	case Nack:
+		if r.rev != nil && r.rev.ballot.Less(m.Promised) {
+			r.abandon()
+		}
+	case CatchUpReq:
+		r.handleCatchUpReq(from, m)
+	case CatchUp:
+		before := r.executed
+		for _, a := range m.Chosen {
+			r.choose(a.Slot, a.Cmds)
+		}
+		r.execute()
+		if e := r.at(r.executed + 1); r.executed > before && e != nil && !e.chosen {
+			// A replica far behind (a restart relearns every slot) asks
+			// for the next batch at once.
+			r.env.Send(from, CatchUpReq{From: r.executed + 1, To: r.lastSlot()})
+		}
+	}
+	r.execute()
+	r.propose()
+}
+
+// validBallot reports whether b may be used for slot: round 1 belongs to
+// the slot's owner, higher rounds to revokers.
+func (r *Replica) validBallot(slot uint64, b ballot.Ballot) bool {
+	switch {
+	case b.Round == 0 || r.cfg.Index(b.Node) < 0:
+		return false
+	case b.Round == 1:
+		return b.Node == r.owner(slot)
+	}
+	return true
+}
+
+func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
+	if !r.inRange(m.Slot) || !r.validBallot(m.Slot, m.Ballot) {
+		return
+	}
+	e := r.entry(m.Slot)
+	if m.Ballot.Less(e.prom) {
+		r.env.Send(from, Nack{Slot: m.Slot, Promised: e.prom})
+		return
+	}
+	// A proposal for slot s means the others are past s: this replica's
+	// unused slots up to s become no-ops, announced with the AcceptOK.
+	// Revokers' no-ops reach ahead of the proposals and skip nothing.
+	if from != r.self && m.Ballot.Round == 1 {
+		r.skipThrough(m.Slot)
+	}
+	e = r.entry(m.Slot) // skipThrough may have grown the log
+	e.prom, e.bal = m.Ballot, m.Ballot
+	if !e.chosen {
+		// A chosen slot keeps its value: any later ballot proposes it.
+		e.cmds = m.Cmds
+	}
+	r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+	if e.chosenAt == m.Ballot {
+		r.choose(m.Slot, m.Cmds)
+	}
+	ok := AcceptOK{Ballot: m.Ballot, Slot: m.Slot, SkipFrom: r.skipFrom, SkipTo: r.skipTo}
+	r.handleAcceptOK(r.self, ok)
+	r.broadcast(ok)
+}
+
+func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
+	if from != r.self {
+		r.applySkip(from, m.SkipFrom, m.SkipTo)
+	}
+	if !r.inRange(m.Slot) || !r.validBallot(m.Slot, m.Ballot) {
+		return
+	}
+	e := r.entry(m.Slot)
+	if e.chosen {
+		return
+	}
+	if e.ackBal.Less(m.Ballot) {
+		e.ackBal, e.acks = m.Ballot, quorum.NewTracker(r.q)
+	}
+	if e.ackBal != m.Ballot || !e.acks.Add(from) || !e.acks.Reached() {
+		return
+	}
+	if e.bal == m.Ballot {
+		r.choose(m.Slot, e.cmds)
+	} else {
+		e.chosenAt = m.Ballot
+	}
+}
+
+// execute runs chosen slots in order, each command at most once.
+func (r *Replica) execute() {
+	for e := r.at(r.executed + 1); e != nil && e.chosen; e = r.at(r.executed + 1) {
+		for _, c := range e.cmds {
+			if !r.done[c.ID] {
+				r.done[c.ID] = true
+				r.env.Execute(c)
+			}
+		}
+		r.executed++
+	}
+}
+
+func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
+	i := r.cfg.Index(m.Owner)
+	if i < 0 || m.Ballot.Round < 2 || m.From > m.To || !r.inRange(m.From) || !r.inRange(m.To) || m.To-m.From > maxRevoke*r.n {
+		return
+	}
+	if m.Owner == r.self {
+		r.skipThrough(m.To)
+	}
+	var acc []Accepted
+	for s := r.ownerSlot(m.Owner, m.From); s <= m.To; s += r.n {
+		e := r.entry(s)
+		if m.Ballot.Less(e.prom) {
+			r.env.Send(from, Nack{Slot: s, Promised: e.prom})
+			return
+		}
+		if e.chosen {
+			// A chosen value (a skip among them) is reported at the
+			// revoker's own ballot: it is the only value the slot may
+			// take, and it outranks every vote the revoker collects.
+			acc = append(acc, Accepted{Slot: s, Ballot: m.Ballot, Cmds: e.cmds})
+		} else if !e.bal.IsZero() {
+			acc = append(acc, Accepted{Slot: s, Ballot: e.bal, Cmds: e.cmds})
+		}
+	}
+	for s := r.ownerSlot(m.Owner, m.From); s <= m.To; s += r.n {
+		r.entry(s).prom = m.Ballot
+	}
+	r.env.Persist(promiseRecord(m.Owner, m.From, m.To, m.Ballot))
+	r.env.Send(from, Promise{Ballot: m.Ballot, Owner: m.Owner, From: m.From, To: m.To, Accepted: acc})
+}
+
+// ownerSlot returns the smallest slot of owner at or above s.
+func (r *Replica) ownerSlot(owner protocols.NodeID, s uint64) uint64 {
+	s = max(s, 1)
+	i := uint64(r.cfg.Index(owner))
+	return s + (i+r.n-(s-1)%r.n)%r.n
+}
+
+// suspected reports whether p has been silent for SuspectTicks ticks.
+func (r *Replica) suspected(p protocols.NodeID) bool {
+	return p != r.self && r.now-r.heard[p] >= r.cfg.SuspectTicks
+}
+
+// revoker returns the replica that revokes the slots of a suspected owner,
+// as this replica sees it: the first replica after owner in Peers order
+// that is not suspected. Choosing one keeps revokers from dueling with ever
+// higher ballots; if two replicas see it differently, abandon's random
+// back-off settles it.
+func (r *Replica) revoker(owner protocols.NodeID) protocols.NodeID {
+	i := r.cfg.Index(owner)
+	for k := 1; k < len(r.cfg.Peers); k++ {
+		if p := r.cfg.Peers[(i+k)%len(r.cfg.Peers)]; !r.suspected(p) {
+			return p
+		}
+	}
+	return r.self
+}
+
+// abandon gives up the running revocation and waits a random number of
+// ticks before the next one.
+func (r *Replica) abandon() {
+	r.rev = nil
+	r.revokeAfter = r.now + 1 + r.env.Rand().IntN(r.cfg.SuspectTicks)
+}
+
+// revoke starts phase 1 for the slots of owner from s to revokeAhead of its
+// slots past the highest slot known.
+func (r *Replica) revoke(owner protocols.NodeID, s uint64) {
+	to := min(s+revokeAhead*r.n-1, r.executed+maxAhead)
+	round := uint64(1)
+	for t := r.ownerSlot(owner, s); t <= to && t <= r.lastSlot(); t += r.n {
+		round = max(round, r.at(t).prom.Round)
+	}
+	b := ballot.Ballot{Round: round + 1, Node: r.self}
+	r.rev = &revocation{ballot: b, owner: owner, from: s, to: to, promises: quorum.NewTracker(r.q), merged: map[uint64]Accepted{}, started: r.now}
+	m := Prepare{Ballot: b, Owner: owner, From: s, To: to}
+	r.handlePrepare(r.self, m)
+	r.broadcast(m)
+}
+
+func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
+	v := r.rev
+	if v == nil || m.Ballot != v.ballot || m.Owner != v.owner || m.From != v.from || m.To != v.to || !v.promises.Add(from) {
+		return
+	}
+	for _, a := range m.Accepted {
+		if a.Slot < v.from || a.Slot > v.to || r.owner(a.Slot) != v.owner {
+			continue
+		}
+		if a.Ballot == v.ballot {
+			r.choose(a.Slot, a.Cmds)
+		}
+		if cur, ok := v.merged[a.Slot]; !ok || cur.Ballot.Less(a.Ballot) {
+			v.merged[a.Slot] = a
+		}
+	}
+	if !v.promises.Reached() {
+		return
+	}
+	r.rev = nil
+	for s := r.ownerSlot(v.owner, v.from); s <= v.to; s += r.n {
+		e := r.entry(s)
+		if e.chosen {
+			continue
+		}
+		var cmds []protocols.Command
+		if a, ok := v.merged[s]; ok {
+			cmds = a.Cmds
+		}
+		acc := Accept{Ballot: v.ballot, Slot: s, Cmds: cmds}
+		r.handleAccept(r.self, acc)
+		r.broadcast(acc)
+	}
+}
+
+func (r *Replica) handleCatchUpReq(from protocols.NodeID, m CatchUpReq) {
+	if m.From > m.To || !r.inRange(m.From) {
+		return
+	}
+	r.skipThrough(min(m.To, r.executed+maxAhead))
+	var chosen []Accepted
+	for s := m.From; s <= m.To && s <= r.lastSlot() && len(chosen) < maxCatchUp; s++ {
+		if e := r.at(s); e != nil && e.chosen {
+			chosen = append(chosen, Accepted{Slot: s, Cmds: e.cmds})
+		}
+	}
+	if len(chosen) > 0 {
+		r.env.Send(from, CatchUp{Chosen: chosen})
+	}
+}
+
+// Tick implements protocols.Protocol.
+func (r *Replica) Tick() {
+	r.now++
+	beat := max(1, r.cfg.SuspectTicks/3)
+	if r.rev != nil && r.now-r.rev.started >= r.cfg.SuspectTicks {
+		r.abandon()
+	}
+	if r.now-r.lastBeat >= beat {
+		r.lastBeat = r.now
+		r.broadcast(Skip{From: r.skipFrom, To: r.skipTo})
+		r.retransmit()
+	}
+	s := r.executed + 1
+	if s != r.blockSlot {
+		r.blockSlot, r.blockSince = s, r.now
+	}
+	if e := r.at(s); e != nil && !e.chosen {
+		blocked := r.now - r.blockSince
+		o := r.owner(s)
+		if o == r.self {
+			// Own unused slots up to the highest known are skipped, and
+			// the skip announced at once.
+			r.skipThrough(r.lastSlot())
+			if r.skipTo > s && r.skipFrom <= s {
+				r.broadcast(Skip{From: r.skipFrom, To: r.skipTo})
+			}
+		}
+		switch {
+		case (r.suspected(o) || blocked >= 2*r.cfg.SuspectTicks) && r.rev == nil && r.now >= r.revokeAfter &&
+			(r.revoker(o) == r.self || blocked >= 3*r.cfg.SuspectTicks):
+			// A suspected owner's slots are taken over by one replica;
+			// so is a slot that stays undecided although its owner is
+			// alive (its round-1 proposal refused by acceptors that
+			// promised a revoker who then fell silent). When the
+			// designated revoker does not act, any blocked replica does.
+			r.revoke(o, s)
+		case blocked >= beat && (blocked-beat)%beat == 0:
+			// The slot may be decided elsewhere (a restart forgets what
+			// was chosen; a lost AcceptOK or skip): ask the peers.
+			r.broadcast(CatchUpReq{From: s, To: r.lastSlot()})
+		}
+	}
+	// Commands submitted here and not executed for a long while are
+	// proposed again: their slot may have been revoked and its outcome
+	// lost.
+	r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
+	for i := range r.submitted {
+		if w := &r.submitted[i]; r.now-w.at >= 2*r.cfg.SuspectTicks {
+			w.at = r.now
+			if !slices.ContainsFunc(r.batch, func(c protocols.Command) bool { return c.ID == w.cmd.ID }) {
+				r.batch = append(r.batch, w.cmd)
+			}
+		}
+	}
+	r.execute()
+	r.propose()
+}
+
+// retransmit resends the own proposals not yet chosen.
+func (r *Replica) retransmit() {
+	for s := r.executed + 1; s <= r.lastSlot(); s++ {
+		if cmds, ok := r.inflight[s]; ok {
+			if e := r.at(s); e != nil && e.bal == ownBallot(r.self) {
+				r.broadcast(Accept{Ballot: e.bal, Slot: s, Cmds: cmds})
+			}
+		}
+	}
+}

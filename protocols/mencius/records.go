@@ -1,0 +1,96 @@
+package mencius
+
+import (
+	"fmt"
+
+	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/wire"
+)
+
+// Durable records. A replica persists each vote (recAccept), each promise
+// to a revoker (recPromise, for a range of one owner's slots) and each skip
+// of its own slots (recSkip) before any message that depends on it leaves.
+// A restart replays them in order; what is chosen and what was executed is
+// relearned from the peers, except the own skips, which are decisions.
+const (
+	recAccept byte = iota + 1
+	recPromise
+	recSkip
+)
+
+func acceptRecord(slot uint64, b ballot.Ballot, cmds []protocols.Command) []byte {
+	rec := wire.AppendUvarint([]byte{recAccept}, slot)
+	rec = wire.AppendBallot(rec, b)
+	return wire.AppendCommands(rec, cmds)
+}
+
+func promiseRecord(owner protocols.NodeID, from, to uint64, b ballot.Ballot) []byte {
+	rec := wire.AppendUvarint([]byte{recPromise}, uint64(owner))
+	rec = wire.AppendUvarint(rec, from)
+	rec = wire.AppendUvarint(rec, to)
+	return wire.AppendBallot(rec, b)
+}
+
+func skipRecord(from, to uint64) []byte {
+	return wire.AppendUvarint(wire.AppendUvarint([]byte{recSkip}, from), to)
+}
+
+// recover replays the records persisted before a crash.
+func (r *Replica) recover(recs [][]byte) error {
+	for i, rec := range recs {
+		if len(rec) == 0 {
+			return fmt.Errorf("mencius: record %d: empty", i)
+		}
+		rd := wire.NewReader(rec[1:])
+		switch rec[0] {
+		case recAccept:
+			slot, b, cmds := rd.Uvarint(), rd.Ballot(), rd.Commands()
+			if rd.Err() != nil {
+				break
+			}
+			if !r.inRange(slot) || !r.validBallot(slot, b) {
+				return fmt.Errorf("mencius: record %d: vote for slot %d at %v out of range", i, slot, b)
+			}
+			e := r.entry(slot)
+			if !e.chosen {
+				e.cmds = cmds
+			}
+			e.bal, e.prom = b, ballot.Max(e.prom, b)
+			if b == ownBallot(r.self) {
+				// The own proposal is sent again (retransmit): the
+				// others may never have seen it.
+				r.nextOwn = max(r.nextOwn, slot+r.n)
+				r.inflight[slot] = cmds
+			}
+		case recPromise:
+			owner, from, to, b := rd.NodeID(), rd.Uvarint(), rd.Uvarint(), rd.Ballot()
+			if rd.Err() != nil {
+				break
+			}
+			if r.cfg.Index(owner) < 0 || from > to || !r.inRange(from) || !r.inRange(to) || to-from > maxRevoke*r.n {
+				return fmt.Errorf("mencius: record %d: promise for slots %d-%d of %d out of range", i, from, to, owner)
+			}
+			for s := r.ownerSlot(owner, from); s <= to; s += r.n {
+				e := r.entry(s)
+				e.prom = ballot.Max(e.prom, b)
+			}
+		case recSkip:
+			from, to := rd.Uvarint(), rd.Uvarint()
+			if rd.Err() != nil {
+				break
+			}
+			if from > to || !r.inRange(max(from, 1)) || to > r.executed+maxAhead+r.n {
+				return fmt.Errorf("mencius: record %d: skip %d-%d out of range", i, from, to)
+			}
+			r.applySkip(r.self, from, to)
+			r.nextOwn = max(r.nextOwn, r.ownAtOrAbove(to))
+		default:
+			return fmt.Errorf("mencius: record %d: unknown type %d", i, rec[0])
+		}
+		if err := rd.Done(); err != nil {
+			return fmt.Errorf("mencius: record %d: %w", i, err)
+		}
+	}
+	return nil
+}
