@@ -26,7 +26,9 @@ import (
 	"math"
 	"net"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blossom-dso/blossom/dso"
@@ -49,8 +51,23 @@ type Options struct {
 	// ConnsPerNode is the number of connections per node (default 4);
 	// objects are spread over them by hash.
 	ConnsPerNode int
-	// DialTimeout bounds one connection attempt (default 2s).
+	// DialTimeout bounds one connection attempt, TLS handshake and HELLO
+	// included (default 2s).
 	DialTimeout time.Duration
+	// RequestTimeout bounds the requests that never wait on an object
+	// (MEMBERS, LIST, PING, DELETE) when the context has no earlier
+	// deadline (default 5s). A node that does not answer one in time is
+	// taken for frozen: its connection is closed, and DialOptions moves on
+	// to the next endpoint.
+	RequestTimeout time.Duration
+	// ProbeInterval is how often a connection with calls in flight checks
+	// that its node still answers (default 2s): after an interval without
+	// a reply it sends a PING, and if no reply of any kind comes in the
+	// next interval either, the connection fails its calls with
+	// ErrUnavailable. Calls that park (a barrier's await, ...) may thus
+	// wait as long as they like on a node that is alive, and none waits for
+	// ever on a frozen one.
+	ProbeInterval time.Duration
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts (defaults 10ms and 1s).
 	MinBackoff, MaxBackoff time.Duration
@@ -83,6 +100,12 @@ func (o *Options) fill() error {
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 2 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = 2 * time.Second
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 10 * time.Millisecond
@@ -130,7 +153,7 @@ func DialOptions(ctx context.Context, opts Options) (*Client, error) {
 	reached := false
 	for _, ep := range opts.Endpoints {
 		n := c.node(ep)
-		v, err := n.request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+		v, err := n.request(ctx, 0, bounded|failFast, func(b []byte, id uint64) ([]byte, error) {
 			return wire.AppendSimple(b, wire.OpMembers, id), nil
 		})
 		if err != nil {
@@ -150,7 +173,10 @@ func DialOptions(ctx context.Context, opts Options) (*Client, error) {
 	}
 	if !reached {
 		c.Close()
-		return nil, fmt.Errorf("dso/client: dial %v: %w", opts.Endpoints, firstErr)
+		if len(opts.Endpoints) > 1 {
+			return nil, fmt.Errorf("%w (no endpoint of %s answered)", firstErr, strings.Join(opts.Endpoints, ", "))
+		}
+		return nil, firstErr
 	}
 	r, err := ring.New(members, 0)
 	if err != nil {
@@ -206,7 +232,7 @@ func (c *Client) Call(ctx context.Context, ref dso.Ref, method string, args, cto
 		ms := math.Ceil(float64(time.Until(dl)) / float64(time.Millisecond))
 		timeout = uint64(max(ms, 1))
 	}
-	return n.request(ctx, int(h>>32), func(b []byte, id uint64) ([]byte, error) {
+	return n.request(ctx, int(h>>32), 0, func(b []byte, id uint64) ([]byte, error) {
 		return wire.AppendCall(b, id, timeout, ref.Type, ref.Key, method, args, ctor)
 	})
 }
@@ -218,7 +244,7 @@ func (c *Client) Delete(ctx context.Context, ref dso.Ref) (bool, error) {
 	delete(c.created, ref)
 	c.mu.Unlock()
 	n := c.node(c.ring.Owner(ref.Type, ref.Key))
-	v, err := n.request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+	v, err := n.request(ctx, 0, bounded, func(b []byte, id uint64) ([]byte, error) {
 		return wire.AppendSimple(b, wire.OpDelete, id, ref.Type, ref.Key), nil
 	})
 	b, _ := v.(bool)
@@ -253,7 +279,7 @@ func (c *Client) Clear(ctx context.Context) error {
 func (c *Client) List(ctx context.Context, prefix string) ([]dso.Ref, error) {
 	var out []dso.Ref
 	for _, m := range c.ring.Nodes() {
-		v, err := c.node(m).request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+		v, err := c.node(m).request(ctx, 0, bounded, func(b []byte, id uint64) ([]byte, error) {
 			return wire.AppendSimple(b, wire.OpList, id, prefix), nil
 		})
 		if err != nil {
@@ -276,7 +302,7 @@ func (c *Client) List(ctx context.Context, prefix string) ([]dso.Ref, error) {
 // Ping checks that every node answers.
 func (c *Client) Ping(ctx context.Context) error {
 	for _, m := range c.ring.Nodes() {
-		if _, err := c.node(m).request(ctx, 0, func(b []byte, id uint64) ([]byte, error) {
+		if _, err := c.node(m).request(ctx, 0, bounded, func(b []byte, id uint64) ([]byte, error) {
 			return wire.AppendSimple(b, wire.OpPing, id), nil
 		}); err != nil {
 			return err
@@ -325,7 +351,7 @@ type connSlot struct {
 }
 
 // get returns a live connection of slot i, dialling with back-off.
-func (n *node) get(ctx context.Context, i int) (*conn, error) {
+func (n *node) get(ctx context.Context, i int, failFast bool) (*conn, error) {
 	s := n.conns[i%len(n.conns)]
 	deadline := time.Now().Add(n.c.opts.RetryFor)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -354,6 +380,10 @@ func (n *node) get(ctx context.Context, i int) (*conn, error) {
 			if errors.As(err, &re) { // the node answered: its verdict stands
 				s.mu.Unlock()
 				return nil, fmt.Errorf("%s: %w", n.addr, err)
+			}
+			if failFast {
+				s.mu.Unlock()
+				return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, n.addr, describeDialErr(err))
 			}
 			s.failures++
 			b := n.c.opts.MinBackoff << min(s.failures-1, 20)
@@ -409,9 +439,19 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
-	cn := &conn{nc: nc, br: br, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame}
+	cn := &conn{nc: nc, br: br, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{})}
 	go cn.readLoop()
+	go cn.watchdog(o.ProbeInterval, n.addr)
 	return cn, nil
+}
+
+// describeDialErr rewords the dial errors whose cause is known.
+func describeDialErr(err error) error {
+	var re tls.RecordHeaderError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%w (TLS handshake answered by something else: %v)", errNotDSO, err)
+	}
+	return err
 }
 
 // errNotDSO is the error for an endpoint that answers in another protocol.
@@ -445,12 +485,27 @@ type result struct {
 
 var chanPool = sync.Pool{New: func() any { return make(chan result, 1) }}
 
+// Modes of a request.
+const (
+	bounded  = 1 << iota // never parks: bounded by RequestTimeout
+	failFast             // a failed dial is not retried
+)
+
 // request sends one frame built by enc on slot i and waits for its reply.
-func (n *node) request(ctx context.Context, slot int, enc func([]byte, uint64) ([]byte, error)) (any, error) {
+func (n *node) request(ctx context.Context, slot int, mode int, enc func([]byte, uint64) ([]byte, error)) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", dso.ErrCanceled, err)
 	}
-	cn, err := n.get(ctx, slot)
+	var timeout <-chan time.Time
+	if mode&bounded != 0 {
+		rt := n.c.opts.RequestTimeout
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > rt {
+			t := time.NewTimer(rt)
+			defer t.Stop()
+			timeout = t.C
+		}
+	}
+	cn, err := n.get(ctx, slot, mode&failFast != 0)
 	if err != nil {
 		return nil, err
 	}
@@ -469,6 +524,10 @@ func (n *node) request(ctx context.Context, slot int, enc func([]byte, uint64) (
 			cn.sendCancel(id)
 		}
 		return nil, fmt.Errorf("%w: %w", dso.ErrCanceled, ctx.Err())
+	case <-timeout:
+		err := fmt.Errorf("%w: %s did not answer within %v", ErrUnavailable, n.addr, n.c.opts.RequestTimeout)
+		cn.fail(err)
+		return nil, err
 	}
 }
 
@@ -487,6 +546,42 @@ type conn struct {
 	nextID  uint64
 	pending map[uint64]chan result
 	err     error // set once the connection is dead
+
+	reads atomic.Uint64 // frames read, for the watchdog
+	stop  chan struct{} // closed when the connection dies
+}
+
+// watchdog checks, every interval, that a node with calls in flight still
+// answers: after an interval without a frame it sends a PING (answered by
+// a live server at once, whatever its calls are waiting for), and after a
+// second one it fails the connection.
+func (c *conn) watchdog(interval time.Duration, addr string) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last, probing := c.reads.Load(), false
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		busy := len(c.pending) > 0
+		c.mu.Unlock()
+		cur := c.reads.Load()
+		switch {
+		case !busy || cur != last:
+			last, probing = cur, false
+		case !probing:
+			probing = true
+			c.wmu.Lock()
+			c.out = wire.AppendSimple(c.out, wire.OpPing, 0)
+			c.flushLocked()
+		default:
+			c.fail(fmt.Errorf("%w: %s: no answer for %v, not even to a ping", ErrUnavailable, addr, 2*interval))
+			return
+		}
+	}
 }
 
 func (c *conn) dead() bool {
@@ -577,6 +672,7 @@ func (c *conn) fail(err error) {
 	c.err = err
 	pending := c.pending
 	c.pending = nil
+	close(c.stop)
 	c.mu.Unlock()
 	c.nc.Close()
 	for _, ch := range pending {
@@ -594,6 +690,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		buf = body
+		c.reads.Add(1)
 		r, err := wire.DecodeReply(body)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: %v", ErrUnavailable, err))

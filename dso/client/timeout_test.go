@@ -1,0 +1,129 @@
+package client_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/client"
+	"github.com/blossom-dso/blossom/dso/dsotest"
+	"github.com/blossom-dso/blossom/dso/wire"
+)
+
+// frozenNode accepts connections and answers MEMBERS (with an empty
+// list) if answerMembers, and nothing else, ever: a node that froze.
+func frozenNode(t *testing.T, answerMembers bool) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+			go func() {
+				br := bufio.NewReader(nc)
+				for {
+					body, err := wire.ReadFrame(br, nil, 1<<20)
+					if err != nil {
+						return
+					}
+					q, err := wire.DecodeRequest(body)
+					if err == nil && q.Op == wire.OpMembers && answerMembers {
+						f, _ := wire.AppendOK(nil, q.ID, []any{})
+						nc.Write(f)
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// Defect 4: an endpoint that accepts but never answers hung Dial for ever.
+func TestDialMovesOnFromAnEndpointThatNeverAnswers(t *testing.T) {
+	t.Parallel()
+	cl, err := dsotest.StartCluster(2, dsotest.Options{})
+	require.NoError(t, err)
+	defer cl.Close()
+	frozen := frozenNode(t, false)
+	ctx := context.Background()
+	c, err := client.DialOptions(ctx, client.Options{Endpoints: []string{frozen, cl.Endpoints[0]}, RequestTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	require.ElementsMatch(t, cl.Endpoints, c.Members())
+	v, err := c.Call(ctx, dso.Ref{Type: dso.TypeCounter, Key: "c"}, "increment", nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), v)
+}
+
+// Defect 4: a call without a deadline to a node that froze hung for ever;
+// it now fails with ErrUnavailable once the node misses a ping.
+func TestCallToAFrozenNodeFails(t *testing.T) {
+	t.Parallel()
+	frozen := frozenNode(t, true)
+	ctx := context.Background()
+	c, err := client.DialOptions(ctx, client.Options{Endpoints: []string{frozen}, ProbeInterval: 20 * time.Millisecond, RetryFor: 50 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Call(ctx, dso.Ref{Type: dso.TypeCounter, Key: "c"}, "increment", nil, nil)
+	require.ErrorIs(t, err, client.ErrUnavailable)
+	require.ErrorContains(t, err, "not even to a ping")
+	_, err = c.List(ctx, "")
+	require.ErrorIs(t, err, client.ErrUnavailable)
+}
+
+// A call parked on a live node is not mistaken for a frozen node: the
+// server answers the watchdog's pings while the call waits.
+func TestParkedCallOutlivesTheWatchdog(t *testing.T) {
+	t.Parallel()
+	cl, err := dsotest.StartCluster(1, dsotest.Options{})
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx := context.Background()
+	c, err := client.DialOptions(ctx, client.Options{Endpoints: cl.Endpoints, ProbeInterval: 5 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	ref := dso.Ref{Type: dso.TypeFuture, Key: "f"}
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, ref, "get", nil, nil)
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // twenty probe intervals
+	_, err = cl.Servers[0].Invoke(ctx, ref, "set", []any{int64(1)}, nil)
+	require.NoError(t, err)
+	require.NoError(t, <-got)
+}
+
+// Refused connections on every endpoint fail fast, without back-off.
+func TestDialFailsFastWhenEveryEndpointRefuses(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	_, err = client.DialOptions(context.Background(), client.Options{Endpoints: []string{addr, addr}, RetryFor: time.Hour})
+	require.ErrorIs(t, err, client.ErrUnavailable)
+	require.ErrorContains(t, err, "refused")
+}
