@@ -27,6 +27,10 @@
 // answers the client: a protocol may forward a command (for example to a
 // leader), but every replica that must answer executes it itself.
 //
+// A command submitted again after this replica executed it (a client's
+// retry after a lost answer) is not executed again: the protocol reports it
+// through AlreadyExecuted, and the runtime tells the client it took effect.
+//
 // # Persistence contract
 //
 // Env.Persist appends one record to the replica's durable log. After a crash

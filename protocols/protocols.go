@@ -235,6 +235,24 @@ type StateTransfer interface {
 	InstallState(state []byte) error
 }
 
+// RetryAnswerer is an optional interface of an Env (the replica core
+// implements it). A protocol that receives, through Submit, a command it
+// knows it executed before (a client's retry, after a lost answer, of a
+// command this replica executed) calls AlreadyExecuted so that the client
+// is told the command took effect; nothing is executed again. Without it
+// such a retry would get no answer at all.
+type RetryAnswerer interface {
+	AlreadyExecuted(c Command)
+}
+
+// AlreadyExecuted tells env, if it answers retries, that this replica
+// executed c before.
+func AlreadyExecuted(env Env, c Command) {
+	if a, ok := env.(RetryAnswerer); ok {
+		a.AlreadyExecuted(c)
+	}
+}
+
 // LeaderReporter is an optional interface of a Protocol that has a leader:
 // Leader returns the replica this one believes leads, or 0 if it knows
 // none. Runtimes use it to report where the leader was.

@@ -58,6 +58,10 @@ type Output struct {
 	// is valid until Advance.
 	Cmd    protocols.Command
 	Result []byte
+	// Duplicate marks an OutReply to a command that the sessions found
+	// executed before: it took effect once, but its result is not kept
+	// (Result is nil).
+	Duplicate bool
 }
 
 // Snapshot is a checkpoint of a core: it replaces every record up to and
@@ -307,15 +311,27 @@ func (c *Core) Persist(rec []byte) {
 }
 
 // Execute implements protocols.Env: the command is applied unless its
-// client session shows it was executed already.
+// client session shows it was executed already; then a Duplicate answer
+// is made instead.
 func (c *Core) Execute(cmd protocols.Command) {
 	if !c.sess.admit(cmd) {
+		// A retry of a command executed before: its client is told so
+		// (the result itself is not kept), once the records are durable.
 		c.stats.Duplicates++
+		c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: cmd.ID}, Duplicate: true}, c.holdRep)
 		return
 	}
 	c.stats.Executed++
 	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd})
 	c.sm.Apply(cmd, &c.answers)
+}
+
+// AlreadyExecuted implements protocols.RetryAnswerer: the client of c is
+// told, once the records persisted so far are durable, that c executed
+// before; the state machine and sessions are untouched.
+func (c *Core) AlreadyExecuted(cmd protocols.Command) {
+	c.stats.Duplicates++
+	c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: cmd.ID}, Duplicate: true}, c.holdRep)
 }
 
 // answers is the core's Answers: each answer is copied into the arena,

@@ -71,6 +71,12 @@ func (r *Replica) serveKV(w http.ResponseWriter, q *http.Request, op byte) {
 	}
 	res, err := r.Do(q.Context(), Command(id, acked, op, key, value))
 	switch {
+	case errors.Is(err, ErrDuplicate) && op == OpPut:
+		// The put took effect once; that is all its answer says.
+		w.Header().Set("Blossom-Duplicate", "true")
+		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, ErrDuplicate):
+		http.Error(w, err.Error()+": read again as a new call", http.StatusConflict)
 	case errors.Is(err, ErrBusy):
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.Canceled):

@@ -85,7 +85,13 @@ const (
 
 // call is a client call waiting for its command's answer.
 type call struct {
-	done chan []byte // buffered 1: the core never blocks on it
+	done chan answer // buffered 1: the core never blocks on it
+}
+
+// answer is a command's result, or the news that it executed before.
+type answer struct {
+	res []byte
+	dup bool
 }
 
 // Status describes a replica, for GET /status and tests.
@@ -384,12 +390,12 @@ func (r *Replica) process() {
 		case replica.OutReply:
 			if w, ok := r.waiting[o.Cmd.ID]; ok {
 				delete(r.waiting, o.Cmd.ID)
-				res := slices.Clone(o.Result)
-				if res == nil {
-					res = []byte{}
+				a := answer{res: slices.Clone(o.Result), dup: o.Duplicate}
+				if a.res == nil {
+					a.res = []byte{}
 				}
 				for _, c := range w {
-					c.done <- res
+					c.done <- a
 				}
 			}
 		}
@@ -566,15 +572,19 @@ var (
 	ErrTimeout = errors.New("runner: no answer in time (outcome unknown)")
 	// ErrBusy: too many calls are waiting; the command was not submitted.
 	ErrBusy = errors.New("runner: too many waiting calls")
+	// ErrDuplicate: the command executed before (a retry of an answered
+	// or timed-out call); it took effect once, and its result is not kept.
+	ErrDuplicate = errors.New("runner: executed before; its result is not kept")
 )
 
 // Do submits cmd at this replica and waits for its answer, at most
 // RequestTimeout or until ctx ends. A second Do of the same command id
-// while the first waits joins it.
+// while the first waits joins it. A command that executed before returns
+// ErrDuplicate.
 func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	c := &call{done: make(chan []byte, 1)}
+	c := &call{done: make(chan answer, 1)}
 	if err := r.enqueue(ctx, input{kind: inSubmit, cmd: cmd, call: c}); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, ErrTimeout
@@ -582,11 +592,14 @@ func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error)
 		return nil, err
 	}
 	select {
-	case res, ok := <-c.done:
-		if !ok {
+	case a, ok := <-c.done:
+		switch {
+		case !ok:
 			return nil, ErrBusy
+		case a.dup:
+			return nil, ErrDuplicate
 		}
-		return res, nil
+		return a.res, nil
 	case <-ctx.Done():
 		fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
 		_ = r.enqueue(fctx, input{kind: inForget, cmd: cmd, call: c})

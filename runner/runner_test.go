@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +142,41 @@ func TestReplicatedKV(t *testing.T) {
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// TestRetryAppliesOnce sends the same put (same client and seq) twice, to
+// two replicas, with different values: the first applies, the retry is
+// answered as a duplicate and changes nothing; a retried read is refused
+// with 409 (read again as a new call).
+func TestRetryAppliesOnce(t *testing.T) {
+	c := startCluster(t, "paxos", 3, 1, 0, 5)
+	put := func(id protocols.NodeID, seq int, v string) *http.Response {
+		req, err := http.NewRequest(http.MethodPut, fmt.Sprintf("http://%s/kv/x?client=7&seq=%d&acked=%d", c.clients[id], seq, seq), strings.NewReader(v))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	r1 := put(1, 1, "first")
+	require.Equal(t, http.StatusOK, r1.StatusCode)
+	require.Empty(t, r1.Header.Get("Blossom-Duplicate"))
+	r2 := put(2, 1, "second")
+	require.Equal(t, http.StatusOK, r2.StatusCode)
+	require.Equal(t, "true", r2.Header.Get("Blossom-Duplicate"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := kvclient.New(c.clients, kvclient.Options{}).Get(ctx, "x")
+	require.NoError(t, err)
+	require.Equal(t, "first", string(v), "the retry applied again")
+
+	get := func() int {
+		resp, err := http.Get(fmt.Sprintf("http://%s/kv/x?client=8&seq=1", c.clients[3]))
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get())
+	require.Equal(t, http.StatusConflict, get())
 }

@@ -501,7 +501,9 @@ func (nd *node) drain() {
 		case replica.OutExec:
 			nd.executed(o.Cmd)
 		case replica.OutReply:
-			nd.reply(o.Cmd, o.Result)
+			if !o.Duplicate { // workload clients never retry an id
+				nd.reply(o.Cmd, o.Result)
+			}
 		}
 	}
 	if len(rd.Records) > 0 {

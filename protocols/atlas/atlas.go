@@ -305,6 +305,7 @@ func sortedDots[V any](m map[Dot]V) []Dot {
 func (r *Replica) Submit(c protocols.Command) {
 	r.flush()
 	if r.done[c.ID] {
+		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
 	if _, ok := r.mine[c.ID]; ok {

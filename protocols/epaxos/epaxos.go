@@ -401,6 +401,7 @@ func (r *Replica) dropStale(in *instance) {
 // coordinator of a new instance for c.
 func (r *Replica) Submit(c protocols.Command) {
 	if _, ok := r.done[c.ID]; ok {
+		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
 	r.seq++

@@ -235,6 +235,7 @@ func (r *Replica) broadcast(m protocols.Message) {
 // Submit implements protocols.Protocol.
 func (r *Replica) Submit(c protocols.Command) {
 	if r.done[c.ID] {
+		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
 	r.submitted = append(r.submitted, waiting{cmd: c, at: r.now})

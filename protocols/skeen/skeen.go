@@ -173,6 +173,7 @@ func (r *Replica) propose(s step) {
 // destination group at once; this group orders it through its log.
 func (r *Replica) Submit(c protocols.Command) {
 	if _, ok := r.delivered[c.ID]; ok {
+		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
 	for _, g := range r.dests(c) {

@@ -271,6 +271,7 @@ func (r *Replica) replay() {
 func (r *Replica) Submit(c protocols.Command) {
 	r.replay()
 	if r.finished(c.ID) {
+		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
 	r.mine[c.ID] = &mine{cmd: c, sentAt: r.ticks}

@@ -111,6 +111,24 @@ func (c *Client) candidates(key string) []protocols.NodeID {
 func (c *Client) do(ctx context.Context, method, key string, value []byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	res, err := c.call(ctx, method, key, value)
+	for errors.Is(err, errReadAgain) && ctx.Err() == nil {
+		// A retried read executed before and its result is not kept: a
+		// read has no effect, so it is asked again as a new call.
+		res, err = c.call(ctx, method, key, value)
+	}
+	if errors.Is(err, errReadAgain) {
+		err = fmt.Errorf("%w: %s %s: %v", ErrUnknown, method, key, err)
+	}
+	return res, err
+}
+
+// errReadAgain: a read's answer was lost and its retry found it executed.
+var errReadAgain = errors.New("kvclient: read executed before, result not kept")
+
+// call makes one call with the next sequence number, retrying it until
+// ctx ends.
+func (c *Client) call(ctx context.Context, method, key string, value []byte) ([]byte, error) {
 	c.seq++
 	seq := c.seq
 	cands := c.candidates(key)
@@ -125,6 +143,10 @@ func (c *Client) do(ctx context.Context, method, key string, value []byte) ([]by
 			c.acked = seq + 1
 			c.next = slices.Index(c.ids, id)
 			return res, nil
+		}
+		if errors.Is(err, errReadAgain) {
+			c.acked = seq + 1
+			return nil, err
 		}
 		if definite {
 			c.acked = seq + 1 // answered (with a refusal): never retried
@@ -170,6 +192,8 @@ func (c *Client) attempt(ctx context.Context, method, addr, key string, seq uint
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return b, false, nil
+	case http.StatusConflict:
+		return nil, false, errReadAgain
 	case http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusMisdirectedRequest:
 		// Busy (not submitted), unknown, or a wrong group: try elsewhere.
 		return nil, false, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
