@@ -89,6 +89,10 @@ type Options struct {
 	// before any call; a refused token fails the connection with an error
 	// wrapping dso.ErrDenied.
 	Token string
+	// Incarnations asks the servers (in the HELLO of every connection) to
+	// send with each successful call the incarnation of the object called;
+	// CallIncarnation needs it.
+	Incarnations bool
 }
 
 func (o *Options) fill() error {
@@ -216,10 +220,33 @@ func (c *Client) node(addr string) *node {
 
 // Call invokes method on the object ref, creating it with ctor if absent.
 func (c *Client) Call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
+	v, _, err := c.call(ctx, ref, method, args, ctor)
+	return v, err
+}
+
+// ErrNoIncarnations is returned by CallIncarnation on a Client dialled
+// without Options.Incarnations.
+var ErrNoIncarnations = errors.New("dso/client: dialled without Options.Incarnations")
+
+// CallIncarnation is Call that also returns the incarnation of the object:
+// a number that stays the same as long as the object lives on its node,
+// and changes when the object is made again (deleted and recreated, or
+// lost by a node restarted without durable storage and then recreated by
+// a call). A read of an object that does not exist returns 0 (it created
+// nothing). Objects kept in pmem storage keep their incarnation across
+// restarts. It needs a Client dialled with Options.Incarnations.
+func (c *Client) CallIncarnation(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, uint64, error) {
+	if !c.opts.Incarnations {
+		return nil, 0, ErrNoIncarnations
+	}
+	return c.call(ctx, ref, method, args, ctor)
+}
+
+func (c *Client) call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, uint64, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
 	if _, ok := c.created[ref]; !ok {
 		c.created[ref] = struct{}{}
@@ -232,9 +259,10 @@ func (c *Client) Call(ctx context.Context, ref dso.Ref, method string, args, cto
 		ms := math.Ceil(float64(time.Until(dl)) / float64(time.Millisecond))
 		timeout = uint64(max(ms, 1))
 	}
-	return n.request(ctx, int(h>>32), 0, func(b []byte, id uint64) ([]byte, error) {
+	v, inc, err := n.requestInc(ctx, int(h>>32), 0, func(b []byte, id uint64) ([]byte, error) {
 		return wire.AppendCall(b, id, timeout, ref.Type, ref.Key, method, args, ctor)
 	})
+	return v, inc, err
 }
 
 // Delete removes the object ref from its node; it reports whether it
@@ -433,8 +461,12 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	br := bufio.NewReaderSize(nc, 64<<10)
-	if o.Token != "" {
-		if err := hello(nc, br, o.Token, o.DialTimeout, o.MaxFrame); err != nil {
+	if o.Token != "" || o.Incarnations {
+		flags := uint64(0)
+		if o.Incarnations {
+			flags |= wire.HelloIncarnations
+		}
+		if err := hello(nc, br, o.Token, flags, o.DialTimeout, o.MaxFrame); err != nil {
 			nc.Close()
 			return nil, err
 		}
@@ -458,10 +490,10 @@ func describeDialErr(err error) error {
 var errNotDSO = errors.New("this endpoint does not speak the DSO protocol")
 
 // hello authenticates a new connection with token, once per connection.
-func hello(nc net.Conn, br *bufio.Reader, token string, timeout time.Duration, maxFrame int) error {
+func hello(nc net.Conn, br *bufio.Reader, token string, flags uint64, timeout time.Duration, maxFrame int) error {
 	nc.SetDeadline(time.Now().Add(timeout))
 	defer nc.SetDeadline(time.Time{})
-	if _, err := nc.Write(wire.AppendHello(nil, 0, 0, token)); err != nil {
+	if _, err := nc.Write(wire.AppendHello(nil, 0, flags, token)); err != nil {
 		return err
 	}
 	body, err := wire.ReadFrame(br, nil, maxFrame)
@@ -480,6 +512,7 @@ func hello(nc net.Conn, br *bufio.Reader, token string, timeout time.Duration, m
 
 type result struct {
 	v   any
+	inc uint64
 	err error
 }
 
@@ -493,8 +526,14 @@ const (
 
 // request sends one frame built by enc on slot i and waits for its reply.
 func (n *node) request(ctx context.Context, slot int, mode int, enc func([]byte, uint64) ([]byte, error)) (any, error) {
+	v, _, err := n.requestInc(ctx, slot, mode, enc)
+	return v, err
+}
+
+// requestInc is request that also returns the reply's incarnation.
+func (n *node) requestInc(ctx context.Context, slot int, mode int, enc func([]byte, uint64) ([]byte, error)) (any, uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", dso.ErrCanceled, err)
+		return nil, 0, fmt.Errorf("%w: %w", dso.ErrCanceled, err)
 	}
 	var timeout <-chan time.Time
 	if mode&bounded != 0 {
@@ -507,27 +546,27 @@ func (n *node) request(ctx context.Context, slot int, mode int, enc func([]byte,
 	}
 	cn, err := n.get(ctx, slot, mode&failFast != 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ch := chanPool.Get().(chan result)
 	id, err := cn.send(enc, ch)
 	if err != nil {
 		chanPool.Put(ch)
-		return nil, err
+		return nil, 0, err
 	}
 	select {
 	case r := <-ch:
 		chanPool.Put(ch)
-		return r.v, r.err
+		return r.v, r.inc, r.err
 	case <-ctx.Done():
 		if cn.forget(id) {
 			cn.sendCancel(id)
 		}
-		return nil, fmt.Errorf("%w: %w", dso.ErrCanceled, ctx.Err())
+		return nil, 0, fmt.Errorf("%w: %w", dso.ErrCanceled, ctx.Err())
 	case <-timeout:
 		err := fmt.Errorf("%w: %s did not answer within %v", ErrUnavailable, n.addr, n.c.opts.RequestTimeout)
 		cn.fail(err)
-		return nil, err
+		return nil, 0, err
 	}
 }
 
@@ -708,7 +747,7 @@ func (c *conn) readLoop() {
 			continue // canceled call
 		}
 		if r.OK {
-			ch <- result{v: r.Value}
+			ch <- result{v: r.Value, inc: r.Incarnation}
 		} else {
 			ch <- result{err: &dso.RemoteError{Code: r.Code, Msg: r.Msg}}
 		}

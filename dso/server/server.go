@@ -17,6 +17,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -141,6 +142,8 @@ type Server struct {
 	wg        sync.WaitGroup
 
 	tokens   map[[32]byte]Rights // SHA-256 of each token; nil: no authentication
+	epoch    uint64              // random high 32 bits of this process's incarnations
+	incSeq   atomic.Uint32       // low 32 bits of the last incarnation given
 	nobj     atomic.Int64        // objects held
 	buffered atomic.Int64        // bytes reserved by connections for large bodies
 	refusing atomic.Int32        // goroutines answering refused connections
@@ -161,9 +164,9 @@ type shard struct {
 
 // entry is one object and the lock that orders its calls.
 type entry struct {
-	mu      sync.Mutex
-	obj     dso.Object
-	deleted bool
+	mu  sync.Mutex
+	obj dso.Object
+	inc uint64 // incarnation (never 0); 0 once the object is deleted
 }
 
 // New returns a server for cfg.
@@ -193,6 +196,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.cfg.MaxKey == 0 {
 		s.cfg.MaxKey = DefaultMaxKey
+	}
+	var rb [4]byte
+	for s.epoch == 0 {
+		rand.Read(rb[:])
+		s.epoch = uint64(binary.BigEndian.Uint32(rb[:])) << 32
 	}
 	if len(cfg.Tokens) > 0 {
 		s.tokens = map[[32]byte]Rights{}
@@ -427,59 +435,75 @@ func hashKey(k string) uint32 {
 // behind. The shard is locked meanwhile, so no other call can create the
 // same object. It returns errRetry if the object appeared first.
 func (s *Server) create(sh *shard, ref dso.Ref, ctor dso.Constructor, method string, args, ctorArgs []any,
-	park func() *dso.Waiter, rights Rights) (any, *entry, error) {
+	park func() *dso.Waiter, rights Rights, incOut *uint64) (any, *entry, uint64, error) {
 	if len(ref.Key) > s.cfg.MaxKey {
-		return nil, nil, fmt.Errorf("%w: key of %d bytes; this server creates objects with keys up to %d bytes", dso.ErrLimit, len(ref.Key), s.cfg.MaxKey)
+		return nil, nil, 0, fmt.Errorf("%w: key of %d bytes; this server creates objects with keys up to %d bytes", dso.ErrLimit, len(ref.Key), s.cfg.MaxKey)
 	}
 	sh.mu.Lock()
 	if sh.m[ref.Key] != nil {
 		sh.mu.Unlock()
-		return nil, nil, errRetry
+		return nil, nil, 0, errRetry
 	}
 	obj, err := ctor(ctorArgs)
 	if err != nil {
 		sh.mu.Unlock()
-		return nil, nil, fmt.Errorf("create %s: %w", ref, err)
+		return nil, nil, 0, fmt.Errorf("create %s: %w", ref, err)
 	}
 	if rights < RightAdmin {
 		if err := allowed(rights, ref, obj, method); err != nil {
 			sh.mu.Unlock()
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 	}
-	e := &entry{obj: obj}
+	e := &entry{obj: obj, inc: s.nextIncarnation()}
 	e.mu.Lock()
+	if incOut != nil {
+		*incOut = e.inc
+	}
 	inv := dso.NewInvocation(ref, method, args, park)
 	v, err := s.invoke(e, inv)
 	parked := inv.Parked() != nil && err == nil
 	if !parked && (err != nil || readOnly(obj, method)) {
 		sh.mu.Unlock()
 		e.mu.Unlock()
-		return v, nil, err
+		return v, nil, 0, err
 	}
 	if s.store != nil {
 		if _, ok := obj.(dso.Persister); !ok {
 			sh.mu.Unlock()
 			e.mu.Unlock()
-			return nil, nil, fmt.Errorf("%w: create %s: type %s cannot be kept in pmem storage (this server runs with --storage pmem)", dso.ErrFailed, ref, ref.Type)
+			return nil, nil, 0, fmt.Errorf("%w: create %s: type %s cannot be kept in pmem storage (this server runs with --storage pmem)", dso.ErrFailed, ref, ref.Type)
 		}
 	}
 	if max := s.cfg.MaxObjects; max > 0 && s.nobj.Load() >= int64(max) {
 		sh.mu.Unlock()
 		e.mu.Unlock()
-		return nil, nil, fmt.Errorf("%w: cannot create %s: this server holds %d objects, its limit", dso.ErrLimit, ref, max)
+		return nil, nil, 0, fmt.Errorf("%w: cannot create %s: this server holds %d objects, its limit", dso.ErrLimit, ref, max)
 	}
 	sh.m[ref.Key] = e
 	s.nobj.Add(1)
 	sh.mu.Unlock()
 	if s.store != nil && !parked {
-		err = s.persist(e, inv)
+		err = s.persist(e, inv, true)
 	}
+	inc := e.inc
 	e.mu.Unlock()
 	if parked {
-		return nil, e, nil
+		return nil, e, inc, nil
 	}
-	return v, nil, err
+	return v, nil, inc, err
+}
+
+// nextIncarnation returns a new incarnation number: the process's random
+// epoch in the high 32 bits, a counter in the low ones, so that an object
+// made again (after a delete, or by a restarted server that lost it) gets
+// a number different from the one it had.
+func (s *Server) nextIncarnation() uint64 {
+	for {
+		if n := s.incSeq.Add(1); n != 0 {
+			return s.epoch | uint64(n)
+		}
+	}
 }
 
 // errRetry tells call that the object it meant to create appeared.
@@ -504,7 +528,7 @@ func (s *Server) delete(ref dso.Ref) bool {
 			s.log.Error("dso: could not remove a deleted object from pmem", "ref", ref.String(), "err", err)
 		}
 	}
-	e.deleted = true
+	e.inc = 0
 	if c, ok := e.obj.(dso.Closer); ok {
 		c.Close()
 	}
@@ -544,10 +568,10 @@ func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, c
 	}
 	ch := make(chan res, 1)
 	var w *dso.Waiter
-	v, e, err := s.call(ref, method, args, ctor, func() *dso.Waiter {
+	v, e, _, err := s.call(ref, method, args, ctor, func() *dso.Waiter {
 		w = dso.NewWaiter(func(v any, err error) { ch <- res{v, err} })
 		return w
-	}, RightAdmin)
+	}, RightAdmin, nil)
 	if err != nil || w == nil {
 		return v, err
 	}
@@ -562,17 +586,22 @@ func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, c
 }
 
 // call runs a method on the object ref, for a connection with the given
-// rights. If the call parks (the park function was called), it returns the
-// entry so that the caller can withdraw the waiter later.
-func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter, rights Rights) (any, *entry, error) {
+// rights. It returns the object's incarnation (0 if a read ran on an absent
+// object and created nothing). If the call parks (the park function was
+// called), it returns the entry so that the caller can withdraw the waiter
+// later.
+//
+// If incOut is not nil, call stores the incarnation there before the call
+// can park, under the object's lock.
+func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter, rights Rights, incOut *uint64) (any, *entry, uint64, error) {
 	ctor, name, ok := s.reg.Lookup(ref.Type)
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type)
+		return nil, nil, 0, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type)
 	}
 	ref.Type = name
 	if s.ring != nil {
 		if owner := s.ring.Owner(ref.Type, ref.Key); owner != s.cfg.Self {
-			return nil, nil, fmt.Errorf("%w: %s lives on %s, not %s", dso.ErrWrongNode, ref, owner, s.cfg.Self)
+			return nil, nil, 0, fmt.Errorf("%w: %s lives on %s, not %s", dso.ErrWrongNode, ref, owner, s.cfg.Self)
 		}
 	}
 	for {
@@ -581,33 +610,37 @@ func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park fun
 		e := sh.m[ref.Key]
 		sh.mu.RUnlock()
 		if e == nil {
-			v, e, err := s.create(sh, ref, ctor, method, args, ctorArgs, park, rights)
+			v, e, inc, err := s.create(sh, ref, ctor, method, args, ctorArgs, park, rights, incOut)
 			if err == errRetry {
 				continue
 			}
-			return v, e, err
+			return v, e, inc, err
 		}
 		e.mu.Lock()
-		if e.deleted {
+		inc := e.inc
+		if inc == 0 { // deleted meanwhile
 			e.mu.Unlock()
 			continue
+		}
+		if incOut != nil {
+			*incOut = inc
 		}
 		if rights < RightAdmin {
 			if err := allowed(rights, ref, e.obj, method); err != nil {
 				e.mu.Unlock()
-				return nil, nil, err
+				return nil, nil, 0, err
 			}
 		}
 		inv := dso.NewInvocation(ref, method, args, park)
 		v, err := s.invoke(e, inv)
 		if s.store != nil && err == nil && inv.Parked() == nil {
-			err = s.persist(e, inv)
+			err = s.persist(e, inv, false)
 		}
 		e.mu.Unlock()
 		if inv.Parked() != nil && err == nil {
-			return nil, e, nil
+			return nil, e, inc, nil
 		}
-		return v, nil, err
+		return v, nil, inc, err
 	}
 }
 
@@ -637,7 +670,7 @@ func (s *Server) withdraw(e *entry, w *dso.Waiter, err error) {
 	if w.Done() {
 		return
 	}
-	if wd, ok := e.obj.(dso.Withdrawer); ok && !e.deleted {
+	if wd, ok := e.obj.(dso.Withdrawer); ok && e.inc != 0 {
 		wd.Withdraw(w)
 	}
 	w.Reply(nil, err)
@@ -665,6 +698,7 @@ type conn struct {
 	logged  uint32 // codes of refusals already logged; read loop only
 
 	rights Rights // what the connection may do; read loop only
+	incs   bool   // replies carry incarnations (HELLO flag); set by the read loop before any call
 
 	// Read loop only:
 	armed    bool   // a mid-frame read deadline is set
@@ -937,6 +971,7 @@ func (c *conn) need(q *wire.Request, r Rights, what string) bool {
 // hello authenticates the connection with the token of q. Without
 // authentication on the server, any token (or none) gives RightAdmin.
 func (c *conn) hello(q *wire.Request) {
+	c.incs = q.Flags&wire.HelloIncarnations != 0
 	if c.s.tokens == nil {
 		c.replyValue(q.ID, c.rights.String(), nil)
 		return
@@ -953,16 +988,34 @@ func (c *conn) hello(q *wire.Request) {
 	c.replyValue(q.ID, r.String(), nil)
 }
 
+// parker parks one call of a connection; its incarnation is filled in by
+// Server.call, under the object's lock, before the call can park.
+type parker struct {
+	c   *conn
+	id  uint64
+	inc uint64
+	w   *dso.Waiter
+}
+
+func (p *parker) park() *dso.Waiter {
+	p.w = dso.NewWaiter(p.reply)
+	return p.w
+}
+
+func (p *parker) reply(v any, err error) { p.c.replyParked(p.id, p.inc, v, err) }
+
 func (c *conn) handleCall(q *wire.Request) {
 	id := q.ID
-	var w *dso.Waiter
-	v, e, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, func() *dso.Waiter {
-		w = dso.NewWaiter(func(v any, err error) { c.replyParked(id, v, err) })
-		return w
-	}, c.rights)
+	pk := &parker{c: c, id: id}
+	v, e, inc, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, pk.park, c.rights, &pk.inc)
+	w := pk.w
 	if e == nil {
 		if err != nil {
 			c.logRefusal(q, err)
+		}
+		if c.incs && err == nil {
+			c.write(func(b []byte) []byte { return appendReplyInc(b, id, inc, v) }, false)
+			return
 		}
 		c.replyValue(id, v, err)
 		return
@@ -1019,6 +1072,15 @@ func (c *conn) replyValue(id uint64, v any, err error) {
 	c.write(func(b []byte) []byte { return appendReply(b, id, v, err) }, false)
 }
 
+// appendReplyInc appends a successful reply carrying an incarnation.
+func appendReplyInc(b []byte, id, inc uint64, v any) []byte {
+	b2, eerr := wire.AppendOKInc(b, id, inc, v)
+	if eerr != nil {
+		return wire.AppendError(b, id, wire.CodeInternal, "dso: encode reply: "+eerr.Error())
+	}
+	return b2
+}
+
 func appendReply(b []byte, id uint64, v any, err error) []byte {
 	if err != nil {
 		return wire.AppendError(b, id, dso.CodeOf(err), err.Error())
@@ -1032,10 +1094,14 @@ func appendReply(b []byte, id uint64, v any, err error) []byte {
 
 // replyParked answers a parked call. It may run under an object's lock, so
 // it only queues the reply for the connection's async writer.
-func (c *conn) replyParked(id uint64, v any, err error) {
+func (c *conn) replyParked(id, inc uint64, v any, err error) {
 	c.amu.Lock()
 	if !c.done {
-		c.async = appendReply(c.async, id, v, err)
+		if c.incs && err == nil {
+			c.async = appendReplyInc(c.async, id, inc, v)
+		} else {
+			c.async = appendReply(c.async, id, v, err)
+		}
 		select {
 		case c.kick <- struct{}{}:
 		default:

@@ -21,8 +21,9 @@ const DefaultPmemSize = 256 << 20
 // old block is freed, so after a crash an object has either its old or its
 // new state.
 type pmemStore struct {
-	h *pmem.Heap
-	m pmem.HashMap
+	h    *pmem.Heap
+	m    pmem.HashMap
+	incs pmem.HashMap // the same keys to each object's incarnation
 }
 
 // ParseStorage parses a --storage flag value: "memory" (or "") returns "",
@@ -55,14 +56,26 @@ func openPmemStore(path string, size int64) (*pmemStore, error) {
 	err = h.Atomic(func(tx *pmem.Tx) error {
 		if p := tx.Root("dso.objects"); p != 0 {
 			st.m = pmem.HashMap{P: p}
+		} else {
+			m, err := pmem.NewHashMap(tx, true)
+			if err != nil {
+				return err
+			}
+			st.m = m
+			if err := tx.SetRoot("dso.objects", m.P); err != nil {
+				return err
+			}
+		}
+		if p := tx.Root("dso.incarnations"); p != 0 {
+			st.incs = pmem.HashMap{P: p}
 			return nil
 		}
-		m, err := pmem.NewHashMap(tx, true)
+		m, err := pmem.NewHashMap(tx, false)
 		if err != nil {
 			return err
 		}
-		st.m = m
-		return tx.SetRoot("dso.objects", m.P)
+		st.incs = m
+		return tx.SetRoot("dso.incarnations", m.P)
 	})
 	if err != nil {
 		h.Close()
@@ -78,12 +91,18 @@ func storeKey(ref dso.Ref) []byte {
 	return append(b, ref.Key...)
 }
 
-// save makes state the durable state of ref.
-func (st *pmemStore) save(ref dso.Ref, state []byte) error {
+// save makes state the durable state of ref, and inc its incarnation if
+// not 0 (when the object was created).
+func (st *pmemStore) save(ref dso.Ref, state []byte, inc uint64) error {
 	return st.h.Atomic(func(tx *pmem.Tx) error {
 		p, err := pmem.NewBytes(tx, state)
 		if err != nil {
 			return err
+		}
+		if inc != 0 {
+			if _, _, err := st.incs.Put(tx, storeKey(ref), inc); err != nil {
+				return err
+			}
 		}
 		old, existed, err := st.m.Put(tx, storeKey(ref), uint64(p))
 		if err != nil {
@@ -102,12 +121,14 @@ func (st *pmemStore) remove(ref dso.Ref) error {
 		if old, ok := st.m.Delete(tx, storeKey(ref)); ok {
 			tx.Free(pmem.Ptr(old))
 		}
+		st.incs.Delete(tx, storeKey(ref))
 		return nil
 	})
 }
 
-// each calls fn with every stored object's ref and state.
-func (st *pmemStore) each(fn func(ref dso.Ref, state []byte) error) error {
+// each calls fn with every stored object's ref, state and incarnation (0
+// if the heap has none for it: written before incarnations were kept).
+func (st *pmemStore) each(fn func(ref dso.Ref, state []byte, inc uint64) error) error {
 	return st.h.View(func(tx *pmem.Tx) error {
 		var err error
 		st.m.Range(tx, func(k []byte, v uint64) bool {
@@ -116,7 +137,8 @@ func (st *pmemStore) each(fn func(ref dso.Ref, state []byte) error) error {
 				err = fmt.Errorf("server: %s: malformed object key %q", st.h.Name(), k)
 				return false
 			}
-			err = fn(dso.Ref{Type: typ, Key: key}, append([]byte(nil), pmem.BytesOf(tx, pmem.Ptr(v))...))
+			inc, _ := st.incs.Get(tx, k)
+			err = fn(dso.Ref{Type: typ, Key: key}, append([]byte(nil), pmem.BytesOf(tx, pmem.Ptr(v))...), inc)
 			return err == nil
 		})
 		return err
@@ -129,7 +151,7 @@ func (st *pmemStore) close() error { return st.h.Close() }
 // its type's constructor without arguments, then given its saved state.
 func (s *Server) restore() error {
 	n := 0
-	err := s.store.each(func(ref dso.Ref, state []byte) error {
+	err := s.store.each(func(ref dso.Ref, state []byte, inc uint64) error {
 		ctor, name, ok := s.reg.Lookup(ref.Type)
 		if !ok {
 			return fmt.Errorf("server: %s: stored object %s has a type this server does not know", s.store.h.Name(), ref)
@@ -147,7 +169,10 @@ func (s *Server) restore() error {
 			return fmt.Errorf("server: restore %s: %w", ref, err)
 		}
 		sh := s.shardOf(ref, true)
-		sh.m[ref.Key] = &entry{obj: obj}
+		if inc == 0 {
+			inc = s.nextIncarnation()
+		}
+		sh.m[ref.Key] = &entry{obj: obj, inc: inc}
 		s.nobj.Add(1)
 		n++
 		return nil
@@ -159,17 +184,22 @@ func (s *Server) restore() error {
 }
 
 // persist saves e's state after a successful call unless the method only
-// reads. It runs with e.mu held. A failure leaves the object changed in
-// memory but not on the medium, and is reported to the caller.
-func (s *Server) persist(e *entry, inv *dso.Invocation) error {
-	if ro, ok := e.obj.(dso.ReadOnlyMethods); ok && ro.ReadOnly(inv.Method) {
+// reads, and its incarnation too if created. It runs with e.mu held. A
+// failure leaves the object changed in memory but not on the medium, and
+// is reported to the caller.
+func (s *Server) persist(e *entry, inv *dso.Invocation, created bool) error {
+	if ro, ok := e.obj.(dso.ReadOnlyMethods); ok && ro.ReadOnly(inv.Method) && !created {
 		return nil
+	}
+	inc := uint64(0)
+	if created {
+		inc = e.inc
 	}
 	state, err := e.obj.(dso.Persister).MarshalState() // lookup refuses the others
 	if err != nil {
 		return fmt.Errorf("%w: %s: encode state for pmem: %v", dso.ErrInternal, inv.Ref, err)
 	}
-	if err := s.store.save(inv.Ref, state); err != nil {
+	if err := s.store.save(inv.Ref, state, inc); err != nil {
 		return fmt.Errorf("%w: %s.%s was applied but not saved to pmem: %v", dso.ErrInternal, inv.Ref, inv.Method, err)
 	}
 	return nil

@@ -41,6 +41,7 @@ const (
 	OpPing    Op = 0x06 // liveness check
 	OpHello   Op = 0x07 // authenticate the connection with a token
 	OpOK      Op = 0x81 // successful reply carrying a value
+	OpOKInc   Op = 0x83 // successful reply carrying the object's incarnation and a value
 	OpError   Op = 0x82 // error reply carrying a code and a message
 )
 
@@ -115,6 +116,7 @@ type Request struct {
 	Op      Op
 	ID      uint64
 	Timeout uint64 // milliseconds; 0 means none (OpCall only)
+	Flags   uint64 // OpHello only: HelloIncarnations, ...
 	Type    string // OpCall, OpDelete; type prefix for OpList
 	Key     string // OpCall, OpDelete; the token of OpHello
 	Method  string
@@ -129,6 +131,8 @@ type Reply struct {
 	Value any
 	Code  Code
 	Msg   string
+	// Incarnation is the object's incarnation in an OpOKInc reply, else 0.
+	Incarnation uint64
 }
 
 // AppendCall appends a complete OpCall frame (length prefix included).
@@ -173,8 +177,12 @@ func AppendSimple(b []byte, op Op, id uint64, strs ...string) []byte {
 	return finish(b, start)
 }
 
-// AppendHello appends an OpHello frame carrying flags (0: none defined
-// yet) and an authentication token.
+// HelloIncarnations, a flag of OpHello, asks the server to answer every
+// successful call on the connection with OpOKInc instead of OpOK.
+const HelloIncarnations = 1
+
+// AppendHello appends an OpHello frame carrying flags (HelloIncarnations)
+// and an authentication token (empty: none).
 func AppendHello(b []byte, id, flags uint64, token string) []byte {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, byte(OpHello))
@@ -189,6 +197,21 @@ func AppendOK(b []byte, id uint64, v any) ([]byte, error) {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, byte(OpOK))
 	b = binary.BigEndian.AppendUint64(b, id)
+	b, err := AppendValue(b, v)
+	if err != nil {
+		return b[:start], err
+	}
+	return finish(b, start), nil
+}
+
+// AppendOKInc appends an OpOKInc reply frame: an OK reply that also
+// carries the incarnation of the object called (0: the object did not
+// exist and the call, a read, created nothing).
+func AppendOKInc(b []byte, id, inc uint64, v any) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpOKInc))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.BigEndian.AppendUint64(b, inc)
 	b, err := AppendValue(b, v)
 	if err != nil {
 		return b[:start], err
@@ -259,8 +282,8 @@ func DecodeRequest(body []byte) (Request, error) {
 	case OpList:
 		q.Type = d.string()
 	case OpHello:
-		q.Timeout = d.uvarint() // flags, none defined yet
-		q.Key = d.string()      // the token
+		q.Flags = d.uvarint()
+		q.Key = d.string() // the token
 	case OpCancel, OpMembers, OpPing:
 	default:
 		if d.err == nil {
@@ -282,6 +305,10 @@ func DecodeReply(body []byte) (Reply, error) {
 	switch op {
 	case OpOK:
 		r.OK = true
+		r.Value = d.value(0)
+	case OpOKInc:
+		r.OK = true
+		r.Incarnation = d.u64()
 		r.Value = d.value(0)
 	case OpError:
 		r.Code = Code(d.byte())
