@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -240,4 +241,39 @@ func TestBufferedBytesAreBoundedServerWide(t *testing.T) {
 	require.Positive(t, st.Conns, "connections within the budget stay")
 	r := rawCall(t, addr, "incrementAndGet")
 	require.True(t, r.OK, "%+v", r)
+}
+
+// Defect 7: a timeout_ms near 2^64 overflowed into an immediate timeout.
+func TestHugeTimeoutMeansNoTimeout(t *testing.T) {
+	t.Parallel()
+	_, addr, _ := serve(t, server.Config{}, nil)
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	for _, tm := range []uint64{1<<64 - 1, 1 << 63, uint64(1<<63)/1e6 + 1} {
+		get, _ := wire.AppendCall(nil, 1, tm, dso.TypeFuture, fmt.Sprint(tm), "get", nil, nil)
+		set, _ := wire.AppendCall(nil, 2, 0, dso.TypeFuture, fmt.Sprint(tm), "set", []any{int64(7)}, nil)
+		_, err = nc.Write(get)
+		require.NoError(t, err)
+		// The get is parked (answered later) or timed out (answered now):
+		// a PING after it tells which, without a clock.
+		_, err = nc.Write(wire.AppendSimple(nil, wire.OpPing, 3))
+		require.NoError(t, err)
+		body, err := wire.ReadFrame(br, nil, 1<<20)
+		require.NoError(t, err)
+		r, _ := wire.DecodeReply(body)
+		require.Equal(t, uint64(3), r.ID, "timeout %d: the get must still be parked, got %+v", tm, r)
+		_, err = nc.Write(set)
+		require.NoError(t, err)
+		got := map[uint64]wire.Reply{}
+		for len(got) < 2 {
+			body, err := wire.ReadFrame(br, nil, 1<<20)
+			require.NoError(t, err)
+			r, _ := wire.DecodeReply(body)
+			got[r.ID] = r
+		}
+		require.True(t, got[1].OK, "%+v", got[1])
+		require.Equal(t, int64(7), got[1].Value)
+	}
 }

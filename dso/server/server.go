@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -988,6 +989,10 @@ func (c *conn) hello(q *wire.Request) {
 	c.replyValue(q.ID, r.String(), nil)
 }
 
+// maxTimeoutMs is the longest timeout_ms a time.Duration can hold (292
+// years); a longer one means no timeout.
+const maxTimeoutMs = uint64(math.MaxInt64 / int64(time.Millisecond))
+
 // parker parks one call of a connection; its incarnation is filled in by
 // Server.call, under the object's lock, before the call can park.
 type parker struct {
@@ -1028,7 +1033,7 @@ func (c *conn) handleCall(q *wire.Request) {
 		return
 	}
 	c.parked[id] = pc
-	if q.Timeout > 0 {
+	if q.Timeout > 0 && q.Timeout <= maxTimeoutMs { // longer: as good as none
 		pc.timer = time.AfterFunc(time.Duration(q.Timeout)*time.Millisecond, func() {
 			c.s.withdraw(e, w, fmt.Errorf("%w after %d ms", dso.ErrTimeout, q.Timeout))
 		})
