@@ -2,6 +2,7 @@ package dso
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 )
 
@@ -35,8 +36,10 @@ func ctorInt(args []any, i int, what string, def int64) (int64, error) {
 	return v, nil
 }
 
-// atomicInteger is AtomicLong (bits = 64) and AtomicInt (bits = 32, with
-// Java's wrap-around arithmetic).
+// atomicInteger is AtomicLong (bits = 64) and AtomicInt (bits = 32).
+// Arithmetic that leaves the range fails with ErrOverflow (like Java's
+// Math.addExact, not like AtomicInteger's wrap-around), and a value set
+// outside it with ErrBadArgs; the object is then unchanged.
 type atomicInteger struct {
 	v    int64
 	bits uint8
@@ -48,13 +51,30 @@ func newAtomicInteger(args []any, bits uint8) (Object, error) {
 		return nil, err
 	}
 	a := &atomicInteger{bits: bits}
-	a.v = a.wrap(v)
+	if _, err := fitBits(v, bits); err != nil {
+		return nil, fmt.Errorf("%w: initial value %d out of range for int%d", ErrBadArgs, v, bits)
+	}
+	a.v = v
 	return a, nil
 }
 
-func (a *atomicInteger) wrap(v int64) int64 {
-	if a.bits == 32 {
-		return int64(int32(v))
+// inRange returns v, or records a bad-argument error on inv if v does not
+// fit the object's integers.
+func (a *atomicInteger) inRange(inv *Invocation, v int64) int64 {
+	if _, err := fitBits(v, a.bits); err != nil && inv.err == nil {
+		inv.err = fmt.Errorf("%w: %d out of range for int%d", ErrBadArgs, v, a.bits)
+		return a.v
+	}
+	return v
+}
+
+// arith records err on inv (if any) and returns v, or a.v on error.
+func (a *atomicInteger) arith(inv *Invocation, v int64, err error) int64 {
+	if err != nil {
+		if inv.err == nil {
+			inv.err = err
+		}
+		return a.v
 	}
 	return v
 }
@@ -66,35 +86,52 @@ func (a *atomicInteger) Invoke(inv *Invocation) (any, error) {
 		inv.Arity(0, 0)
 	case "set":
 		if inv.Arity(1, 1) {
-			a.v = a.wrap(inv.Int(0))
+			a.v = a.inRange(inv, inv.Int(0))
 		}
 		return nil, inv.Err()
 	case "getAndSet":
 		if inv.Arity(1, 1) {
-			a.v = a.wrap(inv.Int(0))
+			a.v = a.inRange(inv, inv.Int(0))
 		}
 	case "addAndGet", "getAndAdd":
 		if inv.Arity(1, 1) {
-			a.v = a.wrap(a.v + inv.Int(0))
+			if d := inv.Int(0); inv.Err() == nil {
+				v, err := addExact(a.v, d, a.bits)
+				a.v = a.arith(inv, v, err)
+			}
 		}
 		if inv.Method == "addAndGet" {
-			return a.v, inv.Err()
+			if inv.Err() != nil {
+				return nil, inv.Err()
+			}
+			return a.v, nil
 		}
 	case "incrementAndGet", "decrementAndGet", "getAndIncrement", "getAndDecrement":
-		inv.Arity(0, 0)
-		if inv.Method == "incrementAndGet" || inv.Method == "getAndIncrement" {
-			a.v = a.wrap(a.v + 1)
-		} else {
-			a.v = a.wrap(a.v - 1)
+		if inv.Arity(0, 0) {
+			d := int64(1)
+			if inv.Method == "decrementAndGet" || inv.Method == "getAndDecrement" {
+				d = -1
+			}
+			v, err := addExact(a.v, d, a.bits)
+			a.v = a.arith(inv, v, err)
 		}
 		if inv.Method[:3] != "get" {
-			return a.v, inv.Err()
+			if inv.Err() != nil {
+				return nil, inv.Err()
+			}
+			return a.v, nil
 		}
 	case "multiplyAndGet":
 		if inv.Arity(1, 1) {
-			a.v = a.wrap(a.v * inv.Int(0))
+			if f := inv.Int(0); inv.Err() == nil {
+				v, err := mulExact(a.v, f, a.bits)
+				a.v = a.arith(inv, v, err)
+			}
 		}
-		return a.v, inv.Err()
+		if inv.Err() != nil {
+			return nil, inv.Err()
+		}
+		return a.v, nil
 	case "compareAndSet":
 		if !inv.Arity(2, 2) {
 			return nil, inv.Err()
@@ -103,8 +140,12 @@ func (a *atomicInteger) Invoke(inv *Invocation) (any, error) {
 		if inv.Err() != nil {
 			return nil, inv.Err()
 		}
-		if a.v == a.wrap(exp) {
-			a.v = a.wrap(upd)
+		upd = a.inRange(inv, upd)
+		if inv.Err() != nil {
+			return nil, inv.Err()
+		}
+		if a.v == exp {
+			a.v = upd
 			return true, nil
 		}
 		return false, nil
@@ -263,17 +304,22 @@ func (a *atomicByteArray) Invoke(inv *Invocation) (any, error) {
 					return nil, inv.Err()
 				}
 				old := a.b[i]
+				nv := x
+				if inv.Method == "addAndGet" || inv.Method == "getAndAdd" {
+					v, err := addExact(int64(old), x, 8)
+					if err != nil {
+						return nil, err
+					}
+					nv = v
+				} else if _, err := fitBits(x, 8); err != nil {
+					return nil, fmt.Errorf("%w: %d out of range for a byte (-128..127)", ErrBadArgs, x)
+				}
+				a.b[i] = int8(nv)
 				switch inv.Method {
 				case "set":
-					a.b[i] = int8(x)
 					return nil, nil
-				case "getAndSet":
-					a.b[i] = int8(x)
 				case "addAndGet":
-					a.b[i] = int8(int64(a.b[i]) + x)
-					return int64(a.b[i]), nil
-				case "getAndAdd":
-					a.b[i] = int8(int64(a.b[i]) + x)
+					return nv, nil
 				}
 				return int64(old), nil
 			}
@@ -285,7 +331,10 @@ func (a *atomicByteArray) Invoke(inv *Invocation) (any, error) {
 				if inv.Err() != nil {
 					return nil, inv.Err()
 				}
-				if a.b[i] == int8(exp) {
+				if _, err := fitBits(upd, 8); err != nil {
+					return nil, fmt.Errorf("%w: %d out of range for a byte (-128..127)", ErrBadArgs, upd)
+				}
+				if int64(a.b[i]) == exp {
 					a.b[i] = int8(upd)
 					return true, nil
 				}
@@ -316,10 +365,18 @@ func (c *counter) Invoke(inv *Invocation) (any, error) {
 		if inv.Err() != nil {
 			return nil, inv.Err()
 		}
+		var err error
+		var v int64
 		if inv.Method == "decrement" {
+			if d == math.MinInt64 {
+				return nil, fmt.Errorf("%w: -(%d)", ErrOverflow, d)
+			}
 			d = -d
 		}
-		c.v += d
+		if v, err = addExact(c.v, d, 64); err != nil {
+			return nil, err
+		}
+		c.v = v
 		return c.v, nil
 	case "tally":
 		inv.Arity(0, 0)

@@ -31,7 +31,12 @@ func init() {
 
 // Combine applies a named combiner (sum, max, min, replace) to the current
 // value of a map entry (nil when absent) and a new value.
+// The combiner's name is checked even when the entry is absent. A sum of
+// two integers that overflows int64 fails with ErrOverflow.
 func Combine(name string, cur, v any) (any, error) {
+	if !validCombiner(name) {
+		return nil, fmt.Errorf("%w: unknown combiner %q (sum, max, min, replace)", ErrBadArgs, name)
+	}
 	if cur == nil || name == "replace" {
 		if name != "replace" {
 			if _, ok := AsFloat(v); !ok {
@@ -45,7 +50,7 @@ func Combine(name string, cur, v any) (any, error) {
 	if cInt && vInt {
 		switch name {
 		case "sum":
-			return ci + vi, nil
+			return addExact(ci, vi, 64)
 		case "max":
 			return max(ci, vi), nil
 		case "min":

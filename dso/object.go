@@ -36,7 +36,42 @@ var (
 	ErrInternal      = errors.New("dso: internal server error")
 	ErrDenied        = errors.New("dso: permission denied")
 	ErrLimit         = errors.New("dso: server limit reached")
+	// ErrOverflow is returned, wrapping ErrFailed, by integer arithmetic
+	// whose result does not fit the object's integers (int64; 32 bits for
+	// AtomicInt, 8 for AtomicByteArray's elements), like Java's
+	// Math.addExact; the object is left unchanged.
+	ErrOverflow = fmt.Errorf("%w: integer overflow", ErrFailed)
 )
+
+// fitBits returns v if it fits in a signed integer of bits bits (8, 32 or
+// 64), else ErrOverflow.
+func fitBits(v int64, bits uint8) (int64, error) {
+	if bits < 64 && (v < -1<<(bits-1) || v >= 1<<(bits-1)) {
+		return 0, fmt.Errorf("%w: %d does not fit in %d bits", ErrOverflow, v, bits)
+	}
+	return v, nil
+}
+
+// addExact returns a+b, or ErrOverflow if it leaves bits bits.
+func addExact(a, b int64, bits uint8) (int64, error) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, fmt.Errorf("%w: %d + %d", ErrOverflow, a, b)
+	}
+	return fitBits(s, bits)
+}
+
+// mulExact returns a*b, or ErrOverflow if it leaves bits bits.
+func mulExact(a, b int64, bits uint8) (int64, error) {
+	if a == 0 || b == 0 {
+		return 0, nil
+	}
+	p := a * b
+	if p/b != a || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) {
+		return 0, fmt.Errorf("%w: %d × %d", ErrOverflow, a, b)
+	}
+	return fitBits(p, bits)
+}
 
 var codeErrors = map[wire.Code]error{
 	wire.CodeUnknownType:   ErrUnknownType,
@@ -52,6 +87,7 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeInternal:      ErrInternal,
 	wire.CodeDenied:        ErrDenied,
 	wire.CodeLimit:         ErrLimit,
+	wire.CodeOverflow:      ErrOverflow,
 }
 
 // CodeOf returns the wire code that carries err to a client.
@@ -60,7 +96,13 @@ func CodeOf(err error) wire.Code {
 	if errors.As(err, &re) {
 		return re.Code
 	}
+	if errors.Is(err, ErrOverflow) { // before ErrFailed, which it wraps
+		return wire.CodeOverflow
+	}
 	for c, e := range codeErrors {
+		if c == wire.CodeApp {
+			continue
+		}
 		if errors.Is(err, e) {
 			return c
 		}
@@ -76,8 +118,12 @@ type RemoteError struct {
 
 func (e *RemoteError) Error() string { return e.Msg }
 
-// Is matches the sentinel error of the reply's code.
-func (e *RemoteError) Is(target error) bool { return codeErrors[e.Code] == target }
+// Is matches the sentinel error of the reply's code (and those it wraps:
+// an overflow is also an ErrFailed).
+func (e *RemoteError) Is(target error) bool {
+	s := codeErrors[e.Code]
+	return s != nil && errors.Is(s, target)
+}
 
 // Object is the server-side state of one shared object. The server calls
 // Invoke with the object's own lock held, so calls on one object run one

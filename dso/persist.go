@@ -68,7 +68,10 @@ func (a *atomicInteger) UnmarshalState(b []byte) error {
 	if !ok {
 		return badState("AtomicLong/AtomicInt", v)
 	}
-	a.v = a.wrap(x)
+	if _, err := fitBits(x, a.bits); err != nil {
+		return badState("AtomicInt", v)
+	}
+	a.v = x
 	return nil
 }
 

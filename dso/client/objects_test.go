@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -39,8 +40,22 @@ func TestAtomicsFollowJavaSemantics(t *testing.T) {
 	require.Equal(t, true, call(t, l, "compareAndSet", int64(9), int64(2)))
 	require.Equal(t, int64(6), call(t, l, "multiplyAndGet", int64(3)))
 
+	// Integer arithmetic that overflows fails (like Math.addExact) for
+	// every numeric object, and leaves it unchanged.
+	callErr(t, l, dso.ErrBadArgs, "set", 9.3e18) // out of range for int64
+	call(t, l, "set", int64(math.MaxInt64))
+	callErr(t, l, dso.ErrOverflow, "incrementAndGet")
+	callErr(t, l, dso.ErrOverflow, "addAndGet", int64(1))
+	callErr(t, l, dso.ErrOverflow, "multiplyAndGet", int64(2))
+	require.Equal(t, int64(math.MaxInt64), call(t, l, "get"))
+	call(t, l, "set", int64(math.MinInt64))
+	callErr(t, l, dso.ErrOverflow, "decrementAndGet")
+	callErr(t, l, dso.ErrOverflow, "multiplyAndGet", int64(-1))
 	i := dso.NewHandle(c, dso.TypeAtomicInt, "i", int64(2147483647))
-	require.Equal(t, int64(-2147483648), call(t, i, "incrementAndGet"))
+	callErr(t, i, dso.ErrOverflow, "incrementAndGet")
+	require.Equal(t, int64(2147483647), call(t, i, "get"))
+	callErr(t, i, dso.ErrBadArgs, "set", int64(1<<31))
+	require.Equal(t, int64(-2147483648), call(t, i, "addAndGet", int64(-1<<32+1)+int64(1<<32-1)-int64(1<<31)-int64(1<<31-1)))
 
 	b := dso.NewAtomicBoolean(c, "b")
 	ok, err := b.CompareAndSet(testCtx(t), false, true)
@@ -57,7 +72,9 @@ func TestAtomicsFollowJavaSemantics(t *testing.T) {
 
 	ba := dso.NewAtomicByteArray(c, "ba", 4)
 	require.Equal(t, int64(4), call(t, ba.Handle, "length"))
-	require.Equal(t, int64(-128), call(t, ba.Handle, "addAndGet", int64(1), int64(128)))
+	callErr(t, ba.Handle, dso.ErrOverflow, "addAndGet", int64(1), int64(128))
+	require.Equal(t, int64(127), call(t, ba.Handle, "addAndGet", int64(1), int64(127)))
+	callErr(t, ba.Handle, dso.ErrBadArgs, "set", int64(1), int64(200))
 	callErr(t, ba.Handle, dso.ErrFailed, "get", int64(4))
 
 	k := dso.NewCounter(c, "k")
@@ -66,6 +83,21 @@ func TestAtomicsFollowJavaSemantics(t *testing.T) {
 	require.Equal(t, int64(6), call(t, k.Handle, "tally"))
 	call(t, k.Handle, "reset")
 	require.Equal(t, int64(0), call(t, k.Handle, "tally"))
+	require.Equal(t, int64(math.MaxInt64), call(t, k.Handle, "increment", int64(math.MaxInt64)))
+	callErr(t, k.Handle, dso.ErrOverflow, "increment")
+	require.Equal(t, int64(math.MaxInt64), call(t, k.Handle, "tally"))
+	call(t, k.Handle, "reset")
+	callErr(t, k.Handle, dso.ErrOverflow, "decrement", int64(math.MinInt64))
+
+	m := dso.NewHandle(c, dso.TypeMap, "m")
+	call(t, m, "put", "k", int64(math.MaxInt64))
+	callErr(t, m, dso.ErrOverflow, "merge", "k", int64(1), "sum")
+	callErr(t, m, dso.ErrOverflow, "mergeAll", map[string]any{"k": int64(1)}, "sum")
+	require.Equal(t, int64(math.MaxInt64), call(t, m, "get", "k"))
+
+	// Defect 9: a bogus combiner was accepted when the key was absent.
+	callErr(t, m, dso.ErrBadArgs, "merge", "absent", int64(1), "bogus")
+	require.Equal(t, nil, call(t, m, "get", "absent"))
 }
 
 func TestCollectionsSemantics(t *testing.T) {

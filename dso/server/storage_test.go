@@ -53,8 +53,8 @@ func TestPmemStorageSurvivesRestart(t *testing.T) {
 	s := open()
 	call(s, dso.TypeAtomicLong, "l", "addAndGet", int64(41))
 	call(s, dso.TypeAtomicLong, "l", "incrementAndGet")
-	call(s, dso.TypeAtomicInt, "i", "set", int64(1<<31-1))
-	call(s, dso.TypeAtomicInt, "i", "incrementAndGet") // wraps
+	call(s, dso.TypeAtomicInt, "i", "set", int64(-1<<31+1))
+	call(s, dso.TypeAtomicInt, "i", "decrementAndGet") // the smallest int32
 	call(s, dso.TypeAtomicBoolean, "b", "set", true)
 	call(s, dso.TypeAtomicReference, "r", "set", map[string]any{"a": []any{int64(1), "x", 2.5}})
 	_, err := s.Invoke(ctx, dso.Ref{Type: dso.TypeAtomicByteArray, Key: "ba"}, "set", []any{int64(2), int64(-7)}, []any{int64(4)})

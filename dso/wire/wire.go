@@ -63,6 +63,7 @@ const (
 	CodeTimeout       Code = 11
 	CodeDenied        Code = 12 // the connection's credentials do not allow the request
 	CodeLimit         Code = 13 // a server limit was reached (connections, objects, key length, buffered bytes)
+	CodeOverflow      Code = 14 // integer arithmetic overflowed; the object is unchanged
 )
 
 func (c Code) String() string {
@@ -93,6 +94,8 @@ func (c Code) String() string {
 		return "denied"
 	case CodeLimit:
 		return "limit"
+	case CodeOverflow:
+		return "overflow"
 	}
 	return fmt.Sprintf("code %d", uint8(c))
 }
