@@ -218,6 +218,10 @@ func (inv *Invocation) Arity(min, max int) bool {
 func (inv *Invocation) Int(i int) int64 {
 	v, ok := AsInt(argAt(inv.Args, i))
 	if !ok {
+		if f, isFloat := argAt(inv.Args, i).(float64); isFloat && f == math.Trunc(f) && inv.err == nil {
+			inv.err = fmt.Errorf("%w: argument %d of %s.%s: %.0f is out of range for int64", ErrBadArgs, i+1, inv.Ref.Type, inv.Method, f)
+			return 0
+		}
 		inv.argErr(i, "int", argAt(inv.Args, i))
 	}
 	return v

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -194,8 +195,12 @@ func dsoDial(ctx context.Context, d *dsoClientFlags) (*client.Client, error) {
 // float, true/false/null, JSON (object, array or quoted string), and
 // otherwise the text itself.
 func parseArg(s string) (any, error) {
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+	i, err := strconv.ParseInt(s, 10, 64)
+	if err == nil {
 		return i, nil
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return nil, fmt.Errorf("%s is out of range for int64 (%d to %d)", s, int64(math.MinInt64), int64(math.MaxInt64))
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "nN") {
 		return f, nil
@@ -301,8 +306,20 @@ func newObjectCmd(spec dsoObjectSpec) *cobra.Command {
 Arguments are integers, floats, true/false/null, JSON, or text. Endpoints
 come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ, spec.methods),
 		Example: spec.example,
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, argv []string) error {
+		// Flags are parsed in RunE, so that negative numbers are arguments
+		// (list get -1) and not unknown flags.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, raw []string) error {
+			if err := cmd.Flags().Parse(negativesAsArgs(cmd, raw)); err != nil {
+				return &exitError{2, err}
+			}
+			if help, _ := cmd.Flags().GetBool("help"); help {
+				return cmd.Help()
+			}
+			argv := cmd.Flags().Args()
+			if len(argv) < 1 {
+				return &exitError{2, fmt.Errorf("%s: a METHOD is required (%s)", spec.use, spec.methods)}
+			}
 			if name == "" {
 				return &exitError{2, fmt.Errorf("%s: -n NAME is required", spec.use)}
 			}
@@ -390,6 +407,50 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 		f.Int64VarP(&ctorVals[i], c.name, c.short, c.def, c.usage)
 	}
 	return cmd
+}
+
+// isNumber reports whether s is a number (negative numbers look like
+// flags to the flag parser).
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil || errors.Is(err, strconv.ErrRange)
+}
+
+// negativesAsArgs reorders argv as flags, then "--", then the positional
+// arguments in their order, so that a negative number (-1, -2.5) that is
+// not the value of a flag is taken as an argument.
+func negativesAsArgs(cmd *cobra.Command, argv []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(argv); i++ {
+		a := argv[i]
+		if a == "--" {
+			pos = append(pos, argv[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" || isNumber(a) {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		if strings.Contains(a, "=") {
+			continue
+		}
+		needsValue := false
+		if name, ok := strings.CutPrefix(a, "--"); ok {
+			if f := cmd.Flags().Lookup(name); f != nil {
+				needsValue = f.NoOptDefVal == ""
+			}
+		} else if len(a) == 2 {
+			if f := cmd.Flags().ShorthandLookup(a[1:]); f != nil {
+				needsValue = f.NoOptDefVal == ""
+			}
+		}
+		if needsValue && i+1 < len(argv) {
+			i++
+			flags = append(flags, argv[i])
+		}
+	}
+	return append(append(flags, "--"), pos...)
 }
 
 // args0Map returns the map being built from K=V arguments, appending it.

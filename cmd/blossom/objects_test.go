@@ -55,6 +55,13 @@ func TestObjectCommandsFollowTheShellSyntax(t *testing.T) {
 		{[]string{"reference", "-n", "r", "set", "x"}, ""},
 		{[]string{"reference", "-n", "r", "get"}, "x\n"},
 		{[]string{"sbarrier", "-n", "sb", "await", "-p", "1"}, "0\n"},
+		// Defect 11: negative numbers are arguments, without "--".
+		{[]string{"long", "-n", "neg", "set", "-5"}, ""},
+		{[]string{"long", "-n", "neg", "get"}, "-5\n"},
+		{[]string{"long", "-n", "neg", "addAndGet", "-i", "-3"}, "-8\n"},
+		{[]string{"map", "-n", "nm", "merge", "k", "-2.5"}, "-2.5\n"},
+		{[]string{"list", "-n", "nl", "add", "-1"}, "true\n"},
+		{[]string{"list", "-n", "nl", "indexOf", "-1"}, "0\n"},
 	} {
 		out, err := runObjectCmd(t, eps, step.args...)
 		if err != nil || out != step.want {
@@ -66,6 +73,15 @@ func TestObjectCommandsFollowTheShellSyntax(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "unknown method") {
 		t.Fatalf("unknown method: %v", err)
+	}
+	// Defect 10: an out-of-range integer is named as such.
+	_, err = runObjectCmd(t, eps, "long", "-n", "x", "set", "9223372036854775808")
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "out of range for int64") {
+		t.Fatalf("out-of-range argument: %v", err)
+	}
+	_, err = runObjectCmd(t, eps, "long", "-n", "x", "addAndGet", "9.3e18")
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "9300000000000000000 is out of range for int64") {
+		t.Fatalf("out-of-range float argument: %v", err)
 	}
 	_, err = runObjectCmd(t, eps, "counter", "tally")
 	if !errors.As(err, &ee) || ee.code != 2 {
