@@ -17,6 +17,7 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 	_ "github.com/blossom-dso/blossom/protocols/atlas"
 	_ "github.com/blossom-dso/blossom/protocols/epaxos"
+	_ "github.com/blossom-dso/blossom/protocols/mencius"
 	_ "github.com/blossom-dso/blossom/protocols/paxos"
 	_ "github.com/blossom-dso/blossom/protocols/skeen"
 	_ "github.com/blossom-dso/blossom/protocols/wbcast"
@@ -97,7 +98,7 @@ func TestReplicatedKV(t *testing.T) {
 		protocol     string
 		n, f, groups int
 	}{
-		{"paxos", 3, 1, 0}, {"fpaxos", 3, 1, 0}, {"epaxos", 3, 1, 0}, {"atlas", 3, 1, 0},
+		{"paxos", 3, 1, 0}, {"fpaxos", 3, 1, 0}, {"epaxos", 3, 1, 0}, {"atlas", 3, 1, 0}, {"mencius", 3, 1, 0},
 		{"wbcast", 6, 1, 2}, {"skeen", 6, 1, 2},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
