@@ -495,12 +495,19 @@ func newObjectsCmd() *cobra.Command {
 				prefix = argv[0]
 			}
 			refs, err := c.List(ctx, prefix)
-			if err != nil {
+			var lerr *client.ListError
+			if err != nil && !errors.As(err, &lerr) {
 				return &exitError{1, err}
 			}
 			sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 			for _, r := range refs {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\n", r.Type, r.Key, c.Owner(r))
+			}
+			if lerr != nil {
+				for i, n := range lerr.Failed {
+					fmt.Fprintf(cmd.ErrOrStderr(), "blossom: node %s did not answer; its objects are not listed: %v\n", n, lerr.Errs[i])
+				}
+				return &exitError{3, fmt.Errorf("%d of %d nodes did not answer", len(lerr.Failed), len(c.Members()))}
 			}
 			return nil
 		},

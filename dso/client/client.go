@@ -303,15 +303,19 @@ func (c *Client) Clear(ctx context.Context) error {
 }
 
 // List returns the objects held by the cluster whose type starts with
-// prefix, sorted.
+// prefix, sorted. If some nodes do not answer, it returns the objects of
+// those that did and an error naming each node that did not (a *ListError).
 func (c *Client) List(ctx context.Context, prefix string) ([]dso.Ref, error) {
 	var out []dso.Ref
+	lerr := &ListError{}
 	for _, m := range c.ring.Nodes() {
-		v, err := c.node(m).request(ctx, 0, bounded, func(b []byte, id uint64) ([]byte, error) {
+		v, err := c.node(m).request(ctx, 0, bounded|failFast, func(b []byte, id uint64) ([]byte, error) {
 			return wire.AppendSimple(b, wire.OpList, id, prefix), nil
 		})
 		if err != nil {
-			return nil, err
+			lerr.Failed = append(lerr.Failed, m)
+			lerr.Errs = append(lerr.Errs, err)
+			continue
 		}
 		l, _ := v.([]any)
 		for _, e := range l {
@@ -324,8 +328,28 @@ func (c *Client) List(ctx context.Context, prefix string) ([]dso.Ref, error) {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	if len(lerr.Failed) > 0 {
+		return out, lerr
+	}
 	return out, nil
 }
+
+// ListError reports the nodes that did not answer a List.
+type ListError struct {
+	Failed []string // endpoints of the nodes that did not answer
+	Errs   []error  // why, in the same order
+}
+
+func (e *ListError) Error() string {
+	parts := make([]string, len(e.Failed))
+	for i, n := range e.Failed {
+		parts[i] = fmt.Sprintf("node %s: %v", n, e.Errs[i])
+	}
+	return "objects of " + strings.Join(e.Failed, ", ") + " not listed: " + strings.Join(parts, "; ")
+}
+
+// Unwrap returns the errors of the nodes.
+func (e *ListError) Unwrap() []error { return e.Errs }
 
 // Ping checks that every node answers.
 func (c *Client) Ping(ctx context.Context) error {

@@ -3,6 +3,7 @@ package client_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -126,4 +127,39 @@ func TestDialFailsFastWhenEveryEndpointRefuses(t *testing.T) {
 	_, err = client.DialOptions(context.Background(), client.Options{Endpoints: []string{addr, addr}, RetryFor: time.Hour})
 	require.ErrorIs(t, err, client.ErrUnavailable)
 	require.ErrorContains(t, err, "refused")
+}
+
+// Defect 12: List failed outright when one node was down; it now lists
+// what the others hold and names the node that did not answer.
+func TestListNamesTheNodeThatDidNotAnswer(t *testing.T) {
+	t.Parallel()
+	cl, err := dsotest.StartCluster(3, dsotest.Options{})
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx := context.Background()
+	c, err := client.DialOptions(ctx, client.Options{Endpoints: cl.Endpoints, RetryFor: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	var refs []dso.Ref
+	for i := 0; i < 30; i++ {
+		r := dso.Ref{Type: dso.TypeCounter, Key: fmt.Sprint("c", i)}
+		_, err := c.Call(ctx, r, "increment", nil, nil)
+		require.NoError(t, err)
+		refs = append(refs, r)
+	}
+	down := cl.Endpoints[1]
+	require.NoError(t, cl.Servers[1].Close())
+	got, err := c.List(ctx, "")
+	var lerr *client.ListError
+	require.ErrorAs(t, err, &lerr)
+	require.Equal(t, []string{down}, lerr.Failed)
+	require.ErrorContains(t, err, down)
+	var want []dso.Ref
+	for _, r := range refs {
+		if c.Owner(r) != down {
+			want = append(want, r)
+		}
+	}
+	require.NotEmpty(t, want)
+	require.ElementsMatch(t, want, got)
 }
