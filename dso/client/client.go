@@ -22,6 +22,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -511,7 +512,7 @@ func describeDialErr(err error) error {
 }
 
 // errNotDSO is the error for an endpoint that answers in another protocol.
-var errNotDSO = errors.New("this endpoint does not speak the DSO protocol")
+var errNotDSO = wire.ErrForeign
 
 // hello authenticates a new connection with token, once per connection.
 func hello(nc net.Conn, br *bufio.Reader, token string, flags uint64, timeout time.Duration, maxFrame int) error {
@@ -749,7 +750,14 @@ func (c *conn) readLoop() {
 	for {
 		body, err := wire.ReadFrame(br, buf, c.maxFrame)
 		if err != nil {
-			c.fail(fmt.Errorf("%w: read: %v", ErrUnavailable, err))
+			switch {
+			case errors.Is(err, wire.ErrForeign):
+				c.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
+			case errors.Is(err, io.EOF) && c.reads.Load() == 0:
+				c.fail(fmt.Errorf("%w: the endpoint closed the connection without answering (does it want TLS, a client certificate, or is it not a DSO server?)", ErrUnavailable))
+			default:
+				c.fail(fmt.Errorf("%w: read: %v", ErrUnavailable, err))
+			}
 			return
 		}
 		buf = body

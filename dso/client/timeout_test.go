@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +163,29 @@ func TestListNamesTheNodeThatDidNotAnswer(t *testing.T) {
 	}
 	require.NotEmpty(t, want)
 	require.ElementsMatch(t, want, got)
+}
+
+// Defect 13: a non-DSO endpoint gave "frame too large: 1213486160 bytes".
+func TestForeignProtocolIsRecognised(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // an HTTP server's answer to a request it cannot parse
+				nc.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+				nc.Close()
+			}()
+		}
+	}()
+	_, err = client.DialOptions(context.Background(), client.Options{Endpoints: []string{l.Addr().String()}})
+	require.ErrorIs(t, err, client.ErrUnavailable)
+	require.ErrorIs(t, err, wire.ErrForeign)
+	require.ErrorContains(t, err, "does not speak the DSO protocol (got HTTP)")
+	require.Equal(t, 1, strings.Count(err.Error(), "dso/client:"), err.Error())
 }

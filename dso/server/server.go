@@ -897,7 +897,13 @@ func (c *conn) readLoop() {
 // body; it reports whether the connection can go on.
 func (c *conn) refuseTooLarge(n int) bool {
 	if n > 64*c.s.cfg.MaxFrame || n < 9 {
-		c.warn("dso: frame far above the size limit; closing connection", "bytes", n, "limit", c.s.cfg.MaxFrame)
+		var hdr [4]byte
+		binary.BigEndian.PutUint32(hdr[:], uint32(n))
+		if f := wire.Foreign(hdr[:]); f != "" {
+			c.warn("dso: client does not speak the DSO protocol; closing connection", "looks_like", f)
+		} else {
+			c.warn("dso: frame far above the size limit; closing connection", "bytes", n, "limit", c.s.cfg.MaxFrame)
+		}
 		return false
 	}
 	head, err := c.peek(9)

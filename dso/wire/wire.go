@@ -22,6 +22,37 @@ var ErrMalformed = errors.New("wire: malformed frame")
 // ErrTooLarge is returned by ReadFrame for a frame above the size limit.
 var ErrTooLarge = errors.New("wire: frame too large")
 
+// ErrForeign is returned by ReadFrame when the stream is evidently in
+// another protocol (HTTP, TLS, SSH, Redis, ...).
+var ErrForeign = errors.New("this endpoint does not speak the DSO protocol")
+
+// Foreign guesses, from the first four bytes of a frame whose length is
+// absurd, which other protocol the peer speaks; it returns "" if the bytes
+// do not look like one.
+func Foreign(hdr []byte) string {
+	if len(hdr) < 4 {
+		return ""
+	}
+	if (hdr[0] == 0x15 || hdr[0] == 0x16) && hdr[1] == 3 && hdr[2] <= 4 {
+		return "TLS (connect with TLS: --tls-ca, Options.TLS)"
+	}
+	for _, c := range hdr[:4] {
+		if c < 0x20 && c != '\r' && c != '\n' || c > 0x7e {
+			return ""
+		}
+	}
+	switch h := string(hdr[:4]); {
+	case h == "HTTP" || h == "GET " || h == "POST" || h == "PUT " || h == "HEAD":
+		return "HTTP"
+	case h == "SSH-":
+		return "SSH"
+	case h[0] == '+' || h[0] == '-' || h[0] == '$' || h[0] == '*' || h[0] == ':':
+		return fmt.Sprintf("%q: Redis?", h)
+	default:
+		return fmt.Sprintf("%q: text", h)
+	}
+}
+
 // MaxDepth bounds the nesting of lists and maps in a value.
 const MaxDepth = 32
 
@@ -246,6 +277,9 @@ func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 	}
 	n := int(binary.BigEndian.Uint32(hdr[:]))
 	if n > max {
+		if f := Foreign(hdr[:]); f != "" {
+			return nil, fmt.Errorf("%w (got %s)", ErrForeign, f)
+		}
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, max)
 	}
 	if n == 0 {
