@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -276,4 +277,44 @@ func TestHugeTimeoutMeansNoTimeout(t *testing.T) {
 		require.True(t, got[1].OK, "%+v", got[1])
 		require.Equal(t, int64(7), got[1].Value)
 	}
+}
+
+// countingHandler counts the records logged at WARN or above.
+type countingHandler struct{ n atomic.Int64 }
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// Defect 14: each hostile connection logged a WARN line (5,971 lines for
+// 6,000 connections); the server now logs at most one a second.
+func TestHostileConnectionsDoNotFloodTheLog(t *testing.T) {
+	t.Parallel()
+	h := &countingHandler{}
+	s, addr, _ := serve(t, server.Config{Logger: slog.New(h)}, nil)
+	start := time.Now()
+	const conns = 300
+	for i := 0; i < conns; i++ {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		nc.Write([]byte{0, 0, 0, 0}) // an empty frame: warned about, then closed
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.ReadAll(nc)
+		nc.Close()
+	}
+	elapsed := time.Since(start)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Conns > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	lines := h.n.Load()
+	t.Logf("%d hostile connections in %v: %d WARN lines", conns, elapsed, lines)
+	require.LessOrEqual(t, lines, int64(2+elapsed/time.Second), "at most one WARN a second")
+	require.Positive(t, lines)
 }
