@@ -16,6 +16,7 @@ func init() { root.AddCommand(newClusterCmd()) }
 func newClusterCmd() *cobra.Command {
 	var nodes, basePort, maxFrame, maxConns, maxObjects int
 	var host, logLevel, storage string
+	var tlsCert, tlsKey, tlsClientCA, tokensFile string
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run N DSO servers in one process, for development",
@@ -46,15 +47,37 @@ the same --nodes, --host and --base-port answers with its objects.`,
 					return &exitError{1, err}
 				}
 			}
-			cl, err := dsotest.StartCluster(nodes, dsotest.Options{Host: host, BasePort: basePort, MaxFrame: maxFrame, Logger: log, PmemDir: pmemDir,
-				MaxConns: maxConns, MaxObjects: maxObjects})
+			o := dsotest.Options{Host: host, BasePort: basePort, MaxFrame: maxFrame, Logger: log, PmemDir: pmemDir,
+				MaxConns: maxConns, MaxObjects: maxObjects}
+			if tlsCert != "" || tlsKey != "" || tlsClientCA != "" {
+				if o.TLS, err = dsotest.ServerTLS(tlsCert, tlsKey, tlsClientCA); err != nil {
+					return &exitError{2, err}
+				}
+			}
+			if tokensFile != "" {
+				fh, err := os.Open(tokensFile)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				o.Tokens, err = server.ParseTokens(fh)
+				fh.Close()
+				if err != nil {
+					return &exitError{2, fmt.Errorf("%s: %w", tokensFile, err)}
+				}
+			}
+			cl, err := dsotest.StartCluster(nodes, o)
 			if err != nil {
 				return &exitError{1, err}
 			}
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
 			out := cmd.OutOrStdout()
-			log.Warn("development cluster: no TLS, no authentication", "host", host)
+			if o.TLS == nil {
+				log.Warn("development cluster listening without TLS", "host", host)
+			}
+			if len(o.Tokens) == 0 {
+				log.Warn("development cluster without authentication: any client that reaches it can read, change, list and delete every object", "host", host)
+			}
 			for i, ep := range cl.Endpoints {
 				fmt.Fprintf(out, "node %d: %s\n", i+1, ep)
 			}
@@ -69,6 +92,10 @@ the same --nodes, --host and --base-port answers with its objects.`,
 	f.IntVar(&basePort, "base-port", 7400, "port of the first server; the others follow (0: free ports)")
 	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
 	f.IntVar(&maxFrame, "max-frame", 16<<20, "largest request accepted, in bytes")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of every node (see blossom server)")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM CA certificate that client certificates must be signed by (mutual TLS)")
+	f.StringVar(&tokensFile, "tokens", "", "file of TOKEN RIGHTS lines (read, write, admin) for every node")
 	f.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "most client connections open at once, per node")
 	f.IntVar(&maxObjects, "max-objects", 0, "most objects per node (0: no limit)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")

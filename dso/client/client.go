@@ -341,6 +341,7 @@ type ListError struct {
 	Errs   []error  // why, in the same order
 }
 
+// Error names every node that did not answer, and why.
 func (e *ListError) Error() string {
 	parts := make([]string, len(e.Failed))
 	for i, n := range e.Failed {

@@ -29,6 +29,7 @@ const (
 	RightAdmin
 )
 
+// String returns "none", "read", "write" or "admin".
 func (r Rights) String() string {
 	switch r {
 	case RightNone:
