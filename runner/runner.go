@@ -60,6 +60,10 @@ type Config struct {
 	// (default 8 MiB). A snapshot frees only whole segments, so smaller
 	// segments free disk sooner.
 	SegmentBytes int64
+	// Network, if set, carries the replica-to-replica messages instead of
+	// TCP: an in-memory network for tests, which can partition and heal
+	// links (Peers' addresses are then only names).
+	Network *transport.Network
 	// Logger receives the replica's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -205,18 +209,22 @@ func Start(cfg Config) (*Replica, error) {
 	r.log.Info("recovered", "protocol", cfg.Protocol, "snapshot_index", r.snapshot.Load(),
 		"records", len(rec.Records), "keys", r.kv.Len(), "took", time.Since(t0).Round(time.Microsecond))
 
-	tr, err := transport.NewTCP(transport.Config{
-		Cluster: cfg.Cluster, Self: cfg.ID, Listen: cfg.Peers[cfg.ID], Peers: cfg.Peers,
-		Codec: spec.Codec, Handler: r.deliver, Logger: r.log,
-	})
-	if err != nil {
-		l.Close()
-		return nil, err
+	if cfg.Network != nil {
+		r.tr = cfg.Network.Join(cfg.ID, r.deliver)
+	} else {
+		tr, err := transport.NewTCP(transport.Config{
+			Cluster: cfg.Cluster, Self: cfg.ID, Listen: cfg.Peers[cfg.ID], Peers: cfg.Peers,
+			Codec: spec.Codec, Handler: r.deliver, Logger: r.log,
+		})
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		r.tr = tr
 	}
-	r.tr = tr
 	if cfg.ClientAddr != "" {
 		if err := r.serveHTTP(); err != nil {
-			tr.Close()
+			r.tr.Close()
 			l.Close()
 			return nil, err
 		}
