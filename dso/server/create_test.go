@@ -53,3 +53,34 @@ func TestReadsAndUnknownMethodsCreateNothing(t *testing.T) {
 	require.Equal(t, int64(2), v)
 	require.Equal(t, 2, s.NumObjects())
 }
+
+// Reads of synchronization objects and matrices create nothing either; a
+// parked read (a future's get) creates what it waits for.
+func TestReadsOfOtherTypesCreateNothing(t *testing.T) {
+	t.Parallel()
+	cl, err := dsotest.StartCluster(1, dsotest.Options{})
+	require.NoError(t, err)
+	defer cl.Close()
+	s := cl.Servers[0]
+	ctx := context.Background()
+	for _, c := range []struct {
+		typ, method string
+		ctor        []any
+	}{
+		{dso.TypeCyclicBarrier, "getParties", []any{int64(2)}},
+		{dso.TypeSemaphore, "availablePermits", nil},
+		{dso.TypeCountDownLatch, "getCount", []any{int64(1)}},
+		{dso.TypeFuture, "isDone", nil},
+		{dso.TypePipe, "size", nil},
+		{dso.TypeMatrix, "rows", []any{int64(2), int64(2)}},
+		{dso.TypeBlob, "size", nil},
+	} {
+		_, err := s.Invoke(ctx, dso.Ref{Type: c.typ, Key: "k"}, c.method, nil, c.ctor)
+		require.NoError(t, err, c.typ)
+	}
+	require.Equal(t, 0, s.NumObjects())
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	s.Invoke(cctx, dso.Ref{Type: dso.TypeFuture, Key: "f"}, "get", nil, nil)
+	require.Equal(t, 1, s.NumObjects(), "a parked get creates the future")
+}

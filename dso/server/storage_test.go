@@ -71,7 +71,7 @@ func TestPmemStorageSurvivesRestart(t *testing.T) {
 	call(s, dso.TypeTreeMap, "t", "put", "b", int64(2))
 	call(s, dso.TypeTreeMap, "t", "put", "a", int64(1))
 	call(s, dso.TypeCounter, "gone", "increment")
-	_, err = s.Invoke(ctx, dso.Ref{Type: dso.TypeCyclicBarrier, Key: "bar"}, "getParties", nil, []any{int64(2)})
+	_, err = s.Invoke(ctx, dso.Ref{Type: dso.TypeCyclicBarrier, Key: "bar"}, "await", nil, []any{int64(2)})
 	require.ErrorContains(t, err, "cannot be kept in pmem storage")
 	require.ErrorIs(t, err, dso.ErrFailed)
 	want := reads(s)
