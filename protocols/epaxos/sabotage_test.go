@@ -5,9 +5,9 @@ package epaxos_test
 import (
 	"testing"
 
-	"github.com/pingcap/failpoint"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blossom-dso/blossom/internal/failpoints"
 	"github.com/blossom-dso/blossom/simnet/simtest"
 )
 
@@ -15,9 +15,7 @@ import (
 // PreAccept with the coordinator's deps only, so fast-path commits drop
 // dependencies; the sweep's order or linearizability check must catch it.
 func TestSabotageDroppedDependencyIsCaught(t *testing.T) {
-	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/dropDeps"
-	require.NoError(t, failpoint.Enable(fp, "return(true)"))
-	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	failpoints.Enable(t, "protocols/epaxos", "dropDeps")
 	drainInvariants()
 	cfg := sweepConfig(5, 2, 2)
 	cfg.Faults = "none"
@@ -37,9 +35,7 @@ func TestSabotageDroppedDependencyIsCaught(t *testing.T) {
 // under swarm faults at n = 3: clients do not always see the damage, but
 // the end-of-run agreement invariant must catch it within 3000 seeds (seeds 1101-1200 do at the time of writing).
 func TestSabotageRecoverOKReportsPromiseIsCaughtBySweep(t *testing.T) {
-	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/recoverOKReportsPromise"
-	require.NoError(t, failpoint.Enable(fp, "return(true)"))
-	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	failpoints.Enable(t, "protocols/epaxos", "recoverOKReportsPromise")
 	cfg := sweepConfig(3, 1, 1)
 	for first := uint64(1); first <= 3000; first += 100 {
 		drainInvariants()
@@ -56,9 +52,7 @@ func TestSabotageRecoverOKReportsPromiseIsCaughtBySweep(t *testing.T) {
 // a PreAccept without persisting the dependencies they reported: the
 // ack-crash fault must catch it.
 func TestSabotagePreAcceptOKBeforePersistIsCaught(t *testing.T) {
-	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/preAcceptOKBeforePersist"
-	require.NoError(t, failpoint.Enable(fp, "return(true)"))
-	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	failpoints.Enable(t, "protocols/epaxos", "preAcceptOKBeforePersist")
 	drainInvariants()
 	simtest.RequireAckCrashCatches(t, sweepConfig(3, 1, 1), 200)
 	drainInvariants()

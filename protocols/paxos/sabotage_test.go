@@ -5,22 +5,14 @@ package paxos_test
 import (
 	"testing"
 
-	"github.com/pingcap/failpoint"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blossom-dso/blossom/internal/failpoints"
 	"github.com/blossom-dso/blossom/simnet/simtest"
 )
 
-const fpPrefix = "github.com/blossom-dso/blossom/protocols/paxos/"
-
-// sabotage enables the failpoint name for the duration of the test. This
-// file is only built with the failpoint tag, by `make test-sabotage`, whose
-// build rewrites the markers; elsewhere they are inert.
-func sabotage(t *testing.T, name string) {
-	t.Helper()
-	require.NoError(t, failpoint.Enable(fpPrefix+name, "return(true)"))
-	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fpPrefix+name)) })
-}
+// sabotage turns on the failpoint name of this package for the test.
+func sabotage(t *testing.T, name string) { failpoints.Enable(t, "protocols/paxos", name) }
 
 // TestSabotageQuorumOneShortIsCaught plants quorums one acceptor short:
 // quorums of two ballots need not intersect, and the sweep must find a seed

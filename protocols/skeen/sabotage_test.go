@@ -5,9 +5,7 @@ package skeen_test
 import (
 	"testing"
 
-	"github.com/pingcap/failpoint"
-	"github.com/stretchr/testify/require"
-
+	"github.com/blossom-dso/blossom/internal/failpoints"
 	"github.com/blossom-dso/blossom/simnet/simtest"
 )
 
@@ -17,8 +15,6 @@ import (
 // it. This file is only built with the failpoint tag, by `make
 // test-sabotage`, whose build rewrites the markers.
 func TestSabotageAckBeforePersistIsCaught(t *testing.T) {
-	const fp = "github.com/blossom-dso/blossom/protocols/paxos/ackBeforePersist"
-	require.NoError(t, failpoint.Enable(fp, "return(true)"))
-	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	failpoints.Enable(t, "protocols/paxos", "ackBeforePersist")
 	simtest.RequireAckCrashCatches(t, simtest.MulticastConfig("skeen", 3, 0), 100)
 }

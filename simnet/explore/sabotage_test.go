@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pingcap/failpoint"
 	"github.com/stretchr/testify/require"
 
+	"github.com/blossom-dso/blossom/internal/failpoints"
 	_ "github.com/blossom-dso/blossom/protocols/atlas" // registers atlas
 	"github.com/blossom-dso/blossom/simnet"
 )
@@ -18,13 +18,9 @@ import (
 // This file needs a build whose failpoint markers were rewritten (the
 // failpoint tag and failpoint-toolexec, as `make test-sabotage` does).
 
-const fpRoot = "github.com/blossom-dso/blossom/protocols/"
-
-func enable(t *testing.T, fp string) {
-	t.Helper()
-	require.NoError(t, failpoint.Enable(fpRoot+fp, "return(true)"))
-	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fpRoot+fp)) })
-}
+// enable turns on the failpoint fp ("paxos/quorumOneShort") of a protocol
+// package for the test.
+func enable(t *testing.T, fp string) { failpoints.Enable(t, "protocols", fp) }
 
 // TestSabotageTraceReplaysPaxos: with quorumOneShort planted, the
 // committed minimized trace fails again (TestRegressionTracePaxos checks
