@@ -296,16 +296,7 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 	case CatchUpReq:
 		r.handleCatchUpReq(from, m)
 	case CatchUp:
-		before := r.executed
-		for _, a := range m.Chosen {
-			r.choose(a.Slot, a.Cmds)
-		}
-		r.execute()
-		if e := r.at(r.executed + 1); r.executed > before && e != nil && !e.chosen {
-			// A replica far behind (a restart relearns every slot) asks
-			// for the next batch at once.
-			r.env.Send(from, CatchUpReq{From: r.executed + 1, To: r.lastSlot()})
-		}
+		r.handleCatchUp(from, m)
 	}
 	r.execute()
 	r.propose()
@@ -456,9 +447,11 @@ func (r *Replica) abandon() {
 }
 
 // revoke starts phase 1 for the slots of owner from s to revokeAhead of its
-// slots past the highest slot known.
+// slots past s, or, for a replica further behind (a restart relearning the
+// log), up to the highest slot known, at most maxRevoke of its slots.
 func (r *Replica) revoke(owner protocols.NodeID, s uint64) {
-	to := min(s+revokeAhead*r.n-1, r.executed+maxAhead)
+	to := min(max(s+revokeAhead*r.n, r.lastSlot()+1), s+maxRevoke*r.n) - 1
+	to = min(to, r.executed+maxAhead)
 	round := uint64(1)
 	for t := r.ownerSlot(owner, s); t <= to && t <= r.lastSlot(); t += r.n {
 		round = max(round, r.at(t).prom.Round)
@@ -490,6 +483,10 @@ func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
 		return
 	}
 	r.rev = nil
+	// Phase 2 is under way: a revocation started before its AcceptOKs
+	// can arrive would preempt it with a higher ballot, and the next one
+	// that one, with no slot ever chosen.
+	r.revokeAfter = r.now + max(2, r.cfg.SuspectTicks/2)
 	for s := r.ownerSlot(v.owner, v.from); s <= v.to; s += r.n {
 		e := r.entry(s)
 		if e.chosen {
@@ -512,12 +509,52 @@ func (r *Replica) handleCatchUpReq(from protocols.NodeID, m CatchUpReq) {
 	r.skipThrough(min(m.To, r.executed+maxAhead))
 	var chosen []Accepted
 	for s := m.From; s <= m.To && s <= r.lastSlot() && len(chosen) < maxCatchUp; s++ {
-		if e := r.at(s); e != nil && e.chosen {
+		switch e := r.at(s); {
+		case e == nil:
+		case e.chosen:
 			chosen = append(chosen, Accepted{Slot: s, Cmds: e.cmds})
+		case !e.bal.IsZero():
+			// A vote, for the asker to count: when every replica has
+			// restarted none knows the slot chosen, but a majority of
+			// votes at one ballot still says it is.
+			chosen = append(chosen, Accepted{Slot: s, Ballot: e.bal, Cmds: e.cmds})
 		}
 	}
 	if len(chosen) > 0 {
 		r.env.Send(from, CatchUp{Chosen: chosen})
+	}
+}
+
+// handleCatchUp learns the chosen values of a CatchUp and counts its votes
+// as the sender's AcceptOKs: a vote at ballot b is the durable acceptance
+// an AcceptOK at b announces, so a majority of them, this replica's own
+// vote included, chooses the slot with the value voted at b (one proposer
+// per ballot and slot proposes one value).
+func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
+	before := r.executed
+	for _, a := range m.Chosen {
+		if a.Ballot.IsZero() {
+			r.choose(a.Slot, a.Cmds)
+			continue
+		}
+		if !r.inRange(a.Slot) || !r.validBallot(a.Slot, a.Ballot) {
+			continue
+		}
+		if e := r.entry(a.Slot); e.bal == a.Ballot && !e.chosen {
+			r.handleAcceptOK(r.self, AcceptOK{Ballot: a.Ballot, Slot: a.Slot})
+		}
+		r.handleAcceptOK(from, AcceptOK{Ballot: a.Ballot, Slot: a.Slot})
+		if e := r.entry(a.Slot); !e.chosen && e.chosenAt == a.Ballot {
+			r.choose(a.Slot, a.Cmds)
+		}
+	}
+	r.execute()
+	if e := r.at(r.executed + 1); r.executed > before && e != nil && !e.chosen {
+		// A replica far behind (a restart relearns every slot) asks for
+		// the next batch at once: every peer, since votes count only
+		// from a majority.
+		req := CatchUpReq{From: r.executed + 1, To: r.lastSlot()}
+		r.broadcast(req)
 	}
 }
 
