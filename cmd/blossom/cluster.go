@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/blossom-dso/blossom/dso/dsotest"
@@ -16,7 +17,8 @@ func init() { root.AddCommand(newClusterCmd()) }
 func newClusterCmd() *cobra.Command {
 	var nodes, basePort, maxFrame, maxConns, maxObjects int
 	var host, logLevel, storage string
-	var tlsCert, tlsKey, tlsClientCA, tokensFile string
+	var tlsCert, tlsKey, tlsClientCA, tokensFile, adminAddr string
+	var withPprof bool
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run N DSO servers in one process, for development",
@@ -26,7 +28,12 @@ BLOSSOM_ENDPOINTS line) and stops cleanly on SIGINT or SIGTERM.
 
 With --storage pmem:DIR every node keeps its objects in the pmem heap
 DIR/node<i>.heap (see blossom server --storage), so a restarted cluster with
-the same --nodes, --host and --base-port answers with its objects.`,
+the same --nodes, --host and --base-port answers with its objects.
+
+With --admin-addr the process serves one admin endpoint for all its nodes:
+Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
+(see blossom server --admin-addr), and with --pprof net/http/pprof under
+/debug/pprof/ (the nodes share one process, hence one profile).`,
 		Example: `  blossom cluster --nodes 3 &
   blossom counter -n c increment -i 5`,
 		Args: cobra.NoArgs,
@@ -65,9 +72,28 @@ the same --nodes, --host and --base-port answers with its objects.`,
 					return &exitError{2, fmt.Errorf("%s: %w", tokensFile, err)}
 				}
 			}
+			if withPprof && adminAddr == "" {
+				return &exitError{2, fmt.Errorf("--pprof needs --admin-addr")}
+			}
 			cl, err := dsotest.StartCluster(nodes, o)
 			if err != nil {
 				return &exitError{1, err}
+			}
+			if adminAddr != "" {
+				stopAdmin, err := startAdmin(log, adminAddr, withPprof, func(reg prometheus.Registerer) error {
+					for i, s := range cl.Servers {
+						node := prometheus.Labels{"node": cl.Endpoints[i]}
+						if err := prometheus.WrapRegistererWith(node, reg).Register(s); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					cl.Close()
+					return &exitError{1, err}
+				}
+				defer stopAdmin()
 			}
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
@@ -98,6 +124,8 @@ the same --nodes, --host and --base-port answers with its objects.`,
 	f.StringVar(&tokensFile, "tokens", "", "file of TOKEN RIGHTS lines (read, write, admin) for every node")
 	f.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "most client connections open at once, per node")
 	f.IntVar(&maxObjects, "max-objects", 0, "most objects per node (0: no limit)")
+	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics of every node at http://ADDR/metrics, labelled by node (off by default)")
+	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:DIR (one pmem heap file per node in DIR)")
 	return cmd

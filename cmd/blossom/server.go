@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/blossom-dso/blossom/dso"
@@ -65,6 +69,34 @@ func parsePeers(s string) ([]string, map[string]string, error) {
 	return eps, ids, nil
 }
 
+// startAdmin serves the admin endpoint on addr: Prometheus metrics at
+// /metrics (the Go runtime's and the process's, and those of every
+// collector register adds) and, with withPprof, net/http/pprof under /debug/pprof/.
+// It logs that the endpoint is on, and returns a function that stops it.
+func startAdmin(log *slog.Logger, addr string, withPprof bool, register func(prometheus.Registerer) error) (func(), error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := register(reg); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-addr: %w", err)
+	}
+	hs := &http.Server{Handler: server.AdminHandler(reg, withPprof), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin endpoint stopped", "err", err)
+		}
+	}()
+	log.Info("admin endpoint on: Prometheus metrics at http://"+l.Addr().String()+"/metrics (no TLS, no authentication)",
+		"pprof", withPprof)
+	if withPprof {
+		log.Warn("pprof on at http://" + l.Addr().String() + "/debug/pprof/: anyone who reaches it can profile this process")
+	}
+	return func() { hs.Close() }, nil
+}
+
 // logSecurity says at start, loudly, which protections are off.
 func logSecurity(log *slog.Logger, addr net.Addr, cfg server.Config) {
 	exposed := true
@@ -92,7 +124,8 @@ func newServerCmd() *cobra.Command {
 	var maxFrame, maxConns, maxObjects, maxKey int
 	var maxBuffered, storageSize int64
 	var frameTimeout time.Duration
-	var benchTypes bool
+	var benchTypes, withPprof bool
+	var adminAddr string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run one DSO server node",
@@ -113,12 +146,21 @@ Security is off by default and the node listens on loopback only. With
 present a certificate signed by that CA); with --tokens each connection must
 authenticate with a token whose rights are read (read-only methods), write
 (every call but reset and clear) or admin (also delete, list, reset,
-clear). blossom certs makes a test CA and certificates.`,
+clear). blossom certs makes a test CA and certificates.
+
+With --admin-addr the node serves Prometheus metrics at /metrics on that
+address (plain HTTP, no authentication: keep it on loopback or a private
+network): calls by type and method, call latency by type, call errors by
+code, open connections, parked calls, objects by type, bytes read and
+written, and the Go runtime's and process's metrics. --pprof adds
+net/http/pprof under /debug/pprof/ on the same listener. Both are off by
+default.`,
 		Example: `  blossom server
   blossom server --storage pmem:/var/lib/blossom/node.heap
   blossom certs --dir certs --hosts h1,h2,h3
   blossom server --listen :7400 --tls-cert certs/server.pem --tls-key certs/server-key.pem \
       --tls-client-ca certs/ca.pem --tokens tokens.txt
+  blossom server --admin-addr 127.0.0.1:7480 --pprof
   blossom server --id 1 --listen :7400 --peers 1=h1:7400,2=h2:7400,3=h3:7400`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -186,6 +228,17 @@ clear). blossom certs makes a test CA and certificates.`,
 			if err != nil {
 				return &exitError{1, err}
 			}
+			if withPprof && adminAddr == "" {
+				return &exitError{2, fmt.Errorf("--pprof needs --admin-addr")}
+			}
+			if adminAddr != "" {
+				stopAdmin, err := startAdmin(log, adminAddr, withPprof, func(reg prometheus.Registerer) error { return reg.Register(s) })
+				if err != nil {
+					l.Close()
+					return &exitError{1, err}
+				}
+				defer stopAdmin()
+			}
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
 			errc := make(chan error, 1)
@@ -223,6 +276,8 @@ clear). blossom certs makes a test CA and certificates.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:PATH (a pmem heap file that survives restarts)")
 	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH")
+	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics at http://ADDR/metrics (off by default; e.g. 127.0.0.1:7480)")
+	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
 	f.BoolVar(&benchTypes, "bench-types", false, "also serve the object types of bench-dso")
 	f.MarkHidden("bench-types")
 	return cmd

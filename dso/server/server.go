@@ -149,6 +149,7 @@ type Server struct {
 	buffered atomic.Int64        // bytes reserved by connections for large bodies
 	refusing atomic.Int32        // goroutines answering refused connections
 	warns    warnLimiter
+	metrics  *metrics
 }
 
 // typeTable holds the objects of one type, sharded by key so that
@@ -156,6 +157,7 @@ type Server struct {
 // alone keeps the table small (a million AtomicLongs fit in about 100 MB).
 type typeTable struct {
 	shards [nShards]shard
+	stats  *callStats
 }
 
 type shard struct {
@@ -176,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Logger,
-		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, metrics: newMetrics()}
 	if s.reg == nil {
 		s.reg = dso.NewRegistry()
 	}
@@ -406,19 +408,31 @@ func (s *Server) eachShard(f func(typ string, sh *shard)) {
 
 // shardOf returns the shard of ref, creating its type's table if create.
 func (s *Server) shardOf(ref dso.Ref, create bool) *shard {
-	v, ok := s.tables.Load(ref.Type)
+	t := s.table(ref.Type, create)
+	if t == nil {
+		return nil
+	}
+	return t.shard(ref.Key)
+}
+
+// table returns the table of a type, creating it if create.
+func (s *Server) table(typ string, create bool) *typeTable {
+	v, ok := s.tables.Load(typ)
 	if !ok {
 		if !create {
 			return nil
 		}
-		t := &typeTable{}
+		t := &typeTable{stats: s.metrics.newCallStats(typ)}
 		for i := range t.shards {
 			t.shards[i].m = map[string]*entry{}
 		}
-		v, _ = s.tables.LoadOrStore(ref.Type, t)
+		v, _ = s.tables.LoadOrStore(typ, t)
 	}
-	return &v.(*typeTable).shards[hashKey(ref.Key)%nShards]
+	return v.(*typeTable)
 }
+
+// shard returns the shard of key.
+func (t *typeTable) shard(key string) *shard { return &t.shards[hashKey(key)%nShards] }
 
 // hashKey is FNV-1a, inlined to avoid allocating a hasher per call.
 func hashKey(k string) uint32 {
@@ -594,19 +608,32 @@ func (s *Server) Invoke(ctx context.Context, ref dso.Ref, method string, args, c
 //
 // If incOut is not nil, call stores the incarnation there before the call
 // can park, under the object's lock.
+//
+// It counts the call and its latency in the server's metrics.
 func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park func() *dso.Waiter, rights Rights, incOut *uint64) (any, *entry, uint64, error) {
+	start := time.Now()
 	ctor, name, ok := s.reg.Lookup(ref.Type)
 	if !ok {
+		s.metrics.errCounter(wire.CodeUnknownType).Inc()
 		return nil, nil, 0, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type)
 	}
 	ref.Type = name
 	if s.ring != nil {
 		if owner := s.ring.Owner(ref.Type, ref.Key); owner != s.cfg.Self {
+			s.metrics.errCounter(wire.CodeWrongNode).Inc()
 			return nil, nil, 0, fmt.Errorf("%w: %s lives on %s, not %s", dso.ErrWrongNode, ref, owner, s.cfg.Self)
 		}
 	}
+	t := s.table(name, true)
+	v, e, inc, err := s.callOn(t.shard(ref.Key), ref, ctor, method, args, ctorArgs, park, rights, incOut)
+	s.observe(t, name, method, start, err)
+	return v, e, inc, err
+}
+
+// callOn is call on the shard sh of ref.
+func (s *Server) callOn(sh *shard, ref dso.Ref, ctor dso.Constructor, method string, args, ctorArgs []any,
+	park func() *dso.Waiter, rights Rights, incOut *uint64) (any, *entry, uint64, error) {
 	for {
-		sh := s.shardOf(ref, true)
 		sh.mu.RLock()
 		e := sh.m[ref.Key]
 		sh.mu.RUnlock()
@@ -698,6 +725,8 @@ type conn struct {
 	logOnce sync.Once
 	logged  uint32 // codes of refusals already logged; read loop only
 
+	nread, nwritten atomic.Uint64 // bytes read and written, for the metrics
+
 	rights Rights // what the connection may do; read loop only
 	incs   bool   // replies carry incarnations (HELLO flag); set by the read loop before any call
 
@@ -719,8 +748,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if s.tokens != nil {
 		rights = RightNone
 	}
-	return &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, readBufSize), bw: bufio.NewWriterSize(nc, 16<<10),
-		parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1), rights: rights}
+	c := &conn{s: s, nc: nc, parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1), rights: rights}
+	c.br = bufio.NewReaderSize(countReader{c}, readBufSize)
+	c.bw = bufio.NewWriterSize(countWriter{c}, 16<<10)
+	return c
 }
 
 // readBufSize is the size of a connection's read buffer: a frame up to
@@ -1201,5 +1232,7 @@ func (c *conn) shutdown() {
 	c.amu.Unlock()
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
+	c.s.metrics.closedRead += c.nread.Load()
+	c.s.metrics.closedWritten += c.nwritten.Load()
 	c.s.mu.Unlock()
 }
