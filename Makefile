@@ -12,7 +12,7 @@ TEST_FLAGS  ?= -timeout 20m
 FUZZTIME    ?= 30s
 ARGS        ?=
 
-.PHONY: all build test test-unit test-sabotage lint demo sim-demo bench-dso sim sim-sabotage fuzz tools clean
+.PHONY: all build test test-unit test-sabotage lint demo sim-demo bench-dso sim sim-sabotage fuzz figures tools clean
 
 all: build
 
@@ -85,6 +85,11 @@ sim:
 sim-sabotage: $(BIN)/failpoint-toolexec
 	@mkdir -p $(CURDIR)/.cache/tmp
 	$(FP_ENV) $(GO) run $(FP_FLAGS) ./cmd/blossom sim $(ARGS)
+
+## figures: every experiment at its quick size (resuming what results/
+## already holds), its figure (PNG, SVG) and results/index.html.
+figures:
+	$(GO) run ./cmd/blossom exp all --quick --dir $(CURDIR)/results
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

@@ -1,0 +1,84 @@
+package plots
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blossom-dso/blossom/experiments"
+)
+
+func writeCSV(t *testing.T, dir, name, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name, experiments.DataFile), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRenderLinesWithPaperAndIndex(t *testing.T) {
+	dir := t.TempDir()
+	e := &experiments.Experiment{
+		Name: "small", Title: "small", Params: []string{"n", "proto", "f"},
+		Figure: experiments.Figure{
+			Title: "small", X: "n", XLabel: "n", Y: "lat", YLabel: "ms", Series: []string{"proto", "f"},
+			Paper: []experiments.PaperValue{{Series: "a f=1", X: 3, Y: 12}},
+		},
+	}
+	writeCSV(t, dir, "small", "n,proto,f,rep,metric,value\n"+
+		"3,a,1,0,lat,10\n3,a,1,1,lat,12\n3,a,1,0,other,99\n5,a,1,0,lat,8\n3,b,,0,lat,20\n5,b,,0,lat,22\n")
+	stats, err := Aggregate(e, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 4 || stats[0].Series != "a f=1" || stats[0].Mean != 11 || stats[0].N != 2 || stats[0].SD == 0 {
+		t.Fatalf("stats %+v", stats)
+	}
+	png, tab, err := Plot(e, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(png)
+	if err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
+		t.Fatalf("%s is not a PNG (%v)", png, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "small", "small.svg")); err != nil {
+		t.Error(err)
+	}
+	md := tab.Markdown()
+	for _, want := range []string{"| n | a f=1 | paper: a f=1 | b |", "| 3 | 11 ± 1.4 (n=2) | 12 | 20 |", "| 5 | 8 | – | 22 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+	if err := Index([]*experiments.Experiment{e}, dir); err != nil {
+		t.Fatal(err)
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "index.html"))
+	if !strings.Contains(string(html), `src="small/small.png"`) || !strings.Contains(string(html), "11 ± 1.4 (n=2)") {
+		t.Errorf("index.html lacks the figure or its table:\n%s", html)
+	}
+}
+
+func TestRenderBars(t *testing.T) {
+	dir := t.TempDir()
+	e := &experiments.Experiment{
+		Name: "bars", Params: []string{"protocol"},
+		Figure: experiments.Figure{X: "protocol", Y: "v", Bars: true},
+	}
+	writeCSV(t, dir, "bars", "protocol,rep,metric,value\npaxos,0,v,100\npaxos,1,v,120\natlas,0,v,50\n")
+	png, err := Render(e, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(png); err != nil || fi.Size() == 0 {
+		t.Fatalf("no PNG: %v", err)
+	}
+	if _, err := Render(&experiments.Experiment{Name: "missing", Figure: e.Figure}, dir); err == nil {
+		t.Error("Render of an experiment without CSV succeeded")
+	}
+}
