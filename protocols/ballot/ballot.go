@@ -3,6 +3,7 @@ package ballot
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/blossom-dso/blossom/protocols"
 )
@@ -44,3 +45,17 @@ func Max(b, c Ballot) Ballot {
 
 // String formats the ballot as round.node.
 func (b Ballot) String() string { return fmt.Sprintf("%d.%d", b.Round, b.Node) }
+
+// MaxAhead bounds how far the round of a plausible ballot may run ahead of
+// the receiver's own: real rounds grow by one per campaign, so a ballot
+// further ahead comes from a buggy or mismatched peer, and adopting it
+// would bring the round counter near overflow (Next would wrap around).
+const MaxAhead = 1 << 32
+
+// Plausible reports whether an honest peer could send b to a replica whose
+// highest ballot is cur: b is owned by one of members and its round is at
+// most MaxAhead above cur's. The zero ballot is not plausible (its owner
+// is no member).
+func Plausible(b, cur Ballot, members []protocols.NodeID) bool {
+	return b.Round <= cur.Round+MaxAhead && slices.Contains(members, b.Node)
+}

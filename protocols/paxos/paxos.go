@@ -259,8 +259,12 @@ func (r *Replica) route(cmds []protocols.Command) {
 	}
 }
 
-// Step implements protocols.Protocol.
+// Step implements protocols.Protocol. A message that no honest peer could
+// send is dropped (see plausible).
 func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
+	if !r.plausible(from, m) {
+		return
+	}
 	switch m := m.(type) {
 	case Prepare:
 		r.handlePrepare(from, m)
@@ -287,6 +291,44 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 			r.env.Send(r.leaderID, m)
 		}
 	}
+}
+
+// plausible reports whether an honest peer could have sent m: the sender
+// is a peer, a ballot is owned by a peer and not absurdly far ahead of this
+// replica's (ballot.Plausible), and a chosen value sent in a CatchUp lies
+// above this replica's base and within maxAhead of its first unchosen
+// slot. A message with plausible fields but a lie in them (a forged
+// Accept at the current ballot) cannot be told from a real one: see
+// "Hostile input" in package protocols.
+func (r *Replica) plausible(from protocols.NodeID, m protocols.Message) bool {
+	if !slices.Contains(r.cfg.Peers, from) {
+		return false
+	}
+	var b ballot.Ballot
+	switch m := m.(type) {
+	case Prepare:
+		b = m.Ballot
+	case Promise:
+		b = m.Ballot
+	case Nack:
+		b = m.Promised
+	case Accept:
+		b = m.Ballot
+	case AcceptOK:
+		b = m.Ballot
+	case Commit:
+		b = m.Ballot
+	case CatchUp:
+		for _, a := range m.Chosen {
+			if a.Slot <= r.base || a.Slot > r.firstUnchosen()+maxAhead {
+				return false
+			}
+		}
+		return true
+	default:
+		return true
+	}
+	return ballot.Plausible(b, ballot.Max(r.promised, r.ballot), r.cfg.Peers)
 }
 
 // observe steps down when a higher ballot shows up.
