@@ -291,7 +291,7 @@ func (r *Replica) Submit(c protocols.Command) {
 // Step implements protocols.Protocol.
 func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 	r.replay()
-	if _, ok := r.groupOf[from]; !ok {
+	if _, ok := r.groupOf[from]; !ok || !r.plausible(m) {
 		return
 	}
 	switch m := m.(type) {
@@ -322,6 +322,48 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 			r.prog[from] = m
 		}
 	}
+}
+
+// plausible reports whether an honest peer could have sent m: every
+// ballot in it is owned by a replica of the deployment and not absurdly
+// far ahead of this process's (ballot.Plausible; a record's or an ack's
+// ballot may also be zero, for a group not yet accepted). A message with
+// plausible fields but a lie in them cannot be told from a real one: see
+// "Hostile input" in package protocols.
+func (r *Replica) plausible(m protocols.Message) bool {
+	cur := ballot.Max(r.cballot, r.aballot)
+	ok := func(b ballot.Ballot) bool { return ballot.Plausible(b, cur, r.cfg.Peers) }
+	okOrZero := func(b ballot.Ballot) bool { return b.IsZero() || ok(b) }
+	records := func(rs []Record) bool {
+		for _, rec := range rs {
+			if !slices.ContainsFunc(rec.Bals, func(b ballot.Ballot) bool { return !okOrZero(b) }) {
+				continue
+			}
+			return false
+		}
+		return true
+	}
+	switch m := m.(type) {
+	case Accept:
+		return ok(m.Ballot)
+	case AcceptAck:
+		return !slices.ContainsFunc(m.Bals, func(b ballot.Ballot) bool { return !okOrZero(b) })
+	case Deliver:
+		return ok(m.Ballot)
+	case Heartbeat:
+		return ok(m.Ballot)
+	case NewLeader:
+		return ok(m.Ballot)
+	case NewLeaderAck:
+		return ok(m.Ballot) && okOrZero(m.ABallot) && records(m.Records)
+	case NewLeaderSync:
+		return ok(m.Ballot) && records(m.Records)
+	case NewLeaderSyncAck:
+		return ok(m.Ballot)
+	case SyncReq:
+		return ok(m.Ballot)
+	}
+	return true
 }
 
 func (r *Replica) handleMulticast(from protocols.NodeID, m Multicast) {
@@ -831,6 +873,9 @@ func (r *Replica) applySync(b ballot.Ballot, clock uint64, from uint64, dl []Del
 	for _, rec := range recs {
 		if r.finished(rec.Cmd.ID) {
 			continue
+		}
+		if !slices.Contains(r.dests(rec.Cmd), r.group) {
+			continue // not this group's: a buggy peer's record
 		}
 		m := r.get(rec.Cmd)
 		if len(rec.Bals) != len(m.dest) || len(rec.LTS) != len(m.dest) {

@@ -28,12 +28,31 @@ import (
 // ballot).
 func Forger(samples []protocols.Message, nodes int, multicast bool, confine ...Confine) func(r *rand.Rand, from, to protocols.NodeID) protocols.Message {
 	types := make([]reflect.Type, 0, len(samples))
+	var inner []reflect.Type // of messages nested in an interface field
 	for _, m := range samples {
 		types = append(types, reflect.TypeOf(m))
+		if v := reflect.ValueOf(m); v.Kind() == reflect.Struct {
+			for i := range v.NumField() {
+				if f := v.Field(i); f.Kind() == reflect.Interface && !f.IsNil() {
+					inner = append(inner, f.Elem().Type())
+				}
+			}
+		}
 	}
 	return func(r *rand.Rand, _, _ protocols.NodeID) protocols.Message {
 		f := fuzz.NewWithSeed(r.Int64()).NilChance(0.1).NumElements(0, 8).Funcs(
 			func(id *protocols.NodeID, c fuzz.Continue) { *id = protocols.NodeID(c.Intn(nodes + 2)) },
+			func(m *protocols.Message, c fuzz.Continue) {
+				// A nested message (skeen's Paxos messages) is one of
+				// the types nested in the samples, forged alike.
+				if len(inner) == 0 {
+					*m = nil
+					return
+				}
+				v := reflect.New(inner[c.Intn(len(inner))])
+				c.Fuzz(v.Interface())
+				*m = v.Elem().Interface()
+			},
 			func(b *ballot.Ballot, c fuzz.Continue) {
 				if c.Intn(2) == 0 {
 					*b = ballot.Ballot{Round: uint64(c.Intn(16)), Node: protocols.NodeID(c.Intn(2) * (nodes + 1))}
