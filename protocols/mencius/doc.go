@@ -33,10 +33,16 @@
 //   - Prepare / Promise / Nack: revocation, below.
 //   - CatchUpReq / CatchUp: a replica blocked on a slot for a heartbeat
 //     period asks every peer for the chosen slots from it up to the
-//     highest slot it knows; peers answer with up to 256 chosen values and
-//     skip their own unused slots in the range. A reply that advanced the
-//     executed prefix is followed at once by the next request, so a
-//     restarted replica relearns the log quickly.
+//     highest slot it knows; peers answer with up to 256 entries — chosen
+//     values, and their votes on slots they do not know chosen — and skip
+//     their own unused slots in the range. The asker counts a vote at
+//     ballot b as the peer's AcceptOK at b (its own vote too): a majority
+//     chooses the voted value. Knowing a slot chosen is volatile, so when
+//     every replica has restarted, this is how the slots chosen by a
+//     majority of durable votes are relearned without a revocation each.
+//     A reply that advanced the executed prefix is followed at once by
+//     the next request to every peer, so a restarted replica relearns the
+//     log quickly.
 //
 // Execution is in slot order: a replica executes slot s once every slot
 // below s is executed and s is chosen; an empty slot is a no-op, and each
@@ -71,10 +77,13 @@
 // 3·SuspectTicks ticks, and a failed revocation (a Nack, or no quorum
 // within SuspectTicks ticks) backs off a random number of ticks. The
 // revoker runs phase 1 with a ballot (round ≥ 2) above every promise it
-// knows for the owner's slots from s to 32 of them ahead (Prepare; each
+// knows for the owner's slots from s to 32 of them ahead, or up to the
+// highest slot it knows if that is farther, at most 128 (Prepare; each
 // acceptor persists one promise record for the range, and the owner skips
 // its unused slots in it), and on a majority of Promises proposes, for each
-// slot not known chosen, the highest-ballot value reported or a no-op.
+// slot not known chosen, the highest-ballot value reported or a no-op; it
+// starts no other revocation for SuspectTicks/2 ticks, which would preempt
+// this phase 2.
 // Acceptors report a slot they know chosen (a skip included) at the
 // revoker's own ballot, so it is re-proposed as is. A command whose own
 // slot was chosen as something else goes back to the owner's batch; a
@@ -88,9 +97,56 @@
 // ballot) and a skip of own slots (range). A restart replays them: promises
 // and votes are as before the crash, own skipped slots are chosen no-ops,
 // nextOwn lies past every own proposal and skip, and own round-1 proposals
-// are retransmitted. What was chosen and executed is relearned by catch-up
-// (the peers keep every chosen slot: this package does not implement
-// protocols.Compactor yet).
+// are retransmitted. What was chosen and executed is relearned by catch-up.
+//
+// # Checkpoints and compaction
+//
+// A Replica implements protocols.Compactor. Checkpoint first compacts the
+// replica's memory and then returns one record (type byte 4) holding
+//
+//	base | executed | nextOwn | n | n × (slot, promise, vote ballot, chosen, commands)
+//
+// (ballots and numbers as in package wire): the compaction point base;
+// the executed prefix (every slot up to executed was executed and is in
+// the state machine snapshot the runtime takes at the same moment); the
+// next own slot neither proposed nor skipped; and every log entry above
+// base that holds a promise, a vote or a value known chosen, in increasing
+// slot order — the retained executed slots base+1..executed (all chosen,
+// with their commands, to serve catch-up; their encoding is cached) and
+// every slot above executed as it stands, own skips included (chosen
+// no-ops). A restart reads the checkpoint (Config.Checkpoint), then
+// replays the records after it (Config.Recovered): promises, votes and
+// skips are as a restart from every record would have them, own round-1
+// proposals not chosen are retransmitted, and no slot at or below executed
+// executes again. A malformed checkpoint is an error, never a panic
+// (FuzzCheckpoint).
+//
+// What compaction prunes: the executed slots below the retention window
+// (base = executed − Options.Retain, DefaultRetain = 1024 slots; the
+// point never moves down), the own proposals there, the executed command
+// ids except those of the retained slots, and the submitted commands
+// already executed; the next own slot moves above base. A forgotten id
+// that reaches Execute again (a late re-proposal, a client's retry) is
+// discarded by the runtime's client sessions.
+//
+// Catch-up rule. The votes of the slots at or below base are gone from
+// memory, so a replica answers no Prepare whose first slot is at or below
+// its base (a promise must report every vote in its range), and serves no
+// CatchUpReq starting there from its log; an Accept for such a slot is
+// dropped (the slot is executed). Instead, when the runtime offers
+// protocols.StateTransfer, the asker gets a Snapshot — the newest
+// checkpoint record and the state machine state at the same point
+// (LastCheckpoint) — at most once per peer every SuspectTicks ticks. The
+// receiver validates the whole record as a restart of the sender would,
+// takes from it only the executed prefix E, and if E is above its own
+// installs the state (InstallState) and stands where a checkpoint at E
+// would have left it: executed = base = E, its entries up to E dropped
+// (with its own proposals there and a revocation reaching there), its own
+// promises, votes and skips above E kept, its executed ids forgotten and
+// its next own slot above E; then it asks every peer for the slots above
+// E. The runtime checkpoints right after the install; a crash before that
+// loses only the transfer. With a small window (4 slots) replicas still
+// lose operations in some swarm seeds; only the default window is swept.
 //
 // A failpoint (github.com/pingcap/failpoint) plants a bug for the sabotage
 // test: "executeOnChoose" executes a slot as soon as it is chosen, ahead of

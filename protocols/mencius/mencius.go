@@ -51,6 +51,7 @@ type entry struct {
 	ackBal   ballot.Ballot
 	acks     quorum.Tracker
 	chosenAt ballot.Ballot
+	enc      []byte // checkpoint encoding of an executed slot (nil: none yet)
 }
 
 // revocation is a phase 1 this replica runs to take over the slots of a
@@ -80,8 +81,9 @@ type Replica struct {
 	n    uint64
 	q    int
 
-	log  []entry // log[i] is slot base+i+1
-	base uint64
+	log    []entry // log[i] is slot base+i+1
+	base   uint64  // compaction point: the slots up to base are forgotten
+	retain uint64  // executed slots a checkpoint keeps (Options.Retain)
 
 	nextOwn  uint64 // the next own slot neither proposed nor skipped
 	skipFrom uint64 // the latest skip range, piggybacked on AcceptOKs
@@ -101,14 +103,50 @@ type Replica struct {
 	heard       map[protocols.NodeID]int // tick a message from a peer last arrived
 	blockSlot   uint64
 	blockSince  int
+	snapSent    map[protocols.NodeID]int // tick a Snapshot last went to a peer
+}
+
+// Options tunes a Replica.
+type Options struct {
+	// Retain is the number of executed slots a checkpoint keeps, to serve
+	// lagging peers by catch-up (see the package doc); 0 means
+	// DefaultRetain, a negative value keeps none.
+	Retain int
 }
 
 // New returns a Mencius replica configured by cfg, restarted from
-// cfg.Recovered.
+// cfg.Checkpoint and cfg.Recovered, with the default options.
 func New(cfg protocols.Config) (*Replica, error) {
+	return NewWithOptions(cfg, Options{})
+}
+
+// NewWithOptions returns a Mencius replica configured by cfg and opts,
+// restarted from cfg.Checkpoint (see Checkpoint) and then cfg.Recovered.
+// A malformed checkpoint or record is an error.
+func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	r := newReplica(cfg)
+	switch {
+	case opts.Retain > 0:
+		r.retain = uint64(opts.Retain)
+	case opts.Retain < 0:
+		r.retain = 0
+	}
+	if cfg.Checkpoint != nil {
+		if err := r.restore(cfg.Checkpoint); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.recover(cfg.Recovered); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newReplica returns a replica of cfg (validated) in its initial state.
+func newReplica(cfg protocols.Config) *Replica {
 	r := &Replica{
 		cfg:      cfg,
 		env:      cfg.Env,
@@ -116,15 +154,14 @@ func New(cfg protocols.Config) (*Replica, error) {
 		idx:      uint64(cfg.Index(cfg.Self)),
 		n:        uint64(len(cfg.Peers)),
 		q:        quorum.Majority(len(cfg.Peers)),
+		retain:   DefaultRetain,
 		done:     map[protocols.CommandID]bool{},
 		inflight: map[uint64][]protocols.Command{},
 		heard:    map[protocols.NodeID]int{},
+		snapSent: map[protocols.NodeID]int{},
 	}
 	r.nextOwn = r.idx + 1
-	if err := r.recover(cfg.Recovered); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return r
 }
 
 // owner returns the replica that owns slot (slot ≥ 1).
@@ -297,6 +334,8 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 		r.handleCatchUpReq(from, m)
 	case CatchUp:
 		r.handleCatchUp(from, m)
+	case Snapshot:
+		r.handleSnapshot(from, m)
 	}
 	r.execute()
 	r.propose()
@@ -330,7 +369,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		r.skipThrough(m.Slot)
 	}
 	e = r.entry(m.Slot) // skipThrough may have grown the log
-	e.prom, e.bal = m.Ballot, m.Ballot
+	e.prom, e.bal, e.enc = m.Ballot, m.Ballot, nil
 	if !e.chosen {
 		// A chosen slot keeps its value: any later ballot proposes it.
 		e.cmds = m.Cmds
@@ -383,7 +422,16 @@ func (r *Replica) execute() {
 
 func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 	i := r.cfg.Index(m.Owner)
-	if i < 0 || m.Ballot.Round < 2 || m.From > m.To || !r.inRange(m.From) || !r.inRange(m.To) || m.To-m.From > maxRevoke*r.n {
+	if i < 0 || m.Ballot.Round < 2 || m.From > m.To || m.To-m.From > maxRevoke*r.n {
+		return
+	}
+	if m.From <= r.base {
+		// The votes there are forgotten, so no promise: the slots are
+		// executed here and the revoker is behind; it gets the state.
+		r.sendSnapshot(from, max(m.From, 1))
+		return
+	}
+	if !r.inRange(m.From) || !r.inRange(m.To) {
 		return
 	}
 	if m.Owner == r.self {
@@ -406,7 +454,8 @@ func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 		}
 	}
 	for s := r.ownerSlot(m.Owner, m.From); s <= m.To; s += r.n {
-		r.entry(s).prom = m.Ballot
+		e := r.entry(s)
+		e.prom, e.enc = m.Ballot, nil
 	}
 	r.env.Persist(promiseRecord(m.Owner, m.From, m.To, m.Ballot))
 	r.env.Send(from, Promise{Ballot: m.Ballot, Owner: m.Owner, From: m.From, To: m.To, Accepted: acc})
@@ -488,6 +537,10 @@ func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
 	// that one, with no slot ever chosen.
 	r.revokeAfter = r.now + max(2, r.cfg.SuspectTicks/2)
 	for s := r.ownerSlot(v.owner, v.from); s <= v.to; s += r.n {
+		if !r.inRange(s) {
+			// Executed and compacted meanwhile.
+			continue
+		}
 		e := r.entry(s)
 		if e.chosen {
 			continue
@@ -503,7 +556,15 @@ func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
 }
 
 func (r *Replica) handleCatchUpReq(from protocols.NodeID, m CatchUpReq) {
-	if m.From > m.To || !r.inRange(m.From) {
+	if m.From > m.To {
+		return
+	}
+	if m.From <= r.base {
+		// Compacted here: the asker gets the state instead.
+		r.sendSnapshot(from, max(m.From, 1))
+		return
+	}
+	if !r.inRange(m.From) {
 		return
 	}
 	r.skipThrough(min(m.To, r.executed+maxAhead))

@@ -75,6 +75,17 @@ type CatchUp struct {
 	Chosen []Accepted
 }
 
+// Snapshot brings a replica that asked for compacted slots (a CatchUpReq
+// or a Prepare at or below the sender's compaction point) up to date by
+// state transfer: Checkpoint is the sender's newest checkpoint record (see
+// the package doc) and State the runtime's state machine and sessions at
+// the same point (protocols.StateTransfer). The receiver takes from the
+// record only its executed prefix, none of the sender's promises or votes.
+type Snapshot struct {
+	Checkpoint []byte
+	State      []byte
+}
+
 const (
 	tagAccept byte = iota + 1
 	tagAcceptOK
@@ -84,6 +95,7 @@ const (
 	tagNack
 	tagCatchUpReq
 	tagCatchUp
+	tagSnapshot
 )
 
 // Codec encodes the Mencius messages: one tag byte, then the fields as
@@ -146,6 +158,9 @@ func (Codec) Marshal(b []byte, m protocols.Message) ([]byte, error) {
 		return wire.AppendUvarint(b, m.To), nil
 	case CatchUp:
 		return appendEntries(append(b, tagCatchUp), m.Chosen), nil
+	case Snapshot:
+		b = wire.AppendBytes(append(b, tagSnapshot), m.Checkpoint)
+		return wire.AppendBytes(b, m.State), nil
 	}
 	return b, fmt.Errorf("mencius: cannot encode message of type %T", m)
 }
@@ -174,6 +189,8 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		m = CatchUpReq{From: r.Uvarint(), To: r.Uvarint()}
 	case tagCatchUp:
 		m = CatchUp{Chosen: readEntries(r)}
+	case tagSnapshot:
+		m = Snapshot{Checkpoint: cloneBytes(r.Bytes()), State: cloneBytes(r.Bytes())}
 	default:
 		return nil, fmt.Errorf("mencius: %w: unknown tag %d", wire.ErrMalformed, b[0])
 	}
@@ -181,4 +198,12 @@ func (Codec) Unmarshal(b []byte) (protocols.Message, error) {
 		return nil, fmt.Errorf("mencius: decode tag %d: %w", b[0], err)
 	}
 	return m, nil
+}
+
+// cloneBytes copies b out of the decoded buffer (nil if empty).
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }

@@ -1,6 +1,7 @@
 package mencius
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,6 +34,7 @@ func sampleMessages() []protocols.Message {
 		Nack{Slot: 12, Promised: b},
 		CatchUpReq{From: 17, To: 40},
 		CatchUp{Chosen: acc},
+		Snapshot{Checkpoint: []byte{recCheckpoint, 0, 0, 2, 0}, State: []byte("state")},
 	}
 }
 
@@ -61,12 +63,17 @@ func FuzzDecode(f *testing.F) {
 // newTestReplica is a replica of a 3-node cluster, node 2, as New leaves
 // it before recovery.
 func newTestReplica() *Replica {
-	cfg := protocols.Config{Self: 2, Peers: []protocols.NodeID{1, 2, 3}}
-	return &Replica{
-		cfg: cfg, self: 2, idx: 1, n: 3, q: 2, nextOwn: 2,
-		done: map[protocols.CommandID]bool{}, inflight: map[uint64][]protocols.Command{}, heard: map[protocols.NodeID]int{},
-	}
+	cfg := protocols.Config{Self: 2, Peers: []protocols.NodeID{1, 2, 3}, Env: nopEnv{}}
+	return newReplica(cfg)
 }
+
+// nopEnv is an Env that drops everything.
+type nopEnv struct{}
+
+func (nopEnv) Send(protocols.NodeID, protocols.Message) {}
+func (nopEnv) Execute(protocols.Command)                {}
+func (nopEnv) Persist([]byte)                           {}
+func (nopEnv) Rand() *rand.Rand                         { return rand.New(rand.NewPCG(1, 2)) }
 
 func TestRecoverRestoresVotesPromisesAndSkips(t *testing.T) {
 	cmds := sampleMessages()[0].(Accept).Cmds
@@ -111,5 +118,69 @@ func FuzzRecover(f *testing.F) {
 	fuzzseed.Check(f, "FuzzRecover", seeds)
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		_ = newTestReplica().recover([][]byte{rec}) // must not panic or exhaust memory
+	})
+}
+
+// sampleCheckpoint is the checkpoint of a replica (node 2 of 3) that
+// executed slots 1..3, keeps them (retention window 8), voted in slot 5
+// (its own) and promised a revoker node 1's slot 4.
+func sampleCheckpoint(t testing.TB) []byte {
+	r := newTestReplica()
+	r.retain = 8
+	cmds := sampleMessages()[0].(Accept).Cmds
+	revoker := ballot.Ballot{Round: 3, Node: 3}
+	require.NoError(t, r.recover([][]byte{
+		acceptRecord(2, ownBallot(2), cmds),
+		promiseRecord(1, 4, 4, revoker),
+		acceptRecord(5, ownBallot(2), nil),
+	}))
+	r.choose(1, nil)
+	r.choose(2, cmds)
+	r.choose(3, nil)
+	r.execute()
+	require.Equal(t, uint64(3), r.executed)
+	return r.Checkpoint()
+}
+
+func TestCheckpointRestoresVotesPromisesAndExecutedPrefix(t *testing.T) {
+	ck := sampleCheckpoint(t)
+	r := newTestReplica()
+	r.retain = 8
+	require.NoError(t, r.restore(ck))
+	require.Equal(t, uint64(3), r.executed, "the executed prefix is restored")
+	require.True(t, r.at(2).chosen, "retained executed slots stay chosen, to serve catch-up")
+	require.Equal(t, ballot.Ballot{Round: 3, Node: 3}, r.at(4).prom, "a promise is kept")
+	require.Equal(t, ownBallot(2), r.at(5).bal, "a vote is kept")
+	require.Contains(t, r.inflight, uint64(5), "the own proposal not chosen is retransmitted")
+	require.Equal(t, uint64(8), r.nextOwn, "the next own slot lies past the own proposal")
+	require.Equal(t, ck, r.Checkpoint(), "a restored checkpoint encodes the same")
+
+	// Compaction with a window of 1 forgets slots 1 and 2, and their ids.
+	r.retain = 1
+	r.Checkpoint()
+	require.Equal(t, uint64(2), r.base)
+	require.Nil(t, r.at(2))
+	require.Empty(t, r.done, "the ids of forgotten slots are forgotten")
+}
+
+func TestMalformedCheckpointsAreErrors(t *testing.T) {
+	ck := sampleCheckpoint(t)
+	for i := range ck {
+		require.NotPanics(t, func() { _ = newTestReplica().restore(ck[:i]) })
+		require.Error(t, newTestReplica().restore(ck[:i]), "checkpoint cut at %d bytes", i)
+	}
+	require.Error(t, newTestReplica().restore(append([]byte{recCheckpoint}, 9, 3)), "base above executed")
+}
+
+// FuzzCheckpoint checks that arbitrary checkpoint records never make a
+// restart panic: they are either restored or rejected with an error.
+func FuzzCheckpoint(f *testing.F) {
+	seeds := [][]byte{sampleCheckpoint(f), {recCheckpoint, 0, 0, 2, 0}}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	fuzzseed.Check(f, "FuzzCheckpoint", seeds)
+	f.Fuzz(func(t *testing.T, ck []byte) {
+		_ = newTestReplica().restore(ck) // must not panic or exhaust memory
 	})
 }

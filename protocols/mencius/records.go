@@ -80,7 +80,7 @@ func (r *Replica) recover(recs [][]byte) error {
 			if rd.Err() != nil {
 				break
 			}
-			if from > to || !r.inRange(max(from, 1)) || to > r.executed+maxAhead+r.n {
+			if from > to || to > r.executed+maxAhead+r.n {
 				return fmt.Errorf("mencius: record %d: skip %d-%d out of range", i, from, to)
 			}
 			r.applySkip(r.self, from, to)
