@@ -76,6 +76,7 @@ type benchDSOFlags struct {
 	memObjects                  int
 	complexN                    int
 	quick                       bool
+	memoryOnly                  bool
 }
 
 func newBenchDSOCmd() *cobra.Command {
@@ -126,6 +127,7 @@ skipped.`,
 	f.IntVar(&fl.barrierClients, "barrier-clients", 1000, "clients crossing the barrier")
 	f.IntVar(&fl.barrierRuns, "barrier-runs", 10, "barriers crossed back to back")
 	f.IntVar(&fl.memObjects, "memory-objects", 1000000, "AtomicLong objects of the memory measurement")
+	f.BoolVar(&fl.memoryOnly, "memory-only", false, "run only the memory measurement")
 	f.BoolVar(&fl.quick, "quick", false, "short run (fewer operations, 1s throughput runs, 100,000 objects)")
 	return cmd
 }
@@ -312,6 +314,9 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 		fmt.Fprintf(out, "; redis-server pid %d on %s", rd.cmd.Process.Pid, rd.addr)
 	}
 	fmt.Fprintln(out)
+	if fl.memoryOnly {
+		return benchMemory(ctx, out, bl, rd, fl)
+	}
 
 	dial := func() (*client.Client, error) {
 		return client.DialOptions(ctx, client.Options{Endpoints: []string{bl.addr}, ConnsPerNode: 1, NoDiscovery: true})
@@ -427,38 +432,51 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	}
 
 	// 4. Memory with many AtomicLong objects.
+	return benchMemory(ctx, out, bl, rd, fl)
+}
+
+// benchMemory creates fl.memObjects AtomicLong objects on the Blossom
+// server and the same keys (AtomicLong/mN = N) on Redis, and reports the
+// resident memory of both processes.
+func benchMemory(ctx context.Context, out io.Writer, bl, rd *benchProc, fl benchDSOFlags) error {
+	fill := func(op func(i int64) error) (time.Duration, error) {
+		start := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errc := make(chan error, 64)
+		for w := 0; w < 64; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(fl.memObjects) || ctx.Err() != nil {
+						return
+					}
+					if err := op(i); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		if err := <-errc; err != nil {
+			return 0, err
+		}
+		return time.Since(start), ctx.Err()
+	}
 	before, _ := rssMiB(bl.cmd.Process.Pid)
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	mc, err := client.DialOptions(ctx, client.Options{Endpoints: []string{bl.addr}, ConnsPerNode: 4, NoDiscovery: true})
 	if err != nil {
 		return &exitError{1, err}
 	}
 	defer mc.Close()
-	errc := make(chan error, 64)
-	for w := 0; w < 64; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(fl.memObjects) || ctx.Err() != nil {
-					return
-				}
-				if err := dso.NewAtomicLong(mc, "m"+strconv.FormatInt(i, 10)).Set(ctx, i); err != nil {
-					errc <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
+	took, err := fill(func(i int64) error { return dso.NewAtomicLong(mc, "m"+strconv.FormatInt(i, 10)).Set(ctx, i) })
+	if err != nil {
 		return &exitError{1, err}
 	}
-	took := time.Since(start)
 	time.Sleep(500 * time.Millisecond)
 	after, err := rssMiB(bl.cmd.Process.Pid)
 	if err != nil {
@@ -466,6 +484,30 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	}
 	fmt.Fprintf(out, "\nmemory: %d AtomicLong objects created in %v; server RSS %.0f MiB (%.0f MiB before; goal < 256 MiB)\n",
 		fl.memObjects, took.Round(time.Millisecond), after, before)
+	if rd == nil {
+		return nil
+	}
+	rbefore, _ := rssMiB(rd.cmd.Process.Pid)
+	rcs := make([]*redis.Client, 64)
+	for i := range rcs {
+		rcs[i] = dialRedis(rd.addr)
+		defer rcs[i].Close()
+	}
+	var slot atomic.Int64
+	took, err = fill(func(i int64) error {
+		r := rcs[slot.Add(1)%int64(len(rcs))]
+		return r.Set(ctx, "AtomicLong/m"+strconv.FormatInt(i, 10), i, 0).Err()
+	})
+	if err != nil {
+		return &exitError{1, err}
+	}
+	time.Sleep(500 * time.Millisecond)
+	rafter, err := rssMiB(rd.cmd.Process.Pid)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	fmt.Fprintf(out, "memory: the same %d keys (AtomicLong/mN) set in Redis in %v; redis-server RSS %.0f MiB (%.0f MiB before); Blossom / Redis %.2f×\n",
+		fl.memObjects, took.Round(time.Millisecond), rafter, rbefore, after/rafter)
 	return nil
 }
 

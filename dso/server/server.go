@@ -162,14 +162,16 @@ type typeTable struct {
 
 type shard struct {
 	mu sync.RWMutex
-	m  map[string]*entry
+	m  entryTable
 }
 
-// entry is one object and the lock that orders its calls.
+// entry is one object, its key and the lock that orders its calls (48
+// bytes).
 type entry struct {
 	mu  sync.Mutex
 	obj dso.Object
 	inc uint64 // incarnation (never 0); 0 once the object is deleted
+	key string
 }
 
 // New returns a server for cfg.
@@ -390,7 +392,7 @@ func (s *Server) NumObjects() int {
 	n := 0
 	s.eachShard(func(_ string, sh *shard) {
 		sh.mu.RLock()
-		n += len(sh.m)
+		n += sh.m.n
 		sh.mu.RUnlock()
 	})
 	return n
@@ -406,15 +408,6 @@ func (s *Server) eachShard(f func(typ string, sh *shard)) {
 	})
 }
 
-// shardOf returns the shard of ref, creating its type's table if create.
-func (s *Server) shardOf(ref dso.Ref, create bool) *shard {
-	t := s.table(ref.Type, create)
-	if t == nil {
-		return nil
-	}
-	return t.shard(ref.Key)
-}
-
 // table returns the table of a type, creating it if create.
 func (s *Server) table(typ string, create bool) *typeTable {
 	v, ok := s.tables.Load(typ)
@@ -423,16 +416,16 @@ func (s *Server) table(typ string, create bool) *typeTable {
 			return nil
 		}
 		t := &typeTable{stats: s.metrics.newCallStats(typ)}
-		for i := range t.shards {
-			t.shards[i].m = map[string]*entry{}
-		}
 		v, _ = s.tables.LoadOrStore(typ, t)
 	}
 	return v.(*typeTable)
 }
 
-// shard returns the shard of key.
-func (t *typeTable) shard(key string) *shard { return &t.shards[hashKey(key)%nShards] }
+// shard returns the shard of key and the key's hash.
+func (t *typeTable) shard(key string) (*shard, uint32) {
+	h := hashKey(key)
+	return &t.shards[h%nShards], h
+}
 
 // hashKey is FNV-1a, inlined to avoid allocating a hasher per call.
 func hashKey(k string) uint32 {
@@ -449,13 +442,13 @@ func hashKey(k string) uint32 {
 // changed it (or parked on it); a read or a failed call leaves nothing
 // behind. The shard is locked meanwhile, so no other call can create the
 // same object. It returns errRetry if the object appeared first.
-func (s *Server) create(sh *shard, ref dso.Ref, ctor dso.Constructor, method string, args, ctorArgs []any,
+func (s *Server) create(sh *shard, h uint32, ref dso.Ref, ctor dso.Constructor, method string, args, ctorArgs []any,
 	park func() *dso.Waiter, rights Rights, incOut *uint64) (any, *entry, uint64, error) {
 	if len(ref.Key) > s.cfg.MaxKey {
 		return nil, nil, 0, fmt.Errorf("%w: key of %d bytes; this server creates objects with keys up to %d bytes", dso.ErrLimit, len(ref.Key), s.cfg.MaxKey)
 	}
 	sh.mu.Lock()
-	if sh.m[ref.Key] != nil {
+	if sh.m.get(ref.Key, h) != nil {
 		sh.mu.Unlock()
 		return nil, nil, 0, errRetry
 	}
@@ -470,7 +463,7 @@ func (s *Server) create(sh *shard, ref dso.Ref, ctor dso.Constructor, method str
 			return nil, nil, 0, err
 		}
 	}
-	e := &entry{obj: obj, inc: s.nextIncarnation()}
+	e := &entry{obj: obj, inc: s.nextIncarnation(), key: ref.Key}
 	e.mu.Lock()
 	if incOut != nil {
 		*incOut = e.inc
@@ -495,7 +488,7 @@ func (s *Server) create(sh *shard, ref dso.Ref, ctor dso.Constructor, method str
 		e.mu.Unlock()
 		return nil, nil, 0, fmt.Errorf("%w: cannot create %s: this server holds %d objects, its limit", dso.ErrLimit, ref, max)
 	}
-	sh.m[ref.Key] = e
+	sh.m.put(e, h)
 	s.nobj.Add(1)
 	sh.mu.Unlock()
 	if s.store != nil && !parked {
@@ -525,13 +518,13 @@ func (s *Server) nextIncarnation() uint64 {
 var errRetry = errors.New("retry")
 
 func (s *Server) delete(ref dso.Ref) bool {
-	sh := s.shardOf(ref, false)
-	if sh == nil {
+	t := s.table(ref.Type, false)
+	if t == nil {
 		return false
 	}
+	sh, h := t.shard(ref.Key)
 	sh.mu.Lock()
-	e := sh.m[ref.Key]
-	delete(sh.m, ref.Key)
+	e := sh.m.remove(ref.Key, h)
 	sh.mu.Unlock()
 	if e == nil {
 		return false
@@ -558,9 +551,7 @@ func (s *Server) list(prefix string) []any {
 			return
 		}
 		sh.mu.RLock()
-		for key := range sh.m {
-			out = append(out, []any{typ, key})
-		}
+		sh.m.each(func(e *entry) { out = append(out, []any{typ, e.key}) })
 		sh.mu.RUnlock()
 	})
 	return out
@@ -625,20 +616,21 @@ func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park fun
 		}
 	}
 	t := s.table(name, true)
-	v, e, inc, err := s.callOn(t.shard(ref.Key), ref, ctor, method, args, ctorArgs, park, rights, incOut)
+	sh, h := t.shard(ref.Key)
+	v, e, inc, err := s.callOn(sh, h, ref, ctor, method, args, ctorArgs, park, rights, incOut)
 	s.observe(t, name, method, start, err)
 	return v, e, inc, err
 }
 
 // callOn is call on the shard sh of ref.
-func (s *Server) callOn(sh *shard, ref dso.Ref, ctor dso.Constructor, method string, args, ctorArgs []any,
+func (s *Server) callOn(sh *shard, h uint32, ref dso.Ref, ctor dso.Constructor, method string, args, ctorArgs []any,
 	park func() *dso.Waiter, rights Rights, incOut *uint64) (any, *entry, uint64, error) {
 	for {
 		sh.mu.RLock()
-		e := sh.m[ref.Key]
+		e := sh.m.get(ref.Key, h)
 		sh.mu.RUnlock()
 		if e == nil {
-			v, e, inc, err := s.create(sh, ref, ctor, method, args, ctorArgs, park, rights, incOut)
+			v, e, inc, err := s.create(sh, h, ref, ctor, method, args, ctorArgs, park, rights, incOut)
 			if err == errRetry {
 				continue
 			}

@@ -168,11 +168,11 @@ func (s *Server) restore() error {
 		if err := p.UnmarshalState(state); err != nil {
 			return fmt.Errorf("server: restore %s: %w", ref, err)
 		}
-		sh := s.shardOf(ref, true)
+		sh, h := s.table(ref.Type, true).shard(ref.Key)
 		if inc == 0 {
 			inc = s.nextIncarnation()
 		}
-		sh.m[ref.Key] = &entry{obj: obj, inc: inc}
+		sh.m.put(&entry{obj: obj, inc: inc, key: ref.Key}, h)
 		s.nobj.Add(1)
 		n++
 		return nil
