@@ -267,16 +267,18 @@ func Santa(ctx context.Context, o Objects, c Config) (Report, error) {
 		if err := s.santaSem.Acquire(ctx, 1); err != nil {
 			return r, err
 		}
+		// Read why first: once sleighReady is set, the count stays at
+		// Reindeer until Santa harnesses them.
+		ready, err := s.sleighReady.Get(ctx)
+		if err != nil {
+			return r, err
+		}
 		n, err := s.reindeer.Get(ctx)
 		if err != nil {
 			return r, err
 		}
 		if n > int64(c.Reindeer) {
 			return r, fmt.Errorf("santa: %d reindeer waiting, more than the %d there are", n, c.Reindeer)
-		}
-		ready, err := s.sleighReady.Get(ctx)
-		if err != nil {
-			return r, err
 		}
 		if ready > 0 { // the reindeer come first
 			if n != int64(c.Reindeer) {
