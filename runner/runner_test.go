@@ -20,7 +20,7 @@ import (
 	_ "github.com/blossom-dso/blossom/protocols/mencius"
 	_ "github.com/blossom-dso/blossom/protocols/paxos"
 	_ "github.com/blossom-dso/blossom/protocols/skeen"
-	_ "github.com/blossom-dso/blossom/protocols/wbcast"
+	_ "github.com/blossom-dso/blossom/protocols/whitebox-multicast"
 	"github.com/blossom-dso/blossom/runner"
 	"github.com/blossom-dso/blossom/runner/kvclient"
 	"github.com/blossom-dso/blossom/transport"

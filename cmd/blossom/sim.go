@@ -16,12 +16,12 @@ import (
 
 	"github.com/blossom-dso/blossom/lincheck"
 	"github.com/blossom-dso/blossom/protocols"
-	_ "github.com/blossom-dso/blossom/protocols/atlas"   // registers atlas
-	_ "github.com/blossom-dso/blossom/protocols/epaxos"  // registers epaxos
-	_ "github.com/blossom-dso/blossom/protocols/mencius" // registers mencius
-	_ "github.com/blossom-dso/blossom/protocols/paxos"   // registers paxos, fpaxos
-	_ "github.com/blossom-dso/blossom/protocols/skeen"   // registers skeen
-	_ "github.com/blossom-dso/blossom/protocols/wbcast"  // registers wbcast
+	_ "github.com/blossom-dso/blossom/protocols/atlas"              // registers atlas
+	_ "github.com/blossom-dso/blossom/protocols/epaxos"             // registers epaxos
+	_ "github.com/blossom-dso/blossom/protocols/mencius"            // registers mencius
+	_ "github.com/blossom-dso/blossom/protocols/paxos"              // registers paxos, fpaxos
+	_ "github.com/blossom-dso/blossom/protocols/skeen"              // registers skeen
+	_ "github.com/blossom-dso/blossom/protocols/whitebox-multicast" // registers wbcast
 	"github.com/blossom-dso/blossom/simnet"
 )
 

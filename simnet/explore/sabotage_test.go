@@ -67,7 +67,7 @@ func bugs() []bug {
 		{"epaxos/dropDeps", dd, sc("epaxos", 3, 2, 2, simnet.Budget{Steps: 300}), 2},
 		{"epaxos/recoverOKReportsPromise", small("epaxos", 3, 1), sc("epaxos", 3, 2, 2, fault), 3},
 		// wbcast/deliverWithoutWaiting: ww and wsc, once the failpoint
-		// build of protocols/wbcast compiles again (its rewritten doc.go
+		// build of protocols/whitebox-multicast compiles again (its rewritten doc.go
 		// does not at the time of writing).
 	}
 }
