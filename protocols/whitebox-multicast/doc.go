@@ -1,7 +1,7 @@
 // Package wbcast implements white-box atomic multicast (Gotsman, Lefort,
 // Chockler, "White-Box Atomic Multicast", DSN 2019), registered as "wbcast".
-// DESIGN.md calls its folder protocols/whitebox-multicast; a Go package path
-// element cannot carry that dash, so the package lives in protocols/wbcast.
+// It lives in protocols/whitebox-multicast, the folder DESIGN.md names; the
+// package name cannot carry the dash, so the package is wbcast.
 //
 // # Model
 //

@@ -14,7 +14,7 @@ import (
 )
 
 // sabotage turns on the failpoint name of this package for the test.
-func sabotage(t *testing.T, name string) { failpoints.Enable(t, "protocols/wbcast", name) }
+func sabotage(t *testing.T, name string) { failpoints.Enable(t, "protocols/whitebox-multicast", name) }
 
 // TestSabotageDeliverWithoutWaitingIsCaught plants leaders that deliver a
 // committed message without waiting for the pending messages of their group

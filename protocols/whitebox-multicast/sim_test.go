@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	_ "github.com/blossom-dso/blossom/protocols/wbcast"
+	_ "github.com/blossom-dso/blossom/protocols/whitebox-multicast"
 	"github.com/blossom-dso/blossom/simnet/simtest"
 )
 
