@@ -13,8 +13,8 @@ import (
 
 // root is the top-level command; subcommands attach to it in init functions.
 var root = &cobra.Command{
-	Use:           "blossom",
-	Short:         "Blossom: stateful serverless computing over shared objects, and a testbed of replication protocols",
+	Use:   "blossom",
+	Short: "Blossom: stateful serverless computing over shared objects, and a testbed of replication protocols",
 	Long: `Blossom runs cloud threads (executor, worker) that share objects held by DSO
 servers (server, cluster, and the object commands). DSO objects live in the
 memory of one node, or in a pmem heap with --storage pmem: they are not yet
