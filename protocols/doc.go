@@ -79,8 +79,11 @@
 // deployment or with a round more than ballot.MaxAhead beyond the
 // receiver's (ballot.Plausible; adopting it could wrap the round counter),
 // slots beyond the receiver's window (paxos's maxAhead past the first
-// unchosen slot), a record of a message not destined to the receiver's
-// group. Such a message changes nothing, so order, liveness once it stops
+// unchosen slot), an instance of a node that is not a peer or with a
+// sequence number more than maxSeqAhead beyond what the receiver knows of
+// that node (epaxos: a Heartbeat or a dependency set naming such instances
+// would cost a recovery for each), a record of a message not destined to
+// the receiver's group. Such a message changes nothing, so order, liveness once it stops
 // and linearizability hold (simtest.InjectForged checks this with gofuzz).
 //
 // The protocols do not defend against Byzantine peers: a message whose
@@ -90,10 +93,10 @@
 // never sent, or a command under a real client's id with other content)
 // cannot be told from a real one and may break safety. The forger of the
 // tests is restricted accordingly (foreign ballots, clients outside the
-// workload, no forged relayed multicast commands).
+// workload, no forged relayed multicast commands, no forged epaxos message
+// at the zero ballot, the initial coordinator's, about a real instance).
 //
-// Covered today: paxos, wbcast and skeen (whose Paxos messages are paxos's).
-// Not yet: epaxos (forged messages stall the test), atlas (forged commits
-// pass) and mencius: their inject tests stay behind the injectfuzz build
-// tag or are missing.
+// Covered today: paxos, wbcast, skeen (whose Paxos messages are paxos's)
+// and epaxos. Not yet: atlas (forged commits pass) and mencius: their
+// inject tests stay behind the injectfuzz build tag or are missing.
 package protocols

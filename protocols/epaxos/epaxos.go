@@ -411,8 +411,12 @@ func (r *Replica) Submit(c protocols.Command) {
 	r.broadcast(PreAccept{Dot: d, Cmd: c, Deps: r.conflicts(c, d)})
 }
 
-// Step implements protocols.Protocol.
+// Step implements protocols.Protocol. A message that no honest peer could
+// send is dropped (see plausible).
 func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
+	if !r.plausible(from, m) {
+		return
+	}
 	switch m := m.(type) {
 	case PreAccept:
 		r.handlePreAccept(from, m)
@@ -451,6 +455,102 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 }
 
 func valid(d Dot) bool { return d.Node != 0 && d.Seq != 0 }
+
+// maxSeqAhead bounds how far beyond what this replica knows of a peer's
+// instances (its last heartbeat, its executed prefix) a sequence number of
+// that peer may run: a real peer's sequence numbers grow by one per
+// command, so a dot further ahead comes from a buggy or mismatched peer,
+// and each such dot (or each one a Heartbeat reveals) would cost a
+// recovery at every replica.
+const maxSeqAhead = 1 << 16
+
+// plausible reports whether an honest peer could have sent m: the sender
+// is a peer, every dot names a peer and a sequence number from 1 to
+// maxSeqAhead beyond what this replica knows of that peer (plausibleDot),
+// and every ballot is zero (the initial coordinator's) or owned by a peer
+// and not absurdly far ahead of the instance's (ballot.Plausible). A
+// message with plausible fields but a lie in them cannot be told from a
+// real one: see "Hostile input" in package protocols.
+func (r *Replica) plausible(from protocols.NodeID, m protocols.Message) bool {
+	if r.cfg.Index(from) < 0 {
+		return false
+	}
+	var d Dot
+	var bs []ballot.Ballot
+	var deps [][]Dot
+	switch m := m.(type) {
+	case PreAccept:
+		d, deps = m.Dot, [][]Dot{m.Deps}
+	case PreAcceptOK:
+		d, deps = m.Dot, [][]Dot{m.Deps}
+	case Accept:
+		d, bs, deps = m.Dot, []ballot.Ballot{m.Ballot}, [][]Dot{m.Deps}
+	case AcceptOK:
+		d, bs = m.Dot, []ballot.Ballot{m.Ballot}
+	case Commit:
+		d, bs, deps = m.Dot, []ballot.Ballot{m.Ballot}, [][]Dot{m.Deps}
+	case Recover:
+		d, bs = m.Dot, []ballot.Ballot{m.Ballot}
+	case RecoverOK:
+		d, bs, deps = m.Dot, []ballot.Ballot{m.Ballot, m.Abal}, [][]Dot{m.Deps, m.InitDeps}
+	case Nack:
+		d, bs = m.Dot, []ballot.Ballot{m.Ballot}
+	case Validate:
+		d, bs, deps = m.Dot, []ballot.Ballot{m.Ballot}, [][]Dot{m.Deps}
+	case ValidateOK:
+		d, bs = m.Dot, []ballot.Ballot{m.Ballot}
+		for _, c := range m.Conflicts {
+			if !r.plausibleDot(c.Dot) {
+				return false
+			}
+		}
+	case Waiting:
+		d = m.Dot
+	case Heartbeat:
+		for i, x := range m.Executed {
+			if i < len(r.cfg.Peers) && x > 0 && !r.plausibleDot(Dot{Node: r.cfg.Peers[i], Seq: x}) {
+				return false
+			}
+		}
+		return r.plausibleDot(Dot{Node: from, Seq: max(m.Seq, 1)})
+	default:
+		return true
+	}
+	if !r.plausibleDot(d) {
+		return false
+	}
+	for _, ds := range deps {
+		for _, x := range ds {
+			if !r.plausibleDot(x) {
+				return false
+			}
+		}
+	}
+	var cur ballot.Ballot
+	if in := r.inst[d]; in != nil {
+		cur = ballot.Max(in.bal, in.maxSeen)
+	}
+	for _, b := range bs {
+		if !b.IsZero() && !ballot.Plausible(b, cur, r.cfg.Peers) {
+			return false
+		}
+	}
+	return true
+}
+
+// plausibleDot reports whether an honest peer could name d: its node is a
+// peer and its sequence number lies from 1 to maxSeqAhead beyond the
+// highest this replica knows that node to have used.
+func (r *Replica) plausibleDot(d Dot) bool {
+	if d.Seq == 0 || r.cfg.Index(d.Node) < 0 {
+		return false
+	}
+	known := max(r.heard[d.Node], r.graph.ExecutedPrefix(d.Node))
+	if d.Node == r.self {
+		known = max(known, r.seq)
+	}
+	return d.Seq <= known+maxSeqAhead
+}
 
 // sendCommitted answers a process that asks about a committed instance.
 func (r *Replica) sendCommitted(to protocols.NodeID, in *instance) {
