@@ -461,8 +461,11 @@ func valid(d Dot) bool { return d.Node != 0 && d.Seq != 0 }
 // that peer may run: a real peer's sequence numbers grow by one per
 // command, so a dot further ahead comes from a buggy or mismatched peer,
 // and each such dot (or each one a Heartbeat reveals) would cost a
-// recovery at every replica.
-const maxSeqAhead = 1 << 16
+// recovery at every replica. The bound is wide on purpose: a replica that
+// was down or cut off while a peer ran millions of commands must still
+// accept that peer's heartbeats and new instances to catch up, so only
+// absurd numbers are refused, not merely large gaps.
+const maxSeqAhead = 1 << 32
 
 // plausible reports whether an honest peer could have sent m: the sender
 // is a peer, every dot names a peer and a sequence number from 1 to
