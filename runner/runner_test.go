@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/blossom-dso/blossom/internal/loopback"
 	"github.com/blossom-dso/blossom/protocols"
 	_ "github.com/blossom-dso/blossom/protocols/atlas"
 	_ "github.com/blossom-dso/blossom/protocols/epaxos"
@@ -26,18 +26,9 @@ import (
 	"github.com/blossom-dso/blossom/transport"
 )
 
-// freeAddrs returns n loopback addresses that were free a moment ago.
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		out = append(out, l.Addr().String())
-		defer l.Close()
-	}
-	return out
-}
+// freeAddrs returns n loopback addresses that were free a moment ago and
+// that no outgoing connection can take before a replica binds them.
+func freeAddrs(t testing.TB, n int) []string { return loopback.FreeAddrs(t, n) }
 
 type cluster struct {
 	t       *testing.T

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blossom-dso/blossom/internal/loopback"
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/runner"
 )
@@ -157,20 +157,9 @@ type cluster struct {
 	unexpected []string // processes that exited on their own
 }
 
-// freeAddrs returns n loopback addresses that were free a moment ago.
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, l.Addr().String())
-		defer l.Close()
-	}
-	return out
-}
+// freeAddrs returns n loopback addresses that were free a moment ago and
+// that no outgoing connection can take before a replica binds them.
+func freeAddrs(t testing.TB, n int) []string { return loopback.FreeAddrs(t, n) }
 
 // startCluster starts every replica of s and waits until each answers
 // /status. Every process is killed at the end of the test, and on failure
