@@ -81,9 +81,10 @@
 // slots beyond the receiver's window (paxos's maxAhead past the first
 // unchosen slot), an instance of a node that is not a peer or with a
 // sequence number more than maxSeqAhead beyond what the receiver knows of
-// that node (epaxos: a Heartbeat or a dependency set naming such instances
-// would cost a recovery for each), a record of a message not destined to
-// the receiver's group. Such a message changes nothing, so order, liveness once it stops
+// that node (epaxos and atlas: a Heartbeat, an executed prefix or a
+// dependency set naming such instances would cost a recovery for each), a
+// record of a message not destined to the receiver's group. Such a message
+// changes nothing, so order, liveness once it stops
 // and linearizability hold (simtest.InjectForged checks this with gofuzz).
 //
 // The protocols do not defend against Byzantine peers: a message whose
@@ -93,10 +94,10 @@
 // never sent, or a command under a real client's id with other content)
 // cannot be told from a real one and may break safety. The forger of the
 // tests is restricted accordingly (foreign ballots, clients outside the
-// workload, no forged relayed multicast commands, no forged epaxos message
-// at the zero ballot, the initial coordinator's, about a real instance).
+// workload, no forged relayed multicast commands, no forged epaxos or
+// atlas message without a ballot or at the zero ballot, the initial
+// coordinator's, about a real instance).
 //
-// Covered today: paxos, wbcast, skeen (whose Paxos messages are paxos's)
-// and epaxos. Not yet: atlas (forged commits pass) and mencius: their
-// inject tests stay behind the injectfuzz build tag or are missing.
+// Covered today: paxos, wbcast, skeen (whose Paxos messages are paxos's),
+// epaxos and atlas. Not yet: mencius (no inject test).
 package protocols

@@ -336,7 +336,7 @@ func (r *Replica) Submit(c protocols.Command) {
 // Step implements protocols.Protocol.
 func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 	r.flush()
-	if _, ok := r.rank[from]; !ok {
+	if _, ok := r.rank[from]; !ok || !r.plausible(m) {
 		return
 	}
 	switch m := m.(type) {
@@ -357,6 +357,91 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 	case MExecuted:
 		r.handleExecuted(from, m)
 	}
+}
+
+// maxSeqAhead bounds how far beyond what this replica knows of a
+// coordinator's dots (its executed prefix, what peers reported executed,
+// and for its own dots its counter) a dot's sequence number may run: a real
+// coordinator numbers its commands one by one, so a dot much further ahead
+// comes from a buggy or mismatched peer, and would cost a recovery at every
+// replica. The bound is wide on purpose, so that a replica cut off while a
+// peer ran millions of commands still accepts that peer's dots.
+const maxSeqAhead = 1 << 32
+
+// plausible reports whether an honest peer could have sent m: every dot
+// names a peer and a sequence number from 1 to maxSeqAhead beyond what this
+// replica knows of that peer, every node id is a peer, and every ballot is
+// zero or owned by a peer and at most ballot.MaxAhead rounds up. A message
+// that fails is dropped (the "Hostile input" section of package protocols).
+func (r *Replica) plausible(m protocols.Message) bool {
+	dots := func(ds ...[]Dot) bool {
+		for _, d := range ds {
+			for _, x := range d {
+				if !r.plausibleDot(x) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	nodes := func(ns []protocols.NodeID) bool {
+		for _, n := range ns {
+			if _, ok := r.rank[n]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	bal := func(bs ...ballot.Ballot) bool {
+		for _, b := range bs {
+			if !b.IsZero() && !ballot.Plausible(b, ballot.Ballot{}, r.cfg.Peers) {
+				return false
+			}
+		}
+		return true
+	}
+	switch m := m.(type) {
+	case MCollect:
+		return r.plausibleDot(m.Dot) && dots(m.Past) && nodes(m.Quorum)
+	case MCollectAck:
+		return r.plausibleDot(m.Dot) && dots(m.Deps)
+	case MConsensus:
+		return r.plausibleDot(m.Dot) && dots(m.Deps) && bal(m.Ballot)
+	case MConsensusAck:
+		return r.plausibleDot(m.Dot) && bal(m.Ballot)
+	case MCommit:
+		return r.plausibleDot(m.Dot) && dots(m.Deps)
+	case MRec:
+		return r.plausibleDot(m.Dot) && bal(m.Ballot)
+	case MRecAck:
+		return r.plausibleDot(m.Dot) && dots(m.Deps) && nodes(m.Quorum) && bal(m.Ballot, m.ABal)
+	case MExecuted:
+		for k, x := range m.Prefix {
+			if k < len(r.cfg.Peers) && x > 0 && !r.plausibleDot(Dot{Node: r.cfg.Peers[k], Seq: x}) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// plausibleDot reports whether d names a peer and a sequence number from 1
+// to maxSeqAhead beyond what this replica knows of that peer.
+func (r *Replica) plausibleDot(d Dot) bool {
+	k, ok := r.rank[d.Node]
+	if !ok || d.Seq == 0 {
+		return false
+	}
+	known := r.graph.ExecutedPrefix(d.Node)
+	for _, rep := range r.reported {
+		if k < len(rep) {
+			known = max(known, rep[k])
+		}
+	}
+	if d.Node == r.self {
+		known = max(known, r.seq)
+	}
+	return d.Seq <= known+maxSeqAhead
 }
 
 func (r *Replica) handleCollect(from protocols.NodeID, m MCollect) {
