@@ -103,7 +103,7 @@ type Replica struct {
 	heard       map[protocols.NodeID]int // tick a message from a peer last arrived
 	blockSlot   uint64
 	blockSince  int
-	snapSent    map[protocols.NodeID]int // tick a Snapshot last went to a peer
+	snaps       protocols.SnapshotOffers // when a peer may get a Snapshot
 }
 
 // Options tunes a Replica.
@@ -158,7 +158,6 @@ func newReplica(cfg protocols.Config) *Replica {
 		done:     map[protocols.CommandID]bool{},
 		inflight: map[uint64][]protocols.Command{},
 		heard:    map[protocols.NodeID]int{},
-		snapSent: map[protocols.NodeID]int{},
 	}
 	r.nextOwn = r.idx + 1
 	return r

@@ -125,7 +125,7 @@ type Replica struct {
 	timeout    int // election timeout, randomized
 	lastBeat   int
 	catchingUp bool
-	snapSent   map[protocols.NodeID]int // tick a Snapshot last went to a peer
+	snaps      protocols.SnapshotOffers // when a peer may get a Snapshot
 }
 
 // New returns a Multi-Paxos replica with the default retention window.
@@ -155,7 +155,6 @@ func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 		done:     map[protocols.CommandID]bool{},
 		proposed: map[protocols.CommandID]bool{},
 		inflight: map[uint64]*proposal{},
-		snapSent: map[protocols.NodeID]int{},
 	}
 	switch {
 	case opts.Retain > 0:

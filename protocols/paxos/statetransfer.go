@@ -16,22 +16,13 @@ func (r *Replica) sendSnapshot(to protocols.NodeID, from uint64) {
 	if to == r.self {
 		return
 	}
-	st, ok := r.env.(protocols.StateTransfer)
-	if !ok {
-		return
+	covers := func(ck []byte) bool {
+		e, ok := checkpointExecuted(ck)
+		return ok && e >= from
 	}
-	if at, sent := r.snapSent[to]; sent && r.now-at < r.cfg.SuspectTicks {
-		return
+	if ck, state, ok := r.snaps.Offer(r.env, to, r.now, r.cfg.SuspectTicks, covers); ok {
+		r.env.Send(to, Snapshot{Checkpoint: ck, State: state})
 	}
-	ck, state, ok := st.LastCheckpoint()
-	if !ok {
-		return
-	}
-	if e, ok := checkpointExecuted(ck); !ok || e < from {
-		return
-	}
-	r.snapSent[to] = r.now
-	r.env.Send(to, Snapshot{Checkpoint: ck, State: state})
 }
 
 // checkpointExecuted reads the executed prefix from the header of a
