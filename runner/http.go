@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 )
 
 // serveHTTP starts the client API on ClientAddr.
@@ -53,7 +54,7 @@ func (r *Replica) serveKV(w http.ResponseWriter, q *http.Request, op byte) {
 	}
 	if !r.inGroup(key) {
 		g := GroupOf(key, r.cfg.Groups)
-		http.Error(w, fmt.Sprintf("key %q belongs to group %d, replicas %v", key, g, Groups(r.cfg.Groups, 2*r.cfg.F+1)[g]), http.StatusMisdirectedRequest)
+		http.Error(w, fmt.Sprintf("key %q belongs to group %d, replicas %v", key, g, mcast.Groups(r.cfg.Groups, 2*r.cfg.F+1)[g]), http.StatusMisdirectedRequest)
 		return
 	}
 	id, acked, err := callID(q)

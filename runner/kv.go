@@ -109,15 +109,3 @@ func GroupOf(key string, groups int) protocols.GroupID {
 	h.Write([]byte(key))
 	return protocols.GroupID(h.Sum32() % uint32(groups))
 }
-
-// Groups returns the multicast groups of a deployment of groups groups of
-// per replicas each: group g holds replicas g*per+1 .. g*per+per.
-func Groups(groups, per int) map[protocols.GroupID][]protocols.NodeID {
-	out := make(map[protocols.GroupID][]protocols.NodeID, groups)
-	for g := range groups {
-		for i := range per {
-			out[protocols.GroupID(g)] = append(out[protocols.GroupID(g)], protocols.NodeID(g*per+i+1))
-		}
-	}
-	return out
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/pingcap/failpoint"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/replica"
 	"github.com/blossom-dso/blossom/storage/wal"
 	"github.com/blossom-dso/blossom/transport"
@@ -137,6 +138,7 @@ type Replica struct {
 
 	// core goroutine state
 	waiting  map[protocols.CommandID][]*call
+	group    protocols.GroupID  // this replica's multicast group (Groups > 0)
 	pending  []replica.Snapshot // taken, waiting for their records
 	snapshot atomic.Uint64      // index of the last snapshot saved
 
@@ -167,7 +169,7 @@ func Start(cfg Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, log: cfg.Logger.With("replica", cfg.ID), kv: NewKV(),
 		inbox: make(chan input, 8192), syncKick: make(chan struct{}, 1), synced: make(chan uint64, 1),
-		waiting: map[protocols.CommandID][]*call{},
+		waiting: map[protocols.CommandID][]*call{}, group: protocols.GroupID((int(cfg.ID) - 1) / (2*cfg.F + 1)),
 	}
 	t0 := time.Now()
 	l, rec, err := wal.Open(wal.Options{Dir: cfg.DataDir, NoSync: cfg.NoSync, SegmentBytes: cfg.SegmentBytes, Logger: r.log})
@@ -283,7 +285,7 @@ func (c *Config) protocolConfig() (protocols.Config, error) {
 	pc := protocols.Config{Self: c.ID, Peers: ids, F: c.F, SuspectTicks: c.SuspectTicks}
 	if c.Groups > 0 {
 		groups := c.Groups
-		pc.Groups = Groups(groups, 2*c.F+1)
+		pc.Groups = mcast.Groups(groups, 2*c.F+1)
 		pc.GroupOf = func(key string) protocols.GroupID { return GroupOf(key, groups) }
 	}
 	return pc, nil
@@ -294,7 +296,7 @@ func (r *Replica) inGroup(key string) bool {
 	if r.cfg.Groups == 0 {
 		return true
 	}
-	return slices.Contains(Groups(r.cfg.Groups, 2*r.cfg.F+1)[GroupOf(key, r.cfg.Groups)], r.cfg.ID)
+	return GroupOf(key, r.cfg.Groups) == r.group
 }
 
 // deliver is the transport's handler: it enqueues a step, dropping it when

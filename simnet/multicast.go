@@ -65,17 +65,6 @@ func GroupOf(key string) protocols.GroupID {
 	return protocols.GroupID(g)
 }
 
-// multicastGroups returns groups of per consecutive node ids.
-func multicastGroups(groups, per int) map[protocols.GroupID][]protocols.NodeID {
-	out := make(map[protocols.GroupID][]protocols.NodeID, groups)
-	for g := range groups {
-		for i := range per {
-			out[protocols.GroupID(g)] = append(out[protocols.GroupID(g)], protocols.NodeID(g*per+i+1))
-		}
-	}
-	return out
-}
-
 func newMcast(s *sim) *mcast {
 	m := &mcast{s: s, groups: s.cfg.Groups, per: 2*s.cfg.F + 1}
 	for i := range s.n {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/blossom-dso/blossom/protocols"
+	pmcast "github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/replica"
 )
 
@@ -222,7 +223,7 @@ func newSim(rc *resolved) *sim {
 			SuspectTicks: rc.SuspectTicks,
 		}
 		if rc.Groups > 0 {
-			nd.cfg.Groups, nd.cfg.GroupOf = multicastGroups(rc.Groups, 2*rc.F+1), GroupOf
+			nd.cfg.Groups, nd.cfg.GroupOf = pmcast.Groups(rc.Groups, 2*rc.F+1), GroupOf
 		}
 		nd.stats.Node = nd.id
 		nd.stats.Site = rc.sites[i]

@@ -63,3 +63,16 @@ func Destinations(cfg *protocols.Config, own protocols.GroupID, c protocols.Comm
 	slices.Sort(out)
 	return out
 }
+
+// Groups returns the multicast groups of a deployment of groups groups of
+// per replicas each, by consecutive ids: group g holds replicas g*per+1 ..
+// g*per+per. The simulator and `blossom replica` lay groups out this way.
+func Groups(groups, per int) map[protocols.GroupID][]protocols.NodeID {
+	out := make(map[protocols.GroupID][]protocols.NodeID, groups)
+	for g := range groups {
+		for i := range per {
+			out[protocols.GroupID(g)] = append(out[protocols.GroupID(g)], protocols.NodeID(g*per+i+1))
+		}
+	}
+	return out
+}

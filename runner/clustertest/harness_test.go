@@ -18,6 +18,7 @@ import (
 
 	"github.com/blossom-dso/blossom/internal/loopback"
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/runner"
 )
 
@@ -422,7 +423,7 @@ func (c *cluster) group(key string) []protocols.NodeID {
 	if c.spec.groups == 0 {
 		return c.ids
 	}
-	return runner.Groups(c.spec.groups, 2*c.spec.f+1)[runner.GroupOf(key, c.spec.groups)]
+	return mcast.Groups(c.spec.groups, 2*c.spec.f+1)[runner.GroupOf(key, c.spec.groups)]
 }
 
 // unexpectedExits lists the processes that exited without the harness

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/runner"
 )
 
@@ -99,7 +100,7 @@ func (c *Client) Get(ctx context.Context, key string) ([]byte, error) {
 func (c *Client) candidates(key string) []protocols.NodeID {
 	ids := c.ids
 	if c.opts.Groups > 0 {
-		ids = runner.Groups(c.opts.Groups, 2*c.opts.F+1)[runner.GroupOf(key, c.opts.Groups)]
+		ids = mcast.Groups(c.opts.Groups, 2*c.opts.F+1)[runner.GroupOf(key, c.opts.Groups)]
 	}
 	out := make([]protocols.NodeID, 0, len(ids))
 	for i := range ids {
