@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/blossom-dso/blossom/protocols"
@@ -115,21 +116,13 @@ func (ks *keySessions) evict() {
 
 // appendTo encodes the sessions in a deterministic order.
 func (s *sessions) appendTo(b []byte) []byte {
-	keys := make([]string, 0, len(s.keys))
-	for k := range s.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(s.keys))
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		ks := s.keys[k]
 		b = wire.AppendString(b, k)
 		b = binary.AppendUvarint(b, ks.clock)
-		ids := make([]uint64, 0, len(ks.clients))
-		for id := range ks.clients {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
+		ids := slices.Sorted(maps.Keys(ks.clients))
 		b = binary.AppendUvarint(b, uint64(len(ids)))
 		for _, id := range ids {
 			se := ks.clients[id]

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 
 	"github.com/blossom-dso/blossom/protocols"
@@ -63,11 +64,7 @@ func (kv *KV) Len() int { return len(kv.m) }
 
 // Snapshot implements replica.StateMachine: pairs sorted by key.
 func (kv *KV) Snapshot() ([]byte, error) {
-	keys := make([]string, 0, len(kv.m))
-	for k := range kv.m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(kv.m))
 	b := binary.AppendUvarint(nil, uint64(len(keys)))
 	for _, k := range keys {
 		b = wire.AppendString(b, k)

@@ -3,6 +3,7 @@ package simnet
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/blossom-dso/blossom/protocols"
@@ -42,11 +43,7 @@ func (m *kvMachine) Apply(c protocols.Command, a replica.Answers) {
 
 // Snapshot implements replica.StateMachine: the pairs sorted by key.
 func (m *kvMachine) Snapshot() ([]byte, error) {
-	keys := make([]string, 0, len(m.kv))
-	for k := range m.kv {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(m.kv))
 	b := binary.AppendUvarint(nil, uint64(len(keys)))
 	for _, k := range keys {
 		b = wire.AppendString(b, k)
