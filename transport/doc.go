@@ -90,4 +90,13 @@
 // Each peer has one writer goroutine, which drains the queue into a
 // buffered writer and flushes when the queue is empty, so a burst of
 // messages shares system calls.
+//
+// # Shared transports
+//
+// Several instances of one protocol in one process (one per replica group,
+// in package runner) share one transport with TagCodec: each body is the
+// instance's tag as an unsigned varint (at most 32 bits, shortest
+// encoding), then the protocol codec's encoding of the message. Messages
+// are sent and received as Tagged values; a malformed tag is a decoding
+// error like any other, and the receiver's Handler dispatches on the tag.
 package transport
