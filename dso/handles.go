@@ -545,3 +545,13 @@ func (p Pipe) Take(ctx context.Context) (any, error) { return p.Call(ctx, "take"
 
 // Close closes the pipe.
 func (p Pipe) Close(ctx context.Context) error { return p.none(ctx, "close") }
+
+// Call is one method call on an object, as a part of a multi-object call.
+type Call struct {
+	Ref    Ref
+	Method string
+	Args   []any
+	// Ctor are the constructor arguments, used if the call creates the
+	// object.
+	Ctor []any
+}

@@ -61,7 +61,43 @@ func New(nodes []string, replicas int) (*Ring, error) {
 func (r *Ring) Nodes() []string { return slices.Clone(r.nodes) }
 
 // Owner returns the node holding the object (typ, key).
-func (r *Ring) Owner(typ, key string) string {
+func (r *Ring) Owner(typ, key string) string { return r.nodes[r.ownerIndex(typ, key)] }
+
+// Group returns the replica group of a persistent object (typ, key) under
+// replication factor rf (1..len(Nodes())), as a group number and the
+// members' endpoints, the owner first. Nodes are numbered by their place
+// in Nodes() (0-based). With disjoint false (ring groups, for protocols
+// that order per group), group i is the owner i and the rf-1 nodes after
+// it, wrapping around; when rf covers every node there is one group, 0.
+// With disjoint true (multicast groups), the nodes form len(Nodes())/rf
+// groups of rf consecutive nodes, and the object's group is the one
+// holding its owner. Servers and clients that agree on the nodes, rf and
+// disjoint agree on every group.
+func (r *Ring) Group(typ, key string, rf int, disjoint bool) (int, []string) {
+	n := len(r.nodes)
+	rf = min(max(rf, 1), n)
+	o := r.ownerIndex(typ, key)
+	members := make([]string, 0, rf)
+	if disjoint {
+		g := o / rf
+		members = append(members, r.nodes[o])
+		for i := g * rf; i < g*rf+rf && i < n; i++ {
+			if i != o {
+				members = append(members, r.nodes[i])
+			}
+		}
+		return g, members
+	}
+	for i := range rf {
+		members = append(members, r.nodes[(o+i)%n])
+	}
+	if rf == n {
+		return 0, members
+	}
+	return o, members
+}
+
+func (r *Ring) ownerIndex(typ, key string) int {
 	h := HashRef(typ, key)
 	i, _ := slices.BinarySearchFunc(r.points, h, func(p point, h uint64) int {
 		if p.hash < h {
@@ -75,7 +111,7 @@ func (r *Ring) Owner(typ, key string) string {
 	if i == len(r.points) {
 		i = 0
 	}
-	return r.nodes[r.points[i].node]
+	return int(r.points[i].node)
 }
 
 // HashRef hashes an object reference: FNV-1a 64 of type, a zero byte, key,

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,4 +52,37 @@ func TestRingRejectsNoNodes(t *testing.T) {
 	t.Parallel()
 	_, err := New(nil, 0)
 	require.Error(t, err)
+}
+
+func TestGroup(t *testing.T) {
+	nodes := []string{"a:1", "b:1", "c:1", "d:1", "e:1", "f:1"}
+	r, err := New(nodes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 200 {
+		key := fmt.Sprint("k", k)
+		owner := r.Owner("AtomicLong", key)
+		o := slices.Index(nodes, owner)
+		// Ring groups: the owner and the next rf-1 nodes.
+		g, m := r.Group("AtomicLong", key, 3, false)
+		want := []string{nodes[o], nodes[(o+1)%6], nodes[(o+2)%6]}
+		if g != o || !slices.Equal(m, want) {
+			t.Fatalf("%s: ring group %d %v, want %d %v", key, g, m, o, want)
+		}
+		// One group when rf covers every node.
+		if g, m := r.Group("AtomicLong", key, 6, false); g != 0 || len(m) != 6 || m[0] != owner {
+			t.Fatalf("%s: full group %d %v", key, g, m)
+		}
+		// Disjoint groups {a,b,c} and {d,e,f}, the owner first.
+		g, m = r.Group("AtomicLong", key, 3, true)
+		if g != o/3 || len(m) != 3 || m[0] != owner {
+			t.Fatalf("%s: disjoint group %d %v (owner %s)", key, g, m, owner)
+		}
+		for _, x := range m {
+			if slices.Index(nodes, x)/3 != g {
+				t.Fatalf("%s: member %s outside group %d", key, x, g)
+			}
+		}
+	}
 }

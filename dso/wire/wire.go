@@ -71,6 +71,18 @@ const (
 	OpList    Op = 0x05 // list the objects held by this node
 	OpPing    Op = 0x06 // liveness check
 	OpHello   Op = 0x07 // authenticate the connection with a token
+	// OpCallP invokes a method of a persistent (replicated) object, as one
+	// command of a client session: it carries the session, the call's
+	// sequence number in it and the session's acknowledgement watermark.
+	OpCallP Op = 0x08
+	// OpMulti applies calls on several persistent objects atomically (one
+	// command of a client session, multicast to the objects' groups).
+	OpMulti Op = 0x09
+	// OpTopology asks for the cluster's layout: members, replication
+	// factor, protocol.
+	OpTopology Op = 0x0a
+	// OpDeleteP deletes a persistent object (one command of a session).
+	OpDeleteP Op = 0x0b
 	OpOK      Op = 0x81 // successful reply carrying a value
 	OpOKInc   Op = 0x83 // successful reply carrying the object's incarnation and a value
 	OpError   Op = 0x82 // error reply carrying a code and a message
@@ -156,6 +168,83 @@ type Request struct {
 	Method  string
 	Args    []any
 	Ctor    []any // constructor arguments, used if the call creates the object
+	// Session, Seq and Acked identify a command of a client session
+	// (OpCallP, OpMulti, OpDeleteP): a retry carries the same three, and
+	// Acked promises that the client has the answer of every Seq below it.
+	Session, Seq, Acked uint64
+	// Parts are the calls of an OpMulti.
+	Parts []Part
+}
+
+// Part is one call of an OpMulti.
+type Part struct {
+	Type, Key, Method string
+	Args, Ctor        []any
+}
+
+// Command identifies a command of a client session in a frame.
+type Command struct{ Session, Seq, Acked uint64 }
+
+func appendCommand(b []byte, c Command) []byte {
+	b = binary.AppendUvarint(b, c.Session)
+	b = binary.AppendUvarint(b, c.Seq)
+	return binary.AppendUvarint(b, c.Acked)
+}
+
+// AppendCallP appends a complete OpCallP frame: AppendCall's fields after
+// the timeout, preceded by the session command c.
+func AppendCallP(b []byte, id, timeoutMs uint64, c Command, typ, key, method string, args, ctor []any) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpCallP))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.AppendUvarint(b, timeoutMs)
+	b = appendCommand(b, c)
+	b = AppendString(b, typ)
+	b = AppendString(b, key)
+	b = AppendString(b, method)
+	var err error
+	if b, err = appendValues(b, args); err != nil {
+		return b[:start], err
+	}
+	if b, err = appendValues(b, ctor); err != nil {
+		return b[:start], err
+	}
+	return finish(b, start), nil
+}
+
+// AppendMulti appends a complete OpMulti frame: the session command and
+// the parts, each as type, key, method, args and ctor.
+func AppendMulti(b []byte, id, timeoutMs uint64, c Command, parts []Part) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpMulti))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.AppendUvarint(b, timeoutMs)
+	b = appendCommand(b, c)
+	b = binary.AppendUvarint(b, uint64(len(parts)))
+	for _, p := range parts {
+		b = AppendString(b, p.Type)
+		b = AppendString(b, p.Key)
+		b = AppendString(b, p.Method)
+		var err error
+		if b, err = appendValues(b, p.Args); err != nil {
+			return b[:start], err
+		}
+		if b, err = appendValues(b, p.Ctor); err != nil {
+			return b[:start], err
+		}
+	}
+	return finish(b, start), nil
+}
+
+// AppendDeleteP appends a complete OpDeleteP frame.
+func AppendDeleteP(b []byte, id uint64, c Command, typ, key string) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpDeleteP))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = appendCommand(b, c)
+	b = AppendString(b, typ)
+	b = AppendString(b, key)
+	return finish(b, start)
 }
 
 // Reply is a decoded server-to-client frame.
@@ -313,6 +402,29 @@ func DecodeRequest(body []byte) (Request, error) {
 		q.Method = d.string()
 		q.Args = d.values()
 		q.Ctor = d.values()
+	case OpCallP:
+		q.Timeout = d.uvarint()
+		q.Session, q.Seq, q.Acked = d.uvarint(), d.uvarint(), d.uvarint()
+		q.Type = d.string()
+		q.Key = d.string()
+		q.Method = d.string()
+		q.Args = d.values()
+		q.Ctor = d.values()
+	case OpMulti:
+		q.Timeout = d.uvarint()
+		q.Session, q.Seq, q.Acked = d.uvarint(), d.uvarint(), d.uvarint()
+		n := d.uvarint()
+		if n > uint64(len(d.b)-d.off)/5 { // a part takes at least 5 bytes
+			d.fail("%d parts in %d bytes", n, len(d.b)-d.off)
+			break
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			q.Parts = append(q.Parts, Part{Type: d.string(), Key: d.string(), Method: d.string(), Args: d.values(), Ctor: d.values()})
+		}
+	case OpDeleteP:
+		q.Session, q.Seq, q.Acked = d.uvarint(), d.uvarint(), d.uvarint()
+		q.Type = d.string()
+		q.Key = d.string()
 	case OpDelete:
 		q.Type = d.string()
 		q.Key = d.string()
@@ -321,7 +433,7 @@ func DecodeRequest(body []byte) (Request, error) {
 	case OpHello:
 		q.Flags = d.uvarint()
 		q.Key = d.string() // the token
-	case OpCancel, OpMembers, OpPing:
+	case OpCancel, OpMembers, OpPing, OpTopology:
 	default:
 		if d.err == nil {
 			d.fail("unknown op 0x%02x", uint8(q.Op))

@@ -84,6 +84,68 @@ func TestCallFrameRoundTrip(t *testing.T) {
 	}
 }
 
+func TestSessionFramesRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := Command{Session: 1 << 40, Seq: 7, Acked: 5}
+	call, err := AppendCallP(nil, 3, 250, c, "AtomicLong", "a", "addAndGet", []any{int64(5)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []Part{
+		{Type: "AtomicLong", Key: "a", Method: "addAndGet", Args: []any{int64(-5)}},
+		{Type: "AtomicLong", Key: "b", Method: "addAndGet", Args: []any{int64(5)}, Ctor: []any{int64(0)}},
+	}
+	multi, err := AppendMulti(nil, 4, 0, c, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		frame []byte
+		want  Request
+	}{
+		{call, Request{Op: OpCallP, ID: 3, Timeout: 250, Session: 1 << 40, Seq: 7, Acked: 5,
+			Type: "AtomicLong", Key: "a", Method: "addAndGet", Args: []any{int64(5)}, Ctor: []any{}}},
+		{multi, Request{Op: OpMulti, ID: 4, Session: 1 << 40, Seq: 7, Acked: 5,
+			Parts: []Part{
+				{Type: "AtomicLong", Key: "a", Method: "addAndGet", Args: []any{int64(-5)}, Ctor: []any{}},
+				{Type: "AtomicLong", Key: "b", Method: "addAndGet", Args: []any{int64(5)}, Ctor: []any{int64(0)}}}}},
+		{AppendDeleteP(nil, 5, c, "Map", "m"), Request{Op: OpDeleteP, ID: 5, Session: 1 << 40, Seq: 7, Acked: 5, Type: "Map", Key: "m"}},
+		{AppendSimple(nil, OpTopology, 6), Request{Op: OpTopology, ID: 6}},
+	} {
+		q, err := DecodeRequest(tc.frame[4:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(normalize(tc.want), normalize(q)) {
+			t.Fatalf("want %#v\n got %#v", tc.want, q)
+		}
+		for i := range len(tc.frame) - 4 {
+			if _, err := DecodeRequest(tc.frame[4 : 4+i]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("op %#x truncated at %d: got %v", tc.want.Op, i, err)
+			}
+		}
+	}
+}
+
+// normalize makes empty argument lists nil, for comparisons.
+func normalize(q Request) Request {
+	if len(q.Args) == 0 {
+		q.Args = nil
+	}
+	if len(q.Ctor) == 0 {
+		q.Ctor = nil
+	}
+	for i := range q.Parts {
+		if len(q.Parts[i].Args) == 0 {
+			q.Parts[i].Args = nil
+		}
+		if len(q.Parts[i].Ctor) == 0 {
+			q.Parts[i].Ctor = nil
+		}
+	}
+	return q
+}
+
 func TestDecodersRejectMalformedInput(t *testing.T) {
 	t.Parallel()
 	good, _ := AppendCall(nil, 1, 0, "T", "k", "m", []any{"x"}, nil)
@@ -117,6 +179,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Add(AppendSimple(nil, OpCancel, 3)[4:])
 	f.Add(AppendSimple(nil, OpDelete, 3, "T", "k")[4:])
+	c := Command{Session: 9, Seq: 2, Acked: 1}
+	p, _ := AppendCallP(nil, 7, 100, c, "AtomicLong", "a", "addAndGet", []any{int64(1)}, nil)
+	f.Add(p[4:])
+	m, _ := AppendMulti(nil, 7, 0, c, []Part{{Type: "AtomicLong", Key: "a", Method: "get"}, {Type: "Map", Key: "m", Method: "put", Args: []any{"k", "v"}}})
+	f.Add(m[4:])
+	f.Add(AppendDeleteP(nil, 7, c, "T", "k")[4:])
+	f.Add(AppendSimple(nil, OpTopology, 3)[4:])
 	f.Fuzz(func(t *testing.T, body []byte) {
 		q, err := DecodeRequest(body)
 		if err != nil {
