@@ -171,7 +171,7 @@ func TestRestartAfterMillion(t *testing.T) {
 			st, err := r.Status(context.Background())
 			require.NoError(t, err)
 			// Caught up: the replica holds every key the workload wrote.
-			for st.Keys < 10000 {
+			for st.Keys == nil || *st.Keys < 10000 {
 				time.Sleep(10 * time.Millisecond)
 				st, err = r.Status(context.Background())
 				require.NoError(t, err)

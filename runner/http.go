@@ -17,15 +17,18 @@ import (
 	"github.com/blossom-dso/blossom/protocols/mcast"
 )
 
-// serveHTTP starts the client API on ClientAddr.
+// serveHTTP starts the client API on ClientAddr: /kv over a KV, and
+// /status.
 func (r *Replica) serveHTTP() error {
 	ln, err := net.Listen("tcp", r.cfg.ClientAddr)
 	if err != nil {
 		return fmt.Errorf("runner: client API: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /kv/{key}", func(w http.ResponseWriter, q *http.Request) { r.serveKV(w, q, OpPut) })
-	mux.HandleFunc("GET /kv/{key}", func(w http.ResponseWriter, q *http.Request) { r.serveKV(w, q, OpGet) })
+	if _, ok := r.sm.(*KV); ok {
+		mux.HandleFunc("PUT /kv/{key}", func(w http.ResponseWriter, q *http.Request) { r.serveKV(w, q, OpPut) })
+		mux.HandleFunc("GET /kv/{key}", func(w http.ResponseWriter, q *http.Request) { r.serveKV(w, q, OpGet) })
+	}
 	mux.HandleFunc("GET /status", r.serveStatus)
 	r.httpLn = ln
 	r.httpSrv = &http.Server{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -31,7 +32,8 @@ type Config struct {
 	Peers map[protocols.NodeID]string
 	// Protocol is a registered protocol name.
 	Protocol string
-	// F is the number of failures tolerated (per group with Groups).
+	// F is the number of failures tolerated (per group with Groups, among
+	// Members with Members).
 	F int
 	// Groups is the number of multicast groups of 2F+1 replicas each
 	// (wbcast, skeen); 0 means full replication.
@@ -65,18 +67,29 @@ type Config struct {
 	// TCP: an in-memory network for tests, which can partition and heal
 	// links (Peers' addresses are then only names).
 	Network *transport.Network
+	// StateMachine is the replicated application; nil means a new KV (the
+	// key-value store of `blossom replica`). The HTTP client API serves
+	// /kv only over a KV; /status is served whatever the state machine.
+	StateMachine replica.StateMachine
+	// Members, if not nil, are the replicas of this replica's group when
+	// the protocol runs over a subset of Peers: the protocol's peers are
+	// Members (sorted), F counts failures among them, and the transport
+	// links only them. Members must hold ID and only keys of Peers; it
+	// excludes Groups. Nil means every replica of Peers.
+	Members []protocols.NodeID
 	// Logger receives the replica's logs (default slog.Default()).
 	Logger *slog.Logger
 }
 
 // input is one event for the core goroutine.
 type input struct {
-	kind   inputKind
-	from   protocols.NodeID
-	msg    protocols.Message
-	cmd    protocols.Command
-	call   *call
-	status chan Status
+	kind    inputKind
+	from    protocols.NodeID
+	msg     protocols.Message
+	cmd     protocols.Command
+	call    *call
+	status  chan Status
+	inspect *inspection
 }
 
 type inputKind uint8
@@ -86,6 +99,23 @@ const (
 	inSubmit
 	inForget
 	inStatus
+	inInspect
+)
+
+// inspection is a function to run on the core goroutine for Inspect.
+type inspection struct {
+	fn func(replica.StateMachine)
+	// state is inspectWaiting until the core takes the inspection
+	// (inspectTaken) or its caller gives up on it (inspectAbandoned),
+	// whichever comes first: an abandoned function never runs.
+	state atomic.Int32
+	done  chan struct{} // closed once fn returned
+}
+
+const (
+	inspectWaiting int32 = iota
+	inspectTaken
+	inspectAbandoned
 )
 
 // call is a client call waiting for its command's answer.
@@ -101,16 +131,22 @@ type answer struct {
 
 // Status describes a replica, for GET /status and tests.
 type Status struct {
-	ID            protocols.NodeID `json:"id"`
-	Protocol      string           `json:"protocol"`
-	LastIndex     uint64           `json:"last_index"`
-	DurableIndex  uint64           `json:"durable_index"`
-	SnapshotIndex uint64           `json:"snapshot_index"`
-	Leader        protocols.NodeID `json:"leader,omitempty"`
-	Executed      int64            `json:"executed"`
-	Duplicates    int64            `json:"duplicates"`
-	Waiting       int              `json:"waiting"`
-	Keys          int              `json:"keys"`
+	ID       protocols.NodeID `json:"id"`
+	Protocol string           `json:"protocol"`
+	// Group is the replica's group: its replica group under a Host, its
+	// multicast group with Config.Groups, else 0.
+	Group         protocols.GroupID `json:"group"`
+	LastIndex     uint64            `json:"last_index"`
+	DurableIndex  uint64            `json:"durable_index"`
+	SnapshotIndex uint64            `json:"snapshot_index"`
+	Leader        protocols.NodeID  `json:"leader,omitempty"`
+	Executed      int64             `json:"executed"`
+	Duplicates    int64             `json:"duplicates"`
+	Waiting       int               `json:"waiting"`
+	// Keys is the number of keys of a state machine that counts them
+	// (one with a Len() int method, as KV); nil, and omitted in JSON,
+	// for any other.
+	Keys *int `json:"keys,omitempty"`
 	// Compacts says the protocol implements protocols.Compactor.
 	Compacts bool `json:"compacts"`
 }
@@ -124,7 +160,7 @@ type Replica struct {
 	log   *slog.Logger
 	wal   *wal.Log
 	tr    transport.Transport
-	kv    *KV
+	sm    replica.StateMachine
 	core  *replica.Core
 	inbox chan input
 
@@ -151,7 +187,25 @@ type Replica struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closed  atomic.Bool
+	stopped chan struct{} // closed when the core goroutine ends
 }
+
+// hosting is how a Host runs a replica: over the host's shared transport
+// and, in multicast mode, with the whole group layout.
+type hosting struct {
+	// tr sends this instance's messages over the host's transport; the
+	// replica does not own it.
+	tr transport.Transport
+	// group is the replica's group.
+	group protocols.GroupID
+	// groups and groupOf are the multicast layout and key mapping; nil
+	// in ring mode.
+	groups  map[protocols.GroupID][]protocols.NodeID
+	groupOf func(key string) protocols.GroupID
+}
+
+// sizer is a state machine that counts its keys (Status.Keys).
+type sizer interface{ Len() int }
 
 // ErrClosed is returned by calls on a closed replica.
 var ErrClosed = errors.New("runner: replica closed")
@@ -159,6 +213,12 @@ var ErrClosed = errors.New("runner: replica closed")
 // Start opens the data dir, recovers the core from the last snapshot and
 // the records after it, connects to the peers and serves the client API.
 func Start(cfg Config) (*Replica, error) {
+	return start(cfg, nil)
+}
+
+// start is Start, or with h a replica of a Host: then the replica sends
+// over h.tr (which it does not own) and is fed by the host's dispatcher.
+func start(cfg Config, h *hosting) (*Replica, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -167,9 +227,18 @@ func Start(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r := &Replica{
-		cfg: cfg, log: cfg.Logger.With("replica", cfg.ID), kv: NewKV(),
+		cfg: cfg, log: cfg.Logger.With("replica", cfg.ID), sm: cfg.StateMachine,
 		inbox: make(chan input, 8192), syncKick: make(chan struct{}, 1), synced: make(chan uint64, 1),
-		waiting: map[protocols.CommandID][]*call{}, group: protocols.GroupID((int(cfg.ID) - 1) / (2*cfg.F + 1)),
+		waiting: map[protocols.CommandID][]*call{}, stopped: make(chan struct{}),
+	}
+	if r.sm == nil {
+		r.sm = NewKV()
+	}
+	switch {
+	case h != nil:
+		r.group = h.group
+	case cfg.Groups > 0:
+		r.group = protocols.GroupID((int(cfg.ID) - 1) / (2*cfg.F + 1))
 	}
 	t0 := time.Now()
 	l, rec, err := wal.Open(wal.Options{Dir: cfg.DataDir, NoSync: cfg.NoSync, SegmentBytes: cfg.SegmentBytes, Logger: r.log})
@@ -190,7 +259,7 @@ func Start(cfg Config) (*Replica, error) {
 		}
 		r.snapshot.Store(snap.Index)
 	}
-	pc, err := cfg.protocolConfig()
+	pc, err := cfg.protocolConfig(h)
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -200,7 +269,7 @@ func Start(cfg Config) (*Replica, error) {
 		seed = rand.Uint64()
 	}
 	core, err := replica.New(replica.Config{
-		Spec: spec, Protocol: pc, StateMachine: r.kv, Rand: rand.New(rand.NewPCG(seed, uint64(cfg.ID))),
+		Spec: spec, Protocol: pc, StateMachine: r.sm, Rand: rand.New(rand.NewPCG(seed, uint64(cfg.ID))),
 		Snapshot: snap, Records: rec.Records, CompactEvery: max(cfg.CompactEvery, 0), HoldReplies: true,
 	})
 	if err != nil {
@@ -208,14 +277,20 @@ func Start(cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("runner: recover %s: %w", cfg.DataDir, err)
 	}
 	r.core = core
-	r.log.Info("recovered", "protocol", cfg.Protocol, "snapshot_index", r.snapshot.Load(),
-		"records", len(rec.Records), "keys", r.kv.Len(), "took", time.Since(t0).Round(time.Microsecond))
+	attrs := []any{"protocol", cfg.Protocol, "snapshot_index", r.snapshot.Load(), "records", len(rec.Records)}
+	if sz, ok := r.sm.(sizer); ok {
+		attrs = append(attrs, "keys", sz.Len())
+	}
+	r.log.Info("recovered", append(attrs, "took", time.Since(t0).Round(time.Microsecond))...)
 
-	if cfg.Network != nil {
+	switch {
+	case h != nil:
+		r.tr = h.tr
+	case cfg.Network != nil:
 		r.tr = cfg.Network.Join(cfg.ID, r.deliver)
-	} else {
+	default:
 		tr, err := transport.NewTCP(transport.Config{
-			Cluster: cfg.Cluster, Self: cfg.ID, Listen: cfg.Peers[cfg.ID], Peers: cfg.Peers,
+			Cluster: cfg.Cluster, Self: cfg.ID, Listen: cfg.Peers[cfg.ID], Peers: cfg.linkedPeers(),
 			Codec: spec.Codec, Handler: r.deliver, Logger: r.log,
 		})
 		if err != nil {
@@ -268,6 +343,18 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("runner: replica %d has no address among the peers", c.ID)
 	case c.Groups < 0:
 		return errors.New("runner: negative group count")
+	case c.Members != nil && c.Groups > 0:
+		return errors.New("runner: Members and Groups exclude each other")
+	case c.Members != nil && !slices.Contains(c.Members, c.ID):
+		return fmt.Errorf("runner: replica %d is not among its members %v", c.ID, c.Members)
+	}
+	for i, m := range c.Members {
+		if c.Peers[m] == "" {
+			return fmt.Errorf("runner: member %d has no address among the peers", m)
+		}
+		if slices.Contains(c.Members[:i], m) {
+			return fmt.Errorf("runner: member %d listed twice", m)
+		}
 	}
 	if c.Groups > 0 && len(c.Peers) != c.Groups*(2*c.F+1) {
 		return fmt.Errorf("runner: %d groups of 2f+1=%d replicas need %d peers, got %d", c.Groups, 2*c.F+1, c.Groups*(2*c.F+1), len(c.Peers))
@@ -275,20 +362,38 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// protocolConfig builds the protocol's Config from the deployment.
-func (c *Config) protocolConfig() (protocols.Config, error) {
-	ids := make([]protocols.NodeID, 0, len(c.Peers))
-	for id := range c.Peers {
-		ids = append(ids, id)
+// protocolConfig builds the protocol's Config from the deployment (and
+// the host's multicast layout, if h has one).
+func (c *Config) protocolConfig(h *hosting) (protocols.Config, error) {
+	var ids []protocols.NodeID
+	if c.Members != nil {
+		ids = slices.Sorted(slices.Values(c.Members))
+	} else {
+		ids = slices.Sorted(maps.Keys(c.Peers))
 	}
-	slices.Sort(ids)
 	pc := protocols.Config{Self: c.ID, Peers: ids, F: c.F, SuspectTicks: c.SuspectTicks}
-	if c.Groups > 0 {
+	switch {
+	case h != nil && h.groups != nil:
+		pc.Groups, pc.GroupOf = h.groups, h.groupOf
+	case c.Groups > 0:
 		groups := c.Groups
 		pc.Groups = mcast.Groups(groups, 2*c.F+1)
 		pc.GroupOf = func(key string) protocols.GroupID { return GroupOf(key, groups) }
 	}
 	return pc, nil
+}
+
+// linkedPeers are the peers the replica's own transport links: Members'
+// addresses if set, else every peer's.
+func (c *Config) linkedPeers() map[protocols.NodeID]string {
+	if c.Members == nil {
+		return c.Peers
+	}
+	out := make(map[protocols.NodeID]string, len(c.Members))
+	for _, m := range c.Members {
+		out[m] = c.Peers[m]
+	}
+	return out
 }
 
 // inGroup reports whether this replica orders key's commands.
@@ -315,6 +420,7 @@ const maxBatch = 256
 // run is the core goroutine.
 func (r *Replica) run(ctx context.Context) {
 	defer r.wg.Done()
+	defer close(r.stopped)
 	tick := time.NewTicker(r.cfg.Tick)
 	defer tick.Stop()
 	r.process()
@@ -369,6 +475,11 @@ func (r *Replica) handle(in input) {
 		}
 	case inStatus:
 		in.status <- r.status()
+	case inInspect:
+		if in.inspect.state.CompareAndSwap(inspectWaiting, inspectTaken) {
+			defer close(in.inspect.done)
+			in.inspect.fn(r.sm)
+		}
 	}
 }
 
@@ -540,8 +651,12 @@ func (r *Replica) fail(err error) {
 func (r *Replica) status() Status {
 	st := r.core.Stats()
 	s := Status{
-		ID: r.cfg.ID, Protocol: r.cfg.Protocol, LastIndex: r.core.LastIndex(), DurableIndex: r.core.DurableIndex(),
-		SnapshotIndex: r.snapshot.Load(), Executed: st.Executed, Duplicates: st.Duplicates, Waiting: len(r.waiting), Keys: r.kv.Len(),
+		ID: r.cfg.ID, Protocol: r.cfg.Protocol, Group: r.group, LastIndex: r.core.LastIndex(), DurableIndex: r.core.DurableIndex(),
+		SnapshotIndex: r.snapshot.Load(), Executed: st.Executed, Duplicates: st.Duplicates, Waiting: len(r.waiting),
+	}
+	if sz, ok := r.sm.(sizer); ok {
+		n := sz.Len()
+		s.Keys = &n
 	}
 	if lr, ok := r.core.Protocol().(protocols.LeaderReporter); ok {
 		s.Leader = lr.Leader()
@@ -561,7 +676,36 @@ func (r *Replica) Status(ctx context.Context) (Status, error) {
 		return s, nil
 	case <-ctx.Done():
 		return Status{}, ctx.Err()
+	case <-r.stopped:
+		return Status{}, ErrClosed
 	}
+}
+
+// Inspect runs fn with the replica's state machine on the core goroutine,
+// between two inputs, and returns once fn returned. fn must only read the
+// state machine, must not keep it, and should be quick: the replica does
+// nothing else meanwhile. If ctx ends or the replica closes before the core
+// takes fn, fn never runs and Inspect returns ctx's error or ErrClosed; once
+// taken, fn runs to its end and Inspect returns nil.
+func (r *Replica) Inspect(ctx context.Context, fn func(replica.StateMachine)) error {
+	in := &inspection{fn: fn, done: make(chan struct{})}
+	if err := r.enqueue(ctx, input{kind: inInspect, inspect: in}); err != nil {
+		return err
+	}
+	var err error
+	select {
+	case <-in.done:
+		return nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-r.stopped:
+		err = ErrClosed
+	}
+	if in.state.CompareAndSwap(inspectWaiting, inspectAbandoned) {
+		return err
+	}
+	<-in.done // taken: it runs to its end
+	return nil
 }
 
 func (r *Replica) enqueue(ctx context.Context, in input) error {
@@ -583,7 +727,7 @@ var (
 	// ErrBusy: too many calls are waiting; the command was not submitted.
 	ErrBusy = errors.New("runner: too many waiting calls")
 	// ErrDuplicate: the command executed before (a retry of an answered
-	// or timed-out call); it took effect once, and its result is not kept.
+	// or timed-out call); it took effect once, and its result is no longer kept (the client acknowledged a later call).
 	ErrDuplicate = errors.New("runner: executed before; its result is not kept")
 )
 
