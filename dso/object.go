@@ -90,7 +90,22 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeOverflow:      ErrOverflow,
 }
 
-// CodeOf returns the wire code that carries err to a client.
+// codeOrder lists the codes of codeErrors in increasing order, so that
+// CodeOf picks the same code for an error that matches several sentinels
+// (errors.Join, two %w) every time, as a replicated object table needs.
+var codeOrder = func() []wire.Code {
+	cs := make([]wire.Code, 0, len(codeErrors))
+	for c := range codeErrors {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i] < cs[j] })
+	return cs
+}()
+
+// CodeOf returns the wire code that carries err to a client: the code of a
+// RemoteError, CodeOverflow for ErrOverflow, else the lowest code whose
+// sentinel err matches, else CodeApp. The same error always gives the
+// same code.
 func CodeOf(err error) wire.Code {
 	var re *RemoteError
 	if errors.As(err, &re) {
@@ -99,11 +114,11 @@ func CodeOf(err error) wire.Code {
 	if errors.Is(err, ErrOverflow) { // before ErrFailed, which it wraps
 		return wire.CodeOverflow
 	}
-	for c, e := range codeErrors {
+	for _, c := range codeOrder {
 		if c == wire.CodeApp {
 			continue
 		}
-		if errors.Is(err, e) {
+		if errors.Is(err, codeErrors[c]) {
 			return c
 		}
 	}
@@ -396,7 +411,14 @@ func unknownMethod(inv *Invocation) error {
 // so a release racing a cancellation answers the call exactly once.
 type Waiter struct {
 	// Data is the object's own record of what the call waits for.
-	Data  any
+	Data any
+	// ID names the parked call for its owner (the server that parked it),
+	// which sets it right after NewWaiter, before the waiter is handed to
+	// an object. Objects never read or change it; they keep it, with
+	// Data, in the state they encode (ParkedPersister), so that a
+	// replicated object table can rebuild its parked calls from a
+	// snapshot. Empty for owners that do not persist parked calls.
+	ID    string
 	reply func(v any, err error)
 	done  atomic.Bool
 }

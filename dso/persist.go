@@ -13,10 +13,36 @@ import (
 // its type's constructor with no arguments. The server calls both with the
 // object's lock held. Objects whose meaning includes parked calls (barriers,
 // semaphores, futures, ...) do not implement it, and a server with durable
-// storage refuses to create them.
+// storage refuses to create them; they implement ParkedPersister instead.
+// MarshalState is deterministic: equal states give equal bytes (maps are
+// encoded with AppendCanonical).
 type Persister interface {
 	MarshalState() ([]byte, error)
 	UnmarshalState([]byte) error
+}
+
+// ParkedPersister is implemented by objects whose whole state, the calls
+// parked on them included, can be encoded and rebuilt: the synchronization
+// objects (CyclicBarrier, Semaphore, CountDownLatch, Future, Rendezvous,
+// Pipe), and Matrix and Blob, which park nothing and are not Persisters
+// (the pmem server keeps refusing them). A replicated object table
+// (package dso/replicated) uses it to snapshot objects whose parked calls
+// are part of the replicated state. Its caller runs it under the same
+// exclusion as Invoke.
+type ParkedPersister interface {
+	// MarshalParked encodes the whole state: the object's own values and,
+	// queue by queue in their order, the ID and Data of every parked call
+	// (Waiter.ID, Waiter.Data). Equal states give equal bytes.
+	MarshalParked() ([]byte, error)
+	// UnmarshalParked replaces the state of an object just made by
+	// Registry.Blank (its type's constructor with no arguments, or a
+	// placeholder) with the state b encodes. For
+	// every parked call, in the order MarshalParked wrote them, it calls
+	// revive with the call's ID and Data; revive returns the waiter to
+	// queue in its place (the object sets its Data) or an error, which
+	// UnmarshalParked returns at once. Malformed or inconsistent b gives an
+	// error, never a panic; after an error the object must be dropped.
+	UnmarshalParked(b []byte, revive func(id string, data any) (*Waiter, error)) error
 }
 
 // ReadOnlyMethods is implemented by persistent objects that can tell which
@@ -38,7 +64,7 @@ var readMethods = map[string]bool{
 	"higherKey": true, "lowerKey": true, "range": true,
 }
 
-func marshalValue(v any) ([]byte, error) { return wire.AppendValue(nil, v) }
+func marshalValue(v any) ([]byte, error) { return AppendCanonical(nil, v) }
 
 func unmarshalValue(b []byte, typ string) (any, error) {
 	v, err := wire.DecodeValue(b)
