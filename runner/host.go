@@ -40,8 +40,10 @@ type HostConfig struct {
 	// group's write-ahead log and snapshots (in multicast mode only the
 	// node's own group's). Required.
 	DataDir string
-	// NewStateMachine returns the state machine of group g at this node;
-	// nil means a new KV for every group.
+	// NewStateMachine returns the state machine of group g at this node,
+	// called once per local group (in multicast mode once, for the node's
+	// own group, whose one instance applies every command multicast to
+	// it); nil means a new KV for every group.
 	NewStateMachine func(g protocols.GroupID) replica.StateMachine
 	// GroupOf maps a key to its group; only multicast protocols use it,
 	// to find a command's destination groups. Nil means GroupOf(key, the
