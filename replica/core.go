@@ -58,9 +58,13 @@ type Output struct {
 	// is valid until Advance.
 	Cmd    protocols.Command
 	Result []byte
-	// Duplicate marks an OutReply to a command that the sessions found
-	// executed before: it took effect once, but its result is not kept
-	// (Result is nil).
+	// Duplicate marks an OutReply to a command that executed before and
+	// whose result is no longer kept: its client acknowledged a later
+	// call (its Seq is below the client's watermark, see the package doc),
+	// or its session was evicted. It took effect once; Result is nil. A
+	// retry whose result is kept gets an ordinary OutReply with that
+	// result instead, and a retry of a command not answered yet gets no
+	// output: the state machine's answer, when it comes, is its OutReply.
 	Duplicate bool
 }
 
@@ -165,6 +169,13 @@ type Core struct {
 	arena    []byte    // results of this Ready's answers
 	answers  answers
 	stats    Stats
+
+	// The command being applied, while Apply runs: its id, its first
+	// session key and whether the state machine answered it.
+	applying    bool
+	cur         protocols.CommandID
+	curKey      string
+	curAnswered bool
 }
 
 // ErrState is wrapped by errors in a recovered snapshot.
@@ -311,40 +322,73 @@ func (c *Core) Persist(rec []byte) {
 }
 
 // Execute implements protocols.Env: the command is applied unless its
-// client session shows it was executed already; then a Duplicate answer
-// is made instead.
+// client session shows it was executed already; then the retry is
+// answered from the session (see retried).
 func (c *Core) Execute(cmd protocols.Command) {
 	if !c.sess.admit(cmd) {
-		// A retry of a command executed before: its client is told so
-		// (the result itself is not kept), once the records are durable.
-		c.stats.Duplicates++
-		c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: cmd.ID}, Duplicate: true}, c.holdRep)
+		c.retried(cmd)
 		return
 	}
 	c.stats.Executed++
 	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd})
+	c.applying, c.cur, c.curKey, c.curAnswered = true, cmd.ID, sessionKeys(cmd)[0], false
 	c.sm.Apply(cmd, &c.answers)
+	if !c.curAnswered {
+		// Answered by a later Apply: its result goes to its session then.
+		c.sess.pending[cmd.ID] = c.curKey
+	}
+	c.applying, c.curKey = false, ""
 }
 
-// AlreadyExecuted implements protocols.RetryAnswerer: the client of c is
-// told, once the records persisted so far are durable, that c executed
-// before; the state machine and sessions are untouched.
+// AlreadyExecuted implements protocols.RetryAnswerer: the retry c is
+// answered from the sessions (see retried), which are left untouched, as
+// is the state machine.
 func (c *Core) AlreadyExecuted(cmd protocols.Command) {
-	c.stats.Duplicates++
-	c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: cmd.ID}, Duplicate: true}, c.holdRep)
+	c.retried(cmd)
 }
 
-// answers is the core's Answers: each answer is copied into the arena,
-// which lives until Advance, and released like a send.
-type answers struct{ c *Core }
+// retried answers a retry of cmd, a command executed before, once the
+// records persisted so far are durable: with its kept result; with nothing
+// if it awaits its answer (the state machine's answer will be its reply);
+// or, if its result is no longer kept, with a Duplicate reply.
+func (c *Core) retried(cmd protocols.Command) {
+	c.stats.Duplicates++
+	res, kept, pending := c.sess.retry(cmd)
+	switch {
+	case kept:
+		c.reply(cmd.ID, res)
+	case pending:
+	default:
+		c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: cmd.ID}, Duplicate: true}, c.holdRep)
+	}
+}
 
-// Answer implements Answers.
-func (a *answers) Answer(id protocols.CommandID, result []byte) {
-	c := a.c
+// reply copies result into the arena, which lives until Advance, and
+// releases the answer like a send.
+func (c *Core) reply(id protocols.CommandID, result []byte) {
 	n := len(c.arena)
 	c.arena = append(c.arena, result...)
 	res := c.arena[n:len(c.arena):len(c.arena)]
 	c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: id}, Result: res}, c.holdRep)
+}
+
+// answers is the core's Answers: each answer is kept in its command's
+// session and replied.
+type answers struct{ c *Core }
+
+// Answer implements Answers: the answer of the command being applied, or
+// of a pending one, is kept in its session (a copy); an answer of any
+// other id is only replied.
+func (a *answers) Answer(id protocols.CommandID, result []byte) {
+	c := a.c
+	if c.applying && id == c.cur && !c.curAnswered {
+		c.curAnswered = true
+		c.sess.keep(c.curKey, id, result)
+	} else if k, ok := c.sess.pending[id]; ok {
+		delete(c.sess.pending, id)
+		c.sess.keep(k, id, result)
+	}
+	c.reply(id, result)
 }
 
 // Rand implements protocols.Env.

@@ -300,6 +300,14 @@ func FuzzRestore(f *testing.F) {
 	good, _ := (&Snapshot{Index: 3, Checkpoint: []byte{0, 0, 0, 0, 0, 0, 0, 0}, State: st}).MarshalBinary()
 	f.Add(good)
 	f.Add([]byte{})
+	// Kept results and a pending answer.
+	pc := newParkCore(&testing.T{}, nil, 0, 0, false)
+	pc.Step(2, cmdMsg{op(1, 1, 1, "a", opAdd, 3)})
+	pc.Step(2, cmdMsg{op(1, 2, 1, "a", opPark, 0)})
+	pc.Step(2, cmdMsg{protocols.Command{ID: protocols.CommandID{Client: 2, Seq: 1}, Keys: []string{"b", "a"}, Payload: []byte{opAdd, 1}}})
+	st, _ = pc.state()
+	good, _ = (&Snapshot{Index: 3, Checkpoint: []byte{0, 0, 0, 0, 0, 0, 0, 0}, State: st}).MarshalBinary()
+	f.Add(good)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s Snapshot
 		if s.UnmarshalBinary(b) != nil {

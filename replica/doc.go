@@ -34,15 +34,33 @@
 //
 // Executed commands are applied to a StateMachine in execution order. Before
 // applying, the core's client sessions discard a command already executed:
-// per key and client, the sequence numbers executed above the client's
-// acknowledgement watermark (protocols.Command.Acked), and the watermark
-// itself. A command whose Seq is below the watermark of one of its keys, or
-// is recorded there, was executed and is skipped. The decision for a command
-// depends only on earlier commands sharing one of its keys, which every
-// replica executes in the same order (the order contract), so every replica
-// decides alike. A key keeps at most Config.MaxSessionsPerKey client
-// sessions; beyond that the least recently used is forgotten, and a very
-// late duplicate of that client's commands on that key could execute again.
+// per key and client, the sequence numbers executed at or above the
+// client's acknowledgement watermark (protocols.Command.Acked: the client
+// was answered for every lower Seq), and the watermark itself. A command
+// whose Seq is below the watermark of one of its keys, or is recorded
+// there, was executed and is skipped. The decision for a command depends
+// only on earlier commands sharing one of its keys, which every replica
+// executes in the same order (the order contract), so every replica decides
+// alike.
+//
+// The session of a command's first key (the empty key for a command
+// without keys) also keeps a copy of its result, once the state machine
+// answers it, at once or in a later Apply; the core remembers which
+// executed commands await their answer, in its checkpointed state. A retry
+// of an executed command, found by the sessions or reported by the
+// protocol (protocols.RetryAnswerer), is answered after the records
+// persisted so far are durable, like any answer: with an ordinary OutReply
+// carrying the kept result; with nothing while the command awaits its
+// answer (the state machine's answer, at every replica, is its reply); and
+// with an OutReply marked Duplicate, without a result, when the result is
+// no longer kept. A result is dropped, with its Seq, once a later command
+// of the same client on that key carries a watermark above its Seq: the
+// sessions hold, per key and client, only the results the client has not
+// acknowledged through that key (a client that stops using a key leaves its
+// last results there until its session is evicted). A key keeps at most
+// Config.MaxSessionsPerKey client sessions; beyond that the least recently
+// used is forgotten with its results, and a very late duplicate of that
+// client's commands on that key could execute again.
 //
 // # Checkpoints
 //

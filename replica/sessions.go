@@ -1,7 +1,9 @@
 package replica
 
 import (
+	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,10 +15,13 @@ import (
 // session is what one key remembers of one client: every sequence number
 // below floor is answered (and was executed, if it ever will be, before
 // the command that raised floor), and seqs lists the sequence numbers at
-// or above floor executed on the key, sorted.
+// or above floor executed on the key, sorted. res[i] is the result of
+// seqs[i] if it is kept: on the command's first session key only, once the
+// state machine answered it; otherwise nil (a kept result is never nil).
 type session struct {
 	floor uint64
 	seqs  []uint64
+	res   [][]byte
 	used  uint64 // keySessions.clock at the last use, for eviction
 }
 
@@ -30,13 +35,16 @@ type keySessions struct {
 type sessions struct {
 	max  int
 	keys map[string]*keySessions
+	// pending maps each executed command that the state machine has not
+	// answered yet to its first session key, where its result goes.
+	pending map[protocols.CommandID]string
 }
 
 func newSessions(max int) *sessions {
 	if max <= 0 {
 		max = DefaultMaxSessionsPerKey
 	}
-	return &sessions{max: max, keys: map[string]*keySessions{}}
+	return &sessions{max: max, keys: map[string]*keySessions{}, pending: map[protocols.CommandID]string{}}
 }
 
 // sessionKeys are the keys whose sessions a command consults: its keys, or
@@ -90,15 +98,57 @@ func (s *sessions) record(k string, c protocols.Command) {
 	}
 	se.used = ks.clock
 	if c.Acked > se.floor {
+		// The client was answered below Acked: those seqs and their
+		// results are forgotten.
 		se.floor = c.Acked
 		i, _ := slices.BinarySearch(se.seqs, se.floor)
-		se.seqs = append(se.seqs[:0], se.seqs[i:]...)
+		se.seqs = slices.Delete(se.seqs, 0, i)
+		se.res = slices.Delete(se.res, 0, i)
 	}
 	if c.ID.Seq >= se.floor {
 		if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); !found {
 			se.seqs = slices.Insert(se.seqs, i, c.ID.Seq)
+			se.res = slices.Insert(se.res, i, nil)
 		}
 	}
+}
+
+// keep stores a copy of the result of command id in its session on key k,
+// if the session still exists and still lists id's seq (at or above the
+// client's floor).
+func (s *sessions) keep(k string, id protocols.CommandID, result []byte) {
+	ks := s.keys[k]
+	if ks == nil {
+		return
+	}
+	se := ks.clients[id.Client]
+	if se == nil {
+		return
+	}
+	if i, found := slices.BinarySearch(se.seqs, id.Seq); found {
+		se.res[i] = keepCopy(result)
+	}
+}
+
+// keepCopy copies a result to keep: never nil, even when empty.
+func keepCopy(result []byte) []byte {
+	return append(make([]byte, 0, len(result)), result...)
+}
+
+// retry is what the sessions know of c, a command found executed before:
+// its kept result (kept), or that it awaits its answer (pending). Neither
+// means its result is gone (its seq is below the client's floor). It
+// changes nothing, so a replica may ask it about a retry only it received.
+func (s *sessions) retry(c protocols.Command) (result []byte, kept, pending bool) {
+	if ks := s.keys[sessionKeys(c)[0]]; ks != nil {
+		if se := ks.clients[c.ID.Client]; se != nil {
+			if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); found && se.res[i] != nil {
+				return se.res[i], true, false
+			}
+		}
+	}
+	_, pending = s.pending[c.ID]
+	return nil, false, pending
 }
 
 // evict forgets the least recently used session of the key (ties by the
@@ -114,7 +164,8 @@ func (ks *keySessions) evict() {
 	delete(ks.clients, victim)
 }
 
-// appendTo encodes the sessions in a deterministic order.
+// appendTo encodes the sessions in a deterministic order: keys, clients
+// and pending ids sorted.
 func (s *sessions) appendTo(b []byte) []byte {
 	keys := slices.Sorted(maps.Keys(s.keys))
 	b = binary.AppendUvarint(b, uint64(len(keys)))
@@ -130,17 +181,34 @@ func (s *sessions) appendTo(b []byte) []byte {
 			b = binary.AppendUvarint(b, se.floor)
 			b = binary.AppendUvarint(b, se.used)
 			b = binary.AppendUvarint(b, uint64(len(se.seqs)))
-			for _, q := range se.seqs {
+			for i, q := range se.seqs {
 				b = binary.AppendUvarint(b, q)
+				b = wire.AppendBool(b, se.res[i] != nil)
+				if se.res[i] != nil {
+					b = wire.AppendBytes(b, se.res[i])
+				}
 			}
 		}
+	}
+	ids := slices.SortedFunc(maps.Keys(s.pending), func(a, b protocols.CommandID) int {
+		return cmp.Or(cmp.Compare(a.Client, b.Client), cmp.Compare(a.Seq, b.Seq))
+	})
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = wire.AppendCommandID(b, id)
+		b = wire.AppendString(b, s.pending[id])
 	}
 	return b
 }
 
-// readSessions decodes what appendTo wrote.
+// errSessions is a decoded session that breaks the table's invariants.
+var errSessions = errors.New("sequence numbers not sorted above the floor")
+
+// readSessions decodes what appendTo wrote. Results are copied out of r's
+// input.
 func readSessions(r *wire.Reader, max int) (*sessions, error) {
 	s := newSessions(max)
+	var bad error
 	nk := r.Count(2)
 	for range nk {
 		k := r.String()
@@ -149,24 +217,42 @@ func readSessions(r *wire.Reader, max int) (*sessions, error) {
 		for range nc {
 			id := r.Uvarint()
 			se := &session{floor: r.Uvarint(), used: r.Uvarint()}
-			nq := r.Count(1)
+			nq := r.Count(2)
 			if nq > 0 {
 				se.seqs = make([]uint64, nq)
+				se.res = make([][]byte, nq)
 				for i := range se.seqs {
 					se.seqs[i] = r.Uvarint()
+					if r.Bool() {
+						se.res[i] = keepCopy(r.Bytes())
+					}
+					if se.seqs[i] < se.floor || i > 0 && se.seqs[i] <= se.seqs[i-1] {
+						bad = errSessions
+					}
 				}
 			}
-			if r.Err() != nil {
+			if r.Err() != nil || bad != nil {
 				break
 			}
 			ks.clients[id] = se
 		}
 		s.keys[k] = ks
-		if r.Err() != nil {
+		if r.Err() != nil || bad != nil {
 			break
 		}
 	}
-	if err := r.Err(); err != nil {
+	if r.Err() == nil && bad == nil {
+		np := r.Count(3)
+		for range np {
+			id := r.CommandID()
+			k := r.String()
+			if r.Err() != nil {
+				break
+			}
+			s.pending[id] = k
+		}
+	}
+	if err := cmp.Or(r.Err(), bad); err != nil {
 		return nil, fmt.Errorf("%w: sessions: %w", ErrState, err)
 	}
 	return s, nil
