@@ -120,7 +120,8 @@ const (
 
 // call is a client call waiting for its command's answer.
 type call struct {
-	done chan answer // buffered 1: the core never blocks on it
+	done     chan answer   // buffered 1: the core never blocks on it
+	executed chan struct{} // closed when this replica applies the command
 }
 
 // answer is a command's result, or the news that it executed before.
@@ -508,6 +509,17 @@ func (r *Replica) process() {
 		switch o.Kind {
 		case replica.OutSend:
 			r.tr.Send(o.To, o.Msg)
+		case replica.OutExec:
+			// The command is ordered and applied; an answer that is still
+			// to come waits on the state machine (a parked call), not on
+			// the replicas, so RequestTimeout no longer bounds it.
+			for _, c := range r.waiting[o.Cmd.ID] {
+				select {
+				case <-c.executed:
+				default:
+					close(c.executed)
+				}
+			}
 		case replica.OutReply:
 			if w, ok := r.waiting[o.Cmd.ID]; ok {
 				delete(r.waiting, o.Cmd.ID)
@@ -731,30 +743,44 @@ var (
 	ErrDuplicate = errors.New("runner: executed before; its result is not kept")
 )
 
-// Do submits cmd at this replica and waits for its answer, at most
-// RequestTimeout or until ctx ends. A second Do of the same command id
-// while the first waits joins it. A command that executed before returns
-// ErrDuplicate.
+// Do submits cmd at this replica and waits for its answer until ctx ends;
+// RequestTimeout bounds the wait until this replica applies the command
+// (after that, an answer that is still to come waits on the state
+// machine, like a barrier's await, for as long as ctx allows). A second Do of the same command id
+// while the first waits joins it. A retry of a command that executed
+// before gets the first execution's result, or ErrDuplicate once that
+// result is no longer kept (its client acknowledged a later command).
 func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
-	defer cancel()
-	c := &call{done: make(chan answer, 1)}
-	if err := r.enqueue(ctx, input{kind: inSubmit, cmd: cmd, call: c}); err != nil {
+	limit := time.NewTimer(r.cfg.RequestTimeout)
+	defer limit.Stop()
+	c := &call{done: make(chan answer, 1), executed: make(chan struct{})}
+	ectx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	err := r.enqueue(ectx, input{kind: inSubmit, cmd: cmd, call: c})
+	cancel()
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, ErrTimeout
 		}
 		return nil, err
 	}
-	select {
-	case a, ok := <-c.done:
-		switch {
-		case !ok:
-			return nil, ErrBusy
-		case a.dup:
-			return nil, ErrDuplicate
+	executed := c.executed
+	for {
+		select {
+		case a, ok := <-c.done:
+			switch {
+			case !ok:
+				return nil, ErrBusy
+			case a.dup:
+				return nil, ErrDuplicate
+			}
+			return a.res, nil
+		case <-executed:
+			limit.Stop()
+			executed = nil
+			continue
+		case <-limit.C:
+		case <-ctx.Done():
 		}
-		return a.res, nil
-	case <-ctx.Done():
 		fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
 		_ = r.enqueue(fctx, input{kind: inForget, cmd: cmd, call: c})
 		fcancel()

@@ -138,25 +138,26 @@ func quietLogger() *slog.Logger {
 }
 
 // TestRetryAppliesOnce sends the same put (same client and seq) twice, to
-// two replicas, with different values: the first applies, the retry is
-// answered as a duplicate and changes nothing; a retried read is refused
-// with 409 (read again as a new call).
+// two replicas, with different values: the first applies, the retry gets
+// the kept answer of the first and changes nothing. Once the client has
+// acknowledged a later call, a retry is answered as a duplicate (its result
+// is no longer kept), and a retried read is refused with 409.
 func TestRetryAppliesOnce(t *testing.T) {
 	c := startCluster(t, "paxos", 3, 1, 0, 5)
-	put := func(id protocols.NodeID, seq int, v string) *http.Response {
-		req, err := http.NewRequest(http.MethodPut, fmt.Sprintf("http://%s/kv/x?client=7&seq=%d&acked=%d", c.clients[id], seq, seq), strings.NewReader(v))
+	put := func(id protocols.NodeID, seq, acked int, v string) *http.Response {
+		req, err := http.NewRequest(http.MethodPut, fmt.Sprintf("http://%s/kv/x?client=7&seq=%d&acked=%d", c.clients[id], seq, acked), strings.NewReader(v))
 		require.NoError(t, err)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		return resp
 	}
-	r1 := put(1, 1, "first")
+	r1 := put(1, 1, 1, "first")
 	require.Equal(t, http.StatusOK, r1.StatusCode)
 	require.Empty(t, r1.Header.Get("Blossom-Duplicate"))
-	r2 := put(2, 1, "second")
+	r2 := put(2, 1, 1, "second")
 	require.Equal(t, http.StatusOK, r2.StatusCode)
-	require.Equal(t, "true", r2.Header.Get("Blossom-Duplicate"))
+	require.Empty(t, r2.Header.Get("Blossom-Duplicate"), "a retry whose result is kept is answered like the first")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -164,14 +165,28 @@ func TestRetryAppliesOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "first", string(v), "the retry applied again")
 
-	get := func() int {
-		resp, err := http.Get(fmt.Sprintf("http://%s/kv/x?client=8&seq=1", c.clients[3]))
+	// Seq 2 acknowledges seq 1: its result goes, and a late retry of it is
+	// a duplicate that changes nothing. (The retry goes to the replica that
+	// answered seq 2: another might not have applied it yet, and would
+	// still answer with the kept result.)
+	require.Equal(t, http.StatusOK, put(3, 2, 2, "third").StatusCode)
+	r4 := put(3, 1, 2, "late")
+	require.Equal(t, http.StatusOK, r4.StatusCode)
+	require.Equal(t, "true", r4.Header.Get("Blossom-Duplicate"))
+	v, err = kvclient.New(c.clients, kvclient.Options{}).Get(ctx, "x")
+	require.NoError(t, err)
+	require.Equal(t, "third", string(v), "the late retry applied again")
+
+	get := func(seq, acked int) int {
+		resp, err := http.Get(fmt.Sprintf("http://%s/kv/x?client=8&seq=%d&acked=%d", c.clients[3], seq, acked))
 		require.NoError(t, err)
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	require.Equal(t, http.StatusOK, get())
-	require.Equal(t, http.StatusConflict, get())
+	require.Equal(t, http.StatusOK, get(1, 1))
+	require.Equal(t, http.StatusOK, get(1, 1), "a retried read whose result is kept")
+	require.Equal(t, http.StatusOK, get(2, 2))
+	require.Equal(t, http.StatusConflict, get(1, 2), "a retried read after its acknowledgement")
 }
 
 // TestPartitionedLeader runs three paxos replicas over the in-memory
