@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 	"github.com/blossom-dso/blossom/dso/server"
 )
@@ -19,12 +21,18 @@ func newClusterCmd() *cobra.Command {
 	var host, logLevel, storage string
 	var tlsCert, tlsKey, tlsClientCA, tokensFile, adminAddr string
 	var withPprof bool
+	var rep replicationFlags
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run N DSO servers in one process, for development",
 		Long: `Run a DSO cluster of --nodes servers in this process, listening on
 consecutive ports from --base-port. It prints the endpoints (also as a
 BLOSSOM_ENDPOINTS line) and stops cleanly on SIGINT or SIGTERM.
+
+With --rf R the nodes also hold persistent objects, replicated on R nodes by
+--protocol (see blossom server); node i keeps its replicas' logs in
+--data-dir/node<i>, so a cluster restarted with the same flags answers with
+its persistent objects.
 
 With --storage pmem:DIR every node keeps its objects in the pmem heap
 DIR/node<i>.heap (see blossom server --storage), so a restarted cluster with
@@ -74,6 +82,22 @@ Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
 			}
 			if withPprof && adminAddr == "" {
 				return &exitError{2, fmt.Errorf("--pprof needs --admin-addr")}
+			}
+			if err := rep.validate(); err != nil {
+				return &exitError{2, err}
+			}
+			if rep.rf > nodes {
+				return &exitError{2, fmt.Errorf("--rf %d is larger than the cluster (%d nodes): valid values are 1..%d", rep.rf, nodes, nodes)}
+			}
+			if rep.rf > 0 {
+				o.Replicate = func(i int, eps []string, reg *dso.Registry) (*server.Replication, io.Closer, error) {
+					members := eps
+					if len(eps) == 1 {
+						members = nil
+					}
+					h, r, err := rep.start(members, eps[i], nodeDataDir(rep.dataDir, i+1), reg, log.With("node", eps[i]))
+					return r, h, err
+				}
 			}
 			cl, err := dsotest.StartCluster(nodes, o)
 			if err != nil {
@@ -128,5 +152,6 @@ Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:DIR (one pmem heap file per node in DIR)")
+	rep.add(f)
 	return cmd
 }

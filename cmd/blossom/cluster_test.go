@@ -135,8 +135,11 @@ func TestClusterCommandServesObjectCommandsOverTheRing(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out2.String()), "\n")
 	for _, l := range lines {
-		f := strings.Split(l, "\t")
-		owners[f[2]] = true
+		f := strings.Split(l, "\t") // type, key, kind, replicas
+		if len(f) != 4 || f[2] != "ephemeral" {
+			t.Fatalf("line %q: want type, key, ephemeral, owner", l)
+		}
+		owners[f[3]] = true
 	}
 	if len(lines) != 30 || len(owners) != 3 {
 		t.Fatalf("want 30 objects on 3 nodes, got %d on %d:\n%s", len(lines), len(owners), out2.String())

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -296,6 +295,7 @@ func toJSON(v any) any {
 func newObjectCmd(spec dsoObjectSpec) *cobra.Command {
 	var name, combiner string
 	var inc int64
+	var persistent bool
 	var df dsoClientFlags
 	ctorVals := make([]int64, len(spec.ctor))
 	cmd := &cobra.Command{
@@ -374,14 +374,18 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 				return err
 			}
 			defer c.Close()
+			var caller dso.Caller = c
+			if persistent {
+				caller = c.Persistent()
+			}
 			var v any
 			if spec.typ == dso.TypeScalableCyclicBarrier {
 				if method != "await" {
 					return &exitError{2, fmt.Errorf("sbarrier has one method, await")}
 				}
-				v, err = dso.NewScalableCyclicBarrier(c, name, int(ctorVals[0])).Await(ctx)
+				v, err = dso.NewScalableCyclicBarrier(caller, name, int(ctorVals[0])).Await(ctx)
 			} else {
-				v, err = dso.NewHandle(c, spec.typ, name, ctor...).Call(ctx, method, args...)
+				v, err = dso.NewHandle(caller, spec.typ, name, ctor...).Call(ctx, method, args...)
 			}
 			if err != nil {
 				code := 1
@@ -396,6 +400,7 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&name, "name", "n", "", "name (key) of the object")
+	f.BoolVar(&persistent, "persistent", false, "the persistent object of that name, replicated by the cluster's protocol (servers started with --rf), not the ephemeral one")
 	df.add(cmd, false)
 	if spec.typ == dso.TypeCounter || spec.typ == dso.TypeAtomicLong || spec.typ == dso.TypeAtomicInt {
 		f.Int64VarP(&inc, "increment", "i", 1, "amount, passed as the first argument")
@@ -476,8 +481,12 @@ func newObjectsCmd() *cobra.Command {
 	}
 	df.add(cmd, true)
 	cmd.AddCommand(&cobra.Command{
-		Use:     "ls [TYPE-PREFIX]",
-		Short:   "List the objects of the cluster (type, key, owning node)",
+		Use:   "ls [TYPE-PREFIX]",
+		Short: "List the objects of the cluster (type, key, kind, replicas)",
+		Long: `List the objects of the cluster, one per line: type, key, kind
+(ephemeral: in the memory of one node; persistent: replicated by the
+cluster's protocol) and the nodes holding it (a persistent object's replica
+group, its owner first).`,
 		Example: "  blossom objects ls\n  blossom objects ls Counter",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -494,14 +503,17 @@ func newObjectsCmd() *cobra.Command {
 			if len(argv) > 0 {
 				prefix = argv[0]
 			}
-			refs, err := c.List(ctx, prefix)
+			objs, err := c.ListAll(ctx, prefix)
 			var lerr *client.ListError
 			if err != nil && !errors.As(err, &lerr) {
 				return &exitError{1, err}
 			}
-			sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
-			for _, r := range refs {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\n", r.Type, r.Key, c.Owner(r))
+			for _, o := range objs {
+				kind := "ephemeral"
+				if o.Persistent {
+					kind = "persistent"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\t%s\n", o.Ref.Type, o.Ref.Key, kind, strings.Join(o.Replicas, ","))
 			}
 			if lerr != nil {
 				for i, n := range lerr.Failed {
@@ -512,10 +524,11 @@ func newObjectsCmd() *cobra.Command {
 			return nil
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	var rmPersistent bool
+	rm := &cobra.Command{
 		Use:     "rm TYPE NAME",
 		Short:   "Delete an object (calls waiting on it fail)",
-		Example: "  blossom objects rm CyclicBarrier b",
+		Example: "  blossom objects rm CyclicBarrier b\n  blossom objects rm --persistent AtomicLong hits",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx, stop := dsoSignalContext(cmd)
@@ -527,7 +540,13 @@ func newObjectsCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			ok, err := c.Delete(ctx, dso.Ref{Type: argv[0], Key: argv[1]})
+			ref := dso.Ref{Type: argv[0], Key: argv[1]}
+			var ok bool
+			if rmPersistent {
+				ok, err = c.Persistent().Delete(ctx, ref)
+			} else {
+				ok, err = c.Delete(ctx, ref)
+			}
 			if err != nil {
 				return &exitError{1, err}
 			}
@@ -536,6 +555,8 @@ func newObjectsCmd() *cobra.Command {
 			}
 			return nil
 		},
-	})
+	}
+	rm.Flags().BoolVar(&rmPersistent, "persistent", false, "delete the persistent object of that name")
+	cmd.AddCommand(rm)
 	return cmd
 }

@@ -126,6 +126,7 @@ func newServerCmd() *cobra.Command {
 	var frameTimeout time.Duration
 	var benchTypes, withPprof bool
 	var adminAddr string
+	var rep replicationFlags
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run one DSO server node",
@@ -133,7 +134,17 @@ func newServerCmd() *cobra.Command {
 owns them on the consistent-hash ring of --peers. Without --peers the node is
 a cluster of one and owns every object.
 
-By default (--storage memory) objects are ephemeral. With --storage pmem:PATH
+With --rf R (1..nodes) the node also holds persistent objects: each is
+replicated on R nodes (its owner on the ring and the next R-1) by the
+--protocol, whose replicas keep their logs and snapshots in --data-dir and
+talk to each other on each node's port plus --peer-port-offset. A persistent
+object survives kill -9 and restart of any of its replicas, and keeps
+answering while a majority of them is up (clients move to the next replica
+of a dead or frozen one). Clients choose per object: blossom counter
+--persistent, client.Persistent() in Go. Ephemeral objects (the default)
+live in the memory of their owner only.
+
+By default (--storage memory) ephemeral objects live in memory. With --storage pmem:PATH
 the node keeps its object table in the pmem heap file PATH (created with
 --storage-size bytes if missing): every call that may change an object saves
 the object's state in one failure-atomic block before replying, and a
@@ -161,7 +172,9 @@ default.`,
   blossom server --listen :7400 --tls-cert certs/server.pem --tls-key certs/server-key.pem \
       --tls-client-ca certs/ca.pem --tokens tokens.txt
   blossom server --admin-addr 127.0.0.1:7480 --pprof
-  blossom server --id 1 --listen :7400 --peers 1=h1:7400,2=h2:7400,3=h3:7400`,
+  blossom server --id 1 --listen :7400 --peers 1=h1:7400,2=h2:7400,3=h3:7400
+  blossom server --id 1 --listen 127.0.0.1:7401 --peers 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403 \
+      --protocol atlas --rf 3 --data-dir /var/lib/blossom/n1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := dsoLogger(logLevel)
@@ -219,6 +232,21 @@ default.`,
 				default:
 					return &exitError{2, fmt.Errorf("--peers needs --id or --advertise to know which peer this is")}
 				}
+			}
+			if err := rep.validate(); err != nil {
+				return &exitError{2, err}
+			}
+			if rep.rf > 0 {
+				self := cfg.Self
+				if self == "" {
+					self = listen
+				}
+				h, r, err := rep.start(cfg.Members, self, rep.dataDir, cfg.Registry, log)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				defer h.Close()
+				cfg.Replication = r
 			}
 			s, err := server.New(cfg)
 			if err != nil {
@@ -278,6 +306,7 @@ default.`,
 	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH")
 	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics at http://ADDR/metrics (off by default; e.g. 127.0.0.1:7480)")
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
+	rep.add(f)
 	f.BoolVar(&benchTypes, "bench-types", false, "also serve the object types of bench-dso")
 	f.MarkHidden("bench-types")
 	return cmd

@@ -132,9 +132,14 @@ func (o *Options) fill() error {
 
 // Client is a connection to a DSO cluster.
 type Client struct {
-	opts  Options
-	ring  *ring.Ring
-	nodes map[string]*node
+	opts    Options
+	ring    *ring.Ring
+	nodes   map[string]*node
+	session *session
+
+	topoMu  sync.Mutex
+	topo    Topology
+	topoSet bool // topo was fetched
 
 	mu      sync.Mutex
 	created map[dso.Ref]struct{}
@@ -152,7 +157,7 @@ func DialOptions(ctx context.Context, opts Options) (*Client, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, nodes: map[string]*node{}, created: map[dso.Ref]struct{}{}}
+	c := &Client{opts: opts, nodes: map[string]*node{}, created: map[dso.Ref]struct{}{}, session: newSession()}
 	members := opts.Endpoints
 	var firstErr error
 	reached := false
@@ -321,7 +326,7 @@ func (c *Client) List(ctx context.Context, prefix string) ([]dso.Ref, error) {
 		l, _ := v.([]any)
 		for _, e := range l {
 			p, _ := e.([]any)
-			if len(p) == 2 {
+			if len(p) == 2 { // persistent objects have a third element
 				t, _ := p[0].(string)
 				k, _ := p[1].(string)
 				out = append(out, dso.Ref{Type: t, Key: k})

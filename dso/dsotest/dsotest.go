@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 type Cluster struct {
 	Servers   []*server.Server
 	Endpoints []string
+	closers   []io.Closer // of the nodes' replicas, closed after the servers
 	wg        sync.WaitGroup
 	errs      chan error
 }
@@ -47,6 +49,11 @@ type Options struct {
 	MaxConns   int
 	MaxObjects int
 	MaxKey     int
+	// Replicate, if set, is called for every node i (from 0) with the
+	// endpoints of all nodes and the node's registry: it starts the node's
+	// replicas of persistent objects and returns the server's Replication
+	// and what stops the replicas (closed after the servers).
+	Replicate func(i int, endpoints []string, reg *dso.Registry) (*server.Replication, io.Closer, error)
 }
 
 // StartCluster starts n servers that form one ring.
@@ -93,13 +100,22 @@ func StartCluster(n int, o Options) (*Cluster, error) {
 		if o.PmemDir != "" {
 			cfg.PmemPath = filepath.Join(o.PmemDir, fmt.Sprintf("node%d.heap", i+1))
 		}
+		fail := func(err error) (*Cluster, error) {
+			closeAll()
+			c.Close()
+			return nil, err
+		}
+		if o.Replicate != nil {
+			rep, cl, err := o.Replicate(i, c.Endpoints, reg)
+			if err != nil {
+				return fail(err)
+			}
+			cfg.Replication = rep
+			c.closers = append(c.closers, cl)
+		}
 		s, err := server.New(cfg)
 		if err != nil {
-			closeAll()
-			for _, s := range c.Servers {
-				s.Close()
-			}
-			return nil, err
+			return fail(err)
 		}
 		c.Servers = append(c.Servers, s)
 	}
@@ -126,6 +142,9 @@ func (c *Cluster) Close() error {
 		s.Close()
 	}
 	c.wg.Wait()
+	for _, cl := range c.closers {
+		cl.Close()
+	}
 	select {
 	case err := <-c.errs:
 		return err

@@ -90,6 +90,9 @@ type Config struct {
 	// MaxKey bounds the length in bytes of the key of an object created by
 	// a call; 0 means DefaultMaxKey.
 	MaxKey int
+	// Replication, if not nil, makes the server hold persistent objects
+	// beside its ephemeral ones (see Replication). Nil: ephemeral only.
+	Replication *Replication
 }
 
 // Defaults of the server's limits.
@@ -133,8 +136,9 @@ type Server struct {
 	reg    *dso.Registry
 	ring   *ring.Ring
 	log    *slog.Logger
-	tables sync.Map   // type name -> *typeTable
-	store  *pmemStore // nil: objects live in memory only
+	tables sync.Map     // type name -> *typeTable
+	store  *pmemStore   // nil: objects live in memory only
+	rep    *replication // nil: no persistent objects
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -219,6 +223,19 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.ring = r
+	}
+	if cfg.Replication != nil {
+		if cfg.Replication.Replicas == nil {
+			return nil, errors.New("server: Replication without Replicas")
+		}
+		n := 1
+		if s.ring != nil {
+			n = len(s.ring.Nodes())
+		}
+		if cfg.Replication.RF < 1 || cfg.Replication.RF > n {
+			return nil, fmt.Errorf("server: replication factor %d for a cluster of %d nodes (valid: 1..%d)", cfg.Replication.RF, n, n)
+		}
+		s.rep = newReplication(cfg.Replication)
 	}
 	if cfg.PmemPath != "" {
 		st, err := openPmemStore(cfg.PmemPath, cfg.PmemSize)
@@ -714,6 +731,7 @@ type conn struct {
 	kick    chan struct{}
 	pmu     sync.Mutex
 	parked  map[uint64]*parkedCall
+	pcalls  map[uint64]context.CancelCauseFunc // persistent calls in flight; nil once shut down
 	logOnce sync.Once
 	logged  uint32 // codes of refusals already logged; read loop only
 
@@ -740,7 +758,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if s.tokens != nil {
 		rights = RightNone
 	}
-	c := &conn{s: s, nc: nc, parked: map[uint64]*parkedCall{}, kick: make(chan struct{}, 1), rights: rights}
+	c := &conn{s: s, nc: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), rights: rights}
 	c.br = bufio.NewReaderSize(countReader{c}, readBufSize)
 	c.bw = bufio.NewWriterSize(countWriter{c}, 16<<10)
 	return c
@@ -954,6 +972,8 @@ func (c *conn) handle(q *wire.Request) {
 	switch q.Op {
 	case wire.OpCall:
 		c.handleCall(q)
+	case wire.OpCallP, wire.OpDeleteP, wire.OpMulti:
+		c.handlePersistent(q)
 	case wire.OpCancel:
 		c.pmu.Lock()
 		pc := c.parked[q.ID]
@@ -961,6 +981,12 @@ func (c *conn) handle(q *wire.Request) {
 		if pc != nil {
 			c.s.withdraw(pc.e, pc.w, dso.ErrCanceled)
 		}
+		c.cancelPersistent(q.ID)
+	case wire.OpTopology:
+		if !c.need(q, RightRead, "TOPOLOGY") {
+			return
+		}
+		c.replyValue(q.ID, c.s.topology(), nil)
 	case wire.OpHello:
 		c.hello(q)
 	case wire.OpDelete:
@@ -981,7 +1007,7 @@ func (c *conn) handle(q *wire.Request) {
 		if !c.need(q, RightAdmin, "LIST") {
 			return
 		}
-		c.replyValue(q.ID, c.s.list(q.Type), nil)
+		c.replyValue(q.ID, append(c.s.list(q.Type), c.s.listPersistent(q.Type)...), nil)
 	case wire.OpPing:
 		c.replyValue(q.ID, nil, nil)
 	}
@@ -1211,7 +1237,12 @@ func (c *conn) shutdown() {
 	c.pmu.Lock()
 	parked := c.parked
 	c.parked = nil
+	pcalls := c.pcalls
+	c.pcalls = nil
 	c.pmu.Unlock()
+	for _, cancel := range pcalls {
+		cancel(errors.New("connection closed"))
+	}
 	for _, pc := range parked {
 		if pc.timer != nil {
 			pc.timer.Stop()

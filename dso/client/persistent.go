@@ -1,0 +1,324 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/ring"
+	"github.com/blossom-dso/blossom/dso/wire"
+)
+
+// ErrNoReplication is returned by calls on persistent objects when the
+// cluster's servers were started without replication (no --rf).
+var ErrNoReplication = errors.New("dso/client: the cluster holds no persistent objects (start its servers with --protocol and --rf)")
+
+// Topology is a cluster's layout as its servers describe it.
+type Topology struct {
+	// Members are the nodes' endpoints, sorted (the ring's nodes).
+	Members []string
+	// RF is the replication factor of persistent objects; 0 means the
+	// cluster keeps only ephemeral objects.
+	RF int
+	// Protocol names the replication protocol ("" without replication).
+	Protocol string
+	// Disjoint is true when the replica groups are disjoint multicast
+	// groups (wbcast, skeen), which alone allow multi-object calls.
+	Disjoint bool
+}
+
+// session numbers the commands of one Client on persistent objects: a
+// retry keeps its number, and the acknowledgement watermark tells the
+// servers which answers the client holds.
+type session struct {
+	id   uint64
+	mu   sync.Mutex
+	next uint64          // the next sequence number
+	low  uint64          // every seq below low is done
+	open map[uint64]bool // seqs handed out and not done
+}
+
+func newSession() *session {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(err) // crypto/rand does not fail on supported systems
+		}
+		if id := binary.LittleEndian.Uint64(b[:]); id != 0 {
+			return &session{id: id, next: 1, low: 1, open: map[uint64]bool{}}
+		}
+	}
+}
+
+// begin hands out the next command of the session.
+func (s *session) begin() wire.Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := s.next
+	s.next++
+	s.open[seq] = true
+	return wire.Command{Session: s.id, Seq: seq, Acked: s.low}
+}
+
+// acked returns the current watermark, for a retry.
+func (s *session) acked() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.low
+}
+
+// end marks seq done: answered, or given up (a given-up command that is
+// still in flight is then skipped by the servers, so its outcome stays
+// what the caller was told: unknown).
+func (s *session) end(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.open, seq)
+	for s.low < s.next && !s.open[s.low] {
+		s.low++
+	}
+}
+
+// Topology returns the cluster's layout, asked of its nodes the first
+// time it is needed (a node that does not answer is skipped).
+func (c *Client) Topology(ctx context.Context) (Topology, error) {
+	c.topoMu.Lock()
+	defer c.topoMu.Unlock()
+	if c.topoSet {
+		return c.topo, nil
+	}
+	var last error
+	for _, m := range c.ring.Nodes() {
+		v, err := c.node(m).request(ctx, 0, bounded|failFast, func(b []byte, id uint64) ([]byte, error) {
+			return wire.AppendSimple(b, wire.OpTopology, id), nil
+		})
+		if err != nil {
+			last = err
+			if errors.Is(err, dso.ErrMalformed) { // a server without replication support
+				break
+			}
+			continue
+		}
+		m, _ := v.(map[string]any)
+		rf, _ := dso.AsInt(m["rf"])
+		c.topo = Topology{Members: c.ring.Nodes(), RF: int(rf)}
+		c.topo.Protocol, _ = m["protocol"].(string)
+		c.topo.Disjoint, _ = m["disjoint"].(bool)
+		c.topoSet = true
+		return c.topo, nil
+	}
+	return Topology{}, fmt.Errorf("dso/client: no node described the cluster's layout: %w", last)
+}
+
+// Persistent returns the Caller of persistent objects: objects replicated
+// on RF nodes by the cluster's protocol, which survive the crash of any
+// minority of their replicas and the restart of every node. They are
+// distinct from the ephemeral objects of the same type and key. Typed
+// handles work on it as on the Client:
+//
+//	hits := dso.NewAtomicLong(c.Persistent(), "hits")
+//
+// Each call is a command of the Client's session, numbered once: it goes
+// to the object's owner, and if that node is down, frozen or cannot reach
+// its peers, to the next replica of the object's group, with the same
+// number, until the context ends; the servers execute it at most once and
+// a retry gets the first execution's result. A node that comes back is
+// used again by the next call.
+func (c *Client) Persistent() *Persistent { return &Persistent{c: c} }
+
+// Persistent calls persistent objects; see Client.Persistent. It is safe
+// for concurrent use.
+type Persistent struct{ c *Client }
+
+var _ dso.Caller = (*Persistent)(nil)
+
+// Call invokes method on the persistent object ref, creating it with ctor
+// if absent.
+func (p *Persistent) Call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
+	return p.do(ctx, ref, func(b []byte, id, timeout uint64, cmd wire.Command) ([]byte, error) {
+		return wire.AppendCallP(b, id, timeout, cmd, ref.Type, ref.Key, method, args, ctor)
+	})
+}
+
+// Delete removes the persistent object ref from its replicas; it reports
+// whether it existed. Calls parked on it fail with dso.ErrClosed.
+func (p *Persistent) Delete(ctx context.Context, ref dso.Ref) (bool, error) {
+	v, err := p.do(ctx, ref, func(b []byte, id, _ uint64, cmd wire.Command) ([]byte, error) {
+		return wire.AppendDeleteP(b, id, cmd, ref.Type, ref.Key), nil
+	})
+	ok, _ := v.(bool)
+	return ok, err
+}
+
+// Multi applies calls on several persistent objects as one command: every
+// group holding one of the objects applies its calls at the same point of
+// its order, so no other call sees some of them done and others not. It
+// needs a multicast protocol (wbcast or skeen); other protocols refuse it.
+// A call that fails does not undo the others, and a call may not park.
+// The result holds, per call in order, its result value; the results of
+// calls on objects of groups other than the first object's are nil (their
+// effects took place, but only the first group answers).
+func (p *Persistent) Multi(ctx context.Context, calls []dso.Call) ([]any, error) {
+	if len(calls) == 0 {
+		return nil, fmt.Errorf("%w: a multi-object call needs at least one call", dso.ErrBadArgs)
+	}
+	parts := make([]wire.Part, len(calls))
+	for i, cl := range calls {
+		parts[i] = wire.Part{Type: cl.Ref.Type, Key: cl.Ref.Key, Method: cl.Method, Args: cl.Args, Ctor: cl.Ctor}
+	}
+	v, err := p.do(ctx, calls[0].Ref, func(b []byte, id, timeout uint64, cmd wire.Command) ([]byte, error) {
+		return wire.AppendMulti(b, id, timeout, cmd, parts)
+	})
+	if err != nil {
+		return nil, err
+	}
+	l, _ := v.([]any)
+	return l, nil
+}
+
+// do sends one session command about ref to the replicas of ref's group
+// in turn, until one answers or ctx ends.
+func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id, timeout uint64, cmd wire.Command) ([]byte, error)) (any, error) {
+	c := p.c
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	topo, err := c.Topology(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if topo.RF == 0 {
+		return nil, ErrNoReplication
+	}
+	_, members := c.ring.Group(ref.Type, ref.Key, topo.RF, topo.Disjoint)
+	cmd := c.session.begin()
+	defer c.session.end(cmd.Seq)
+	h := ring.HashRef(ref.Type, ref.Key)
+	var last error
+	deadline := time.Now().Add(c.opts.RetryFor)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = dl
+	}
+	for attempt := 0; ; attempt++ {
+		n := c.node(members[attempt%len(members)])
+		timeout := uint64(0)
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = uint64(max(math.Ceil(float64(time.Until(dl))/float64(time.Millisecond)), 1))
+		}
+		if attempt > 0 {
+			cmd.Acked = c.session.acked()
+		}
+		v, _, err := n.requestInc(ctx, int(h>>32), failFast, func(b []byte, id uint64) ([]byte, error) {
+			return enc(b, id, timeout, cmd)
+		})
+		if err == nil || !failover(err) || ctx.Err() != nil {
+			return v, err
+		}
+		last = err
+		if attempt%len(members) == len(members)-1 {
+			// Every replica failed this round: wait before the next.
+			if time.Now().Add(c.opts.MinBackoff * 10).After(deadline) {
+				return nil, fmt.Errorf("%w: no replica of %s answered (%v)", ErrUnavailable, ref, last)
+			}
+			t := time.NewTimer(c.opts.MinBackoff * 10)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("%w: %w (last: %v)", dso.ErrCanceled, ctx.Err(), last)
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// failover reports whether a failed attempt should move on to the next
+// replica: the node is unreachable or frozen, it is not a replica of the
+// object, or it could not get its peers to agree in time.
+func failover(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, dso.ErrWrongNode) || errors.Is(err, dso.ErrTimeout)
+}
+
+// Object describes one object of the cluster, for ListAll.
+type Object struct {
+	Ref dso.Ref
+	// Persistent objects are replicated on Replicas; an ephemeral object
+	// lives on its one owner, Replicas[0].
+	Persistent bool
+	Replicas   []string
+}
+
+// ListAll lists the cluster's objects, ephemeral and persistent, whose
+// type starts with prefix, sorted by type, key and kind (ephemeral first).
+// If some nodes do not answer, it returns what the others listed and a
+// *ListError naming them (a persistent object is still listed if one of
+// its replicas answered).
+func (c *Client) ListAll(ctx context.Context, prefix string) ([]Object, error) {
+	type id struct {
+		ref        dso.Ref
+		persistent bool
+	}
+	seen := map[id]bool{}
+	var out []Object
+	lerr := &ListError{}
+	for _, m := range c.ring.Nodes() {
+		v, err := c.node(m).request(ctx, 0, bounded|failFast, func(b []byte, id uint64) ([]byte, error) {
+			return wire.AppendSimple(b, wire.OpList, id, prefix), nil
+		})
+		if err != nil {
+			lerr.Failed = append(lerr.Failed, m)
+			lerr.Errs = append(lerr.Errs, err)
+			continue
+		}
+		l, _ := v.([]any)
+		for _, e := range l {
+			p, _ := e.([]any)
+			if len(p) < 2 {
+				continue
+			}
+			t, _ := p[0].(string)
+			k, _ := p[1].(string)
+			o := Object{Ref: dso.Ref{Type: t, Key: k}, Persistent: len(p) == 3}
+			if seen[id{o.Ref, o.Persistent}] {
+				continue
+			}
+			seen[id{o.Ref, o.Persistent}] = true
+			if o.Persistent {
+				topo, err := c.Topology(ctx)
+				if err != nil {
+					return out, err
+				}
+				_, o.Replicas = c.ring.Group(t, k, topo.RF, topo.Disjoint)
+			} else {
+				o.Replicas = []string{c.ring.Owner(t, k)}
+			}
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b Object) int {
+		if c := strings.Compare(a.Ref.String(), b.Ref.String()); c != 0 {
+			return c
+		}
+		if a.Persistent == b.Persistent {
+			return 0
+		}
+		if a.Persistent {
+			return 1
+		}
+		return -1
+	})
+	if len(lerr.Failed) > 0 {
+		return out, lerr
+	}
+	return out, nil
+}
