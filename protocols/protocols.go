@@ -155,8 +155,20 @@ var ErrConfig = errors.New("protocols: invalid config")
 
 // Validate checks the fields every protocol relies on and fills defaults
 // (SuspectTicks, Closest). It returns an error wrapping ErrConfig.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(false) }
+
+// ValidatePair is Validate for protocols whose every quorum is a majority
+// (Multi-Paxos): it also accepts two replicas with f = 0, where both must
+// agree to anything. Such a pair tolerates no failure, but every
+// acknowledged command is on both (replication factor 2).
+func (c *Config) ValidatePair() error { return c.validate(true) }
+
+func (c *Config) validate(pair bool) error {
 	n := len(c.Peers)
+	minF := 1
+	if pair && n == 2 {
+		minF = 0
+	}
 	switch {
 	case n == 0:
 		return fmt.Errorf("%w: no peers", ErrConfig)
@@ -164,7 +176,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: nil Env", ErrConfig)
 	case !slices.Contains(c.Peers, c.Self):
 		return fmt.Errorf("%w: self %d not among peers %v", ErrConfig, c.Self, c.Peers)
-	case c.F < 0 || (n > 1 && c.F < 1) || c.F > (n-1)/2:
+	case c.F < 0 || (n > 1 && c.F < minF) || c.F > (n-1)/2:
 		return fmt.Errorf("%w: f=%d with n=%d (need 1 <= f <= (n-1)/2)", ErrConfig, c.F, n)
 	case c.SuspectTicks < 0:
 		return fmt.Errorf("%w: negative SuspectTicks", ErrConfig)

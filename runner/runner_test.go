@@ -237,3 +237,23 @@ func TestPartitionedLeader(t *testing.T) {
 		require.Equal(t, fmt.Sprint("v", 35+k), string(v), "key k%d read at the healed old leader %d", k, leader)
 	}
 }
+
+// TestPaxosPair runs Multi-Paxos on two replicas with f = 0 (replication
+// factor 2): both must accept, so every answered put is on both, and
+// fpaxos, whose phase-2 quorum would be one replica, refuses the pair.
+func TestPaxosPair(t *testing.T) {
+	c := startCluster(t, "paxos", 2, 0, 0, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := kvclient.New(c.clients, kvclient.Options{})
+	for i := range 20 {
+		require.NoError(t, cl.Put(ctx, fmt.Sprint("k", i%3), []byte(fmt.Sprint(i))))
+	}
+	v, err := cl.Get(ctx, "k1")
+	require.NoError(t, err)
+	require.Equal(t, "19", string(v))
+
+	_, err = runner.Start(runner.Config{ID: 1, Peers: map[protocols.NodeID]string{1: "127.0.0.1:1", 2: "127.0.0.1:2"},
+		Protocol: "fpaxos", F: 0, DataDir: t.TempDir(), Logger: quietLogger()})
+	require.ErrorContains(t, err, "f=0 with n=2")
+}

@@ -138,7 +138,11 @@ func New(cfg protocols.Config, flexible bool) (*Replica, error) {
 
 // NewWithOptions returns a Multi-Paxos replica configured by cfg and opts.
 func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
-	if err := cfg.Validate(); err != nil {
+	validate := cfg.Validate
+	if !opts.Flexible {
+		validate = cfg.ValidatePair // majorities: a pair with f = 0 is safe
+	}
+	if err := validate(); err != nil {
 		return nil, err
 	}
 	if opts.Retain > MaxRetain {
