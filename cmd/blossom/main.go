@@ -16,10 +16,13 @@ var root = &cobra.Command{
 	Use:   "blossom",
 	Short: "Blossom: stateful serverless computing over shared objects, and a testbed of replication protocols",
 	Long: `Blossom runs cloud threads (executor, worker) that share objects held by DSO
-servers (server, cluster, and the object commands). DSO objects live in the
-memory of one node, or in a pmem heap with --storage pmem: they are not yet
-replicated. The replication protocols run in the simulator (sim, explore) and
-in real processes over a replicated key-value store (replica).`,
+servers (server, cluster, and the object commands). An ephemeral object lives
+in the memory of its one owner node (or in its pmem heap, --storage pmem); a
+persistent object (servers started with --protocol and --rf, object commands
+with --persistent) is replicated on rf nodes by the chosen protocol and
+survives kill -9 of any minority of its replicas. The replication protocols
+also run in the simulator (sim, explore) and behind a replicated key-value
+store (replica).`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }
