@@ -203,9 +203,10 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 	}
 	_, members := c.ring.Group(ref.Type, ref.Key, topo.RF, topo.Disjoint)
 	cmd := c.session.begin()
-	defer c.session.end(cmd.Seq)
+	defer func() { c.session.end(cmd.Seq) }()
 	h := ring.HashRef(ref.Type, ref.Key)
 	var last error
+	reissued := 0
 	deadline := time.Now().Add(c.opts.RetryFor)
 	if dl, ok := ctx.Deadline(); ok {
 		deadline = dl
@@ -222,6 +223,17 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 		v, _, err := n.requestInc(ctx, int(h>>32), failFast, func(b []byte, id uint64) ([]byte, error) {
 			return enc(b, id, timeout, cmd)
 		})
+		if attempt > 0 && reissued < len(members) && ctx.Err() == nil && withdrawn(err) {
+			// A replica this call left (frozen, or its connection broke)
+			// found the connection closed and withdrew the call, parked
+			// meanwhile through another replica: it had no effect. Run
+			// it again, at the same replica, as a new command.
+			c.session.end(cmd.Seq)
+			cmd = c.session.begin()
+			reissued++
+			attempt--
+			continue
+		}
 		if err == nil || !failover(err) || ctx.Err() != nil {
 			return v, err
 		}
@@ -247,6 +259,14 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 // object, or it could not get its peers to agree in time.
 func failover(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, dso.ErrWrongNode) || errors.Is(err, dso.ErrTimeout)
+}
+
+// withdrawn reports whether err is the answer of a parked call withdrawn
+// by a server whose connection to the client closed (code canceled): a
+// call whose client still waits gets it only from a replica it left.
+func withdrawn(err error) bool {
+	var re *dso.RemoteError
+	return errors.As(err, &re) && re.Code == wire.CodeCanceled
 }
 
 // Object describes one object of the cluster, for ListAll.
