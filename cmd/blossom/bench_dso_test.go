@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,5 +110,72 @@ func TestRedisClientSpeaksRESP2(t *testing.T) {
 	c.Close()
 	for req := range got {
 		t.Fatalf("unexpected request %q", req)
+	}
+}
+
+func TestBenchMultiplierStateRoundTrip(t *testing.T) {
+	t.Parallel()
+	m := &benchMultiplier{v: 1}
+	if _, err := m.Invoke(dso.NewInvocation(dso.Ref{Type: TypeBenchMultiplier, Key: "k"}, "mul", []any{int64(3), int64(5)}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r benchMultiplier
+	if err := r.UnmarshalState(b); err != nil || r.v != 243 {
+		t.Fatalf("restored %d (%v), want 243", r.v, err)
+	}
+	for _, bad := range [][]byte{nil, {0x80}, append(b, 0)} {
+		if err := r.UnmarshalState(bad); err == nil {
+			t.Fatalf("state %x accepted", bad)
+		}
+	}
+}
+
+func TestLoopbackPortsLeavesPeerPortsFree(t *testing.T) {
+	t.Parallel()
+	ports, err := loopbackPorts(3, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d twice in %v", p, ports)
+		}
+		seen[p] = true
+		if p+1000 > 65535 {
+			t.Fatalf("port %d: no peer port", p)
+		}
+	}
+	if _, err := loopbackPorts(1, 70000); err == nil {
+		t.Fatal("an offset past the last port accepted")
+	}
+}
+
+func TestBenchPersistentRefusesRFAboveNodes(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	err := benchPersistent(context.Background(), &out, benchDSOFlags{nodes: 3, rf: 4, protocol: "paxos"})
+	if err == nil || !strings.Contains(err.Error(), "rf 4") {
+		t.Fatalf("rf 4 on 3 nodes: %v", err)
+	}
+	if _, err := startBenchCluster(context.Background(), clusterSpec{nodes: 3, protocol: "paxos", dir: t.TempDir(), offset: 1000}); err == nil {
+		t.Fatal("rf 0 accepted")
+	}
+}
+
+func TestDirSize(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "x"), make([]byte, 100), 0o644)
+	os.WriteFile(filepath.Join(dir, "a", "b", "y"), make([]byte, 23), 0o644)
+	if n := dirSize(dir); n != 123 {
+		t.Fatalf("dirSize %d, want 123", n)
 	}
 }
