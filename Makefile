@@ -75,6 +75,13 @@ bench-dso: build
 	command -v redis-server >/dev/null 2>&1 || { apt-get update && apt-get install -y redis-server; }
 	$(BIN)/blossom bench-dso $(ARGS)
 
+## etcd: install Debian's etcd-server (the etcd binary) if missing, for
+## blossom bench-etcd only (make test does not need it), e.g.
+## make etcd build && bin/blossom bench-etcd --quick
+.PHONY: etcd
+etcd:
+	command -v etcd >/dev/null 2>&1 || { apt-get update && apt-get install -y etcd-server; }
+
 ## sim: the simulator with ARGS, e.g. make sim ARGS="--protocol paxos --faults swarm --check".
 sim:
 	$(GO) run ./cmd/blossom sim $(ARGS)
