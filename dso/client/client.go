@@ -398,6 +398,9 @@ type node struct {
 	c     *Client
 	addr  string
 	conns []*connSlot
+	// suspectUntil (Unix ns): until then persistent calls try the other
+	// replicas of a group first (see Client.preferLive).
+	suspectUntil atomic.Int64
 }
 
 // connSlot holds one connection and its reconnection state.

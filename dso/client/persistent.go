@@ -202,6 +202,7 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 		return nil, ErrNoReplication
 	}
 	_, members := c.ring.Group(ref.Type, ref.Key, topo.RF, topo.Disjoint)
+	members = c.preferLive(members)
 	cmd := c.session.begin()
 	defer func() { c.session.end(cmd.Seq) }()
 	h := ring.HashRef(ref.Type, ref.Key)
@@ -237,6 +238,7 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 		if err == nil || !failover(err) || ctx.Err() != nil {
 			return v, err
 		}
+		n.suspect(err)
 		last = err
 		if attempt%len(members) == len(members)-1 {
 			// Every replica failed this round: wait before the next.
@@ -252,6 +254,38 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 			}
 		}
 	}
+}
+
+// suspectFor is how long a replica that failed a call (down, frozen, or
+// without its peers) comes after the other replicas of its groups.
+const suspectFor = time.Second
+
+// suspect notes that n failed a persistent call; errors other than an
+// unreachable or frozen node (wrong node, a timeout of the replicas) do
+// not make it suspect.
+func (n *node) suspect(err error) {
+	if errors.Is(err, ErrUnavailable) {
+		n.suspectUntil.Store(time.Now().Add(suspectFor).UnixNano())
+	}
+}
+
+// preferLive returns members with the nodes suspected of being down or
+// frozen moved to the end, keeping the group's order otherwise: the owner
+// first while it answers, and again once its suspicion expires.
+func (c *Client) preferLive(members []string) []string {
+	now := time.Now().UnixNano()
+	var live, suspected []string
+	for _, m := range members {
+		if c.node(m).suspectUntil.Load() > now {
+			suspected = append(suspected, m)
+		} else {
+			live = append(live, m)
+		}
+	}
+	if len(suspected) == 0 {
+		return members
+	}
+	return append(live, suspected...)
 }
 
 // failover reports whether a failed attempt should move on to the next
