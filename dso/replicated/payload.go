@@ -14,10 +14,11 @@ import (
 
 // Payload kinds: the first byte of a command's payload.
 const (
-	kindCall     = 1
-	kindWithdraw = 2
-	kindDelete   = 3
-	kindMulti    = 4
+	kindCall           = 1
+	kindWithdraw       = 2
+	kindDelete         = 3
+	kindMulti          = 4
+	kindWithdrawParked = 5
 )
 
 // Key returns the command key of the object ref, the string a command
@@ -78,17 +79,31 @@ func appendCall(b []byte, c dso.Call) ([]byte, error) {
 	return b, nil
 }
 
-// EncodeWithdraw returns the payload of a command that withdraws the
-// parked call target (its client gave up: cancel, deadline, closed
-// connection). The command's Keys must hold the key (Key) of the object
-// the target was called on: the withdraw acts only on a call parked on an
-// object whose key it carries, so that it is ordered with every command
-// on that object (see Table).
+// EncodeWithdraw returns the payload of a command that withdraws the call
+// target because its client gave up (cancel, deadline): if it is parked
+// it is answered with the error of code and msg; if it has not executed
+// yet it never will (it is answered with that error when it arrives). The
+// command's Keys must hold the key (Key) of the object the target was
+// called on: the withdraw acts only on a call parked on an object whose
+// key it carries, so that it is ordered with every command on that object
+// (see Table).
 //
 // Layout: kind 2, target client and sequence (uvarints), code (one byte),
 // message (string).
 func EncodeWithdraw(target protocols.CommandID, code wire.Code, msg string) []byte {
-	b := binary.AppendUvarint([]byte{kindWithdraw}, target.Client)
+	return encodeWithdraw(kindWithdraw, target, code, msg)
+}
+
+// EncodeWithdrawParked is EncodeWithdraw for a call that its client may
+// still retry through another replica (its connection closed): it acts
+// only if the call is parked, and leaves a call that has not executed yet
+// free to run. Layout: as EncodeWithdraw's, kind 5.
+func EncodeWithdrawParked(target protocols.CommandID, code wire.Code, msg string) []byte {
+	return encodeWithdraw(kindWithdrawParked, target, code, msg)
+}
+
+func encodeWithdraw(kind byte, target protocols.CommandID, code wire.Code, msg string) []byte {
+	b := binary.AppendUvarint([]byte{kind}, target.Client)
 	b = binary.AppendUvarint(b, target.Seq)
 	b = append(b, byte(code))
 	return appendString(b, msg)
@@ -154,7 +169,7 @@ func decodeCommand(p []byte) (command, error) {
 		c.calls = []dso.Call{readCall(true)}
 	case kindDelete:
 		c.calls = []dso.Call{readCall(false)}
-	case kindWithdraw:
+	case kindWithdraw, kindWithdrawParked:
 		c.target.Client = r.uvarint()
 		c.target.Seq = r.uvarint()
 		c.code = wire.Code(r.byte())

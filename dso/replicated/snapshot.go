@@ -15,11 +15,13 @@ import (
 // dso.ParkedPersister.MarshalParked) and the state (uvarint length and
 // bytes); the parked calls, sorted by id: a count, then per call its id
 // (client and sequence, uvarints) and the type and key of the object it
-// waits on. The order of the calls waiting on one object, and what each
-// waits for, is in that object's state (dso.Waiter.ID names them).
+// waits on; the calls withdrawn before they executed, oldest first (see
+// withdrawnCalls.appendTo). The order of the calls waiting on one object,
+// and what each waits for, is in that object's state (dso.Waiter.ID names
+// them).
 const (
 	snapMagic   = "dsoT"
-	snapVersion = 1
+	snapVersion = 2
 
 	statePersister       = 1
 	stateParkedPersister = 2
@@ -54,7 +56,7 @@ func (t *Table) Snapshot() ([]byte, error) {
 		b = appendString(b, p.ref.Type)
 		b = appendString(b, p.ref.Key)
 	}
-	return b, nil
+	return t.gone.appendTo(b), nil
 }
 
 // marshalObject encodes one object's state; a panic is an error.
@@ -106,7 +108,7 @@ var errSnapshot = errors.New("replicated: bad snapshot")
 // a parked call that its object does not hold (or holds twice), give an
 // error and change nothing.
 func (t *Table) Restore(snap []byte) error {
-	objs, calls, err := decodeSnapshot(snap)
+	objs, calls, gone, err := decodeSnapshot(snap)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapshot, err)
 	}
@@ -128,19 +130,19 @@ func (t *Table) Restore(snap []byte) error {
 			return fmt.Errorf("%w: call %s is parked on %s, which does not hold it", errSnapshot, c.id, c.ref)
 		}
 	}
-	t.objs, t.parked = newObjs, newParked
+	t.objs, t.parked, t.gone = newObjs, newParked, gone
 	return nil
 }
 
 // decodeSnapshot reads the records of a snapshot, checking their order.
-func decodeSnapshot(snap []byte) ([]savedObject, []savedCall, error) {
+func decodeSnapshot(snap []byte) ([]savedObject, []savedCall, withdrawnCalls, error) {
 	r := reader{what: "snapshot", b: snap}
 	if len(snap) < len(snapMagic)+1 || string(snap[:len(snapMagic)]) != snapMagic {
-		return nil, nil, errors.New("not a replicated object table snapshot")
+		return nil, nil, withdrawnCalls{}, errors.New("not a replicated object table snapshot")
 	}
 	r.off = len(snapMagic)
 	if v := r.byte(); v != snapVersion {
-		return nil, nil, fmt.Errorf("snapshot version %d, not %d", v, snapVersion)
+		return nil, nil, withdrawnCalls{}, fmt.Errorf("snapshot version %d, not %d", v, snapVersion)
 	}
 	n := r.count(4) // type, key, kind, state: a byte each at least
 	objs := make([]savedObject, 0, n)
@@ -177,10 +179,11 @@ func decodeSnapshot(snap []byte) ([]savedObject, []savedCall, error) {
 		}
 		calls = append(calls, c)
 	}
+	gone := readWithdrawn(&r)
 	if err := r.end(); err != nil {
-		return nil, nil, err
+		return nil, nil, withdrawnCalls{}, err
 	}
-	return objs, calls, nil
+	return objs, calls, gone, nil
 }
 
 // restoreObject rebuilds one object of a snapshot and the calls parked on

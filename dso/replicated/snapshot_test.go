@@ -165,7 +165,7 @@ type snapObject struct {
 }
 
 func snapshotOf(objs []snapObject, calls []protocols.CommandID, callRefs []dso.Ref) []byte {
-	b := append([]byte("dsoT"), 1)
+	b := append([]byte("dsoT"), 2)
 	b = binary.AppendUvarint(b, uint64(len(objs)))
 	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
 	for _, o := range objs {
@@ -181,7 +181,7 @@ func snapshotOf(objs []snapObject, calls []protocols.CommandID, callRefs []dso.R
 		b = str(b, callRefs[i].Type)
 		b = str(b, callRefs[i].Key)
 	}
-	return b
+	return binary.AppendUvarint(b, 0) // no calls withdrawn before they ran
 }
 
 // futureWaiting returns the state of a future on which the calls ids wait.
@@ -214,7 +214,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	}{
 		"good":              {good, ""},
 		"magic":             {[]byte("nope\x01\x00\x00"), "not a replicated object table snapshot"},
-		"version":           {[]byte("dsoT\x02\x00\x00"), "version 2"},
+		"version":           {[]byte("dsoT\x01\x00\x00"), "version 1"},
 		"trailing":          {append(append([]byte{}, good...), 0), "trailing"},
 		"call not held":     {snapshotOf([]snapObject{{f, 2, futureWaiting(t)}}, []protocols.CommandID{one}, []dso.Ref{f}), "does not hold it"},
 		"waiter not listed": {snapshotOf([]snapObject{{f, 2, futureWaiting(t, "1.1")}}, nil, nil), "not in the snapshot's parked calls"},
@@ -229,7 +229,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		"wrong kind":        {snapshotOf([]snapObject{{f, 1, futureWaiting(t)}}, nil, nil), "not a dso.Persister"},
 		"wrong kind too":    {snapshotOf([]snapObject{{ref(dso.TypeAtomicLong, "a"), 2, long}}, nil, nil), "not a dso.ParkedPersister"},
 		"bad state":         {snapshotOf([]snapObject{{ref(dso.TypeAtomicLong, "a"), 1, []byte{99}}}, nil, nil), "AtomicLong"},
-		"huge object count": {append([]byte("dsoT\x01"), 0xff, 0xff, 0xff, 0xff, 0x0f), "exceeds"},
+		"huge object count": {append([]byte("dsoT\x02"), 0xff, 0xff, 0xff, 0xff, 0x0f), "exceeds"},
 	}
 	for name, c := range cases {
 		tab := populated()
@@ -276,6 +276,7 @@ func applySeeds() [][]byte {
 		must(replicated.EncodeCall(ref(dso.TypeCyclicBarrier, "new"), "await", nil, []any{int64(2)})),
 		replicated.EncodeWithdraw(protocols.CommandID{Client: 1, Seq: 2}, wire.CodeTimeout, "late"),
 		replicated.EncodeWithdraw(protocols.CommandID{Client: 1, Seq: 5}, wire.CodeCanceled, "gone"),
+		replicated.EncodeWithdrawParked(protocols.CommandID{Client: 1, Seq: 5}, wire.CodeCanceled, "closed"),
 		replicated.EncodeDelete(fuzzRefs[1]),
 		replicated.EncodeDelete(fuzzRefs[3]),
 		must(replicated.EncodeMulti([]dso.Call{

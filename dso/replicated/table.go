@@ -77,7 +77,10 @@ type Options struct {
 //     the object forgets it (dso.Withdrawer), the target is answered with
 //     the withdraw's code and message, and the withdraw with true;
 //     otherwise (answered already, not executed yet, unknown, another
-//     object) the withdraw is answered with false and changes nothing;
+//     object) the withdraw is answered with false, and the target, if it
+//     executes later, is answered with the withdrawal's error and does
+//     not run (the table remembers the last MaxWithdrawn such targets;
+//     EncodeWithdrawParked leaves the target free to run instead);
 //   - a delete (EncodeDelete) removes an object, answered with whether it
 //     existed; the calls parked on it are answered with dso.ErrClosed;
 //   - a multi-object call (EncodeMulti) applies its calls on the objects
@@ -90,6 +93,7 @@ type Table struct {
 	opts   Options
 	objs   map[dso.Ref]*entry
 	parked map[protocols.CommandID]*parkedCall
+	gone   withdrawnCalls  // calls withdrawn before they executed
 	cur    replica.Answers // the Answers of the Apply running, else nil
 }
 
@@ -149,6 +153,10 @@ func (t *Table) Apply(c protocols.Command, a replica.Answers) {
 	}
 	t.cur = a
 	defer func() { t.cur = nil }()
+	if g, ok := t.gone.take(c.ID); ok {
+		t.answer(c.ID, nil, &dso.RemoteError{Code: g.code, Msg: g.msg})
+		return
+	}
 	cmd, err := decodeCommand(c.Payload)
 	if err != nil {
 		t.answer(c.ID, nil, err)
@@ -160,7 +168,7 @@ func (t *Table) Apply(c protocols.Command, a replica.Answers) {
 	case kindDelete:
 		ok, err := t.delete(cmd.calls[0].Ref)
 		t.answer(c.ID, ok, err)
-	case kindWithdraw:
+	case kindWithdraw, kindWithdrawParked:
 		t.answer(c.ID, t.withdraw(c.Keys, cmd), nil)
 	case kindMulti:
 		v, err := t.multi(cmd.calls)
@@ -321,7 +329,13 @@ func withdrawFrom(obj dso.Object, w *dso.Waiter) {
 // withdraw runs a withdraw command whose Keys are keys.
 func (t *Table) withdraw(keys []string, cmd command) bool {
 	p, ok := t.parked[cmd.target]
-	if !ok || !slices.Contains(keys, Key(p.ref)) {
+	if !ok {
+		if cmd.kind == kindWithdraw {
+			t.gone.add(cmd.target, withdrawnCall{code: cmd.code, msg: cmd.msg})
+		}
+		return false
+	}
+	if !slices.Contains(keys, Key(p.ref)) {
 		return false
 	}
 	withdrawFrom(p.e.obj, p.w)

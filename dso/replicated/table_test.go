@@ -500,3 +500,62 @@ func TestCommandWithParkedIDIsIgnored(t *testing.T) {
 	require.Len(t, e.rec.all, n, "no answer")
 	require.Equal(t, false, e.value(f, "isDone"), "not executed")
 }
+
+// A call withdrawn before it executed (its client gave up while it was
+// still on its way) is answered with the withdrawal's error when it
+// arrives, and does not run: a pipe's take does not swallow a value nobody
+// will read. The table remembers it across a snapshot.
+func TestWithdrawBeforeExecutionBlocksTheCall(t *testing.T) {
+	e := newEnv(t, replicated.Options{})
+	p := ref(dso.TypePipe, "p")
+	late := protocols.CommandID{Client: 7, Seq: 100} // not executed yet
+	w, as := e.withdraw(p, late, wire.CodeCanceled, "client gone")
+	v, err := result(t, as, w)
+	require.NoError(t, err)
+	require.Equal(t, false, v, "nothing was parked")
+
+	// Through a snapshot, as a restarted replica would see it.
+	snap, err := e.tab.Snapshot()
+	require.NoError(t, err)
+	restored := replicated.New(nil, replicated.Options{})
+	require.NoError(t, restored.Restore(snap))
+	for _, tab := range []*replicated.Table{e.tab, restored} {
+		var rec recorder
+		take, err := replicated.EncodeCall(p, "take", nil, nil)
+		require.NoError(t, err)
+		tab.Apply(protocols.Command{ID: late, Keys: []string{replicated.Key(p)}, Payload: take}, &rec)
+		_, err = result(t, rec.all, late)
+		require.ErrorIs(t, err, dso.ErrCanceled)
+		require.Empty(t, tab.Parked(), "the withdrawn take must not park")
+		put, err := replicated.EncodeCall(p, "put", []any{"v"}, nil)
+		require.NoError(t, err)
+		tab.Apply(protocols.Command{ID: protocols.CommandID{Client: 8, Seq: 1}, Keys: []string{replicated.Key(p)}, Payload: put}, &rec)
+		poll, err := replicated.EncodeCall(p, "poll", nil, nil)
+		require.NoError(t, err)
+		pid := protocols.CommandID{Client: 8, Seq: 2}
+		tab.Apply(protocols.Command{ID: pid, Keys: []string{replicated.Key(p)}, Payload: poll}, &rec)
+		v, err := result(t, rec.all, pid)
+		require.NoError(t, err)
+		require.Equal(t, []any{"v"}, v, "the value put after the withdrawn take is still there")
+	}
+}
+
+// A withdraw for a closed connection (EncodeWithdrawParked) acts only on
+// a parked call: a call that has not executed yet stays free to run, as
+// its client may be retrying it through another replica.
+func TestWithdrawParkedLeavesAFutureCallFree(t *testing.T) {
+	e := newEnv(t, replicated.Options{})
+	a := ref(dso.TypeAtomicLong, "a")
+	late := protocols.CommandID{Client: 7, Seq: 100}
+	w, as := e.apply(replicated.EncodeWithdrawParked(late, wire.CodeCanceled, "connection closed"), replicated.Key(a))
+	v, err := result(t, as, w)
+	require.NoError(t, err)
+	require.Equal(t, false, v)
+	var rec recorder
+	add, err := replicated.EncodeCall(a, "addAndGet", []any{int64(5)}, nil)
+	require.NoError(t, err)
+	e.tab.Apply(protocols.Command{ID: late, Keys: []string{replicated.Key(a)}, Payload: add}, &rec)
+	v, err = result(t, rec.all, late)
+	require.NoError(t, err)
+	require.Equal(t, int64(5), v, "the call ran")
+}

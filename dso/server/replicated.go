@@ -267,6 +267,10 @@ func (c *conn) handlePersistent(q *wire.Request) {
 	}()
 }
 
+// errConnClosed is the cause of the persistent calls of a closed
+// connection.
+var errConnClosed = errors.New("connection closed")
+
 // withdrawTimeout bounds the withdrawal of a call whose client gave up.
 const withdrawTimeout = 5 * time.Second
 
@@ -284,6 +288,7 @@ func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, cmd pro
 		return nil, replicationError(err)
 	}
 	why := context.Cause(ctx)
+	closed := errors.Is(why, errConnClosed)
 	code := wire.CodeCanceled
 	if errors.Is(why, dso.ErrTimeout) {
 		code = wire.CodeTimeout
@@ -294,7 +299,15 @@ func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, cmd pro
 	defer cancel()
 	id, acked := s.rep.session.begin()
 	defer s.rep.session.end(id.Seq)
-	wcmd := protocols.Command{ID: id, Acked: acked, Keys: cmd.Keys[:1], Payload: replicated.EncodeWithdraw(cmd.ID, code, why.Error())}
+	// A client that gave up (deadline, cancel) is told the call had no
+	// effect, so the call must never run afterwards; a client whose
+	// connection closed may be retrying it through another replica, so
+	// only a parked call is withdrawn (it would count a party that left).
+	payload := replicated.EncodeWithdraw(cmd.ID, code, why.Error())
+	if closed {
+		payload = replicated.EncodeWithdrawParked(cmd.ID, code, why.Error())
+	}
+	wcmd := protocols.Command{ID: id, Acked: acked, Keys: cmd.Keys[:1], Payload: payload}
 	wres, werr := s.rep.Replicas.Do(wctx, g, wcmd)
 	if werr == nil {
 		if v, _ := replicated.DecodeResult(wres); v == true {

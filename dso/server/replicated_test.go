@@ -858,29 +858,22 @@ func TestReplicatedBlockingObjectsStayIdentical(t *testing.T) {
 				protocol, okCalls.Load(), gaveUp.Load(), withdrawn.Load(), notParked.Load())
 			require.GreaterOrEqual(t, withdrawn.Load(), int64(10), "too few parked calls were withdrawn to test anything")
 			require.NoError(t, sameState(states))
-			// The held calls are parked; any other parked call is one the
-			// known bug left (see TestReplicatedCanceledCallLeavesNothingParked):
-			// its withdrawal found it not parked yet, and the server's
-			// fetch of its result then ran it.
+			// Only the held calls are parked: a call whose client gave up
+			// is never parked afterwards, even if its withdrawal reached
+			// the replicas before the call did.
 			var holdRefs []string
-			var leaked []protocols.CommandID
-			missedMu.Lock()
 			for _, id := range states[0].parked {
 				switch ref := states[0].on[id]; {
 				case strings.HasPrefix(ref.Key, "hold-"):
 					holdRefs = append(holdRefs, ref.Key)
-				case missed[id]:
-					leaked = append(leaked, id)
 				default:
-					t.Errorf("call %v on %s is parked though its client gave up, and no withdrawal of it was answered", id, ref)
+					missedMu.Lock()
+					t.Errorf("call %v on %s is parked though its client gave up (withdrawal missed: %v)", id, ref, missed[id])
+					missedMu.Unlock()
 				}
 			}
-			missedMu.Unlock()
 			slices.Sort(holdRefs)
 			require.Equal(t, []string{"hold-barrier", "hold-future", "hold-pipe", "hold-sem"}, holdRefs, "parked: %s", states[0].describeParked())
-			if len(leaked) > 0 {
-				t.Logf("KNOWN BUG (runPersistent runs a call after its withdrawal missed it): %d calls whose clients gave up stay parked on every replica: %v", len(leaked), leaked)
-			}
 			require.GreaterOrEqual(t, states[0].len, 4+3, "objects in the table")
 
 			// The comparison can fail: one extra command on a copy.
@@ -894,7 +887,7 @@ func TestReplicatedBlockingObjectsStayIdentical(t *testing.T) {
 			states = settle(t, ctx, pc, 0)
 			require.NoError(t, sameState(states))
 			for _, s := range states {
-				require.True(t, slices.Equal(leaked, s.parked), "replica %s: parked calls %s, want only %v", s.node, s.describeParked(), leaked)
+				require.Empty(t, s.parked, "replica %s: parked calls %s, want none", s.node, s.describeParked())
 			}
 		})
 	}
@@ -1016,13 +1009,6 @@ func TestReplicatedPaxosPair(t *testing.T) {
 	defer mem.Close()
 	rep := &dsotest.Replicated{Protocol: "paxos", RF: 2, Dir: t.TempDir(), Net: mem}
 	cl, err := dsotest.StartCluster(3, dsotest.Options{Replicate: rep.Replicate})
-	if err != nil && strings.Contains(err.Error(), "cannot run groups of rf=2") {
-		// runner.Host's probe calls protocols.Config.Validate, which
-		// refuses f = 0, before paxos.New, which accepts the pair
-		// (ValidatePair, e99d7bb): rf 2 is refused by runner.StartHost,
-		// hence by `blossom server --protocol paxos --rf 2` too.
-		t.Skipf("BUG runner/host.go probe: paxos rf 2 refused by runner.StartHost: %v", err)
-	}
 	require.NoError(t, err)
 	defer cl.Close()
 	pc := &pcluster{protocol: "paxos", rf: 2, cl: cl, rep: rep, net: mem}
@@ -1056,12 +1042,6 @@ func TestReplicatedPaxosPair(t *testing.T) {
 // no replica keeps any of them parked; and a value put afterwards goes to
 // the next take, not to a take whose client gave up.
 func TestReplicatedCanceledCallLeavesNothingParked(t *testing.T) {
-	if os.Getenv("BLOSSOM_KNOWN_BUGS") == "" {
-		t.Skip("BUG dso/server/replicated.go runPersistent: a call canceled before this node submitted it is " +
-			"withdrawn (false: not executed yet), then submitted by the fetch-the-result Do, executes and parks, " +
-			"and stays parked on every replica after that Do gives up (withdrawTimeout, 5s); a later put feeds it. " +
-			"Run with BLOSSOM_KNOWN_BUGS=1.")
-	}
 	for _, protocol := range []string{"paxos", "atlas"} {
 		t.Run(protocol, func(t *testing.T) {
 			pc := startPersistent(t, protocol, 3, 3)

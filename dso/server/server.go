@@ -1241,7 +1241,7 @@ func (c *conn) shutdown() {
 	c.pcalls = nil
 	c.pmu.Unlock()
 	for _, cancel := range pcalls {
-		cancel(errors.New("connection closed"))
+		cancel(errConnClosed)
 	}
 	for _, pc := range parked {
 		if pc.timer != nil {
