@@ -457,7 +457,8 @@ func TestLayoutErrors(t *testing.T) {
 		n, rf    int
 		err      string
 	}{
-		{"paxos", 5, 2, "runner: paxos cannot run groups of rf=2 (f=0): protocols: invalid config: f=0 with n=2 (need 1 <= f <= (n-1)/2) (valid rf with 5 nodes: 1, 3, 4, 5)"},
+		{"fpaxos", 5, 2, "runner: fpaxos cannot run groups of rf=2 (f=0): protocols: invalid config: f=0 with n=2 (need 1 <= f <= (n-1)/2) (valid rf with 5 nodes: 1, 3, 4, 5)"},
+		{"atlas", 5, 2, "runner: atlas cannot run groups of rf=2 (f=0): protocols: invalid config: f=0 with n=2 (need 1 <= f <= (n-1)/2) (valid rf with 5 nodes: 1, 3, 4, 5)"},
 		{"wbcast", 6, 1, "runner: wbcast cannot run groups of rf=1 (f=0): protocols: invalid config: f=0 with n=6 (need 1 <= f <= (n-1)/2) (valid rf with 6 nodes: 3, 6)"},
 		{"wbcast", 5, 3, "runner: multicast needs the 5 nodes to be a multiple of rf=3 (valid: 1, 5)"},
 		{"epaxos", 3, 4, "runner: rf=4 exceeds the 3 nodes (valid: 1 to 3)"},
