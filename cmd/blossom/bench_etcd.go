@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/grpclog"
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
@@ -221,6 +222,9 @@ func measureStore(ctx context.Context, out io.Writer, system string, s kvStore, 
 }
 
 func runBenchEtcd(ctx context.Context, out io.Writer, fl benchEtcdFlags) error {
+	// gRPC logs each refused reconnection of a client whose cluster is
+	// being stopped; errors that matter come back from the calls.
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, os.Stderr))
 	dir, err := benchTempDir(fl.dir)
 	if err != nil {
 		return &exitError{1, err}
