@@ -25,6 +25,11 @@ var ErrBadHistory = errors.New("check: malformed history")
 // a run that does not finish in time is ErrUndecided.
 const PorcupineTimeout = time.Minute
 
+// shortcutTimeout bounds the linearizability check that a sequential
+// checker may run first, as a shortcut: a linearizable history is
+// sequentially consistent.
+const shortcutTimeout = 5 * time.Second
+
 // SearchBudget bounds the number of states the exact searches of the
 // sequential checkers visit; a search that needs more is ErrUndecided.
 const SearchBudget = 1 << 21

@@ -149,7 +149,7 @@ func CounterSequential(ops []CounterOp, final []int64) error {
 				}
 			}
 		}
-		return searchSC(sp, 0, func(int64) string { return "" }, SearchBudget)
+		return searchSC(sp, 0, func(int64) string { return "" }, nil, SearchBudget)
 	}
 
 	// Uniform deltas: reads become counts of adds; schedule the adds.

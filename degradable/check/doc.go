@@ -42,7 +42,9 @@
 //     have no cycle.
 //   - Set, Map: an exact search per element or key; sequential consistency
 //     is not compositional, so this is necessary, not sufficient.
-//   - Queue: an exact search over the whole history.
+//   - Queue: an exact search over the whole history; when a short search
+//     does not decide, a history that Porcupine finds linearizable passes (a
+//     linearizable history is sequentially consistent).
 //
 // The searches are depth-first over (frontier, state), memoised, taking
 // every enabled read at once; they are exponential in the number of

@@ -174,7 +174,7 @@ func MapSequential[K, V comparable](ops []MapOp[K, V], final []map[K]V) error {
 			}
 			return strconv.Itoa(vals.id(e.v))
 		}
-		if err := searchSC(progs, mapEntry[V]{}, key, SearchBudget); err != nil {
+		if err := searchSC(progs, mapEntry[V]{}, key, nil, SearchBudget); err != nil {
 			return fmt.Errorf("key %v: %w", k, err)
 		}
 	}

@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -64,12 +65,22 @@ func queueConverged[E comparable](final [][]E) error {
 // dequeue a poll). The finals must be equal, and are checked as replica 0
 // draining the queue after everything. Exact, within PorcupineTimeout.
 func QueueLinearizable[E comparable](ops []QueueOp[E], final [][]E) error {
-	spans := queueSpans(ops)
-	if _, err := programOrder(spans, len(final)); err != nil {
+	hist, err := queuePorcupine(ops, final)
+	if err != nil {
 		return err
 	}
+	return porcupineVerdict(lincheck.Check(lincheck.PipeModel, hist, PorcupineTimeout))
+}
+
+// queuePorcupine checks the form of a queue history and its finals, and
+// returns it as Porcupine operations for lincheck.PipeModel.
+func queuePorcupine[E comparable](ops []QueueOp[E], final [][]E) ([]porcupine.Operation, error) {
+	spans := queueSpans(ops)
+	if _, err := programOrder(spans, len(final)); err != nil {
+		return nil, err
+	}
 	if err := queueConverged(final); err != nil {
-		return err
+		return nil, err
 	}
 	in := newInterner[E]()
 	name := func(e E) string { return strconv.Itoa(in.id(e)) }
@@ -97,7 +108,7 @@ func QueueLinearizable[E comparable](ops []QueueOp[E], final [][]E) error {
 		}
 		add(0, t, t, lincheck.PipeInput{Op: lincheck.PipePoll}, lincheck.PipeOutput{})
 	}
-	return porcupineVerdict(lincheck.Check(lincheck.PipeModel, hist, PorcupineTimeout))
+	return hist, nil
 }
 
 // QueueSequential checks that ops, with the quiescent reads final, is
@@ -105,8 +116,12 @@ func QueueLinearizable[E comparable](ops []QueueOp[E], final [][]E) error {
 // client's program order and gives every dequeue its result, and each
 // client's final (its last read) is the queue left at the end; the finals
 // must be equal. It is an exact search (searchSC) over the whole history,
-// exponential in the number of clients, ErrUndecided beyond SearchBudget
-// states; keep such histories small.
+// exponential in the number of clients: when a first search of
+// SearchBudget/32 states does not decide, it runs the linearizability check
+// (Porcupine, for at most shortcutTimeout) and passes a history found
+// linearizable, which is sequentially consistent; otherwise it searches up
+// to SearchBudget states, and returns ErrUndecided beyond. Keep such
+// histories small.
 func QueueSequential[E comparable](ops []QueueOp[E], final [][]E) error {
 	spans := queueSpans(ops)
 	po, err := programOrder(spans, len(final))
@@ -157,7 +172,72 @@ func QueueSequential[E comparable](ops []QueueOp[E], final [][]E) error {
 		}
 		return string(b)
 	}
-	return searchSC(progs, nil, key, SearchBudget)
+	viable := queueViable(ops, po, final, in)
+	err = searchSC(progs, nil, key, viable, SearchBudget/32)
+	if !errors.Is(err, ErrUndecided) {
+		return err
+	}
+	if hist, err := queuePorcupine(ops, final); err == nil && lincheck.Check(lincheck.PipeModel, hist, shortcutTimeout).Verdict == lincheck.Ok {
+		return nil
+	}
+	return searchSC(progs, nil, key, viable, SearchBudget)
+}
+
+// queueViable returns, for a history whose enqueued elements are unique
+// (nil otherwise: no pruning), a test of the search's states: a state is
+// viable only if the elements that an operation beyond the frontier still
+// dequeues form a prefix of the queue, as each must reach the front, those
+// of one consumer come in its program order, and the others, which stay,
+// come in the order of the finals.
+func queueViable[E comparable](ops []QueueOp[E], po [][]int, final [][]E, in *interner[E]) func([]int, []int) bool {
+	type at struct{ client, index int }
+	deq := make(map[int]at)
+	enq := make(map[int]bool)
+	for c, idx := range po {
+		for k, i := range idx {
+			op := ops[i]
+			id := in.id(op.Elem)
+			switch {
+			case op.Kind == Enqueue && enq[id]:
+				return nil
+			case op.Kind == Enqueue:
+				enq[id] = true
+			case op.Ok:
+				deq[id] = at{c, k}
+			}
+		}
+	}
+	rank := make(map[int]int)
+	if len(final) > 0 {
+		for i, e := range final[0] {
+			rank[in.id(e)] = i
+		}
+	}
+	lastOf := make([]int, len(po))
+	return func(q []int, pos []int) bool {
+		leaving, last := true, -1
+		for c := range lastOf {
+			lastOf[c] = -1
+		}
+		for _, id := range q {
+			if d, ok := deq[id]; ok && pos[d.client] <= d.index {
+				if !leaving || d.index < lastOf[d.client] {
+					return false
+				}
+				lastOf[d.client] = d.index
+				continue
+			}
+			leaving = false
+			if len(final) > 0 {
+				r, ok := rank[id]
+				if !ok || r <= last {
+					return false
+				}
+				last = r
+			}
+		}
+		return true
+	}
 }
 
 // QueueWeak checks ops, with the quiescent reads final, against the weak

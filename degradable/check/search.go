@@ -24,9 +24,12 @@ type scOp[S any] struct {
 // (frontier, state), memoised on key(state) and the frontier, that takes
 // every enabled read at once (a read that can return its result now can be
 // moved to now in any witness, as it changes nothing). It visits at most
-// budget states, and returns an error wrapping ErrUndecided beyond.
-func searchSC[S any](progs [][]scOp[S], init S, key func(S) string, budget int) error {
-	s := &searcher[S]{progs: progs, key: key, pos: make([]int, len(progs)), seen: make(map[string]struct{}), budget: budget}
+// budget states, and returns an error wrapping ErrUndecided beyond. If
+// viable is not nil, a state (with the frontier pos: the next operation of
+// each client) for which it returns false is known to lead nowhere and is
+// not explored.
+func searchSC[S any](progs [][]scOp[S], init S, key func(S) string, viable func(S, []int) bool, budget int) error {
+	s := &searcher[S]{progs: progs, key: key, viable: viable, pos: make([]int, len(progs)), seen: make(map[string]struct{}), budget: budget}
 	found, err := s.dfs(init)
 	switch {
 	case err != nil:
@@ -51,6 +54,7 @@ func searchSC[S any](progs [][]scOp[S], init S, key func(S) string, budget int) 
 type searcher[S any] struct {
 	progs   [][]scOp[S]
 	key     func(S) string
+	viable  func(S, []int) bool
 	pos     []int
 	seen    map[string]struct{}
 	budget  int
@@ -125,6 +129,10 @@ func (s *searcher[S]) dfs(st S) (bool, error) {
 			continue
 		}
 		s.pos[c]++
+		if s.viable != nil && !s.viable(after, s.pos) {
+			s.pos[c]--
+			continue
+		}
 		found, err := s.dfs(after)
 		s.pos[c]--
 		if found || err != nil {

@@ -150,7 +150,7 @@ func SetSequential[E comparable](ops []SetOp[E], final [][]E) error {
 				}
 			}
 		}
-		if err := searchSC(progs, false, func(in bool) string { return strconv.FormatBool(in) }, SearchBudget); err != nil {
+		if err := searchSC(progs, false, func(in bool) string { return strconv.FormatBool(in) }, nil, SearchBudget); err != nil {
 			return fmt.Errorf("element %v: %w", e, err)
 		}
 	}
