@@ -3,6 +3,7 @@ package degradable
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
@@ -24,10 +25,12 @@ type Counter interface {
 // invalid option.
 //
 // At the linearizable level the counter is one atomic word (or, with
-// IncrementOnly, one padded slot per replica, summed by Value); at the
-// sequential level its updates go through the sequencer's log; at the weak
-// level it is a PN-counter with one padded slot per replica, holding the
-// net sum of that replica's adds (a G-counter with IncrementOnly).
+// IncrementOnly, one padded slot per replica, summed by Value). At the
+// sequential level its adds are ordered by a sequencer that numbers them
+// and keeps their running sum, so that a replica catches up with the log in
+// one step. At the weak level it is a PN-counter with one padded slot per
+// replica, holding the net sum of that replica's adds as of its last pull
+// (a G-counter with IncrementOnly).
 func NewCounter(level Level, replicas int, opts ...Option) ([]Counter, error) {
 	cfg, err := newConfig("Counter", level, replicas, opts)
 	if err != nil {
@@ -46,13 +49,9 @@ func NewCounter(level Level, replicas int, opts ...Option) ([]Counter, error) {
 			hs[i] = &atomicCounter{base: base{level, i}, v: &v.v, cfg: cfg}
 		}
 	case level == Sequential:
-		states := make([]machine[int64], replicas)
-		for i := range states {
-			states[i] = new(counterState)
-		}
-		s := newSequencer(cfg, states)
+		sh := &seqShared{cfg: cfg}
 		for i := range hs {
-			hs[i] = &seqCounter{base: base{level, i}, s: s, r: s.replicas[i], st: states[i].(*counterState), cfg: cfg}
+			hs[i] = &seqCounter{base: base{level, i}, sh: sh}
 		}
 	default:
 		sh := &pnShared{slots: make([]slot, replicas), cfg: cfg}
@@ -71,12 +70,17 @@ func checkDelta(cfg config, delta int64) error {
 	return nil
 }
 
-// slot is an int64 alone on its cache line (64 bytes on the usual targets),
-// so that writers of neighbouring slots do not contend.
+// slot is an int64 alone on a pair of cache lines (128 bytes, what the
+// adjacent-line prefetchers of common targets fetch together), so that
+// writers of neighbouring slots do not contend.
 type slot struct {
 	v atomic.Int64
-	_ [56]byte
+	_ [120]byte
 }
+
+// pad keeps the client-written fields of one handle off the cache lines of
+// the handles allocated next to it.
+type pad [128]byte
 
 // atomicCounter is the linearizable counter: one atomic word.
 type atomicCounter struct {
@@ -135,67 +139,93 @@ func (c *collectCounter) Value() int64 {
 // Sync does nothing: every read sums the current slots.
 func (c *collectCounter) Sync() {}
 
-// counterState is a sequential replica's copy of a counter; an operation is
-// a delta.
-type counterState struct{ v int64 }
-
-func (s *counterState) apply(delta int64) { s.v += delta }
-
-// seqCounter is the sequential counter.
-type seqCounter struct {
-	base
-	s   *sequencer[int64]
-	r   *seqReplica[int64]
-	st  *counterState
-	cfg config
+// seqShared is the sequencer of a sequential counter. Its log is reduced
+// to what a replica can need from it: each add is numbered and the sum of
+// the adds up to it recorded, so that applying a run of the log is taking
+// the sum at its end; the sequencer keeps the latest number and sum, and
+// each client keeps those of its own last add.
+type seqShared struct {
+	mu    sync.Mutex // the sequencer
+	n     uint64     // adds ordered so far
+	total int64      // the sum of those adds
+	cfg   config
 }
 
-// Add appends the delta to the sequencer's log.
+// seqCounter is one replica of a sequential counter, with its client.
+type seqCounter struct {
+	base
+	sh    *seqShared
+	at    uint64 // the replica has applied the first at adds...
+	v     int64  // ...whose sum is v
+	ownAt uint64 // the client's last add is add number ownAt...
+	ownV  int64  // ...and the sum up to it is ownV
+	ops   int    // operations since the last pull
+	_     pad
+}
+
+// Add orders the add after every add before it.
 func (c *seqCounter) Add(delta int64) error {
-	if err := checkDelta(c.cfg, delta); err != nil {
+	if err := checkDelta(c.sh.cfg, delta); err != nil {
 		return err
 	}
-	c.s.update(c.r, delta)
+	c.sh.mu.Lock()
+	c.sh.n++
+	c.sh.total += delta
+	c.ownAt, c.ownV = c.sh.n, c.sh.total
+	c.sh.mu.Unlock()
+	c.ops++
 	return nil
 }
 
-// Value reads the replica's copy, which has applied at least the client's
-// own adds.
+// Value serves the replica's state after applying the log up to the
+// client's own last add, and up to its end when a pull is due.
 func (c *seqCounter) Value() int64 {
-	c.s.lockRead(c.r)
-	v := c.st.v
-	c.s.done(c.r)
-	return v
+	if c.ops++; c.ops >= c.sh.cfg.pullEvery {
+		c.pull()
+	}
+	if c.ownAt > c.at && c.sh.cfg.bug != bugStaleRead { // the planted bug skips this
+		c.at, c.v = c.ownAt, c.ownV
+	}
+	return c.v
+}
+
+// pull applies the whole log.
+func (c *seqCounter) pull() {
+	c.ops = 0
+	c.sh.mu.Lock()
+	c.at, c.v = c.sh.n, c.sh.total
+	c.sh.mu.Unlock()
 }
 
 // Sync applies the whole log at this replica.
-func (c *seqCounter) Sync() { c.s.sync(c.r) }
+func (c *seqCounter) Sync() { c.pull() }
 
 // pnShared is the per-writer state of a weak counter: slot i holds the net
-// sum of replica i's adds (its P minus its N, published as one word so
-// that a reader always sees a prefix of that writer's adds).
+// sum of replica i's adds as last published (its P minus its N, published
+// as one word, so that a reader always sees a prefix of that writer's adds).
 type pnShared struct {
 	slots []slot
 	cfg   config
 }
 
-// pnCounter is one replica of the weak counter: its own slot, and the sum
-// of the other slots as of its last pull.
+// pnCounter is one replica of the weak counter: the net sum of its own
+// adds, applied here at once and published to its slot when it pulls, and
+// the sum of the other slots as of its last pull.
 type pnCounter struct {
 	base
 	sh     *pnShared
-	own    int64 // the net sum of this replica's adds, as in its slot
+	own    int64 // the net sum of this replica's adds
 	others int64 // the other slots' sum at the last pull
 	ops    int
+	_      pad
 }
 
-// Add adds delta to this replica's slot at once.
+// Add adds delta here at once.
 func (c *pnCounter) Add(delta int64) error {
 	if err := checkDelta(c.sh.cfg, delta); err != nil {
 		return err
 	}
 	c.own += delta
-	c.sh.slots[c.replica].v.Store(c.own)
 	c.tick()
 	return nil
 }
@@ -213,10 +243,12 @@ func (c *pnCounter) tick() {
 	}
 }
 
-// pull merges the other replicas' slots: each slot only ever holds a longer
-// prefix of its writer's adds, so the merge reflects a growing set.
+// pull publishes this replica's sum and merges the other replicas' slots:
+// each slot only ever holds a longer prefix of its writer's adds, so the
+// merge reflects a growing set.
 func (c *pnCounter) pull() {
 	c.ops = 0
+	c.sh.slots[c.replica].v.Store(c.own)
 	var sum int64
 	last := len(c.sh.slots) - 1
 	for i := range c.sh.slots {
@@ -228,5 +260,5 @@ func (c *pnCounter) pull() {
 	c.others = sum
 }
 
-// Sync pulls every other replica's slot.
+// Sync publishes this replica's sum and pulls every other replica's slot.
 func (c *pnCounter) Sync() { c.pull() }

@@ -13,8 +13,8 @@
 // interface (Counter, Register, Set, Map, Queue) is the same at every level.
 // A replica is a copy of the object's state; here replicas are memory shared
 // by goroutines, one per handle. A handle is one client's session at its
-// replica and must not be used by two goroutines at once. Handle.Sync brings
-// a replica up to date with every update that has returned anywhere.
+// replica and must not be used by two goroutines at once. Handle.Sync
+// publishes a replica's updates and applies the others'.
 //
 // # Histories
 //
@@ -41,7 +41,8 @@
 //
 // Every update is appended, under one lock (the sequencer), to one log;
 // each replica applies the log in order into its own copy of the state and
-// serves reads from it. A replica is lazy: before a read it applies the log
+// serves reads from it (the counter's log entries carry the running sum, so
+// a replica applies a run of them in one step). A replica is lazy: before a read it applies the log
 // up to its client's own last update, and up to the end of the log only
 // when a pull is due (every PullEvery operations) or on Sync, so a read may
 // miss other clients' recent updates. A Dequeue waits until its replica has
@@ -56,13 +57,16 @@
 // # Weak
 //
 // Each replica applies its own client's updates to its own state at once and
-// publishes its per-writer state (a slot for the counter, its latest write
-// for the register, a log of effectors for the set, map and queue); every
-// PullEvery operations, and on Sync, it merges the other replicas' published
-// state into its own (propagation on read: there is no background
-// goroutine; a replica whose log grows long pushes it to the replicas that
-// have not pulled it). Guarantee: every read by client c returns merge(V)
-// for a set V of updates, its visible set, such that
+// keeps a per-writer state that the others merge: a slot holding the net sum
+// of its adds for the counter, its latest write for the register (both
+// published when the replica pulls), a log of effectors for the set, map and
+// queue (published at once). Every PullEvery operations, and on Sync, a
+// replica pulls: it merges the other replicas' published state into its
+// own. Propagation happens on these pulls, with no background goroutine; a
+// replica whose log grows long pushes its oldest entries to the replicas
+// that have not pulled them, then drops them. Guarantee: every read by
+// client c returns merge(V) for a set V of updates, its visible set, such
+// that
 //
 //   - V holds only updates invoked before the read responds (validity);
 //   - V holds every update of c before the read in c's program order
@@ -71,9 +75,10 @@
 //     reads);
 //   - V holds, of each writer's updates, a prefix of that writer's program
 //     order;
-//   - after quiescence, once a replica has called Sync, its visible set is
-//     every update, so every replica returns the same (strong eventual
-//     consistency: replicas with equal visible sets have equal states).
+//   - after quiescence, once every replica has called Sync, a replica that
+//     calls Sync again has every update in its visible set, so all of them
+//     then return the same (strong eventual consistency: replicas with equal
+//     visible sets have equal states).
 //
 // The merge is, per type:
 //
@@ -98,9 +103,11 @@
 //
 // IncrementOnly restricts a counter to Add(1); any other delta returns an
 // error wrapping ErrIncrementOnly and has no effect. At the linearizable
-// level the restriction buys speed: the counter becomes one slot per replica
-// summed by a read, which is linearizable for unit increments, instead of one
-// contended word; at every level it makes the value non-decreasing.
+// level the restriction allows a cheaper implementation: one slot per
+// replica, summed by a read (a collect of unit increments is linearizable),
+// instead of one word that every add contends for; what that buys depends
+// on how many cores contend (BenchmarkCounter measures it). At every level
+// it makes the value non-decreasing.
 //
 // # Checkers and what is left
 //

@@ -14,7 +14,8 @@ import (
 // client, and records every operation with its invocation and response
 // times in a monotonic clock, per client (no shared lock, which would
 // serialise the clients). After every client is done, each replica calls
-// Sync and reads the whole state: the finals.
+// Sync, then each calls Sync again and reads the whole state: the finals
+// (two rounds, as a weak replica publishes its own updates when it pulls).
 
 // workload sizes one run.
 type workload struct {
@@ -87,8 +88,8 @@ func counterRun(level Level, w workload, seed uint64, deltas []int64) ([]check.C
 		per[c] = append(per[c], op)
 	})
 	final := make([]int64, w.clients)
+	syncTwice(hs)
 	for i, h := range hs {
-		h.Sync()
 		final[i] = h.Value()
 	}
 	return flatten(per), final, nil
@@ -114,8 +115,8 @@ func registerRun(level Level, w workload, seed uint64) ([]check.RegisterOp[int],
 		per[c] = append(per[c], op)
 	})
 	final := make([]int, w.clients)
+	syncTwice(hs)
 	for i, h := range hs {
-		h.Sync()
 		final[i] = h.Read()
 	}
 	return flatten(per), final, nil
@@ -145,8 +146,8 @@ func setRun(level Level, w workload, seed uint64, universe int) ([]check.SetOp[i
 		per[c] = append(per[c], op)
 	})
 	final := make([][]int, w.clients)
+	syncTwice(hs)
 	for i, h := range hs {
-		h.Sync()
 		final[i] = h.Elements()
 		if n := h.Len(); n != len(final[i]) {
 			panic("Len disagrees with Elements")
@@ -180,8 +181,8 @@ func mapRun(level Level, w workload, seed uint64, keys int) ([]check.MapOp[int, 
 		per[c] = append(per[c], op)
 	})
 	final := make([]map[int]int, w.clients)
+	syncTwice(hs)
 	for i, h := range hs {
-		h.Sync()
 		final[i] = h.Entries()
 		if n := h.Len(); n != len(final[i]) {
 			panic("Len disagrees with Entries")
@@ -211,12 +212,22 @@ func queueRun(level Level, w workload, seed uint64) ([]check.QueueOp[int], [][]i
 		per[c] = append(per[c], op)
 	})
 	final := make([][]int, w.clients)
+	syncTwice(hs)
 	for i, h := range hs {
-		h.Sync()
 		final[i] = h.Elements()
 		if n := h.Len(); n != len(final[i]) {
 			panic("Len disagrees with Elements")
 		}
 	}
 	return flatten(per), final, nil
+}
+
+// syncTwice calls Sync on every handle, twice round: the first round
+// publishes every replica's updates, the second applies them everywhere.
+func syncTwice[H Handle](hs []H) {
+	for range 2 {
+		for _, h := range hs {
+			h.Sync()
+		}
+	}
 }

@@ -80,10 +80,15 @@ type Handle interface {
 	Level() Level
 	// Replica returns the index of this handle's replica, in [0, replicas).
 	Replica() int
-	// Sync brings this replica up to date: when it returns, the replica
-	// reflects every update that returned, at any replica, before Sync was
-	// called. It is a no-op at the linearizable level, where there is one
-	// copy.
+	// Sync exchanges updates with the other replicas: it publishes the
+	// updates made at this replica and applies every update published
+	// elsewhere. At the linearizable and sequential levels an update is
+	// published before it returns, so after Sync the replica reflects every
+	// update that returned, anywhere, before Sync was called (at the
+	// linearizable level, with one copy, Sync does nothing). At the weak
+	// level a replica publishes its own updates when it pulls, so after
+	// quiescence every replica calls Sync once to publish, and a second
+	// Sync then brings a replica to the merge of every update.
 	Sync()
 }
 
@@ -119,20 +124,21 @@ const (
 func withBug(b bug) Option { return func(c *config) { c.bug = b } }
 
 // PullEvery sets how many operations a replica of a sequential or weak
-// object may serve between two pulls of the updates made at the other
-// replicas (k >= 1; the default is DefaultPullEvery). A replica always
-// applies its own client's updates before serving that client's reads, and
-// catches up completely on Sync. With k = 1 every operation pulls first. It
-// has no effect at the linearizable level.
+// object may serve between two pulls, in which it applies the updates
+// published by the other replicas (and, at the weak level, publishes its
+// own, if it has not yet); k >= 1, and the default is DefaultPullEvery. A
+// replica always reflects its own client's updates in that client's reads,
+// and pulls on Sync. With k = 1 every operation pulls. It has no effect at
+// the linearizable level.
 func PullEvery(k int) Option { return func(c *config) { c.pullEvery = k } }
 
 // IncrementOnly restricts a counter to increments by one: Add(1) is the
 // only update, and any other delta returns an error wrapping
-// ErrIncrementOnly without effect. It buys speed at the linearizable level,
-// where the counter becomes one slot per replica summed by a read (a
-// collect of unit increments is linearizable) instead of one contended
-// word, and a value that never decreases at every level. It is refused by
-// the constructors of the other types.
+// ErrIncrementOnly without effect. At the linearizable level the counter
+// then becomes one slot per replica summed by a read (a collect of unit
+// increments is linearizable) instead of one word that every add contends
+// for; at every level its value never decreases. It is refused by the
+// constructors of the other types.
 func IncrementOnly() Option { return func(c *config) { c.incrementOnly = true } }
 
 // newConfig validates the arguments common to every constructor.

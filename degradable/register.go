@@ -23,8 +23,8 @@ type Register[V any] interface {
 // At the linearizable level the register is one value under a lock; at the
 // sequential level its writes go through the sequencer's log; at the weak
 // level it is a last-writer-wins register: each replica publishes its
-// latest write with a Lamport timestamp, and a replica returns the write
-// with the greatest (timestamp, replica) it has seen.
+// latest write with a Lamport timestamp when it pulls, and returns the
+// write with the greatest (timestamp, replica) it has seen.
 func NewRegister[V any](level Level, replicas int, opts ...Option) ([]Register[V], error) {
 	cfg, err := newConfig("Register", level, replicas, opts)
 	if err != nil {
@@ -141,16 +141,18 @@ type lwwRegister[V any] struct {
 	base
 	sh    *lwwShared[V]
 	cur   *stamped[V] // the greatest write seen here (nil: none)
+	own   *stamped[V] // this replica's latest write (nil: none)
 	clock uint64      // Lamport clock: at least every time seen here
 	ops   int
+	_     pad
 }
 
-// Write stamps v after everything this replica has seen and publishes it.
+// Write stamps v after everything this replica has seen; it wins here at
+// once and is published at the next pull.
 func (r *lwwRegister[V]) Write(v V) {
 	r.clock++
-	w := &stamped[V]{v: v, s: stamp{r.clock, r.replica}}
-	r.sh.cells[r.replica].Store(w)
-	r.cur = w
+	r.cur = &stamped[V]{v: v, s: stamp{r.clock, r.replica}}
+	r.own = r.cur
 	r.tick()
 }
 
@@ -171,9 +173,13 @@ func (r *lwwRegister[V]) tick() {
 	}
 }
 
-// pull merges the other replicas' latest writes: the greatest stamp wins.
+// pull publishes this replica's latest write and merges the other
+// replicas': the greatest stamp wins.
 func (r *lwwRegister[V]) pull() {
 	r.ops = 0
+	if r.own != nil {
+		r.sh.cells[r.replica].Store(r.own)
+	}
 	last := len(r.sh.cells) - 1
 	for i := range r.sh.cells {
 		if i == r.replica || (r.sh.cfg.bug == bugLosingMerge && i == last) {
@@ -190,5 +196,6 @@ func (r *lwwRegister[V]) pull() {
 	}
 }
 
-// Sync pulls every other replica's latest write.
+// Sync publishes this replica's latest write and pulls every other
+// replica's.
 func (r *lwwRegister[V]) Sync() { r.pull() }

@@ -34,6 +34,7 @@ type seqReplica[O any] struct {
 	cursor atomic.Uint64 // number of log entries applied to m
 	own    uint64        // the client's last update is entry own-1 (client only)
 	ops    int           // operations since the last pull (client only)
+	_      pad
 }
 
 func newSequencer[O any](cfg config, states []machine[O]) *sequencer[O] {

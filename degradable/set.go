@@ -195,10 +195,11 @@ type orOp[E comparable] struct {
 }
 
 // orElem is what a replica knows of one element: the tags of its adds not
-// yet removed, and the tags removed before their add arrived here.
+// yet removed (at most one per writer), and the tags removed before their
+// add arrived here. Both are short, so they are slices.
 type orElem struct {
-	live map[tag]struct{}
-	dead map[tag]struct{}
+	live []tag
+	dead []tag
 }
 
 // orSet is a weak replica's state: an element is in the set while it has a
@@ -212,33 +213,38 @@ type orSet[E comparable] struct {
 	size    int      // elements with a live tag
 }
 
+// without returns ts less t, reporting whether t was there.
+func without(ts []tag, t tag) ([]tag, bool) {
+	for i, x := range ts {
+		if x == t {
+			ts[i] = ts[len(ts)-1]
+			return ts[:len(ts)-1], true
+		}
+	}
+	return ts, false
+}
+
 func (s *orSet[E]) apply(op orOp[E]) {
 	x := s.elems[op.e]
 	if x == nil {
-		x = &orElem{live: make(map[tag]struct{})}
+		x = new(orElem)
 		s.elems[op.e] = x
 	}
 	had := len(x.live) > 0
 	if !op.rem {
 		for _, t := range op.tags {
-			delete(x.live, t) // the adder's own earlier tags arrived before this add
+			x.live, _ = without(x.live, t) // the adder's own earlier tags arrived before this add
 		}
 		s.arrived[op.add.w] = op.add.n
-		if _, ok := x.dead[op.add]; ok {
-			delete(x.dead, op.add)
-		} else {
-			x.live[op.add] = struct{}{}
+		var cancelled bool
+		if x.dead, cancelled = without(x.dead, op.add); !cancelled {
+			x.live = append(x.live, op.add)
 		}
 	} else {
 		for _, t := range op.tags {
-			switch _, ok := x.live[t]; {
-			case ok:
-				delete(x.live, t)
-			case t.n > s.arrived[t.w]:
-				if x.dead == nil {
-					x.dead = make(map[tag]struct{})
-				}
-				x.dead[t] = struct{}{}
+			var ok bool
+			if x.live, ok = without(x.live, t); !ok && t.n > s.arrived[t.w] {
+				x.dead = append(x.dead, t)
 			}
 		}
 	}
@@ -272,7 +278,7 @@ func (s *weakSet[E]) Add(e E) {
 	s.g.lock(s.r)
 	var own []tag
 	if x := s.st.elems[e]; x != nil {
-		for t := range x.live {
+		for _, t := range x.live {
 			if t.w == s.replica {
 				own = append(own, t)
 			}
@@ -287,7 +293,7 @@ func (s *weakSet[E]) Add(e E) {
 func (s *weakSet[E]) Remove(e E) {
 	s.g.lock(s.r)
 	if x := s.st.elems[e]; x != nil && len(x.live) > 0 {
-		s.g.emit(s.r, orOp[E]{e: e, rem: true, tags: slices.Collect(maps.Keys(x.live))})
+		s.g.emit(s.r, orOp[E]{e: e, rem: true, tags: slices.Clone(x.live)})
 	}
 	s.g.unlock(s.r)
 }

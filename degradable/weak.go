@@ -29,6 +29,7 @@ type weakReplica[O any] struct {
 	out  *opLog[O]       // the effectors of this replica's client
 	seen []atomic.Uint64 // seen[w]: entries of replica w's log applied to m
 	ops  int             // operations since the last pull
+	_    pad
 }
 
 func newGossip[O any](cfg config, states []machine[O]) *gossip[O] {
