@@ -108,10 +108,9 @@ type config struct {
 type bug uint8
 
 const (
-	noBug bug = iota
 	// bugLostUpdate: a linearizable counter's Add reads the value, yields,
 	// then stores the sum: concurrent adds are lost.
-	bugLostUpdate
+	bugLostUpdate bug = iota + 1
 	// bugStaleRead: a sequential replica serves a read without applying the
 	// client's own last update first.
 	bugStaleRead

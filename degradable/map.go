@@ -173,12 +173,11 @@ func (m *seqMap[K, V]) Entries() map[K]V {
 // Sync applies the whole log at this replica.
 func (m *seqMap[K, V]) Sync() { m.s.sync(m.r) }
 
-// lwwOp is an effector of the last-writer-wins map: a put or a delete of k
-// with its stamp.
+// lwwOp is an effector of the last-writer-wins map: a put or a delete
+// (a tombstone entry) of k with its stamp.
 type lwwOp[K comparable, V any] struct {
-	k   K
-	e   lwwEntry[V]
-	del bool
+	k K
+	e lwwEntry[V]
 }
 
 // lwwEntry is a key's winning write at a replica; a delete's entry is a
