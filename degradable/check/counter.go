@@ -112,18 +112,14 @@ func CounterSequential(ops []CounterOp, final []int64) error {
 		return err
 	}
 	// Programs with the finals as each client's last read.
-	type rop struct {
-		CounterOp
-		idx int // index in ops, -1 for a final
-	}
 	t := end(spans)
-	progs := make([][]rop, len(po))
+	progs := make([][]CounterOp, len(po))
 	for c, idx := range po {
 		for _, i := range idx {
-			progs[c] = append(progs[c], rop{ops[i], i})
+			progs[c] = append(progs[c], ops[i])
 		}
 		if c < len(final) {
-			progs[c] = append(progs[c], rop{CounterOp{Client: c, Call: t, Return: t + 1, Read: true, Value: final[c]}, -1})
+			progs[c] = append(progs[c], CounterOp{Client: c, Call: t, Return: t + 1, Read: true, Value: final[c]})
 		}
 	}
 	var d int64
