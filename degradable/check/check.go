@@ -43,7 +43,7 @@ type span struct {
 // programOrder returns, per client, the indices of its operations in
 // program order (by invocation), and checks that the history is well
 // formed: intervals are ordered, one client's operations do not overlap,
-// and there is a final for every client when finals are given (nFinal >=
+// and there is a final for every client when finals are given (nFinal >
 // 0). Clients are numbered from 0; a client with no operation has an empty
 // program.
 func programOrder(spans []span, nFinal int) ([][]int, error) {
@@ -57,7 +57,7 @@ func programOrder(spans []span, nFinal int) ([][]int, error) {
 		}
 		n = max(n, s.client+1)
 	}
-	if nFinal >= 0 && nFinal < n {
+	if nFinal > 0 && nFinal < n {
 		return nil, fmt.Errorf("%w: %d finals for %d clients (want one final per replica)", ErrBadHistory, nFinal, n)
 	}
 	po := make([][]int, n)

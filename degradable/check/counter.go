@@ -133,19 +133,7 @@ func CounterSequential(ops []CounterOp, final []int64) error {
 		}
 	}
 	if !uniform {
-		sp := make([][]scOp[int64], len(progs))
-		for c, p := range progs {
-			for k, op := range p {
-				op := op
-				name := fmt.Sprintf("%s (its operation %d)", op, k)
-				if op.Read {
-					sp[c] = append(sp[c], scOp[int64]{read: true, at: op.Call, name: name, step: func(v int64) (bool, int64) { return v == op.Value, v }})
-				} else {
-					sp[c] = append(sp[c], scOp[int64]{at: op.Call, name: name, step: func(v int64) (bool, int64) { return true, v + op.Delta }})
-				}
-			}
-		}
-		return searchSC(sp, 0, func(int64) string { return "" }, nil, SearchBudget)
+		return counterSearch(progs)
 	}
 
 	// Uniform deltas: reads become counts of adds; schedule the adds.
@@ -217,6 +205,23 @@ func CounterSequential(ops []CounterOp, final []int64) error {
 		}
 	}
 	return nil
+}
+
+// counterSearch decides sequential consistency of the client programs by
+// searching their interleavings (searchSC).
+func counterSearch(progs [][]CounterOp) error {
+	sp := make([][]scOp[int64], len(progs))
+	for c, p := range progs {
+		for k, op := range p {
+			name := fmt.Sprintf("%s (its operation %d)", op, k)
+			if op.Read {
+				sp[c] = append(sp[c], scOp[int64]{read: true, at: op.Call, name: name, step: func(v int64) (bool, int64) { return v == op.Value, v }})
+			} else {
+				sp[c] = append(sp[c], scOp[int64]{at: op.Call, name: name, step: func(v int64) (bool, int64) { return true, v + op.Delta }})
+			}
+		}
+	}
+	return searchSC(sp, 0, func(int64) string { return "" }, nil, SearchBudget)
 }
 
 // jobHeap is a heap of client indices under a comparison that looks at the

@@ -10,8 +10,9 @@
 // handle, which is also its replica) and its invocation and response
 // timestamps in one clock (say, nanoseconds of a monotonic clock since the
 // start), plus the finals: final[i] is what replica i read (Value, Read,
-// Elements, Entries) after the object became quiescent and the replica
-// called Sync. One client's operations must not overlap; a client's program
+// Elements, Entries) after the object became quiescent and the replicas
+// called Sync (nil finals check no quiescent state). One client's
+// operations must not overlap; a client's program
 // order is the order of its invocations. Every checker returns nil for a
 // history that keeps the level, an error wrapping ErrViolation that names
 // the operations at fault for one that does not, ErrUndecided when it could
