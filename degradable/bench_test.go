@@ -82,11 +82,13 @@ func (x *xorshift) IntN(n int) int {
 }
 
 // BenchmarkCounter: 90% Add(1), 10% Value; the increment-only variants
-// too.
+// too, and the weak counter pulling 16 times less often than by default (a
+// pull reads every replica's slot).
 func BenchmarkCounter(b *testing.B) {
 	variants := append(benchVariants[:3:3],
 		benchVariant{"linearizable-increment-only", Linearizable, []Option{IncrementOnly()}},
-		benchVariant{"weak-increment-only", Weak, []Option{IncrementOnly()}})
+		benchVariant{"weak-increment-only", Weak, []Option{IncrementOnly()}},
+		benchVariant{"weak-pull-every-256", Weak, []Option{PullEvery(256)}})
 	benchLevels(b, variants, func(b *testing.B, v benchVariant, replicas int) {
 		hs, err := NewCounter(v.level, replicas, v.opts...)
 		if err != nil {
