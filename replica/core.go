@@ -125,6 +125,12 @@ type Config struct {
 	Records [][]byte
 	// CompactEvery takes a checkpoint after every CompactEvery records
 	// persisted, if the protocol implements protocols.Compactor; 0 never.
+	// After a checkpoint whose state is large (1 MiB or more), the next
+	// also waits until the records since hold at least half as many bytes
+	// as that state, so that a large state (a million objects) is not
+	// encoded again every CompactEvery small records: the work of
+	// checkpoints stays proportional to the bytes logged, and the log
+	// holds at most about half a state more than CompactEvery records.
 	CompactEvery int
 	// MaxSessionsPerKey bounds the client sessions kept per key; 0 means
 	// DefaultMaxSessionsPerKey.
@@ -134,6 +140,11 @@ type Config struct {
 	// package doc.
 	HoldReplies bool
 }
+
+// largeState is the size from which a checkpoint's state counts as large:
+// the next checkpoint then also waits for half its bytes in records (see
+// Config.CompactEvery). A variable for tests.
+var largeState = 1 << 20
 
 // DefaultMaxSessionsPerKey is the default of Config.MaxSessionsPerKey.
 const DefaultMaxSessionsPerKey = 1024
@@ -158,6 +169,8 @@ type Core struct {
 	last     uint64 // log index of the last record persisted
 	durable  uint64 // log index up to which the log is durable
 	sinceCk  int    // records since the last checkpoint
+	sinceB   int    // bytes of those records
+	stateLen int    // bytes of the last checkpoint's state
 	held     []held // outputs waiting for durability, oldest first
 	hhead    int
 	records  [][]byte
@@ -203,6 +216,7 @@ func New(cfg Config) (*Core, error) {
 		c.last = s.Index
 		pc.Checkpoint = s.Checkpoint
 		c.lastSnap = s
+		c.stateLen = len(s.State)
 	}
 	c.last += uint64(len(cfg.Records))
 	c.durable = c.last
@@ -251,7 +265,7 @@ func (c *Core) Tick() {
 }
 
 func (c *Core) endCall() {
-	if c.compact != nil && (c.install || c.every > 0 && c.sinceCk >= c.every) {
+	if c.compact != nil && (c.install || c.every > 0 && c.sinceCk >= c.every && (c.stateLen < largeState || c.sinceB >= c.stateLen/2)) {
 		c.install = false
 		c.checkpoint()
 	}
@@ -318,6 +332,7 @@ func (c *Core) Persist(rec []byte) {
 	c.records = append(c.records, rec)
 	c.last++
 	c.sinceCk++
+	c.sinceB += len(rec)
 	c.stats.Persisted++
 }
 
@@ -431,11 +446,11 @@ func (c *Core) checkpoint() {
 	st, err := c.state()
 	if err != nil {
 		// A state machine that cannot snapshot keeps its log.
-		c.sinceCk = 0
+		c.sinceCk, c.sinceB = 0, 0
 		return
 	}
 	c.snapshot = &Snapshot{Index: c.last, Checkpoint: c.compact.Checkpoint(), State: st}
 	c.lastSnap = c.snapshot
-	c.sinceCk = 0
+	c.sinceCk, c.sinceB, c.stateLen = 0, 0, len(st)
 	c.stats.Checkpoints++
 }

@@ -317,3 +317,49 @@ func FuzzRestore(f *testing.F) {
 		_, _ = readSessions(r, 0)
 	})
 }
+
+// TestCheckpointsWaitForHalfTheStateInRecords checks the size rule of
+// CompactEvery: with a state much larger than the records, a checkpoint
+// waits until the records since the last one hold half its bytes.
+func TestCheckpointsWaitForHalfTheStateInRecords(t *testing.T) {
+	defer func(l int) { largeState = l }(largeState)
+	largeState = 4000
+	c, _ := newCore(t, nil, nil, 2, false)
+	// A large state: 500 keys.
+	seq := uint64(0)
+	for i := range 500 {
+		seq++
+		c.Submit(cmd(1, seq, fmt.Sprintf("key-%04d", i), 1))
+		c.Advance()
+	}
+	// Count from the next checkpoint on.
+	for before := c.Stats().Checkpoints; c.Stats().Checkpoints == before; {
+		seq++
+		c.Submit(cmd(1, seq, "k", 1))
+		c.Advance()
+	}
+	first := c.Stats().Checkpoints
+	stateLen := c.stateLen
+	require.Greater(t, stateLen, largeState, "the state holds 500 keys")
+	// Small records on one key: no checkpoint until their bytes reach
+	// half the state.
+	var bytes int
+	for c.Stats().Checkpoints == first {
+		seq++
+		c.Submit(cmd(1, seq, "k", 1))
+		bytes += len(c.Ready().Records[0])
+		c.Advance()
+		require.Less(t, bytes, stateLen, "no checkpoint after %d record bytes (state %d)", bytes, stateLen)
+	}
+	require.GreaterOrEqual(t, bytes, stateLen/2, "a checkpoint came after %d record bytes, state %d", bytes, stateLen)
+
+	// Below the large-state size, CompactEvery alone decides.
+	largeState = 1 << 30
+	next := c.Stats().Checkpoints
+	for range 2 {
+		seq++
+		c.Submit(cmd(1, seq, "k", 1))
+		c.Advance()
+	}
+	require.Equal(t, next+1, c.Stats().Checkpoints, "a small state is checkpointed every CompactEvery records")
+}

@@ -66,7 +66,9 @@
 //
 // With Config.CompactEvery > 0 and a protocol that implements
 // protocols.Compactor, the core takes a checkpoint after every CompactEvery
-// records: the protocol's Checkpoint, the state machine's Snapshot and the
+// records (after a checkpoint of 1 MiB or more, once those records also hold
+// half its bytes, so that checkpointing a large state costs in proportion to
+// what is logged): the protocol's Checkpoint, the state machine's Snapshot and the
 // sessions, at log index Snapshot.Index. A restart from Snapshot and the
 // durable records after its Index restores the same state.
 package replica
