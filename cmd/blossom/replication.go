@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,11 +12,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/blossom-dso/blossom/dso"
-	"github.com/blossom-dso/blossom/dso/replicated"
-	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/server"
 	"github.com/blossom-dso/blossom/protocols"
-	"github.com/blossom-dso/blossom/replica"
 	"github.com/blossom-dso/blossom/runner"
 )
 
@@ -78,65 +74,21 @@ func (f *replicationFlags) start(members []string, self, dataDir string, reg *ds
 	if len(members) == 0 {
 		members = []string{self}
 	}
-	nodes := slices.Sorted(slices.Values(members))
-	nodes = slices.Compact(nodes)
-	if f.rf > len(nodes) {
-		return nil, nil, fmt.Errorf("--rf %d is larger than the cluster (%d nodes): valid values are 1..%d", f.rf, len(nodes), len(nodes))
-	}
-	rg, err := ring.New(nodes, 0)
+	cfg, disjoint, err := server.HostConfig(members, self, f.protocol, f.rf, reg, f.peerAddr)
 	if err != nil {
 		return nil, nil, err
 	}
-	peers := map[protocols.NodeID]string{}
-	var me protocols.NodeID
-	for i, ep := range nodes {
-		a, err := f.peerAddr(ep)
-		if err != nil {
-			return nil, nil, err
-		}
-		peers[protocols.NodeID(i+1)] = a
-		if ep == self {
-			me = protocols.NodeID(i + 1)
-		}
-	}
-	if me == 0 {
-		return nil, nil, fmt.Errorf("this node's endpoint %s is not among the members %v", self, nodes)
-	}
-	disjoint := runner.Multicast(f.protocol)
-	groupOf := func(ref dso.Ref) protocols.GroupID {
-		g, _ := rg.Group(ref.Type, ref.Key, f.rf, disjoint)
-		return protocols.GroupID(g)
-	}
-	cfg := runner.HostConfig{
-		ID: me, Peers: peers, Protocol: f.protocol, RF: f.rf, DataDir: dataDir,
-		CompactEvery: f.compactEvery, NoSync: f.noSync, Tick: f.tick, Logger: log,
-		// A command the replicas do not apply within this is answered
-		// with a timeout, and its client tries the next replica; a call
-		// that parks (a barrier's await) then waits for its client.
-		RequestTimeout: 3 * time.Second,
-		NewStateMachine: func(g protocols.GroupID) replica.StateMachine {
-			o := replicated.Options{}
-			if disjoint {
-				o.Owns = func(ref dso.Ref) bool { return groupOf(ref) == g }
-			}
-			return replicated.New(reg, o)
-		},
-	}
-	if disjoint {
-		cfg.GroupOf = func(key string) protocols.GroupID {
-			ref, err := replicated.ParseKey(key)
-			if err != nil {
-				return 0
-			}
-			return groupOf(ref)
-		}
-	}
+	cfg.DataDir, cfg.CompactEvery, cfg.NoSync, cfg.Tick, cfg.Logger = dataDir, f.compactEvery, f.noSync, f.tick, log
+	// A command the replicas do not apply within this is answered with a
+	// timeout, and its client tries the next replica; a call that parks
+	// (a barrier's await) then waits for its client.
+	cfg.RequestTimeout = 3 * time.Second
 	h, err := runner.StartHost(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Info("persistent objects on", "protocol", f.protocol, "rf", f.rf, "node", me, "groups", h.Local(),
-		"data_dir", dataDir, "peer_addr", peers[me], "fsync", !f.noSync)
+	log.Info("persistent objects on", "protocol", f.protocol, "rf", f.rf, "node", cfg.ID, "groups", h.Local(),
+		"data_dir", dataDir, "peer_addr", cfg.Peers[cfg.ID], "fsync", !f.noSync)
 	return h, &server.Replication{Replicas: h, RF: f.rf, Protocol: f.protocol, Disjoint: disjoint}, nil
 }
 

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/blossom-dso/blossom/dso"
-	"github.com/blossom-dso/blossom/dso/replicated"
-	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/server"
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/replica"
@@ -90,27 +88,12 @@ func NewNetwork(protocol string) (*transport.Network, error) {
 // Close stops them).
 func (r *Replicated) Replicate(i int, eps []string, reg *dso.Registry) (*server.Replication, io.Closer, error) {
 	self := eps[i]
-	nodes := slices.Compact(slices.Sorted(slices.Values(eps)))
-	if r.RF > len(nodes) {
-		return nil, nil, fmt.Errorf("dsotest: rf %d is larger than the cluster (%d nodes)", r.RF, len(nodes))
-	}
-	rg, err := ring.New(nodes, 0)
+	cfg, disjoint, err := server.HostConfig(eps, self, r.Protocol, r.RF, reg, func(ep string) (string, error) { return ep, nil })
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("dsotest: %w", err)
 	}
-	peers := map[protocols.NodeID]string{}
-	var me protocols.NodeID
-	for j, ep := range nodes {
-		peers[protocols.NodeID(j+1)] = ep
-		if ep == self {
-			me = protocols.NodeID(j + 1)
-		}
-	}
-	disjoint := runner.Multicast(r.Protocol)
-	groupOf := func(ref dso.Ref) protocols.GroupID {
-		g, _ := rg.Group(ref.Type, ref.Key, r.RF, disjoint)
-		return protocols.GroupID(g)
-	}
+	nodes := slices.Compact(slices.Sorted(slices.Values(eps)))
+	me := cfg.ID
 	log := r.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -122,27 +105,8 @@ func (r *Replicated) Replicate(i int, eps []string, reg *dso.Registry) (*server.
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	cfg := runner.HostConfig{
-		ID: me, Peers: peers, Protocol: r.Protocol, RF: r.RF,
-		DataDir: filepath.Join(r.Dir, fmt.Sprintf("node%d", me)), Network: r.Net,
-		Tick: tick, RequestTimeout: timeout, Seed: uint64(me), Logger: log,
-		NewStateMachine: func(g protocols.GroupID) replica.StateMachine {
-			o := replicated.Options{}
-			if disjoint {
-				o.Owns = func(ref dso.Ref) bool { return groupOf(ref) == g }
-			}
-			return replicated.New(reg, o)
-		},
-	}
-	if disjoint {
-		cfg.GroupOf = func(key string) protocols.GroupID {
-			ref, err := replicated.ParseKey(key)
-			if err != nil {
-				return 0
-			}
-			return groupOf(ref)
-		}
-	}
+	cfg.DataDir = filepath.Join(r.Dir, fmt.Sprintf("node%d", me))
+	cfg.Network, cfg.Tick, cfg.RequestTimeout, cfg.Seed, cfg.Logger = r.Net, tick, timeout, uint64(me), log
 	h, err := runner.StartHost(cfg)
 	if err != nil {
 		return nil, nil, err

@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/replicated"
+	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/wire"
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/replica"
@@ -400,4 +402,62 @@ func (s *Server) listPersistent(prefix string) []any {
 		}
 	}
 	return out
+}
+
+// HostConfig returns the runner.HostConfig of the node self of a cluster
+// whose nodes' client endpoints are members (self included; duplicates
+// ignored), for persistent objects of the types in reg replicated by
+// protocol with replication factor rf: nodes are numbered 1..n in the
+// sorted order of their endpoints (the ring's order, so that the runner's
+// groups are dso/ring's), each local group's state machine is a
+// replicated.Table (owning only its group's objects under a multicast
+// protocol, whose GroupOf maps an object key to its group), and peerAddr
+// gives each node's replica-to-replica address. The caller fills in the
+// data dir, transport and timing fields. It also reports whether the
+// groups are disjoint (Replication.Disjoint).
+func HostConfig(members []string, self, protocol string, rf int, reg *dso.Registry, peerAddr func(endpoint string) (string, error)) (runner.HostConfig, bool, error) {
+	nodes := slices.Compact(slices.Sorted(slices.Values(members)))
+	if rf > len(nodes) {
+		return runner.HostConfig{}, false, fmt.Errorf("--rf %d is larger than the cluster (%d nodes): valid values are 1..%d", rf, len(nodes), len(nodes))
+	}
+	rg, err := ring.New(nodes, 0)
+	if err != nil {
+		return runner.HostConfig{}, false, err
+	}
+	cfg := runner.HostConfig{Peers: map[protocols.NodeID]string{}, Protocol: protocol, RF: rf}
+	for i, ep := range nodes {
+		a, err := peerAddr(ep)
+		if err != nil {
+			return runner.HostConfig{}, false, err
+		}
+		cfg.Peers[protocols.NodeID(i+1)] = a
+		if ep == self {
+			cfg.ID = protocols.NodeID(i + 1)
+		}
+	}
+	if cfg.ID == 0 {
+		return runner.HostConfig{}, false, fmt.Errorf("this node's endpoint %s is not among the members %v", self, nodes)
+	}
+	disjoint := runner.Multicast(protocol)
+	groupOf := func(ref dso.Ref) protocols.GroupID {
+		g, _ := rg.Group(ref.Type, ref.Key, rf, disjoint)
+		return protocols.GroupID(g)
+	}
+	cfg.NewStateMachine = func(g protocols.GroupID) replica.StateMachine {
+		o := replicated.Options{}
+		if disjoint {
+			o.Owns = func(ref dso.Ref) bool { return groupOf(ref) == g }
+		}
+		return replicated.New(reg, o)
+	}
+	if disjoint {
+		cfg.GroupOf = func(key string) protocols.GroupID {
+			ref, err := replicated.ParseKey(key)
+			if err != nil {
+				return 0
+			}
+			return groupOf(ref)
+		}
+	}
+	return cfg, disjoint, nil
 }
