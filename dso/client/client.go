@@ -312,32 +312,14 @@ func (c *Client) Clear(ctx context.Context) error {
 // prefix, sorted. If some nodes do not answer, it returns the objects of
 // those that did and an error naming each node that did not (a *ListError).
 func (c *Client) List(ctx context.Context, prefix string) ([]dso.Ref, error) {
+	objs, err := c.list(ctx, prefix)
 	var out []dso.Ref
-	lerr := &ListError{}
-	for _, m := range c.ring.Nodes() {
-		v, err := c.node(m).request(ctx, 0, bounded|failFast, func(b []byte, id uint64) ([]byte, error) {
-			return wire.AppendSimple(b, wire.OpList, id, prefix), nil
-		})
-		if err != nil {
-			lerr.Failed = append(lerr.Failed, m)
-			lerr.Errs = append(lerr.Errs, err)
-			continue
-		}
-		l, _ := v.([]any)
-		for _, e := range l {
-			p, _ := e.([]any)
-			if len(p) == 2 { // persistent objects have a third element
-				t, _ := p[0].(string)
-				k, _ := p[1].(string)
-				out = append(out, dso.Ref{Type: t, Key: k})
-			}
+	for _, o := range objs {
+		if !o.Persistent {
+			out = append(out, o.Ref)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	if len(lerr.Failed) > 0 {
-		return out, lerr
-	}
-	return out, nil
+	return out, err
 }
 
 // ListError reports the nodes that did not answer a List.

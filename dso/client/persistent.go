@@ -318,6 +318,26 @@ type Object struct {
 // *ListError naming them (a persistent object is still listed if one of
 // its replicas answered).
 func (c *Client) ListAll(ctx context.Context, prefix string) ([]Object, error) {
+	out, err := c.list(ctx, prefix)
+	for i := range out {
+		o := &out[i]
+		if !o.Persistent {
+			o.Replicas = []string{c.ring.Owner(o.Ref.Type, o.Ref.Key)}
+			continue
+		}
+		topo, terr := c.Topology(ctx)
+		if terr != nil {
+			return out, terr
+		}
+		_, o.Replicas = c.ring.Group(o.Ref.Type, o.Ref.Key, topo.RF, topo.Disjoint)
+	}
+	return out, err
+}
+
+// list asks every node for its objects whose type starts with prefix and
+// returns them once each (without Replicas), sorted by type, key and kind
+// (ephemeral first), and a *ListError naming the nodes that did not answer.
+func (c *Client) list(ctx context.Context, prefix string) ([]Object, error) {
 	type id struct {
 		ref        dso.Ref
 		persistent bool
@@ -343,20 +363,10 @@ func (c *Client) ListAll(ctx context.Context, prefix string) ([]Object, error) {
 			t, _ := p[0].(string)
 			k, _ := p[1].(string)
 			o := Object{Ref: dso.Ref{Type: t, Key: k}, Persistent: len(p) == 3}
-			if seen[id{o.Ref, o.Persistent}] {
-				continue
+			if !seen[id{o.Ref, o.Persistent}] {
+				seen[id{o.Ref, o.Persistent}] = true
+				out = append(out, o)
 			}
-			seen[id{o.Ref, o.Persistent}] = true
-			if o.Persistent {
-				topo, err := c.Topology(ctx)
-				if err != nil {
-					return out, err
-				}
-				_, o.Replicas = c.ring.Group(t, k, topo.RF, topo.Disjoint)
-			} else {
-				o.Replicas = []string{c.ring.Owner(t, k)}
-			}
-			out = append(out, o)
 		}
 	}
 	slices.SortFunc(out, func(a, b Object) int {
