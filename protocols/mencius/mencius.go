@@ -74,12 +74,13 @@ type waiting struct {
 // Replica is one Mencius replica: the owner of every n-th slot, an acceptor
 // and a learner of every slot. It implements protocols.Protocol.
 type Replica struct {
-	cfg  protocols.Config
-	env  protocols.Env
-	self protocols.NodeID
-	idx  uint64 // position of self in Peers
-	n    uint64
-	q    int
+	recovering bool // replaying its own records (see inRange)
+	cfg        protocols.Config
+	env        protocols.Env
+	self       protocols.NodeID
+	idx        uint64 // position of self in Peers
+	n          uint64
+	q          int
 
 	log    []entry // log[i] is slot base+i+1
 	base   uint64  // compaction point: the slots up to base are forgotten
@@ -180,9 +181,12 @@ func ownBallot(owner protocols.NodeID) ballot.Ballot {
 }
 
 // inRange reports whether slot may be stored: above the compaction point
-// and at most maxAhead past the executed prefix.
+// and at most maxAhead past the executed prefix. While the replica
+// recovers its own records the upper bound does not apply: each record was
+// in range when it was written, against an executed prefix that no record
+// keeps (and that peers far ahead may have moved far past the records).
 func (r *Replica) inRange(slot uint64) bool {
-	return slot > r.base && slot >= 1 && slot <= r.executed+maxAhead
+	return slot > r.base && slot >= 1 && (r.recovering || slot <= r.executed+maxAhead)
 }
 
 // entry returns the entry of slot, growing the log; slot must be inRange.
