@@ -3,6 +3,7 @@ package clustertest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -445,28 +446,61 @@ func (c *cluster) dumpLogs(n int) {
 // metrics endpoint; a series not exposed is 0.
 func (c *cluster) metric(i int, series string) float64 {
 	c.t.Helper()
+	v, err := c.tryMetric(i, series)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return v
+}
+
+// tryMetric is metric that returns an error instead of failing the test.
+func (c *cluster) tryMetric(i int, series string) (float64, error) {
 	if c.admin == nil {
-		c.t.Fatal("metric: the cluster was started without admin endpoints")
+		return 0, errors.New("metric: the cluster was started without admin endpoints")
 	}
 	resp, err := c.http.Get("http://" + c.admin[i] + "/metrics")
 	if err != nil {
-		c.t.Fatalf("metrics of node %d: %v", i+1, err)
+		return 0, fmt.Errorf("metrics of node %d: %w", i+1, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		c.t.Fatalf("metrics of node %d: %s %v", i+1, resp.Status, err)
+		return 0, fmt.Errorf("metrics of node %d: %s %v", i+1, resp.Status, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				c.t.Fatalf("metrics of node %d: %q: %v", i+1, line, err)
+				return 0, fmt.Errorf("metrics of node %d: %q: %w", i+1, line, err)
 			}
-			return f
+			return f, nil
 		}
 	}
-	return 0
+	return 0, nil
+}
+
+// leader returns the index of the node that a running, unfrozen node
+// reports as the leader of replica group 0 (blossom_dso_replica_leader),
+// if one does: node ids are the places of the endpoints in sorted order.
+func (c *cluster) leader() (int, bool) {
+	if c.admin == nil {
+		return 0, false
+	}
+	sorted := slices.Sorted(slices.Values(c.addrs))
+	for i, p := range c.procs {
+		p.mu.Lock()
+		up := p.running && !p.stopped
+		p.mu.Unlock()
+		if !up {
+			continue
+		}
+		id, err := c.tryMetric(i, `blossom_dso_replica_leader{group="0"}`)
+		if err != nil || id < 1 || int(id) > len(sorted) {
+			continue
+		}
+		return slices.Index(c.addrs, sorted[int(id)-1]), true
+	}
+	return 0, false
 }
 
 // dial returns a new client of the cluster (a session of its own), closed

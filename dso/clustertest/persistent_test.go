@@ -68,6 +68,9 @@ func scenarios() []scenario {
 		// Snapshots every few hundred records: restarted replicas
 		// recover objects and parked awaits from a snapshot too.
 		s.compactEvery = 300
+		// With one group, the nemesis freezes its leader (where the
+		// protocol has one), read from the nodes' metrics.
+		s.admin = s.n == s.rf
 		sc := scenario{clusterSpec: s, clients: 4, parties: 3, duration: 10 * time.Second}
 		if s.protocol == "skeen" {
 			sc.skip = skeenNoStateTransfer
@@ -105,6 +108,7 @@ func TestScenariosCoverEveryProtocol(t *testing.T) {
 // faults counts the nemesis's work.
 type faults struct {
 	kills, stops int
+	leaderStops  int // stops of a group's leader
 	events       []string
 }
 
@@ -124,9 +128,9 @@ type report struct {
 }
 
 func (r report) String() string {
-	return fmt.Sprintf("%-16s acknowledged=%d unknown=%d increments(acknowledged=%d unknown=%d lost=%d) porcupine(counters=%s/%d ops, map=%s/%d ops) barrier(rounds=%d porcupine=%s) kill9=%d sigstop=%d (replicas recovered %d, from a snapshot %d) took=%v errors: %s",
+	return fmt.Sprintf("%-16s acknowledged=%d unknown=%d increments(acknowledged=%d unknown=%d lost=%d) porcupine(counters=%s/%d ops, map=%s/%d ops) barrier(rounds=%d porcupine=%s) kill9=%d sigstop=%d (of a leader %d) (replicas recovered %d, from a snapshot %d) took=%v errors: %s",
 		r.name, r.acked, r.unknown, r.incAcked, r.incUnknown, r.lost, r.counterVerdict, r.counterOps, r.mapVerdict, r.mapOps,
-		r.rounds, r.barrierVerdict, r.faults.kills, r.faults.stops, r.recovered, r.fromSnapshot, r.took.Round(100*time.Millisecond), r.errs)
+		r.rounds, r.barrierVerdict, r.faults.kills, r.faults.stops, r.faults.leaderStops, r.recovered, r.fromSnapshot, r.took.Round(100*time.Millisecond), r.errs)
 }
 
 // TestPersistentFaults runs, for every scenario, the counter and map
@@ -202,6 +206,9 @@ func (s scenario) run(t *testing.T) report {
 	stopBarrier()
 	for _, e := range fs.events {
 		t.Log("nemesis: " + e)
+	}
+	if s.admin && (s.protocol == "paxos" || s.protocol == "fpaxos") && fs.stops > 0 && fs.leaderStops == 0 {
+		t.Errorf("no SIGSTOP hit the leader: the nodes reported none (blossom_dso_replica_leader)")
 	}
 	t.Logf("nemesis done, every node up: %v after the start", time.Since(t0).Round(time.Millisecond))
 	select {
@@ -412,11 +419,11 @@ func linearizable(t *testing.T, what string, model porcupine.Model, ops []porcup
 
 // nemesis injects one fault at a time until the time until: kill -9 of a
 // random node, restarted (same flags, same data dir) after a while, and
-// SIGSTOP of a random node, continued after a while, alternately. The
-// blossom server has no status endpoint for its replicas, so the node to
-// stop is random, not the leader: under paxos it is the leader of a
-// group about rf/n of the time. One fault at a time keeps a majority of
-// every group up.
+// SIGSTOP of a node, continued after a while, alternately. The node
+// stopped is the leader of replica group 0 when the nodes report one
+// (blossom_dso_replica_leader, on clusters started with admin endpoints:
+// paxos, fpaxos and mencius on one group), else a random node. One fault at
+// a time keeps a majority of every group up.
 func nemesis(t *testing.T, c *cluster, rng *rand.Rand, until time.Time) faults {
 	t.Helper()
 	var fs faults
@@ -438,11 +445,16 @@ func nemesis(t *testing.T, c *cluster, rng *rand.Rand, until time.Time) faults {
 			fs.kills++
 			fs.events = append(fs.events, fmt.Sprintf("%v: kill -9 node %d, restarted after %v (up at %v)", at, i+1, hold.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond)))
 		} else {
+			what := "node"
+			if l, ok := c.leader(); ok {
+				i, what = l, "leader"
+				fs.leaderStops++
+			}
 			c.signal(i, syscall.SIGSTOP)
 			time.Sleep(hold)
 			c.signal(i, syscall.SIGCONT)
 			fs.stops++
-			fs.events = append(fs.events, fmt.Sprintf("%v: SIGSTOP node %d, SIGCONT after %v", at, i+1, hold.Round(time.Millisecond)))
+			fs.events = append(fs.events, fmt.Sprintf("%v: SIGSTOP %s %d, SIGCONT after %v", at, what, i+1, hold.Round(time.Millisecond)))
 		}
 		kind++
 	}

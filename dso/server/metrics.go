@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/wire"
+	"github.com/blossom-dso/blossom/runner"
 )
 
 // maxMethodLabels bounds the method names counted under their own label
@@ -36,6 +39,7 @@ type metrics struct {
 	errByCode [wire.CodeOverflow + 1]prometheus.Counter // [0]: code "other"
 
 	conns, parked, objects, buffered *prometheus.Desc
+	leader, applied, logIndex        *prometheus.Desc // of the replicas of persistent objects
 	read, written                    *prometheus.Desc
 
 	// Bytes of connections already closed; guarded by Server.mu.
@@ -63,6 +67,12 @@ func newMetrics() *metrics {
 		buffered: prometheus.NewDesc("blossom_dso_buffered_bytes", "Bytes reserved for large request bodies being received.", nil, nil),
 		read:     prometheus.NewDesc("blossom_dso_read_bytes_total", "Bytes read from client connections (after TLS).", nil, nil),
 		written:  prometheus.NewDesc("blossom_dso_written_bytes_total", "Bytes written to client connections (before TLS).", nil, nil),
+		leader: prometheus.NewDesc("blossom_dso_replica_leader",
+			"Node id of the leader of a replica group of persistent objects as this node's replica sees it (0: none known, or a leaderless protocol), by group.", []string{"group"}, nil),
+		applied: prometheus.NewDesc("blossom_dso_replica_applied_total",
+			"Commands of persistent objects this node's replica of a group applied since it started, by group.", []string{"group"}, nil),
+		logIndex: prometheus.NewDesc("blossom_dso_replica_log_index",
+			"Index of the last record of this node's replica of a group, written (kind=\"last\") and durable (kind=\"durable\"), by group.", []string{"group", "kind"}, nil),
 	}
 	m.errByCode[0] = m.errs.WithLabelValues("other")
 	for c := wire.CodeInternal; c <= wire.CodeOverflow; c++ {
@@ -140,7 +150,7 @@ func (s *Server) Describe(ch chan<- *prometheus.Desc) {
 	m.calls.Describe(ch)
 	m.latency.Describe(ch)
 	m.errs.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.conns, m.parked, m.objects, m.buffered, m.read, m.written} {
+	for _, d := range []*prometheus.Desc{m.conns, m.parked, m.objects, m.buffered, m.read, m.written, m.leader, m.applied, m.logIndex} {
 		ch <- d
 	}
 }
@@ -182,6 +192,39 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.objects, prometheus.GaugeValue, float64(n), k.(string))
 		return true
 	})
+	s.collectReplicas(ch)
+}
+
+// replicaStatus is implemented by Replicas that report their replicas
+// (runner.Host).
+type replicaStatus interface {
+	Status(ctx context.Context) ([]runner.Status, error)
+}
+
+// collectReplicas adds the metrics of this node's replicas of persistent
+// objects, if its Replicas report them (within a second).
+func (s *Server) collectReplicas(ch chan<- prometheus.Metric) {
+	if s.rep == nil {
+		return
+	}
+	rs, ok := s.rep.Replicas.(replicaStatus)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	sts, err := rs.Status(ctx)
+	if err != nil {
+		return
+	}
+	m := s.metrics
+	for _, st := range sts {
+		g := strconv.FormatUint(uint64(st.Group), 10)
+		ch <- prometheus.MustNewConstMetric(m.leader, prometheus.GaugeValue, float64(st.Leader), g)
+		ch <- prometheus.MustNewConstMetric(m.applied, prometheus.CounterValue, float64(st.Executed), g)
+		ch <- prometheus.MustNewConstMetric(m.logIndex, prometheus.GaugeValue, float64(st.LastIndex), g, "last")
+		ch <- prometheus.MustNewConstMetric(m.logIndex, prometheus.GaugeValue, float64(st.DurableIndex), g, "durable")
+	}
 }
 
 var _ prometheus.Collector = (*Server)(nil)
