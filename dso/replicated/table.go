@@ -401,6 +401,9 @@ func (t *Table) Len() int { return len(t.objs) }
 // type, then key.
 func (t *Table) List(prefix string) []dso.Ref {
 	var out []dso.Ref
+	if prefix == "" { // every object: a snapshot's list, sized once
+		out = make([]dso.Ref, 0, len(t.objs))
+	}
 	for ref := range t.objs {
 		if strings.HasPrefix(ref.Type, prefix) {
 			out = append(out, ref)
