@@ -66,145 +66,57 @@ func (e *parkedEnc) done() ([]byte, error) { return e.b, e.err }
 
 // parkedDec reads a ParkedPersister encoding; the first error sticks.
 type parkedDec struct {
+	*wire.Reader
 	typ    string
-	b      []byte
-	off    int
-	err    error
 	revive func(id string, data any) (*Waiter, error)
 }
 
 func newParkedDec(typ string, b []byte, revive func(string, any) (*Waiter, error)) *parkedDec {
-	d := &parkedDec{typ: typ, b: b, revive: revive}
-	if v := d.byte(); d.err == nil && v != parkedV1 {
-		d.fail("unknown format version %d", v)
+	d := &parkedDec{Reader: wire.NewReader(b, "dso: "+typ+" state"), typ: typ, revive: revive}
+	if v := d.Byte(); d.Err() == nil && v != parkedV1 {
+		d.Fail("unknown format version %d", v)
 	}
 	return d
 }
 
-func (d *parkedDec) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("dso: %s state: %s at byte %d", d.typ, fmt.Sprintf(format, args...), d.off)
-	}
-}
-
-func (d *parkedDec) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if d.off >= len(d.b) {
-		d.fail("truncated")
-		return 0
-	}
-	c := d.b[d.off]
-	d.off++
-	return c
-}
-
-func (d *parkedDec) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 {
-		d.fail("bad uvarint")
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-func (d *parkedDec) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.off += n
-	return v
-}
-
 func (d *parkedDec) bool() bool {
-	switch c := d.byte(); c {
+	switch c := d.Byte(); c {
 	case 0:
 		return false
 	case 1:
 		return true
 	default:
-		d.fail("bad boolean %d", c)
+		d.Fail("bad boolean %d", c)
 		return false
 	}
 }
 
-// count reads a count of items of at least min bytes each.
-func (d *parkedDec) count(min int) int {
-	n := d.uvarint()
-	if d.err == nil && n > uint64((len(d.b)-d.off)/min) {
-		d.fail("count %d exceeds the %d bytes left", n, len(d.b)-d.off)
-		return 0
-	}
-	return int(n)
-}
-
-func (d *parkedDec) bytes() []byte {
-	n := d.count(1)
-	if d.err != nil {
-		return nil
-	}
-	p := d.b[d.off : d.off+n]
-	d.off += n
-	return p
-}
-
-func (d *parkedDec) value() any {
-	p := d.bytes()
-	if d.err != nil {
-		return nil
-	}
-	v, err := wire.DecodeValue(p)
-	if err != nil {
-		d.fail("value: %v", err)
-		return nil
-	}
-	return v
-}
-
 // queue reads a queue of parked calls, reviving each.
 func (d *parkedDec) queue() waitQueue {
-	n := d.count(2)
-	if d.err != nil || n == 0 {
+	n := d.Count(2)
+	if d.Err() != nil || n == 0 {
 		return nil
 	}
 	q := make(waitQueue, 0, n)
 	for range n {
-		id := string(d.bytes())
-		data := d.value()
-		if d.err != nil {
+		id := d.String()
+		data := d.Value()
+		if d.Err() != nil {
 			return nil
 		}
 		w, err := d.revive(id, data)
 		if err != nil {
-			d.err = fmt.Errorf("dso: %s state: parked call %q: %w", d.typ, id, err)
+			d.SetErr(fmt.Errorf("dso: %s state: parked call %q: %w", d.typ, id, err))
 			return nil
 		}
 		if w == nil {
-			d.fail("revive gave no waiter for parked call %q", id)
+			d.Fail("revive gave no waiter for parked call %q", id)
 			return nil
 		}
 		w.Data = data
 		q = append(q, w)
 	}
 	return q
-}
-
-// done checks that the whole encoding was read.
-func (d *parkedDec) done() error {
-	if d.err == nil && d.off != len(d.b) {
-		d.fail("%d trailing bytes", len(d.b)-d.off)
-	}
-	return d.err
 }
 
 // MarshalParked implements ParkedPersister: parties, generation, waiters.
@@ -219,15 +131,15 @@ func (b *barrier) MarshalParked() ([]byte, error) {
 // UnmarshalParked implements ParkedPersister.
 func (b *barrier) UnmarshalParked(p []byte, revive func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypeCyclicBarrier, p, revive)
-	parties, gen := d.varint(), d.varint()
-	if d.err == nil && (parties < 1 || gen < 0) {
-		d.fail("%d parties, generation %d", parties, gen)
+	parties, gen := d.Varint(), d.Varint()
+	if d.Err() == nil && (parties < 1 || gen < 0) {
+		d.Fail("%d parties, generation %d", parties, gen)
 	}
 	q := d.queue()
-	if d.err == nil && int64(len(q)) >= parties {
-		d.fail("%d waiting for %d parties", len(q), parties)
+	if d.Err() == nil && int64(len(q)) >= parties {
+		d.Fail("%d waiting for %d parties", len(q), parties)
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	b.parties, b.gen, b.waiting = parties, gen, q
@@ -246,19 +158,19 @@ func (s *semaphore) MarshalParked() ([]byte, error) {
 // UnmarshalParked implements ParkedPersister.
 func (s *semaphore) UnmarshalParked(p []byte, revive func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypeSemaphore, p, revive)
-	permits := d.varint()
+	permits := d.Varint()
 	q := d.queue()
 	for i, w := range q {
 		n, ok := w.Data.(int64)
 		if !ok || n < 0 {
-			d.fail("acquirer %d wants %s permits", i+1, typeName(w.Data))
+			d.Fail("acquirer %d wants %s permits", i+1, typeName(w.Data))
 			break
 		}
 		if i == 0 && n <= permits {
-			d.fail("head acquirer wants %d of %d available permits yet waits", n, permits)
+			d.Fail("head acquirer wants %d of %d available permits yet waits", n, permits)
 		}
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	s.permits, s.queue = permits, q
@@ -276,15 +188,15 @@ func (l *latch) MarshalParked() ([]byte, error) {
 // UnmarshalParked implements ParkedPersister.
 func (l *latch) UnmarshalParked(p []byte, revive func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypeCountDownLatch, p, revive)
-	count := d.varint()
-	if d.err == nil && count < 0 {
-		d.fail("negative count %d", count)
+	count := d.Varint()
+	if d.Err() == nil && count < 0 {
+		d.Fail("negative count %d", count)
 	}
 	q := d.queue()
-	if d.err == nil && count == 0 && len(q) > 0 {
-		d.fail("%d waiting on an open latch", len(q))
+	if d.Err() == nil && count == 0 && len(q) > 0 {
+		d.Fail("%d waiting on an open latch", len(q))
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	l.count, l.waiting = count, q
@@ -304,15 +216,15 @@ func (f *future) MarshalParked() ([]byte, error) {
 func (f *future) UnmarshalParked(p []byte, revive func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypeFuture, p, revive)
 	done := d.bool()
-	v := d.value()
-	if d.err == nil && !done && v != nil {
-		d.fail("a value in a future not set")
+	v := d.Value()
+	if d.Err() == nil && !done && v != nil {
+		d.Fail("a value in a future not set")
 	}
 	q := d.queue()
-	if d.err == nil && done && len(q) > 0 {
-		d.fail("%d waiting on a future already set", len(q))
+	if d.Err() == nil && done && len(q) > 0 {
+		d.Fail("%d waiting on a future already set", len(q))
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	f.done, f.v, f.waiting = done, v, q
@@ -331,10 +243,10 @@ func (r *rendezvous) MarshalParked() ([]byte, error) {
 func (r *rendezvous) UnmarshalParked(p []byte, revive func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypeRendezvous, p, revive)
 	q := d.queue()
-	if d.err == nil && len(q) > 1 {
-		d.fail("%d waiting to exchange, which pair up as they come", len(q))
+	if d.Err() == nil && len(q) > 1 {
+		d.Fail("%d waiting to exchange, which pair up as they come", len(q))
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	r.waiting = q
@@ -359,31 +271,31 @@ func (p *pipe) MarshalParked() ([]byte, error) {
 // UnmarshalParked implements ParkedPersister.
 func (p *pipe) UnmarshalParked(b []byte, revive func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypePipe, b, revive)
-	capacity := d.varint()
+	capacity := d.Varint()
 	closed := d.bool()
-	n := d.count(2)
-	if d.err == nil && (capacity < 0 || int64(n) > capacity) {
-		d.fail("%d values in a pipe of capacity %d", n, capacity)
+	n := d.Count(2)
+	if d.Err() == nil && (capacity < 0 || int64(n) > capacity) {
+		d.Fail("%d values in a pipe of capacity %d", n, capacity)
 	}
 	var q []any
-	if d.err == nil && n > 0 {
+	if d.Err() == nil && n > 0 {
 		q = make([]any, n)
 		for i := range q {
-			q[i] = d.value()
+			q[i] = d.Value()
 		}
 	}
 	putters := d.queue()
 	takers := d.queue()
 	switch {
-	case d.err != nil:
+	case d.Err() != nil:
 	case closed && len(putters)+len(takers) > 0:
-		d.fail("calls waiting on a closed pipe")
+		d.Fail("calls waiting on a closed pipe")
 	case len(putters) > 0 && int64(n) < capacity:
-		d.fail("putters waiting on a pipe that is not full")
+		d.Fail("putters waiting on a pipe that is not full")
 	case len(takers) > 0 && (n > 0 || len(putters) > 0):
-		d.fail("takers waiting on a pipe that holds values")
+		d.Fail("takers waiting on a pipe that holds values")
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	p.capacity, p.closed, p.q, p.putters, p.takers = capacity, closed, q, putters, takers
@@ -405,23 +317,22 @@ func (o *matrix) MarshalParked() ([]byte, error) {
 // UnmarshalParked implements ParkedPersister; revive is never called.
 func (o *matrix) UnmarshalParked(b []byte, _ func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypeMatrix, b, nil)
-	r, c := d.uvarint(), d.uvarint()
-	if d.err == nil && (r > MaxMatrixCells || c > MaxMatrixCells || (c > 0 && r > MaxMatrixCells/c)) {
-		d.fail("%d×%d matrix larger than %d cells", r, c, MaxMatrixCells)
+	r, c := d.Uvarint(), d.Uvarint()
+	if d.Err() == nil && (r > MaxMatrixCells || c > MaxMatrixCells || (c > 0 && r > MaxMatrixCells/c)) {
+		d.Fail("%d×%d matrix larger than %d cells", r, c, MaxMatrixCells)
 	}
 	cells := int(r * c)
-	if d.err == nil && (len(d.b)-d.off)/8 < cells {
-		d.fail("%d cells in %d bytes", cells, len(d.b)-d.off)
+	if d.Err() == nil && d.Left()/8 < cells {
+		d.Fail("%d cells in %d bytes", cells, d.Left())
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err() != nil {
+		return d.Err()
 	}
 	v := make([]float64, cells)
 	for i := range v {
-		v[i] = math.Float64frombits(binary.BigEndian.Uint64(d.b[d.off:]))
-		d.off += 8
+		v[i] = math.Float64frombits(d.U64())
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	o.rows, o.cols, o.v = int(r), int(c), v
@@ -439,11 +350,11 @@ func (o *blob) MarshalParked() ([]byte, error) {
 // UnmarshalParked implements ParkedPersister; revive is never called.
 func (o *blob) UnmarshalParked(b []byte, _ func(string, any) (*Waiter, error)) error {
 	d := newParkedDec(TypeBlob, b, nil)
-	p := d.bytes()
-	if d.err == nil && len(p) > MaxBlob {
-		d.fail("blob of %d bytes, more than %d", len(p), MaxBlob)
+	p := d.Bytes()
+	if d.Err() == nil && len(p) > MaxBlob {
+		d.Fail("blob of %d bytes, more than %d", len(p), MaxBlob)
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return err
 	}
 	o.b = append([]byte(nil), p...)

@@ -45,102 +45,17 @@ func appendValues(b []byte, vs []any) ([]byte, error) {
 	return b, nil
 }
 
-// reader decodes the formats of this package; the first error sticks and
-// every later read returns a zero value.
-type reader struct {
-	what string // "payload", "snapshot", ...
-	b    []byte
-	off  int
-	err  error
-}
-
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s: %s at byte %d", r.what, fmt.Sprintf(format, args...), r.off)
-	}
-}
-
-func (r *reader) left() int { return len(r.b) - r.off }
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.left() < 1 {
-		r.fail("truncated")
-		return 0
-	}
-	c := r.b[r.off]
-	r.off++
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-// count reads a count of items that take at least min bytes each.
-func (r *reader) count(min int) int {
-	n := r.uvarint()
-	if r.err == nil && n > uint64(r.left()/min) {
-		r.fail("count %d exceeds the %d bytes left", n, r.left())
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) bytes() []byte {
-	n := r.count(1)
-	if r.err != nil {
-		return nil
-	}
-	p := r.b[r.off : r.off+n : r.off+n]
-	r.off += n
-	return p
-}
-
-func (r *reader) string() string { return string(r.bytes()) }
-
-func (r *reader) value() any {
-	p := r.bytes()
-	if r.err != nil {
-		return nil
-	}
-	v, err := wire.DecodeValue(p)
-	if err != nil {
-		r.fail("value: %v", err)
-		return nil
-	}
-	return v
-}
-
-func (r *reader) values() []any {
-	n := r.count(2) // a length and a tag at least
-	if r.err != nil || n == 0 {
+// readValues reads a count and that many values (wire.Reader.Value).
+func readValues(r *wire.Reader) []any {
+	n := r.Count(2) // a length and a tag at least
+	if r.Err() != nil || n == 0 {
 		return nil
 	}
 	vs := make([]any, n)
 	for i := range vs {
-		vs[i] = r.value()
+		vs[i] = r.Value()
 	}
 	return vs
-}
-
-// end checks that everything was read.
-func (r *reader) end() error {
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("%d trailing bytes", r.left())
-	}
-	return r.err
 }
 
 // maxArgDepth is the deepest nesting (see valueDepth) of a call's

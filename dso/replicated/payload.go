@@ -150,17 +150,17 @@ type command struct {
 
 // decodeCommand decodes a payload; its errors wrap dso.ErrMalformed.
 func decodeCommand(p []byte) (command, error) {
-	r := reader{what: "payload", b: p}
+	r := wire.NewReader(p, "payload")
 	var c command
-	c.kind = r.byte()
+	c.kind = r.Byte()
 	readCall := func(withMethod bool) dso.Call {
 		var cl dso.Call
-		cl.Ref.Type = r.string()
-		cl.Ref.Key = r.string()
+		cl.Ref.Type = r.String()
+		cl.Ref.Key = r.String()
 		if withMethod {
-			cl.Method = r.string()
-			cl.Args = r.values()
-			cl.Ctor = r.values()
+			cl.Method = r.String()
+			cl.Args = readValues(r)
+			cl.Ctor = readValues(r)
 		}
 		return cl
 	}
@@ -170,28 +170,28 @@ func decodeCommand(p []byte) (command, error) {
 	case kindDelete:
 		c.calls = []dso.Call{readCall(false)}
 	case kindWithdraw, kindWithdrawParked:
-		c.target.Client = r.uvarint()
-		c.target.Seq = r.uvarint()
-		c.code = wire.Code(r.byte())
-		c.msg = r.string()
-		if r.err == nil && c.code == 0 {
-			r.fail("withdraw with error code 0")
+		c.target.Client = r.Uvarint()
+		c.target.Seq = r.Uvarint()
+		c.code = wire.Code(r.Byte())
+		c.msg = r.String()
+		if r.Err() == nil && c.code == 0 {
+			r.Fail("withdraw with error code 0")
 		}
 	case kindMulti:
-		n := r.count(5) // type, key, method, args, ctor: a byte each at least
-		if r.err == nil && n == 0 {
-			r.fail("multi-object call of no calls")
+		n := r.Count(5) // type, key, method, args, ctor: a byte each at least
+		if r.Err() == nil && n == 0 {
+			r.Fail("multi-object call of no calls")
 		}
-		for i := 0; i < n && r.err == nil; i++ {
+		for i := 0; i < n && r.Err() == nil; i++ {
 			c.calls = append(c.calls, readCall(true))
 		}
 	default:
-		if r.err == nil {
-			r.off--
-			r.fail("unknown command kind %d", c.kind)
+		if r.Err() == nil {
+			r.Unread()
+			r.Fail("unknown command kind %d", c.kind)
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.Done(); err != nil {
 		return command{}, fmt.Errorf("%w: replicated %w", dso.ErrMalformed, err)
 	}
 	return c, nil
@@ -225,10 +225,10 @@ func EncodeResult(v any, err error) []byte {
 // its code with errors.Is (dso.ErrBadArgs, dso.ErrTimeout, ...). Bytes
 // that are not an answer give an error wrapping dso.ErrMalformed.
 func DecodeResult(b []byte) (any, error) {
-	r := reader{what: "result", b: b}
-	switch r.byte() {
+	r := wire.NewReader(b, "result")
+	switch r.Byte() {
 	case resultOK:
-		if r.err == nil {
+		if r.Err() == nil {
 			v, err := wire.DecodeValue(b[1:])
 			if err != nil {
 				return nil, fmt.Errorf("%w: replicated result: %v", dso.ErrMalformed, err)
@@ -236,19 +236,19 @@ func DecodeResult(b []byte) (any, error) {
 			return v, nil
 		}
 	case resultError:
-		code := wire.Code(r.byte())
-		msg := r.string()
-		if r.err == nil && code == 0 {
-			r.fail("error code 0")
+		code := wire.Code(r.Byte())
+		msg := r.String()
+		if r.Err() == nil && code == 0 {
+			r.Fail("error code 0")
 		}
-		if r.end() == nil {
+		if r.Done() == nil {
 			return nil, &dso.RemoteError{Code: code, Msg: msg}
 		}
 	default:
-		if r.err == nil {
-			r.off--
-			r.fail("unknown result marker 0x%02x", b[0])
+		if r.Err() == nil {
+			r.Unread()
+			r.Fail("unknown result marker 0x%02x", b[0])
 		}
 	}
-	return nil, fmt.Errorf("%w: replicated %v", dso.ErrMalformed, r.err)
+	return nil, fmt.Errorf("%w: replicated %v", dso.ErrMalformed, r.Err())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/wire"
 	"github.com/blossom-dso/blossom/protocols"
 )
 
@@ -136,51 +137,53 @@ func (t *Table) Restore(snap []byte) error {
 
 // decodeSnapshot reads the records of a snapshot, checking their order.
 func decodeSnapshot(snap []byte) ([]savedObject, []savedCall, withdrawnCalls, error) {
-	r := reader{what: "snapshot", b: snap}
+	r := wire.NewReader(snap, "snapshot")
 	if len(snap) < len(snapMagic)+1 || string(snap[:len(snapMagic)]) != snapMagic {
 		return nil, nil, withdrawnCalls{}, errors.New("not a replicated object table snapshot")
 	}
-	r.off = len(snapMagic)
-	if v := r.byte(); v != snapVersion {
+	for range snapMagic { // checked above
+		r.Byte()
+	}
+	if v := r.Byte(); v != snapVersion {
 		return nil, nil, withdrawnCalls{}, fmt.Errorf("snapshot version %d, not %d", v, snapVersion)
 	}
-	n := r.count(4) // type, key, kind, state: a byte each at least
+	n := r.Count(4) // type, key, kind, state: a byte each at least
 	objs := make([]savedObject, 0, n)
-	for i := 0; i < n && r.err == nil; i++ {
+	for i := 0; i < n && r.Err() == nil; i++ {
 		var so savedObject
-		so.ref.Type = r.string()
-		so.ref.Key = r.string()
-		so.kind = r.byte()
-		so.state = r.bytes()
-		if r.err != nil {
+		so.ref.Type = r.String()
+		so.ref.Key = r.String()
+		so.kind = r.Byte()
+		so.state = r.Bytes()
+		if r.Err() != nil {
 			break
 		}
 		if so.kind != statePersister && so.kind != stateParkedPersister {
-			r.fail("object %s: unknown state kind %d", so.ref, so.kind)
+			r.Fail("object %s: unknown state kind %d", so.ref, so.kind)
 		}
 		if i > 0 && compareRefs(objs[i-1].ref, so.ref) >= 0 {
-			r.fail("object %s after %s: objects out of order or repeated", so.ref, objs[i-1].ref)
+			r.Fail("object %s after %s: objects out of order or repeated", so.ref, objs[i-1].ref)
 		}
 		objs = append(objs, so)
 	}
-	m := r.count(4) // client, seq, type, key: a byte each at least
+	m := r.Count(4) // client, seq, type, key: a byte each at least
 	calls := make([]savedCall, 0, m)
-	for i := 0; i < m && r.err == nil; i++ {
+	for i := 0; i < m && r.Err() == nil; i++ {
 		var c savedCall
-		c.id.Client = r.uvarint()
-		c.id.Seq = r.uvarint()
-		c.ref.Type = r.string()
-		c.ref.Key = r.string()
-		if r.err != nil {
+		c.id.Client = r.Uvarint()
+		c.id.Seq = r.Uvarint()
+		c.ref.Type = r.String()
+		c.ref.Key = r.String()
+		if r.Err() != nil {
 			break
 		}
 		if i > 0 && !calls[i-1].id.Less(c.id) {
-			r.fail("parked call %s after %s: calls out of order or repeated", c.id, calls[i-1].id)
+			r.Fail("parked call %s after %s: calls out of order or repeated", c.id, calls[i-1].id)
 		}
 		calls = append(calls, c)
 	}
-	gone := readWithdrawn(&r)
-	if err := r.end(); err != nil {
+	gone := readWithdrawn(r)
+	if err := r.Done(); err != nil {
 		return nil, nil, withdrawnCalls{}, err
 	}
 	return objs, calls, gone, nil

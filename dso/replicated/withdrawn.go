@@ -86,17 +86,17 @@ func (w *withdrawnCalls) appendTo(b []byte) []byte {
 }
 
 // readWithdrawn decodes what appendTo wrote.
-func readWithdrawn(r *reader) withdrawnCalls {
+func readWithdrawn(r *wire.Reader) withdrawnCalls {
 	var w withdrawnCalls
-	n := r.count(4) // client, seq, code, msg: a byte each at least
-	for i := 0; i < n && r.err == nil; i++ {
-		id := protocols.CommandID{Client: r.uvarint(), Seq: r.uvarint()}
-		c := withdrawnCall{code: wire.Code(r.byte()), msg: r.string()}
-		if r.err != nil {
+	n := r.Count(4) // client, seq, code, msg: a byte each at least
+	for i := 0; i < n && r.Err() == nil; i++ {
+		id := protocols.CommandID{Client: r.Uvarint(), Seq: r.Uvarint()}
+		c := withdrawnCall{code: wire.Code(r.Byte()), msg: r.String()}
+		if r.Err() != nil {
 			break
 		}
 		if _, dup := w.m[id]; dup || c.code == 0 {
-			r.fail("withdrawn call %s repeated or without a code", id)
+			r.Fail("withdrawn call %s repeated or without a code", id)
 			break
 		}
 		w.add(id, c)

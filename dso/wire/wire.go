@@ -390,87 +390,77 @@ func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 // DecodeRequest decodes a frame body sent by a client. Strings and byte
 // values in the result do not alias body.
 func DecodeRequest(body []byte) (Request, error) {
-	d := decoder{b: body}
+	d := Reader{b: body}
 	var q Request
-	q.Op = Op(d.byte())
-	q.ID = d.u64()
+	q.Op = Op(d.Byte())
+	q.ID = d.U64()
 	switch q.Op {
 	case OpCall:
-		q.Timeout = d.uvarint()
-		q.Type = d.string()
-		q.Key = d.string()
-		q.Method = d.string()
+		q.Timeout = d.Uvarint()
+		q.Type = d.String()
+		q.Key = d.String()
+		q.Method = d.String()
 		q.Args = d.values()
 		q.Ctor = d.values()
 	case OpCallP:
-		q.Timeout = d.uvarint()
-		q.Session, q.Seq, q.Acked = d.uvarint(), d.uvarint(), d.uvarint()
-		q.Type = d.string()
-		q.Key = d.string()
-		q.Method = d.string()
+		q.Timeout = d.Uvarint()
+		q.Session, q.Seq, q.Acked = d.Uvarint(), d.Uvarint(), d.Uvarint()
+		q.Type = d.String()
+		q.Key = d.String()
+		q.Method = d.String()
 		q.Args = d.values()
 		q.Ctor = d.values()
 	case OpMulti:
-		q.Timeout = d.uvarint()
-		q.Session, q.Seq, q.Acked = d.uvarint(), d.uvarint(), d.uvarint()
-		n := d.uvarint()
-		if n > uint64(len(d.b)-d.off)/5 { // a part takes at least 5 bytes
-			d.fail("%d parts in %d bytes", n, len(d.b)-d.off)
-			break
-		}
-		for i := uint64(0); i < n && d.err == nil; i++ {
-			q.Parts = append(q.Parts, Part{Type: d.string(), Key: d.string(), Method: d.string(), Args: d.values(), Ctor: d.values()})
+		q.Timeout = d.Uvarint()
+		q.Session, q.Seq, q.Acked = d.Uvarint(), d.Uvarint(), d.Uvarint()
+		n := d.Count(5) // type, key, method, args, ctor: a byte each at least
+		for i := 0; i < n && d.err == nil; i++ {
+			q.Parts = append(q.Parts, Part{Type: d.String(), Key: d.String(), Method: d.String(), Args: d.values(), Ctor: d.values()})
 		}
 	case OpDeleteP:
-		q.Session, q.Seq, q.Acked = d.uvarint(), d.uvarint(), d.uvarint()
-		q.Type = d.string()
-		q.Key = d.string()
+		q.Session, q.Seq, q.Acked = d.Uvarint(), d.Uvarint(), d.Uvarint()
+		q.Type = d.String()
+		q.Key = d.String()
 	case OpDelete:
-		q.Type = d.string()
-		q.Key = d.string()
+		q.Type = d.String()
+		q.Key = d.String()
 	case OpList:
-		q.Type = d.string()
+		q.Type = d.String()
 	case OpHello:
-		q.Flags = d.uvarint()
-		q.Key = d.string() // the token
+		q.Flags = d.Uvarint()
+		q.Key = d.String() // the token
 	case OpCancel, OpMembers, OpPing, OpTopology:
 	default:
 		if d.err == nil {
-			d.fail("unknown op 0x%02x", uint8(q.Op))
+			d.Fail("unknown op 0x%02x", uint8(q.Op))
 		}
 	}
-	if d.err == nil && d.off != len(d.b) {
-		d.fail("%d trailing bytes", len(d.b)-d.off)
-	}
-	return q, d.err
+	return q, d.Done()
 }
 
 // DecodeReply decodes a frame body sent by a server.
 func DecodeReply(body []byte) (Reply, error) {
-	d := decoder{b: body}
+	d := Reader{b: body}
 	var r Reply
-	op := Op(d.byte())
-	r.ID = d.u64()
+	op := Op(d.Byte())
+	r.ID = d.U64()
 	switch op {
 	case OpOK:
 		r.OK = true
 		r.Value = d.value(0)
 	case OpOKInc:
 		r.OK = true
-		r.Incarnation = d.u64()
+		r.Incarnation = d.U64()
 		r.Value = d.value(0)
 	case OpError:
-		r.Code = Code(d.byte())
-		r.Msg = d.string()
+		r.Code = Code(d.Byte())
+		r.Msg = d.String()
 	default:
 		if d.err == nil {
-			d.fail("unknown reply op 0x%02x", uint8(op))
+			d.Fail("unknown reply op 0x%02x", uint8(op))
 		}
 	}
-	if d.err == nil && d.off != len(d.b) {
-		d.fail("%d trailing bytes", len(d.b)-d.off)
-	}
-	return r, d.err
+	return r, d.Done()
 }
 
 // PeekID returns the request id of a frame body, if it has one, so that a
@@ -597,49 +587,80 @@ func AppendValue(b []byte, v any) ([]byte, error) {
 
 // DecodeValue decodes exactly one value from b.
 func DecodeValue(b []byte) (any, error) {
-	d := decoder{b: b}
+	d := Reader{b: b}
 	v := d.value(0)
-	if d.err == nil && d.off != len(b) {
-		d.fail("%d trailing bytes", len(b)-d.off)
-	}
-	return v, d.err
+	return v, d.Done()
 }
 
 // DecodeValues decodes a uvarint count followed by that many values, the
 // layout of a call's arguments.
 func DecodeValues(b []byte) ([]any, error) {
-	d := decoder{b: b}
+	d := Reader{b: b}
 	vs := d.values()
-	if d.err == nil && d.off != len(b) {
-		d.fail("%d trailing bytes", len(b)-d.off)
-	}
-	return vs, d.err
+	return vs, d.Done()
 }
 
 // AppendValues appends a uvarint count and the values, the layout of a
 // call's arguments.
 func AppendValues(b []byte, vs []any) ([]byte, error) { return appendValues(b, vs) }
 
-type decoder struct {
-	b   []byte
-	off int
-	err error
+// Reader reads a bounded binary encoding: every count and length is
+// checked against the bytes left before anything is allocated, and the
+// first error sticks (every later read returns a zero value). The frame
+// decoders of this package use it, and so do the state encodings built on
+// these primitives elsewhere (parked calls, replicated object tables).
+type Reader struct {
+	b    []byte
+	off  int
+	err  error
+	what string // prefix of errors; "" wraps ErrMalformed
 }
 
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
+// NewReader returns a Reader of b whose errors read "WHAT: PROBLEM at byte
+// N"; with what == "" they wrap ErrMalformed instead.
+func NewReader(b []byte, what string) *Reader { return &Reader{b: b, what: what} }
+
+// Fail records the error of a problem found at the current position,
+// unless an error was recorded before.
+func (d *Reader) Fail(format string, args ...any) {
+	if d.err != nil {
+		return
+	}
+	if d.what == "" {
 		d.err = fmt.Errorf("%w: %s at byte %d", ErrMalformed, fmt.Sprintf(format, args...), d.off)
+	} else {
+		d.err = fmt.Errorf("%s: %s at byte %d", d.what, fmt.Sprintf(format, args...), d.off)
 	}
 }
 
-func (d *decoder) left() int { return len(d.b) - d.off }
+// Err returns the first error.
+func (d *Reader) Err() error { return d.err }
 
-func (d *decoder) byte() byte {
+// SetErr records err as the Reader's error unless one was recorded before.
+func (d *Reader) SetErr(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+// Left returns the number of bytes not read yet.
+func (d *Reader) Left() int { return len(d.b) - d.off }
+
+// Done returns the first error, or an error if bytes are left unread.
+func (d *Reader) Done() error {
+	if d.err == nil && d.off != len(d.b) {
+		d.Fail("%d trailing bytes", len(d.b)-d.off)
+	}
+	return d.err
+}
+
+// Byte reads one byte.
+func (d *Reader) Byte() byte {
 	if d.err != nil {
 		return 0
 	}
-	if d.left() < 1 {
-		d.fail("truncated")
+	if d.Left() < 1 {
+		d.Fail("truncated")
 		return 0
 	}
 	c := d.b[d.off]
@@ -647,12 +668,21 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) u64() uint64 {
+// Unread steps back over the byte Byte just read, so that a Fail about
+// its value reports its position.
+func (d *Reader) Unread() {
+	if d.err == nil && d.off > 0 {
+		d.off--
+	}
+}
+
+// U64 reads a big-endian uint64.
+func (d *Reader) U64() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	if d.left() < 8 {
-		d.fail("truncated")
+	if d.Left() < 8 {
+		d.Fail("truncated")
 		return 0
 	}
 	v := binary.BigEndian.Uint64(d.b[d.off:])
@@ -660,59 +690,80 @@ func (d *decoder) u64() uint64 {
 	return v
 }
 
-func (d *decoder) uvarint() uint64 {
+// Uvarint reads an unsigned LEB128 integer.
+func (d *Reader) Uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
 	if n <= 0 {
-		d.fail("bad uvarint")
+		d.Fail("bad uvarint")
 		return 0
 	}
 	d.off += n
 	return v
 }
 
-func (d *decoder) varint() int64 {
+// Varint reads a zig-zag signed LEB128 integer.
+func (d *Reader) Varint() int64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Varint(d.b[d.off:])
 	if n <= 0 {
-		d.fail("bad varint")
+		d.Fail("bad varint")
 		return 0
 	}
 	d.off += n
 	return v
 }
 
-// count reads a uvarint count of items each at least min bytes long.
-func (d *decoder) count(min int) int {
-	n := d.uvarint()
+// Count reads a uvarint count of items each at least min bytes long, and
+// fails if the bytes left cannot hold them.
+func (d *Reader) Count(min int) int {
+	n := d.Uvarint()
 	if d.err != nil {
 		return 0
 	}
-	if n > uint64(d.left()/min) {
-		d.fail("count %d exceeds the %d bytes left", n, d.left())
+	if n > uint64(d.Left()/min) {
+		d.Fail("count %d exceeds the %d bytes left", n, d.Left())
 		return 0
 	}
 	return int(n)
 }
 
-func (d *decoder) raw() []byte {
-	n := d.count(1)
+// Bytes reads a uvarint length and that many bytes; the result aliases
+// the input (with its capacity cut at its end).
+func (d *Reader) Bytes() []byte {
+	n := d.Count(1)
 	if d.err != nil {
 		return nil
 	}
-	p := d.b[d.off : d.off+n]
+	p := d.b[d.off : d.off+n : d.off+n]
 	d.off += n
 	return p
 }
 
-func (d *decoder) string() string { return string(d.raw()) }
+// String reads what Bytes reads, as a string.
+func (d *Reader) String() string { return string(d.Bytes()) }
 
-func (d *decoder) values() []any {
-	n := d.count(1)
+// Value reads a value stored as bytes (a uvarint length, then the tagged
+// encoding of AppendValue), decoded on its own.
+func (d *Reader) Value() any {
+	p := d.Bytes()
+	if d.err != nil {
+		return nil
+	}
+	v, err := DecodeValue(p)
+	if err != nil {
+		d.Fail("value: %v", err)
+		return nil
+	}
+	return v
+}
+
+func (d *Reader) values() []any {
+	n := d.Count(1)
 	if d.err != nil || n == 0 {
 		return nil
 	}
@@ -723,12 +774,12 @@ func (d *decoder) values() []any {
 	return vs
 }
 
-func (d *decoder) value(depth int) any {
+func (d *Reader) value(depth int) any {
 	if depth > MaxDepth {
-		d.fail("nesting deeper than %d", MaxDepth)
+		d.Fail("nesting deeper than %d", MaxDepth)
 		return nil
 	}
-	switch t := d.byte(); t {
+	switch t := d.Byte(); t {
 	case tagNil:
 		return nil
 	case tagFalse:
@@ -736,19 +787,19 @@ func (d *decoder) value(depth int) any {
 	case tagTrue:
 		return true
 	case tagInt:
-		return d.varint()
+		return d.Varint()
 	case tagFloat:
-		return math.Float64frombits(d.u64())
+		return math.Float64frombits(d.U64())
 	case tagString:
-		return d.string()
+		return d.String()
 	case tagBytes:
-		p := d.raw()
+		p := d.Bytes()
 		if d.err != nil {
 			return nil
 		}
 		return append([]byte{}, p...)
 	case tagFloats:
-		n := d.count(8)
+		n := d.Count(8)
 		if d.err != nil {
 			return nil
 		}
@@ -759,7 +810,7 @@ func (d *decoder) value(depth int) any {
 		}
 		return fs
 	case tagList:
-		n := d.count(1)
+		n := d.Count(1)
 		if d.err != nil {
 			return nil
 		}
@@ -769,20 +820,20 @@ func (d *decoder) value(depth int) any {
 		}
 		return l
 	case tagMap:
-		n := d.count(2)
+		n := d.Count(2)
 		if d.err != nil {
 			return nil
 		}
 		m := make(map[string]any, n)
 		for i := 0; i < n && d.err == nil; i++ {
-			k := d.string()
+			k := d.String()
 			m[k] = d.value(depth + 1)
 		}
 		return m
 	default:
 		if d.err == nil {
-			d.off--
-			d.fail("unknown value tag %d", t)
+			d.Unread()
+			d.Fail("unknown value tag %d", t)
 		}
 		return nil
 	}
