@@ -186,7 +186,7 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 		for i := range t.shards {
 			sh := &t.shards[i]
 			sh.mu.RLock()
-			n += sh.m.n
+			n += sh.m.n + sh.sc.n
 			sh.mu.RUnlock()
 		}
 		ch <- prometheus.MustNewConstMetric(m.objects, prometheus.GaugeValue, float64(n), k.(string))

@@ -162,11 +162,19 @@ type Server struct {
 type typeTable struct {
 	shards [nShards]shard
 	stats  *callStats
+	// scalars, if not nil, holds objects of the type ready for calls: the
+	// type is a dso.Scalar kept in the shards' scalar tables (on a server
+	// without storage), and each call runs on one of these loaded with
+	// the object's state.
+	scalars *sync.Pool
 }
 
+// shard holds the objects of a shard of a type: in m, or in sc if the
+// type's objects are scalars.
 type shard struct {
 	mu sync.RWMutex
 	m  entryTable
+	sc scalarTable
 }
 
 // entry is one object, its key and the lock that orders its calls (48
@@ -409,7 +417,7 @@ func (s *Server) NumObjects() int {
 	n := 0
 	s.eachShard(func(_ string, sh *shard) {
 		sh.mu.RLock()
-		n += sh.m.n
+		n += sh.m.n + sh.sc.n
 		sh.mu.RUnlock()
 	})
 	return n
@@ -433,6 +441,13 @@ func (s *Server) table(typ string, create bool) *typeTable {
 			return nil
 		}
 		t := &typeTable{stats: s.metrics.newCallStats(typ)}
+		if ctor, _, ok := s.reg.Lookup(typ); ok && s.store == nil {
+			if o, err := ctor(nil); err == nil {
+				if _, ok := o.(dso.Scalar); ok {
+					t.scalars = &sync.Pool{New: func() any { o, _ := ctor(nil); return o }}
+				}
+			}
+		}
 		v, _ = s.tables.LoadOrStore(typ, t)
 	}
 	return v.(*typeTable)
@@ -541,6 +556,15 @@ func (s *Server) delete(ref dso.Ref) bool {
 	}
 	sh, h := t.shard(ref.Key)
 	sh.mu.Lock()
+	if t.scalars != nil {
+		i := sh.sc.find(ref.Key, h)
+		if i >= 0 {
+			sh.sc.remove(i)
+			s.nobj.Add(-1)
+		}
+		sh.mu.Unlock()
+		return i >= 0
+	}
 	e := sh.m.remove(ref.Key, h)
 	sh.mu.Unlock()
 	if e == nil {
@@ -569,6 +593,7 @@ func (s *Server) list(prefix string) []any {
 		}
 		sh.mu.RLock()
 		sh.m.each(func(e *entry) { out = append(out, []any{typ, e.key}) })
+		sh.sc.each(func(key string) { out = append(out, []any{typ, key}) })
 		sh.mu.RUnlock()
 	})
 	return out
@@ -634,7 +659,15 @@ func (s *Server) call(ref dso.Ref, method string, args, ctorArgs []any, park fun
 	}
 	t := s.table(name, true)
 	sh, h := t.shard(ref.Key)
-	v, e, inc, err := s.callOn(sh, h, ref, ctor, method, args, ctorArgs, park, rights, incOut)
+	var v any
+	var e *entry
+	var inc uint64
+	var err error
+	if t.scalars != nil {
+		v, inc, err = s.callScalar(t, sh, h, ref, ctor, method, args, ctorArgs, rights, incOut)
+	} else {
+		v, e, inc, err = s.callOn(sh, h, ref, ctor, method, args, ctorArgs, park, rights, incOut)
+	}
 	s.observe(t, name, method, start, err)
 	return v, e, inc, err
 }
