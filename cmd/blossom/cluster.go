@@ -21,6 +21,7 @@ func newClusterCmd() *cobra.Command {
 	var host, logLevel, storage string
 	var tlsCert, tlsKey, tlsClientCA, tokensFile, adminAddr string
 	var withPprof bool
+	var gcHeadroom float64
 	var rep replicationFlags
 	cmd := &cobra.Command{
 		Use:   "cluster",
@@ -53,6 +54,11 @@ Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
 			if err != nil {
 				return &exitError{2, err}
 			}
+			stopGC, err := tuneGC(gcHeadroom)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			defer stopGC()
 			pmemDir, err := server.ParseStorage(storage)
 			if err != nil {
 				return &exitError{2, err}
@@ -150,6 +156,7 @@ Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
 	f.IntVar(&maxObjects, "max-objects", 0, "most objects per node (0: no limit)")
 	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics of every node at http://ADDR/metrics, labelled by node (off by default)")
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
+	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 16 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:DIR (one pmem heap file per node in DIR)")
 	rep.add(f)

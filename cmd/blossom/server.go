@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/blossom-dso/blossom/internal/gctune"
 	"log/slog"
 	"net"
 	"net/http"
@@ -69,6 +70,18 @@ func parsePeers(s string) ([]string, map[string]string, error) {
 	return eps, ids, nil
 }
 
+// defaultGCHeadroom is the default of --gc-headroom.
+const defaultGCHeadroom = 0.125
+
+// tuneGC sizes the garbage collector's headroom to frac of the live heap
+// (see internal/gctune) until the returned function is called.
+func tuneGC(frac float64) (func(), error) {
+	if frac < 0 || frac > 10 {
+		return nil, fmt.Errorf("--gc-headroom %g: want a fraction of the live heap between 0 and 10 (0: Go's default)", frac)
+	}
+	return gctune.Start(frac, 250*time.Millisecond), nil
+}
+
 // startAdmin serves the admin endpoint on addr: Prometheus metrics at
 // /metrics (the Go runtime's and the process's, and those of every
 // collector register adds) and, with withPprof, net/http/pprof under /debug/pprof/.
@@ -125,6 +138,7 @@ func newServerCmd() *cobra.Command {
 	var maxBuffered, storageSize int64
 	var frameTimeout time.Duration
 	var benchTypes, withPprof bool
+	var gcHeadroom float64
 	var adminAddr string
 	var rep replicationFlags
 	cmd := &cobra.Command{
@@ -181,6 +195,11 @@ default.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
+			stopGC, err := tuneGC(gcHeadroom)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			defer stopGC()
 			pmemPath, err := server.ParseStorage(storage)
 			if err != nil {
 				return &exitError{2, err}
@@ -306,6 +325,7 @@ default.`,
 	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH")
 	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics at http://ADDR/metrics (off by default; e.g. 127.0.0.1:7480)")
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
+	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 16 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")
 	rep.add(f)
 	f.BoolVar(&benchTypes, "bench-types", false, "also serve the object types of bench-dso")
 	f.MarkHidden("bench-types")
