@@ -94,6 +94,7 @@ type benchDSOFlags struct {
 	barrierClients, barrierRuns int
 	memObjects                  int
 	complexN                    int
+	rounds                      int
 	quick                       bool
 	memoryOnly                  bool
 
@@ -168,6 +169,12 @@ persistent call it answers (a read of one of the N objects, checked).`,
 				if !ch("memory-objects") {
 					fl.memObjects = 100000
 				}
+				if !ch("rounds") {
+					fl.rounds = 1
+				}
+			}
+			if fl.rounds < 1 {
+				return &exitError{2, fmt.Errorf("--rounds %d: want at least 1", fl.rounds)}
 			}
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
@@ -187,6 +194,7 @@ persistent call it answers (a read of one of the N objects, checked).`,
 	f.IntVar(&fl.objects, "objects", 800, "objects of the throughput measurement")
 	f.DurationVar(&fl.duration, "duration", 5*time.Second, "length of each throughput measurement")
 	f.IntVar(&fl.complexN, "complex", 10000, "multiplications of the complex operation")
+	f.IntVar(&fl.rounds, "rounds", 3, "throughput runs of each server, alternating; the median is reported")
 	f.IntVar(&fl.barrierClients, "barrier-clients", 1000, "clients crossing the barrier")
 	f.IntVar(&fl.barrierRuns, "barrier-runs", 10, "barriers crossed back to back")
 	f.IntVar(&fl.memObjects, "memory-objects", 1000000, "AtomicLong objects of the memory measurement")
@@ -374,22 +382,64 @@ func dialRedis(addr string) *redis.Client {
 }
 
 // latencies runs op n times after a warm-up and returns the p50 and p99.
-func latencies(n int, op func(i int) error) (p50, p99 time.Duration, err error) {
+// pcts are the median and 99th percentile of some latencies.
+type pcts struct{ p50, p99 time.Duration }
+
+// latencies runs each of ops (nil ones skipped) n times after a warm-up,
+// one call of each in turn, so that a change of the machine's load
+// affects them alike, and returns the percentiles of each.
+func latencies(n int, ops ...func(i int) error) ([]pcts, error) {
 	for i := 0; i < min(n/10, 1000); i++ {
-		if err := op(i); err != nil {
-			return 0, 0, err
+		for _, op := range ops {
+			if op != nil {
+				if err := op(i); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	ds := make([]time.Duration, n)
-	for i := range ds {
-		t := time.Now()
-		if err := op(i); err != nil {
-			return 0, 0, err
-		}
-		ds[i] = time.Since(t)
+	ds := make([][]time.Duration, len(ops))
+	for k := range ds {
+		ds[k] = make([]time.Duration, n)
 	}
-	slices.Sort(ds)
-	return ds[n/2], ds[n*99/100], nil
+	for i := 0; i < n; i++ {
+		for k, op := range ops {
+			if op == nil {
+				continue
+			}
+			t := time.Now()
+			if err := op(i); err != nil {
+				return nil, err
+			}
+			ds[k][i] = time.Since(t)
+		}
+	}
+	out := make([]pcts, len(ops))
+	for k, d := range ds {
+		slices.Sort(d)
+		out[k] = pcts{d[n/2], d[n*99/100]}
+	}
+	return out, nil
+}
+
+// median returns the median of xs (the mean of the middle two if their
+// number is even).
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
+
+// latency is latencies of one op.
+func latency(n int, op func(i int) error) (p50, p99 time.Duration, err error) {
+	ps, err := latencies(n, op)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ps[0].p50, ps[0].p99, nil
 }
 
 // throughput runs op from each of the workers in a closed loop for d and
@@ -463,42 +513,46 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	for i := range val {
 		val[i] = byte('a' + i%26)
 	}
-	fmt.Fprintf(out, "\n1 KB PUT/GET latency, 1 sequential client, %d operations each\n", fl.ops)
-	fmt.Fprintf(out, "  %-22s %12s %12s\n", "", "p50", "p99")
-	ref := func(i int) dso.AtomicReference { return dso.NewAtomicReference(c, fmt.Sprint("kv", i%100)) }
-	bp50, bp99, err := latencies(fl.ops, func(i int) error { return ref(i).Set(ctx, val) })
-	if err != nil {
-		return &exitError{1, err}
+	fmt.Fprintf(out, "\n1 KB PUT/GET latency, 1 sequential client, %d operations each", fl.ops)
+	if rd != nil {
+		fmt.Fprintf(out, " (Blossom and Redis operations alternate, so both see the same machine)")
 	}
-	fmt.Fprintf(out, "  %-22s %12s %12s\n", "Blossom PUT", us(bp50), us(bp99))
-	bg50, bg99, err := latencies(fl.ops, func(i int) error { _, err := ref(i).Get(ctx); return err })
-	if err != nil {
-		return &exitError{1, err}
+	fmt.Fprintf(out, "\n  %-22s %12s %12s\n", "", "p50", "p99")
+	keys := make([]string, 100)
+	refs := make([]dso.AtomicReference, len(keys))
+	for i := range keys {
+		keys[i] = fmt.Sprint("kv", i)
+		refs[i] = dso.NewAtomicReference(c, keys[i])
 	}
-	fmt.Fprintf(out, "  %-22s %12s %12s\n", "Blossom GET", us(bg50), us(bg99))
+	put := func(i int) error { return refs[i%100].Set(ctx, val) }
+	get := func(i int) error { _, err := refs[i%100].Get(ctx); return err }
+	var rput, rget func(i int) error
 	if rd != nil {
 		r := dialRedis(rd.addr)
-		keys := make([]string, 100)
-		for i := range keys {
-			keys[i] = fmt.Sprint("kv", i)
-		}
-		rp50, rp99, err := latencies(fl.ops, func(i int) error { return r.Set(ctx, keys[i%100], val, 0).Err() })
-		if err != nil {
-			return &exitError{1, err}
-		}
-		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis SET", us(rp50), us(rp99))
-		rg50, rg99, err := latencies(fl.ops, func(i int) error { return r.Get(ctx, keys[i%100]).Err() })
-		if err != nil {
-			return &exitError{1, err}
-		}
-		r.Close()
-		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis GET", us(rg50), us(rg99))
-		fmt.Fprintf(out, "  Blossom p50 / Redis p50: PUT %.2f×, GET %.2f× (goal ≤ 1.25×)\n",
-			float64(bp50)/float64(rp50), float64(bg50)/float64(rg50))
+		defer r.Close()
+		rput = func(i int) error { return r.Set(ctx, keys[i%100], val, 0).Err() }
+		rget = func(i int) error { return r.Get(ctx, keys[i%100]).Err() }
+	}
+	puts, err := latencies(fl.ops, put, rput)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	gets, err := latencies(fl.ops, get, rget)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	fmt.Fprintf(out, "  %-22s %12s %12s\n", "Blossom PUT", us(puts[0].p50), us(puts[0].p99))
+	fmt.Fprintf(out, "  %-22s %12s %12s\n", "Blossom GET", us(gets[0].p50), us(gets[0].p99))
+	if rd != nil {
+		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis SET", us(puts[1].p50), us(puts[1].p99))
+		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis GET", us(gets[1].p50), us(gets[1].p99))
+		fmt.Fprintf(out, "  Blossom p50 / Redis p50: PUT %.2f×, GET %.2f× (goal ≤ 1.0×)\n",
+			float64(puts[0].p50)/float64(puts[1].p50), float64(gets[0].p50)/float64(gets[1].p50))
 	}
 
 	// 2. Throughput: simple and complex operations.
-	fmt.Fprintf(out, "\nthroughput, %d clients over %d objects, %v per run (ops/s)\n", fl.clients, fl.objects, fl.duration)
+	fmt.Fprintf(out, "\nthroughput, %d clients over %d objects, %v per run, median of %d runs alternating Blossom and Redis (ops/s)\n",
+		fl.clients, fl.objects, fl.duration, fl.rounds)
 	fmt.Fprintf(out, "  %-34s %12s %12s %8s\n", "", "Blossom", "Redis", "ratio")
 	bcs := make([]*client.Client, fl.clients)
 	for i := range bcs {
@@ -523,34 +577,44 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	for i := range objKeys {
 		objKeys[i] = fmt.Sprint("obj", i)
 	}
-	goals := map[string]string{"simple": "≥ 0.7", "complex": "≥ 2"}
+	goals := map[string]string{"simple": "≥ 1.3", "complex": "≥ 6"}
 	for _, op := range []struct {
 		name string
 		n    int
 	}{{"simple", 1}, {"complex", fl.complexN}} {
 		n := int64(op.n)
-		bt, err := throughput(ctx, fl.clients, fl.duration, func(w int, rng *rand.Rand) error {
-			_, err := dso.NewHandle(bcs[w], TypeBenchMultiplier, objKeys[rng.IntN(fl.objects)]).Call(ctx, "mul", int64(3), n)
-			return err
-		})
-		if err != nil {
-			return &exitError{1, err}
+		var bts, rts []float64
+		for range fl.rounds {
+			bt, err := throughput(ctx, fl.clients, fl.duration, func(w int, rng *rand.Rand) error {
+				_, err := dso.NewHandle(bcs[w], TypeBenchMultiplier, objKeys[rng.IntN(fl.objects)]).Call(ctx, "mul", int64(3), n)
+				return err
+			})
+			if err != nil {
+				return &exitError{1, err}
+			}
+			bts = append(bts, bt)
+			if rd == nil {
+				continue
+			}
+			rt, err := throughput(ctx, fl.clients, fl.duration, func(w int, rng *rand.Rand) error {
+				return rcs[w].EvalSha(ctx, sha, []string{objKeys[rng.IntN(fl.objects)]}, "3", strconv.Itoa(op.n)).Err()
+			})
+			if err != nil {
+				return &exitError{1, err}
+			}
+			rts = append(rts, rt)
 		}
 		label := fmt.Sprintf("%s (%d multiplication", op.name, op.n)
 		if op.n > 1 {
 			label += "s"
 		}
 		label += ")"
+		bt := median(bts)
 		if rd == nil {
 			fmt.Fprintf(out, "  %-34s %12.0f %12s\n", label, bt, "-")
 			continue
 		}
-		rt, err := throughput(ctx, fl.clients, fl.duration, func(w int, rng *rand.Rand) error {
-			return rcs[w].EvalSha(ctx, sha, []string{objKeys[rng.IntN(fl.objects)]}, "3", strconv.Itoa(op.n)).Err()
-		})
-		if err != nil {
-			return &exitError{1, err}
-		}
+		rt := median(rts)
 		fmt.Fprintf(out, "  %-34s %12.0f %12.0f %7.2f× (goal %s)\n", label, bt, rt, bt/rt, goals[op.name])
 	}
 	for _, bc := range bcs {
@@ -1016,10 +1080,10 @@ func benchPersistentRF(ctx context.Context, out io.Writer, fl benchDSOFlags, pro
 	defer c.Close()
 	p := c.Persistent()
 	ref := func(i int) dso.AtomicReference { return dso.NewAtomicReference(p, fmt.Sprint("kv", i%100)) }
-	if row.put50, row.put99, err = latencies(fl.ops, func(i int) error { return ref(i).Set(ctx, val) }); err != nil {
+	if row.put50, row.put99, err = latency(fl.ops, func(i int) error { return ref(i).Set(ctx, val) }); err != nil {
 		return row, fmt.Errorf("PUT: %w", err)
 	}
-	if row.get50, row.get99, err = latencies(fl.ops, func(i int) error {
+	if row.get50, row.get99, err = latency(fl.ops, func(i int) error {
 		v, err := ref(i).Get(ctx)
 		if err == nil && len(asBytes(v)) != len(val) {
 			err = fmt.Errorf("GET kv%d: %d bytes, want %d", i%100, len(asBytes(v)), len(val))
@@ -1097,12 +1161,12 @@ func benchRedisRow(ctx context.Context, fl benchDSOFlags, addr string, wait bool
 		return nil
 	}
 	var err error
-	if row.put50, row.put99, err = latencies(fl.ops, func(i int) error {
+	if row.put50, row.put99, err = latency(fl.ops, func(i int) error {
 		return write(r, func(p redis.Pipeliner) { p.Set(ctx, keys[i%100], val, 0) })
 	}); err != nil {
 		return row, err
 	}
-	if row.get50, row.get99, err = latencies(fl.ops, func(i int) error { return r.Get(ctx, keys[i%100]).Err() }); err != nil {
+	if row.get50, row.get99, err = latency(fl.ops, func(i int) error { return r.Get(ctx, keys[i%100]).Err() }); err != nil {
 		return row, err
 	}
 	rcs := make([]*redis.Client, fl.clients)
