@@ -163,26 +163,19 @@ func (s *Pmem) Insert(key string, fields [][]byte) error {
 	})
 }
 
-// Read implements Store.
-func (s *Pmem) Read(key string) (fields [][]byte, err error) {
+// Read implements Store: the fields are copied straight from the heap into
+// dst, with no intermediate copy and, when dst has the room, no allocation.
+func (s *Pmem) Read(key string, dst [][]byte) (fields [][]byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	fields = dst
 	err = s.h.View(func(tx *pmem.Tx) error {
 		rec, ok := s.index.Get(tx, []byte(key))
 		if !ok {
 			return ErrNotFound
 		}
 		s.views = recordViews(tx, pmem.Ptr(rec), s.views[:0])
-		total := 0
-		for _, v := range s.views {
-			total += len(v)
-		}
-		buf := make([]byte, 0, total)
-		fields = make([][]byte, len(s.views))
-		for i, v := range s.views {
-			buf = append(buf, v...)
-			fields[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
-		}
+		fields = copyInto(dst, s.views)
 		return nil
 	})
 	return fields, err
