@@ -26,7 +26,7 @@ func (h *Heap) recover() error {
 		h.seq = seq
 		if n <= (h.hd.logSize-LineSize)/logRecSize {
 			body := mem[logBodyOff : logBodyOff+n*logRecSize]
-			if binary.LittleEndian.Uint32(hdr[24:]) == logCRC(seq, n, body) {
+			if binary.LittleEndian.Uint32(hdr[24:]) == logCRC(hdr[8:24], body) {
 				// Committed: validate every record before touching anything.
 				for i := uint64(0); i < n; i++ {
 					off := binary.LittleEndian.Uint64(body[i*logRecSize:])

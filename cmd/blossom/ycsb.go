@@ -21,6 +21,7 @@ func newYCSBCmd() *cobra.Command {
 		dir       string
 		backends  string
 		workloads string
+		profile   string
 	)
 	cmd := &cobra.Command{
 		Use:   "ycsb",
@@ -47,7 +48,7 @@ func newYCSBCmd() *cobra.Command {
 				}
 				ws = append(ws, w)
 			}
-			t, err := ycsb.RunTable(dir, bs, ws, cfg, cmd.ErrOrStderr())
+			t, err := ycsb.RunTable(dir, bs, ws, cfg, ycsb.TableOptions{Log: cmd.ErrOrStderr(), CPUProfile: profile})
 			if err != nil {
 				return err
 			}
@@ -67,5 +68,6 @@ func newYCSBCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", def, "directory for the stores' files")
 	cmd.Flags().StringVar(&backends, "backends", "pmem,file,memory,bbolt", "back ends, comma-separated")
 	cmd.Flags().StringVar(&workloads, "workloads", "A,B,C,D,E,F", "workloads, in run order")
+	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of each run to `PREFIX`.BACKEND.WORKLOAD.pprof")
 	return cmd
 }

@@ -7,7 +7,9 @@ import (
 var boltBucket = []byte("usertable")
 
 // Bolt stores marshalled records in a go.etcd.io/bbolt database, one
-// read-write transaction (synced to the file, bbolt's default) per write.
+// read-write transaction (synced to the file, bbolt's default) per write. An
+// update reads, unmarshals, changes and marshals the whole record (a bbolt
+// value is one byte string).
 type Bolt struct {
 	db *bolt.DB
 }
@@ -36,13 +38,14 @@ func (s *Bolt) Insert(key string, fields [][]byte) error {
 }
 
 // Read implements Store.
-func (s *Bolt) Read(key string) (fields [][]byte, err error) {
+func (s *Bolt) Read(key string, dst [][]byte) (fields [][]byte, err error) {
+	fields = dst
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(boltBucket).Get([]byte(key))
 		if v == nil {
 			return ErrNotFound
 		}
-		_, fields, _, err = unmarshal(v)
+		_, fields, _, err = unmarshal(v, dst)
 		return err
 	})
 	return fields, err
@@ -56,7 +59,7 @@ func (s *Bolt) Update(key string, i int, value []byte) error {
 		if v == nil {
 			return ErrNotFound
 		}
-		_, fields, _, err := unmarshal(v)
+		_, fields, _, err := unmarshal(v, nil)
 		if err != nil {
 			return err
 		}
@@ -72,8 +75,10 @@ func (s *Bolt) Update(key string, i int, value []byte) error {
 func (s *Bolt) Scan(start string, n int, fn func(string, [][]byte) bool) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(boltBucket).Cursor()
+		var fields [][]byte
 		for k, v := c.Seek([]byte(start)); k != nil && n > 0; k, v = c.Next() {
-			_, fields, _, err := unmarshal(v)
+			var err error
+			_, fields, _, err = unmarshal(v, fields)
 			if err != nil {
 				return err
 			}

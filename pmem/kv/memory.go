@@ -28,14 +28,14 @@ func (m *Memory) Insert(key string, fields [][]byte) error {
 }
 
 // Read implements Store.
-func (m *Memory) Read(key string) ([][]byte, error) {
+func (m *Memory) Read(key string, dst [][]byte) ([][]byte, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	r, ok := m.recs[key]
 	if !ok {
-		return nil, ErrNotFound
+		return dst, ErrNotFound
 	}
-	return copyFields(r), nil
+	return copyInto(dst, r), nil
 }
 
 // Update implements Store.

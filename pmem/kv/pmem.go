@@ -21,7 +21,8 @@ type Pmem struct {
 	h     *pmem.Heap
 	index pmem.HashMap
 	order pmem.SortedMap
-	views [][]byte // Scan's reusable field views
+	views [][]byte    // Scan's reusable field views
+	batch []scanEntry // Scan's reusable entries
 }
 
 // Record layout, one block without pointers:
@@ -163,26 +164,19 @@ func (s *Pmem) Insert(key string, fields [][]byte) error {
 	})
 }
 
-// Read implements Store.
-func (s *Pmem) Read(key string) (fields [][]byte, err error) {
+// Read implements Store: the fields are copied straight from the heap into
+// dst, with no intermediate copy and, when dst has the room, no allocation.
+func (s *Pmem) Read(key string, dst [][]byte) (fields [][]byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	fields = dst
 	err = s.h.View(func(tx *pmem.Tx) error {
 		rec, ok := s.index.Get(tx, []byte(key))
 		if !ok {
 			return ErrNotFound
 		}
 		s.views = recordViews(tx, pmem.Ptr(rec), s.views[:0])
-		total := 0
-		for _, v := range s.views {
-			total += len(v)
-		}
-		buf := make([]byte, 0, total)
-		fields = make([][]byte, len(s.views))
-		for i, v := range s.views {
-			buf = append(buf, v...)
-			fields[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
-		}
+		fields = copyInto(dst, s.views)
 		return nil
 	})
 	return fields, err
@@ -236,20 +230,40 @@ func (s *Pmem) Update(key string, i int, value []byte) error {
 
 // Scan implements Store. The fields passed to fn alias the heap: fn may
 // only use them during the call, which the Store contract allows.
+//
+// It first walks the sorted map to collect the n entries, then touches
+// every record's block header, then reads the records: the skip-list walk
+// is a chain of dependent loads, but the records' loads are independent, so
+// their cache misses overlap instead of each waiting behind the next node's.
 func (s *Pmem) Scan(start string, n int, fn func(string, [][]byte) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.h.View(func(tx *pmem.Tx) error {
+		s.batch = s.batch[:0]
 		s.order.Ascend(tx, []byte(start), func(k []byte, v uint64) bool {
-			if n <= 0 {
+			if len(s.batch) >= n {
 				return false
 			}
-			n--
-			s.views = recordViews(tx, pmem.Ptr(v), s.views[:0])
-			return fn(string(k), s.views)
+			s.batch = append(s.batch, scanEntry{k, pmem.Ptr(v)})
+			return true
 		})
+		for _, e := range s.batch {
+			tx.PayloadSize(e.rec)
+		}
+		for _, e := range s.batch {
+			s.views = recordViews(tx, e.rec, s.views[:0])
+			if !fn(string(e.key), s.views) {
+				break
+			}
+		}
 		return nil
 	})
+}
+
+// scanEntry is a key (aliasing the heap) and its record, collected by Scan.
+type scanEntry struct {
+	key []byte
+	rec pmem.Ptr
 }
 
 // Close implements Store.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 
 	"github.com/blossom-dso/blossom/pmem/kv"
@@ -24,13 +25,21 @@ func HeapSize(cfg Config) int64 {
 	return max(64<<20, 2*per*int64(cfg.Records+cfg.Ops))
 }
 
+// FileCacheRecords is the file store's cache size for a run of cfg: 10% of
+// the loaded records, J-NVM's setting for Infinispan's data container.
+func FileCacheRecords(cfg Config) int {
+	return max(1, cfg.withDefaults().Records/10)
+}
+
 // Backends are the four stores of the comparison, in table order: the pmem
 // heap, the file store, memory, and bbolt.
 var Backends = []Backend{
 	{"pmem", func(dir string, cfg Config) (kv.Store, error) {
 		return kv.OpenPmem(filepath.Join(dir, "ycsb.heap"), HeapSize(cfg))
 	}},
-	{"file", func(dir string, _ Config) (kv.Store, error) { return kv.OpenFile(filepath.Join(dir, "ycsb.log")) }},
+	{"file", func(dir string, cfg Config) (kv.Store, error) {
+		return kv.OpenFile(filepath.Join(dir, "ycsb.dat"), FileCacheRecords(cfg))
+	}},
 	{"memory", func(string, Config) (kv.Store, error) { return kv.NewMemory(), nil }},
 	{"bbolt", func(dir string, _ Config) (kv.Store, error) { return kv.OpenBolt(filepath.Join(dir, "ycsb.bolt")) }},
 }
@@ -45,10 +54,20 @@ type Table struct {
 	OpsPerCPUSec map[string]map[string]float64
 }
 
+// TableOptions are RunTable's optional settings.
+type TableOptions struct {
+	// Log receives a progress line per run (nil: none).
+	Log io.Writer
+	// CPUProfile, if set, is a path prefix: the run of each workload on each
+	// back end writes its CPU profile to PREFIX.BACKEND.WORKLOAD.pprof.
+	CPUProfile string
+}
+
 // RunTable loads a fresh store of every back end in its own directory under
 // dir (removed afterwards), runs the workloads in order on it, and returns
-// the throughputs. Progress lines go to log (may be nil).
-func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, log io.Writer) (Table, error) {
+// the throughputs.
+func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, opts TableOptions) (Table, error) {
+	log := opts.Log
 	if log == nil {
 		log = io.Discard
 	}
@@ -76,7 +95,14 @@ func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, 
 				return fmt.Errorf("%s: load: %w", b.Name, err)
 			}
 			for _, w := range workloads {
+				stop, err := startProfile(opts.CPUProfile, b.Name, w.Name)
+				if err != nil {
+					return err
+				}
 				res, err := r.Run(w)
+				if perr := stop(); err == nil {
+					err = perr
+				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", b.Name, err)
 				}
@@ -91,6 +117,26 @@ func RunTable(dir string, backends []Backend, workloads []Workload, cfg Config, 
 		}
 	}
 	return t, nil
+}
+
+// startProfile starts a CPU profile to prefix.backend.workload.pprof (no
+// profile if prefix is empty) and returns the function that stops it.
+func startProfile(prefix, backend, workload string) (stop func() error, err error) {
+	if prefix == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%s.%s.pprof", prefix, backend, workload))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // Format writes the table of ops/s (wall clock), with pmem/file and

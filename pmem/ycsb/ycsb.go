@@ -70,6 +70,9 @@ type Runner struct {
 	inserted uint64
 	keys     *scrambledZipfian
 	latest   *zipfian
+	readBuf  [][]byte // the fields a read copies out, reused
+	valBuf   []byte   // an update's value, reused (stores copy it)
+	recBuf   [][]byte // an insert's record, reused
 }
 
 // NewRunner returns a runner for store; call Load before Run.
@@ -78,11 +81,11 @@ func NewRunner(store kv.Store, cfg Config) *Runner {
 	return &Runner{cfg: cfg, store: store, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5943534221)), keys: newScrambledZipfian()}
 }
 
-// value returns a field of printable ASCII. It draws one random word per
-// eight bytes: the generator's cost counts in every back end's time, so it
-// is kept small.
-func (r *Runner) value() []byte {
-	b := make([]byte, r.cfg.FieldLength)
+// value returns a field of printable ASCII in b's memory (b is grown to the
+// field length). It draws one random word per eight bytes: the generator's
+// cost counts in every back end's time, so it is kept small.
+func (r *Runner) value(b []byte) []byte {
+	b = append(b[:0], make([]byte, r.cfg.FieldLength)...)
 	var w uint64
 	for i := range b {
 		if i%8 == 0 {
@@ -94,12 +97,38 @@ func (r *Runner) value() []byte {
 	return b
 }
 
+// record returns a new record's fields in the runner's reused buffers
+// (stores copy what they insert).
 func (r *Runner) record() [][]byte {
-	f := make([][]byte, r.cfg.Fields)
-	for i := range f {
-		f[i] = r.value()
+	if len(r.recBuf) != r.cfg.Fields {
+		r.recBuf = make([][]byte, r.cfg.Fields)
 	}
-	return f
+	for i := range r.recBuf {
+		r.recBuf[i] = r.value(r.recBuf[i])
+	}
+	return r.recBuf
+}
+
+// read reads the record under key into the runner's buffers and checks its
+// shape.
+func (r *Runner) read(key string) error {
+	f, err := r.store.Read(key, r.readBuf)
+	if err != nil {
+		return err
+	}
+	r.readBuf = f
+	if len(f) != r.cfg.Fields {
+		return fmt.Errorf("ycsb: record with %d fields", len(f))
+	}
+	return nil
+}
+
+// update writes one random field of the record under key (YCSB's default,
+// writeallfields=false).
+func (r *Runner) update(key string) error {
+	i := r.rng.IntN(r.cfg.Fields)
+	r.valBuf = r.value(r.valBuf)
+	return r.store.Update(key, i, r.valBuf)
 }
 
 // Load inserts the configured number of records.
@@ -154,15 +183,6 @@ func (r *Runner) Run(w Workload) (Result, error) {
 		return Result{}, errors.New("ycsb: Run before Load")
 	}
 	res := Result{Workload: w.Name, Ops: r.cfg.Ops, Counts: map[string]int{}}
-	check := func(f [][]byte, err error) error {
-		if err != nil {
-			return err
-		}
-		if len(f) != r.cfg.Fields {
-			return fmt.Errorf("ycsb: record with %d fields", len(f))
-		}
-		return nil
-	}
 	start, cpu0 := time.Now(), processCPU()
 	for i := 0; i < r.cfg.Ops; i++ {
 		p := r.rng.Float64()
@@ -170,10 +190,10 @@ func (r *Runner) Run(w Workload) (Result, error) {
 		switch {
 		case p < w.Read:
 			res.Counts["read"]++
-			err = check(r.store.Read(Key(r.nextKeyNum(w.Distribution))))
+			err = r.read(Key(r.nextKeyNum(w.Distribution)))
 		case p < w.Read+w.Update:
 			res.Counts["update"]++
-			err = r.store.Update(Key(r.nextKeyNum(w.Distribution)), r.rng.IntN(r.cfg.Fields), r.value())
+			err = r.update(Key(r.nextKeyNum(w.Distribution)))
 		case p < w.Read+w.Update+w.Insert:
 			res.Counts["insert"]++
 			err = r.store.Insert(Key(r.inserted), r.record())
@@ -192,8 +212,8 @@ func (r *Runner) Run(w Workload) (Result, error) {
 		default:
 			res.Counts["readmodifywrite"]++
 			k := Key(r.nextKeyNum(w.Distribution))
-			if err = check(r.store.Read(k)); err == nil {
-				err = r.store.Update(k, r.rng.IntN(r.cfg.Fields), r.value())
+			if err = r.read(k); err == nil {
+				err = r.update(k)
 			}
 		}
 		if err != nil {

@@ -68,16 +68,16 @@ func TestDurableBackendsReopen(t *testing.T) {
 			require.NoError(t, r.Load())
 			_, err = r.Run(Workloads[0])
 			require.NoError(t, err)
-			want, err := s.Read(Key(5))
+			want, err := s.Read(Key(5), nil)
 			require.NoError(t, err)
 			require.NoError(t, s.Close())
 			s, err = b.Open(dir, cfg)
 			require.NoError(t, err)
 			defer s.Close()
-			got, err := s.Read(Key(5))
+			got, err := s.Read(Key(5), nil)
 			require.NoError(t, err)
 			require.Equal(t, want, got)
-			_, err = s.Read("no such key")
+			_, err = s.Read("no such key", nil)
 			require.ErrorIs(t, err, kv.ErrNotFound)
 		})
 	}
@@ -154,7 +154,7 @@ func TestYCSBTable(t *testing.T) {
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		dir = "/dev/shm"
 	}
-	tab, err := RunTable(dir, Backends, Workloads, cfg, os.Stderr)
+	tab, err := RunTable(dir, Backends, Workloads, cfg, TableOptions{Log: os.Stderr})
 	require.NoError(t, err)
 	fmt.Printf("YCSB: %d records of 10 x 100 bytes, %d ops per workload, files in %s, one client\n", cfg.Records, cfg.Ops, dir)
 	tab.Format(os.Stdout)
