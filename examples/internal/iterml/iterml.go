@@ -282,7 +282,7 @@ func equal(a, b []float64) bool {
 	return true
 }
 
-func runDir(j Job) string       { return filepath.Join(j.Dir, "runs", j.Run) }
+func runDir(j Job) string { return filepath.Join(j.Dir, "runs", j.Run) }
 func modelPath(j Job, it int) string {
 	return filepath.Join(runDir(j), fmt.Sprintf("model-%d.json", it))
 }
