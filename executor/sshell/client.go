@@ -30,7 +30,10 @@ type Options struct {
 	// ID names the run's pipes (sshell/ID/...) and keys its invocations;
 	// default a random one.
 	ID string
-	// Stdout and Stderr receive the output as it arrives (nil: discarded).
+	// Stdout and Stderr receive the output as it arrives, in whole lines
+	// (a partial line waits for its newline or the end), each write at
+	// most 4096 bytes when the lines allow, so that the lines of
+	// concurrent runs writing to one pipe do not mix (nil: discarded).
 	Stdout, Stderr io.Writer
 }
 
@@ -70,18 +73,6 @@ func Exec(ctx context.Context, cl Client, cmd string, o Options) (int, error) {
 		}
 	}()
 	var wmu sync.Mutex
-	write := func(fd int64, b []byte) {
-		w := o.Stdout
-		if fd == Stderr {
-			w = o.Stderr
-		}
-		if w == nil {
-			return
-		}
-		wmu.Lock()
-		w.Write(b)
-		wmu.Unlock()
-	}
 	futures := make([]*executor.Future[Exit], n)
 	var wg sync.WaitGroup
 	var emu sync.Mutex
@@ -101,8 +92,12 @@ func Exec(ctx context.Context, cl Client, cmd string, o Options) (int, error) {
 		f := executor.Go(ctx, Run, c, executor.WithKey(key), executor.WithRetry(executor.RetryPolicy{Attempts: 1}))
 		futures[i] = f
 		wg.Add(2)
+		out := &lineWriter{mu: &wmu, w: o.Stdout}
+		errw := &lineWriter{mu: &wmu, w: o.Stderr}
 		go func() { // the stream, until the function closes it
 			defer wg.Done()
+			defer errw.Flush()
+			defer out.Flush()
 			for {
 				v, err := streams[i].Take(ctx)
 				if err != nil {
@@ -120,7 +115,11 @@ func Exec(ctx context.Context, cl Client, cmd string, o Options) (int, error) {
 					emu.Unlock()
 					return
 				}
-				write(fd, b)
+				if fd == Stdout {
+					out.Write(b)
+				} else {
+					errw.Write(b)
+				}
 			}
 		}()
 		go func() { // a function that failed closes nothing: close for it

@@ -1,6 +1,8 @@
 package sshell
 
 import (
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,5 +47,27 @@ func TestSplitPipeline(t *testing.T) {
 			want = []string{tc.in}
 		}
 		require.Equal(t, want, SplitPipeline(tc.in), "%q", tc.in)
+	}
+}
+
+type writes struct{ got []string }
+
+func (w *writes) Write(b []byte) (int, error) { w.got = append(w.got, string(b)); return len(b), nil }
+
+func TestLineWriter(t *testing.T) {
+	var w writes
+	var mu sync.Mutex
+	l := &lineWriter{mu: &mu, w: &w}
+	l.Write([]byte("ab"))
+	require.Empty(t, w.got, "a partial line waits")
+	l.Write([]byte("c\nde\nf"))
+	require.Equal(t, []string{"abc\nde\n"}, w.got)
+	long := strings.Repeat("x", 3000) + "\n"
+	l.Write([]byte(long + long + strings.Repeat("y", 5000) + "\nz"))
+	require.Equal(t, []string{"abc\nde\n", "f" + long, long, strings.Repeat("y", 4096), strings.Repeat("y", 5000-4096) + "\n"}, w.got)
+	l.Flush()
+	require.Equal(t, "z", w.got[len(w.got)-1])
+	for _, s := range w.got {
+		require.LessOrEqual(t, len(s), 4096)
 	}
 }
