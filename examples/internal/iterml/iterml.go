@@ -165,8 +165,18 @@ func ReadPartition(dir string, p, dim int) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b)%(8*(dim+1)) != 0 {
-		return nil, fmt.Errorf("iterml: %s: %d bytes is not a whole number of rows of %d values", PartitionPath(dir, p), len(b), dim+1)
+	rows, err := DecodeRows(b, dim)
+	if err != nil {
+		return nil, fmt.Errorf("iterml: %s: %w", PartitionPath(dir, p), err)
+	}
+	return rows, nil
+}
+
+// DecodeRows decodes little-endian float64 values that must make whole
+// rows of dim+1 values.
+func DecodeRows(b []byte, dim int) ([]float64, error) {
+	if dim < 0 || len(b)%(8*(dim+1)) != 0 {
+		return nil, fmt.Errorf("%d bytes is not a whole number of rows of %d values", len(b), dim+1)
 	}
 	rows := make([]float64, len(b)/8)
 	for i := range rows {
