@@ -32,6 +32,8 @@ package sshell
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -100,8 +102,11 @@ var bin struct {
 	err  error
 }
 
-// toolDir returns the directory of links to this executable named Tools,
-// made once per process.
+// toolDir returns the directory of links to this executable named Tools:
+// made once per executable in the user's cache directory (private to the
+// user, shared by the processes of one binary, so that none leaves a
+// directory behind), or per process in the temporary directory when
+// there is no cache directory.
 func toolDir() (string, error) {
 	bin.once.Do(func() {
 		if len(Tools) == 0 {
@@ -112,20 +117,55 @@ func toolDir() (string, error) {
 			bin.err = err
 			return
 		}
-		d, err := os.MkdirTemp("", "sshell-bin-")
-		if err != nil {
-			bin.err = err
-			return
-		}
-		for _, t := range Tools {
-			if err := os.Symlink(exe, filepath.Join(d, t)); err != nil {
-				bin.err = err
+		if cache, err := os.UserCacheDir(); err == nil {
+			h := sha256.Sum256([]byte(exe + "\x00" + strings.Join(Tools, "\x00")))
+			final := filepath.Join(cache, "blossom", "sshell-bin-"+hex.EncodeToString(h[:8]))
+			if linksTo(final, exe) {
+				bin.dir = final
 				return
 			}
+			if err := os.MkdirAll(filepath.Dir(final), 0o700); err == nil {
+				if d, err := makeLinks(filepath.Dir(final), exe); err == nil {
+					// Another process may have made it first: then
+					// the rename fails and its links serve.
+					if os.Rename(d, final) == nil || linksTo(final, exe) {
+						os.RemoveAll(d)
+						bin.dir = final
+						return
+					}
+					os.RemoveAll(d)
+				}
+			}
 		}
-		bin.dir = d
+		bin.dir, bin.err = makeLinks("", exe)
 	})
 	return bin.dir, bin.err
+}
+
+// makeLinks makes a new directory in parent (default the temporary
+// directory) of links named Tools to exe.
+func makeLinks(parent, exe string) (string, error) {
+	d, err := os.MkdirTemp(parent, "sshell-bin-")
+	if err != nil {
+		return "", err
+	}
+	for _, t := range Tools {
+		if err := os.Symlink(exe, filepath.Join(d, t)); err != nil {
+			os.RemoveAll(d)
+			return "", err
+		}
+	}
+	return d, nil
+}
+
+// linksTo reports whether dir holds a link named each of Tools to exe.
+func linksTo(dir, exe string) bool {
+	for _, t := range Tools {
+		if l, err := os.Readlink(filepath.Join(dir, t)); err != nil || l != exe {
+			return false
+		}
+	}
+	return true
 }
 
 func run(ctx context.Context, c Command) (Exit, error) {
