@@ -107,6 +107,10 @@ $BLOSSOM_EXECUTOR_ENDPOINT). The functions reach the cluster without
 				return err
 			}
 			defer c.Close()
+			if concurrency <= 0 {
+				// Every stage of a pipeline must run at once.
+				concurrency = max(16, len(sshell.SplitPipeline(line)))
+			}
 			e, err := executor.New(executor.Options{Backend: backend, DSO: eps, Endpoint: endpoint,
 				Concurrency: concurrency, Stderr: cmd.ErrOrStderr()})
 			if err != nil {
@@ -132,7 +136,7 @@ $BLOSSOM_EXECUTOR_ENDPOINT). The functions reach the cluster without
 	f.StringArrayVarP(&files, "file", "f", nil, "copy FILE into the function's working directory (repeatable)")
 	f.BoolVar(&async, "async", false, "print the run's id and return; the command runs detached, its output discarded")
 	f.BoolVar(&noSplit, "no-split", false, "run a pipeline in one function")
-	f.IntVar(&concurrency, "concurrency", 0, "functions running at once (default the back end's)")
+	f.IntVar(&concurrency, "concurrency", 0, "functions running at once (default 16, or the stages of the pipeline if more)")
 	f.StringVar(&id, "id", "", "id of the run (default random)")
 	f.MarkHidden("id")
 	return cmd
