@@ -1,13 +1,11 @@
 package km_test
 
 import (
-	"context"
-	"io"
 	"os"
 	"testing"
 
 	"github.com/blossom-dso/blossom/examples/internal/iterml"
-	"github.com/blossom-dso/blossom/examples/internal/setup"
+	"github.com/blossom-dso/blossom/examples/internal/iterml/itermltest"
 	"github.com/blossom-dso/blossom/examples/kmeans/km"
 	"github.com/blossom-dso/blossom/executor"
 	"github.com/stretchr/testify/require"
@@ -37,34 +35,13 @@ func cost(t *testing.T, j iterml.Job, model []float64) float64 {
 // back end: the same centroids (up to the order of additions), and a
 // clustering far better than the initial one.
 func TestKMeans(t *testing.T) {
-	j := iterml.Job{Dir: t.TempDir(), Parts: 3, Dim: 3, Iterations: 6, K: 4, Seed: 7}
+	j := iterml.Job{Run: "km", Dir: t.TempDir(), Parts: 3, Dim: 3, Iterations: 6, K: 4, Seed: 7}
 	_, err := km.Generate(j, 300, 3)
 	require.NoError(t, err)
-	var first []float64
-	for _, b := range []string{"local", "process", "http"} {
-		t.Run(b, func(t *testing.T) {
-			env, err := setup.Start(context.Background(), setup.Flags{Nodes: 2, Backend: b}, setup.Options{Concurrency: j.Parts, Stderr: io.Discard})
-			require.NoError(t, err)
-			defer env.Close()
-			ctx := env.Context(context.Background())
-			jb := j
-			jb.Run = "km-" + b
-			c, err := km.Funcs.Compare(ctx, jb, 1, 1e-9, io.Discard)
-			require.NoError(t, err)
-			require.Len(t, c.Model, j.K*j.Dim)
-			require.Less(t, cost(t, j, c.Model), cost(t, j, km.Init(j))/4, "k-means improves on its initial centroids")
-			if first == nil {
-				first = c.Model
-			} else {
-				d, err := iterml.MaxDiff(first, c.Model)
-				require.NoError(t, err)
-				require.Less(t, d, 1e-9, "the same centroids on every back end")
-			}
-			objs, err := env.Client.ListAll(ctx, "")
-			require.NoError(t, err)
-			require.Empty(t, objs, "the run deletes its objects")
-		})
-	}
+	itermltest.Run(t, km.Funcs, j, func(t *testing.T, model []float64) {
+		require.Len(t, model, j.K*j.Dim)
+		require.Less(t, cost(t, j, model), cost(t, j, km.Init(j))/4, "k-means improves on its initial centroids")
+	})
 }
 
 func TestUpdate(t *testing.T) {

@@ -1,13 +1,11 @@
 package lr_test
 
 import (
-	"context"
-	"io"
 	"os"
 	"testing"
 
 	"github.com/blossom-dso/blossom/examples/internal/iterml"
-	"github.com/blossom-dso/blossom/examples/internal/setup"
+	"github.com/blossom-dso/blossom/examples/internal/iterml/itermltest"
 	"github.com/blossom-dso/blossom/examples/logreg/lr"
 	"github.com/blossom-dso/blossom/executor"
 	"github.com/stretchr/testify/require"
@@ -38,31 +36,13 @@ func accuracy(t *testing.T, j iterml.Job, model []float64) float64 {
 // back end: the same weights (up to the order of additions), and a
 // classifier that labels the training data well.
 func TestLogReg(t *testing.T) {
-	j := iterml.Job{Dir: t.TempDir(), Parts: 3, Dim: 4, Iterations: 20, Rate: 1, Seed: 1}
+	j := iterml.Job{Run: "lr", Dir: t.TempDir(), Parts: 3, Dim: 4, Iterations: 20, Rate: 1, Seed: 1}
 	_, err := lr.Generate(j, 300, 5)
 	require.NoError(t, err)
-	var first []float64
-	for _, b := range []string{"local", "process", "http"} {
-		t.Run(b, func(t *testing.T) {
-			env, err := setup.Start(context.Background(), setup.Flags{Nodes: 2, Backend: b}, setup.Options{Concurrency: j.Parts, Stderr: io.Discard})
-			require.NoError(t, err)
-			defer env.Close()
-			ctx := env.Context(context.Background())
-			jb := j
-			jb.Run = "lr-" + b
-			c, err := lr.Funcs.Compare(ctx, jb, 1, 1e-9, io.Discard)
-			require.NoError(t, err)
-			require.Len(t, c.Model, j.Dim+1)
-			require.Greater(t, accuracy(t, j, c.Model), 0.9)
-			if first == nil {
-				first = c.Model
-			} else {
-				d, err := iterml.MaxDiff(first, c.Model)
-				require.NoError(t, err)
-				require.Less(t, d, 1e-9, "the same weights on every back end")
-			}
-		})
-	}
+	itermltest.Run(t, lr.Funcs, j, func(t *testing.T, model []float64) {
+		require.Len(t, model, j.Dim+1)
+		require.Greater(t, accuracy(t, j, model), 0.9)
+	})
 }
 
 func TestGradient(t *testing.T) {
