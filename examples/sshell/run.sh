@@ -24,6 +24,7 @@ mkdir -p /tmp/$(whoami)
 grep average "$work/crawl.log"
 echo "== figure 9";  sh "$here/fig9.sh"
 echo "== figure 11"; sh "$here/fig11.sh"
+echo "== figure 12, bottom"; mkdir -p "$work/fs"; FS="$work/fs" sh "$here/fig12-file.sh" || echo "exit status $?"
 if command -v parallel >/dev/null && command -v uuid >/dev/null; then
 	echo "== figure 10"; JOBS=20 sh "$here/fig10.sh"
 else

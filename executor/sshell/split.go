@@ -6,11 +6,17 @@ import "strings"
 // stage | stage | ..., whose separators are top-level `|`: not inside
 // quotes, $(...), (...), `...` or { ...; } groups. Anything else at top
 // level that a split would change the meaning of — `;`, `&`, `&&`, `||`,
-// `|&`, a newline or a comment — or unbalanced quoting makes it return
-// cmd whole, to run in one function. Redirections such as 2>&1 and >&3
+// `|&`, a newline or a comment — or unbalanced quoting, or $$ (which
+// the stages of one shell share), makes it return cmd whole, to run in
+// one function. Redirections such as 2>&1 and >&3
 // are not separators.
 func SplitPipeline(cmd string) []string {
 	whole := []string{cmd}
+	if strings.Contains(cmd, "$$") {
+		// The stages would each see their own shell's pid (deliverable
+		// Figure 12's `tail --pid=$$ ... | { ... kill $$; }`).
+		return whole
+	}
 	var stack []byte // open contexts: '"', '(', '`'
 	braces := 0
 	var cuts []int

@@ -20,7 +20,7 @@ func TestSplitPipeline(t *testing.T) {
 		{`echo "x $(echo "a|b") y" | cat`, []string{`echo "x $(echo "a|b") y"`, "cat"}},
 		{"echo $(seq 3 | wc -l) | cat", []string{"echo $(seq 3 | wc -l)", "cat"}},
 		{"(a; b) | c", []string{"(a; b)", "c"}},
-		{`{ sed "/EOF/ q" && kill $$ ;} | grep -v x`, []string{`{ sed "/EOF/ q" && kill $$ ;}`, "grep -v x"}},
+		{`{ sed "/EOF/ q" && kill $! ;} | grep -v x`, []string{`{ sed "/EOF/ q" && kill $! ;}`, "grep -v x"}},
 		{"cmd 2>&1 | cat", []string{"cmd 2>&1", "cat"}},
 		{"echo a\\|b | cat", []string{"echo a\\|b", "cat"}},
 		{"echo `ls | wc -l` | cat", []string{"echo `ls | wc -l`", "cat"}},
@@ -41,6 +41,7 @@ func TestSplitPipeline(t *testing.T) {
 		{"a ) | b", nil},
 		{"{ a | b; }", nil},
 		{"counter -n c increment -i 5", nil},
+		{`tail --pid=$$ -f x | { sed "/EOF/ q" && kill $$ ;} | wc -l`, nil},
 	} {
 		want := tc.want
 		if want == nil {
