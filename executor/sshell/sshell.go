@@ -225,7 +225,6 @@ func run(ctx context.Context, c Command) (Exit, error) {
 	// until r ends; on a failed put it closes r so that the writer gets
 	// EPIPE.
 	forward := func(r io.ReadCloser, p dso.Pipe, fd int, tag bool) {
-		defer wg.Done()
 		buf := make([]byte, chunkSize)
 		for {
 			n, err := r.Read(buf)
@@ -268,16 +267,20 @@ func run(ctx context.Context, c Command) (Exit, error) {
 		return Exit{}, err
 	}
 	wg.Add(2)
-	if c.Stdout != "" {
+	go func() {
+		defer wg.Done()
+		if c.Stdout == "" {
+			forward(outR, stream, Stdout, true)
+			return
+		}
 		out := dso.NewPipe(cl, c.Stdout, PipeCapacity)
-		go func() {
-			forward(outR, out, Stdout, false)
-			out.Close(context.WithoutCancel(ctx))
-		}()
-	} else {
-		go forward(outR, stream, Stdout, true)
-	}
-	go forward(errR, stream, Stderr, true)
+		forward(outR, out, Stdout, false)
+		out.Close(context.WithoutCancel(ctx)) // end of file downstream
+	}()
+	go func() {
+		defer wg.Done()
+		forward(errR, stream, Stderr, true)
+	}()
 	if inW != nil {
 		go feed(ctx, in, inW, fail)
 	}
