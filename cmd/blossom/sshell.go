@@ -70,7 +70,8 @@ map -n m mergeAll a=1, ...) and talk to the same DSO cluster
 in a fresh working directory, with the files of -f copied there.
 
 A plain pipeline, cmdA | cmdB, runs as one function per stage, the data
-carried between them by a DSO pipe (--no-split: in one function). With
+carried between them by a DSO pipe (--no-split: in one function; a
+command with ;, &, &&, ||, a comment or $$ at top level is never split). With
 --async, sshell prints the run's id and returns at once; a detached
 process of this binary runs the command and discards its output.
 
