@@ -37,11 +37,21 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	dispatch()
+	os.Exit(execute())
+}
+
+// execute runs the root command and returns the exit code.
+func execute() int {
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "blossom:", err)
-		if e, ok := err.(*exitError); ok {
-			os.Exit(e.code)
+		e, ok := err.(*exitError)
+		if !ok || e.err != errQuiet {
+			fmt.Fprintln(os.Stderr, "blossom:", err)
 		}
-		os.Exit(2)
+		if ok {
+			return e.code
+		}
+		return 2
 	}
+	return 0
 }
