@@ -174,6 +174,7 @@ func (r *Replica) restore(ck []byte) error {
 		prev = slot
 		e := r.entry(slot)
 		e.prom, e.bal, e.chosen, e.cmds = prom, bal, chosen, cmds
+		r.raise(prom)
 		if bal == ownBallot(r.self) && !chosen {
 			// The own proposal is sent again (retransmit).
 			r.inflight[slot] = cmds

@@ -90,6 +90,27 @@
 // command submitted here and not executed after 2·SuspectTicks ticks is
 // proposed again.
 //
+// # Hostile input
+//
+// As package protocols requires, a message no honest peer could send
+// changes nothing: a sender that is not a peer; a ballot of round 0, owned
+// by no peer, of round 1 not owned by the slot's owner, or with a round
+// more than ballot.MaxAhead above the highest ballot this replica promised
+// or voted (plausible; in an Accept, AcceptOK, Prepare, Nack, or an entry
+// of a Promise or CatchUp); a slot at or below the compaction point or
+// more than maxAhead (65,536) past the executed prefix; a skip range
+// longer than maxAhead or out of range; a Prepare range longer than 128
+// of the owner's slots. The ballot bound matters beyond the ballot itself:
+// a forged Accept or AcceptOK far ahead that was accepted grew the log up
+// to its slot, the owners then skipped their unused slots up to the highest
+// slot known, and catch-up requests made every peer skip as far, so that
+// forged messages pushed the whole cluster tens of thousands of empty
+// slots ahead, through which no owner could propose (the pipeline bound)
+// and catch-up crawled 256 slots per message (the forged-message test,
+// seed 2, lost 14 operations after the heal). Messages without a ballot
+// (Skip, a CatchUpReq, a value in a CatchUp) cannot be told from the truth
+// when their slots are plausible; see "Hostile input" in package protocols.
+//
 // # Persistence and recovery
 //
 // Three records, each made durable before a message that depends on it

@@ -98,7 +98,8 @@ type Replica struct {
 	submitted []waiting
 
 	rev         *revocation
-	revokeAfter int // tick before which no revocation starts
+	top         ballot.Ballot // highest ballot promised or voted here (see plausible)
+	revokeAfter int           // tick before which no revocation starts
 	now         int
 	lastBeat    int
 	heard       map[protocols.NodeID]int // tick a message from a peer last arrived
@@ -268,7 +269,8 @@ func (r *Replica) skipThrough(s uint64) {
 // applySkip marks the slots of owner in [from, to) chosen no-ops.
 func (r *Replica) applySkip(owner protocols.NodeID, from, to uint64) {
 	i := r.cfg.Index(owner)
-	if i < 0 || from >= to || to-from > maxAhead {
+	if i < 0 || from >= to || to-from > maxAhead || !r.inRange(from) && from > r.base {
+		// Out of range above (also: s below could wrap around).
 		return
 	}
 	s := max(from, r.base+1)
@@ -330,7 +332,7 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 	case Promise:
 		r.handlePromise(from, m)
 	case Nack:
-		if r.rev != nil && r.rev.ballot.Less(m.Promised) {
+		if r.rev != nil && r.rev.ballot.Less(m.Promised) && r.plausible(m.Slot, m.Promised) {
 			r.abandon()
 		}
 	case CatchUpReq:
@@ -345,7 +347,8 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 }
 
 // validBallot reports whether b may be used for slot: round 1 belongs to
-// the slot's owner, higher rounds to revokers.
+// the slot's owner, higher rounds to revokers. It says nothing of how far
+// ahead b is (see plausible).
 func (r *Replica) validBallot(slot uint64, b ballot.Ballot) bool {
 	switch {
 	case b.Round == 0 || r.cfg.Index(b.Node) < 0:
@@ -356,8 +359,19 @@ func (r *Replica) validBallot(slot uint64, b ballot.Ballot) bool {
 	return true
 }
 
+// plausible reports whether an honest peer could send b for slot: a valid
+// ballot of the slot (validBallot) whose round is at most ballot.MaxAhead
+// beyond the highest ballot this replica promised or voted (ballot.Plausible;
+// revokers raise rounds one at a time).
+func (r *Replica) plausible(slot uint64, b ballot.Ballot) bool {
+	return r.validBallot(slot, b) && ballot.Plausible(b, r.top, r.cfg.Peers)
+}
+
+// raise records that this replica promised or voted b.
+func (r *Replica) raise(b ballot.Ballot) { r.top = ballot.Max(r.top, b) }
+
 func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
-	if !r.inRange(m.Slot) || !r.validBallot(m.Slot, m.Ballot) {
+	if !r.inRange(m.Slot) || !r.plausible(m.Slot, m.Ballot) {
 		return
 	}
 	e := r.entry(m.Slot)
@@ -373,6 +387,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 	}
 	e = r.entry(m.Slot) // skipThrough may have grown the log
 	e.prom, e.bal, e.enc = m.Ballot, m.Ballot, nil
+	r.raise(m.Ballot)
 	if !e.chosen {
 		// A chosen slot keeps its value: any later ballot proposes it.
 		e.cmds = m.Cmds
@@ -390,7 +405,7 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 	if from != r.self {
 		r.applySkip(from, m.SkipFrom, m.SkipTo)
 	}
-	if !r.inRange(m.Slot) || !r.validBallot(m.Slot, m.Ballot) {
+	if !r.inRange(m.Slot) || !r.plausible(m.Slot, m.Ballot) {
 		return
 	}
 	e := r.entry(m.Slot)
@@ -425,7 +440,7 @@ func (r *Replica) execute() {
 
 func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 	i := r.cfg.Index(m.Owner)
-	if i < 0 || m.Ballot.Round < 2 || m.From > m.To || m.To-m.From > maxRevoke*r.n {
+	if i < 0 || m.Ballot.Round < 2 || !r.plausible(m.From, m.Ballot) || m.From > m.To || m.To-m.From > maxRevoke*r.n {
 		return
 	}
 	if m.From <= r.base {
@@ -460,6 +475,7 @@ func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 		e := r.entry(s)
 		e.prom, e.enc = m.Ballot, nil
 	}
+	r.raise(m.Ballot)
 	r.env.Persist(promiseRecord(m.Owner, m.From, m.To, m.Ballot))
 	r.env.Send(from, Promise{Ballot: m.Ballot, Owner: m.Owner, From: m.From, To: m.To, Accepted: acc})
 }
@@ -509,6 +525,7 @@ func (r *Replica) revoke(owner protocols.NodeID, s uint64) {
 		round = max(round, r.at(t).prom.Round)
 	}
 	b := ballot.Ballot{Round: round + 1, Node: r.self}
+	r.raise(b)
 	r.rev = &revocation{ballot: b, owner: owner, from: s, to: to, promises: quorum.NewTracker(r.q), merged: map[uint64]Accepted{}, started: r.now}
 	m := Prepare{Ballot: b, Owner: owner, From: s, To: to}
 	r.handlePrepare(r.self, m)
@@ -521,7 +538,7 @@ func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
 		return
 	}
 	for _, a := range m.Accepted {
-		if a.Slot < v.from || a.Slot > v.to || r.owner(a.Slot) != v.owner {
+		if a.Slot < v.from || a.Slot > v.to || r.owner(a.Slot) != v.owner || !r.plausible(a.Slot, a.Ballot) {
 			continue
 		}
 		if a.Ballot == v.ballot {
@@ -601,7 +618,7 @@ func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
 			r.choose(a.Slot, a.Cmds)
 			continue
 		}
-		if !r.inRange(a.Slot) || !r.validBallot(a.Slot, a.Ballot) {
+		if !r.inRange(a.Slot) || !r.plausible(a.Slot, a.Ballot) {
 			continue
 		}
 		if e := r.entry(a.Slot); e.bal == a.Ballot && !e.chosen {

@@ -59,6 +59,7 @@ func (r *Replica) recover(recs [][]byte) error {
 				e.cmds = cmds
 			}
 			e.bal, e.prom = b, ballot.Max(e.prom, b)
+			r.raise(b)
 			if b == ownBallot(r.self) {
 				// The own proposal is sent again (retransmit): the
 				// others may never have seen it.
@@ -77,6 +78,7 @@ func (r *Replica) recover(recs [][]byte) error {
 				e := r.entry(s)
 				e.prom = ballot.Max(e.prom, b)
 			}
+			r.raise(b)
 		case recSkip:
 			from, to := rd.Uvarint(), rd.Uvarint()
 			if rd.Err() != nil {
