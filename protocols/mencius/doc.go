@@ -120,6 +120,18 @@
 // nextOwn lies past every own proposal and skip, and own round-1 proposals
 // are retransmitted. What was chosen and executed is relearned by catch-up.
 //
+// No record keeps the executed prefix, yet a replica may execute any
+// number of slots learned from its peers without writing a record, and
+// then vote or skip up to maxAhead past it. So that a restart can bound
+// the log it rebuilds, a replica keeps a horizon — the highest slot its
+// durable state names (checkpoint, votes, promise ranges, skips) — and
+// writes a mark record (type 5: the new horizon) whenever its executed
+// prefix reaches maxAhead/2 past it (after a state transfer, one mark per
+// maxAhead/2 slots of the jump). Every record then names slots within
+// 2·maxAhead of the horizon of the durable state before it, and recovery
+// rejects one that does not (and a mark more than maxAhead ahead) as an
+// error instead of growing the log up to a slot a corrupt record names.
+//
 // # Checkpoints and compaction
 //
 // A Replica implements protocols.Compactor. Checkpoint first compacts the

@@ -92,6 +92,7 @@ type Replica struct {
 
 	executed uint64
 	done     map[protocols.CommandID]bool
+	horizon  uint64 // highest slot the durable state names (see persist)
 
 	batch     []protocols.Command
 	inflight  map[uint64][]protocols.Command // own slots proposed, not chosen
@@ -183,11 +184,37 @@ func ownBallot(owner protocols.NodeID) ballot.Ballot {
 
 // inRange reports whether slot may be stored: above the compaction point
 // and at most maxAhead past the executed prefix. While the replica
-// recovers its own records the upper bound does not apply: each record was
-// in range when it was written, against an executed prefix that no record
-// keeps (and that peers far ahead may have moved far past the records).
+// recovers its own records, whose executed prefix no record keeps, the
+// upper bound is 2·maxAhead past the horizon instead (see persist).
 func (r *Replica) inRange(slot uint64) bool {
-	return slot > r.base && slot >= 1 && (r.recovering || slot <= r.executed+maxAhead)
+	if r.recovering {
+		return slot > r.base && slot >= 1 && slot <= r.horizon+2*maxAhead
+	}
+	return slot > r.base && slot >= 1 && slot <= r.executed+maxAhead
+}
+
+// persist makes rec durable; high is the highest slot it names, which
+// raises the horizon. The horizon is the highest slot the durable state
+// names: the checkpoint's executed prefix and slots, the slots of the
+// records after it, and the marks (markHorizon). Keeping the executed
+// prefix less than maxAhead/2 past it makes every record name slots within
+// 2·maxAhead of the horizon of the records before it, which is how
+// recovery bounds the log it rebuilds (a corrupt record naming a slot far
+// ahead is an error, not an allocation without bound).
+func (r *Replica) persist(rec []byte, high uint64) {
+	r.env.Persist(rec)
+	r.horizon = max(r.horizon, high)
+}
+
+// markHorizon persists marks until the executed prefix lies less than
+// maxAhead/2 past the horizon: one mark per maxAhead/2 slots executed
+// without a record, and after a state transfer one per maxAhead/2 slots
+// of the jump, so that each mark too is in range of the ones before.
+func (r *Replica) markHorizon() {
+	for r.executed >= r.horizon+maxAhead/2 {
+		v := r.horizon + maxAhead/2
+		r.persist(markRecord(v), v)
+	}
 }
 
 // entry returns the entry of slot, growing the log; slot must be inRange.
@@ -260,7 +287,7 @@ func (r *Replica) skipThrough(s uint64) {
 		return
 	}
 	from, to := r.nextOwn, r.ownAtOrAbove(s+1)
-	r.env.Persist(skipRecord(from, to))
+	r.persist(skipRecord(from, to), to-r.n)
 	r.applySkip(r.self, from, to)
 	r.nextOwn = to
 	r.skipFrom, r.skipTo = from, to
@@ -392,7 +419,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		// A chosen slot keeps its value: any later ballot proposes it.
 		e.cmds = m.Cmds
 	}
-	r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+	r.persist(acceptRecord(m.Slot, m.Ballot, m.Cmds), m.Slot)
 	if e.chosenAt == m.Ballot {
 		r.choose(m.Slot, m.Cmds)
 	}
@@ -435,6 +462,7 @@ func (r *Replica) execute() {
 			}
 		}
 		r.executed++
+		r.markHorizon()
 	}
 }
 
@@ -476,7 +504,7 @@ func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 		e.prom, e.enc = m.Ballot, nil
 	}
 	r.raise(m.Ballot)
-	r.env.Persist(promiseRecord(m.Owner, m.From, m.To, m.Ballot))
+	r.persist(promiseRecord(m.Owner, m.From, m.To, m.Ballot), m.To)
 	r.env.Send(from, Promise{Ballot: m.Ballot, Owner: m.Owner, From: m.From, To: m.To, Accepted: acc})
 }
 

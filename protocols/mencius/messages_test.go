@@ -111,6 +111,8 @@ func FuzzRecover(f *testing.F) {
 		acceptRecord(3, b, sampleMessages()[0].(Accept).Cmds),
 		promiseRecord(1, 1, 40, b),
 		skipRecord(2, 14),
+		markRecord(maxAhead),
+		acceptRecord(1<<40, b, nil), // far beyond the horizon: an error, not 2^40 entries
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -119,6 +121,44 @@ func FuzzRecover(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		_ = newTestReplica().recover([][]byte{rec}) // must not panic or exhaust memory
 	})
+}
+
+// recordingEnv is a nopEnv that keeps the persisted records.
+type recordingEnv struct {
+	nopEnv
+	recs *[][]byte
+}
+
+func (e recordingEnv) Persist(rec []byte) { *e.recs = append(*e.recs, rec) }
+
+// TestRecoverAfterExecutingFarWithoutRecords checks the horizon: a replica
+// that executes far more than maxAhead slots learned from its peers (no
+// record of its own) and then votes at the edge of its window restarts
+// from its records, and a record far beyond the horizon of the records
+// before it is an error (recovery cannot tell where the executed prefix
+// was, and must not rebuild a log up to any slot a record names).
+func TestRecoverAfterExecutingFarWithoutRecords(t *testing.T) {
+	var recs [][]byte
+	cfg := protocols.Config{Self: 2, Peers: []protocols.NodeID{1, 2, 3}, Env: recordingEnv{recs: &recs}}
+	r := newReplica(cfg)
+	r.retain = 0
+	for r.executed < maxAhead+1000 {
+		for s := r.executed + 1; s <= r.executed+1000; s++ {
+			r.choose(s, nil)
+		}
+		r.execute()
+		r.compact()
+	}
+	revoker := ballot.Ballot{Round: 2, Node: 3}
+	far := r.executed + maxAhead
+	r.Step(3, Accept{Ballot: revoker, Slot: far})
+	require.Equal(t, revoker, r.at(far).bal, "the vote is cast")
+	re := newReplica(cfg)
+	require.NoError(t, re.recover(recs), "the replica restarts from its records")
+	require.Equal(t, revoker, re.at(far).bal, "the vote survives the restart")
+	require.Len(t, recs, 3, "two marks (one per maxAhead/2 slots executed) and the vote")
+	require.Error(t, newTestReplica().recover([][]byte{acceptRecord(1<<40, revoker, nil)}))
+	require.Error(t, newTestReplica().recover([][]byte{markRecord(maxAhead), markRecord(3 * maxAhead)}))
 }
 
 // sampleCheckpoint is the checkpoint of a replica (node 2 of 3) that
