@@ -178,8 +178,7 @@
 // promises, votes and skips above E kept, its executed ids forgotten and
 // its next own slot above E; then it asks every peer for the slots above
 // E. The runtime checkpoints right after the install; a crash before that
-// loses only the transfer. With a small window (4 slots) replicas still
-// lose operations in some swarm seeds; only the default window is swept.
+// loses only the transfer. The compaction sweep includes a 4-slot window.
 //
 // A failpoint (github.com/pingcap/failpoint) plants a bug for the sabotage
 // test: "executeOnChoose" executes a slot as soon as it is chosen, ahead of
