@@ -563,7 +563,11 @@ func (r *Replica) sendCommitted(to protocols.NodeID, in *instance) {
 }
 
 func (r *Replica) handlePreAccept(from protocols.NodeID, m PreAccept) {
-	if !valid(m.Dot) || r.graph.IsExecuted(m.Dot) {
+	// An executed instance still known here is committed: its initial
+	// coordinator, which may have missed the commit, gets it (below); it
+	// retransmits its PreAccept until it does. One forgotten (stable) is
+	// executed everywhere, the coordinator included.
+	if !valid(m.Dot) || r.graph.IsExecuted(m.Dot) && r.inst[m.Dot] == nil {
 		return
 	}
 	in := r.get(m.Dot)
