@@ -681,7 +681,15 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 	in.val, in.deps, in.phase = m.Val, normDeps(m.Deps, m.Dot), Accepted
 	r.dropStale(in)
 	r.index(in)
-	r.persist(in)
+	persist := true
+	failpoint.Inject("acceptOKBeforePersist", func() {
+		// Planted bug for the sabotage test: a replica answers for a
+		// vote it never made durable; a crash forgets it.
+		persist = from == r.self
+	})
+	if persist {
+		r.persist(in)
+	}
 	r.send(from, AcceptOK{Ballot: m.Ballot, Dot: m.Dot})
 }
 
