@@ -31,8 +31,8 @@ func TestSabotageRecoverOKReportsPromiseBreaksAgreement(t *testing.T) {
 // answer an Accept without persisting their vote: in the ack-crash script
 // (acceptOKScript: ack, crash, restart, recover without the proposer) the
 // recovery misses the vote and commits other deps than the proposer did.
-// The ack-crash sweep misses this bug (0 of 100 seeds at (3,1,1)): the
-// proposer's Commit must be lost too, with the proposer down.
+// The ack-crash sweep was reported to miss it (issue 16): the proposer's
+// Commit must be lost too, with the proposer down.
 func TestSabotageAcceptOKBeforePersistIsCaughtByScript(t *testing.T) {
 	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/acceptOKBeforePersist"
 	require.NoError(t, failpoint.Enable(fp, "return(true)"))
