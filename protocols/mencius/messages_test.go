@@ -224,3 +224,36 @@ func FuzzCheckpoint(f *testing.F) {
 		_ = newTestReplica().restore(ck) // must not panic or exhaust memory
 	})
 }
+
+// TestImplausibleMessagesChangeNothing checks the drops of "Hostile input"
+// (package doc) on single messages: a ballot far beyond any round this
+// replica promised or voted, a Prepare owned by no peer, and a skip range
+// near the top of the slot numbers (whose own-slot rounding would wrap
+// around to low slots) leave the log untouched.
+func TestImplausibleMessagesChangeNothing(t *testing.T) {
+	far := ballot.Ballot{Round: 1 << 40, Node: 3}
+	for name, m := range map[string]protocols.Message{
+		"Accept far ahead":    Accept{Ballot: far, Slot: 7},
+		"AcceptOK far ahead":  AcceptOK{Ballot: far, Slot: 7},
+		"Prepare far ahead":   Prepare{Ballot: far, Owner: 2, From: 2, To: 8},
+		"Prepare of no peer":  Prepare{Ballot: ballot.Ballot{Round: 2, Node: 9}, Owner: 2, From: 2, To: 8},
+		"Skip at the top":     Skip{From: 1<<64 - 3, To: 1<<64 - 1},
+		"CatchUp far ahead":   CatchUp{Chosen: []Accepted{{Slot: 7, Ballot: far}}},
+		"skip on an AcceptOK": AcceptOK{Ballot: far, Slot: 1<<64 - 2, SkipFrom: 1<<64 - 3, SkipTo: 1<<64 - 1},
+	} {
+		r := newTestReplica()
+		r.Step(3, m)
+		require.Zero(t, r.lastSlot(), "%s: the log grew", name)
+		require.True(t, r.top.IsZero(), "%s: the ballot was adopted", name)
+	}
+	// In a 5-replica cluster, node 3's own slot at or above 2^64−2 lies
+	// past 2^64: rounded without the range check it wrapped around to
+	// slot 2, node 2's, which the skip then decided as a no-op.
+	r5 := newReplica(protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3, 4, 5}, Env: nopEnv{}})
+	r5.Step(3, Skip{From: 1<<64 - 2, To: 1<<64 - 1})
+	require.Zero(t, r5.lastSlot(), "a skip at the top of the slot numbers grew the log")
+	// A plausible revoker's ballot is taken.
+	r := newTestReplica()
+	r.Step(3, Accept{Ballot: ballot.Ballot{Round: 2, Node: 3}, Slot: 7})
+	require.Equal(t, ballot.Ballot{Round: 2, Node: 3}, r.at(7).bal)
+}
