@@ -96,8 +96,9 @@
 // tests is restricted accordingly (foreign ballots, clients outside the
 // workload, no forged relayed multicast commands, no forged epaxos or
 // atlas message without a ballot or at the zero ballot, the initial
-// coordinator's, about a real instance).
+// coordinator's, about a real instance, no forged mencius skip, catch-up
+// request or chosen value about real slots).
 //
-// Covered today: paxos, wbcast, skeen (whose Paxos messages are paxos's),
-// epaxos and atlas. Not yet: mencius (no inject test).
+// Covered: paxos, wbcast, skeen (whose Paxos messages are paxos's),
+// epaxos, atlas and mencius.
 package protocols

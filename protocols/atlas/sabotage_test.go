@@ -47,7 +47,8 @@ func TestSabotageFastThresholdOneLessIsCaught(t *testing.T) {
 // TestSabotageAckBeforePersistIsCaught plants replicas that answer
 // MCollect and MConsensus without persisting what they answered for: the
 // ack-crash fault must catch it (f = 2: at f = 1 the fast quorum spans a
-// majority and so far no seed lost a vote that mattered).
+// majority and no swept seed lost a vote that mattered; the scripted
+// scenario catches it there, TestSabotageAckBeforePersistIsCaughtByScriptAtF1).
 func TestSabotageAckBeforePersistIsCaught(t *testing.T) {
 	sabotage(t, "ackBeforePersist")
 	simtest.RequireAckCrashCatches(t, sweepConfig(2), 200)

@@ -183,6 +183,10 @@
 // "recoverOKReportsPromise" makes RecoverOK report the promise held before
 // the Recover instead of abal — the original EPaxos bug (Sutra, IPL 2020).
 // "dropDeps" makes PreAccept report the coordinator's deps without the
-// replica's own conflicts, so fast-path commits lose dependencies. Both are
-// inert unless the build is rewritten by failpoint-toolexec.
+// replica's own conflicts, so fast-path commits lose dependencies.
+// "preAcceptOKBeforePersist" and "acceptOKBeforePersist" make a replica
+// answer a PreAccept or an Accept without persisting what it answered for
+// (the first is caught by the ack-crash sweep, the second by the scripted
+// ack-crash scenario, acceptOKScript). All are inert unless the build is
+// rewritten by failpoint-toolexec.
 package epaxos

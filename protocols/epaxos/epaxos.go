@@ -563,7 +563,11 @@ func (r *Replica) sendCommitted(to protocols.NodeID, in *instance) {
 }
 
 func (r *Replica) handlePreAccept(from protocols.NodeID, m PreAccept) {
-	if !valid(m.Dot) || r.graph.IsExecuted(m.Dot) {
+	// An executed instance still known here is committed: its initial
+	// coordinator, which may have missed the commit, gets it (below); it
+	// retransmits its PreAccept until it does. One forgotten (stable) is
+	// executed everywhere, the coordinator included.
+	if !valid(m.Dot) || r.graph.IsExecuted(m.Dot) && r.inst[m.Dot] == nil {
 		return
 	}
 	in := r.get(m.Dot)
@@ -677,7 +681,15 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 	in.val, in.deps, in.phase = m.Val, normDeps(m.Deps, m.Dot), Accepted
 	r.dropStale(in)
 	r.index(in)
-	r.persist(in)
+	persist := true
+	failpoint.Inject("acceptOKBeforePersist", func() {
+		// Planted bug for the sabotage test: a replica answers for a
+		// vote it never made durable; a crash forgets it.
+		persist = from == r.self
+	})
+	if persist {
+		r.persist(in)
+	}
 	r.send(from, AcceptOK{Ballot: m.Ballot, Dot: m.Dot})
 }
 

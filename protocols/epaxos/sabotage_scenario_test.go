@@ -26,3 +26,17 @@ func TestSabotageRecoverOKReportsPromiseBreaksAgreement(t *testing.T) {
 	require.Positive(t, c.reps[1].Violations+c.reps[2].Violations+c.reps[3].Violations,
 		"the disagreeing commits must meet at some replica")
 }
+
+// TestSabotageAcceptOKBeforePersistIsCaughtByScript plants replicas that
+// answer an Accept without persisting their vote: in the ack-crash script
+// (acceptOKScript: ack, crash, restart, recover without the proposer) the
+// recovery misses the vote and commits other deps than the proposer did.
+// The ack-crash sweep was reported to miss it (issue 16): the proposer's
+// Commit must be lost too, with the proposer down.
+func TestSabotageAcceptOKBeforePersistIsCaughtByScript(t *testing.T) {
+	const fp = "github.com/blossom-dso/blossom/protocols/epaxos/acceptOKBeforePersist"
+	require.NoError(t, failpoint.Enable(fp, "return(true)"))
+	t.Cleanup(func() { require.NoError(t, failpoint.Disable(fp)) })
+	c, x := acceptOKScript(t, nil)
+	requireDisagreement(t, c, x)
+}

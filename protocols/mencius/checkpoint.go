@@ -145,7 +145,7 @@ func (r *Replica) restore(ck []byte) error {
 	if rd.Err() == nil && (base > executed || executed > maxSlot || nextOwn > maxSlot) {
 		return fmt.Errorf("mencius: checkpoint: base %d, executed %d, next own slot %d", base, executed, nextOwn)
 	}
-	r.base, r.executed = base, executed
+	r.base, r.executed, r.horizon = base, executed, executed
 	if rd.Err() == nil && nextOwn != r.ownAtOrAbove(nextOwn) {
 		return fmt.Errorf("mencius: checkpoint: next own slot %d is not own", nextOwn)
 	}
@@ -174,6 +174,8 @@ func (r *Replica) restore(ck []byte) error {
 		prev = slot
 		e := r.entry(slot)
 		e.prom, e.bal, e.chosen, e.cmds = prom, bal, chosen, cmds
+		r.raise(prom)
+		r.horizon = max(r.horizon, slot)
 		if bal == ownBallot(r.self) && !chosen {
 			// The own proposal is sent again (retransmit).
 			r.inflight[slot] = cmds

@@ -90,6 +90,27 @@
 // command submitted here and not executed after 2·SuspectTicks ticks is
 // proposed again.
 //
+// # Hostile input
+//
+// As package protocols requires, a message no honest peer could send
+// changes nothing: a sender that is not a peer; a ballot of round 0, owned
+// by no peer, of round 1 not owned by the slot's owner, or with a round
+// more than ballot.MaxAhead above the highest ballot this replica promised
+// or voted (plausible; in an Accept, AcceptOK, Prepare, Nack, or an entry
+// of a Promise or CatchUp); a slot at or below the compaction point or
+// more than maxAhead (65,536) past the executed prefix; a skip range
+// longer than maxAhead or out of range; a Prepare range longer than 128
+// of the owner's slots. The ballot bound matters beyond the ballot itself:
+// a forged Accept or AcceptOK far ahead that was accepted grew the log up
+// to its slot, the owners then skipped their unused slots up to the highest
+// slot known, and catch-up requests made every peer skip as far, so that
+// forged messages pushed the whole cluster tens of thousands of empty
+// slots ahead, through which no owner could propose (the pipeline bound)
+// and catch-up crawled 256 slots per message (the forged-message test,
+// seed 2, lost 14 operations after the heal). Messages without a ballot
+// (Skip, a CatchUpReq, a value in a CatchUp) cannot be told from the truth
+// when their slots are plausible; see "Hostile input" in package protocols.
+//
 // # Persistence and recovery
 //
 // Three records, each made durable before a message that depends on it
@@ -98,6 +119,18 @@
 // and votes are as before the crash, own skipped slots are chosen no-ops,
 // nextOwn lies past every own proposal and skip, and own round-1 proposals
 // are retransmitted. What was chosen and executed is relearned by catch-up.
+//
+// No record keeps the executed prefix, yet a replica may execute any
+// number of slots learned from its peers without writing a record, and
+// then vote or skip up to maxAhead past it. So that a restart can bound
+// the log it rebuilds, a replica keeps a horizon — the highest slot its
+// durable state names (checkpoint, votes, promise ranges, skips) — and
+// writes a mark record (type 5: the new horizon) whenever its executed
+// prefix reaches maxAhead/2 past it (after a state transfer, one mark per
+// maxAhead/2 slots of the jump). Every record then names slots within
+// 2·maxAhead of the horizon of the durable state before it, and recovery
+// rejects one that does not (and a mark more than maxAhead ahead) as an
+// error instead of growing the log up to a slot a corrupt record names.
 //
 // # Checkpoints and compaction
 //
@@ -145,8 +178,7 @@
 // promises, votes and skips above E kept, its executed ids forgotten and
 // its next own slot above E; then it asks every peer for the slots above
 // E. The runtime checkpoints right after the install; a crash before that
-// loses only the transfer. With a small window (4 slots) replicas still
-// lose operations in some swarm seeds; only the default window is swept.
+// loses only the transfer. The compaction sweep includes a 4-slot window.
 //
 // A failpoint (github.com/pingcap/failpoint) plants a bug for the sabotage
 // test: "executeOnChoose" executes a slot as soon as it is chosen, ahead of

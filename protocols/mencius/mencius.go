@@ -92,13 +92,15 @@ type Replica struct {
 
 	executed uint64
 	done     map[protocols.CommandID]bool
+	horizon  uint64 // highest slot the durable state names (see persist)
 
 	batch     []protocols.Command
 	inflight  map[uint64][]protocols.Command // own slots proposed, not chosen
 	submitted []waiting
 
 	rev         *revocation
-	revokeAfter int // tick before which no revocation starts
+	top         ballot.Ballot // highest ballot promised or voted here (see plausible)
+	revokeAfter int           // tick before which no revocation starts
 	now         int
 	lastBeat    int
 	heard       map[protocols.NodeID]int // tick a message from a peer last arrived
@@ -182,11 +184,37 @@ func ownBallot(owner protocols.NodeID) ballot.Ballot {
 
 // inRange reports whether slot may be stored: above the compaction point
 // and at most maxAhead past the executed prefix. While the replica
-// recovers its own records the upper bound does not apply: each record was
-// in range when it was written, against an executed prefix that no record
-// keeps (and that peers far ahead may have moved far past the records).
+// recovers its own records, whose executed prefix no record keeps, the
+// upper bound is 2·maxAhead past the horizon instead (see persist).
 func (r *Replica) inRange(slot uint64) bool {
-	return slot > r.base && slot >= 1 && (r.recovering || slot <= r.executed+maxAhead)
+	if r.recovering {
+		return slot > r.base && slot >= 1 && slot <= r.horizon+2*maxAhead
+	}
+	return slot > r.base && slot >= 1 && slot <= r.executed+maxAhead
+}
+
+// persist makes rec durable; high is the highest slot it names, which
+// raises the horizon. The horizon is the highest slot the durable state
+// names: the checkpoint's executed prefix and slots, the slots of the
+// records after it, and the marks (markHorizon). Keeping the executed
+// prefix less than maxAhead/2 past it makes every record name slots within
+// 2·maxAhead of the horizon of the records before it, which is how
+// recovery bounds the log it rebuilds (a corrupt record naming a slot far
+// ahead is an error, not an allocation without bound).
+func (r *Replica) persist(rec []byte, high uint64) {
+	r.env.Persist(rec)
+	r.horizon = max(r.horizon, high)
+}
+
+// markHorizon persists marks until the executed prefix lies less than
+// maxAhead/2 past the horizon: one mark per maxAhead/2 slots executed
+// without a record, and after a state transfer one per maxAhead/2 slots
+// of the jump, so that each mark too is in range of the ones before.
+func (r *Replica) markHorizon() {
+	for r.executed >= r.horizon+maxAhead/2 {
+		v := r.horizon + maxAhead/2
+		r.persist(markRecord(v), v)
+	}
 }
 
 // entry returns the entry of slot, growing the log; slot must be inRange.
@@ -259,7 +287,7 @@ func (r *Replica) skipThrough(s uint64) {
 		return
 	}
 	from, to := r.nextOwn, r.ownAtOrAbove(s+1)
-	r.env.Persist(skipRecord(from, to))
+	r.persist(skipRecord(from, to), to-r.n)
 	r.applySkip(r.self, from, to)
 	r.nextOwn = to
 	r.skipFrom, r.skipTo = from, to
@@ -268,7 +296,8 @@ func (r *Replica) skipThrough(s uint64) {
 // applySkip marks the slots of owner in [from, to) chosen no-ops.
 func (r *Replica) applySkip(owner protocols.NodeID, from, to uint64) {
 	i := r.cfg.Index(owner)
-	if i < 0 || from >= to || to-from > maxAhead {
+	if i < 0 || from >= to || to-from > maxAhead || !r.inRange(from) && from > r.base {
+		// Out of range above (also: s below could wrap around).
 		return
 	}
 	s := max(from, r.base+1)
@@ -330,7 +359,7 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 	case Promise:
 		r.handlePromise(from, m)
 	case Nack:
-		if r.rev != nil && r.rev.ballot.Less(m.Promised) {
+		if r.rev != nil && r.rev.ballot.Less(m.Promised) && r.plausible(m.Slot, m.Promised) {
 			r.abandon()
 		}
 	case CatchUpReq:
@@ -345,7 +374,8 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 }
 
 // validBallot reports whether b may be used for slot: round 1 belongs to
-// the slot's owner, higher rounds to revokers.
+// the slot's owner, higher rounds to revokers. It says nothing of how far
+// ahead b is (see plausible).
 func (r *Replica) validBallot(slot uint64, b ballot.Ballot) bool {
 	switch {
 	case b.Round == 0 || r.cfg.Index(b.Node) < 0:
@@ -356,8 +386,19 @@ func (r *Replica) validBallot(slot uint64, b ballot.Ballot) bool {
 	return true
 }
 
+// plausible reports whether an honest peer could send b for slot: a valid
+// ballot of the slot (validBallot) whose round is at most ballot.MaxAhead
+// beyond the highest ballot this replica promised or voted (ballot.Plausible;
+// revokers raise rounds one at a time).
+func (r *Replica) plausible(slot uint64, b ballot.Ballot) bool {
+	return r.validBallot(slot, b) && ballot.Plausible(b, r.top, r.cfg.Peers)
+}
+
+// raise records that this replica promised or voted b.
+func (r *Replica) raise(b ballot.Ballot) { r.top = ballot.Max(r.top, b) }
+
 func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
-	if !r.inRange(m.Slot) || !r.validBallot(m.Slot, m.Ballot) {
+	if !r.inRange(m.Slot) || !r.plausible(m.Slot, m.Ballot) {
 		return
 	}
 	e := r.entry(m.Slot)
@@ -373,11 +414,12 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 	}
 	e = r.entry(m.Slot) // skipThrough may have grown the log
 	e.prom, e.bal, e.enc = m.Ballot, m.Ballot, nil
+	r.raise(m.Ballot)
 	if !e.chosen {
 		// A chosen slot keeps its value: any later ballot proposes it.
 		e.cmds = m.Cmds
 	}
-	r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+	r.persist(acceptRecord(m.Slot, m.Ballot, m.Cmds), m.Slot)
 	if e.chosenAt == m.Ballot {
 		r.choose(m.Slot, m.Cmds)
 	}
@@ -390,7 +432,7 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 	if from != r.self {
 		r.applySkip(from, m.SkipFrom, m.SkipTo)
 	}
-	if !r.inRange(m.Slot) || !r.validBallot(m.Slot, m.Ballot) {
+	if !r.inRange(m.Slot) || !r.plausible(m.Slot, m.Ballot) {
 		return
 	}
 	e := r.entry(m.Slot)
@@ -420,12 +462,13 @@ func (r *Replica) execute() {
 			}
 		}
 		r.executed++
+		r.markHorizon()
 	}
 }
 
 func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 	i := r.cfg.Index(m.Owner)
-	if i < 0 || m.Ballot.Round < 2 || m.From > m.To || m.To-m.From > maxRevoke*r.n {
+	if i < 0 || m.Ballot.Round < 2 || !r.plausible(m.From, m.Ballot) || m.From > m.To || m.To-m.From > maxRevoke*r.n {
 		return
 	}
 	if m.From <= r.base {
@@ -460,7 +503,8 @@ func (r *Replica) handlePrepare(from protocols.NodeID, m Prepare) {
 		e := r.entry(s)
 		e.prom, e.enc = m.Ballot, nil
 	}
-	r.env.Persist(promiseRecord(m.Owner, m.From, m.To, m.Ballot))
+	r.raise(m.Ballot)
+	r.persist(promiseRecord(m.Owner, m.From, m.To, m.Ballot), m.To)
 	r.env.Send(from, Promise{Ballot: m.Ballot, Owner: m.Owner, From: m.From, To: m.To, Accepted: acc})
 }
 
@@ -509,6 +553,7 @@ func (r *Replica) revoke(owner protocols.NodeID, s uint64) {
 		round = max(round, r.at(t).prom.Round)
 	}
 	b := ballot.Ballot{Round: round + 1, Node: r.self}
+	r.raise(b)
 	r.rev = &revocation{ballot: b, owner: owner, from: s, to: to, promises: quorum.NewTracker(r.q), merged: map[uint64]Accepted{}, started: r.now}
 	m := Prepare{Ballot: b, Owner: owner, From: s, To: to}
 	r.handlePrepare(r.self, m)
@@ -521,7 +566,7 @@ func (r *Replica) handlePromise(from protocols.NodeID, m Promise) {
 		return
 	}
 	for _, a := range m.Accepted {
-		if a.Slot < v.from || a.Slot > v.to || r.owner(a.Slot) != v.owner {
+		if a.Slot < v.from || a.Slot > v.to || r.owner(a.Slot) != v.owner || !r.plausible(a.Slot, a.Ballot) {
 			continue
 		}
 		if a.Ballot == v.ballot {
@@ -601,7 +646,7 @@ func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
 			r.choose(a.Slot, a.Cmds)
 			continue
 		}
-		if !r.inRange(a.Slot) || !r.validBallot(a.Slot, a.Ballot) {
+		if !r.inRange(a.Slot) || !r.plausible(a.Slot, a.Ballot) {
 			continue
 		}
 		if e := r.entry(a.Slot); e.bal == a.Ballot && !e.chosen {

@@ -111,6 +111,8 @@ func FuzzRecover(f *testing.F) {
 		acceptRecord(3, b, sampleMessages()[0].(Accept).Cmds),
 		promiseRecord(1, 1, 40, b),
 		skipRecord(2, 14),
+		markRecord(maxAhead),
+		acceptRecord(1<<40, b, nil), // far beyond the horizon: an error, not 2^40 entries
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -119,6 +121,44 @@ func FuzzRecover(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		_ = newTestReplica().recover([][]byte{rec}) // must not panic or exhaust memory
 	})
+}
+
+// recordingEnv is a nopEnv that keeps the persisted records.
+type recordingEnv struct {
+	nopEnv
+	recs *[][]byte
+}
+
+func (e recordingEnv) Persist(rec []byte) { *e.recs = append(*e.recs, rec) }
+
+// TestRecoverAfterExecutingFarWithoutRecords checks the horizon: a replica
+// that executes far more than maxAhead slots learned from its peers (no
+// record of its own) and then votes at the edge of its window restarts
+// from its records, and a record far beyond the horizon of the records
+// before it is an error (recovery cannot tell where the executed prefix
+// was, and must not rebuild a log up to any slot a record names).
+func TestRecoverAfterExecutingFarWithoutRecords(t *testing.T) {
+	var recs [][]byte
+	cfg := protocols.Config{Self: 2, Peers: []protocols.NodeID{1, 2, 3}, Env: recordingEnv{recs: &recs}}
+	r := newReplica(cfg)
+	r.retain = 0
+	for r.executed < maxAhead+1000 {
+		for s := r.executed + 1; s <= r.executed+1000; s++ {
+			r.choose(s, nil)
+		}
+		r.execute()
+		r.compact()
+	}
+	revoker := ballot.Ballot{Round: 2, Node: 3}
+	far := r.executed + maxAhead
+	r.Step(3, Accept{Ballot: revoker, Slot: far})
+	require.Equal(t, revoker, r.at(far).bal, "the vote is cast")
+	re := newReplica(cfg)
+	require.NoError(t, re.recover(recs), "the replica restarts from its records")
+	require.Equal(t, revoker, re.at(far).bal, "the vote survives the restart")
+	require.Len(t, recs, 3, "two marks (one per maxAhead/2 slots executed) and the vote")
+	require.Error(t, newTestReplica().recover([][]byte{acceptRecord(1<<40, revoker, nil)}))
+	require.Error(t, newTestReplica().recover([][]byte{markRecord(maxAhead), markRecord(3 * maxAhead)}))
 }
 
 // sampleCheckpoint is the checkpoint of a replica (node 2 of 3) that
@@ -183,4 +223,37 @@ func FuzzCheckpoint(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ck []byte) {
 		_ = newTestReplica().restore(ck) // must not panic or exhaust memory
 	})
+}
+
+// TestImplausibleMessagesChangeNothing checks the drops of "Hostile input"
+// (package doc) on single messages: a ballot far beyond any round this
+// replica promised or voted, a Prepare owned by no peer, and a skip range
+// near the top of the slot numbers (whose own-slot rounding would wrap
+// around to low slots) leave the log untouched.
+func TestImplausibleMessagesChangeNothing(t *testing.T) {
+	far := ballot.Ballot{Round: 1 << 40, Node: 3}
+	for name, m := range map[string]protocols.Message{
+		"Accept far ahead":    Accept{Ballot: far, Slot: 7},
+		"AcceptOK far ahead":  AcceptOK{Ballot: far, Slot: 7},
+		"Prepare far ahead":   Prepare{Ballot: far, Owner: 2, From: 2, To: 8},
+		"Prepare of no peer":  Prepare{Ballot: ballot.Ballot{Round: 2, Node: 9}, Owner: 2, From: 2, To: 8},
+		"Skip at the top":     Skip{From: 1<<64 - 3, To: 1<<64 - 1},
+		"CatchUp far ahead":   CatchUp{Chosen: []Accepted{{Slot: 7, Ballot: far}}},
+		"skip on an AcceptOK": AcceptOK{Ballot: far, Slot: 1<<64 - 2, SkipFrom: 1<<64 - 3, SkipTo: 1<<64 - 1},
+	} {
+		r := newTestReplica()
+		r.Step(3, m)
+		require.Zero(t, r.lastSlot(), "%s: the log grew", name)
+		require.True(t, r.top.IsZero(), "%s: the ballot was adopted", name)
+	}
+	// In a 5-replica cluster, node 3's own slot at or above 2^64−2 lies
+	// past 2^64: rounded without the range check it wrapped around to
+	// slot 2, node 2's, which the skip then decided as a no-op.
+	r5 := newReplica(protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3, 4, 5}, Env: nopEnv{}})
+	r5.Step(3, Skip{From: 1<<64 - 2, To: 1<<64 - 1})
+	require.Zero(t, r5.lastSlot(), "a skip at the top of the slot numbers grew the log")
+	// A plausible revoker's ballot is taken.
+	r := newTestReplica()
+	r.Step(3, Accept{Ballot: ballot.Ballot{Round: 2, Node: 3}, Slot: 7})
+	require.Equal(t, ballot.Ballot{Round: 2, Node: 3}, r.at(7).bal)
 }

@@ -17,6 +17,9 @@ const (
 	recAccept byte = iota + 1
 	recPromise
 	recSkip
+	// recMark (type 5, after recCheckpoint) raises the horizon (see
+	// Replica.persist).
+	recMark byte = 5
 )
 
 func acceptRecord(slot uint64, b ballot.Ballot, cmds []protocols.Command) []byte {
@@ -34,6 +37,10 @@ func promiseRecord(owner protocols.NodeID, from, to uint64, b ballot.Ballot) []b
 
 func skipRecord(from, to uint64) []byte {
 	return wire.AppendUvarint(wire.AppendUvarint([]byte{recSkip}, from), to)
+}
+
+func markRecord(horizon uint64) []byte {
+	return wire.AppendUvarint([]byte{recMark}, horizon)
 }
 
 // recover replays the records persisted before a crash.
@@ -59,6 +66,8 @@ func (r *Replica) recover(recs [][]byte) error {
 				e.cmds = cmds
 			}
 			e.bal, e.prom = b, ballot.Max(e.prom, b)
+			r.raise(b)
+			r.horizon = max(r.horizon, slot)
 			if b == ownBallot(r.self) {
 				// The own proposal is sent again (retransmit): the
 				// others may never have seen it.
@@ -77,21 +86,31 @@ func (r *Replica) recover(recs [][]byte) error {
 				e := r.entry(s)
 				e.prom = ballot.Max(e.prom, b)
 			}
+			r.raise(b)
+			r.horizon = max(r.horizon, to)
 		case recSkip:
 			from, to := rd.Uvarint(), rd.Uvarint()
 			if rd.Err() != nil {
 				break
 			}
-			// Only the order of the bounds is checked: skipThrough bounds
-			// a skip by the executed prefix of its time, which no record
-			// keeps (a peer far ahead can make it skip to its own executed
-			// prefix + maxAhead), and applySkip ignores ranges too long to
-			// apply, as it did then.
-			if from > to {
+			// The own slots skipped end at to−n (from and to are own
+			// slots), within range of the horizon; applySkip ignores
+			// ranges too long to apply, as it did when the skip was made.
+			if from >= to || from != r.ownAtOrAbove(from) || to != r.ownAtOrAbove(to) || !r.inRange(to-r.n) {
 				return fmt.Errorf("mencius: record %d: skip %d-%d out of range", i, from, to)
 			}
 			r.applySkip(r.self, from, to)
 			r.nextOwn = max(r.nextOwn, r.ownAtOrAbove(to))
+			r.horizon = max(r.horizon, to-r.n)
+		case recMark:
+			h := rd.Uvarint()
+			if rd.Err() != nil {
+				break
+			}
+			if h > r.horizon+maxAhead {
+				return fmt.Errorf("mencius: record %d: mark %d beyond the horizon %d", i, h, r.horizon)
+			}
+			r.horizon = max(r.horizon, h)
 		default:
 			return fmt.Errorf("mencius: record %d: unknown type %d", i, rec[0])
 		}

@@ -78,6 +78,7 @@ func (r *Replica) handleSnapshot(from protocols.NodeID, m Snapshot) {
 		r.rev = nil
 	}
 	r.executed = max(r.executed, e)
+	r.markHorizon()
 	r.truncate(max(r.base, e))
 	r.nextOwn = max(r.nextOwn, r.ownAtOrAbove(e+1))
 	r.rebuildDone()
