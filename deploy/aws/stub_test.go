@@ -37,11 +37,10 @@ type resource struct {
 	id     string
 	tags   map[string]string
 	gone   bool
-	state  string // instances: pending, running, shutting-down, terminated
-	group  string // instances: their security group
-	ip     string // addresses
-	inst   string // addresses: associated instance
-	cidrs  []string
+	state  string              // instances: pending, running, shutting-down, terminated
+	group  string              // instances: their security group
+	ip     string              // addresses
+	inst   string              // addresses: associated instance
 	perms  map[string][]string // security groups: "from-to" -> cidrs
 	user   string              // instances: decoded user data
 	arn    string              // functions
