@@ -102,10 +102,21 @@ var planet = &Experiment{
 			perClient, perSite = 200, 8
 		}
 		clients := n * perSite
-		res, err := simnet.Run(simnet.Config{
+		cfg := simnet.Config{
 			Protocol: p.Get("protocol"), Nodes: n, F: f, Clients: clients, Ops: clients * perClient,
 			Keys: 10, Conflict: 0, Reads: 50, Size: 16, Latency: "planet:gcp", Faults: "none", Seed: uint64(rep + 1),
-		})
+		}
+		leader := 0.0
+		if cfg.Protocol == "fpaxos" || cfg.Protocol == "paxos" {
+			// The paper's leader at its best site, elected from the start.
+			cfg.Leader = "best"
+			id, err := simnet.BestLeader(cfg)
+			if err != nil {
+				return nil, err
+			}
+			leader = float64(id)
+		}
+		res, err := simnet.Run(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +127,9 @@ var planet = &Experiment{
 		ms := []Metric{
 			{"mean_ms", mean}, {"mean_all_ms", res.Overall.Mean}, {"p50_ms", res.Overall.P50},
 			{"p99_ms", res.Overall.P99}, {"ops_measured", float64(count)},
+		}
+		if leader > 0 {
+			ms = append(ms, Metric{"leader_node", leader})
 		}
 		names := make([]string, 0, len(sites))
 		for s := range sites {
