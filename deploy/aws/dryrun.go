@@ -275,10 +275,11 @@ type dryLambda struct {
 
 func (l dryLambda) CreateFunction(_ context.Context, in *lambda.CreateFunctionInput, _ ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error) {
 	shown := *in
-	if in.Code != nil {
-		shown.Code = &ltypes.FunctionCode{ZipFile: []byte(fmt.Sprintf("<%d bytes of zip>", len(in.Code.ZipFile)))}
-	}
+	shown.Code = nil
 	l.d.print(l.region, "lambda:CreateFunction", &shown)
+	if in.Code != nil {
+		l.d.Printf("  (Code.ZipFile: %d bytes, not shown)\n", len(in.Code.ZipFile))
+	}
 	if dep := in.Tags[TagKey]; dep != "" {
 		l.d.remember(l.region, "fn:"+aws.ToString(in.FunctionName), []ec2types.TagSpecification{{Tags: []ec2types.Tag{{Key: aws.String(TagKey), Value: aws.String(dep)}}}})
 	}
