@@ -144,6 +144,10 @@ var planet = &Experiment{
 	Figure: Figure{
 		Title: "Planet: mean latency, GCP sites, 0% conflict", X: "sites", XLabel: "sites",
 		Y: "mean_ms", YLabel: "mean latency (ms), warm-up excluded", Series: []string{"protocol", "f"},
+		Breakdown: &Breakdown{
+			Prefix: "site_mean_ms@", Title: "Planet: mean latency per site, largest deployment",
+			XLabel: "site (GCP region)", YLabel: "mean latency (ms), warm-up excluded",
+		},
 	},
 }
 
