@@ -107,6 +107,22 @@ type Figure struct {
 	Bars bool
 	// Paper are the paper's values, drawn beside ours as hollow markers.
 	Paper []PaperValue
+	// Breakdown, if set, adds a second figure of the metrics named
+	// Breakdown.Prefix+NAME (one x category per NAME, e.g. per site), at
+	// one X value.
+	Breakdown *Breakdown
+}
+
+// Breakdown is a figure of one metric broken down by a name inside the
+// metric column (Metric.Name = Prefix + name), drawn at one value of the
+// main figure's X, one series per Series as in the main figure.
+type Breakdown struct {
+	// Prefix selects the metrics ("site_mean_ms@").
+	Prefix string
+	// At is the X value drawn; "" means the greatest one with such rows.
+	At string
+	// Title, XLabel and YLabel label the figure.
+	Title, XLabel, YLabel string
 }
 
 // PaperValue is one value the paper gives for a figure's point.

@@ -208,6 +208,12 @@ type Options struct {
 	Progress io.Writer
 	// Every is the least time between two progress lines (0: every point).
 	Every time.Duration
+	// Measure, if set, replaces the experiment's own Measure (a remote
+	// target, package experiments/remote).
+	Measure func(e *Experiment, p Point, rep int, size Size) ([]Metric, error)
+	// Fits, if set, leaves out the points it rejects (a deployment too
+	// small for them); they count as neither measured nor skipped.
+	Fits func(Point) bool
 }
 
 // Run measures every (point, repetition) of e's grid that the CSV does not
@@ -227,7 +233,15 @@ func Run(e *Experiment, o Options) (Env, error) {
 	total := len(pts) * reps
 	start, last := time.Now(), time.Time{}
 	n := 0
+	measure := func(p Point, rep int) ([]Metric, error) { return e.Measure(p, rep, o.Size) }
+	if o.Measure != nil {
+		measure = func(p Point, rep int) ([]Metric, error) { return o.Measure(e, p, rep, o.Size) }
+	}
 	for _, p := range pts {
+		if o.Fits != nil && !o.Fits(p) {
+			n += reps
+			continue
+		}
 		for rep := range reps {
 			n++
 			if st.Done(p, rep) {
@@ -235,7 +249,7 @@ func Run(e *Experiment, o Options) (Env, error) {
 				continue
 			}
 			t0 := time.Now()
-			ms, err := e.Measure(p, rep, o.Size)
+			ms, err := measure(p, rep)
 			if err != nil {
 				return env, fmt.Errorf("experiments: %s: %s rep %d: %w", e.Name, p, rep, err)
 			}

@@ -83,17 +83,7 @@ func Aggregate(e *experiments.Experiment, dir string) ([]Stat, error) {
 				return nil, fmt.Errorf("plots: %s: x %q is not a number", e.Name, k.x)
 			}
 		}
-		for _, v := range vs {
-			s.Mean += v
-		}
-		s.Mean /= float64(len(vs))
-		if len(vs) > 1 {
-			ss := 0.0
-			for _, v := range vs {
-				ss += (v - s.Mean) * (v - s.Mean)
-			}
-			s.SD = math.Sqrt(ss / float64(len(vs)-1))
-		}
+		s.Mean, s.SD = meanSD(vs)
 		out = append(out, s)
 	}
 	if !fig.Bars {
@@ -189,6 +179,122 @@ func Render(e *experiments.Experiment, dir string) (string, error) {
 		}
 	}
 	return base + ".png", nil
+}
+
+// BreakdownFile is the base name of an experiment's breakdown figure in
+// its folder (NAME-breakdown.png, .svg).
+func BreakdownFile(e *experiments.Experiment) string { return e.Name + "-breakdown" }
+
+// RenderBreakdown draws e's Figure.Breakdown into dir/NAME/NAME-breakdown.png
+// and .svg: at the X value Breakdown.At (default: the greatest with such
+// rows), one category per name after Breakdown.Prefix (sorted), one series
+// per Series value, the mean over repetitions with error bars. It returns
+// "" and no error if e has no Breakdown.
+func RenderBreakdown(e *experiments.Experiment, dir string) (string, error) {
+	bd := e.Figure.Breakdown
+	if bd == nil {
+		return "", nil
+	}
+	header, rows, err := experiments.ReadRows(filepath.Join(dir, e.Name, experiments.DataFile))
+	if err != nil {
+		return "", err
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	fig := e.Figure
+	for _, need := range append([]string{fig.X, "metric", "value"}, fig.Series...) {
+		if _, ok := col[need]; !ok {
+			return "", fmt.Errorf("plots: %s: no column %q", e.Name, need)
+		}
+	}
+	at := bd.At
+	if at == "" {
+		best := math.Inf(-1)
+		for _, r := range rows {
+			if x, err := strconv.ParseFloat(r[col[fig.X]], 64); err == nil && strings.HasPrefix(r[col["metric"]], bd.Prefix) && x > best {
+				best, at = x, r[col[fig.X]]
+			}
+		}
+	}
+	type key struct{ series, name string }
+	vals := map[key][]float64{}
+	var names []string
+	for _, r := range rows {
+		name, ok := strings.CutPrefix(r[col["metric"]], bd.Prefix)
+		if !ok || r[col[fig.X]] != at {
+			continue
+		}
+		v, err := strconv.ParseFloat(r[col["value"]], 64)
+		if err != nil || math.IsNaN(v) {
+			continue
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+		k := key{SeriesName(fig.Series, func(n string) string { return r[col[n]] }), name}
+		vals[k] = append(vals[k], v)
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("plots: %s: no rows of metrics %s* at %s=%s", e.Name, bd.Prefix, fig.X, at)
+	}
+	sort.Strings(names)
+	var stats []Stat
+	for k, vs := range vals {
+		s := Stat{Series: k.series, XName: k.name, X: float64(slices.Index(names, k.name)), N: len(vs)}
+		s.Mean, s.SD = meanSD(vs)
+		stats = append(stats, s)
+	}
+	sort.Slice(stats, func(i, j int) bool {
+		if stats[i].Series != stats[j].Series {
+			return stats[i].Series < stats[j].Series
+		}
+		return stats[i].X < stats[j].X
+	})
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s (%s = %s)", bd.Title, fig.XLabel, at)
+	p.X.Label.Text = bd.XLabel
+	p.Y.Label.Text = bd.YLabel
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	if err := lines(p, experiments.Figure{}, stats); err != nil {
+		return "", err
+	}
+	ticks := make([]plot.Tick, len(names))
+	for i, n := range names {
+		ticks[i] = plot.Tick{Value: float64(i), Label: n}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Tick.Label.Rotation = math.Pi / 6
+	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
+	p.Y.Min = 0
+	p.Y.Max *= 1.4
+	base := filepath.Join(dir, e.Name, BreakdownFile(e))
+	for _, ext := range []string{".png", ".svg"} {
+		if err := p.Save(9*vg.Inch, 5*vg.Inch, base+ext); err != nil {
+			return "", fmt.Errorf("plots: %s: %w", e.Name, err)
+		}
+	}
+	return base + ".png", nil
+}
+
+// meanSD returns the mean and the sample standard deviation (0 for one
+// value) of vs, which is not empty.
+func meanSD(vs []float64) (mean, sd float64) {
+	for _, v := range vs {
+		mean += v
+	}
+	mean /= float64(len(vs))
+	if len(vs) > 1 {
+		ss := 0.0
+		for _, v := range vs {
+			ss += (v - mean) * (v - mean)
+		}
+		sd = math.Sqrt(ss / float64(len(vs)-1))
+	}
+	return mean, sd
 }
 
 func lines(p *plot.Plot, fig experiments.Figure, stats []Stat) error {
@@ -352,6 +458,9 @@ func Plot(e *experiments.Experiment, dir string) (string, Table, error) {
 	if err != nil {
 		return "", Table{}, err
 	}
+	if _, err := RenderBreakdown(e, dir); err != nil {
+		return "", Table{}, err
+	}
 	stats, err := Aggregate(e, dir)
 	if err != nil {
 		return "", Table{}, err
@@ -368,6 +477,7 @@ var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
 {{range .}}<h2 id="{{.Name}}">{{.Name}}: {{.Title}}</h2>
 <p>Paper: {{.Paper}}. Data: <a href="{{.Name}}/data.csv">data.csv</a>, environment: <a href="{{.Name}}/env.json">env.json</a>, <a href="{{.Name}}/{{.Name}}.svg">SVG</a>.</p>
 {{if .Err}}<p><b>not plotted:</b> {{.Err}}</p>{{else}}<img src="{{.Name}}/{{.Name}}.png" alt="{{.Name}}">
+{{if .Breakdown}}<img src="{{.Name}}/{{.Breakdown}}.png" alt="{{.Name}} breakdown">{{end}}
 <p>{{.YLabel}}; mean ± one standard deviation over n repetitions.</p>
 <table><tr>{{range .Table.Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Table.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
@@ -381,7 +491,9 @@ var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
 func Index(exps []*experiments.Experiment, dir string) error {
 	type entry struct {
 		Name, Title, Paper, YLabel, Err string
-		Table                           Table
+		// Breakdown is the breakdown figure's base name, "" if none.
+		Breakdown string
+		Table     Table
 	}
 	var entries []entry
 	var first error
@@ -390,6 +502,9 @@ func Index(exps []*experiments.Experiment, dir string) error {
 			continue
 		}
 		en := entry{Name: e.Name, Title: e.Title, Paper: e.Paper, YLabel: e.Figure.YLabel}
+		if e.Figure.Breakdown != nil {
+			en.Breakdown = BreakdownFile(e)
+		}
 		_, t, err := Plot(e, dir)
 		if err != nil {
 			en.Err = err.Error()

@@ -82,3 +82,55 @@ func TestRenderBars(t *testing.T) {
 		t.Error("Render of an experiment without CSV succeeded")
 	}
 }
+
+// The breakdown figure draws the prefixed metrics at the greatest X (or
+// At), and is linked from index.html; an experiment without one gets none.
+func TestRenderBreakdown(t *testing.T) {
+	dir := t.TempDir()
+	e := &experiments.Experiment{
+		Name: "sites", Params: []string{"n", "proto"},
+		Figure: experiments.Figure{
+			X: "n", XLabel: "n", Y: "mean", Series: []string{"proto"},
+			Breakdown: &experiments.Breakdown{Prefix: "site@", Title: "per site"},
+		},
+	}
+	writeCSV(t, dir, "sites", "n,proto,rep,metric,value\n"+
+		"3,a,0,mean,10\n3,a,0,site@x,9\n3,a,0,site@y,11\n"+
+		"5,a,0,mean,8\n5,a,0,site@x,7\n5,a,1,site@x,9\n5,a,0,site@z,8\n5,b,0,mean,6\n5,b,0,site@x,6\n")
+	png, err := RenderBreakdown(e, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) || filepath.Base(png) != "sites-breakdown.png" {
+		t.Fatalf("%s is not the breakdown PNG (%v)", png, err)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "sites", "sites-breakdown.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At n=5 the categories are x and z; y exists only at n=3.
+	if !bytes.Contains(svg, []byte(">x<")) || !bytes.Contains(svg, []byte(">z<")) || bytes.Contains(svg, []byte(">y<")) || !bytes.Contains(svg, []byte("n = 5")) {
+		t.Errorf("breakdown SVG lacks categories x, z at n = 5, or has y")
+	}
+	e.Figure.Breakdown.At = "3"
+	if _, err := RenderBreakdown(e, dir); err != nil {
+		t.Fatal(err)
+	}
+	if svg, _ := os.ReadFile(filepath.Join(dir, "sites", "sites-breakdown.svg")); !bytes.Contains(svg, []byte(">y<")) || bytes.Contains(svg, []byte(">z<")) {
+		t.Errorf("breakdown at n=3 lacks y or has z")
+	}
+	if err := Index([]*experiments.Experiment{e}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if html, _ := os.ReadFile(filepath.Join(dir, "index.html")); !strings.Contains(string(html), `src="sites/sites-breakdown.png"`) {
+		t.Errorf("index.html lacks the breakdown:\n%s", html)
+	}
+	e.Figure.Breakdown.At = "7"
+	if _, err := RenderBreakdown(e, dir); err == nil {
+		t.Error("a breakdown at an X without rows succeeded")
+	}
+	e.Figure.Breakdown = nil
+	if png, err := RenderBreakdown(e, dir); png != "" || err != nil {
+		t.Errorf("no breakdown: got %q, %v", png, err)
+	}
+}

@@ -135,6 +135,13 @@ type Config struct {
 	Groups map[GroupID][]NodeID
 	// GroupOf maps a key to its group (multicast only).
 	GroupOf func(key string) GroupID
+	// InitialLeader, if not 0, is the replica a leader-based protocol
+	// (paxos, fpaxos) makes its first leader: on a fresh start (no
+	// Checkpoint, no Recovered records) that replica campaigns at its first
+	// Tick instead of waiting for an election timeout. It is a placement
+	// hint, not a safety property: any replica may still campaign later.
+	// 0 leaves the first leader to the election.
+	InitialLeader NodeID
 	// SuspectTicks is the number of ticks of silence after which a peer
 	// (a leader, a coordinator) is suspected to have failed. Runtimes set
 	// it so that it spans several round trips; 0 means 10.

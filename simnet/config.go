@@ -74,6 +74,10 @@ type Config struct {
 	TickInterval int64
 	// SuspectTicks is passed to the protocol (default 10).
 	SuspectTicks int
+	// Leader places the first leader of a leader-based protocol
+	// (protocols.Config.InitialLeader): "" leaves it to the election,
+	// "best" picks BestLeader's node, a number names the node.
+	Leader string
 	// ClientTimeout is how long a client waits for a reply before it
 	// records the operation's outcome as unknown and moves on to the next
 	// replica. The default is 4*SuspectTicks*TickInterval plus 10 greatest
@@ -285,6 +289,9 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	if r.MaxTime == 0 {
 		r.MaxTime = r.FaultWindow + 20*r.estimate + 100*r.ClientTimeout
+	}
+	if _, err := leaderOf(r); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -216,11 +216,12 @@ func newSim(rc *resolved) *sim {
 	for i := range n {
 		s.peers = append(s.peers, protocols.NodeID(i+1))
 	}
+	leader := s.initialLeader(rc)
 	for i := range n {
 		nd := &node{s: s, idx: i, id: protocols.NodeID(i + 1), seed: s.master.Uint64()}
 		nd.cfg = protocols.Config{
 			Self: nd.id, Peers: s.peers, F: rc.F, E: rc.E, Closest: s.closest(i),
-			SuspectTicks: rc.SuspectTicks,
+			SuspectTicks: rc.SuspectTicks, InitialLeader: leader,
 		}
 		if rc.Groups > 0 {
 			nd.cfg.Groups, nd.cfg.GroupOf = pmcast.Groups(rc.Groups, 2*rc.F+1), GroupOf

@@ -98,18 +98,33 @@ and results/NAME/table.md, and rewrites results/index.html.`,
 			return w.Flush()
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
+	var af awsFlags
+	runCmd := &cobra.Command{
 		Use:   "run NAME...",
-		Short: "Run experiments (resuming where their CSV stops)",
-		Args:  cobra.MinimumNArgs(1),
+		Short: "Run experiments (resuming where their CSV stops), here or on AWS",
+		Long: `run measures experiments on this machine, or with --target aws on machines it
+deploys in --regions (package deploy/aws; credentials from the AWS SDK's
+standard chain), collecting their CSV under DIR/aws/NAME and tearing the
+deployment down at the end. --dry-run prints every call instead.`,
+		Example: `  blossom exp run planet --quick
+  blossom exp run planet --target aws --regions us-east-1,eu-west-1,ap-northeast-1 --dry-run`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			exps, err := lookup(args)
 			if err != nil {
 				return err
 			}
-			return run(cmd, exps)
+			switch af.target {
+			case "local":
+				return run(cmd, exps)
+			case "aws":
+				return runAWS(cmd, exps, &fl, &af)
+			}
+			return &exitError{code: 2, err: fmt.Errorf("exp run: --target %q: want local or aws", af.target)}
 		},
-	})
+	}
+	addAWSFlags(runCmd, &af)
+	cmd.AddCommand(runCmd, newExpTeardownCmd(), newExpAgentCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "plot NAME...",
 		Short: "Render experiments' figures and tables from their CSV, and results/index.html",

@@ -180,6 +180,9 @@ func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 		return nil, err
 	}
 	r.resetTimeout()
+	if cfg.InitialLeader == cfg.Self && cfg.Checkpoint == nil && len(cfg.Recovered) == 0 {
+		r.heard -= r.timeout // the placed first leader campaigns at its first Tick
+	}
 	return r, nil
 }
 
