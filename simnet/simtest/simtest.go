@@ -1,9 +1,11 @@
 // Package simtest runs simulation sweeps for protocol tests: many seeds of
 // one configuration, each checked for the order contract, for the atomic
 // multicast properties in multicast runs (simnet.Config.Groups), for liveness once
-// the faults heal, and for linearizability with Porcupine. Every failure
-// names its seed, and a linearizability violation leaves Porcupine's HTML
-// visualization in the temporary directory.
+// the faults heal, and for linearizability with Porcupine. A protocol that
+// declares a weaker order contract (protocols.RegisterContract) is checked
+// against that one instead (contract.go: CheckSequential, CheckWeak). Every
+// failure names its seed, and a linearizability violation leaves
+// Porcupine's HTML visualization in the temporary directory.
 package simtest
 
 import (
