@@ -62,7 +62,9 @@
 // published when the replica pulls), a log of effectors for the set, map and
 // queue (published at once). Every PullEvery operations, and on Sync, a
 // replica pulls: it merges the other replicas' published state into its
-// own. Propagation happens on these pulls, with no background goroutine; a
+// own (the counter keeps two cadences: it publishes its slot every
+// PullEvery adds and pulls every PullEvery reads, so that an add never
+// reads the slots the other writers keep writing). Propagation happens on these pulls, with no background goroutine; a
 // replica whose log grows long pushes its oldest entries to the replicas
 // that have not pulled them, then drops them. Guarantee: every read by
 // client c returns merge(V) for a set V of updates, its visible set, such
