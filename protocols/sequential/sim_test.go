@@ -43,6 +43,15 @@ func TestSwarmSweep(t *testing.T) {
 	}
 }
 
+// TestCompactionSweep runs swarm seeds with Paxos compacting its log every
+// 10 records, so that lagging replicas are brought up to date by state
+// transfer (through the wrapper's Env) while clients read locally.
+func TestCompactionSweep(t *testing.T) {
+	cfg := sweepConfig(3)
+	cfg.CompactEvery = 10
+	simtest.Sweep(t, cfg, 2001, 15)
+}
+
 // TestReadsAreLocal checks that the strategy serves reads locally: without
 // faults most reads are executed at one replica only, so a run executes
 // far fewer commands than the linearizable one (every command at every
