@@ -111,10 +111,14 @@
 // on how many cores contend (BenchmarkCounter measures it). At every level
 // it makes the value non-decreasing.
 //
-// # Checkers and what is left
+// # Checkers, replication strategies, workloads, and what is left
 //
-// Package degradable/check checks recorded histories against each level. Not
-// in this package yet: replication strategies for the weaker levels under
-// the simulator's protocol interface, the DSO's per-object level (a --level
-// flag), and the Retwis workload.
+// Package degradable/check checks recorded histories against each level.
+// The weaker levels also exist as replication strategies behind the SMR
+// interface, with a declared order contract that the simulator checks:
+// protocols/sequential (Paxos-ordered updates, local reads) and
+// protocols/weak (last-writer-wins effector broadcast). Package
+// degradable/workload runs the per-type contention mixes and Retwis over
+// these objects (blossom degradable-bench). Not yet: the DSO's per-object
+// level (a --level flag) and Retwis in the simulator or on the DSO.
 package degradable
