@@ -5,6 +5,10 @@
 //
 // # Updates and reads
 //
+// The strategy needs protocols.Config.ReadOnly (New refuses a Config
+// without it), and it is not offered for the DSO's persistent objects,
+// whose calls are not blind writes (blossom refuses --protocol weak there).
+//
 // A read-only command (protocols.Config.ReadOnly) executes at once against
 // the local state. An update gets a stamp (Lamport time, origin) above
 // every stamp the replica has seen, the next sequence number of its

@@ -64,10 +64,13 @@ func newTestReplica(t *testing.T, self protocols.NodeID, recovered [][]byte) (*R
 	t.Helper()
 	env := &testEnv{rand: rand.New(rand.NewPCG(1, 2))}
 	r, err := New(protocols.Config{Self: self, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: env, Recovered: recovered,
-		ReadOnly: func(c protocols.Command) bool { return len(c.Payload) > 0 && c.Payload[0] == 'G' }})
+		ReadOnly: isRead})
 	require.NoError(t, err)
 	return r, env
 }
+
+// isRead is the tests' Config.ReadOnly: payloads starting with G are gets.
+func isRead(c protocols.Command) bool { return len(c.Payload) > 0 && c.Payload[0] == 'G' }
 
 func put(client, seq uint64, key string) protocols.Command {
 	return protocols.Command{ID: protocols.CommandID{Client: client, Seq: seq}, Keys: []string{key}, Payload: []byte("P")}
@@ -152,9 +155,12 @@ func TestRecoveryReplaysTheLog(t *testing.T) {
 	require.Equal(t, ea.executed, eb.executed)
 	// Malformed or out-of-sequence records are errors.
 	for _, recs := range [][][]byte{{{}}, {{0x7f}}, {ea.records[1], ea.records[0][:3]}, {ea.records[3]}} {
-		_, err := New(protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: &testEnv{}, Recovered: recs})
+		_, err := New(protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: &testEnv{}, Recovered: recs, ReadOnly: isRead})
 		require.Error(t, err)
 	}
+	// Without ReadOnly the strategy cannot tell reads from writes.
+	_, err := New(protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: &testEnv{}})
+	require.ErrorIs(t, err, protocols.ErrConfig)
 }
 
 // FuzzRecover checks that arbitrary durable records never make a restart
@@ -169,6 +175,6 @@ func FuzzRecover(f *testing.F) {
 	}
 	fuzzseed.Check(f, "FuzzRecover", seeds)
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		_, _ = New(protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: &testEnv{}, Recovered: [][]byte{rec}})
+		_, _ = New(protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2, 3}, F: 1, Env: &testEnv{}, Recovered: [][]byte{rec}, ReadOnly: isRead})
 	})
 }

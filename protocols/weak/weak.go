@@ -54,6 +54,12 @@ func New(cfg protocols.Config) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.ReadOnly == nil {
+		// Without it a read would be broadcast as an update and win its
+		// key's arbitration, so that an older write would be skipped at
+		// some replicas and not at others.
+		return nil, fmt.Errorf("%w: weak: Config.ReadOnly is needed to tell reads from blind writes", protocols.ErrConfig)
+	}
 	if cfg.Checkpoint != nil {
 		return nil, fmt.Errorf("%w: weak: no checkpoints", protocols.ErrConfig)
 	}
