@@ -177,3 +177,24 @@ func BenchmarkQueue(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkCounterAddOnly: 100% Add(1) with no random choice, so that the
+// loop costs as little as possible next to the add: what is left is the
+// cost of the add itself (one contended word at the linearizable level,
+// a replica's own fields at the weak level).
+func BenchmarkCounterAddOnly(b *testing.B) {
+	benchLevels(b, benchVariants, func(b *testing.B, v benchVariant, replicas int) {
+		hs, err := NewCounter(v.level, replicas, v.opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parallel(b, func(i int, _ *xorshift, pb *testing.PB) {
+			h := hs[i]
+			for pb.Next() {
+				if err := h.Add(1); err != nil {
+					panic(err)
+				}
+			}
+		})
+	})
+}

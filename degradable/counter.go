@@ -209,45 +209,54 @@ type pnShared struct {
 }
 
 // pnCounter is one replica of the weak counter: the net sum of its own
-// adds, applied here at once and published to its slot when it pulls, and
-// the sum of the other slots as of its last pull.
+// adds, applied here at once and published to its slot every PullEvery
+// adds and when it pulls, and the sum of the other slots as of its last
+// pull.
+//
+// Adds and reads keep separate cadences: an add only touches the
+// replica's own fields and publishes its slot (one store to its own cache
+// line) every PullEvery adds; a read merges the other slots (one load of
+// each other writer's line) every PullEvery reads. An add thus never reads
+// the lines other writers keep writing, which is what makes the weak
+// counter cheaper than one contended word.
 type pnCounter struct {
 	base
 	sh     *pnShared
 	own    int64 // the net sum of this replica's adds
 	others int64 // the other slots' sum at the last pull
-	ops    int
+	adds   int   // adds since the last publication
+	reads  int   // reads since the last pull
 	_      pad
 }
 
-// Add adds delta here at once.
+// Add adds delta here at once and publishes the replica's sum every
+// PullEvery adds.
 func (c *pnCounter) Add(delta int64) error {
 	if err := checkDelta(c.sh.cfg, delta); err != nil {
 		return err
 	}
 	c.own += delta
-	c.tick()
+	if c.adds++; c.adds >= c.sh.cfg.pullEvery {
+		c.adds = 0
+		c.sh.slots[c.replica].v.Store(c.own)
+	}
 	return nil
 }
 
-// Value returns this replica's own sum plus the others' as last pulled.
+// Value returns this replica's own sum plus the others' as last pulled,
+// pulling first every PullEvery reads.
 func (c *pnCounter) Value() int64 {
-	c.tick()
-	return c.own + c.others
-}
-
-// tick counts an operation and pulls when a pull is due.
-func (c *pnCounter) tick() {
-	if c.ops++; c.ops >= c.sh.cfg.pullEvery {
+	if c.reads++; c.reads >= c.sh.cfg.pullEvery {
 		c.pull()
 	}
+	return c.own + c.others
 }
 
 // pull publishes this replica's sum and merges the other replicas' slots:
 // each slot only ever holds a longer prefix of its writer's adds, so the
 // merge reflects a growing set.
 func (c *pnCounter) pull() {
-	c.ops = 0
+	c.adds, c.reads = 0, 0
 	c.sh.slots[c.replica].v.Store(c.own)
 	var sum int64
 	last := len(c.sh.slots) - 1

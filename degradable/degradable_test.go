@@ -344,7 +344,7 @@ func TestSequentialQuiescence(t *testing.T) {
 // idle: the writer pushes the oldest chunk to it before dropping the chunk,
 // so the idle replica still converges.
 func TestLogTrimming(t *testing.T) {
-	const n = 20 * chunkSize
+	const n = (retainChunks + 16) * chunkSize // well beyond what a log retains
 	rs, err := NewRegister[int](Sequential, 3)
 	if err != nil {
 		t.Fatal(err)

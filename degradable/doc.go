@@ -62,7 +62,9 @@
 // published when the replica pulls), a log of effectors for the set, map and
 // queue (published at once). Every PullEvery operations, and on Sync, a
 // replica pulls: it merges the other replicas' published state into its
-// own. Propagation happens on these pulls, with no background goroutine; a
+// own (the counter keeps two cadences: it publishes its slot every
+// PullEvery adds and pulls every PullEvery reads, so that an add never
+// reads the slots the other writers keep writing). Propagation happens on these pulls, with no background goroutine; a
 // replica whose log grows long pushes its oldest entries to the replicas
 // that have not pulled them, then drops them. Guarantee: every read by
 // client c returns merge(V) for a set V of updates, its visible set, such
@@ -109,10 +111,14 @@
 // on how many cores contend (BenchmarkCounter measures it). At every level
 // it makes the value non-decreasing.
 //
-// # Checkers and what is left
+// # Checkers, replication strategies, workloads, and what is left
 //
-// Package degradable/check checks recorded histories against each level. Not
-// in this package yet: replication strategies for the weaker levels under
-// the simulator's protocol interface, the DSO's per-object level (a --level
-// flag), and the Retwis workload.
+// Package degradable/check checks recorded histories against each level.
+// The weaker levels also exist as replication strategies behind the SMR
+// interface, with a declared order contract that the simulator checks:
+// protocols/sequential (Paxos-ordered updates, local reads) and
+// protocols/weak (last-writer-wins effector broadcast). Package
+// degradable/workload runs the per-type contention mixes and Retwis over
+// these objects (blossom degradable-bench). Not yet: the DSO's per-object
+// level (a --level flag) and Retwis in the simulator or on the DSO.
 package degradable

@@ -31,6 +31,11 @@
 // retry after a lost answer) is not executed again: the protocol reports it
 // through AlreadyExecuted, and the runtime tells the client it took effect.
 //
+// A protocol registered with RegisterContract may declare a weaker
+// contract (Contract: Sequential, Weak) for the non-linearizable levels of
+// degradable objects; the simulator's checks (simnet/simtest) then check
+// the declared one.
+//
 // # Persistence contract
 //
 // Env.Persist appends one record to the replica's durable log. After a crash

@@ -153,6 +153,11 @@ type Config struct {
 	// Recovered holds, in order, the records this replica persisted before
 	// a crash and after its Checkpoint; nil on a fresh start.
 	Recovered [][]byte
+	// ReadOnly reports whether a command only reads the state machine.
+	// Protocols with a contract weaker than Linearizable use it to serve
+	// reads locally; nil means every command may write. It must be a pure
+	// function of the command.
+	ReadOnly func(Command) bool
 	// Env is the protocol's only way to act.
 	Env Env
 }

@@ -30,6 +30,9 @@ type Spec struct {
 	New Factory
 	// Codec encodes the protocol's messages.
 	Codec Codec
+	// Contract is the order contract the protocol keeps (Linearizable
+	// unless it was registered with RegisterContract).
+	Contract Contract
 }
 
 var (
@@ -43,7 +46,12 @@ var ErrUnknownProtocol = errors.New("protocols: unknown protocol")
 // Register makes a protocol available under name. It is meant to be called
 // from a protocol package's init function and panics on a duplicate or empty
 // name, which is a programming error.
-func Register(name string, f Factory, c Codec) {
+func Register(name string, f Factory, c Codec) { RegisterContract(name, Linearizable, f, c) }
+
+// RegisterContract is Register for a protocol that keeps the order contract
+// k, which may be weaker than Linearizable; runtimes and checks read it
+// from Spec.Contract.
+func RegisterContract(name string, k Contract, f Factory, c Codec) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if name == "" || f == nil || c == nil {
@@ -52,7 +60,10 @@ func Register(name string, f Factory, c Codec) {
 	if _, dup := registry[name]; dup {
 		panic("protocols: duplicate registration of " + name)
 	}
-	registry[name] = Spec{Name: name, New: f, Codec: c}
+	if k > Weak {
+		panic("protocols: unknown contract " + k.String())
+	}
+	registry[name] = Spec{Name: name, New: f, Codec: c, Contract: k}
 }
 
 // Lookup returns the protocol registered under name, or an error wrapping

@@ -100,6 +100,15 @@ type Config struct {
 	// multicast run, 1..Groups; 0 draws 1..Groups per command ("mixed").
 	Dest int
 
+	// Drain, if positive, keeps a run that is not a multicast run going
+	// for Drain virtual microseconds after its last client finished (the
+	// faults have healed by then), so that replicas of a protocol with a
+	// weaker contract converge before Result.PerNode's states are read.
+	Drain int64
+	// RecordExecutions fills NodeStats.Executions with every node's
+	// executions, per incarnation, for the checks of weaker contracts.
+	RecordExecutions bool
+
 	// MaxTime bounds the virtual time of the run; 0 means a bound far above
 	// what a live protocol needs (the window plus 20 times the estimated run
 	// time plus 100 client timeouts).
@@ -222,7 +231,7 @@ func (c Config) resolve() (*resolved, error) {
 	if c.Size < 0 || c.Size > 1<<20 {
 		return bad("size=%d: need 0..1048576 bytes", c.Size)
 	}
-	if c.CompactEvery < 0 || c.DiskDelay < 0 || c.TickInterval < 0 || c.ClientTimeout < 0 || c.FaultWindow < 0 || c.MaxTime < 0 || c.SuspectTicks < 0 {
+	if c.CompactEvery < 0 || c.Drain < 0 || c.DiskDelay < 0 || c.TickInterval < 0 || c.ClientTimeout < 0 || c.FaultWindow < 0 || c.MaxTime < 0 || c.SuspectTicks < 0 {
 		return bad("negative time setting")
 	}
 	if r.DiskDelay == 0 {

@@ -41,6 +41,11 @@ func (m *kvMachine) Apply(c protocols.Command, a replica.Answers) {
 	a.Answer(c.ID, m.out[:])
 }
 
+// isGet is the workload's protocols.Config.ReadOnly: a get only reads.
+func isGet(c protocols.Command) bool {
+	return len(c.Keys) > 0 && len(c.Payload) >= minPayload && c.Payload[0] != opPut
+}
+
 // Snapshot implements replica.StateMachine: the pairs sorted by key.
 func (m *kvMachine) Snapshot() ([]byte, error) {
 	keys := slices.Sorted(maps.Keys(m.kv))

@@ -83,7 +83,15 @@ func (m *mcast) groupOfNode(idx int) int { return idx / m.per }
 // finished, so that every replica catches up before the checks.
 func (s *sim) draining() bool {
 	if s.mc == nil {
-		return false
+		// Config.Drain: a quiescent period for the checks of weaker
+		// contracts (convergence).
+		if s.cfg.Drain == 0 {
+			return false
+		}
+		if s.drainAt == 0 {
+			s.drainAt = s.now + s.cfg.Drain
+		}
+		return s.now < s.drainAt
 	}
 	if s.mc.drainAt == 0 {
 		s.mc.drainAt = s.now + 3*s.cfg.ClientTimeout

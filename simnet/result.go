@@ -82,6 +82,15 @@ type NodeStats struct {
 	// for protocols that implement protocols.LeaderReporter; 0 if none or
 	// the node was down.
 	Leader protocols.NodeID
+	// Up says the node was up at the end of the run, and State is then its
+	// state machine's key-value map (not to be modified); nil if down.
+	Up    bool
+	State map[string]uint64
+	// Executions lists the ids of the commands the node executed, per
+	// incarnation, in execution order (Config.RecordExecutions only). An
+	// incarnation restarted from a checkpoint starts with the executions
+	// the checkpoint reflects.
+	Executions [][]protocols.CommandID
 }
 
 // OrderViolation is a breach of the order contract.
@@ -317,6 +326,19 @@ func (s *sim) result() *Result {
 	votes := make([]int, s.n+1)
 	for _, nd := range s.nodes {
 		st := nd.stats
+		if nd.up {
+			st.Up, st.State = true, nd.kv.kv
+		}
+		if rc.RecordExecutions {
+			st.Executions = make([][]protocols.CommandID, len(nd.execs))
+			for i, inc := range nd.execs {
+				ids := make([]protocols.CommandID, len(inc))
+				for j, e := range inc {
+					ids[j] = e.id
+				}
+				st.Executions[i] = ids
+			}
+		}
 		if nd.up {
 			if lr, ok := nd.core.Protocol().(protocols.LeaderReporter); ok {
 				if l := lr.Leader(); l >= 1 && int(l) <= s.n {

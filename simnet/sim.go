@@ -115,15 +115,16 @@ type client struct {
 
 // sim is one run.
 type sim struct {
-	cfg   *resolved
-	q     eventHeap
-	msgs  slab[protocols.Message]
-	cmds  slab[protocols.Command]
-	now   int64
-	nodes []*node
-	n     int
-	links *links
-	peers []protocols.NodeID
+	drainAt int64 // Config.Drain: when draining ends; 0 before the clients finish
+	cfg     *resolved
+	q       eventHeap
+	msgs    slab[protocols.Message]
+	cmds    slab[protocols.Command]
+	now     int64
+	nodes   []*node
+	n       int
+	links   *links
+	peers   []protocols.NodeID
 
 	master, netRand, workRand, faultRand, phaseRand *rand.Rand
 
@@ -221,7 +222,7 @@ func newSim(rc *resolved) *sim {
 		nd := &node{s: s, idx: i, id: protocols.NodeID(i + 1), seed: s.master.Uint64()}
 		nd.cfg = protocols.Config{
 			Self: nd.id, Peers: s.peers, F: rc.F, E: rc.E, Closest: s.closest(i),
-			SuspectTicks: rc.SuspectTicks, InitialLeader: leader,
+			SuspectTicks: rc.SuspectTicks, InitialLeader: leader, ReadOnly: isGet,
 		}
 		if rc.Groups > 0 {
 			nd.cfg.Groups, nd.cfg.GroupOf = pmcast.Groups(rc.Groups, 2*rc.F+1), GroupOf

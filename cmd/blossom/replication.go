@@ -41,8 +41,15 @@ func (f *replicationFlags) add(fs *pflag.FlagSet) {
 
 // validate checks the flags that do not depend on the cluster.
 func (f *replicationFlags) validate() error {
-	if _, err := protocols.Lookup(f.protocol); err != nil {
+	spec, err := protocols.Lookup(f.protocol)
+	if err != nil {
 		return fmt.Errorf("--protocol %q is not one of %s", f.protocol, strings.Join(protocols.Names(), ", "))
+	}
+	if spec.Contract != protocols.Linearizable {
+		// The persistent objects' calls (increments, parked calls) are not
+		// blind writes and need one order: the weaker levels are not hosted
+		// by the DSO yet.
+		return fmt.Errorf("--protocol %q keeps the %s contract; persistent objects need a linearizable protocol", f.protocol, spec.Contract)
 	}
 	if f.rf < 0 {
 		return fmt.Errorf("--rf %d: the replication factor is 0 (no persistent objects) or 1..nodes", f.rf)

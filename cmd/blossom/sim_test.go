@@ -147,3 +147,31 @@ func TestSimCheckerChoice(t *testing.T) {
 		require.Positive(t, st.Size())
 	}
 }
+
+func init() {
+	protocols.RegisterContract("test-local-only-weak", protocols.Weak, func(cfg protocols.Config) (protocols.Protocol, error) {
+		return localOnly{env: cfg.Env}, nil
+	}, noCodec{})
+}
+
+// TestSimChecksTheDeclaredContract runs the weak and sequential strategies
+// with --check: each is checked against its declared contract (not
+// linearizability) and passes; a protocol that declares the weak contract
+// but replicates nothing fails it (no convergence) with exit status 1.
+func TestSimChecksTheDeclaredContract(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"weak", "sequential"} {
+		out, err := runSimArgs("--protocol", p, "--ops", "300", "--clients", "6", "--keys", "3", "--conflict", "70", "--faults", "swarm", "--seed", "3", "--check", "--json")
+		require.NoError(t, err, out)
+		var rep map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+		require.Equal(t, p, rep["contract"], out)
+		require.NotContains(t, rep, "linearizable", "%s was checked for linearizability", p)
+		require.NotContains(t, rep, "errors", out)
+	}
+	out, err := runSimArgs("--protocol", "test-local-only-weak", "--ops", "300", "--clients", "6", "--keys", "3", "--conflict", "70", "--seed", "3", "--check")
+	var ee *exitError
+	require.ErrorAs(t, err, &ee, out)
+	require.Equal(t, 1, ee.code)
+	require.Contains(t, err.Error()+out, "weak contract check failed")
+}

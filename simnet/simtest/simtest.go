@@ -1,9 +1,11 @@
 // Package simtest runs simulation sweeps for protocol tests: many seeds of
 // one configuration, each checked for the order contract, for the atomic
 // multicast properties in multicast runs (simnet.Config.Groups), for liveness once
-// the faults heal, and for linearizability with Porcupine. Every failure
-// names its seed, and a linearizability violation leaves Porcupine's HTML
-// visualization in the temporary directory.
+// the faults heal, and for linearizability with Porcupine. A protocol that
+// declares a weaker order contract (protocols.RegisterContract) is checked
+// against that one instead (contract.go: CheckSequential, CheckWeak). Every
+// failure names its seed, and a linearizability violation leaves
+// Porcupine's HTML visualization in the temporary directory.
 package simtest
 
 import (
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/simnet"
 )
 
@@ -26,10 +29,28 @@ const LinTimeout = 30 * time.Second
 // Check runs cfg once and returns the result with an error naming the seed
 // and the first property that failed: the run itself, the order contract,
 // liveness after the fault window, or linearizability.
+//
+// A protocol registered with a contract weaker than Linearizable
+// (protocols.RegisterContract) is checked against that contract instead
+// (ForContract, CheckContract): liveness, then CheckSequential or
+// CheckWeak.
 func Check(cfg simnet.Config) (*simnet.Result, error) {
+	contract := protocols.Linearizable
+	if c, k, err := ForContract(cfg); err == nil {
+		cfg, contract = c, k
+	}
 	res, err := simnet.Run(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("seed %d: %w", cfg.Seed, err)
+	}
+	if contract != protocols.Linearizable {
+		if err := res.LivenessError(); err != nil {
+			return res, fmt.Errorf("%w (faults %s: %v)", err, res.Faults, res.FaultLog)
+		}
+		if err := CheckContract(res, contract); err != nil {
+			return res, fmt.Errorf("%s contract: %w (faults %s)", contract, err, res.Faults)
+		}
+		return res, nil
 	}
 	if err := res.OrderError(); err != nil {
 		return res, err
@@ -60,7 +81,7 @@ func Sweep(t *testing.T, cfg simnet.Config, first uint64, n int) {
 		t.Error(err)
 	}
 	if len(errs) == 0 {
-		t.Logf("%s: %d seeds from %d passed the order, liveness and linearizability checks", cfg.Protocol, n, first)
+		t.Logf("%s: %d seeds from %d passed the checks of its contract (order, liveness, linearizability for linearizable protocols)", cfg.Protocol, n, first)
 	}
 }
 

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/blossom-dso/blossom/degradable"
+	"github.com/blossom-dso/blossom/degradable/workload"
+)
+
+func init() { root.AddCommand(newDegradableBenchCmd()) }
+
+// newDegradableBenchCmd is `blossom degradable-bench`: the per-level
+// throughput table of the degradable objects in one process (ops/s, p50,
+// p99 per object type and level, and the ratio to the linearizable level)
+// and the Retwis table.
+func newDegradableBenchCmd() *cobra.Command {
+	var (
+		types                   string
+		clients, ops, repeat    int
+		rUsers, rClients, rOps  int
+		seed                    uint64
+		skipObjects, skipRetwis bool
+	)
+	cmd := &cobra.Command{
+		Use:   "degradable-bench",
+		Short: "Throughput by level of the degradable objects and of Retwis, in one process",
+		Long: `degradable-bench runs each object type's contention mix (package
+degradable/workload) at the linearizable, sequential and weak levels, then
+Retwis at each level, and prints ops/s, the p50 and p99 latencies of a
+sample of the operations, and each level's throughput as a ratio to the
+linearizable level's. The levels run interleaved, --repeat times, and the
+table shows the median run (by ops/s) of each.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if !skipObjects {
+				fmt.Fprintf(out, "objects: %d clients, %d operations per run, median of %d interleaved runs, GOMAXPROCS %d\n", clients, ops, repeat, runtime.GOMAXPROCS(0))
+				var rows [][]workload.Result
+				ts := strings.Split(types, ",")
+				for _, typ := range ts {
+					row, err := levels(repeat, func(l degradable.Level) (workload.Result, error) {
+						return workload.Objects(typ, l, clients, ops, seed)
+					})
+					if err != nil {
+						return err
+					}
+					rows = append(rows, row)
+				}
+				printTable(out, ts, rows)
+			}
+			if !skipRetwis {
+				fmt.Fprintf(out, "\nretwis: %d users, %d clients, %d operations per run (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", rUsers, rClients, rOps, repeat)
+				row, err := levels(repeat, func(l degradable.Level) (workload.Result, error) {
+					res, err := workload.Retwis(workload.RetwisConfig{Level: l, Users: rUsers, Clients: rClients, Ops: rOps, Seed: seed})
+					if err == nil && (res.UsersCounted != int64(rUsers)+res.Adds || res.PostsCounted != res.Tweets) {
+						err = fmt.Errorf("degradable-bench: retwis at %v lost an update: %d users counted for %d, %d posts for %d", l, res.UsersCounted, int64(rUsers)+res.Adds, res.PostsCounted, res.Tweets)
+					}
+					return res.Result, err
+				})
+				if err != nil {
+					return err
+				}
+				printTable(out, []string{"retwis"}, [][]workload.Result{row})
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&types, "types", strings.Join(workload.Types, ","), "object types, comma-separated")
+	f.IntVar(&clients, "clients", 16*runtime.GOMAXPROCS(0), "client goroutines (one replica each) per object run")
+	f.IntVar(&ops, "ops", 2_000_000, "operations per object run")
+	f.IntVar(&repeat, "repeat", 3, "interleaved runs per level; the median is shown")
+	f.IntVar(&rUsers, "retwis-users", 1000, "Retwis: initial users")
+	f.IntVar(&rClients, "retwis-clients", 8, "Retwis: client goroutines")
+	f.IntVar(&rOps, "retwis-ops", 200_000, "Retwis: operations per run")
+	f.Uint64Var(&seed, "seed", 1, "seed of the workloads' choices")
+	f.BoolVar(&skipObjects, "no-objects", false, "skip the object table")
+	f.BoolVar(&skipRetwis, "no-retwis", false, "skip Retwis")
+	return cmd
+}
+
+// levels runs each level repeat times, interleaved, and returns the median
+// run of each level by throughput, in degradable.Levels order.
+func levels(repeat int, run func(degradable.Level) (workload.Result, error)) ([]workload.Result, error) {
+	ls := degradable.Levels()
+	runs := make([][]workload.Result, len(ls))
+	for range max(repeat, 1) {
+		for i, l := range ls {
+			res, err := run(l)
+			if err != nil {
+				return nil, err
+			}
+			runs[i] = append(runs[i], res)
+		}
+	}
+	out := make([]workload.Result, len(ls))
+	for i, rs := range runs {
+		slices.SortFunc(rs, func(a, b workload.Result) int { return int(a.OpsPerSec - b.OpsPerSec) })
+		out[i] = rs[len(rs)/2]
+	}
+	return out, nil
+}
+
+// printTable prints one row per name and level.
+func printTable(out io.Writer, names []string, rows [][]workload.Result) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "object\tlevel\tops/s\tp50\tp99\tx linearizable\t")
+	for i, name := range names {
+		for j, l := range degradable.Levels() {
+			r := rows[i][j]
+			fmt.Fprintf(tw, "%s\t%v\t%.0f\t%v\t%v\t%.2f\t\n", name, l, r.OpsPerSec, r.P50.Round(time.Nanosecond), r.P99.Round(time.Nanosecond), r.OpsPerSec/rows[i][0].OpsPerSec)
+		}
+	}
+	tw.Flush()
+}

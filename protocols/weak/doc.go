@@ -1,0 +1,64 @@
+// Package weak is the replication strategy of the weak level of degradable
+// objects (protocol "weak", contract protocols.Weak): effector broadcast
+// with last-writer-wins arbitration and anti-entropy. It is leaderless and
+// waits for no peer: a replica answers every command on its own.
+//
+// # Updates and reads
+//
+// The strategy needs protocols.Config.ReadOnly (New refuses a Config
+// without it), and it is not offered for the DSO's persistent objects,
+// whose calls are not blind writes (blossom refuses --protocol weak there).
+//
+// A read-only command (protocols.Config.ReadOnly) executes at once against
+// the local state. An update gets a stamp (Lamport time, origin) above
+// every stamp the replica has seen, the next sequence number of its
+// origin, is persisted, executed locally and sent to every peer (Update).
+// Every replica delivers the updates of each origin in sequence order
+// (buffering up to maxAhead ahead of a gap) and executes a delivered
+// update only if its stamp is above the stamp of the last update executed
+// on its key (the command's first key): an older one is overwritten under
+// last-writer-wins and is skipped. The outcome at every replica is
+// therefore the update with the greatest stamp per key, whatever the
+// delivery order, so updates must be blind writes of one key (a put, a
+// register write); commutative updates such as increments would need every
+// update executed, which this strategy does not do.
+//
+// The commands are executed with Command.Acked zero: the replica core's
+// exactly-once floors assume that a client's commands on a key execute in
+// its order, which a client that moved to another replica breaks here; the
+// sessions then keep every executed sequence number (memory grows with
+// the commands of each key's clients, up to MaxSessionsPerKey clients).
+//
+// # Anti-entropy
+//
+// Every aeTicks ticks a replica sends each peer a Digest: for every origin,
+// the length of the prefix of its updates delivered here. A peer that has
+// more of an origin's updates answers with up to aeBatch of them. Updates
+// thus reach every live replica once the network heals, also those of an
+// origin that crashed, and a restarted replica catches up.
+//
+// # Durability
+//
+// Every delivered update, its own and its peers', is persisted before it is
+// executed, so an update whose answer left was durable first. After a crash
+// the replica replays its records in order (delivering each again), which
+// rebuilds its state, its clock and its delivered prefixes; a lost tail is
+// refetched by anti-entropy. The log is never compacted.
+//
+// # Guarantees
+//
+// Every read returns the value of an issued update; while a client stays at
+// one replica incarnation it reads its own writes and its reads never go
+// back in stamp order; after the updates stop and the network heals, every
+// live replica holds, per key, the update with the greatest stamp among
+// those delivered anywhere, so no acknowledged update is lost unless one
+// with a greater stamp overwrote it. A client that moves to another
+// replica may see older values there, and its later write may get a
+// smaller stamp than its earlier one and lose to it (sessions do not
+// follow a client across replicas).
+//
+// Hostile input: an Update from a node that is not a peer, with a stamp
+// not of its origin, a sequence number beyond maxAhead, or a Lamport time
+// more than maxClockAhead beyond the receiver's is dropped; a Digest with
+// the wrong number of entries is dropped.
+package weak

@@ -1,0 +1,209 @@
+package weak
+
+import (
+	"fmt"
+
+	"github.com/pingcap/failpoint"
+
+	"github.com/blossom-dso/blossom/protocols"
+)
+
+func init() {
+	protocols.RegisterContract("weak", protocols.Weak, func(cfg protocols.Config) (protocols.Protocol, error) {
+		return New(cfg)
+	}, Codec{})
+}
+
+const (
+	// aeTicks is the period of anti-entropy, in ticks.
+	aeTicks = 3
+	// aeBatch bounds the updates of one origin sent in answer to a Digest.
+	aeBatch = 64
+	// maxAhead bounds how far beyond the delivered prefix of an origin an
+	// update is buffered; later ones are dropped (anti-entropy resends).
+	maxAhead = 1024
+	// maxClockAhead bounds how far beyond the receiver's Lamport time a
+	// received stamp may be: honest clocks differ by at most the number of
+	// updates.
+	maxClockAhead = 1 << 40
+)
+
+// Replica is one replica of the weak strategy.
+type Replica struct {
+	cfg      protocols.Config
+	env      protocols.Env
+	readOnly func(protocols.Command) bool
+	self     int // index of Self in Peers
+	clock    uint64
+	ticks    int
+	// log[i] are the updates of origin Peers[i] delivered here, in
+	// sequence order (log[i][s-1] has Seq s).
+	log [][]Update
+	// ahead[i] buffers updates of origin Peers[i] beyond the delivered
+	// prefix, by sequence number.
+	ahead []map[uint64]Update
+	// winner is, per key, the stamp of the last update executed on it.
+	winner map[string]Stamp
+	// own holds the ids of the commands submitted here and made updates,
+	// so that a retry is not broadcast twice.
+	own map[protocols.CommandID]bool
+}
+
+// New builds a replica from cfg and replays cfg.Recovered.
+func New(cfg protocols.Config) (*Replica, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ReadOnly == nil {
+		// Without it a read would be broadcast as an update and win its
+		// key's arbitration, so that an older write would be skipped at
+		// some replicas and not at others.
+		return nil, fmt.Errorf("%w: weak: Config.ReadOnly is needed to tell reads from blind writes", protocols.ErrConfig)
+	}
+	if cfg.Checkpoint != nil {
+		return nil, fmt.Errorf("%w: weak: no checkpoints", protocols.ErrConfig)
+	}
+	n := len(cfg.Peers)
+	r := &Replica{
+		cfg: cfg, env: cfg.Env, readOnly: cfg.ReadOnly, self: cfg.Index(cfg.Self),
+		log: make([][]Update, n), ahead: make([]map[uint64]Update, n),
+		winner: map[string]Stamp{}, own: map[protocols.CommandID]bool{},
+	}
+	for i := range r.ahead {
+		r.ahead[i] = map[uint64]Update{}
+	}
+	for j, rec := range cfg.Recovered {
+		u, err := decodeRecord(rec)
+		if err != nil {
+			return nil, fmt.Errorf("weak: record %d: %w", j, err)
+		}
+		i := cfg.Index(u.Origin)
+		if i < 0 || u.Seq != uint64(len(r.log[i]))+1 || u.Stamp.Node != u.Origin {
+			return nil, fmt.Errorf("weak: record %d: update %d of node %d out of sequence", j, u.Seq, u.Origin)
+		}
+		r.apply(i, u)
+	}
+	return r, nil
+}
+
+// Submit executes a read at once and makes any other command an update.
+func (r *Replica) Submit(c protocols.Command) {
+	if r.readOnly != nil && r.readOnly(c) {
+		r.env.Execute(c)
+		return
+	}
+	if r.own[c.ID] {
+		protocols.AlreadyExecuted(r.env, c)
+		return
+	}
+	r.clock++
+	u := Update{Origin: r.cfg.Self, Seq: uint64(len(r.log[r.self])) + 1, Stamp: Stamp{Time: r.clock, Node: r.cfg.Self}, Cmd: c}
+	r.env.Persist(encodeRecord(u))
+	r.apply(r.self, u)
+	for _, p := range r.cfg.Peers {
+		if p != r.cfg.Self {
+			r.env.Send(p, u)
+		}
+	}
+}
+
+// apply delivers u, the next update of origin Peers[i]: it is logged and
+// executed if it wins on its key. Recovery calls it for every record.
+func (r *Replica) apply(i int, u Update) {
+	r.clock = max(r.clock, u.Stamp.Time)
+	r.log[i] = append(r.log[i], u)
+	if u.Origin == r.cfg.Self {
+		r.own[u.Cmd.ID] = true
+	}
+	key := ""
+	if len(u.Cmd.Keys) > 0 {
+		key = u.Cmd.Keys[0]
+	}
+	wins := u.Stamp.After(r.winner[key])
+	failpoint.Inject("weakApplyStale", func() {
+		// Planted bug: a remote update overwrites the key even when it is
+		// arbitrated before the update executed there (a merge that loses
+		// the newer update).
+		wins = true
+	})
+	if !wins {
+		return
+	}
+	r.winner[key] = u.Stamp
+	c := u.Cmd
+	c.Acked = 0
+	r.env.Execute(c)
+}
+
+// Step handles an Update or a Digest from a peer.
+func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
+	fi := r.cfg.Index(from)
+	if fi < 0 {
+		return
+	}
+	switch m := m.(type) {
+	case Update:
+		r.receive(m)
+	case Digest:
+		r.answer(from, m)
+	}
+}
+
+// receive delivers u and the buffered updates it unblocks, or buffers it.
+func (r *Replica) receive(u Update) {
+	i := r.cfg.Index(u.Origin)
+	if i < 0 || u.Stamp.Node != u.Origin || u.Seq == 0 || u.Stamp.Time > r.clock+maxClockAhead {
+		return
+	}
+	have := uint64(len(r.log[i]))
+	switch {
+	case u.Seq <= have || u.Seq > have+maxAhead:
+		return
+	case u.Seq > have+1:
+		r.ahead[i][u.Seq] = u
+		return
+	}
+	for {
+		r.env.Persist(encodeRecord(u))
+		r.apply(i, u)
+		next, ok := r.ahead[i][u.Seq+1]
+		if !ok {
+			return
+		}
+		delete(r.ahead[i], u.Seq+1)
+		u = next
+	}
+}
+
+// answer sends a peer the updates its Digest says it lacks.
+func (r *Replica) answer(to protocols.NodeID, d Digest) {
+	if len(d.Have) != len(r.log) {
+		return
+	}
+	for i, have := range d.Have {
+		mine := uint64(len(r.log[i]))
+		if have >= mine {
+			continue
+		}
+		for s := have + 1; s <= mine && s <= have+aeBatch; s++ {
+			r.env.Send(to, r.log[i][s-1])
+		}
+	}
+}
+
+// Tick sends a Digest to every peer every aeTicks ticks.
+func (r *Replica) Tick() {
+	r.ticks++
+	if r.ticks%aeTicks != 0 {
+		return
+	}
+	have := make([]uint64, len(r.log))
+	for i, l := range r.log {
+		have[i] = uint64(len(l))
+	}
+	for _, p := range r.cfg.Peers {
+		if p != r.cfg.Self {
+			r.env.Send(p, Digest{Have: have})
+		}
+	}
+}
