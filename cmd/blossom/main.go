@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/blossom-dso/blossom/executor"
 )
 
 // root is the top-level command; subcommands attach to it in init functions.
@@ -37,6 +39,10 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	if os.Getenv(executor.EnvLambdaRuntimeAPI) != "" {
+		// Started by Lambda (or lambda-emulator) as the function's bootstrap.
+		executor.ServeLambda()
+	}
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "blossom:", err)
 		if e, ok := err.(*exitError); ok {
