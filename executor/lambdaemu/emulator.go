@@ -90,7 +90,7 @@ type Stats struct {
 	Invocations int64
 	// ColdStarts: invocations that started a new environment.
 	ColdStarts int64
-	// WarmStarts: invocations that reused an idle environment.
+	// WarmStarts: invocations that an idle environment took.
 	WarmStarts int64
 	// Throttles: invocations rejected with TooManyRequestsException.
 	Throttles int64
@@ -251,6 +251,9 @@ func (e *Emulator) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > e.opts.MaxPayload {
+		// Read on (boundedly) so that the caller, still sending, reads
+		// the answer rather than a reset connection.
+		io.Copy(io.Discard, io.LimitReader(r.Body, 4*int64(e.opts.MaxPayload)))
 		apiError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException",
 			fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", e.opts.MaxPayload), nil)
 		return
@@ -350,6 +353,9 @@ func (e *Emulator) invoke(id string, payload []byte) result {
 		}
 		select {
 		case sb.work <- c:
+			if !cold {
+				e.warm.Add(1)
+			}
 		case <-sb.exited:
 			e.discard(sb)
 			if !cold {
@@ -426,7 +432,6 @@ func (e *Emulator) get() (*sandbox, bool, error) {
 		e.idle = e.idle[:n-1]
 		if !sb.dead() {
 			e.mu.Unlock()
-			e.warm.Add(1)
 			return sb, false, nil
 		}
 		delete(e.all, sb)
