@@ -87,8 +87,10 @@ func run(f setup.Flags, workers, rounds, calls, points int, scaling string) erro
 		}
 		fmt.Println("workers  time      calls/s   speed-up  π")
 		var base time.Duration
-		for _, n := range counts {
-			j := pi.Job{Run: fmt.Sprint(run, "-", n), Workers: n, Rounds: rounds, Calls: max(1, calls/n), Points: points}
+		for i, n := range counts {
+			// One run key per job: a count listed twice must not add to
+			// the first job's hits.
+			j := pi.Job{Run: fmt.Sprint(run, "-", i, "-", n), Workers: n, Rounds: rounds, Calls: max(1, calls/n), Points: points}
 			start := time.Now()
 			v, _, ncalls, err := pi.Run(ctx, j)
 			if err != nil {
