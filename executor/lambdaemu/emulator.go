@@ -214,6 +214,7 @@ func apiError(w http.ResponseWriter, status int, typ, msg string, extra map[stri
 	for k, v := range extra {
 		body[k] = v
 	}
+	w.Header().Set("X-Amzn-Requestid", newRequestID())
 	w.Header().Set("X-Amzn-ErrorType", typ)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
