@@ -50,7 +50,8 @@
 //
 // Build the binary whose main calls MaybeServeWorker (for instance an
 // example, or cmd/blossom) for the provided.al2023 runtime, name it
-// bootstrap, and zip it:
+// bootstrap, and zip it (`make lambda-zip` does this for cmd/blossom, or
+// for PKG_MAIN=./examples/...):
 //
 //	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap ./examples/montecarlo
 //	zip function.zip bootstrap
