@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -26,7 +27,22 @@ import (
 // TestMain lets the test binary serve as the emulator's handler processes:
 // they are started with AWS_LAMBDA_RUNTIME_API set, and MaybeServeWorker
 // runs aws-lambda-go's lambda.Start.
+// With EMU_INIT_FAIL set, a handler process fails its init instead:
+// "report" posts an init error to the Runtime API first, "exit" just exits.
 func TestMain(m *testing.M) {
+	if api := os.Getenv(executor.EnvLambdaRuntimeAPI); api != "" {
+		switch os.Getenv("EMU_INIT_FAIL") {
+		case "report":
+			resp, err := http.Post("http://"+api+"/2018-06-01/runtime/init/error", "application/json",
+				strings.NewReader(`{"errorType":"Test.InitFailed","errorMessage":"no configuration"}`))
+			if err == nil {
+				resp.Body.Close()
+			}
+			os.Exit(1)
+		case "exit":
+			os.Exit(4)
+		}
+	}
 	executor.MaybeServeWorker()
 	os.Exit(m.Run())
 }
@@ -121,9 +137,13 @@ func logs() io.Writer {
 	return io.Discard
 }
 
+// initFail is EMU_INIT_FAIL for the environments start starts.
+var initFail string
+
 // start runs an emulator whose environments are this test binary.
 func start(t *testing.T, o lambdaemu.Options) *lambdaemu.Emulator {
 	o.Command = []string{os.Args[0], "-test.run=^$"}
+	o.Env = append(o.Env, "EMU_INIT_FAIL="+initFail)
 	o.Stderr = logs()
 	e, err := lambdaemu.Start("127.0.0.1:0", o)
 	require.NoError(t, err)
@@ -346,4 +366,33 @@ func TestPayloadLimits(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, s, 1<<20)
 	require.Zero(t, e.Stats().Throttles)
+}
+
+// TestInitFailures: an environment that fails its init, reporting it to
+// the Runtime API or just exiting, fails the invocation with the error it
+// reported or Runtime.ExitError, and is not reused.
+func TestInitFailures(t *testing.T) {
+	for _, c := range []struct{ mode, want string }{
+		{"report", "Test.InitFailed: no configuration"},
+		{"exit", "Runtime.ExitError: RequestId: "},
+	} {
+		initFail = c.mode
+		e := start(t, lambdaemu.Options{Timeout: time.Minute})
+		initFail = ""
+		ctx := lambdaExec(t, e, executor.Options{})
+		for range 2 {
+			_, err := executor.Go(ctx, fail, "never runs").Get()
+			require.ErrorIs(t, err, executor.ErrCrashed, c.mode)
+			require.ErrorContains(t, err, c.want, c.mode)
+		}
+		if c.mode == "exit" {
+			_, err := executor.Go(ctx, fail, "never runs").Get()
+			require.ErrorContains(t, err, "exit status 4")
+		}
+		st := e.Stats()
+		require.Equal(t, st.Invocations, st.ColdStarts, "every invocation started an environment")
+		require.Equal(t, st.Invocations, st.Exits, c.mode)
+		require.Zero(t, st.WarmStarts, c.mode)
+		require.Zero(t, st.Environments, c.mode)
+	}
 }
