@@ -455,7 +455,25 @@ func (e *Emulator) put(sb *sandbox) {
 		go sb.kill()
 		return
 	}
+	if sb.dead() { // exited since its answer; forgetIdle has run or will find nothing
+		delete(e.all, sb)
+		return
+	}
 	e.idle = append(e.idle, sb)
+}
+
+// forgetIdle drops sb, which has exited, if it is idle; a busy one is
+// dropped by its invocation.
+func (e *Emulator) forgetIdle(sb *sandbox) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, x := range e.idle {
+		if x == sb {
+			e.idle = append(e.idle[:i], e.idle[i+1:]...)
+			delete(e.all, sb)
+			return
+		}
+	}
 }
 
 func (e *Emulator) discard(sb *sandbox) {
@@ -522,6 +540,7 @@ func (e *Emulator) startSandbox(id int) (*sandbox, error) {
 		sb.mu.Unlock()
 		close(sb.exited)
 		sb.srv.Close()
+		e.forgetIdle(sb)
 	}()
 	return sb, nil
 }
