@@ -367,6 +367,10 @@ func (e *Emulator) invoke(id string, payload []byte) result {
 				return result{payload: ie, functionError: "Unhandled"}
 			}
 			return functionError("Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited during init: %s", id, sb.status()))
+		case <-sb.initFailed: // Lambda ends an environment whose init failed
+			e.discard(sb)
+			e.exits.Add(1)
+			return result{payload: sb.initError(), functionError: "Unhandled"}
 		case <-initTimeout:
 			e.discard(sb)
 			e.timeouts.Add(1)
@@ -492,6 +496,8 @@ type sandbox struct {
 	srv    *http.Server
 	work   chan *call
 	exited chan struct{}
+	// initFailed is closed when the process reports an init error.
+	initFailed chan struct{}
 
 	mu      sync.Mutex
 	cur     *call
@@ -505,10 +511,11 @@ func (e *Emulator) startSandbox(id int) (*sandbox, error) {
 		return nil, err
 	}
 	sb := &sandbox{
-		e:      e,
-		stream: fmt.Sprintf("%s/[$LATEST]env-%d", time.Now().UTC().Format("2006/01/02"), id),
-		work:   make(chan *call),
-		exited: make(chan struct{}),
+		e:          e,
+		stream:     fmt.Sprintf("%s/[$LATEST]env-%d", time.Now().UTC().Format("2006/01/02"), id),
+		work:       make(chan *call),
+		exited:     make(chan struct{}),
+		initFailed: make(chan struct{}),
 	}
 	sb.srv = &http.Server{Handler: http.HandlerFunc(sb.serveRuntime), ReadHeaderTimeout: 10 * time.Second}
 	cmd := exec.Command(e.opts.Command[0], e.opts.Command[1:]...)
@@ -594,11 +601,12 @@ func (sb *sandbox) serveRuntime(w http.ResponseWriter, r *http.Request) {
 			body, _ = json.Marshal(map[string]string{"errorType": "Runtime.InitError", "errorMessage": string(body)})
 		}
 		sb.mu.Lock()
-		sb.initErr = body
+		if sb.initErr == nil {
+			sb.initErr = body
+			close(sb.initFailed) // the invocation waiting for init ends the environment
+		}
 		sb.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
-		// Lambda ends an environment whose init failed.
-		go sb.cmd.Process.Kill()
 	case strings.HasPrefix(path, "invocation/") && r.Method == http.MethodPost:
 		id, what, _ := strings.Cut(strings.TrimPrefix(path, "invocation/"), "/")
 		sb.mu.Lock()
