@@ -82,6 +82,18 @@ bench-dso: build
 etcd:
 	command -v etcd >/dev/null 2>&1 || { apt-get update && apt-get install -y etcd-server; }
 
+## lambda-zip: the blossom binary as an AWS Lambda function for the
+## provided.al2023 runtime (x86_64): bin/lambda/function.zip holding
+## bootstrap (see the executor package doc to deploy it). PKG_MAIN=./examples/montecarlo
+## packs an example instead.
+.PHONY: lambda-zip
+PKG_MAIN ?= ./cmd/blossom
+lambda-zip:
+	@mkdir -p $(BIN)/lambda
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o $(BIN)/lambda/bootstrap $(PKG_MAIN)
+	command -v zip >/dev/null 2>&1 || { apt-get update && apt-get install -y zip; }
+	cd $(BIN)/lambda && rm -f function.zip && zip -q function.zip bootstrap
+
 ## sim: the simulator with ARGS, e.g. make sim ARGS="--protocol paxos --faults swarm --check".
 sim:
 	$(GO) run ./cmd/blossom sim $(ARGS)

@@ -32,8 +32,35 @@
 // fresh process for the next invocation. "http" POSTs each attempt to
 // Options.Endpoint (or $BLOSSOM_EXECUTOR_ENDPOINT), served by HTTPHandler
 // (`blossom worker --http ADDR`), for OpenFaaS- or Knative-style
-// platforms. The back end is chosen by Options.Backend or, when that is
-// empty, by the BLOSSOM_EXECUTOR environment variable (default "local").
+// platforms. "lambda" runs each attempt as one synchronous AWS Lambda
+// invocation through the AWS SDK's Invoke (aws-sdk-go-v2/service/lambda);
+// the payload is the invocation as a process worker reads it, and the
+// function (Options.Lambda.Function, $BLOSSOM_LAMBDA_FUNCTION, default
+// "blossom") is the same binary: when the Lambda runtime starts it
+// (AWS_LAMBDA_RUNTIME_API is set), MaybeServeWorker serves the registered
+// functions as an aws-lambda-go handler (ServeLambda). Credentials and
+// region come from the SDK's default chain, or Options.Lambda.Config;
+// Options.Lambda.Endpoint (or $AWS_ENDPOINT_URL_LAMBDA) points it at an
+// emulator (package lambdaemu, `blossom lambda-emulator`). The SDK's own
+// retries are off: only the RetryPolicy re-runs a function. The back end
+// is chosen by Options.Backend or, when that is empty, by the
+// BLOSSOM_EXECUTOR environment variable (default "local").
+//
+// # Deploying to AWS Lambda
+//
+// Build the binary whose main calls MaybeServeWorker (for instance an
+// example, or cmd/blossom) for the provided.al2023 runtime, name it
+// bootstrap, and zip it (`make lambda-zip` does this for cmd/blossom, or
+// for PKG_MAIN=./examples/...):
+//
+//	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap ./examples/montecarlo
+//	zip function.zip bootstrap
+//	aws lambda create-function --function-name blossom --runtime provided.al2023 \
+//	    --handler bootstrap --architectures x86_64 --zip-file fileb://function.zip \
+//	    --timeout 900 --role arn:aws:iam::ACCOUNT:role/ROLE
+//
+// The function must reach the DSO servers (a VPC, or public addresses),
+// whose endpoints each invocation carries.
 //
 // # Failures, retries and idempotency
 //

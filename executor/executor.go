@@ -74,12 +74,12 @@ func (p RetryPolicy) filled() RetryPolicy {
 
 // Options configures an Executor.
 type Options struct {
-	// Backend is "local", "process" or "http"; empty means
+	// Backend is "local", "process", "http" or "lambda"; empty means
 	// $BLOSSOM_EXECUTOR, and "local" if that is empty too.
 	Backend string
 	// Concurrency bounds the attempts running at once (local: default
-	// unlimited; process: the pool size, default 16; http: requests in
-	// flight, default 64).
+	// unlimited; process: the pool size, default 16; http and lambda:
+	// requests in flight, default 64).
 	Concurrency int
 	// Timeout is the deadline of each attempt (0: none but the caller's).
 	Timeout time.Duration
@@ -103,6 +103,8 @@ type Options struct {
 	// Endpoint is the URL the http back end POSTs invocations to;
 	// default $BLOSSOM_EXECUTOR_ENDPOINT.
 	Endpoint string
+	// Lambda configures the lambda back end (lambda.go).
+	Lambda LambdaOptions
 	// Custom, if set, is the back end to use; Backend is then ignored.
 	Custom Backend
 }
@@ -154,8 +156,14 @@ func New(opts Options) (*Executor, error) {
 			return nil, err
 		}
 		e.b = b
+	case "lambda":
+		b, err := newLambda(e.opts)
+		if err != nil {
+			return nil, err
+		}
+		e.b = b
 	default:
-		return nil, fmt.Errorf("executor: unknown back end %q (local, process, http)", name)
+		return nil, fmt.Errorf("executor: unknown back end %q (local, process, http, lambda)", name)
 	}
 	return e, nil
 }

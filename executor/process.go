@@ -41,10 +41,15 @@ type response struct {
 
 // MaybeServeWorker turns this process into a worker of the process back
 // end when EnvWorker is set: it serves invocations on stdin and stdout
-// until stdin closes, then exits. Call it first thing in main of every
-// binary that starts a process executor (the default worker command is
-// the binary itself); otherwise it returns at once.
+// until stdin closes, then exits. When EnvLambdaRuntimeAPI is set (the
+// process was started by Lambda or its emulator) it serves as a Lambda
+// handler instead (ServeLambda). Call it first thing in main of every
+// binary that starts a process or lambda executor (the default worker
+// command is the binary itself); otherwise it returns at once.
 func MaybeServeWorker() {
+	if os.Getenv(EnvLambdaRuntimeAPI) != "" {
+		ServeLambda()
+	}
 	if os.Getenv(EnvWorker) == "" {
 		return
 	}

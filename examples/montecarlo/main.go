@@ -1,15 +1,18 @@
 // Command montecarlo is the Monte Carlo estimate of π of deliverable
 // Listing 1 on a DSO cluster, run as cloud threads: each worker is one
 // invocation of the registered function "montecarlo.pi" (package pi) on
-// the executor — goroutines (-executor local) or worker processes of this
-// binary (-executor process; the default is $BLOSSOM_EXECUTOR, else
-// local). Workers draw random points and add their hits to one shared
+// the executor — goroutines (-executor local), worker processes of this
+// binary (-executor process), an HTTP endpoint (-executor http) or AWS
+// Lambda (-executor lambda: a local Lambda emulator running this binary
+// as the handler unless -lambda-function names a deployed function); the
+// default is $BLOSSOM_EXECUTOR, else local. Workers draw random points and add their hits to one shared
 // AtomicLong, and a CyclicBarrier separates the rounds. It starts its own
 // 3-node cluster in this process unless -endpoints names a running one.
 //
 //	go run ./examples/montecarlo -executor process
 //	go run ./examples/montecarlo -endpoints localhost:7400 -workers 16
 //	go run ./examples/montecarlo -executor process -scaling 1,2,4,8
+//	go run ./examples/montecarlo -executor lambda -scaling 1,2,4,8
 //
 // With -scaling, it runs one job per worker count with the same total
 // work (-calls is then the calls per round of all workers together) and
@@ -26,48 +29,30 @@ import (
 	"strings"
 	"time"
 
-	"github.com/blossom-dso/blossom/dso/client"
-	"github.com/blossom-dso/blossom/dso/dsotest"
+	"github.com/blossom-dso/blossom/examples/internal/setup"
 	"github.com/blossom-dso/blossom/examples/montecarlo/pi"
 	"github.com/blossom-dso/blossom/executor"
 )
 
 func main() {
 	executor.MaybeServeWorker() // a worker process of the process back end
-	nodes := flag.Int("nodes", 3, "servers of the in-process cluster")
-	endpoints := flag.String("endpoints", "", "use a running cluster instead (host:port,...)")
-	backend := flag.String("executor", "", "back end: local or process (default $BLOSSOM_EXECUTOR, else local)")
+	var f setup.Flags
+	f.Register(flag.CommandLine)
 	workers := flag.Int("workers", 8, "cloud threads")
 	rounds := flag.Int("rounds", 4, "barrier-separated rounds")
 	calls := flag.Int("calls", 2500, "addAndGet calls per worker per round")
 	points := flag.Int("points", 200, "random points per call")
 	scaling := flag.String("scaling", "", "comma-separated worker counts: time the same total work on each")
 	flag.Parse()
-	if err := run(*nodes, *endpoints, *backend, *workers, *rounds, *calls, *points, *scaling); err != nil {
+	if err := run(f, *workers, *rounds, *calls, *points, *scaling); err != nil {
 		fmt.Fprintln(os.Stderr, "montecarlo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(nodes int, endpoints, backend string, workers, rounds, calls, points int, scaling string) error {
+func run(f setup.Flags, workers, rounds, calls, points int, scaling string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	eps := strings.Split(endpoints, ",")
-	if endpoints == "" {
-		cl, err := dsotest.StartCluster(nodes, dsotest.Options{})
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		eps = cl.Endpoints
-		fmt.Printf("started a %d-node DSO cluster: %s\n", nodes, strings.Join(eps, " "))
-	}
-	c, err := client.Dial(ctx, eps...)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-
 	var counts []int
 	if scaling != "" {
 		for _, s := range strings.Split(scaling, ",") {
@@ -84,12 +69,13 @@ func run(nodes int, endpoints, backend string, workers, rounds, calls, points in
 	}
 	// The barrier needs every worker running at once: the concurrency
 	// limit is the largest worker count.
-	e, err := executor.New(executor.Options{Backend: backend, DSO: eps, Concurrency: maxw})
+	env, err := setup.Start(ctx, f, setup.Options{Concurrency: maxw, Log: os.Stdout})
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	ctx = executor.WithExecutor(ctx, e)
+	defer env.Close()
+	c, e := env.Client, env.Exec
+	ctx = env.Context(ctx)
 	run := fmt.Sprint("pi-", time.Now().UnixNano())
 
 	if scaling != "" {
@@ -101,8 +87,10 @@ func run(nodes int, endpoints, backend string, workers, rounds, calls, points in
 		}
 		fmt.Println("workers  time      calls/s   speed-up  π")
 		var base time.Duration
-		for _, n := range counts {
-			j := pi.Job{Run: fmt.Sprint(run, "-", n), Workers: n, Rounds: rounds, Calls: max(1, calls/n), Points: points}
+		for i, n := range counts {
+			// One run key per job: a count listed twice must not add to
+			// the first job's hits.
+			j := pi.Job{Run: fmt.Sprint(run, "-", i, "-", n), Workers: n, Rounds: rounds, Calls: max(1, calls/n), Points: points}
 			start := time.Now()
 			v, _, ncalls, err := pi.Run(ctx, j)
 			if err != nil {

@@ -2,8 +2,10 @@
 // (started in this process or dialled) and an executor on the back end a
 // flag names. For the http back end without an endpoint it serves this
 // binary's registered functions on a loopback HTTP server of its own
-// (executor.HTTPHandler), so every example runs on every back end from
-// one command line.
+// (executor.HTTPHandler), and for the lambda back end without an endpoint
+// or a function name it starts a local Lambda emulator (lambdaemu) whose
+// handler processes are this binary, so every example runs on every back
+// end from one command line.
 package setup
 
 import (
@@ -14,10 +16,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 	"github.com/blossom-dso/blossom/executor"
+	"github.com/blossom-dso/blossom/executor/lambdaemu"
 )
 
 // Flags are the command-line flags every example shares.
@@ -26,18 +30,23 @@ type Flags struct {
 	Nodes int
 	// Endpoints names a running cluster instead (host:port,...).
 	Endpoints string
-	// Backend is the executor back end: local, process or http.
+	// Backend is the executor back end: local, process, http or lambda.
 	Backend string
-	// Endpoint is the URL of the http back end; empty starts one here.
+	// Endpoint is the URL of the http back end, or the Lambda endpoint of
+	// the lambda back end; empty starts one here (lambda: unless
+	// LambdaFunction names a deployed function).
 	Endpoint string
+	// LambdaFunction names the function of the lambda back end.
+	LambdaFunction string
 }
 
 // Register defines the shared flags on fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.IntVar(&f.Nodes, "nodes", 3, "servers of the in-process DSO cluster")
 	fs.StringVar(&f.Endpoints, "endpoints", "", "use a running DSO cluster instead (host:port,...)")
-	fs.StringVar(&f.Backend, "executor", "", "back end: local, process or http (default $BLOSSOM_EXECUTOR, else local)")
-	fs.StringVar(&f.Endpoint, "endpoint", "", "URL of the http back end (default $BLOSSOM_EXECUTOR_ENDPOINT, else a server started here)")
+	fs.StringVar(&f.Backend, "executor", "", "back end: local, process, http or lambda (default $BLOSSOM_EXECUTOR, else local)")
+	fs.StringVar(&f.Endpoint, "endpoint", "", "URL of the http back end (default $BLOSSOM_EXECUTOR_ENDPOINT, else a server started here), or of the Lambda API (default: the SDK's for -lambda-function, else an emulator started here)")
+	fs.StringVar(&f.LambdaFunction, "lambda-function", "", "Lambda function of the lambda back end, deployed on AWS (default: the function of an emulator started here)")
 }
 
 // Env is a DSO cluster, a client of it and an executor.
@@ -47,8 +56,10 @@ type Env struct {
 	// Client of the cluster.
 	Client *client.Client
 	// Exec runs the cloud threads.
-	Exec    *executor.Executor
-	closers []func() error
+	Exec *executor.Executor
+	// Emulator is the Lambda emulator started for the lambda back end, or nil.
+	Emulator *lambdaemu.Emulator
+	closers  []func() error
 }
 
 // Options are the executor settings an example needs.
@@ -101,6 +112,22 @@ func Start(ctx context.Context, f Flags, o Options) (*Env, error) {
 		opts.Endpoint = url
 		if o.Log != nil {
 			fmt.Fprintf(o.Log, "serving the functions over HTTP at %s\n", url)
+		}
+	}
+	if f.Backend == "lambda" {
+		opts.Lambda = executor.LambdaOptions{Function: f.LambdaFunction, Endpoint: f.Endpoint}
+		if f.Endpoint == "" && f.LambdaFunction == "" {
+			emu, err := lambdaemu.Start("127.0.0.1:0", lambdaemu.Options{Concurrency: max(o.Concurrency, 1), Timeout: 15 * time.Minute, Stderr: o.Stderr})
+			if err != nil {
+				return nil, err
+			}
+			env.closers = append(env.closers, emu.Close)
+			env.Emulator = emu
+			cfg := emu.AWSConfig()
+			opts.Lambda = executor.LambdaOptions{Function: emu.Function(), Config: &cfg}
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "serving the functions on a Lambda emulator at %s\n", emu.URL())
+			}
 		}
 	}
 	e, err := executor.New(opts)
