@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/wire"
 )
@@ -30,10 +29,10 @@ func (r *Replica) Checkpoint() []byte {
 // reaches Execute again is discarded by the runtime's client sessions.
 func (r *Replica) compact() {
 	if len(r.submitted) > 0 {
-		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
+		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done.Has(w.cmd.ID) })
 	}
 	for id := range r.proposed {
-		if r.done[id] {
+		if r.done.Has(id) {
 			delete(r.proposed, id)
 		}
 	}
@@ -70,10 +69,10 @@ func (r *Replica) truncate(base uint64) {
 // rebuildDone sets done to the ids of the commands in the retained
 // executed slots.
 func (r *Replica) rebuildDone() {
-	r.done = map[protocols.CommandID]bool{}
+	r.done.Reset()
 	for s := r.base + 1; s <= r.executed; s++ {
 		for _, c := range r.at(s).cmds {
-			r.done[c.ID] = true
+			r.done.Add(c.ID)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/idset"
 	"github.com/blossom-dso/blossom/protocols/quorum"
 )
 
@@ -103,7 +104,7 @@ type Replica struct {
 
 	// learner state
 	executed uint64 // slots up to executed have been executed
-	done     map[protocols.CommandID]bool
+	done     idset.Set
 
 	// proposer state
 	role      role
@@ -156,7 +157,6 @@ func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 		q1:       quorum.Majority(n),
 		q2:       quorum.Majority(n),
 		retain:   DefaultRetain,
-		done:     map[protocols.CommandID]bool{},
 		proposed: map[protocols.CommandID]bool{},
 		inflight: map[uint64]*proposal{},
 	}
@@ -237,7 +237,7 @@ func (r *Replica) broadcast(m protocols.Message) {
 
 // Submit implements protocols.Protocol.
 func (r *Replica) Submit(c protocols.Command) {
-	if r.done[c.ID] {
+	if r.done.Has(c.ID) {
 		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
@@ -251,7 +251,7 @@ func (r *Replica) route(cmds []protocols.Command) {
 	switch {
 	case r.role == leader:
 		for _, c := range cmds {
-			if !r.done[c.ID] && !r.proposed[c.ID] {
+			if !r.done.Has(c.ID) && !r.proposed[c.ID] {
 				r.proposed[c.ID] = true
 				r.batch = append(r.batch, c)
 			}
@@ -443,7 +443,7 @@ func (r *Replica) becomeLeader() {
 	r.merged = nil
 	r.next = last + 1
 	for _, w := range r.submitted {
-		if !r.done[w.cmd.ID] && !r.proposed[w.cmd.ID] {
+		if !r.done.Has(w.cmd.ID) && !r.proposed[w.cmd.ID] {
 			r.proposed[w.cmd.ID] = true
 			r.batch = append(r.batch, w.cmd)
 		}
@@ -526,8 +526,7 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 		// Planted bug for the sabotage test: the leader executes a slot
 		// as soon as it is chosen, before the slots ahead of it.
 		for _, c := range e.cmds {
-			if !r.done[c.ID] {
-				r.done[c.ID] = true
+			if r.done.Add(c.ID) {
 				r.env.Execute(c)
 			}
 		}
@@ -616,8 +615,7 @@ func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
 func (r *Replica) execute() {
 	for e := r.at(r.executed + 1); e != nil && e.chosen; e = r.at(r.executed + 1) {
 		for _, c := range e.cmds {
-			if !r.done[c.ID] {
-				r.done[c.ID] = true
+			if r.done.Add(c.ID) {
 				delete(r.proposed, c.ID)
 				r.env.Execute(c)
 			}
@@ -662,7 +660,7 @@ func (r *Replica) Tick() {
 	// to the leader again: the forward, the leader or the proposal may have
 	// been lost.
 	if len(r.submitted) > 0 {
-		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
+		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done.Has(w.cmd.ID) })
 	}
 	var retry []protocols.Command
 	for i := range r.submitted {
