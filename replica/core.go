@@ -183,11 +183,13 @@ type Core struct {
 	answers  answers
 	stats    Stats
 
-	// The command being applied, while Apply runs: its id, its first
-	// session key and whether the state machine answered it.
+	// The command being applied, while Apply runs: its id, its session
+	// on its first session key (admit just recorded it there, and nothing
+	// evicts a session during Apply) and whether the state machine
+	// answered it.
 	applying    bool
 	cur         protocols.CommandID
-	curKey      string
+	curSess     *session
 	curAnswered bool
 }
 
@@ -340,19 +342,20 @@ func (c *Core) Persist(rec []byte) {
 // client session shows it was executed already; then the retry is
 // answered from the session (see retried).
 func (c *Core) Execute(cmd protocols.Command) {
-	if !c.sess.admit(cmd) {
+	se, ok := c.sess.admit(cmd)
+	if !ok {
 		c.retried(cmd)
 		return
 	}
 	c.stats.Executed++
 	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd})
-	c.applying, c.cur, c.curKey, c.curAnswered = true, cmd.ID, sessionKeys(cmd)[0], false
+	c.applying, c.cur, c.curSess, c.curAnswered = true, cmd.ID, se, false
 	c.sm.Apply(cmd, &c.answers)
 	if !c.curAnswered {
 		// Answered by a later Apply: its result goes to its session then.
-		c.sess.pending[cmd.ID] = c.curKey
+		c.sess.pending[cmd.ID] = sessionKeys(cmd)[0]
 	}
-	c.applying, c.curKey = false, ""
+	c.applying, c.curSess = false, nil
 }
 
 // AlreadyExecuted implements protocols.RetryAnswerer: the retry c is
@@ -398,7 +401,7 @@ func (a *answers) Answer(id protocols.CommandID, result []byte) {
 	c := a.c
 	if c.applying && id == c.cur && !c.curAnswered {
 		c.curAnswered = true
-		c.sess.keep(c.curKey, id, result)
+		c.curSess.keep(id.Seq, result)
 	} else if k, ok := c.sess.pending[id]; ok {
 		delete(c.sess.pending, id)
 		c.sess.keep(k, id, result)

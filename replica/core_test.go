@@ -190,14 +190,22 @@ func TestSessionsDiscardDuplicates(t *testing.T) {
 // used session goes first.
 func TestSessionEviction(t *testing.T) {
 	s := newSessions(2)
-	require.True(t, s.admit(cmd(1, 1, "k", 0)))
-	require.True(t, s.admit(cmd(2, 1, "k", 0)))
-	require.True(t, s.admit(cmd(1, 2, "k", 0))) // client 1 used last
-	require.True(t, s.admit(cmd(3, 1, "k", 0))) // evicts client 2
+	admitted := func(c protocols.Command) bool {
+		se, ok := s.admit(c)
+		require.Equal(t, ok, se != nil, "a session exactly when admitted")
+		if ok {
+			require.Same(t, s.keys[c.Keys[0]].clients[c.ID.Client], se, "admit returns the session on the first key")
+		}
+		return ok
+	}
+	require.True(t, admitted(cmd(1, 1, "k", 0)))
+	require.True(t, admitted(cmd(2, 1, "k", 0)))
+	require.True(t, admitted(cmd(1, 2, "k", 0))) // client 1 used last
+	require.True(t, admitted(cmd(3, 1, "k", 0))) // evicts client 2
 	require.Len(t, s.keys["k"].clients, 2)
 	require.NotNil(t, s.keys["k"].clients[1])
 	require.Nil(t, s.keys["k"].clients[2])
-	require.False(t, s.admit(cmd(1, 2, "k", 0)))
+	require.False(t, admitted(cmd(1, 2, "k", 0)))
 }
 
 // TestCheckpointRestoresState drives a core through random commands,
