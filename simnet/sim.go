@@ -148,6 +148,10 @@ type sim struct {
 	nextValue   uint64
 	history     []Op
 	stuck       int
+	// bytes and keyLists are the chunks workload payloads and key lists
+	// are cut from.
+	bytes    []byte
+	keyLists []string
 	// extraKeys holds the keys of executed commands that no client issued
 	extraKeys map[protocols.CommandID][]string
 
@@ -700,7 +704,7 @@ func (s *sim) issue(ci int) {
 	}
 	put := r.Float64()*100 >= rc.Reads
 	var value uint64
-	payload := make([]byte, max(rc.Size, minPayload))
+	payload := s.payload(max(rc.Size, minPayload))
 	payload[0] = opGet
 	if put {
 		value = s.nextValue
@@ -712,7 +716,7 @@ func (s *sim) issue(ci int) {
 	cmd := protocols.Command{
 		ID:      protocols.CommandID{Client: uint64(ci + 1), Seq: cl.seq},
 		Acked:   cl.answered + 1,
-		Keys:    []string{key},
+		Keys:    s.oneKey(key),
 		Payload: payload,
 	}
 	cl.waiting = true
@@ -729,6 +733,32 @@ func (s *sim) issue(ci int) {
 		cl.timer = true
 		s.q.push(event{at: cl.deadline, kind: evTimeout, peer: uint32(ci)})
 	}
+}
+
+// arenaSize is the size of the chunks that payloads and key lists of
+// workload commands are cut from.
+const arenaSize = 1 << 12
+
+// payload returns n zero bytes cut from a chunk that lives as long as the
+// run (every command is in the history), capped so that an append to it
+// cannot reach its neighbour.
+func (s *sim) payload(n int) []byte {
+	if len(s.bytes)+n > cap(s.bytes) {
+		s.bytes = make([]byte, 0, max(arenaSize, n))
+	}
+	k := len(s.bytes)
+	s.bytes = s.bytes[:k+n]
+	return s.bytes[k : k+n : k+n]
+}
+
+// oneKey returns the key list {key}, cut from a chunk like payload.
+func (s *sim) oneKey(key string) []string {
+	if len(s.keyLists) == cap(s.keyLists) {
+		s.keyLists = make([]string, 0, arenaSize/16)
+	}
+	k := len(s.keyLists)
+	s.keyLists = append(s.keyLists, key)
+	return s.keyLists[k : k+1 : k+1]
 }
 
 // next schedules client ci's next operation one microsecond from now, so

@@ -116,6 +116,7 @@ type Replica struct {
 	next      uint64               // leader: next slot to propose
 	commit    uint64               // leader: every slot up to commit is chosen
 	inflight  map[uint64]*proposal // leader: proposed, not yet chosen
+	spare     []*proposal          // proposals chosen, for reuse
 	batch     []protocols.Command
 	proposed  map[protocols.CommandID]bool // leader: in a proposed, unexecuted slot
 	submitted []waiting                    // commands submitted here, not yet executed
@@ -242,7 +243,21 @@ func (r *Replica) Submit(c protocols.Command) {
 		return
 	}
 	r.submitted = append(r.submitted, waiting{cmd: c, at: r.now})
+	if r.role == leader {
+		// route without the slice a forward needs
+		r.enqueue(c)
+		r.propose()
+		return
+	}
 	r.route([]protocols.Command{c})
+}
+
+// enqueue adds c to the leader's batch unless it was executed or proposed.
+func (r *Replica) enqueue(c protocols.Command) {
+	if !r.done.Has(c.ID) && !r.proposed[c.ID] {
+		r.proposed[c.ID] = true
+		r.batch = append(r.batch, c)
+	}
 }
 
 // route hands commands to the leader: proposed here if this replica leads,
@@ -251,10 +266,7 @@ func (r *Replica) route(cmds []protocols.Command) {
 	switch {
 	case r.role == leader:
 		for _, c := range cmds {
-			if !r.done.Has(c.ID) && !r.proposed[c.ID] {
-				r.proposed[c.ID] = true
-				r.batch = append(r.batch, c)
-			}
+			r.enqueue(c)
 		}
 		r.propose()
 	case r.leaderID != 0 && r.leaderID != r.self:
@@ -443,10 +455,7 @@ func (r *Replica) becomeLeader() {
 	r.merged = nil
 	r.next = last + 1
 	for _, w := range r.submitted {
-		if !r.done.Has(w.cmd.ID) && !r.proposed[w.cmd.ID] {
-			r.proposed[w.cmd.ID] = true
-			r.batch = append(r.batch, w.cmd)
-		}
+		r.enqueue(w.cmd)
 	}
 	r.propose()
 	r.heartbeat()
@@ -467,7 +476,14 @@ func (r *Replica) propose() {
 }
 
 func (r *Replica) proposeSlot(slot uint64, cmds []protocols.Command) {
-	r.inflight[slot] = &proposal{acks: quorum.NewTracker(r.q2), sentAt: r.now}
+	var p *proposal
+	if n := len(r.spare); n > 0 {
+		p, r.spare = r.spare[n-1], r.spare[:n-1]
+	} else {
+		p = new(proposal)
+	}
+	*p = proposal{acks: quorum.NewTracker(r.q2), sentAt: r.now}
+	r.inflight[slot] = p
 	m := Accept{Ballot: r.ballot, Slot: slot, Cmds: cmds, Commit: r.commit}
 	r.handleAccept(r.self, m)
 	r.broadcast(m)
@@ -520,6 +536,7 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 		return
 	}
 	delete(r.inflight, m.Slot)
+	r.spare = append(r.spare, p)
 	e := r.at(m.Slot)
 	e.chosen = true
 	failpoint.Inject("executeOutOfOrder", func() {
