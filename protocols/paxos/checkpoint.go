@@ -64,6 +64,11 @@ func (r *Replica) truncate(base uint64) {
 		r.log = nil
 	}
 	r.base = base
+	for slot := range r.encs {
+		if slot <= base {
+			delete(r.encs, slot)
+		}
+	}
 }
 
 // rebuildDone sets done to the ids of the commands in the retained
@@ -91,10 +96,15 @@ func (r *Replica) appendCheckpoint(b []byte) []byte {
 		}
 		n++
 		if slot := r.base + uint64(i) + 1; slot <= r.executed {
-			if e.enc == nil {
-				e.enc = appendEntry(nil, slot, e)
+			c, ok := r.encs[slot]
+			if !ok || c.bal != e.bal {
+				if r.encs == nil {
+					r.encs = map[uint64]encoded{}
+				}
+				c = encoded{bal: e.bal, enc: appendEntry(nil, slot, e)}
+				r.encs[slot] = c
 			}
-			size += len(e.enc)
+			size += len(c.enc)
 		} else {
 			size += 32 + 32*len(e.cmds)
 		}
@@ -106,7 +116,7 @@ func (r *Replica) appendCheckpoint(b []byte) []byte {
 		switch slot := r.base + uint64(i) + 1; {
 		case !e.chosen && e.bal.IsZero():
 		case slot <= r.executed:
-			b = append(b, e.enc...)
+			b = append(b, r.encs[slot].enc...)
 		default:
 			b = appendEntry(b, slot, e)
 		}

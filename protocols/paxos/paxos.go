@@ -69,8 +69,12 @@ type entry struct {
 	bal    ballot.Ballot
 	cmds   []protocols.Command
 	chosen bool
-	// enc caches the checkpoint encoding of an executed slot (whose value
-	// no longer changes); it is reset when the vote's ballot changes.
+}
+
+// encoded caches the checkpoint encoding of an executed slot, whose value
+// no longer changes: it is valid while the slot's vote has ballot bal.
+type encoded struct {
+	bal ballot.Ballot
 	enc []byte
 }
 
@@ -98,9 +102,10 @@ type Replica struct {
 
 	// acceptor state; durable through records and checkpoints
 	promised ballot.Ballot
-	log      []entry // log[i] is slot base+i+1
-	base     uint64  // compaction point: slots up to base were executed and forgotten
-	retain   uint64  // retention window (Options.Retain)
+	log      []entry            // log[i] is slot base+i+1
+	base     uint64             // compaction point: slots up to base were executed and forgotten
+	encs     map[uint64]encoded // checkpoint encodings of executed slots above base
+	retain   uint64             // retention window (Options.Retain)
 
 	// learner state
 	executed uint64 // slots up to executed have been executed
@@ -509,7 +514,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		if !e.chosen {
 			e.cmds = m.Cmds
 		}
-		e.bal, e.enc = m.Ballot, nil
+		e.bal = m.Ballot
 	}
 	persist := true
 	failpoint.Inject("ackBeforePersist", func() {

@@ -60,7 +60,7 @@ func (r *Replica) recover(ck []byte, recs [][]byte) error {
 					if !e.chosen {
 						e.cmds = cmds
 					}
-					e.bal, e.enc = b, nil
+					e.bal = b
 				}
 				r.promised = ballot.Max(r.promised, b)
 			}
