@@ -180,8 +180,11 @@ type Core struct {
 	lastSnap *Snapshot // the newest checkpoint taken (for state transfer)
 	install  bool      // a state was installed: checkpoint after this input
 	arena    []byte    // results of this Ready's answers
-	answers  answers
-	stats    Stats
+	// heldArena holds the results of held answers; it is emptied when
+	// nothing is held.
+	heldArena []byte
+	answers   answers
+	stats     Stats
 
 	// The command being applied, while Apply runs: its id, its session
 	// on its first session key (admit just recorded it there, and nothing
@@ -281,12 +284,35 @@ func (c *Core) Synced(index uint64) {
 	}
 	c.durable = min(index, c.last)
 	for c.hhead < len(c.held) && c.held[c.hhead].need <= c.durable {
-		c.outputs = append(c.outputs, c.held[c.hhead].out)
+		out := c.held[c.hhead].out
+		if out.Result != nil {
+			n := len(c.arena)
+			c.arena = append(c.arena, out.Result...)
+			out.Result = c.arena[n:len(c.arena):len(c.arena)]
+		}
+		c.outputs = append(c.outputs, out)
 		c.held[c.hhead] = held{}
 		c.hhead++
 	}
-	if c.hhead == len(c.held) {
+	switch {
+	case c.hhead == len(c.held):
 		c.held, c.hhead = c.held[:0], 0
+		c.heldArena = c.heldArena[:0]
+	case c.hhead >= 256 && 2*c.hhead >= len(c.held):
+		// Something is always held: the released half goes, so that
+		// the held list and its arena do not grow for ever.
+		n := copy(c.held, c.held[c.hhead:])
+		clear(c.held[n:])
+		c.held, c.hhead = c.held[:n], 0
+		var arena []byte
+		for i := range c.held {
+			if r := c.held[i].out.Result; r != nil {
+				k := len(arena)
+				arena = append(arena, r...)
+				c.held[i].out.Result = arena[k:len(arena):len(arena)]
+			}
+		}
+		c.heldArena = arena
 	}
 }
 
@@ -318,7 +344,11 @@ func (c *Core) Send(to protocols.NodeID, m protocols.Message) {
 func (c *Core) emit(out Output, wait bool) {
 	if wait && c.last > c.durable {
 		if out.Result != nil {
-			out.Result = append([]byte(nil), out.Result...)
+			// The held arena is reused once nothing is held, so a
+			// released result is copied again into the Ready's arena.
+			n := len(c.heldArena)
+			c.heldArena = append(c.heldArena, out.Result...)
+			out.Result = c.heldArena[n:len(c.heldArena):len(c.heldArena)]
 		}
 		c.held = append(c.held, held{need: c.last, out: out})
 		return
