@@ -164,6 +164,11 @@ type sim struct {
 	err                  error
 	done                 bool
 
+	// disk says whether a node may crash (a planned or scripted crash,
+	// ack-crash, an explored run): only then is the virtual disk's log
+	// kept, since only a restart reads it.
+	disk bool
+
 	// mc is the multicast state; nil unless Config.Groups > 0.
 	mc *mcast
 	// x is the state of an explored run; nil unless Config.Scheduler is set.
@@ -288,6 +293,10 @@ func (s *sim) start() error {
 		s.plan = append(s.plan, fault{kind: fkCrash, crash: cr.Kind, node: int(cr.Node) - 1, start: cr.At, end: end, scripted: true})
 	}
 	s.faulty = !s.spec.None()
+	s.disk = s.ack != nil || s.x != nil
+	for _, f := range s.plan {
+		s.disk = s.disk || f.kind == fkCrash
+	}
 	for i, f := range s.plan {
 		s.q.push(event{at: f.start, kind: evFaultStart, a: uint64(i)})
 		if f.end >= 0 {
@@ -512,7 +521,9 @@ func (nd *node) drain() {
 		}
 	}
 	if len(rd.Records) > 0 {
-		nd.log = append(nd.log, rd.Records...)
+		if s.disk {
+			nd.log = append(nd.log, rd.Records...)
+		}
 		upTo := rd.FirstIndex + uint64(len(rd.Records)) - 1
 		s.q.push(event{at: s.now + s.cfg.DiskDelay, kind: evSync, node: uint32(nd.idx), inc: nd.inc, a: upTo})
 	}
@@ -549,9 +560,11 @@ func (nd *node) install() {
 	if nd.snap != nil {
 		base = nd.snap.Index
 	}
-	drop := int(p.snap.Index - base)
-	clear(nd.log[:drop])
-	nd.log = slices.Delete(nd.log, 0, drop)
+	if s := nd.s; s.disk {
+		drop := int(p.snap.Index - base)
+		clear(nd.log[:drop])
+		nd.log = slices.Delete(nd.log, 0, drop)
+	}
 	nd.snap = &p.snap
 	nd.snapExecs = p.execs
 	nd.pending = slices.Delete(nd.pending, 0, k+1)
