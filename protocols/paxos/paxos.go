@@ -468,15 +468,20 @@ func (r *Replica) becomeLeader() {
 
 // propose fills slots from the batch while the pipeline has room.
 func (r *Replica) propose() {
+	buf, used := r.batch[:0], 0
 	for len(r.batch) > 0 && r.next-r.commit <= maxInflight {
 		n := min(len(r.batch), maxBatch)
 		cmds := slices.Clone(r.batch[:n])
 		r.batch = r.batch[n:]
+		used += n
 		r.proposeSlot(r.next, cmds)
 		r.next++
 	}
-	if len(r.batch) == 0 {
-		r.batch = nil
+	if len(r.batch) == 0 && used > 0 {
+		// The batch's array is reused for the next batch (each proposal
+		// has its own copy).
+		clear(buf[:used])
+		r.batch = buf
 	}
 }
 
