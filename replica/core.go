@@ -180,14 +180,19 @@ type Core struct {
 	lastSnap *Snapshot // the newest checkpoint taken (for state transfer)
 	install  bool      // a state was installed: checkpoint after this input
 	arena    []byte    // results of this Ready's answers
-	answers  answers
-	stats    Stats
+	// heldArena holds the results of held answers; it is emptied when
+	// nothing is held.
+	heldArena []byte
+	answers   answers
+	stats     Stats
 
-	// The command being applied, while Apply runs: its id, its first
-	// session key and whether the state machine answered it.
+	// The command being applied, while Apply runs: its id, its session
+	// on its first session key (admit just recorded it there, and nothing
+	// evicts a session during Apply) and whether the state machine
+	// answered it.
 	applying    bool
 	cur         protocols.CommandID
-	curKey      string
+	curSess     *session
 	curAnswered bool
 }
 
@@ -279,12 +284,35 @@ func (c *Core) Synced(index uint64) {
 	}
 	c.durable = min(index, c.last)
 	for c.hhead < len(c.held) && c.held[c.hhead].need <= c.durable {
-		c.outputs = append(c.outputs, c.held[c.hhead].out)
+		out := c.held[c.hhead].out
+		if out.Result != nil {
+			n := len(c.arena)
+			c.arena = append(c.arena, out.Result...)
+			out.Result = c.arena[n:len(c.arena):len(c.arena)]
+		}
+		c.outputs = append(c.outputs, out)
 		c.held[c.hhead] = held{}
 		c.hhead++
 	}
-	if c.hhead == len(c.held) {
+	switch {
+	case c.hhead == len(c.held):
 		c.held, c.hhead = c.held[:0], 0
+		c.heldArena = c.heldArena[:0]
+	case c.hhead >= 256 && 2*c.hhead >= len(c.held):
+		// Something is always held: the released half goes, so that
+		// the held list and its arena do not grow for ever.
+		n := copy(c.held, c.held[c.hhead:])
+		clear(c.held[n:])
+		c.held, c.hhead = c.held[:n], 0
+		var arena []byte
+		for i := range c.held {
+			if r := c.held[i].out.Result; r != nil {
+				k := len(arena)
+				arena = append(arena, r...)
+				c.held[i].out.Result = arena[k:len(arena):len(arena)]
+			}
+		}
+		c.heldArena = arena
 	}
 }
 
@@ -316,7 +344,11 @@ func (c *Core) Send(to protocols.NodeID, m protocols.Message) {
 func (c *Core) emit(out Output, wait bool) {
 	if wait && c.last > c.durable {
 		if out.Result != nil {
-			out.Result = append([]byte(nil), out.Result...)
+			// The held arena is reused once nothing is held, so a
+			// released result is copied again into the Ready's arena.
+			n := len(c.heldArena)
+			c.heldArena = append(c.heldArena, out.Result...)
+			out.Result = c.heldArena[n:len(c.heldArena):len(c.heldArena)]
 		}
 		c.held = append(c.held, held{need: c.last, out: out})
 		return
@@ -340,19 +372,20 @@ func (c *Core) Persist(rec []byte) {
 // client session shows it was executed already; then the retry is
 // answered from the session (see retried).
 func (c *Core) Execute(cmd protocols.Command) {
-	if !c.sess.admit(cmd) {
+	se, ok := c.sess.admit(cmd)
+	if !ok {
 		c.retried(cmd)
 		return
 	}
 	c.stats.Executed++
 	c.outputs = append(c.outputs, Output{Kind: OutExec, Cmd: cmd})
-	c.applying, c.cur, c.curKey, c.curAnswered = true, cmd.ID, sessionKeys(cmd)[0], false
+	c.applying, c.cur, c.curSess, c.curAnswered = true, cmd.ID, se, false
 	c.sm.Apply(cmd, &c.answers)
 	if !c.curAnswered {
 		// Answered by a later Apply: its result goes to its session then.
-		c.sess.pending[cmd.ID] = c.curKey
+		c.sess.pending[cmd.ID] = sessionKeys(cmd)[0]
 	}
-	c.applying, c.curKey = false, ""
+	c.applying, c.curSess = false, nil
 }
 
 // AlreadyExecuted implements protocols.RetryAnswerer: the retry c is
@@ -398,7 +431,7 @@ func (a *answers) Answer(id protocols.CommandID, result []byte) {
 	c := a.c
 	if c.applying && id == c.cur && !c.curAnswered {
 		c.curAnswered = true
-		c.sess.keep(c.curKey, id, result)
+		c.curSess.keep(id.Seq, result)
 	} else if k, ok := c.sess.pending[id]; ok {
 		delete(c.sess.pending, id)
 		c.sess.keep(k, id, result)

@@ -190,14 +190,22 @@ func TestSessionsDiscardDuplicates(t *testing.T) {
 // used session goes first.
 func TestSessionEviction(t *testing.T) {
 	s := newSessions(2)
-	require.True(t, s.admit(cmd(1, 1, "k", 0)))
-	require.True(t, s.admit(cmd(2, 1, "k", 0)))
-	require.True(t, s.admit(cmd(1, 2, "k", 0))) // client 1 used last
-	require.True(t, s.admit(cmd(3, 1, "k", 0))) // evicts client 2
+	admitted := func(c protocols.Command) bool {
+		se, ok := s.admit(c)
+		require.Equal(t, ok, se != nil, "a session exactly when admitted")
+		if ok {
+			require.Same(t, s.keys[c.Keys[0]].clients[c.ID.Client], se, "admit returns the session on the first key")
+		}
+		return ok
+	}
+	require.True(t, admitted(cmd(1, 1, "k", 0)))
+	require.True(t, admitted(cmd(2, 1, "k", 0)))
+	require.True(t, admitted(cmd(1, 2, "k", 0))) // client 1 used last
+	require.True(t, admitted(cmd(3, 1, "k", 0))) // evicts client 2
 	require.Len(t, s.keys["k"].clients, 2)
 	require.NotNil(t, s.keys["k"].clients[1])
 	require.Nil(t, s.keys["k"].clients[2])
-	require.False(t, s.admit(cmd(1, 2, "k", 0)))
+	require.False(t, admitted(cmd(1, 2, "k", 0)))
 }
 
 // TestCheckpointRestoresState drives a core through random commands,
@@ -362,4 +370,67 @@ func TestCheckpointsWaitForHalfTheStateInRecords(t *testing.T) {
 		c.Advance()
 	}
 	require.Equal(t, next+1, c.Stats().Checkpoints, "a small state is checkpointed every CompactEvery records")
+}
+
+// TestHeldResultsUnderSteadyLoad keeps something held at every step (each
+// sync lags the records by a few inputs), so that the held list is compacted
+// rather than emptied, and checks that every reply carries its own result,
+// in order, and that the held list stays bounded.
+func TestHeldResultsUnderSteadyLoad(t *testing.T) {
+	c, _ := newCore(t, nil, nil, 0, true)
+	const n, lag = 5000, 3
+	want := map[uint64]uint64{} // seq -> the sum it must be answered
+	sum := uint64(0)
+	var got []uint64
+	maxHeld := 0
+	for seq := uint64(1); seq <= n+lag; seq++ {
+		if seq <= n {
+			add := byte(seq%7 + 1)
+			sum += uint64(add)
+			want[seq] = sum
+			c.Submit(cmd(1, seq, "k", add))
+		}
+		if seq > lag {
+			c.Synced(seq - lag)
+		}
+		if seq == n+lag {
+			c.Synced(n)
+		}
+		for _, o := range c.Ready().Outputs {
+			if o.Kind == OutReply {
+				require.Equal(t, want[o.Cmd.ID.Seq], binary.LittleEndian.Uint64(o.Result), "seq %d", o.Cmd.ID.Seq)
+				got = append(got, o.Cmd.ID.Seq)
+			}
+		}
+		c.Advance()
+		maxHeld = max(maxHeld, len(c.held))
+	}
+	require.Len(t, got, n)
+	require.True(t, slices.IsSorted(got))
+	require.Less(t, maxHeld, 1024, "the held list grows without bound")
+}
+
+// TestReleasedResultsSurviveNewHolds releases held answers and, before the
+// driver reads them, holds new ones (the held list empties now and then,
+// so its storage is reused): every reply must still carry its own result.
+func TestReleasedResultsSurviveNewHolds(t *testing.T) {
+	c, _ := newCore(t, nil, nil, 0, true)
+	sum := uint64(0)
+	want := map[uint64]uint64{}
+	replies := 0
+	for seq := uint64(1); seq <= 400; seq++ {
+		c.Synced(seq - 1 - seq%3) // releases earlier answers, sometimes all
+		add := byte(seq%5 + 1)
+		sum += uint64(add)
+		want[seq] = sum
+		c.Submit(cmd(1, seq, "k", add)) // held: its record is not durable
+		for _, o := range c.Ready().Outputs {
+			if o.Kind == OutReply {
+				require.Equal(t, want[o.Cmd.ID.Seq], binary.LittleEndian.Uint64(o.Result), "seq %d", o.Cmd.ID.Seq)
+				replies++
+			}
+		}
+		c.Advance()
+	}
+	require.Greater(t, replies, 300)
 }

@@ -56,39 +56,69 @@ func sessionKeys(c protocols.Command) []string {
 	return c.Keys
 }
 
-// admit reports whether c is new, and if so records it as executed.
-func (s *sessions) admit(c protocols.Command) bool {
-	keys := sessionKeys(c)
-	for _, k := range keys {
+// admit reports whether c is new, and if so records it as executed and
+// returns its session on its first session key.
+func (s *sessions) admit(c protocols.Command) (*session, bool) {
+	if len(c.Keys) <= 1 {
+		// One session key: it is looked up once.
+		k := ""
+		if len(c.Keys) == 1 {
+			k = c.Keys[0]
+		}
 		ks := s.keys[k]
-		if ks == nil {
-			continue
-		}
-		if se := ks.clients[c.ID.Client]; se != nil {
-			if c.ID.Seq < se.floor {
-				return false
+		var se *session
+		if ks != nil {
+			if se = ks.clients[c.ID.Client]; se != nil && se.executed(c.ID.Seq) {
+				return nil, false
 			}
-			if _, found := slices.BinarySearch(se.seqs, c.ID.Seq); found {
-				return false
+		}
+		return s.recordIn(k, ks, se, c), true
+	}
+	for _, k := range c.Keys {
+		if ks := s.keys[k]; ks != nil {
+			if se := ks.clients[c.ID.Client]; se != nil && se.executed(c.ID.Seq) {
+				return nil, false
 			}
 		}
 	}
-	for _, k := range keys {
-		s.record(k, c)
+	var first *session
+	for i, k := range c.Keys {
+		se := s.record(k, c)
+		if i == 0 {
+			first = se
+		}
 	}
-	return true
+	return first, true
+}
+
+// executed reports whether the session shows seq executed.
+func (se *session) executed(seq uint64) bool {
+	if seq < se.floor {
+		return true
+	}
+	_, found := slices.BinarySearch(se.seqs, seq)
+	return found
 }
 
 // record notes c as executed on key k and raises the client's floor to its
-// acknowledgement watermark.
-func (s *sessions) record(k string, c protocols.Command) {
+// acknowledgement watermark; it returns the client's session on k.
+func (s *sessions) record(k string, c protocols.Command) *session {
 	ks := s.keys[k]
+	var se *session
+	if ks != nil {
+		se = ks.clients[c.ID.Client]
+	}
+	return s.recordIn(k, ks, se, c)
+}
+
+// recordIn is record with the key's sessions ks (nil if none) and the
+// client's session se (nil if none) already looked up.
+func (s *sessions) recordIn(k string, ks *keySessions, se *session, c protocols.Command) *session {
 	if ks == nil {
 		ks = &keySessions{clients: map[uint64]*session{}}
 		s.keys[k] = ks
 	}
 	ks.clock++
-	se := ks.clients[c.ID.Client]
 	if se == nil {
 		if len(ks.clients) >= s.max {
 			ks.evict()
@@ -111,6 +141,7 @@ func (s *sessions) record(k string, c protocols.Command) {
 			se.res = slices.Insert(se.res, i, nil)
 		}
 	}
+	return se
 }
 
 // keep stores a copy of the result of command id in its session on key k,
@@ -121,11 +152,15 @@ func (s *sessions) keep(k string, id protocols.CommandID, result []byte) {
 	if ks == nil {
 		return
 	}
-	se := ks.clients[id.Client]
+	ks.clients[id.Client].keep(id.Seq, result)
+}
+
+// keep stores a copy of the result of seq if the session lists it.
+func (se *session) keep(seq uint64, result []byte) {
 	if se == nil {
 		return
 	}
-	if i, found := slices.BinarySearch(se.seqs, id.Seq); found {
+	if i, found := slices.BinarySearch(se.seqs, seq); found {
 		se.res[i] = keepCopy(result)
 	}
 }

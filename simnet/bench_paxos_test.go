@@ -7,15 +7,6 @@ import (
 	"github.com/blossom-dso/blossom/simnet"
 )
 
-// BenchmarkSimnetPaxos measures simulated message deliveries per wall-clock
-// second for Multi-Paxos with five replicas and no faults.
-func BenchmarkSimnetPaxos(b *testing.B) {
-	simnet.RunBenchmark(b, simnet.Config{
-		Protocol: "paxos", Nodes: 5, Clients: 50, Ops: 20000, Keys: 10,
-		Conflict: 10, Reads: 50, Size: 16, Latency: "constant:1", Seed: 1,
-	})
-}
-
 // TestPaxosSmoke runs Paxos briefly under swarm faults and checks it.
 func TestPaxosSmoke(t *testing.T) {
 	t.Parallel()

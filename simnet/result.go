@@ -403,9 +403,16 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 		}
 	}
 	hint := total / max(1, s.n)
-	cmdIdx := make(map[protocols.CommandID]int32, hint)
-	seenIn := make([]int32, 0, hint) // per command: serial of the incarnation that last executed it
-	firstV := make([]int32, 0, hint) // per command: vertex of (its first key, it), or -1
+	// Commands are numbered by their history index (workload commands)
+	// or, after those, in the order first seen (cmdIdx, the others).
+	nh := len(s.history)
+	cmdIdx := map[protocols.CommandID]int32{}
+	seenIn := make([]int32, nh, max(nh, hint)) // per command: serial of the incarnation that last executed it
+	firstV := make([]int32, nh, max(nh, hint)) // per command: vertex of (its first key, it), or -1
+	for i := range firstV {
+		firstV[i] = -1
+	}
+	oneKey := make([]int32, nh) // per workload command of one key: its key index + 1, 0 until known
 	keyIdx := map[string]int32{}
 	var keyNames []string
 	var lastIn, lastV []int32    // per key: serial of the incarnation that last executed it, and the vertex
@@ -422,11 +429,17 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 			where := int32(len(wheres))
 			wheres = append(wheres, fmt.Sprintf("node %d incarnation %d", nd.id, inc))
 			for _, e := range execs {
-				c, ok := cmdIdx[e.id]
-				if !ok {
-					c = int32(len(seenIn))
-					cmdIdx[e.id] = c
-					seenIn, firstV = append(seenIn, 0), append(firstV, -1)
+				var c int32
+				workload := s.isWorkload(e.id)
+				if workload {
+					c = s.clients[e.id.Client-1].ops[e.id.Seq-1]
+				} else {
+					var ok bool
+					if c, ok = cmdIdx[e.id]; !ok {
+						c = int32(len(seenIn))
+						cmdIdx[e.id] = c
+						seenIn, firstV = append(seenIn, 0), append(firstV, -1)
+					}
 				}
 				if seenIn[c] == serial {
 					if len(out) < limit {
@@ -435,13 +448,22 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 					continue
 				}
 				seenIn[c] = serial
-				for _, k := range s.keysOf(e.id) {
-					ki, ok := keyIdx[k]
-					if !ok {
-						ki = int32(len(keyNames))
-						keyIdx[k] = ki
-						keyNames = append(keyNames, k)
-						lastIn, lastV = append(lastIn, 0), append(lastV, 0)
+				keys := s.keysOf(e.id)
+				for _, k := range keys {
+					var ki int32
+					if workload && len(keys) == 1 && oneKey[c] > 0 {
+						ki = oneKey[c] - 1
+					} else {
+						var ok bool
+						if ki, ok = keyIdx[k]; !ok {
+							ki = int32(len(keyNames))
+							keyIdx[k] = ki
+							keyNames = append(keyNames, k)
+							lastIn, lastV = append(lastIn, 0), append(lastV, 0)
+						}
+						if workload && len(keys) == 1 {
+							oneKey[c] = ki + 1
+						}
 					}
 					v := firstV[c]
 					if v < 0 || vKey[v] != ki {

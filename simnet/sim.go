@@ -149,6 +149,10 @@ type sim struct {
 	nextValue   uint64
 	history     []Op
 	stuck       int
+	// bytes and keyLists are the chunks workload payloads and key lists
+	// are cut from.
+	bytes    []byte
+	keyLists []string
 	// extraKeys holds the keys of executed commands that no client issued
 	extraKeys map[protocols.CommandID][]string
 
@@ -160,6 +164,11 @@ type sim struct {
 	opsDone              int // operations completed (ok or info)
 	err                  error
 	done                 bool
+
+	// disk says whether a node may crash (a planned or scripted crash,
+	// ack-crash, an explored run): only then is the virtual disk's log
+	// kept, since only a restart reads it.
+	disk bool
 
 	// mc is the multicast state; nil unless Config.Groups > 0.
 	mc *mcast
@@ -286,6 +295,10 @@ func (s *sim) start() error {
 		s.plan = append(s.plan, fault{kind: fkCrash, crash: cr.Kind, node: int(cr.Node) - 1, start: cr.At, end: end, scripted: true})
 	}
 	s.faulty = !s.spec.None()
+	s.disk = s.ack != nil || s.x != nil
+	for _, f := range s.plan {
+		s.disk = s.disk || f.kind == fkCrash
+	}
 	for i, f := range s.plan {
 		s.q.push(event{at: f.start, kind: evFaultStart, a: uint64(i)})
 		if f.end >= 0 {
@@ -510,7 +523,9 @@ func (nd *node) drain() {
 		}
 	}
 	if len(rd.Records) > 0 {
-		nd.log = append(nd.log, rd.Records...)
+		if s.disk {
+			nd.log = append(nd.log, rd.Records...)
+		}
 		upTo := rd.FirstIndex + uint64(len(rd.Records)) - 1
 		s.q.push(event{at: s.now + s.cfg.DiskDelay, kind: evSync, node: uint32(nd.idx), inc: nd.inc, a: upTo})
 	}
@@ -547,9 +562,11 @@ func (nd *node) install() {
 	if nd.snap != nil {
 		base = nd.snap.Index
 	}
-	drop := int(p.snap.Index - base)
-	clear(nd.log[:drop])
-	nd.log = slices.Delete(nd.log, 0, drop)
+	if s := nd.s; s.disk {
+		drop := int(p.snap.Index - base)
+		clear(nd.log[:drop])
+		nd.log = slices.Delete(nd.log, 0, drop)
+	}
 	nd.snap = &p.snap
 	nd.snapExecs = p.execs
 	nd.pending = slices.Delete(nd.pending, 0, k+1)
@@ -702,7 +719,7 @@ func (s *sim) issue(ci int) {
 	}
 	put := r.Float64()*100 >= rc.Reads
 	var value uint64
-	payload := make([]byte, max(rc.Size, minPayload))
+	payload := s.payload(max(rc.Size, minPayload))
 	payload[0] = opGet
 	if put {
 		value = s.nextValue
@@ -714,7 +731,7 @@ func (s *sim) issue(ci int) {
 	cmd := protocols.Command{
 		ID:      protocols.CommandID{Client: uint64(ci + 1), Seq: cl.seq},
 		Acked:   cl.answered + 1,
-		Keys:    []string{key},
+		Keys:    s.oneKey(key),
 		Payload: payload,
 	}
 	cl.waiting = true
@@ -731,6 +748,32 @@ func (s *sim) issue(ci int) {
 		cl.timer = true
 		s.q.push(event{at: cl.deadline, kind: evTimeout, peer: uint32(ci)})
 	}
+}
+
+// arenaSize is the size of the chunks that payloads and key lists of
+// workload commands are cut from.
+const arenaSize = 1 << 12
+
+// payload returns n zero bytes cut from a chunk that lives as long as the
+// run (every command is in the history), capped so that an append to it
+// cannot reach its neighbour.
+func (s *sim) payload(n int) []byte {
+	if len(s.bytes)+n > cap(s.bytes) {
+		s.bytes = make([]byte, 0, max(arenaSize, n))
+	}
+	k := len(s.bytes)
+	s.bytes = s.bytes[:k+n]
+	return s.bytes[k : k+n : k+n]
+}
+
+// oneKey returns the key list {key}, cut from a chunk like payload.
+func (s *sim) oneKey(key string) []string {
+	if len(s.keyLists) == cap(s.keyLists) {
+		s.keyLists = make([]string, 0, arenaSize/16)
+	}
+	k := len(s.keyLists)
+	s.keyLists = append(s.keyLists, key)
+	return s.keyLists[k : k+1 : k+1]
 }
 
 // next schedules client ci's next operation one microsecond from now, so

@@ -2,6 +2,7 @@ package simnet
 
 import (
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -513,4 +514,58 @@ func TestAckCrash(t *testing.T) {
 	t.Logf("%d episodes, %d peer crashes in 20 seeds", episodes, peerCrashes)
 	require.Positive(t, episodes)
 	require.Positive(t, peerCrashes)
+}
+
+// TestOrderCheckWorkloadMatchesExtra checks that the order check finds the
+// same violations whether commands are workload commands (numbered by their
+// history index, keys from the history) or commands no client issued (keys
+// from extraKeys), on random executions with duplicates and conflicting
+// orders.
+func TestOrderCheckWorkloadMatchesExtra(t *testing.T) {
+	t.Parallel()
+	found := 0
+	for seed := uint64(1); seed <= 60; seed++ {
+		r := rand.New(rand.NewPCG(seed, 5))
+		clients, perClient := 1+r.IntN(4), 1+r.IntN(5)
+		names := []string{"a", "b", "c", "d"}
+		keys := map[protocols.CommandID][]string{}
+		var ids []protocols.CommandID
+		w := &sim{clients: make([]client, clients)}
+		for ci := range clients {
+			for q := range perClient {
+				id := protocols.CommandID{Client: uint64(ci + 1), Seq: uint64(q + 1)}
+				ks := []string{names[r.IntN(len(names))]}
+				if r.IntN(3) == 0 {
+					ks = append(ks, names[r.IntN(len(names))])
+				}
+				keys[id] = ks
+				ids = append(ids, id)
+				w.clients[ci].ops = append(w.clients[ci].ops, int32(len(w.history)))
+				w.history = append(w.history, Op{keys: ks})
+			}
+		}
+		// one command no client issued, in both sims
+		stray := protocols.CommandID{Client: 99, Seq: 1}
+		keys[stray] = []string{"a"}
+		ids = append(ids, stray)
+		w.extraKeys = map[protocols.CommandID][]string{stray: {"a"}}
+		var execs [][][]protocols.CommandID
+		for range 2 + r.IntN(3) {
+			var incs [][]protocols.CommandID
+			for range 1 + r.IntN(2) {
+				var inc []protocols.CommandID
+				for range r.IntN(2 * len(ids)) {
+					inc = append(inc, ids[r.IntN(len(ids))])
+				}
+				incs = append(incs, inc)
+			}
+			execs = append(execs, incs)
+		}
+		e := orderSim(keys, execs...)
+		w.nodes = e.nodes
+		want, got := e.checkOrder(20), w.checkOrder(20)
+		require.Equal(t, want, got, "seed %d", seed)
+		found += len(want)
+	}
+	require.Greater(t, found, 20, "the random executions should break the order")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/depgraph"
+	"github.com/blossom-dso/blossom/protocols/idset"
 	"github.com/blossom-dso/blossom/protocols/quorum"
 )
 
@@ -104,9 +105,9 @@ type Replica struct {
 	pending  map[Dot]struct{} // instances not committed here
 	index    map[string][]Dot // key -> registered dots, not yet stable
 	graph    *depgraph.Graph
-	done     map[protocols.CommandID]bool // executed in this incarnation
-	mine     map[protocols.CommandID]Dot  // submitted here, not committed yet
-	replayed []Dot                        // commits to hand to the graph
+	done     idset.Set                   // executed in this incarnation
+	mine     map[protocols.CommandID]Dot // submitted here, not committed yet
+	replayed []Dot                       // commits to hand to the graph
 
 	// Garbage collection: reported[p][k] is the executed prefix of
 	// coordinator Peers[k] that Peers[p] reported; stable[k] is their
@@ -147,7 +148,6 @@ func New(cfg protocols.Config) (*Replica, error) {
 		inst:      map[Dot]*instance{},
 		pending:   map[Dot]struct{}{},
 		index:     map[string][]Dot{},
-		done:      map[protocols.CommandID]bool{},
 		mine:      map[protocols.CommandID]Dot{},
 		reported:  make([][]uint64, n),
 		stable:    make([]uint64, n),
@@ -304,7 +304,7 @@ func sortedDots[V any](m map[Dot]V) []Dot {
 // coordinator of c and sends MCollect to every replica.
 func (r *Replica) Submit(c protocols.Command) {
 	r.flush()
-	if r.done[c.ID] {
+	if r.done.Has(c.ID) {
 		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
@@ -676,11 +676,9 @@ func (r *Replica) execCommit(in *instance) {
 // execute is the graph's callback: each command id runs at most once per
 // incarnation.
 func (r *Replica) execute(c protocols.Command) {
-	if r.done[c.ID] {
-		return
+	if r.done.Add(c.ID) {
+		r.env.Execute(c)
 	}
-	r.done[c.ID] = true
-	r.env.Execute(c)
 }
 
 // recover starts a recovery of in with a ballot above every ballot this

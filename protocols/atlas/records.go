@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/wire"
 )
 
@@ -157,7 +156,7 @@ func (r *Replica) replay(ckpt []byte, recs [][]byte) error {
 func (r *Replica) Checkpoint() []byte {
 	r.compacting = true
 	r.gc()
-	r.done = map[protocols.CommandID]bool{}
+	r.done.Reset()
 	r.sweepIndex()
 	b := make([]byte, 0, r.ckSize+r.ckSize/8)
 	b = wire.AppendUvarint(append(b, recCheckpoint), r.seq)

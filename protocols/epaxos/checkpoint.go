@@ -126,7 +126,7 @@ func (r *Replica) stable() []uint64 {
 // nops, so that dependencies and Validate's conflicts are computed exactly
 // as before.
 func (r *Replica) prune() {
-	clear(r.done)
+	r.done.Reset()
 	for d := range r.waitK {
 		if r.graph.IsExecuted(d) {
 			delete(r.waitK, d)

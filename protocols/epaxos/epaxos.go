@@ -9,6 +9,7 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/depgraph"
+	"github.com/blossom-dso/blossom/protocols/idset"
 	"github.com/blossom-dso/blossom/protocols/quorum"
 )
 
@@ -106,7 +107,7 @@ type Replica struct {
 	waiters  map[Dot]struct{} // recoveries in the waiting stage
 	waitK    map[Dot]uint64   // highest Waiting k received per dot
 	graph    *depgraph.Graph
-	done     map[protocols.CommandID]struct{} // executed in this incarnation
+	done     idset.Set // executed in this incarnation
 	now      int
 	// heard is, per peer, the highest sequence number up to which this
 	// replica created (or found executed) the peer's instances after a
@@ -151,7 +152,6 @@ func New(cfg protocols.Config) (*Replica, error) {
 		pending:     map[Dot]struct{}{},
 		waiters:     map[Dot]struct{}{},
 		waitK:       map[Dot]uint64{},
-		done:        map[protocols.CommandID]struct{}{},
 		heard:       map[protocols.NodeID]uint64{},
 		execOf:      map[protocols.NodeID][]uint64{},
 	}
@@ -400,7 +400,7 @@ func (r *Replica) dropStale(in *instance) {
 // Submit implements protocols.Protocol: this replica becomes the initial
 // coordinator of a new instance for c.
 func (r *Replica) Submit(c protocols.Command) {
-	if _, ok := r.done[c.ID]; ok {
+	if r.done.Has(c.ID) {
 		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
@@ -739,11 +739,9 @@ func (r *Replica) handleDurable(m Durable) {
 
 // execute hands a command to the state machine, once per command id.
 func (r *Replica) execute(c protocols.Command) {
-	if _, ok := r.done[c.ID]; ok {
-		return
+	if r.done.Add(c.ID) {
+		r.env.Execute(c)
 	}
-	r.done[c.ID] = struct{}{}
-	r.env.Execute(c)
 }
 
 // forget is the garbage collection of an executed instance: its volatile

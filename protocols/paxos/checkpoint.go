@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
 	"github.com/blossom-dso/blossom/protocols/wire"
 )
@@ -30,10 +29,10 @@ func (r *Replica) Checkpoint() []byte {
 // reaches Execute again is discarded by the runtime's client sessions.
 func (r *Replica) compact() {
 	if len(r.submitted) > 0 {
-		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
+		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done.Has(w.cmd.ID) })
 	}
 	for id := range r.proposed {
-		if r.done[id] {
+		if r.done.Has(id) {
 			delete(r.proposed, id)
 		}
 	}
@@ -65,15 +64,20 @@ func (r *Replica) truncate(base uint64) {
 		r.log = nil
 	}
 	r.base = base
+	for slot := range r.encs {
+		if slot <= base {
+			delete(r.encs, slot)
+		}
+	}
 }
 
 // rebuildDone sets done to the ids of the commands in the retained
 // executed slots.
 func (r *Replica) rebuildDone() {
-	r.done = map[protocols.CommandID]bool{}
+	r.done.Reset()
 	for s := r.base + 1; s <= r.executed; s++ {
 		for _, c := range r.at(s).cmds {
-			r.done[c.ID] = true
+			r.done.Add(c.ID)
 		}
 	}
 }
@@ -92,10 +96,15 @@ func (r *Replica) appendCheckpoint(b []byte) []byte {
 		}
 		n++
 		if slot := r.base + uint64(i) + 1; slot <= r.executed {
-			if e.enc == nil {
-				e.enc = appendEntry(nil, slot, e)
+			c, ok := r.encs[slot]
+			if !ok || c.bal != e.bal {
+				if r.encs == nil {
+					r.encs = map[uint64]encoded{}
+				}
+				c = encoded{bal: e.bal, enc: appendEntry(nil, slot, e)}
+				r.encs[slot] = c
 			}
-			size += len(e.enc)
+			size += len(c.enc)
 		} else {
 			size += 32 + 32*len(e.cmds)
 		}
@@ -107,7 +116,7 @@ func (r *Replica) appendCheckpoint(b []byte) []byte {
 		switch slot := r.base + uint64(i) + 1; {
 		case !e.chosen && e.bal.IsZero():
 		case slot <= r.executed:
-			b = append(b, e.enc...)
+			b = append(b, r.encs[slot].enc...)
 		default:
 			b = appendEntry(b, slot, e)
 		}

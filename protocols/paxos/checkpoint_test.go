@@ -10,6 +10,7 @@ import (
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/idset"
 )
 
 // A small deterministic cluster for scripted runs: a FIFO network that may
@@ -223,7 +224,7 @@ func requireSameAcceptor(t *testing.T, a, b *Replica, msg string) {
 	require.Equal(t, a.promised, b.promised, "%s: promised", msg)
 	require.Equal(t, a.base, b.base, "%s: base", msg)
 	require.Equal(t, a.executed, b.executed, "%s: executed", msg)
-	require.Equal(t, a.done, b.done, "%s: done", msg)
+	require.Equal(t, maps2set(&a.done), maps2set(&b.done), "%s: done", msg)
 	for s := a.base + 1; s <= max(a.lastSlot(), b.lastSlot()); s++ {
 		ea, eb := a.at(s), b.at(s)
 		if ea == nil {
@@ -337,7 +338,7 @@ func checkpointRun(t *testing.T, name string, opts Options, target protocols.Nod
 	nd.down = false
 	nd.execs = nil
 	nd.r = nt.start(nd, ck.rec, slices.Clone(nd.recs[ck.recsAt:]))
-	doneAtRestart := maps2set(nd.r.done)
+	doneAtRestart := maps2set(&nd.r.done)
 	restartExecuted := nd.r.executed
 	nt.quiesce(400)
 	truth := nt.chosen()
@@ -366,12 +367,10 @@ func checkpointRun(t *testing.T, name string, opts Options, target protocols.Nod
 	}
 }
 
-func maps2set(m map[protocols.CommandID]bool) map[protocols.CommandID]bool {
+func maps2set(s *idset.Set) map[protocols.CommandID]bool {
 	out := map[protocols.CommandID]bool{}
-	for k, v := range m {
-		if v {
-			out[k] = true
-		}
+	for id := range s.All() {
+		out[id] = true
 	}
 	return out
 }

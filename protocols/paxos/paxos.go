@@ -8,6 +8,7 @@ import (
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
+	"github.com/blossom-dso/blossom/protocols/idset"
 	"github.com/blossom-dso/blossom/protocols/quorum"
 )
 
@@ -68,8 +69,12 @@ type entry struct {
 	bal    ballot.Ballot
 	cmds   []protocols.Command
 	chosen bool
-	// enc caches the checkpoint encoding of an executed slot (whose value
-	// no longer changes); it is reset when the vote's ballot changes.
+}
+
+// encoded caches the checkpoint encoding of an executed slot, whose value
+// no longer changes: it is valid while the slot's vote has ballot bal.
+type encoded struct {
+	bal ballot.Ballot
 	enc []byte
 }
 
@@ -97,13 +102,14 @@ type Replica struct {
 
 	// acceptor state; durable through records and checkpoints
 	promised ballot.Ballot
-	log      []entry // log[i] is slot base+i+1
-	base     uint64  // compaction point: slots up to base were executed and forgotten
-	retain   uint64  // retention window (Options.Retain)
+	log      []entry            // log[i] is slot base+i+1
+	base     uint64             // compaction point: slots up to base were executed and forgotten
+	encs     map[uint64]encoded // checkpoint encodings of executed slots above base
+	retain   uint64             // retention window (Options.Retain)
 
 	// learner state
 	executed uint64 // slots up to executed have been executed
-	done     map[protocols.CommandID]bool
+	done     idset.Set
 
 	// proposer state
 	role      role
@@ -115,6 +121,7 @@ type Replica struct {
 	next      uint64               // leader: next slot to propose
 	commit    uint64               // leader: every slot up to commit is chosen
 	inflight  map[uint64]*proposal // leader: proposed, not yet chosen
+	spare     []*proposal          // proposals chosen, for reuse
 	batch     []protocols.Command
 	proposed  map[protocols.CommandID]bool // leader: in a proposed, unexecuted slot
 	submitted []waiting                    // commands submitted here, not yet executed
@@ -156,7 +163,6 @@ func NewWithOptions(cfg protocols.Config, opts Options) (*Replica, error) {
 		q1:       quorum.Majority(n),
 		q2:       quorum.Majority(n),
 		retain:   DefaultRetain,
-		done:     map[protocols.CommandID]bool{},
 		proposed: map[protocols.CommandID]bool{},
 		inflight: map[uint64]*proposal{},
 	}
@@ -240,12 +246,26 @@ func (r *Replica) broadcast(m protocols.Message) {
 
 // Submit implements protocols.Protocol.
 func (r *Replica) Submit(c protocols.Command) {
-	if r.done[c.ID] {
+	if r.done.Has(c.ID) {
 		protocols.AlreadyExecuted(r.env, c)
 		return
 	}
 	r.submitted = append(r.submitted, waiting{cmd: c, at: r.now})
+	if r.role == leader {
+		// route without the slice a forward needs
+		r.enqueue(c)
+		r.propose()
+		return
+	}
 	r.route([]protocols.Command{c})
+}
+
+// enqueue adds c to the leader's batch unless it was executed or proposed.
+func (r *Replica) enqueue(c protocols.Command) {
+	if !r.done.Has(c.ID) && !r.proposed[c.ID] {
+		r.proposed[c.ID] = true
+		r.batch = append(r.batch, c)
+	}
 }
 
 // route hands commands to the leader: proposed here if this replica leads,
@@ -254,10 +274,7 @@ func (r *Replica) route(cmds []protocols.Command) {
 	switch {
 	case r.role == leader:
 		for _, c := range cmds {
-			if !r.done[c.ID] && !r.proposed[c.ID] {
-				r.proposed[c.ID] = true
-				r.batch = append(r.batch, c)
-			}
+			r.enqueue(c)
 		}
 		r.propose()
 	case r.leaderID != 0 && r.leaderID != r.self:
@@ -446,10 +463,7 @@ func (r *Replica) becomeLeader() {
 	r.merged = nil
 	r.next = last + 1
 	for _, w := range r.submitted {
-		if !r.done[w.cmd.ID] && !r.proposed[w.cmd.ID] {
-			r.proposed[w.cmd.ID] = true
-			r.batch = append(r.batch, w.cmd)
-		}
+		r.enqueue(w.cmd)
 	}
 	r.propose()
 	r.heartbeat()
@@ -457,20 +471,32 @@ func (r *Replica) becomeLeader() {
 
 // propose fills slots from the batch while the pipeline has room.
 func (r *Replica) propose() {
+	buf, used := r.batch[:0], 0
 	for len(r.batch) > 0 && r.next-r.commit <= maxInflight {
 		n := min(len(r.batch), maxBatch)
 		cmds := slices.Clone(r.batch[:n])
 		r.batch = r.batch[n:]
+		used += n
 		r.proposeSlot(r.next, cmds)
 		r.next++
 	}
-	if len(r.batch) == 0 {
-		r.batch = nil
+	if len(r.batch) == 0 && used > 0 {
+		// The batch's array is reused for the next batch (each proposal
+		// has its own copy).
+		clear(buf[:used])
+		r.batch = buf
 	}
 }
 
 func (r *Replica) proposeSlot(slot uint64, cmds []protocols.Command) {
-	r.inflight[slot] = &proposal{acks: quorum.NewTracker(r.q2), sentAt: r.now}
+	var p *proposal
+	if n := len(r.spare); n > 0 {
+		p, r.spare = r.spare[n-1], r.spare[:n-1]
+	} else {
+		p = new(proposal)
+	}
+	*p = proposal{acks: quorum.NewTracker(r.q2), sentAt: r.now}
+	r.inflight[slot] = p
 	m := Accept{Ballot: r.ballot, Slot: slot, Cmds: cmds, Commit: r.commit}
 	r.handleAccept(r.self, m)
 	r.broadcast(m)
@@ -496,7 +522,7 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		if !e.chosen {
 			e.cmds = m.Cmds
 		}
-		e.bal, e.enc = m.Ballot, nil
+		e.bal = m.Ballot
 	}
 	persist := true
 	failpoint.Inject("ackBeforePersist", func() {
@@ -523,14 +549,14 @@ func (r *Replica) handleAcceptOK(from protocols.NodeID, m AcceptOK) {
 		return
 	}
 	delete(r.inflight, m.Slot)
+	r.spare = append(r.spare, p)
 	e := r.at(m.Slot)
 	e.chosen = true
 	failpoint.Inject("executeOutOfOrder", func() {
 		// Planted bug for the sabotage test: the leader executes a slot
 		// as soon as it is chosen, before the slots ahead of it.
 		for _, c := range e.cmds {
-			if !r.done[c.ID] {
-				r.done[c.ID] = true
+			if r.done.Add(c.ID) {
 				r.env.Execute(c)
 			}
 		}
@@ -619,8 +645,7 @@ func (r *Replica) handleCatchUp(from protocols.NodeID, m CatchUp) {
 func (r *Replica) execute() {
 	for e := r.at(r.executed + 1); e != nil && e.chosen; e = r.at(r.executed + 1) {
 		for _, c := range e.cmds {
-			if !r.done[c.ID] {
-				r.done[c.ID] = true
+			if r.done.Add(c.ID) {
 				delete(r.proposed, c.ID)
 				r.env.Execute(c)
 			}
@@ -665,7 +690,7 @@ func (r *Replica) Tick() {
 	// to the leader again: the forward, the leader or the proposal may have
 	// been lost.
 	if len(r.submitted) > 0 {
-		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done[w.cmd.ID] })
+		r.submitted = slices.DeleteFunc(r.submitted, func(w waiting) bool { return r.done.Has(w.cmd.ID) })
 	}
 	var retry []protocols.Command
 	for i := range r.submitted {

@@ -24,7 +24,9 @@ func promiseRecord(b ballot.Ballot) []byte {
 }
 
 func acceptRecord(slot uint64, b ballot.Ballot, cmds []protocols.Command) []byte {
-	rec := wire.AppendUvarint([]byte{recAccept}, slot)
+	rec := make([]byte, 1, 1+wire.UvarintLen(slot)+wire.BallotLen(b)+wire.CommandsLen(cmds))
+	rec[0] = recAccept
+	rec = wire.AppendUvarint(rec, slot)
 	rec = wire.AppendBallot(rec, b)
 	return wire.AppendCommands(rec, cmds)
 }
@@ -58,7 +60,7 @@ func (r *Replica) recover(ck []byte, recs [][]byte) error {
 					if !e.chosen {
 						e.cmds = cmds
 					}
-					e.bal, e.enc = b, nil
+					e.bal = b
 				}
 				r.promised = ballot.Max(r.promised, b)
 			}

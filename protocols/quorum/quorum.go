@@ -42,11 +42,18 @@ func AtlasSlow(f int) int { return f + 1 }
 func AtlasRecovery(n, f int) int { return n - f }
 
 // Tracker counts distinct nodes that acknowledged something until a
-// threshold is reached. The zero value is unusable; use NewTracker.
+// threshold is reached. The zero value is unusable; use NewTracker. The
+// first nodes added are kept inside the tracker, so that a tracker of a
+// small cluster allocates nothing.
 type Tracker struct {
 	need  int
-	nodes []protocols.NodeID
+	n     int
+	small [smallNodes]protocols.NodeID
+	more  []protocols.NodeID // every node added, once there are more than smallNodes
 }
+
+// smallNodes is how many nodes a Tracker holds without allocating.
+const smallNodes = 7
 
 // NewTracker returns a tracker that is Reached once need distinct nodes
 // have been added.
@@ -55,25 +62,39 @@ func NewTracker(need int) Tracker { return Tracker{need: need} }
 // Add records an acknowledgement from id and reports whether it was new.
 // Duplicates (the network may duplicate messages) are ignored.
 func (t *Tracker) Add(id protocols.NodeID) bool {
-	if slices.Contains(t.nodes, id) {
+	if t.Has(id) {
 		return false
 	}
-	t.nodes = append(t.nodes, id)
+	switch {
+	case t.n < smallNodes:
+		t.small[t.n] = id
+	case t.n == smallNodes:
+		t.more = append(append(make([]protocols.NodeID, 0, 2*smallNodes), t.small[:]...), id)
+	default:
+		t.more = append(t.more, id)
+	}
+	t.n++
 	return true
 }
 
 // Has reports whether id has been added.
-func (t *Tracker) Has(id protocols.NodeID) bool { return slices.Contains(t.nodes, id) }
+func (t *Tracker) Has(id protocols.NodeID) bool { return slices.Contains(t.Nodes(), id) }
 
 // Count is the number of distinct nodes added.
-func (t *Tracker) Count() int { return len(t.nodes) }
+func (t *Tracker) Count() int { return t.n }
 
 // Need is the threshold.
 func (t *Tracker) Need() int { return t.need }
 
 // Reached reports whether at least Need distinct nodes have been added.
-func (t *Tracker) Reached() bool { return len(t.nodes) >= t.need }
+func (t *Tracker) Reached() bool { return t.n >= t.need }
 
 // Nodes returns the nodes added so far, in the order they were added. The
-// caller must not modify the result.
-func (t *Tracker) Nodes() []protocols.NodeID { return t.nodes }
+// caller must not modify the result, which may alias the tracker: it is
+// valid until the tracker changes or is copied.
+func (t *Tracker) Nodes() []protocols.NodeID {
+	if t.n > smallNodes {
+		return t.more
+	}
+	return t.small[:t.n:t.n]
+}

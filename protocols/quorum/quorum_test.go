@@ -84,3 +84,25 @@ func TestTrackerCountsDistinctNodes(t *testing.T) {
 	require.True(t, tr.Has(3))
 	require.False(t, tr.Has(2))
 }
+
+// TestTrackerBeyondInlineNodes checks a tracker of more nodes than it holds
+// inline: order, duplicates, counts and the threshold.
+func TestTrackerBeyondInlineNodes(t *testing.T) {
+	const n = 3*smallNodes + 2
+	tr := NewTracker(n - 1)
+	var want []protocols.NodeID
+	for i := range n {
+		id := protocols.NodeID(100 - 3*i)
+		require.Equal(t, i >= n-1, tr.Reached(), "after %d nodes", i)
+		require.False(t, tr.Has(id))
+		require.True(t, tr.Add(id))
+		want = append(want, id)
+		for _, old := range want {
+			require.False(t, tr.Add(old), "duplicate %d after %d nodes", old, i+1)
+			require.True(t, tr.Has(old))
+		}
+		require.Equal(t, want, tr.Nodes())
+		require.Equal(t, i+1, tr.Count())
+		require.Equal(t, i+2 >= n, tr.Reached(), "after %d nodes", i+1)
+	}
+}

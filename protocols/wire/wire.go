@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/ballot"
@@ -72,6 +73,31 @@ func AppendCommands(b []byte, cs []protocols.Command) []byte {
 		b = AppendCommand(b, c)
 	}
 	return b
+}
+
+// UvarintLen is the length of v encoded by AppendUvarint.
+func UvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// BallotLen is the length of bal encoded by AppendBallot.
+func BallotLen(bal ballot.Ballot) int { return UvarintLen(bal.Round) + UvarintLen(uint64(bal.Node)) }
+
+// CommandLen is the length of c encoded by AppendCommand, so that an
+// encoder can allocate its buffer once.
+func CommandLen(c protocols.Command) int {
+	n := UvarintLen(c.ID.Client) + UvarintLen(c.ID.Seq) + UvarintLen(c.Acked) + UvarintLen(uint64(len(c.Keys)))
+	for _, k := range c.Keys {
+		n += UvarintLen(uint64(len(k))) + len(k)
+	}
+	return n + UvarintLen(uint64(len(c.Payload))) + len(c.Payload)
+}
+
+// CommandsLen is the length of cs encoded by AppendCommands.
+func CommandsLen(cs []protocols.Command) int {
+	n := UvarintLen(uint64(len(cs)))
+	for _, c := range cs {
+		n += CommandLen(c)
+	}
+	return n
 }
 
 // Reader decodes the primitives of this package from a byte slice. The
