@@ -114,7 +114,7 @@ func TestExhaustiveReachesWhatRandomReaches(t *testing.T) {
 	reduced := map[string]bool{}
 	d := &dfs{visited: map[uint64][]string{}}
 	for {
-		d.chains, d.ended = map[int]uint64{}, ""
+		d.reset()
 		o := Run(sc, d)
 		require.NoError(t, o.Err)
 		if d.ended == "" {

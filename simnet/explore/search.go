@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/blossom-dso/blossom/simnet"
@@ -38,6 +39,10 @@ type Report struct {
 	Covered                                     bool
 	// MaxDepth is the length of the longest schedule run.
 	MaxDepth int
+	// DPOR only: EventsBound is Options.Events of the last search (-1:
+	// none), Races the races found, Fallbacks the races whose reversal
+	// had to try every choice at the earlier step.
+	EventsBound, Races, Fallbacks int
 }
 
 // String summarizes r in one line.
@@ -46,6 +51,10 @@ func (r *Report) String() string {
 	if r.Mode == "exhaustive" {
 		s += fmt.Sprintf(", %d schedules, %d states, %d pruned by state hashing, %d sleep-blocked, %d at the step bound, longest %d steps, fully covered: %v",
 			r.Schedules, r.States, r.Pruned, r.Blocked, r.Bounded, r.MaxDepth, r.Covered)
+	}
+	if r.Mode == "dpor" {
+		s += fmt.Sprintf(", %d schedules, %d states (prefixes), %d sleep-blocked, %d at the step bound, longest %d steps, %d races (%d fallbacks), ticks+faults bound %d, fully covered: %v",
+			r.Schedules, r.States, r.Blocked, r.Bounded, r.MaxDepth, r.Races, r.Fallbacks, r.EventsBound, r.Covered)
 	}
 	if r.Failure != nil {
 		s += fmt.Sprintf("; run %d (seed %d) FAILED: %v", r.FailedRun, r.Seed, r.Failure.Err)
@@ -157,12 +166,22 @@ type dfs struct {
 	stack   []frame
 	visited map[uint64][]string
 	chains  map[int]uint64
+	// restarts counts the restarts of the run so far: a restart is
+	// dependent on every choice (dependent), so every choice's place
+	// relative to the restarts is folded into its chain.
+	restarts int
 	ended   string // why the run ended early: "pruned", "blocked"
 	err     error
 }
 
+// reset readies d for the next run.
+func (d *dfs) reset() { d.chains, d.ended, d.restarts = map[int]uint64{}, "", 0 }
+
 func (d *dfs) fold(c simnet.Choice) {
-	l := c.Label()
+	if c.Kind == simnet.ChoiceRestart {
+		d.restarts++
+	}
+	l := c.Label() + "@" + strconv.Itoa(d.restarts)
 	for o := c.Objects; o != 0; o &= o - 1 {
 		b := bits.TrailingZeros64(o)
 		h := fnv.New64a()
@@ -211,7 +230,7 @@ func (d *dfs) Next(step int, enabled []simnet.Choice) int {
 		p := &d.stack[step-1]
 		taken := p.enabled[p.chosen]
 		for _, u := range append(slices.Clip(p.sleep), p.done...) {
-			if !u.Conflicts(taken) {
+			if !dependent(u, taken) {
 				sleep = append(sleep, u)
 			}
 		}
@@ -319,8 +338,7 @@ func Exhaustive(sc Scope, maxRuns int) *Report {
 		maxSteps = 10000
 	}
 	for {
-		d.chains = map[int]uint64{}
-		d.ended = ""
+		d.reset()
 		o := Run(sc, d)
 		rep.Runs++
 		if d.err != nil {
