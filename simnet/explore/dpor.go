@@ -36,6 +36,9 @@ type Options struct {
 	// (iterative deepening on ticks and faults): a bug needing few of
 	// them is found before the larger scopes are entered.
 	Deepen bool
+	// Deadline, if not zero, stops the search at the first run ending
+	// after it (the search is then not covered).
+	Deadline time.Time
 }
 
 // bitset is a set of steps.
@@ -385,7 +388,7 @@ func DPOR(sc Scope, opt Options) *Report {
 				total.FailedRun = total.Runs - rep.Runs + rep.FailedRun
 			}
 		}
-		if rep.Failure != nil || (opt.MaxRuns > 0 && total.Runs >= opt.MaxRuns && !rep.Covered) {
+		if rep.Failure != nil || !rep.Covered && ((opt.MaxRuns > 0 && total.Runs >= opt.MaxRuns) || past(opt.Deadline)) {
 			break
 		}
 	}
@@ -428,7 +431,7 @@ func dporOnce(sc Scope, opt Options) *Report {
 			rep.Covered = rep.Bounded == 0
 			break
 		}
-		if opt.MaxRuns > 0 && rep.Runs >= opt.MaxRuns {
+		if (opt.MaxRuns > 0 && rep.Runs >= opt.MaxRuns) || past(opt.Deadline) {
 			break
 		}
 	}
@@ -437,4 +440,3 @@ func dporOnce(sc Scope, opt Options) *Report {
 	rep.Elapsed = time.Since(start)
 	return rep
 }
-

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -60,7 +61,7 @@ func TestGuidedSkipsDisabledDecisions(t *testing.T) {
 // the toy's ordering bug; PCT is deterministic per seed.
 func TestModesFindArrivalBug(t *testing.T) {
 	sc := arrivalScope()
-	for _, rep := range []*Report{PCTSearch(sc, 2, 100, 1), RandomSearch(sc, 100, 1), Exhaustive(sc, 1000)} {
+	for _, rep := range []*Report{PCTSearch(sc, 2, 100, 1, time.Time{}), RandomSearch(sc, 100, 1, time.Time{}), Exhaustive(sc, 1000, time.Time{})} {
 		require.NotNil(t, rep.Failure, "%s", rep)
 		t.Log(rep)
 	}
@@ -76,7 +77,7 @@ func TestModesFindArrivalBug(t *testing.T) {
 func TestExhaustiveCoversCorrectScope(t *testing.T) {
 	sc := Scope{Protocol: "explore-local", Nodes: 3, Clients: 2, Ops: 4, Keys: 1, Conflict: 100, Seed: 1,
 		Budget: simnet.Budget{Ticks: 1, Steps: 100}}
-	rep := Exhaustive(sc, 0)
+	rep := Exhaustive(sc, 0, time.Time{})
 	require.Nil(t, rep.Failure, "%s", rep)
 	require.True(t, rep.Covered, "%s", rep)
 	t.Log(rep)
@@ -136,7 +137,7 @@ func TestShrinkAndReplayTrace(t *testing.T) {
 	sc := arrivalScope()
 	sc.Budget.Ticks = 2
 	sc.Ops, sc.Clients = 4, 2
-	rep := RandomSearch(sc, 200, 3)
+	rep := RandomSearch(sc, 200, 3, time.Time{})
 	require.NotNil(t, rep.Failure)
 	tr, _ := Minimize(sc, rep.Failure, "random")
 	require.LessOrEqual(t, len(tr.Decisions), 2, "%v", tr.Decisions)
@@ -157,7 +158,7 @@ func TestShrinkAndReplayTrace(t *testing.T) {
 func TestRegressionTraceArrival(t *testing.T) {
 	path := filepath.Join("testdata", "explore-arrival.trace.json")
 	if *update {
-		rep := PCTSearch(arrivalScope(), 2, 100, 1)
+		rep := PCTSearch(arrivalScope(), 2, 100, 1, time.Time{})
 		require.NotNil(t, rep.Failure)
 		tr, _ := Minimize(arrivalScope(), rep.Failure, "pct")
 		require.NoError(t, tr.Write(path))
@@ -188,7 +189,7 @@ func TestPaxosAndEPaxosPCT(t *testing.T) {
 	for _, p := range []string{"paxos", "epaxos"} {
 		sc := Scope{Protocol: p, Nodes: 3, Clients: 2, Ops: 3, Keys: 1, Conflict: 100, Seed: 1,
 			Budget: simnet.Budget{Ticks: 3, Drops: 1, Dups: 1, Crashes: 1, Steps: 300}}
-		rep := PCTSearch(sc, 3, 150, 1)
+		rep := PCTSearch(sc, 3, 150, 1, time.Time{})
 		require.Nil(t, rep.Failure, "%s", rep)
 		t.Log(rep)
 	}

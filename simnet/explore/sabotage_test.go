@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -98,9 +99,9 @@ func TestSabotageExploreTable(t *testing.T) {
 				}
 				return fmt.Sprintf("run %d, %s", rep.FailedRun, rep.Elapsed.Round(1e6))
 			}
-			sw := SwarmSearch(b.swarm, 1, 300)
-			pct := PCTSearch(b.sc, b.depth, 3000, 1)
-			ex := Exhaustive(b.sc, 30000)
+			sw := SwarmSearch(b.swarm, 1, 300, time.Time{})
+			pct := PCTSearch(b.sc, b.depth, 3000, 1, time.Time{})
+			ex := Exhaustive(b.sc, 30000, time.Time{})
 			min := "-"
 			for _, rep := range []*Report{pct, ex} {
 				if rep.Failure == nil {

@@ -65,10 +65,11 @@ func (r *Report) String() string {
 }
 
 // PCTSearch runs up to runs PCT schedules of depth d, run i with seed
-// seed+i, and stops at the first failure. K, the length PCT draws its
+// seed+i, and stops at the first failure or, if deadline is not zero, at
+// the first run ending after it (as every search here). K, the length PCT draws its
 // change points from, starts at the length of the tail-only schedule plus
 // every tick of the budget and grows to the longest run seen.
-func PCTSearch(sc Scope, d, runs int, seed uint64) *Report {
+func PCTSearch(sc Scope, d, runs int, seed uint64, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "pct"}
 	base := Run(sc, &Guided{})
@@ -85,13 +86,16 @@ func PCTSearch(sc Scope, d, runs int, seed uint64) *Report {
 			rep.Failure, rep.FailedRun, rep.Seed = o, i+1, s
 			break
 		}
+		if past(deadline) {
+			break
+		}
 	}
 	rep.Elapsed = time.Since(start)
 	return rep
 }
 
 // RandomSearch runs up to runs random walks, run i with seed seed+i.
-func RandomSearch(sc Scope, runs int, seed uint64) *Report {
+func RandomSearch(sc Scope, runs int, seed uint64, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "random"}
 	for i := range runs {
@@ -105,6 +109,9 @@ func RandomSearch(sc Scope, runs int, seed uint64) *Report {
 			rep.Failure, rep.FailedRun, rep.Seed = o, i+1, s
 			break
 		}
+		if past(deadline) {
+			break
+		}
 	}
 	rep.Elapsed = time.Since(start)
 	return rep
@@ -114,7 +121,7 @@ func RandomSearch(sc Scope, runs int, seed uint64) *Report {
 // first, first+1, ... up to runs of them, checking each like
 // simtest.Check (order, multicast properties, liveness after the fault
 // window, linearizability), and stops at the first failure.
-func SwarmSearch(cfg simnet.Config, first uint64, runs int) *Report {
+func SwarmSearch(cfg simnet.Config, first uint64, runs int, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "swarm"}
 	for i := range runs {
@@ -134,6 +141,9 @@ func SwarmSearch(cfg simnet.Config, first uint64, runs int) *Report {
 		if err != nil {
 			rep.Failure = &Outcome{Result: res, Err: fmt.Errorf("seed %d: %w", c.Seed, err)}
 			rep.FailedRun, rep.Seed = i+1, c.Seed
+			break
+		}
+		if past(deadline) {
 			break
 		}
 	}
@@ -170,8 +180,8 @@ type dfs struct {
 	// dependent on every choice (dependent), so every choice's place
 	// relative to the restarts is folded into its chain.
 	restarts int
-	ended   string // why the run ended early: "pruned", "blocked"
-	err     error
+	ended    string // why the run ended early: "pruned", "blocked"
+	err      error
 }
 
 // reset readies d for the next run.
@@ -329,7 +339,7 @@ func (d *dfs) backtrack() bool {
 //     per-object histories) already explored with a sleep set no larger.
 //
 // It stops at the first failing schedule.
-func Exhaustive(sc Scope, maxRuns int) *Report {
+func Exhaustive(sc Scope, maxRuns int, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "exhaustive"}
 	d := &dfs{visited: map[uint64][]string{}}
@@ -365,7 +375,7 @@ func Exhaustive(sc Scope, maxRuns int) *Report {
 			rep.Covered = rep.Bounded == 0
 			break
 		}
-		if maxRuns > 0 && rep.Runs >= maxRuns {
+		if (maxRuns > 0 && rep.Runs >= maxRuns) || past(deadline) {
 			break
 		}
 	}
@@ -373,3 +383,6 @@ func Exhaustive(sc Scope, maxRuns int) *Report {
 	rep.Elapsed = time.Since(start)
 	return rep
 }
+
+// past reports whether deadline is set and passed.
+func past(deadline time.Time) bool { return !deadline.IsZero() && time.Now().After(deadline) }
