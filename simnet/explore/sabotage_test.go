@@ -102,8 +102,9 @@ func TestSabotageExploreTable(t *testing.T) {
 			sw := SwarmSearch(b.swarm, 1, 300, time.Time{})
 			pct := PCTSearch(b.sc, b.depth, 3000, 1, time.Time{})
 			ex := Exhaustive(b.sc, 30000, time.Time{})
+			dp := DPOR(b.sc, Options{MaxRuns: 30000, Events: 6, Deepen: true})
 			min := "-"
-			for _, rep := range []*Report{pct, ex} {
+			for _, rep := range []*Report{pct, dp, ex} {
 				if rep.Failure == nil {
 					continue
 				}
@@ -115,8 +116,9 @@ func TestSabotageExploreTable(t *testing.T) {
 					break
 				}
 			}
-			t.Logf("TABLE | %s | %s | swarm: %s | pct d=%d: %s | exhaustive: %s | minimized: %s",
-				b.fp, b.sc.Protocol, row(sw), b.depth, row(pct), row(ex)+fmt.Sprintf(" [%d schedules, %d states]", ex.Schedules, ex.States), min)
+			t.Logf("TABLE | %s | %s | swarm: %s | pct d=%d: %s | dpor: %s | exhaustive: %s | minimized: %s",
+				b.fp, b.sc.Protocol, row(sw), b.depth, row(pct), row(dp)+fmt.Sprintf(" [%d schedules, events <= %d]", dp.Schedules, dp.EventsBound),
+				row(ex)+fmt.Sprintf(" [%d schedules, %d states]", ex.Schedules, ex.States), min)
 			if pct.Failure != nil {
 				t.Logf("pct failure: %v", pct.Failure.Err)
 			}
