@@ -49,20 +49,22 @@ echo
 echo "| protocol | scope (blossom explore flags) | schedules | states | time | fully covered |"
 echo "|---|---|---|---|---|---|"
 for p in paxos fpaxos; do
+	scope $p --nodes 3 --clients 1 --ops 1 --ticks 1 --events 1
 	scope $p --nodes 3 --clients 1 --ops 2 --ticks 1 --events 1
 	scope $p --nodes 3 --clients 2 --ops 2 --reads 50 --ticks 1 --events 1
-	scope $p --nodes 3 --clients 1 --ops 2 --ticks 1 --events 2
 done
 for p in epaxos atlas; do
+	scope $p --nodes 3 --clients 1 --ops 2 --ticks 0
 	scope $p --nodes 3 --clients 2 --ops 2 --reads 50 --ticks 0
 	scope $p --nodes 3 --clients 2 --ops 3 --reads 50 --ticks 0
-	scope $p --nodes 3 --clients 2 --ops 2 --reads 50 --ticks 1 --events 1
 done
 scope mencius --nodes 3 --clients 1 --ops 2 --ticks 0
 scope mencius --nodes 3 --clients 2 --ops 2 --reads 50 --ticks 0
 scope mencius --nodes 3 --clients 2 --ops 2 --reads 50 --ticks 1 --events 1
+# The multicast protocols elect a leader per group: without ticks nothing
+# is delivered.
 for p in wbcast skeen; do
-	scope $p --groups 2 --nodes 0 --dest 2 --clients 1 --ops 2 --ticks 0
-	scope $p --groups 2 --nodes 0 --dest 2 --clients 2 --ops 2 --ticks 0
-	scope $p --groups 2 --nodes 0 --dest 2 --clients 2 --ops 2 --ticks 1 --events 1
+	scope $p --groups 2 --nodes 0 --dest 2 --clients 1 --ops 1 --ticks 1 --events 2
+	scope $p --groups 2 --nodes 0 --dest 2 --clients 1 --ops 2 --ticks 1 --events 2
+	scope $p --groups 2 --nodes 0 --dest 2 --clients 2 --ops 2 --ticks 1 --events 2
 done

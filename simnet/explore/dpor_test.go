@@ -166,3 +166,16 @@ func TestDPORFindsArrivalBugAndCovers(t *testing.T) {
 	require.Equal(t, 3, deep.EventsBound)
 	t.Log(deep)
 }
+
+// BenchmarkDPOR: the first 500 runs of DPOR on epaxos, 2 clients x 2
+// operations (simulation and search together).
+func BenchmarkDPOR(b *testing.B) {
+	sc := Scope{Protocol: "epaxos", Nodes: 3, Clients: 2, Ops: 2, Keys: 1, Conflict: 100, Reads: 50, Seed: 1,
+		Budget: simnet.Budget{Steps: 300}}
+	for b.Loop() {
+		rep := DPOR(sc, Options{MaxRuns: 500, Events: -1})
+		if rep.Failure != nil {
+			b.Fatal(rep)
+		}
+	}
+}

@@ -35,6 +35,21 @@ func TestSabotageTraceReplaysPaxos(t *testing.T) {
 	t.Logf("replayed %d decisions, %d steps: %v", len(tr.Decisions), len(o.Trace), o.Err)
 }
 
+// TestSabotageDPORFindsAtlasSkipLocalConflicts: DPOR finds the planted
+// atlas bug in the smallest scope (2 clients x 1 operation, no ticks), and
+// its counterexample shrinks and replays to a failure.
+func TestSabotageDPORFindsAtlasSkipLocalConflicts(t *testing.T) {
+	enable(t, "atlas/skipLocalConflicts")
+	sc := Scope{Protocol: "atlas", Nodes: 3, Clients: 2, Ops: 2, Keys: 1, Conflict: 100, Reads: 50, Seed: 1,
+		Budget: simnet.Budget{Steps: 300}}
+	rep := DPOR(sc, Options{MaxRuns: 5000, Events: -1})
+	require.NotNil(t, rep.Failure, "%s", rep)
+	t.Log(rep)
+	tr, _ := Minimize(sc, rep.Failure, "dpor")
+	require.Error(t, tr.Replay(nil).Err)
+	t.Logf("minimized: %d decisions, %d steps: %v", len(tr.Decisions), len(tr.Steps), tr.Decisions)
+}
+
 // bug is one planted bug with the scopes it is searched in.
 type bug struct {
 	fp    string
