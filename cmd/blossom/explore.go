@@ -28,6 +28,7 @@ type exploreFlags struct {
 	quiet    bool
 	events   int
 	deepen   bool
+	fifo     bool
 	maxTime  time.Duration
 }
 
@@ -46,7 +47,8 @@ reply reaches its client, when a replica ticks, crashes or restarts.
                      dynamic partial-order reduction (source sets and sleep
                      sets); --events K bounds the ticks and faults of a
                      schedule together, --deepen explores K = 0, 1, ... in
-                     turn; reports schedules, states, coverage
+                     turn, --fifo keeps every channel in order; reports
+                     schedules, states, coverage
   --mode exhaustive  every schedule, depth first, with sleep-set reduction
                      and state hashing of the per-replica histories
   --mode random      uniform random walks
@@ -97,6 +99,7 @@ Planted bugs need a failpoint build, e.g.
 	f.IntVar(&fl.sc.Budget.Steps, "steps", 300, "steps per schedule")
 	f.StringVar(&fl.mode, "mode", "pct", "pct, dpor, exhaustive, random or swarm")
 	f.IntVar(&fl.events, "events", -1, "dpor: bound on the ticks and faults of a schedule together (-1: none)")
+	f.BoolVar(&fl.fifo, "fifo", false, "dpor: only schedules in which every channel delivers in sending order")
 	f.BoolVar(&fl.deepen, "deepen", false, "dpor: iterative deepening on --events (0, 1, ... up to --events)")
 	f.DurationVar(&fl.maxTime, "max-time", 0, "stop the search after this long (0: no limit; a search cut short is not covered)")
 	f.IntVar(&fl.depth, "depth", 3, "PCT bug depth d")
@@ -134,7 +137,7 @@ func runExplore(w io.Writer, fl *exploreFlags) error {
 		if fl.deepen && fl.events < 0 {
 			return &exitError{code: 2, err: fmt.Errorf("--deepen needs --events K >= 0")}
 		}
-		rep = explore.DPOR(sc, explore.Options{MaxRuns: fl.maxRuns, Events: fl.events, Deepen: fl.deepen, Deadline: deadline})
+		rep = explore.DPOR(sc, explore.Options{MaxRuns: fl.maxRuns, Events: fl.events, Deepen: fl.deepen, FIFO: fl.fifo, Deadline: deadline})
 	case "swarm":
 		cfg := sc.Config(nil)
 		cfg.Scheduler, cfg.Budget = nil, simnet.Budget{}

@@ -36,6 +36,10 @@ type Options struct {
 	// (iterative deepening on ticks and faults): a bug needing few of
 	// them is found before the larger scopes are entered.
 	Deepen bool
+	// FIFO explores only the schedules in which every channel delivers
+	// (or drops) its messages in the order they were sent, as over one
+	// TCP connection: a bound, since simnet's channels may reorder.
+	FIFO bool
 	// Deadline, if not zero, stops the search at the first run ending
 	// after it (the search is then not covered).
 	Deadline time.Time
@@ -80,6 +84,7 @@ type dframe struct {
 type dpor struct {
 	stack  []dframe
 	events int // Options.Events, -1: none
+	fifo   bool
 	// Per run: the choices carried out, the steps that happen before each
 	// (its causal past), the last tick, crash and restart step of each
 	// replica, the bounded choices taken, and the first step that is new
@@ -88,6 +93,7 @@ type dpor struct {
 	past     []bitset
 	lastTick map[int]int
 	lastDown map[int]int
+	lastChan map[[2]int]int
 	taken    int
 	newFrom  int
 	ended    string
@@ -108,20 +114,42 @@ type dpor struct {
 
 func (d *dpor) reset() {
 	d.trace, d.past = d.trace[:0], d.past[:0]
-	d.lastTick, d.lastDown = map[int]int{}, map[int]int{}
+	d.lastTick, d.lastDown, d.lastChan = map[int]int{}, map[int]int{}, map[[2]int]int{}
 	d.taken, d.ended = 0, ""
 }
 
-// allowed lists the enabled choices within the events bound.
+// allowed lists the enabled choices within the events bound and, with
+// fifo, the deliveries, drops and duplicates of the oldest message of each
+// channel only.
 func (d *dpor) allowed(enabled []simnet.Choice) []simnet.Choice {
-	if d.events < 0 || d.taken < d.events {
+	limit := d.events >= 0 && d.taken >= d.events
+	if !limit && !d.fifo {
 		return enabled
+	}
+	var head map[[2]int]int
+	if d.fifo {
+		head = map[[2]int]int{}
+		for _, c := range enabled {
+			if c.Kind == simnet.ChoiceDeliver {
+				k := [2]int{c.From, c.Node}
+				if n, ok := head[k]; !ok || c.N < n {
+					head[k] = c.N
+				}
+			}
+		}
 	}
 	out := make([]simnet.Choice, 0, len(enabled))
 	for _, c := range enabled {
-		if !bounded(c) {
-			out = append(out, c)
+		if limit && bounded(c) {
+			continue
 		}
+		switch c.Kind {
+		case simnet.ChoiceDeliver, simnet.ChoiceDrop, simnet.ChoiceDup:
+			if d.fifo && head[[2]int{c.From, c.Node}] != c.N {
+				continue
+			}
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -236,6 +264,16 @@ func (d *dpor) record(i int, c simnet.Choice) {
 			cause = t
 		}
 		d.lastDown[c.Node] = i
+	case simnet.ChoiceDeliver, simnet.ChoiceDrop:
+		// With fifo, a message is enabled by the delivery of the one
+		// before it on its channel.
+		if d.fifo {
+			k := [2]int{c.From, c.Node}
+			if t, ok := d.lastChan[k]; ok && t > cause {
+				cause = t
+			}
+			d.lastChan[k] = i
+		}
 	}
 	if bounded(c) {
 		d.taken++
@@ -399,8 +437,8 @@ func DPOR(sc Scope, opt Options) *Report {
 
 func dporOnce(sc Scope, opt Options) *Report {
 	start := time.Now()
-	rep := &Report{Mode: "dpor", EventsBound: opt.Events}
-	d := &dpor{events: opt.Events}
+	rep := &Report{Mode: "dpor", EventsBound: opt.Events, FIFO: opt.FIFO}
+	d := &dpor{events: opt.Events, fifo: opt.FIFO}
 	maxSteps := sc.Budget.Steps
 	if maxSteps == 0 {
 		maxSteps = 10000

@@ -2,6 +2,7 @@ package explore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,45 +108,43 @@ func TestDPORReachesEveryFinalState(t *testing.T) {
 	}
 }
 
-// TestDPOREventsBound: with the ticks and faults bounded, DPOR reaches the
-// final states of the unreduced search of the schedules within the bound.
-func TestDPOREventsBound(t *testing.T) {
+// TestDPORBounds: with the ticks and faults bounded, and with channels
+// kept in order, DPOR reaches the final states of the unreduced search of
+// the schedules within the bounds.
+func TestDPORBounds(t *testing.T) {
 	sc := notifyScope()
 	sc.Budget.Ticks = 1
+	sc.Budget.Dups = 1
 	for _, k := range []int{0, 1} {
-		f := &full{}
-		bound := &boundedFull{full: f, events: k}
-		all, _ := finals(t, sc, bound, bound.reset, f.backtrack)
-		d := &dpor{events: k}
-		red, _ := finals(t, sc, d, d.reset, d.backtrack)
-		require.Equal(t, all, red, "events bound %d", k)
-	}
-}
-
-// boundedFull is the unreduced search that hides ticks and faults once k
-// of them were taken.
-type boundedFull struct {
-	*full
-	events, taken int
-}
-
-func (b *boundedFull) reset() { b.taken = 0 }
-
-func (b *boundedFull) Next(step int, enabled []simnet.Choice) int {
-	var idx []int
-	for i, c := range enabled {
-		if !bounded(c) || b.taken < b.events {
-			idx = append(idx, i)
+		for _, fifo := range []bool{false, true} {
+			f := &full{}
+			bound := &boundedFull{full: f, filter: dpor{events: k, fifo: fifo}}
+			all, _ := finals(t, sc, bound, bound.reset, f.backtrack)
+			d := &dpor{events: k, fifo: fifo}
+			red, _ := finals(t, sc, d, d.reset, d.backtrack)
+			require.Equal(t, all, red, "events bound %d, fifo %v", k, fifo)
 		}
 	}
-	if len(idx) == 0 {
+}
+
+// boundedFull is the unreduced search of the choices filter allows.
+type boundedFull struct {
+	*full
+	filter dpor
+}
+
+func (b *boundedFull) reset() { b.filter.taken = 0 }
+
+func (b *boundedFull) Next(step int, enabled []simnet.Choice) int {
+	al := b.filter.allowed(enabled)
+	if len(al) == 0 {
 		return -1
 	}
-	i := idx[b.full.Next(step, make([]simnet.Choice, len(idx)))]
-	if bounded(enabled[i]) {
-		b.taken++
+	c := al[b.full.Next(step, al)]
+	if bounded(c) {
+		b.filter.taken++
 	}
-	return i
+	return slices.IndexFunc(enabled, func(e simnet.Choice) bool { return e.Label() == c.Label() })
 }
 
 // TestDPORFindsArrivalBugAndCovers: DPOR finds the toy's ordering bug, and

@@ -43,6 +43,8 @@ type Report struct {
 	// none), Races the races found, Fallbacks the races whose reversal
 	// had to try every choice at the earlier step.
 	EventsBound, Races, Fallbacks int
+	// FIFO is Options.FIFO.
+	FIFO bool
 }
 
 // String summarizes r in one line.
@@ -53,8 +55,8 @@ func (r *Report) String() string {
 			r.Schedules, r.States, r.Pruned, r.Blocked, r.Bounded, r.MaxDepth, r.Covered)
 	}
 	if r.Mode == "dpor" {
-		s += fmt.Sprintf(", %d schedules, %d states (prefixes), %d sleep-blocked, %d at the step bound, longest %d steps, %d races (%d fallbacks), ticks+faults bound %d, fully covered: %v",
-			r.Schedules, r.States, r.Blocked, r.Bounded, r.MaxDepth, r.Races, r.Fallbacks, r.EventsBound, r.Covered)
+		s += fmt.Sprintf(", %d schedules, %d states (prefixes), %d sleep-blocked, %d at the step bound, longest %d steps, %d races (%d fallbacks), ticks+faults bound %d, fifo %v, fully covered: %v",
+			r.Schedules, r.States, r.Blocked, r.Bounded, r.MaxDepth, r.Races, r.Fallbacks, r.EventsBound, r.FIFO, r.Covered)
 	}
 	if r.Failure != nil {
 		s += fmt.Sprintf("; run %d (seed %d) FAILED: %v", r.FailedRun, r.Seed, r.Failure.Err)
