@@ -11,8 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	_ "github.com/blossom-dso/blossom/protocols/epaxos" // registers epaxos
-	_ "github.com/blossom-dso/blossom/protocols/paxos"  // registers paxos
+	_ "github.com/blossom-dso/blossom/protocols/epaxos"             // registers epaxos
+	_ "github.com/blossom-dso/blossom/protocols/paxos"              // registers paxos
+	_ "github.com/blossom-dso/blossom/protocols/whitebox-multicast" // registers wbcast
 	"github.com/blossom-dso/blossom/simnet"
 )
 
@@ -193,4 +194,23 @@ func TestPaxosAndEPaxosPCT(t *testing.T) {
 		require.Nil(t, rep.Failure, "%s", rep)
 		t.Log(rep)
 	}
+}
+
+// TestAgreementIsLiveness: a wbcast schedule (found by PCT without any
+// planted bug) that ends before a command delivered by one group is
+// delivered by the other breaks only multicast agreement, a liveness
+// property an explored run cannot promise: Check passes it. A safety
+// violation of the multicast check still fails.
+func TestAgreementIsLiveness(t *testing.T) {
+	tr, err := ReadTrace(filepath.Join("testdata", "wbcast-agreement-liveness.trace.json"))
+	require.NoError(t, err)
+	o := tr.Replay(nil)
+	require.NoError(t, o.Err)
+	require.NotEmpty(t, o.Result.MulticastViolations)
+	for _, v := range o.Result.MulticastViolations {
+		require.True(t, strings.HasPrefix(v, "agreement:"), v)
+	}
+	res := *o.Result
+	res.MulticastViolations = append(slices.Clone(res.MulticastViolations), "integrity: node 1 incarnation 0 delivered 9.9 twice")
+	require.ErrorContains(t, Check(&res), "integrity")
 }
