@@ -9,7 +9,8 @@
 #
 # BLOSSOM is a blossom binary (default bin/blossom; no failpoints needed).
 # Environment: SCOPES_TIME, the budget of each scope (default 120s);
-# SCOPES_ONLY, a protocol to run alone. Each run's output is kept in
+# SCOPES_ONLY, a protocol to run alone; SCOPES_FLAGS, flags added to every
+# run (e.g. --fifo). Each run's output is kept in
 # OUTDIR (default results/explore-scopes).
 set -eu
 
@@ -17,6 +18,7 @@ BIN=${1:-bin/blossom}
 OUT=${2:-results/explore-scopes}
 T=${SCOPES_TIME:-120s}
 ONLY=${SCOPES_ONLY:-}
+EXTRA=${SCOPES_FLAGS:-}
 mkdir -p "$OUT"
 if [ ! -x "$BIN" ]; then
 	echo "explore-scopes: $BIN is not executable (make build)" >&2
@@ -33,7 +35,8 @@ scope() {
 	fi
 	n=$((n + 1))
 	log="$OUT/$n-$proto.log"
-	"$BIN" explore --protocol "$proto" --mode dpor --max-runs 0 --max-time "$T" --quiet --steps 300 "$@" >"$log" 2>&1 || true
+	# shellcheck disable=SC2086
+	"$BIN" explore --protocol "$proto" --mode dpor --max-runs 0 --max-time "$T" --quiet --steps 300 $EXTRA "$@" >"$log" 2>&1 || true
 	res=$(grep '^result' "$log" || echo "result  error: $(tail -n 1 "$log")")
 	sched=$(echo "$res" | sed -n 's/.* \([0-9]*\) schedules, \([0-9]*\) states.*/\1/p')
 	states=$(echo "$res" | sed -n 's/.* \([0-9]*\) schedules, \([0-9]*\) states.*/\2/p')
@@ -41,10 +44,10 @@ scope() {
 	cov=no
 	if echo "$res" | grep -q "fully covered: true"; then cov=yes; fi
 	if echo "$res" | grep -q FAILED; then cov="VIOLATION (see $log)"; fi
-	printf '| %s | %s | %s | %s | %s | %s |\n' "$proto" "$*" "$sched" "$states" "$took" "$cov"
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$proto" "$* $EXTRA" "$sched" "$states" "$took" "$cov"
 }
 
-echo "scopes: DPOR, budget $T per scope; $(uptime)"
+echo "scopes: DPOR $EXTRA, budget $T per scope; $(uptime)"
 echo
 echo "| protocol | scope (blossom explore flags) | schedules | states | time | fully covered |"
 echo "|---|---|---|---|---|---|"

@@ -418,6 +418,8 @@ func DPOR(sc Scope, opt Options) *Report {
 			total.Schedules += rep.Schedules
 			total.States += rep.States
 			total.Blocked += rep.Blocked
+			total.Races += rep.Races
+			total.Fallbacks += rep.Fallbacks
 			total.Bounded += rep.Bounded
 			total.MaxDepth = max(total.MaxDepth, rep.MaxDepth)
 			total.Covered = rep.Covered
