@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	_ "github.com/blossom-dso/blossom/protocols/atlas"              // registers atlas
 	_ "github.com/blossom-dso/blossom/protocols/epaxos"             // registers epaxos
 	_ "github.com/blossom-dso/blossom/protocols/paxos"              // registers paxos
 	_ "github.com/blossom-dso/blossom/protocols/whitebox-multicast" // registers wbcast
@@ -213,4 +214,16 @@ func TestAgreementIsLiveness(t *testing.T) {
 	res := *o.Result
 	res.MulticastViolations = append(slices.Clone(res.MulticastViolations), "integrity: node 1 incarnation 0 delivered 9.9 twice")
 	require.ErrorContains(t, Check(&res), "integrity")
+}
+
+// TestRegressionTraceAtlas replays the minimized counterexample DPOR found
+// for atlas with skipLocalConflicts on: without the planted bug the
+// schedule passes every check (TestSabotageTraceReplaysAtlas: with it, it
+// fails).
+func TestRegressionTraceAtlas(t *testing.T) {
+	tr, err := ReadTrace(filepath.Join("testdata", "atlas-skipLocalConflicts.trace.json"))
+	require.NoError(t, err)
+	o := tr.Replay(nil)
+	require.NoError(t, o.Err, "steps %v", o.Labels())
+	require.Equal(t, tr.Decisions, o.Labels()[:len(tr.Decisions)])
 }

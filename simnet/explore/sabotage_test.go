@@ -50,6 +50,17 @@ func TestSabotageDPORFindsAtlasSkipLocalConflicts(t *testing.T) {
 	t.Logf("minimized: %d decisions, %d steps: %v", len(tr.Decisions), len(tr.Steps), tr.Decisions)
 }
 
+// TestSabotageTraceReplaysAtlas: with skipLocalConflicts planted, the
+// committed trace DPOR found and shrank fails again.
+func TestSabotageTraceReplaysAtlas(t *testing.T) {
+	enable(t, "atlas/skipLocalConflicts")
+	tr, err := ReadTrace(filepath.Join("testdata", "atlas-skipLocalConflicts.trace.json"))
+	require.NoError(t, err)
+	o := tr.Replay(nil)
+	require.Error(t, o.Err, "steps %v", o.Labels())
+	require.Equal(t, tr.Failure, o.Err.Error())
+}
+
 // bug is one planted bug with the scopes it is searched in.
 type bug struct {
 	fp    string
