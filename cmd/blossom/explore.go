@@ -57,7 +57,7 @@ reply reaches its client, when a replica ticks, crashes or restarts.
 
 Every step is checked (no command executed twice in one incarnation, no two
 conflicting commands executed in opposite orders) and every schedule at its
-end (order contract, multicast properties, linearizability). A failing
+end (order contract, multicast safety properties, linearizability). A failing
 schedule is minimized by delta debugging over its decisions and written to
 --out; --replay FILE replays a trace step by step. A failure exits with
 status 1 and prints the seed and the trace; bad flags exit with status 2.
