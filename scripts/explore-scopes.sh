@@ -36,7 +36,8 @@ scope() {
 	n=$((n + 1))
 	log="$OUT/$n-$proto.log"
 	# shellcheck disable=SC2086
-	"$BIN" explore --protocol "$proto" --mode dpor --max-runs 0 --max-time "$T" --quiet --steps 300 $EXTRA "$@" >"$log" 2>&1 || true
+	"$BIN" explore --protocol "$proto" --mode dpor --max-runs 0 --max-time "$T" --quiet --steps 300 \
+		--out "$OUT/$n-$proto.trace.json" $EXTRA "$@" >"$log" 2>&1 || true
 	res=$(grep '^result' "$log" || echo "result  error: $(tail -n 1 "$log")")
 	sched=$(echo "$res" | sed -n 's/.* \([0-9]*\) schedules, \([0-9]*\) states.*/\1/p')
 	states=$(echo "$res" | sed -n 's/.* \([0-9]*\) schedules, \([0-9]*\) states.*/\2/p')
