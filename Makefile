@@ -12,7 +12,7 @@ TEST_FLAGS  ?= -timeout 20m
 FUZZTIME    ?= 30s
 ARGS        ?=
 
-.PHONY: all build test test-unit test-sabotage lint demo sim-demo bench-dso sim sim-sabotage fuzz figures tools clean
+.PHONY: all build test test-unit test-sabotage lint demo sim-demo bench-dso sim sim-sabotage explore-campaign fuzz figures tools clean
 
 all: build
 
@@ -104,6 +104,14 @@ sim:
 sim-sabotage: $(BIN)/failpoint-toolexec
 	@mkdir -p $(CURDIR)/.cache/tmp
 	$(FP_ENV) $(GO) run $(FP_FLAGS) ./cmd/blossom sim $(ARGS)
+
+## explore-campaign: every planted bug searched by swarm sweeps, PCT and
+## DPOR with a failpoint build of blossom (bin/blossom-fp); prints a table
+## (scripts/explore-campaign.sh; CAMPAIGN_TIME=60s per mode and bug).
+explore-campaign: $(BIN)/failpoint-toolexec
+	@mkdir -p $(CURDIR)/.cache/tmp
+	$(FP_ENV) $(GO) build $(FP_FLAGS) -o $(BIN)/blossom-fp ./cmd/blossom
+	scripts/explore-campaign.sh $(BIN)/blossom-fp
 
 ## figures: every experiment at its quick size (resuming what results/
 ## already holds), its figure (PNG, SVG) and results/index.html.

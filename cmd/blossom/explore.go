@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,10 @@ type exploreFlags struct {
 	replay   string
 	noShrink bool
 	quiet    bool
+	events   int
+	deepen   bool
+	fifo     bool
+	maxTime  time.Duration
 }
 
 func newExploreCmd() *cobra.Command {
@@ -38,15 +43,21 @@ dropped or duplicated), when a client's command reaches its replica, when a
 reply reaches its client, when a replica ticks, crashes or restarts.
 
   --mode pct         PCT: random chain priorities with depth-1 change points
+  --mode dpor        every schedule up to equivalence, depth first, with
+                     dynamic partial-order reduction (source sets and sleep
+                     sets); --events K bounds the ticks and faults of a
+                     schedule together, --deepen explores K = 0, 1, ... in
+                     turn, --fifo keeps every channel in order; reports
+                     schedules, states, coverage
   --mode exhaustive  every schedule, depth first, with sleep-set reduction
-                     and state hashing; reports schedules, states, coverage
+                     and state hashing of the per-replica histories
   --mode random      uniform random walks
   --mode swarm       the time-ordered simulator under swarm faults, seed after
                      seed (the baseline; latency uniform:1-4)
 
 Every step is checked (no command executed twice in one incarnation, no two
 conflicting commands executed in opposite orders) and every schedule at its
-end (order contract, multicast properties, linearizability). A failing
+end (order contract, multicast safety properties, linearizability). A failing
 schedule is minimized by delta debugging over its decisions and written to
 --out; --replay FILE replays a trace step by step. A failure exits with
 status 1 and prints the seed and the trace; bad flags exit with status 2.
@@ -56,6 +67,7 @@ Planted bugs need a failpoint build, e.g.
     make sim-sabotage ... (with explore instead of sim)`,
 		Example: `  blossom explore --protocol paxos --mode pct --depth 3 --runs 1000
   blossom explore --protocol epaxos --mode exhaustive --clients 2 --ops 2 --ticks 1
+  blossom explore --protocol paxos --mode dpor --ticks 2 --events 3 --deepen
   blossom explore --replay paxos.trace.json`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
@@ -85,10 +97,14 @@ Planted bugs need a failpoint build, e.g.
 	f.IntVar(&fl.sc.Budget.Dups, "dups", 0, "message duplicates per schedule")
 	f.IntVar(&fl.sc.Budget.Crashes, "crashes", 0, "crash-restarts per schedule")
 	f.IntVar(&fl.sc.Budget.Steps, "steps", 300, "steps per schedule")
-	f.StringVar(&fl.mode, "mode", "pct", "pct, exhaustive, random or swarm")
+	f.StringVar(&fl.mode, "mode", "pct", "pct, dpor, exhaustive, random or swarm")
+	f.IntVar(&fl.events, "events", -1, "dpor: bound on the ticks and faults of a schedule together (-1: none)")
+	f.BoolVar(&fl.fifo, "fifo", false, "dpor: only schedules in which every channel delivers in sending order")
+	f.BoolVar(&fl.deepen, "deepen", false, "dpor: iterative deepening on --events (0, 1, ... up to --events)")
+	f.DurationVar(&fl.maxTime, "max-time", 0, "stop the search after this long (0: no limit; a search cut short is not covered)")
 	f.IntVar(&fl.depth, "depth", 3, "PCT bug depth d")
 	f.IntVar(&fl.runs, "runs", 1000, "schedules (pct, random) or seeds (swarm)")
-	f.IntVar(&fl.maxRuns, "max-runs", 200000, "bound on exhaustive runs (0: none)")
+	f.IntVar(&fl.maxRuns, "max-runs", 200000, "bound on exhaustive and dpor runs (0: none)")
 	f.Uint64Var(&fl.seed, "seed", 1, "workload seed of the scope; first run seed of pct, random and swarm")
 	f.StringVar(&fl.out, "out", "", "trace file for a failure (default explore-<protocol>-<mode>.trace.json)")
 	f.StringVar(&fl.replay, "replay", "", "replay this trace file step by step")
@@ -105,14 +121,23 @@ func runExplore(w io.Writer, fl *exploreFlags) error {
 			return &exitError{code: 2, err: err}
 		}
 	}
+	var deadline time.Time
+	if fl.maxTime > 0 {
+		deadline = time.Now().Add(fl.maxTime)
+	}
 	var rep *explore.Report
 	switch fl.mode {
 	case "pct":
-		rep = explore.PCTSearch(sc, fl.depth, fl.runs, fl.seed)
+		rep = explore.PCTSearch(sc, fl.depth, fl.runs, fl.seed, deadline)
 	case "random":
-		rep = explore.RandomSearch(sc, fl.runs, fl.seed)
+		rep = explore.RandomSearch(sc, fl.runs, fl.seed, deadline)
 	case "exhaustive":
-		rep = explore.Exhaustive(sc, fl.maxRuns)
+		rep = explore.Exhaustive(sc, fl.maxRuns, deadline)
+	case "dpor":
+		if fl.deepen && fl.events < 0 {
+			return &exitError{code: 2, err: fmt.Errorf("--deepen needs --events K >= 0")}
+		}
+		rep = explore.DPOR(sc, explore.Options{MaxRuns: fl.maxRuns, Events: fl.events, Deepen: fl.deepen, FIFO: fl.fifo, Deadline: deadline})
 	case "swarm":
 		cfg := sc.Config(nil)
 		cfg.Scheduler, cfg.Budget = nil, simnet.Budget{}
@@ -120,7 +145,7 @@ func runExplore(w io.Writer, fl *exploreFlags) error {
 		if err := cfg.Validate(); err != nil {
 			return &exitError{code: 2, err: err}
 		}
-		rep = explore.SwarmSearch(cfg, fl.seed, fl.runs)
+		rep = explore.SwarmSearch(cfg, fl.seed, fl.runs, deadline)
 		fmt.Fprintf(w, "scope   swarm %s nodes=%d clients=%d ops=%d keys=%d conflict=%g reads=%g groups=%d\n",
 			sc.Protocol, sc.Nodes, sc.Clients, sc.Ops, sc.Keys, sc.Conflict, sc.Reads, sc.Groups)
 		fmt.Fprintf(w, "result  %s\n", rep)
@@ -129,7 +154,7 @@ func runExplore(w io.Writer, fl *exploreFlags) error {
 		}
 		return nil
 	default:
-		return &exitError{code: 2, err: fmt.Errorf("--mode %q: need pct, exhaustive, random or swarm", fl.mode)}
+		return &exitError{code: 2, err: fmt.Errorf("--mode %q: need pct, dpor, exhaustive, random or swarm", fl.mode)}
 	}
 	fmt.Fprintf(w, "scope   %s\n", sc)
 	fmt.Fprintf(w, "result  %s\n", rep)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -32,6 +33,32 @@ func TestSabotageTraceReplaysPaxos(t *testing.T) {
 	o := tr.Replay(func(step int, c simnet.Choice) { t.Logf("%4d %s", step, c.Label()) })
 	require.Error(t, o.Err, "steps %v", o.Labels())
 	t.Logf("replayed %d decisions, %d steps: %v", len(tr.Decisions), len(o.Trace), o.Err)
+}
+
+// TestSabotageDPORFindsAtlasSkipLocalConflicts: DPOR finds the planted
+// atlas bug in the smallest scope (2 clients x 1 operation, no ticks), and
+// its counterexample shrinks and replays to a failure.
+func TestSabotageDPORFindsAtlasSkipLocalConflicts(t *testing.T) {
+	enable(t, "atlas/skipLocalConflicts")
+	sc := Scope{Protocol: "atlas", Nodes: 3, Clients: 2, Ops: 2, Keys: 1, Conflict: 100, Reads: 50, Seed: 1,
+		Budget: simnet.Budget{Steps: 300}}
+	rep := DPOR(sc, Options{MaxRuns: 5000, Events: -1})
+	require.NotNil(t, rep.Failure, "%s", rep)
+	t.Log(rep)
+	tr, _ := Minimize(sc, rep.Failure, "dpor")
+	require.Error(t, tr.Replay(nil).Err)
+	t.Logf("minimized: %d decisions, %d steps: %v", len(tr.Decisions), len(tr.Steps), tr.Decisions)
+}
+
+// TestSabotageTraceReplaysAtlas: with skipLocalConflicts planted, the
+// committed trace DPOR found and shrank fails again.
+func TestSabotageTraceReplaysAtlas(t *testing.T) {
+	enable(t, "atlas/skipLocalConflicts")
+	tr, err := ReadTrace(filepath.Join("testdata", "atlas-skipLocalConflicts.trace.json"))
+	require.NoError(t, err)
+	o := tr.Replay(nil)
+	require.Error(t, o.Err, "steps %v", o.Labels())
+	require.Equal(t, tr.Failure, o.Err.Error())
 }
 
 // bug is one planted bug with the scopes it is searched in.
@@ -98,11 +125,12 @@ func TestSabotageExploreTable(t *testing.T) {
 				}
 				return fmt.Sprintf("run %d, %s", rep.FailedRun, rep.Elapsed.Round(1e6))
 			}
-			sw := SwarmSearch(b.swarm, 1, 300)
-			pct := PCTSearch(b.sc, b.depth, 3000, 1)
-			ex := Exhaustive(b.sc, 30000)
+			sw := SwarmSearch(b.swarm, 1, 300, time.Time{})
+			pct := PCTSearch(b.sc, b.depth, 3000, 1, time.Time{})
+			ex := Exhaustive(b.sc, 30000, time.Time{})
+			dp := DPOR(b.sc, Options{MaxRuns: 30000, Events: 6, Deepen: true})
 			min := "-"
-			for _, rep := range []*Report{pct, ex} {
+			for _, rep := range []*Report{pct, dp, ex} {
 				if rep.Failure == nil {
 					continue
 				}
@@ -114,8 +142,9 @@ func TestSabotageExploreTable(t *testing.T) {
 					break
 				}
 			}
-			t.Logf("TABLE | %s | %s | swarm: %s | pct d=%d: %s | exhaustive: %s | minimized: %s",
-				b.fp, b.sc.Protocol, row(sw), b.depth, row(pct), row(ex)+fmt.Sprintf(" [%d schedules, %d states]", ex.Schedules, ex.States), min)
+			t.Logf("TABLE | %s | %s | swarm: %s | pct d=%d: %s | dpor: %s | exhaustive: %s | minimized: %s",
+				b.fp, b.sc.Protocol, row(sw), b.depth, row(pct), row(dp)+fmt.Sprintf(" [%d schedules, events <= %d]", dp.Schedules, dp.EventsBound),
+				row(ex)+fmt.Sprintf(" [%d schedules, %d states]", ex.Schedules, ex.States), min)
 			if pct.Failure != nil {
 				t.Logf("pct failure: %v", pct.Failure.Err)
 			}

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/blossom-dso/blossom/simnet"
@@ -38,6 +39,12 @@ type Report struct {
 	Covered                                     bool
 	// MaxDepth is the length of the longest schedule run.
 	MaxDepth int
+	// DPOR only: EventsBound is Options.Events of the last search (-1:
+	// none), Races the races found, Fallbacks the races whose reversal
+	// had to try every choice at the earlier step.
+	EventsBound, Races, Fallbacks int
+	// FIFO is Options.FIFO.
+	FIFO bool
 }
 
 // String summarizes r in one line.
@@ -46,6 +53,10 @@ func (r *Report) String() string {
 	if r.Mode == "exhaustive" {
 		s += fmt.Sprintf(", %d schedules, %d states, %d pruned by state hashing, %d sleep-blocked, %d at the step bound, longest %d steps, fully covered: %v",
 			r.Schedules, r.States, r.Pruned, r.Blocked, r.Bounded, r.MaxDepth, r.Covered)
+	}
+	if r.Mode == "dpor" {
+		s += fmt.Sprintf(", %d schedules, %d states (prefixes), %d sleep-blocked, %d at the step bound, longest %d steps, %d races (%d fallbacks), ticks+faults bound %d, fifo %v, fully covered: %v",
+			r.Schedules, r.States, r.Blocked, r.Bounded, r.MaxDepth, r.Races, r.Fallbacks, r.EventsBound, r.FIFO, r.Covered)
 	}
 	if r.Failure != nil {
 		s += fmt.Sprintf("; run %d (seed %d) FAILED: %v", r.FailedRun, r.Seed, r.Failure.Err)
@@ -56,10 +67,11 @@ func (r *Report) String() string {
 }
 
 // PCTSearch runs up to runs PCT schedules of depth d, run i with seed
-// seed+i, and stops at the first failure. K, the length PCT draws its
+// seed+i, and stops at the first failure or, if deadline is not zero, at
+// the first run ending after it (as every search here). K, the length PCT draws its
 // change points from, starts at the length of the tail-only schedule plus
 // every tick of the budget and grows to the longest run seen.
-func PCTSearch(sc Scope, d, runs int, seed uint64) *Report {
+func PCTSearch(sc Scope, d, runs int, seed uint64, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "pct"}
 	base := Run(sc, &Guided{})
@@ -76,13 +88,16 @@ func PCTSearch(sc Scope, d, runs int, seed uint64) *Report {
 			rep.Failure, rep.FailedRun, rep.Seed = o, i+1, s
 			break
 		}
+		if past(deadline) {
+			break
+		}
 	}
 	rep.Elapsed = time.Since(start)
 	return rep
 }
 
 // RandomSearch runs up to runs random walks, run i with seed seed+i.
-func RandomSearch(sc Scope, runs int, seed uint64) *Report {
+func RandomSearch(sc Scope, runs int, seed uint64, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "random"}
 	for i := range runs {
@@ -96,6 +111,9 @@ func RandomSearch(sc Scope, runs int, seed uint64) *Report {
 			rep.Failure, rep.FailedRun, rep.Seed = o, i+1, s
 			break
 		}
+		if past(deadline) {
+			break
+		}
 	}
 	rep.Elapsed = time.Since(start)
 	return rep
@@ -105,7 +123,7 @@ func RandomSearch(sc Scope, runs int, seed uint64) *Report {
 // first, first+1, ... up to runs of them, checking each like
 // simtest.Check (order, multicast properties, liveness after the fault
 // window, linearizability), and stops at the first failure.
-func SwarmSearch(cfg simnet.Config, first uint64, runs int) *Report {
+func SwarmSearch(cfg simnet.Config, first uint64, runs int, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "swarm"}
 	for i := range runs {
@@ -125,6 +143,9 @@ func SwarmSearch(cfg simnet.Config, first uint64, runs int) *Report {
 		if err != nil {
 			rep.Failure = &Outcome{Result: res, Err: fmt.Errorf("seed %d: %w", c.Seed, err)}
 			rep.FailedRun, rep.Seed = i+1, c.Seed
+			break
+		}
+		if past(deadline) {
 			break
 		}
 	}
@@ -157,12 +178,22 @@ type dfs struct {
 	stack   []frame
 	visited map[uint64][]string
 	chains  map[int]uint64
-	ended   string // why the run ended early: "pruned", "blocked"
-	err     error
+	// restarts counts the restarts of the run so far: a restart is
+	// dependent on every choice (dependent), so every choice's place
+	// relative to the restarts is folded into its chain.
+	restarts int
+	ended    string // why the run ended early: "pruned", "blocked"
+	err      error
 }
 
+// reset readies d for the next run.
+func (d *dfs) reset() { d.chains, d.ended, d.restarts = map[int]uint64{}, "", 0 }
+
 func (d *dfs) fold(c simnet.Choice) {
-	l := c.Label()
+	if c.Kind == simnet.ChoiceRestart {
+		d.restarts++
+	}
+	l := c.Label() + "@" + strconv.Itoa(d.restarts)
 	for o := c.Objects; o != 0; o &= o - 1 {
 		b := bits.TrailingZeros64(o)
 		h := fnv.New64a()
@@ -211,7 +242,7 @@ func (d *dfs) Next(step int, enabled []simnet.Choice) int {
 		p := &d.stack[step-1]
 		taken := p.enabled[p.chosen]
 		for _, u := range append(slices.Clip(p.sleep), p.done...) {
-			if !u.Conflicts(taken) {
+			if !dependent(u, taken) {
 				sleep = append(sleep, u)
 			}
 		}
@@ -310,7 +341,7 @@ func (d *dfs) backtrack() bool {
 //     per-object histories) already explored with a sleep set no larger.
 //
 // It stops at the first failing schedule.
-func Exhaustive(sc Scope, maxRuns int) *Report {
+func Exhaustive(sc Scope, maxRuns int, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "exhaustive"}
 	d := &dfs{visited: map[uint64][]string{}}
@@ -319,8 +350,7 @@ func Exhaustive(sc Scope, maxRuns int) *Report {
 		maxSteps = 10000
 	}
 	for {
-		d.chains = map[int]uint64{}
-		d.ended = ""
+		d.reset()
 		o := Run(sc, d)
 		rep.Runs++
 		if d.err != nil {
@@ -347,7 +377,7 @@ func Exhaustive(sc Scope, maxRuns int) *Report {
 			rep.Covered = rep.Bounded == 0
 			break
 		}
-		if maxRuns > 0 && rep.Runs >= maxRuns {
+		if (maxRuns > 0 && rep.Runs >= maxRuns) || past(deadline) {
 			break
 		}
 	}
@@ -355,3 +385,6 @@ func Exhaustive(sc Scope, maxRuns int) *Report {
 	rep.Elapsed = time.Since(start)
 	return rep
 }
+
+// past reports whether deadline is set and passed.
+func past(deadline time.Time) bool { return !deadline.IsZero() && time.Now().After(deadline) }

@@ -3,6 +3,7 @@ package explore
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/blossom-dso/blossom/protocols"
 )
@@ -12,13 +13,19 @@ import (
 // commands as they arrive, so two conflicting commands submitted at two
 // replicas execute in opposite orders unless one's broadcast arrives before
 // the other is submitted. explore-local executes only what is submitted to
-// it and sends nothing: it is correct for a single client.
+// it and sends nothing: it is correct for a single client. explore-notify
+// is explore-local that also tells the next replica what it executed (a
+// message the receiver counts and ignores), so what reaches a replica
+// depends on whether it was up when the message was sent.
 func init() {
 	protocols.Register("explore-arrival", func(cfg protocols.Config) (protocols.Protocol, error) {
 		return &arrival{cfg: cfg, broadcast: true}, nil
 	}, arrivalCodec{})
 	protocols.Register("explore-local", func(cfg protocols.Config) (protocols.Protocol, error) {
 		return &arrival{cfg: cfg}, nil
+	}, arrivalCodec{})
+	protocols.Register("explore-notify", func(cfg protocols.Config) (protocols.Protocol, error) {
+		return &arrival{cfg: cfg, notify: true}, nil
 	}, arrivalCodec{})
 }
 
@@ -27,10 +34,15 @@ type arrivalMsg struct{ Cmd protocols.Command }
 type arrival struct {
 	cfg       protocols.Config
 	broadcast bool
+	notify    bool
 }
 
 func (a *arrival) Submit(c protocols.Command) {
 	a.cfg.Env.Execute(c)
+	if a.notify {
+		next := a.cfg.Peers[(slices.Index(a.cfg.Peers, a.cfg.Self)+1)%len(a.cfg.Peers)]
+		a.cfg.Env.Send(next, arrivalMsg{Cmd: c})
+	}
 	if !a.broadcast {
 		return
 	}
@@ -42,6 +54,9 @@ func (a *arrival) Submit(c protocols.Command) {
 }
 
 func (a *arrival) Step(_ protocols.NodeID, m protocols.Message) {
+	if a.notify {
+		return
+	}
 	a.cfg.Env.Execute(m.(arrivalMsg).Cmd)
 }
 
