@@ -73,14 +73,17 @@
 // context carries it, and a function that ignores it is abandoned (local:
 // its goroutine is left running) or killed (process).
 //
-// A retried function runs its side effects again. Every attempt of one
-// invocation sees the same invocation id (Info, Key), and the DSO calls a
-// function must not apply twice should be keyed by it. The DSO has no
-// general exactly-once facility yet (no per-call request ids deduplicated
-// by the server), so this package offers idempotent operations built on
-// atomic single-object steps: OnceCounter adds a delta under a key with
-// the Map's putIfAbsent, so a retried add of the same key is a no-op.
-// Plain AtomicLong.AddAndGet calls inside a retried function are applied
-// once per attempt; jobs that use them (and barriers, which a retried
-// worker would cross twice) should run with one attempt.
+// A retried function runs its code again. Every attempt of one invocation
+// sees the same invocation id (Info, Key). Calls on persistent objects
+// made through PersistentDSO apply once however often the invocation is
+// retried: the attempts' calls form one replay session named by the id,
+// so a retry's calls get the answers of the first execution (a barrier
+// is crossed once, a counter incremented once), provided each attempt
+// makes its calls one at a time and in the same order. For ephemeral
+// objects, which have no sessions, this package offers idempotent
+// operations built on atomic single-object steps: OnceCounter adds a
+// delta under a key with the Map's putIfAbsent, so a retried add of the
+// same key is a no-op. Plain calls on ephemeral objects inside a retried
+// function are applied once per attempt; jobs that use them should run
+// with one attempt.
 package executor

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 
@@ -40,6 +41,30 @@ func DSO(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// PersistentDSO returns a Caller of the persistent objects of the DSO
+// cluster of the invocation of ctx whose calls apply once however often
+// the invocation is retried: every attempt's calls form one replay
+// session of the cluster, named by the invocation id (see
+// client.Client.ReplaySession), so a retry's k-th call gets the answer the
+// first execution of that call had instead of running again. Call it once
+// per attempt, and make the calls one at a time and in the same order in
+// every attempt (a function whose calls depend only on its arguments and
+// their answers does). It needs servers that hold persistent objects
+// (--protocol, --rf).
+func PersistentDSO(ctx context.Context) (*client.Persistent, error) {
+	info, ok := InvocationOf(ctx)
+	if !ok {
+		return nil, fmt.Errorf("executor: PersistentDSO outside an invocation")
+	}
+	c, err := DSO(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := fnv.New64a()
+	h.Write([]byte("blossom/executor/invocation\x00" + info.ID))
+	return c.ReplaySession(h.Sum64()), nil
+}
+
 // OnceCounter is a shared counter whose additions are idempotent: each
 // addition carries a key, and a second addition under a key already seen
 // changes nothing. With keys from Key(ctx, ...), a function that adds and
@@ -49,9 +74,9 @@ func DSO(ctx context.Context) (*client.Client, error) {
 // atomic step of the object, so the check and the addition cannot be
 // separated by a crash or interleaved with a retry. Value sums the
 // entries on the client, in one call but O(keys); the map grows by one
-// entry per addition until Reset. This is the executor-level idempotency
-// the DSO offers today; calls on other objects made by a retried function
-// are not deduplicated.
+// entry per addition until Reset. It works on ephemeral objects too;
+// calls on other ephemeral objects made by a retried function are not
+// deduplicated (PersistentDSO deduplicates calls on persistent objects).
 type OnceCounter struct{ m dso.Map }
 
 // NewOnceCounter returns a handle on the idempotent counter key.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blossom-dso/blossom/dso"
@@ -38,13 +39,20 @@ type Topology struct {
 // session numbers the commands of one Client on persistent objects: a
 // retry keeps its number, and the acknowledgement watermark tells the
 // servers which answers the client holds.
+//
+// A replay session (Client.ReplaySession) numbers its k-th call k<<8 and
+// a reissue of it k<<8+1, k<<8+2, ..., and acknowledges nothing.
 type session struct {
-	id   uint64
-	mu   sync.Mutex
-	next uint64          // the next sequence number
-	low  uint64          // every seq below low is done
-	open map[uint64]bool // seqs handed out and not done
+	id     uint64
+	mu     sync.Mutex
+	next   uint64          // the next sequence number (replay: call number)
+	low    uint64          // every seq below low is done
+	open   map[uint64]bool // seqs handed out and not done
+	replay bool
 }
+
+// replayShift makes room for the reissues of a replay session's call.
+const replayShift = 8
 
 func newSession() *session {
 	var b [8]byte
@@ -64,14 +72,31 @@ func (s *session) begin() wire.Command {
 	defer s.mu.Unlock()
 	seq := s.next
 	s.next++
+	if s.replay {
+		return wire.Command{Session: s.id, Seq: seq << replayShift, Acked: 1}
+	}
 	s.open[seq] = true
 	return wire.Command{Session: s.id, Seq: seq, Acked: s.low}
+}
+
+// reissue returns the command that runs cmd again after its number was
+// withdrawn: the session's next command, or in a replay session the next
+// sub-number of cmd's call.
+func (s *session) reissue(cmd wire.Command) wire.Command {
+	if s.replay && (cmd.Seq+1)&(1<<replayShift-1) != 0 {
+		cmd.Seq++
+		return cmd
+	}
+	return s.begin()
 }
 
 // acked returns the current watermark, for a retry.
 func (s *session) acked() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.replay {
+		return 1
+	}
 	return s.low
 }
 
@@ -79,6 +104,9 @@ func (s *session) acked() uint64 {
 // still in flight is then skipped by the servers, so its outcome stays
 // what the caller was told: unknown).
 func (s *session) end(seq uint64) {
+	if s.replay {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.open, seq)
@@ -132,11 +160,40 @@ func (c *Client) Topology(ctx context.Context) (Topology, error) {
 // number, until the context ends; the servers execute it at most once and
 // a retry gets the first execution's result. A node that comes back is
 // used again by the next call.
-func (c *Client) Persistent() *Persistent { return &Persistent{c: c} }
+func (c *Client) Persistent() *Persistent { return &Persistent{c: c, s: c.session} }
+
+// ReplaySession returns a Caller of persistent objects whose calls form
+// the session id (not 0) and are numbered by their order: the k-th call
+// is command k of the session (with a sub-number for the rare reissue of
+// a call that a lost connection withdrew), and no call acknowledges
+// another, so the replicas keep every answer of the session (until they
+// evict it, as they evict any session of a key beyond 1,024 clients).
+// A second ReplaySession with the same id that makes the same calls in
+// the same order therefore gets the first one's answers without applying
+// them again: a retried cloud thread whose attempts each use a
+// ReplaySession of the invocation's id applies each of its calls once
+// (executor.PersistentDSO).
+//
+// The calls must be made one at a time (a call made while another is in
+// flight fails with dso.ErrBadArgs), and each attempt must make the same
+// calls in the same order, which holds when what it does depends only on
+// its arguments and the answers. A call that differs from the first
+// attempt's call of the same number is not detected: it gets the first
+// call's answer.
+func (c *Client) ReplaySession(id uint64) *Persistent {
+	if id == 0 {
+		id = 1
+	}
+	return &Persistent{c: c, s: &session{id: id, next: 1, low: 1, open: map[uint64]bool{}, replay: true}}
+}
 
 // Persistent calls persistent objects; see Client.Persistent. It is safe
-// for concurrent use.
-type Persistent struct{ c *Client }
+// for concurrent use, except one of ReplaySession.
+type Persistent struct {
+	c    *Client
+	s    *session
+	busy atomic.Bool // a call of a replay session is in flight
+}
 
 var _ dso.Caller = (*Persistent)(nil)
 
@@ -203,8 +260,15 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 	}
 	_, members := c.ring.Group(ref.Type, ref.Key, topo.RF, topo.Disjoint)
 	members = c.preferLive(members)
-	cmd := c.session.begin()
-	defer func() { c.session.end(cmd.Seq) }()
+	s := p.s
+	if s.replay {
+		if !p.busy.CompareAndSwap(false, true) {
+			return nil, fmt.Errorf("%w: a replay session makes one call at a time", dso.ErrBadArgs)
+		}
+		defer p.busy.Store(false)
+	}
+	cmd := s.begin()
+	defer func() { s.end(cmd.Seq) }()
 	h := ring.HashRef(ref.Type, ref.Key)
 	var last error
 	reissued := 0
@@ -219,7 +283,7 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 			timeout = uint64(max(math.Ceil(float64(time.Until(dl))/float64(time.Millisecond)), 1))
 		}
 		if attempt > 0 {
-			cmd.Acked = c.session.acked()
+			cmd.Acked = s.acked()
 		}
 		v, _, err := n.requestInc(ctx, int(h>>32), failFast, func(b []byte, id uint64) ([]byte, error) {
 			return enc(b, id, timeout, cmd)
@@ -229,8 +293,8 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 			// found the connection closed and withdrew the call, parked
 			// meanwhile through another replica: it had no effect. Run
 			// it again, at the same replica, as a new command.
-			c.session.end(cmd.Seq)
-			cmd = c.session.begin()
+			s.end(cmd.Seq)
+			cmd = s.reissue(cmd)
 			reissued++
 			attempt--
 			continue
