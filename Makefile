@@ -94,6 +94,14 @@ lambda-zip:
 	command -v zip >/dev/null 2>&1 || { apt-get update && apt-get install -y zip; }
 	cd $(BIN)/lambda && rm -f function.zip && zip -q function.zip bootstrap
 
+## sshell-figures: the deliverable's sshell Figures 9-12 (bottom) against a
+## local crawl (examples/sshell/run.sh); installs Debian's GNU parallel and
+## uuid if missing, for Figure 10 as written (make test does not need them).
+.PHONY: sshell-figures
+sshell-figures:
+	command -v parallel >/dev/null 2>&1 && command -v uuid >/dev/null 2>&1 || { apt-get update && apt-get install -y parallel uuid; }
+	sh examples/sshell/run.sh
+
 ## sim: the simulator with ARGS, e.g. make sim ARGS="--protocol paxos --faults swarm --check".
 sim:
 	$(GO) run ./cmd/blossom sim $(ARGS)
