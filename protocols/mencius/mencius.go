@@ -419,7 +419,16 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		// A chosen slot keeps its value: any later ballot proposes it.
 		e.cmds = m.Cmds
 	}
-	r.persist(acceptRecord(m.Slot, m.Ballot, m.Cmds), m.Slot)
+	persist := true
+	failpoint.Inject("ackBeforePersist", func() {
+		// Planted bug for the sabotage test: an acceptor answers for a
+		// vote it never made durable, so a crash forgets a vote that a
+		// quorum counted.
+		persist = from == r.self
+	})
+	if persist {
+		r.persist(acceptRecord(m.Slot, m.Ballot, m.Cmds), m.Slot)
+	}
 	if e.chosenAt == m.Ballot {
 		r.choose(m.Slot, m.Cmds)
 	}

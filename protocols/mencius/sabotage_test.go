@@ -34,3 +34,12 @@ func TestSabotageExecuteOnChooseIsCaught(t *testing.T) {
 		t.Logf("n=%d: seed %d caught the planted bug: %v", n, seed, err)
 	}
 }
+
+// TestSabotageAckBeforePersistIsCaught plants acceptors that answer an
+// Accept without persisting their vote: the ack-crash fault must catch it
+// (the scripted scenario does too:
+// TestSabotageAckBeforePersistIsCaughtByScript).
+func TestSabotageAckBeforePersistIsCaught(t *testing.T) {
+	sabotage(t, "ackBeforePersist")
+	simtest.RequireAckCrashCatches(t, sweepConfig(3), 40)
+}
