@@ -113,6 +113,15 @@ type benchDSOFlags struct {
 	serverFlags    string
 }
 
+// csvConflict reports --csv with a mode that writes no CSV (only the
+// one-node measurement does).
+func (fl *benchDSOFlags) csvConflict() error {
+	if fl.csvFile != "" && (fl.restartObjects > 0 || fl.rf > 0 || fl.rfSweep) {
+		return errors.New("--csv: only the one-node measurement writes CSV (not with --rf, --rf-sweep or --restart-objects)")
+	}
+	return nil
+}
+
 // clusterSpec is the cluster of the flags with protocol and rf, in dir.
 func (fl *benchDSOFlags) clusterSpec(protocol string, rf int, dir string) clusterSpec {
 	return clusterSpec{nodes: fl.nodes, protocol: protocol, rf: rf, dir: dir, offset: fl.peerOffset,
@@ -181,8 +190,8 @@ persistent call it answers (a read of one of the N objects, checked).`,
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
 			switch {
-			case fl.csvFile != "" && (fl.restartObjects > 0 || fl.rf > 0 || fl.rfSweep):
-				return &exitError{2, errors.New("--csv: only the one-node measurement writes CSV (not with --rf, --rf-sweep or --restart-objects)")}
+			case fl.csvConflict() != nil:
+				return &exitError{2, fl.csvConflict()}
 			case fl.restartObjects > 0:
 				return benchRestart(ctx, cmd.OutOrStdout(), fl)
 			case fl.rf > 0 || fl.rfSweep:
