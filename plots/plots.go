@@ -154,7 +154,7 @@ func Render(e *experiments.Experiment, dir string) (string, error) {
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	if fig.Bars {
-		if err := bars(p, stats); err != nil {
+		if err := bars(p, fig, stats); err != nil {
 			return "", err
 		}
 	} else {
@@ -345,29 +345,70 @@ func hasX(stats []Stat, x float64) bool {
 	return slices.ContainsFunc(stats, func(s Stat) bool { return s.X == x })
 }
 
-func bars(p *plot.Plot, stats []Stat) error {
-	var vals plotter.Values
-	var pts errPoints
-	var names []string
-	for i, s := range stats {
-		vals = append(vals, s.Mean)
-		names = append(names, s.XName)
-		pts.XYs = append(pts.XYs, plotter.XY{X: float64(i), Y: s.Mean})
-		pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{s.SD, s.SD})
+// bars draws stats as a bar chart, one category per x name (in first-seen
+// order), one bar per series within it (side by side, with a legend when
+// there are several series), error bars of one standard deviation, and the
+// paper's values of fig as hollow markers on the bars of their series and
+// category.
+func bars(p *plot.Plot, fig experiments.Figure, stats []Stat) error {
+	var cats []string
+	for _, s := range stats {
+		if !slices.Contains(cats, s.XName) {
+			cats = append(cats, s.XName)
+		}
 	}
-	b, err := plotter.NewBarChart(vals, vg.Points(30))
-	if err != nil {
-		return err
+	series := seriesOrder(nil, stats)
+	// A category gets about 480 points of the x axis (-0.5 to n-0.5); its
+	// bars, at most 30 points wide, sit side by side around its centre.
+	perCat := 480 / float64(len(cats))
+	width := min(30, 0.7*perCat/float64(len(series)))
+	for i, name := range series {
+		offset := (float64(i) - float64(len(series)-1)/2) * width / perCat
+		vals := make(plotter.Values, len(cats))
+		var pts errPoints
+		for _, s := range stats {
+			if s.Series != name {
+				continue
+			}
+			c := slices.Index(cats, s.XName)
+			vals[c] = s.Mean
+			pts.XYs = append(pts.XYs, plotter.XY{X: float64(c) + offset, Y: s.Mean})
+			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{s.SD, s.SD})
+		}
+		b, err := plotter.NewBarChart(vals, vg.Points(width))
+		if err != nil {
+			return err
+		}
+		b.XMin = offset
+		b.Color = plotutil.Color(i)
+		b.LineStyle.Width = 0
+		eb, err := plotter.NewYErrorBars(pts)
+		if err != nil {
+			return err
+		}
+		eb.Color = color.Black
+		p.Add(b, eb)
+		if name != "" {
+			p.Legend.Add(name, b)
+		}
+		var paper plotter.XYs
+		for _, v := range fig.Paper {
+			if c := slices.Index(cats, v.XName); v.Series == name && c >= 0 {
+				paper = append(paper, plotter.XY{X: float64(c) + offset, Y: v.Y})
+			}
+		}
+		if len(paper) > 0 {
+			sc, err := plotter.NewScatter(paper)
+			if err != nil {
+				return err
+			}
+			sc.Color, sc.Shape, sc.Radius = plotutil.Color(i), draw.RingGlyph{}, vg.Points(5)
+			p.Add(sc)
+			p.Legend.Add("paper: "+name, sc)
+		}
 	}
-	b.Color = plotutil.Color(0)
-	b.LineStyle.Width = 0
-	eb, err := plotter.NewYErrorBars(pts)
-	if err != nil {
-		return err
-	}
-	eb.Color = color.Black
-	p.Add(b, eb)
-	p.NominalX(names...)
+	p.NominalX(cats...)
+	p.X.Min, p.X.Max = -0.5, float64(len(cats))-0.5
 	return nil
 }
 

@@ -134,3 +134,42 @@ func TestRenderBreakdown(t *testing.T) {
 		t.Errorf("no breakdown: got %q, %v", png, err)
 	}
 }
+
+// Table 2 (dso-redis-latency) as grouped bars: one bar per system in each
+// operation, the paper's values beside ours in the legend and the table.
+func TestRenderGroupedBarsWithPaper(t *testing.T) {
+	dir := t.TempDir()
+	e, err := experiments.Lookup("dso-redis-latency")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeCSV(t, dir, e.Name, "op,system,rep,metric,value\n"+
+		"put,blossom,0,p50_us,80\nput,blossom,0,p99_us,270\nput,blossom,1,p50_us,90\n"+
+		"put,redis,0,p50_us,60\nget,blossom,0,p50_us,81\nget,redis,0,p50_us,64\n")
+	png, tab, err := Plot(e, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
+		t.Fatalf("%s is not a PNG (%v)", png, err)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, e.Name, e.Name+".svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, legend := range []string{">blossom<", ">redis<", ">paper: blossom<", ">paper: redis<"} {
+		if !bytes.Contains(svg, []byte(legend)) {
+			t.Errorf("the SVG has no legend entry %s", legend)
+		}
+	}
+	md := tab.Markdown()
+	for _, want := range []string{
+		"| operation | blossom | paper: blossom | redis | paper: redis |",
+		"| put | 85 ± 7.1 (n=2) | 231 | 60 | 232 |",
+		"| get | 81 | 229 | 64 | 229 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -97,6 +98,7 @@ type benchDSOFlags struct {
 	rounds                      int
 	quick                       bool
 	memoryOnly                  bool
+	csvFile                     string
 
 	// Persistent objects on a cluster of child processes.
 	nodes          int
@@ -109,6 +111,15 @@ type benchDSOFlags struct {
 	restartWorkers int
 	adminBase      int
 	serverFlags    string
+}
+
+// csvConflict reports --csv with a mode that writes no CSV (only the
+// one-node measurement does).
+func (fl *benchDSOFlags) csvConflict() error {
+	if fl.csvFile != "" && (fl.restartObjects > 0 || fl.rf > 0 || fl.rfSweep) {
+		return errors.New("--csv: only the one-node measurement writes CSV (not with --rf, --rf-sweep or --restart-objects)")
+	}
+	return nil
 }
 
 // clusterSpec is the cluster of the flags with protocol and rf, in dir.
@@ -179,6 +190,8 @@ persistent call it answers (a read of one of the N objects, checked).`,
 			ctx, stop := dsoSignalContext(cmd)
 			defer stop()
 			switch {
+			case fl.csvConflict() != nil:
+				return &exitError{2, fl.csvConflict()}
 			case fl.restartObjects > 0:
 				return benchRestart(ctx, cmd.OutOrStdout(), fl)
 			case fl.rf > 0 || fl.rfSweep:
@@ -199,6 +212,7 @@ persistent call it answers (a read of one of the N objects, checked).`,
 	f.IntVar(&fl.barrierRuns, "barrier-runs", 10, "barriers crossed back to back")
 	f.IntVar(&fl.memObjects, "memory-objects", 1000000, "AtomicLong objects of the memory measurement")
 	f.BoolVar(&fl.memoryOnly, "memory-only", false, "run only the memory measurement")
+	f.StringVar(&fl.csvFile, "csv", "", "also write the one-node results as tidy CSV (measurement,system,metric,value) to this file")
 	f.BoolVar(&fl.quick, "quick", false, "short run (fewer operations, 1s throughput runs, 100,000 objects)")
 	f.IntVar(&fl.rf, "rf", 0, "measure persistent objects of this replication factor on a cluster of --nodes child processes (0: one ephemeral node)")
 	f.BoolVar(&fl.rfSweep, "rf-sweep", false, "measure persistent objects with rf 1, 2 and 3 in one run")
@@ -478,7 +492,60 @@ func throughput(ctx context.Context, workers int, d time.Duration, op func(w int
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/1e3) }
 
+// benchCSV collects bench-dso's results as tidy rows (measurement, system,
+// metric, value) for --csv; a nil *benchCSV discards them.
+type benchCSV struct{ rows [][]string }
+
+// add records one value.
+func (b *benchCSV) add(measurement, system, metric string, v float64) {
+	if b != nil {
+		b.rows = append(b.rows, []string{measurement, system, metric, strconv.FormatFloat(v, 'g', 8, 64)})
+	}
+}
+
+// addLatency records the percentiles of a latency measurement in µs.
+func (b *benchCSV) addLatency(measurement, system string, p pcts) {
+	b.add(measurement, system, "p50_us", float64(p.p50)/1e3)
+	b.add(measurement, system, "p99_us", float64(p.p99)/1e3)
+}
+
+// benchCSVHeader is the header of bench-dso's --csv file.
+var benchCSVHeader = []string{"measurement", "system", "metric", "value"}
+
+// write writes the header and rows to path (through a temporary file, so
+// that a reader never sees half a file).
+func (b *benchCSV) write(path string) error {
+	var sb strings.Builder
+	w := csv.NewWriter(&sb)
+	w.Write(benchCSVHeader)
+	w.WriteAll(b.rows)
+	if err := w.Error(); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(sb.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
+	var rec *benchCSV
+	if fl.csvFile != "" {
+		rec = &benchCSV{}
+	}
+	if err := runBenchDSOTo(ctx, out, fl, rec); err != nil {
+		return err
+	}
+	if rec != nil {
+		if err := rec.write(fl.csvFile); err != nil {
+			return &exitError{1, fmt.Errorf("--csv: %w", err)}
+		}
+	}
+	return nil
+}
+
+func runBenchDSOTo(ctx context.Context, out io.Writer, fl benchDSOFlags, rec *benchCSV) error {
 	bl, err := startBlossomChild()
 	if err != nil {
 		return &exitError{1, fmt.Errorf("start blossom server: %w", err)}
@@ -496,7 +563,7 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	}
 	fmt.Fprintln(out)
 	if fl.memoryOnly {
-		return benchMemory(ctx, out, bl, rd, fl)
+		return benchMemory(ctx, out, bl, rd, fl, rec)
 	}
 
 	dial := func() (*client.Client, error) {
@@ -543,9 +610,13 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	}
 	fmt.Fprintf(out, "  %-22s %12s %12s\n", "Blossom PUT", us(puts[0].p50), us(puts[0].p99))
 	fmt.Fprintf(out, "  %-22s %12s %12s\n", "Blossom GET", us(gets[0].p50), us(gets[0].p99))
+	rec.addLatency("put", "blossom", puts[0])
+	rec.addLatency("get", "blossom", gets[0])
 	if rd != nil {
 		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis SET", us(puts[1].p50), us(puts[1].p99))
 		fmt.Fprintf(out, "  %-22s %12s %12s\n", "Redis GET", us(gets[1].p50), us(gets[1].p99))
+		rec.addLatency("put", "redis", puts[1])
+		rec.addLatency("get", "redis", gets[1])
 		fmt.Fprintf(out, "  Blossom p50 / Redis p50: PUT %.2f×, GET %.2f× (goal ≤ 1.0×)\n",
 			float64(puts[0].p50)/float64(puts[1].p50), float64(gets[0].p50)/float64(gets[1].p50))
 	}
@@ -610,11 +681,13 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 		}
 		label += ")"
 		bt := median(bts)
+		rec.add("throughput_"+op.name, "blossom", "ops_per_s", bt)
 		if rd == nil {
 			fmt.Fprintf(out, "  %-34s %12.0f %12s\n", label, bt, "-")
 			continue
 		}
 		rt := median(rts)
+		rec.add("throughput_"+op.name, "redis", "ops_per_s", rt)
 		fmt.Fprintf(out, "  %-34s %12.0f %12.0f %7.2f× (goal %s)\n", label, bt, rt, bt/rt, goals[op.name])
 	}
 	for _, bc := range bcs {
@@ -622,18 +695,18 @@ func runBenchDSO(ctx context.Context, out io.Writer, fl benchDSOFlags) error {
 	}
 
 	// 3. Barrier crossing.
-	if err := benchBarrier(ctx, out, dial, fl); err != nil {
+	if err := benchBarrier(ctx, out, dial, fl, rec); err != nil {
 		return &exitError{1, err}
 	}
 
 	// 4. Memory with many AtomicLong objects.
-	return benchMemory(ctx, out, bl, rd, fl)
+	return benchMemory(ctx, out, bl, rd, fl, rec)
 }
 
 // benchMemory creates fl.memObjects AtomicLong objects on the Blossom
 // server and the same keys (AtomicLong/mN = N) on Redis, and reports the
 // resident memory of both processes.
-func benchMemory(ctx context.Context, out io.Writer, bl, rd *benchProc, fl benchDSOFlags) error {
+func benchMemory(ctx context.Context, out io.Writer, bl, rd *benchProc, fl benchDSOFlags, rec *benchCSV) error {
 	fill := func(op func(i int64) error) (time.Duration, error) {
 		start := time.Now()
 		var next atomic.Int64
@@ -679,6 +752,7 @@ func benchMemory(ctx context.Context, out io.Writer, bl, rd *benchProc, fl bench
 	}
 	fmt.Fprintf(out, "\nmemory: %d AtomicLong objects created in %v; server RSS %.0f MiB (%.0f MiB before)\n",
 		fl.memObjects, took.Round(time.Millisecond), after, before)
+	rec.add("memory", "blossom", "rss_mib", after)
 	if rd == nil {
 		return nil
 	}
@@ -703,10 +777,11 @@ func benchMemory(ctx context.Context, out io.Writer, bl, rd *benchProc, fl bench
 	}
 	fmt.Fprintf(out, "memory: the same %d keys (AtomicLong/mN) set in Redis in %v; redis-server RSS %.0f MiB (%.0f MiB before); Blossom / Redis %.2f×\n",
 		fl.memObjects, took.Round(time.Millisecond), rafter, rbefore, after/rafter)
+	rec.add("memory", "redis", "rss_mib", rafter)
 	return nil
 }
 
-func benchBarrier(ctx context.Context, out io.Writer, dial func() (*client.Client, error), fl benchDSOFlags) error {
+func benchBarrier(ctx context.Context, out io.Writer, dial func() (*client.Client, error), fl benchDSOFlags, rec *benchCSV) error {
 	n := fl.barrierClients
 	cs := make([]*client.Client, n)
 	for i := range cs {
@@ -749,6 +824,7 @@ func benchBarrier(ctx context.Context, out io.Writer, dial func() (*client.Clien
 	}
 	fmt.Fprintf(out, "\nbarrier: %d clients crossed %d barriers back to back; mean crossing time %.2f ms\n",
 		n, fl.barrierRuns, float64(elapsed)/float64(fl.barrierRuns)/1e6)
+	rec.add("barrier", "blossom", "crossing_ms", float64(elapsed)/float64(fl.barrierRuns)/1e6)
 	return nil
 }
 

@@ -6,11 +6,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/experiments"
 )
 
 func TestBenchMultiplierMatchesTheLuaScript(t *testing.T) {
@@ -177,5 +180,47 @@ func TestDirSize(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a", "b", "y"), make([]byte, 23), 0o644)
 	if n := dirSize(dir); n != 123 {
 		t.Fatalf("dirSize %d, want 123", n)
+	}
+}
+
+// bench-dso's --csv file is what the dso-redis experiments parse, row for
+// row; a nil recorder records nothing; --csv is refused where it writes
+// nothing.
+func TestBenchCSVParsesAsTheExperimentsRead(t *testing.T) {
+	t.Parallel()
+	var none *benchCSV
+	none.add("put", "blossom", "p50_us", 1) // no panic, no file
+	rec := &benchCSV{}
+	rec.addLatency("put", "blossom", pcts{82500 * time.Nanosecond, 274 * time.Microsecond})
+	rec.add("throughput_complex", "redis", "ops_per_s", 4135.5)
+	path := filepath.Join(t.TempDir(), "b.csv")
+	if err := rec.write(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := experiments.ParseBenchCSV(data)
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, data)
+	}
+	want := []experiments.BenchRow{
+		{Measurement: "put", System: "blossom", Metric: "p50_us", Value: 82.5},
+		{Measurement: "put", System: "blossom", Metric: "p99_us", Value: 274},
+		{Measurement: "throughput_complex", System: "redis", Metric: "ops_per_s", Value: 4135.5},
+	}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("rows %v, want %v", rows, want)
+	}
+	// Checked on the flags, not by running the command: the test binary
+	// would start itself as the benchmark's servers.
+	for _, fl := range []benchDSOFlags{{csvFile: path, rf: 3}, {csvFile: path, rfSweep: true}, {csvFile: path, restartObjects: 5}} {
+		if err := fl.csvConflict(); err == nil || !strings.Contains(err.Error(), "--csv") {
+			t.Errorf("%+v: %v, want an error on --csv", fl, err)
+		}
+	}
+	if err := (&benchDSOFlags{csvFile: path}).csvConflict(); err != nil {
+		t.Errorf("--csv alone: %v", err)
 	}
 }

@@ -13,7 +13,13 @@ import (
 	"github.com/blossom-dso/blossom/plots"
 )
 
-func init() { root.AddCommand(newExpCmd()) }
+func init() {
+	root.AddCommand(newExpCmd())
+	// The DSO against Redis experiments run this binary's bench-dso.
+	if exe, err := os.Executable(); err == nil {
+		experiments.BlossomBinary = exe
+	}
+}
 
 // expFlags are the flags shared by the exp subcommands.
 type expFlags struct {
