@@ -1,93 +1,31 @@
 package mencius
 
 import (
-	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/scripttest"
 )
 
-// A scripted cluster for the ack-crash scenario: a queue of messages the
-// script delivers or drops, and each replica's records.
+// scriptCluster is the scripted cluster of the ack-crash scenario: a
+// queue of messages the script delivers or drops, and each replica's
+// records.
+type scriptCluster = scripttest.Cluster[*Replica]
 
-type scriptMsg struct {
-	from, to protocols.NodeID
-	m        protocols.Message
-}
+// scriptMsg is a queued message.
+type scriptMsg = scripttest.Msg
 
-type scriptNode struct {
-	id   protocols.NodeID
-	c    *scriptCluster
-	r    *Replica
-	recs [][]byte
-	down bool
-	rng  *rand.Rand
-}
-
-func (n *scriptNode) Send(to protocols.NodeID, m protocols.Message) {
-	n.c.q = append(n.c.q, scriptMsg{from: n.id, to: to, m: m})
-}
-func (n *scriptNode) Execute(protocols.Command) {}
-func (n *scriptNode) Persist(rec []byte)        { n.recs = append(n.recs, rec) }
-func (n *scriptNode) Rand() *rand.Rand          { return n.rng }
-
-type scriptCluster struct {
-	t     *testing.T
-	peers []protocols.NodeID
-	nodes map[protocols.NodeID]*scriptNode
-	q     []scriptMsg
-}
-
-func newScriptCluster(t *testing.T, n int) *scriptCluster {
-	c := &scriptCluster{t: t, nodes: map[protocols.NodeID]*scriptNode{}}
-	for i := 1; i <= n; i++ {
-		c.peers = append(c.peers, protocols.NodeID(i))
-	}
-	for _, id := range c.peers {
-		c.nodes[id] = &scriptNode{id: id, c: c}
-		c.start(id, nil)
-	}
-	return c
-}
-
-// start (re)starts replica id from recs, with empty volatile state.
-func (c *scriptCluster) start(id protocols.NodeID, recs [][]byte) {
-	c.t.Helper()
-	nd := c.nodes[id]
-	nd.recs, nd.down = recs, false
-	nd.rng = rand.New(rand.NewPCG(uint64(id), uint64(len(recs))))
-	r, err := New(protocols.Config{Self: id, Peers: c.peers, F: (len(c.peers) - 1) / 2, SuspectTicks: 10, Recovered: recs, Env: nd})
-	require.NoError(c.t, err)
-	nd.r = r
-}
-
-// pass delivers every queued message that keep accepts, in order, to a
-// live replica and discards the others, until the queue is empty or rounds
-// passes ran.
-func (c *scriptCluster) pass(rounds int, keep func(m scriptMsg) bool) {
-	for range rounds {
-		if len(c.q) == 0 {
-			return
-		}
-		q := c.q
-		c.q = nil
-		for _, m := range q {
-			if nd := c.nodes[m.to]; keep(m) && !nd.down {
-				nd.r.Step(m.from, m.m)
-			}
-		}
-	}
-}
+func newScriptCluster(t *testing.T, n int) *scriptCluster { return scripttest.New(t, n, New) }
 
 // chosen returns the value replica id holds chosen in slot.
-func (c *scriptCluster) chosen(id protocols.NodeID, slot uint64) []protocols.Command {
-	c.t.Helper()
-	e := c.nodes[id].r.at(slot)
-	require.NotNil(c.t, e, "replica %d has no slot %d", id, slot)
-	require.True(c.t, e.chosen, "replica %d has slot %d unchosen", id, slot)
+func chosen(c *scriptCluster, id protocols.NodeID, slot uint64) []protocols.Command {
+	c.T.Helper()
+	e := c.Nodes[id].R.at(slot)
+	require.NotNil(c.T, e, "replica %d has no slot %d", id, slot)
+	require.True(c.T, e.chosen, "replica %d has slot %d unchosen", id, slot)
 	return e.cmds
 }
 
@@ -105,22 +43,22 @@ var ackCrashX = protocols.Command{ID: protocols.CommandID{Client: 1, Seq: 1}, Ke
 // slot.
 func ackCrashScript(t *testing.T, forget func(recs [][]byte) [][]byte) *scriptCluster {
 	c := newScriptCluster(t, 3)
-	c.nodes[1].r.Submit(ackCrashX)
-	c.pass(1, func(m scriptMsg) bool { return m.to == 2 })
-	c.pass(1, func(m scriptMsg) bool { return m.to == 1 })
-	require.Equal(t, []protocols.Command{ackCrashX}, c.chosen(1, 1), "x is chosen at 1")
+	c.Nodes[1].R.Submit(ackCrashX)
+	c.Pass(1, func(m scriptMsg) bool { return m.To == 2 })
+	c.Pass(1, func(m scriptMsg) bool { return m.To == 1 })
+	require.Equal(t, []protocols.Command{ackCrashX}, chosen(c, 1, 1), "x is chosen at 1")
 	// 1 crashes; nobody else hears that x is chosen.
-	c.nodes[1].down = true
-	c.q = nil
+	c.Nodes[1].Down = true
+	c.Q = nil
 	// 2 crashes right after its AcceptOK left and restarts.
-	recs := slices.Clone(c.nodes[2].recs)
+	recs := slices.Clone(c.Nodes[2].Recs)
 	if forget != nil {
 		recs = forget(recs)
 	}
-	c.start(2, recs)
+	c.Start(2, recs)
 	// 3 revokes 1's slots from slot 1.
-	c.nodes[3].r.revoke(1, 1)
-	c.pass(20, func(scriptMsg) bool { return true })
+	c.Nodes[3].R.revoke(1, 1)
+	c.Pass(20, func(scriptMsg) bool { return true })
 	return c
 }
 
@@ -128,8 +66,8 @@ func ackCrashScript(t *testing.T, forget func(recs [][]byte) [][]byte) *scriptCl
 // durable vote and chooses x in slot 1, as the crashed owner did.
 func TestAckCrashRevocationFindsTheVote(t *testing.T) {
 	c := ackCrashScript(t, nil)
-	require.Equal(t, c.chosen(1, 1), c.chosen(3, 1))
-	require.Equal(t, c.chosen(1, 1), c.chosen(2, 1))
+	require.Equal(t, chosen(c, 1, 1), chosen(c, 3, 1))
+	require.Equal(t, chosen(c, 1, 1), chosen(c, 2, 1))
 }
 
 // TestAckCrashScriptCatchesAForgottenVote shows that the script catches the
@@ -149,7 +87,7 @@ func TestAckCrashScriptCatchesAForgottenVote(t *testing.T) {
 // values in slot 1.
 func requireSlot1Disagreement(t *testing.T, c *scriptCluster) {
 	t.Helper()
-	a, b := c.chosen(1, 1), c.chosen(3, 1)
+	a, b := chosen(c, 1, 1), chosen(c, 3, 1)
 	require.NotEqual(t, a, b, "the revoker must choose another value than the owner")
 	t.Logf("replica 1 chose %v in slot 1, replica 3 chose %v", a, b)
 }

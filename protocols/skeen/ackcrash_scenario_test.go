@@ -1,99 +1,37 @@
 package skeen
 
 import (
-	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/scripttest"
 )
 
-// A scripted single-group cluster for the ack-crash scenario: a queue of
-// messages the script delivers or drops, and each process's records.
+// scriptCluster is the scripted cluster of the ack-crash scenario: a
+// queue of messages the script delivers or drops, and each replica's
+// records.
+type scriptCluster = scripttest.Cluster[*Replica]
 
-type scriptMsg struct {
-	from, to protocols.NodeID
-	m        protocols.Message
-}
+// scriptMsg is a queued message.
+type scriptMsg = scripttest.Msg
 
-type scriptNode struct {
-	id   protocols.NodeID
-	c    *scriptCluster
-	r    *Replica
-	recs [][]byte
-	down bool
-	rng  *rand.Rand
-}
-
-func (n *scriptNode) Send(to protocols.NodeID, m protocols.Message) {
-	n.c.q = append(n.c.q, scriptMsg{from: n.id, to: to, m: m})
-}
-func (n *scriptNode) Execute(protocols.Command) {}
-func (n *scriptNode) Persist(rec []byte)        { n.recs = append(n.recs, rec) }
-func (n *scriptNode) Rand() *rand.Rand          { return n.rng }
-
-type scriptCluster struct {
-	t     *testing.T
-	peers []protocols.NodeID
-	nodes map[protocols.NodeID]*scriptNode
-	q     []scriptMsg
-}
-
-func newScriptCluster(t *testing.T, n int) *scriptCluster {
-	c := &scriptCluster{t: t, nodes: map[protocols.NodeID]*scriptNode{}}
-	for i := 1; i <= n; i++ {
-		c.peers = append(c.peers, protocols.NodeID(i))
-	}
-	for _, id := range c.peers {
-		c.nodes[id] = &scriptNode{id: id, c: c}
-		c.start(id, nil)
-	}
-	return c
-}
-
-// start (re)starts process id from recs, with empty volatile state.
-func (c *scriptCluster) start(id protocols.NodeID, recs [][]byte) {
-	c.t.Helper()
-	nd := c.nodes[id]
-	nd.recs, nd.down = recs, false
-	nd.rng = rand.New(rand.NewPCG(uint64(id), uint64(len(recs))))
-	r, err := New(protocols.Config{Self: id, Peers: c.peers, F: (len(c.peers) - 1) / 2, SuspectTicks: 10, Recovered: recs, Env: nd})
-	require.NoError(c.t, err)
-	nd.r = r
-}
-
-// pass delivers every queued message that keep accepts, in order, to a
-// live process and discards the others, until the queue is empty or
-// rounds passes ran.
-func (c *scriptCluster) pass(rounds int, keep func(m scriptMsg) bool) {
-	for range rounds {
-		if len(c.q) == 0 {
-			return
-		}
-		q := c.q
-		c.q = nil
-		for _, m := range q {
-			if nd := c.nodes[m.to]; keep(m) && !nd.down {
-				nd.r.Step(m.from, m.m)
-			}
-		}
-	}
-}
+func newScriptCluster(t *testing.T, n int) *scriptCluster { return scripttest.New(t, n, New) }
 
 // elect ticks process id alone, delivering every message to the live
 // processes after each tick, until it leads its group's Paxos instance.
-func (c *scriptCluster) elect(id protocols.NodeID) {
-	c.t.Helper()
+func elect(c *scriptCluster, id protocols.NodeID) {
+	c.T.Helper()
 	for range 200 {
-		if c.nodes[id].r.Leader() == id {
+		if c.Nodes[id].R.Leader() == id {
 			return
 		}
-		c.nodes[id].r.Tick()
-		c.pass(10, func(scriptMsg) bool { return true })
+		c.Nodes[id].R.Tick()
+		c.Pass(10, func(scriptMsg) bool { return true })
 	}
-	c.t.Fatalf("process %d did not become leader", id)
+	c.T.Fatalf("process %d did not become leader", id)
 }
 
 // ackCrashCmd is a command of the ack-crash script.
@@ -112,26 +50,26 @@ func ackCrashCmd(client uint64) protocols.Command {
 // returns the cluster, with process 1 still holding its delivery.
 func ackCrashScript(t *testing.T, forget func(recs [][]byte) [][]byte) *scriptCluster {
 	c := newScriptCluster(t, 3)
-	c.elect(1)
+	elect(c, 1)
 	x, y := ackCrashCmd(1), ackCrashCmd(3)
-	c.nodes[1].r.Submit(x)
-	c.pass(1, func(m scriptMsg) bool { return m.to != 3 })
-	c.pass(1, func(m scriptMsg) bool { return m.to == 1 })
-	require.Equal(t, []protocols.CommandID{x.ID}, c.nodes[1].r.order, "1 delivers x")
-	require.Empty(t, c.nodes[3].r.order)
+	c.Nodes[1].R.Submit(x)
+	c.Pass(1, func(m scriptMsg) bool { return m.To != 3 })
+	c.Pass(1, func(m scriptMsg) bool { return m.To == 1 })
+	require.Equal(t, []protocols.CommandID{x.ID}, c.Nodes[1].R.order, "1 delivers x")
+	require.Empty(t, c.Nodes[3].R.order)
 	// 1 crashes; its Commit never leaves.
-	c.nodes[1].down = true
-	c.q = nil
+	c.Nodes[1].Down = true
+	c.Q = nil
 	// 2 crashes right after its answer left and restarts.
-	recs := slices.Clone(c.nodes[2].recs)
+	recs := slices.Clone(c.Nodes[2].Recs)
 	if forget != nil {
 		recs = forget(recs)
 	}
-	c.start(2, recs)
+	c.Start(2, recs)
 	// 3 takes over without 1 and orders y.
-	c.elect(3)
-	c.nodes[3].r.Submit(y)
-	c.pass(20, func(scriptMsg) bool { return true })
+	elect(c, 3)
+	c.Nodes[3].R.Submit(y)
+	c.Pass(20, func(scriptMsg) bool { return true })
 	return c
 }
 
@@ -139,7 +77,7 @@ func ackCrashScript(t *testing.T, forget func(recs [][]byte) [][]byte) *scriptCl
 // durable vote and delivers x first, as the crashed leader did, then y.
 func TestAckCrashNewLeaderFindsTheVote(t *testing.T) {
 	c := ackCrashScript(t, nil)
-	require.Equal(t, []protocols.CommandID{ackCrashCmd(1).ID, ackCrashCmd(3).ID}, c.nodes[3].r.order)
+	require.Equal(t, []protocols.CommandID{ackCrashCmd(1).ID, ackCrashCmd(3).ID}, c.Nodes[3].R.order)
 }
 
 // TestAckCrashScriptCatchesAForgottenVote shows that the script catches the
@@ -158,7 +96,7 @@ func TestAckCrashScriptCatchesAForgottenVote(t *testing.T) {
 // different commands first.
 func requireFirstDisagreement(t *testing.T, c *scriptCluster) {
 	t.Helper()
-	a, b := c.nodes[1].r.order, c.nodes[3].r.order
+	a, b := c.Nodes[1].R.order, c.Nodes[3].R.order
 	require.NotEmpty(t, a)
 	require.NotEmpty(t, b, "3 delivers")
 	require.NotEqual(t, a[0], b[0], "the new leader must deliver another command first than the old one")
