@@ -41,11 +41,18 @@ func home(h uint32, n int) int {
 	return int(uint64(h*2654435769) * uint64(n) >> 32)
 }
 
+// entry returns the key of slot s as bytes of the arena (not to be kept)
+// and the arena bytes its entry takes (length and key).
+func (t *scalarTable) entry(s scalarSlot) (key []byte, size int) {
+	l, n := binary.Uvarint(t.arena[s.off-1:])
+	start := int(s.off-1) + n
+	return t.arena[start : start+int(l)], n + int(l)
+}
+
 // key returns the key of slot s as bytes of the arena (not to be kept).
 func (t *scalarTable) key(s scalarSlot) []byte {
-	l, k := binary.Uvarint(t.arena[s.off-1:])
-	start := int(s.off-1) + k
-	return t.arena[start : start+int(l)]
+	k, _ := t.entry(s)
+	return k
 }
 
 // find returns the slot of key (with hash h), or -1.
@@ -103,14 +110,15 @@ func (t *scalarTable) resize(n int) {
 	t.slots = make([]scalarSlot, n)
 	for _, s := range old {
 		if s.off != 0 {
-			t.place(s, hashBytes(t.key(s)))
+			t.place(s, hashKey(t.key(s)))
 		}
 	}
 }
 
 // remove deletes slot i.
 func (t *scalarTable) remove(i int) {
-	t.dead += len(t.key(t.slots[i])) + uvarintLen(len(t.key(t.slots[i])))
+	_, size := t.entry(t.slots[i])
+	t.dead += size
 	t.n--
 	n := len(t.slots)
 	// Backward shift: move up each later slot of the run whose home is
@@ -128,7 +136,7 @@ func (t *scalarTable) remove(i int) {
 				}
 				return
 			}
-			k := home(hashBytes(t.key(s)), n)
+			k := home(hashKey(t.key(s)), n)
 			if i <= j {
 				if i < k && k <= j {
 					continue
@@ -164,21 +172,6 @@ func (t *scalarTable) each(f func(key string)) {
 			f(string(t.key(s)))
 		}
 	}
-}
-
-func uvarintLen(n int) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], uint64(n))
-}
-
-// hashBytes is hashKey of a key held as bytes.
-func hashBytes(k []byte) uint32 {
-	h := uint32(2166136261)
-	for _, c := range k {
-		h ^= uint32(c)
-		h *= 16777619
-	}
-	return h
 }
 
 // callScalar is callOn for a type whose objects live in the shards' scalar

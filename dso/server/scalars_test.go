@@ -44,6 +44,14 @@ func TestScalarTableModel(t *testing.T) {
 				delete(model, key)
 			}
 			require.Equal(t, len(model), tab.n, "seed %d step %d: count", seed, step)
+			live := 0
+			for _, sl := range tab.slots {
+				if sl.off != 0 {
+					_, size := tab.entry(sl)
+					live += size
+				}
+			}
+			require.Equal(t, len(tab.arena)-live, tab.dead, "seed %d step %d: dead arena bytes", seed, step)
 		}
 		var keys []string
 		tab.each(func(k string) { keys = append(keys, k) })

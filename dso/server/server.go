@@ -459,8 +459,9 @@ func (t *typeTable) shard(key string) (*shard, uint32) {
 	return &t.shards[h%nShards], h
 }
 
-// hashKey is FNV-1a, inlined to avoid allocating a hasher per call.
-func hashKey(k string) uint32 {
+// hashKey is FNV-1a of a key held as a string or as bytes, inlined to
+// avoid allocating a hasher per call.
+func hashKey[K string | []byte](k K) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(k); i++ {
 		h ^= uint32(k[i])
