@@ -131,8 +131,17 @@ type Budget struct {
 	Drops, Dups, Crashes int
 	// Ticks bounds the ticks of each replica.
 	Ticks int
-	// Steps bounds the steps of a run (default 10000).
+	// Steps bounds the steps of a run (default 10000; see MaxSteps).
 	Steps int
+}
+
+// MaxSteps returns the bound on the steps of a run: Steps, or 10000 if
+// Steps is 0.
+func (b Budget) MaxSteps() int {
+	if b.Steps == 0 {
+		return 10000
+	}
+	return b.Steps
 }
 
 // pend is an event of an explored run waiting for the scheduler: a message,
@@ -202,10 +211,7 @@ func (s *sim) validateExplore() error {
 // choice per step. s.now counts client events only (the history's clock).
 func (s *sim) exploreLoop() {
 	x := s.x
-	maxSteps := x.budget.Steps
-	if maxSteps == 0 {
-		maxSteps = 10000
-	}
+	maxSteps := x.budget.MaxSteps()
 	s.now = 0
 	x.step = -1
 	for {

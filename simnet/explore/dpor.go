@@ -441,10 +441,7 @@ func dporOnce(sc Scope, opt Options) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "dpor", EventsBound: opt.Events, FIFO: opt.FIFO}
 	d := &dpor{events: opt.Events, fifo: opt.FIFO}
-	maxSteps := sc.Budget.Steps
-	if maxSteps == 0 {
-		maxSteps = 10000
-	}
+	maxSteps := sc.Budget.MaxSteps()
 	for {
 		d.reset()
 		o := Run(sc, d)

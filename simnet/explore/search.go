@@ -345,10 +345,7 @@ func Exhaustive(sc Scope, maxRuns int, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "exhaustive"}
 	d := &dfs{visited: map[uint64][]string{}}
-	maxSteps := sc.Budget.Steps
-	if maxSteps == 0 {
-		maxSteps = 10000
-	}
+	maxSteps := sc.Budget.MaxSteps()
 	for {
 		d.reset()
 		o := Run(sc, d)
