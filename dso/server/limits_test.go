@@ -218,28 +218,49 @@ func TestStallMidFrameClosesTheConnection(t *testing.T) {
 
 // Defect 2: the whole server holds at most MaxBuffered bytes of bodies in
 // flight; a connection that would exceed it is closed, the others go on.
+// The connections arrive one at a time, each settled (its 100 KiB buffered
+// by the server, or its connection closed) before the next, so the outcome
+// is exact: two hold 128 KiB each (the whole budget), the other six are
+// closed at their first growth.
 func TestBufferedBytesAreBoundedServerWide(t *testing.T) {
 	t.Parallel()
 	const budget = 256 << 10
+	const reserved = 128 << 10 // 100 KiB of body in buffers that double from 32 KiB
 	s, addr, _ := serve(t, server.Config{MaxFrame: 1 << 20, MaxBuffered: budget, FrameTimeout: time.Hour}, nil)
-	const conns = 8 // each sends 100 KiB of a 1 MiB frame: 128 KiB reserved each
+	const conns = 8 // each sends 100 KiB of a 1 MiB frame
+	kept := 0
 	for i := 0; i < conns; i++ {
 		nc, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		defer nc.Close()
+		closed := make(chan struct{})
+		go func() { io.Copy(io.Discard, nc); close(closed) }()
 		msg := binary.BigEndian.AppendUint32(nil, 1<<20)
 		_, err = nc.Write(append(msg, make([]byte, 100<<10)...))
 		require.NoError(t, err)
-		require.LessOrEqual(t, s.Stats().BufferedBytes, int64(budget))
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for s.Stats().Conns > budget/(128<<10) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+		// Settled: kept by the server with its body buffered, or closed by
+		// it and no longer counted.
+		deadline := time.Now().Add(30 * time.Second)
+		settled := false
+		for !settled && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			st := s.Stats()
+			require.LessOrEqual(t, st.BufferedBytes, int64(budget), "connection %d", i)
+			select {
+			case <-closed:
+				settled = st == server.Stats{Conns: kept, BufferedBytes: int64(kept) * reserved}
+			default:
+				if st == (server.Stats{Conns: kept + 1, BufferedBytes: int64(kept+1) * reserved}) {
+					settled = true
+					kept++
+				}
+			}
+		}
+		require.True(t, settled, "connection %d neither buffered its body nor was closed: %+v", i, s.Stats())
 	}
 	st := s.Stats()
-	require.LessOrEqual(t, st.BufferedBytes, int64(budget))
-	require.LessOrEqual(t, st.Conns, budget/(128<<10), "connections over the budget are closed")
-	require.Positive(t, st.Conns, "connections within the budget stay")
+	require.Equal(t, server.Stats{Conns: budget / reserved, BufferedBytes: budget}, st,
+		"two connections fill the budget and stay; the others are closed")
 	r := rawCall(t, addr, "incrementAndGet")
 	require.True(t, r.OK, "%+v", r)
 }
