@@ -60,7 +60,9 @@
 //	    --timeout 900 --role arn:aws:iam::ACCOUNT:role/ROLE
 //
 // The function must reach the DSO servers (a VPC, or public addresses),
-// whose endpoints each invocation carries.
+// whose endpoints each invocation carries. Credentials for secured servers
+// (BLOSSOM_TOKEN, BLOSSOM_TLS_CA, ...: see DSO) go in the function's
+// environment variables, never in an invocation.
 //
 // # Failures, retries and idempotency
 //

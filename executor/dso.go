@@ -19,6 +19,11 @@ var clients struct {
 // DSO returns a client of the DSO cluster the executor passes to the
 // invocation of ctx (Options.DSO). Clients are dialled once per process and
 // cluster and shared by the invocations that run there; do not close them.
+// The client presents the credentials of the function's environment
+// (client.EnvToken, client.EnvTLSCA, client.EnvTLSCert, client.EnvTLSKey):
+// a process or http worker has them from its own environment (a process
+// worker inherits its caller's), a Lambda function from its configuration;
+// an invocation's payload never carries them.
 func DSO(ctx context.Context) (*client.Client, error) {
 	info, ok := InvocationOf(ctx)
 	if !ok || len(info.DSO) == 0 {
@@ -30,7 +35,11 @@ func DSO(ctx context.Context) (*client.Client, error) {
 	if c := clients.m[key]; c != nil {
 		return c, nil
 	}
-	c, err := client.Dial(ctx, info.DSO...)
+	o := client.Options{Endpoints: info.DSO}
+	if err := (client.Credentials{}).FromEnv().Apply(&o); err != nil {
+		return nil, fmt.Errorf("executor: the function's DSO credentials: %w", err)
+	}
+	c, err := client.DialOptions(ctx, o)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
-	"github.com/blossom-dso/blossom/dso/dsotest"
 )
 
 // The object commands follow the serverless shell's syntax,
@@ -154,8 +154,8 @@ func (d *dsoClientFlags) add(cmd *cobra.Command, persistent bool) {
 	f.StringVar(&d.endpoints, "endpoints", "", "comma-separated host:port of cluster nodes (default $BLOSSOM_ENDPOINTS or localhost:7400)")
 	f.StringVar(&d.token, "token", "", "authentication token (default $BLOSSOM_TOKEN)")
 	f.StringVar(&d.tlsCA, "tls-ca", "", "PEM CA certificate of the servers: connect with TLS (default $BLOSSOM_TLS_CA)")
-	f.StringVar(&d.tlsCert, "tls-cert", "", "PEM client certificate, for servers that require one (mutual TLS)")
-	f.StringVar(&d.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&d.tlsCert, "tls-cert", "", "PEM client certificate, for servers that require one (mutual TLS) (default $BLOSSOM_TLS_CERT)")
+	f.StringVar(&d.tlsKey, "tls-key", "", "PEM private key of --tls-cert (default $BLOSSOM_TLS_KEY)")
 	f.DurationVar(&d.timeout, "timeout", 0, "give up after this long (0: no limit, but an unresponsive node is still given up after a few seconds)")
 }
 
@@ -167,21 +167,39 @@ func (d *dsoClientFlags) context(ctx context.Context) (context.Context, context.
 	return context.WithCancel(ctx)
 }
 
+// exportCredentials puts the credentials given by flags into this
+// process's environment (client.EnvToken, ...), file names made absolute,
+// so that the functions this process runs on the local or process back end
+// (and a detached copy of it) present them too.
+func (d *dsoClientFlags) exportCredentials() error {
+	for _, f := range []struct {
+		v, env string
+		file   bool
+	}{{d.token, client.EnvToken, false}, {d.tlsCA, client.EnvTLSCA, true}, {d.tlsCert, client.EnvTLSCert, true}, {d.tlsKey, client.EnvTLSKey, true}} {
+		if f.v == "" {
+			continue
+		}
+		v := f.v
+		if f.file {
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return &exitError{2, err}
+			}
+			v = abs
+		}
+		if err := os.Setenv(f.env, v); err != nil {
+			return &exitError{2, err}
+		}
+	}
+	return nil
+}
+
 func dsoDial(ctx context.Context, d *dsoClientFlags) (*client.Client, error) {
 	o := client.Options{Endpoints: dsoEndpoints(d.endpoints), ConnsPerNode: 1, RetryFor: 2 * time.Second,
-		Token: d.token, Logger: slog.New(slog.DiscardHandler)}
-	if o.Token == "" {
-		o.Token = os.Getenv("BLOSSOM_TOKEN")
-	}
-	ca := d.tlsCA
-	if ca == "" {
-		ca = os.Getenv("BLOSSOM_TLS_CA")
-	}
-	if ca != "" || d.tlsCert != "" {
-		var err error
-		if o.TLS, err = dsotest.ClientTLS(ca, d.tlsCert, d.tlsKey); err != nil {
-			return nil, &exitError{2, err}
-		}
+		Logger: slog.New(slog.DiscardHandler)}
+	creds := client.Credentials{Token: d.token, TLSCA: d.tlsCA, TLSCert: d.tlsCert, TLSKey: d.tlsKey}.FromEnv()
+	if err := creds.Apply(&o); err != nil {
+		return nil, &exitError{2, err}
 	}
 	c, err := client.DialOptions(ctx, o)
 	if err != nil {

@@ -76,8 +76,10 @@ command with ;, &, &&, ||, a comment or $$ at top level is never split). With
 process of this binary runs the command and discards its output.
 
 http needs a running "blossom worker --http ADDR" (--endpoint or
-$BLOSSOM_EXECUTOR_ENDPOINT). The functions reach the cluster without
---token or TLS.`,
+$BLOSSOM_EXECUTOR_ENDPOINT). The functions present the credentials of
+--token and --tls-* (or $BLOSSOM_TOKEN, $BLOSSOM_TLS_CA, $BLOSSOM_TLS_CERT,
+$BLOSSOM_TLS_KEY) on the local and process back ends; an http worker
+presents those of its own environment.`,
 		Example: `  blossom sshell ls -C /
   blossom sshell 'seq 1 100000 | wc -l'
   blossom sshell 'counter -n average increment -i $(wc -c < data.txt)' -f data.txt
@@ -92,6 +94,9 @@ $BLOSSOM_EXECUTOR_ENDPOINT). The functions reach the cluster without
 			ctx, cancel := df.context(ctx)
 			defer cancel()
 			eps := dsoEndpoints(df.endpoints)
+			if err := df.exportCredentials(); err != nil {
+				return err
+			}
 			if async {
 				return sshellAsync(cmd, eps, backend, endpoint, files, noSplit, line)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/blossom-dso/blossom/dso/client"
+	"github.com/blossom-dso/blossom/dso/dsotest"
+	"github.com/blossom-dso/blossom/dso/server"
 	"github.com/blossom-dso/blossom/executor"
 )
 
@@ -191,5 +194,49 @@ func TestSshellFile(t *testing.T) {
 	err := runSshell(context.Background(), eps, &out, &errw, "-f", p, "wc -w < input.txt")
 	if err != nil || strings.TrimSpace(out.String()) != "3" {
 		t.Fatalf("sshell -f: %q, %v (stderr %q)", out.String(), err, errw.String())
+	}
+}
+
+// TestSshellFunctionsPresentTheCredentials: against a cluster that
+// requires mutual TLS and a token, the functions (and the object commands
+// they run) present the credentials given to sshell by flags; without
+// them the run fails.
+func TestSshellFunctionsPresentTheCredentials(t *testing.T) {
+	dir := t.TempDir()
+	if err := dsotest.WriteCerts(dir, []string{"127.0.0.1", "localhost"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	stls, err := dsotest.ServerTLS(filepath.Join(dir, dsotest.ServerCertFile), filepath.Join(dir, dsotest.ServerKeyFile), filepath.Join(dir, dsotest.CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := server.ParseTokens(strings.NewReader("sh-token write\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := dsotest.StartCluster(1, dsotest.Options{TLS: stls, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	eps := strings.Join(cl.Endpoints, ",")
+	// sshell exports its flags into the environment; restore it afterwards.
+	for _, env := range []string{client.EnvToken, client.EnvTLSCA, client.EnvTLSCert, client.EnvTLSKey} {
+		t.Setenv(env, "")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errw syncBuffer
+	if err := runSshell(ctx, eps, &out, &errw, "--timeout", "10s", "echo never"); err == nil {
+		t.Fatalf("sshell without credentials ran on a secured cluster: %q", out.String())
+	}
+	creds := []string{"--token", "sh-token", "--tls-ca", filepath.Join(dir, dsotest.CACertFile),
+		"--tls-cert", filepath.Join(dir, dsotest.ClientCertFile), "--tls-key", filepath.Join(dir, dsotest.ClientKeyFile)}
+	for i, backend := range []string{"local", "process"} {
+		var out, errw syncBuffer
+		args := append(append([]string{"--executor", backend}, creds...), "counter -n secured increment -i 5 >/dev/null; counter -n secured tally")
+		if err := runSshell(ctx, eps, &out, &errw, args...); err != nil || out.String() != fmt.Sprintf("%d\n", 5*(i+1)) {
+			t.Fatalf("%s: %q, %v (stderr %q)", backend, out.String(), err, errw.String())
+		}
 	}
 }

@@ -8,12 +8,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/blossom-dso/blossom/dso/client"
 )
 
 // Certificate files written by WriteCerts in its directory.
@@ -120,46 +121,12 @@ func ServerTLS(certFile, keyFile, clientCA string) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if clientCA != "" {
-		pool, err := loadPool(clientCA)
+		ca, err := client.LoadTLS(clientCA, "", "")
 		if err != nil {
 			return nil, err
 		}
-		cfg.ClientCAs = pool
+		cfg.ClientCAs = ca.RootCAs
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
-}
-
-// ClientTLS returns the TLS configuration of a client from PEM files: the
-// CA that signed the servers' certificates (empty: the system's roots) and,
-// for mutual TLS, a client certificate and key (both empty: none).
-func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pool, err := loadPool(caFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = pool
-	}
-	if certFile != "" || keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
-}
-
-func loadPool(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s: no PEM certificate found", file)
-	}
-	return pool, nil
 }

@@ -37,7 +37,7 @@ func tlsDial(t *testing.T, cl *dsotest.Cluster, dir, token string, clientCert bo
 	if clientCert {
 		cert, key = filepath.Join(dir, dsotest.ClientCertFile), filepath.Join(dir, dsotest.ClientKeyFile)
 	}
-	ctls, err := dsotest.ClientTLS(filepath.Join(dir, dsotest.CACertFile), cert, key)
+	ctls, err := client.LoadTLS(filepath.Join(dir, dsotest.CACertFile), cert, key)
 	require.NoError(t, err)
 	c, err := client.DialOptions(context.Background(), client.Options{Endpoints: cl.Endpoints, TLS: ctls, Token: token,
 		RetryFor: 200 * time.Millisecond, DialTimeout: 5 * time.Second})
