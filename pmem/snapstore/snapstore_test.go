@@ -231,4 +231,3 @@ func TestSabotageSplitSwap(t *testing.T) {
 	}
 	t.Logf("sabotage (swap in two blocks) caught: %d violations of %d crashes; first: %s", len(violations), old+new+len(violations), violations[0])
 }
-
