@@ -101,7 +101,7 @@ Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
 					if len(eps) == 1 {
 						members = nil
 					}
-					h, r, err := rep.start(members, eps[i], nodeDataDir(rep.dataDir, i+1), reg, log.With("node", eps[i]))
+					h, r, err := rep.start(members, eps[i], nodeDataDir(rep.dataDir, i+1), reg, nil, log.With("node", eps[i]))
 					return r, h, err
 				}
 			}

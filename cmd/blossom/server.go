@@ -21,6 +21,8 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 	"github.com/blossom-dso/blossom/dso/server"
+	"github.com/blossom-dso/blossom/pmem"
+	"github.com/blossom-dso/blossom/pmem/snapstore"
 )
 
 func init() { root.AddCommand(newServerCmd()) }
@@ -164,7 +166,10 @@ the node keeps its object table in the pmem heap file PATH (created with
 the object's state in one failure-atomic block before replying, and a
 restarted node (even after kill -9) answers with its objects. Only value
 objects persist (atomics, Counter, Map, Set, List, TreeMap); creating a
-barrier, semaphore or other synchronization object then fails.
+barrier, semaphore or other synchronization object then fails. With --rf as
+well, the replicas of persistent objects keep their snapshots in the same
+heap instead of files (their write-ahead logs stay in --data-dir): a
+restarted node recovers them from its heap's snapshots plus the logs.
 
 Security is off by default and the node listens on loopback only. With
 --tls-cert and --tls-key clients must speak TLS (and with --tls-client-ca
@@ -204,8 +209,17 @@ default.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
+			var heap *pmem.Heap
+			if pmemPath != "" {
+				// One heap for the ephemeral objects and the snapshots of
+				// the persistent objects' replicas; closed after both.
+				if heap, err = server.OpenPmemHeap(pmemPath, storageSize); err != nil {
+					return &exitError{2, err}
+				}
+				defer heap.Close()
+			}
 			cfg := server.Config{MaxFrame: maxFrame, Logger: log, Registry: dso.NewRegistry(),
-				PmemPath: pmemPath, PmemSize: storageSize,
+				PmemHeap: heap,
 				MaxConns: maxConns, MaxBuffered: maxBuffered, FrameTimeout: frameTimeout,
 				MaxObjects: maxObjects, MaxKey: maxKey}
 			if tlsCert != "" || tlsKey != "" || tlsClientCA != "" {
@@ -260,7 +274,13 @@ default.`,
 				if self == "" {
 					self = listen
 				}
-				h, r, err := rep.start(cfg.Members, self, rep.dataDir, cfg.Registry, log)
+				var snaps *snapstore.Store
+				if heap != nil {
+					if snaps, err = snapstore.Open(heap); err != nil {
+						return &exitError{2, err}
+					}
+				}
+				h, r, err := rep.start(cfg.Members, self, rep.dataDir, cfg.Registry, snaps, log)
 				if err != nil {
 					return &exitError{2, err}
 				}

@@ -24,6 +24,7 @@ type pmemStore struct {
 	h    *pmem.Heap
 	m    pmem.HashMap
 	incs pmem.HashMap // the same keys to each object's incarnation
+	own  bool         // the server opened h and closes it
 }
 
 // ParseStorage parses a --storage flag value: "memory" (or "") returns "",
@@ -38,22 +39,24 @@ func ParseStorage(s string) (pmemPath string, err error) {
 	return "", fmt.Errorf("storage %q: want memory or pmem:PATH", s)
 }
 
-func openPmemStore(path string, size int64) (*pmemStore, error) {
+// OpenPmemHeap opens the pmem heap file at path, or creates it with size
+// bytes (0 means DefaultPmemSize) if it does not exist. A file that is not
+// a heap of this version is refused with an error naming it.
+func OpenPmemHeap(path string, size int64) (*pmem.Heap, error) {
 	if size == 0 {
 		size = DefaultPmemSize
 	}
-	var h *pmem.Heap
-	var err error
 	if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
-		h, err = pmem.Create(path, size, nil)
-	} else {
-		h, err = pmem.Open(path)
+		return pmem.Create(path, size, nil)
 	}
-	if err != nil {
-		return nil, err
-	}
-	st := &pmemStore{h: h}
-	err = h.Atomic(func(tx *pmem.Tx) error {
+	return pmem.Open(path)
+}
+
+// openPmemStore keeps the object table in h, which it closes on close
+// only if own.
+func openPmemStore(h *pmem.Heap, own bool) (*pmemStore, error) {
+	st := &pmemStore{h: h, own: own}
+	err := h.Atomic(func(tx *pmem.Tx) error {
 		if p := tx.Root("dso.objects"); p != 0 {
 			st.m = pmem.HashMap{P: p}
 		} else {
@@ -78,7 +81,9 @@ func openPmemStore(path string, size int64) (*pmemStore, error) {
 		return tx.SetRoot("dso.incarnations", m.P)
 	})
 	if err != nil {
-		h.Close()
+		if own {
+			h.Close()
+		}
 		return nil, err
 	}
 	return st, nil
@@ -145,7 +150,12 @@ func (st *pmemStore) each(fn func(ref dso.Ref, state []byte, inc uint64) error) 
 	})
 }
 
-func (st *pmemStore) close() error { return st.h.Close() }
+func (st *pmemStore) close() error {
+	if !st.own {
+		return nil
+	}
+	return st.h.Close()
+}
 
 // restore rebuilds the object table from the store: each object is made by
 // its type's constructor without arguments, then given its saved state.
