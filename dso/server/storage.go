@@ -57,28 +57,12 @@ func OpenPmemHeap(path string, size int64) (*pmem.Heap, error) {
 func openPmemStore(h *pmem.Heap, own bool) (*pmemStore, error) {
 	st := &pmemStore{h: h, own: own}
 	err := h.Atomic(func(tx *pmem.Tx) error {
-		if p := tx.Root("dso.objects"); p != 0 {
-			st.m = pmem.HashMap{P: p}
-		} else {
-			m, err := pmem.NewHashMap(tx, true)
-			if err != nil {
-				return err
-			}
-			st.m = m
-			if err := tx.SetRoot("dso.objects", m.P); err != nil {
-				return err
-			}
-		}
-		if p := tx.Root("dso.incarnations"); p != 0 {
-			st.incs = pmem.HashMap{P: p}
-			return nil
-		}
-		m, err := pmem.NewHashMap(tx, false)
-		if err != nil {
+		var err error
+		if st.m, err = pmem.RootHashMap(tx, "dso.objects", true); err != nil {
 			return err
 		}
-		st.incs = m
-		return tx.SetRoot("dso.incarnations", m.P)
+		st.incs, err = pmem.RootHashMap(tx, "dso.incarnations", false)
+		return err
 	})
 	if err != nil {
 		if own {

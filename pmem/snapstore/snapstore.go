@@ -64,16 +64,9 @@ type Store struct {
 func Open(h *pmem.Heap) (*Store, error) {
 	s := &Store{h: h}
 	err := h.Atomic(func(tx *pmem.Tx) error {
-		if p := tx.Root(Root); p != 0 {
-			s.m = pmem.HashMap{P: p}
-			return nil
-		}
-		m, err := pmem.NewHashMap(tx, true)
-		if err != nil {
-			return err
-		}
-		s.m = m
-		return tx.SetRoot(Root, m.P)
+		var err error
+		s.m, err = pmem.RootHashMap(tx, Root, true)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("snapstore: %s: %w", h.Name(), err)
