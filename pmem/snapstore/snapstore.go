@@ -29,6 +29,14 @@
 // whatever became unreachable. Load checks the blocks it follows, the sizes
 // and the crc, and refuses a damaged snapshot with an error naming the heap
 // file and the snapshot (wrapping pmem.ErrCorrupt).
+//
+// Save and Load hold the heap for the whole copy, so other users of the
+// heap (a server's ephemeral objects) wait that long: about a millisecond
+// per MiB of snapshot on a loaded machine (see docs/EXPERIMENTS.md). A heap
+// must have room for two copies of each snapshot, the old and the new,
+// besides its other contents; when it has not, Save fails with
+// pmem.ErrOutOfMemory, the old snapshot stays and the log is not
+// compacted.
 package snapstore
 
 import (
