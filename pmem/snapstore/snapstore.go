@@ -31,8 +31,8 @@
 // file and the snapshot (wrapping pmem.ErrCorrupt).
 //
 // Save and Load hold the heap for the whole copy, so other users of the
-// heap (a server's ephemeral objects) wait that long: about a millisecond
-// per MiB of snapshot on a loaded machine (see docs/EXPERIMENTS.md). A heap
+// heap (a server's ephemeral objects) wait that long: 0.5 to 2 ms of CPU
+// per MiB of snapshot as measured here (see docs/EXPERIMENTS.md). A heap
 // must have room for two copies of each snapshot, the old and the new,
 // besides its other contents; when it has not, Save fails with
 // pmem.ErrOutOfMemory, the old snapshot stays and the log is not

@@ -231,3 +231,23 @@ func TestSabotageSplitSwap(t *testing.T) {
 	}
 	t.Logf("sabotage (swap in two blocks) caught: %d violations of %d crashes; first: %s", len(violations), old+new+len(violations), violations[0])
 }
+
+// TestSaveOutOfMemoryKeepsOld: a snapshot the heap has no room for fails
+// with pmem.ErrOutOfMemory and leaves the previous one, and no leak.
+func TestSaveOutOfMemoryKeepsOld(t *testing.T) {
+	h, err := pmem.NewVolatile(2<<20, nil)
+	require.NoError(t, err)
+	s, err := Open(h)
+	require.NoError(t, err)
+	g := s.Named("group-0")
+	old := data(31, 600<<10)
+	require.NoError(t, g.Save(4, old))
+	err = g.Save(5, data(32, 1500<<10))
+	require.ErrorIs(t, err, pmem.ErrOutOfMemory)
+	idx, got, err := g.Load()
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), idx)
+	require.Equal(t, old, got)
+	_, err = h.Check()
+	require.NoError(t, err)
+}
