@@ -342,7 +342,7 @@ default.`,
 	f.DurationVar(&frameTimeout, "frame-timeout", server.DefaultFrameTimeout, "close a connection that stalls this long in the middle of a request")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:PATH (a pmem heap file that survives restarts)")
-	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH")
+	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH (it holds the ephemeral objects and, with --rf, room for two copies of each replica group's snapshot)")
 	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics at http://ADDR/metrics (off by default; e.g. 127.0.0.1:7480)")
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
 	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 16 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")
