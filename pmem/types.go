@@ -260,6 +260,20 @@ func NewHashMap(tx *Tx, traced bool) (HashMap, error) {
 	return HashMap{hp}, nil
 }
 
+// RootHashMap returns the hash map under the root name, first making an
+// empty one (traced or not) and setting the root to it if the root is not
+// set. It does not check that an existing root is a hash map of that kind.
+func RootHashMap(tx *Tx, name string, traced bool) (HashMap, error) {
+	if p := tx.Root(name); p != 0 {
+		return HashMap{p}, nil
+	}
+	m, err := NewHashMap(tx, traced)
+	if err != nil {
+		return HashMap{}, err
+	}
+	return m, tx.SetRoot(name, m.P)
+}
+
 // Len returns the number of entries.
 func (m HashMap) Len(tx *Tx) int { return int(tx.U64(m.P + hmCount)) }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/protocols/mcast"
 	"github.com/blossom-dso/blossom/replica"
+	"github.com/blossom-dso/blossom/storage/wal"
 	"github.com/blossom-dso/blossom/transport"
 )
 
@@ -70,6 +71,10 @@ type HostConfig struct {
 	Seed uint64
 	// Logger receives the host's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Snapshots, if not nil, returns where local group g keeps its
+	// snapshots (Config.Snapshots), called once per local group; nil
+	// means snapshot files in each group's directory.
+	Snapshots func(g protocols.GroupID) wal.SnapshotStore
 }
 
 // Group is one replica group of a layout.
@@ -311,6 +316,9 @@ func (h *Host) startGroup(g protocols.GroupID) error {
 	}
 	if cfg.NewStateMachine != nil {
 		rc.StateMachine = cfg.NewStateMachine(g)
+	}
+	if cfg.Snapshots != nil {
+		rc.Snapshots = cfg.Snapshots(g)
 	}
 	hs := &hosting{group: g}
 	tag := uint32(g)

@@ -79,6 +79,10 @@ type Config struct {
 	Members []protocols.NodeID
 	// Logger receives the replica's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Snapshots, if not nil, keeps the replica's snapshots instead of
+	// snapshot files in DataDir (wal.Options.Snapshots; a pmem heap, with
+	// pmem/snapstore); the log's records stay in DataDir.
+	Snapshots wal.SnapshotStore
 }
 
 // input is one event for the core goroutine.
@@ -242,7 +246,7 @@ func start(cfg Config, h *hosting) (*Replica, error) {
 		r.group = protocols.GroupID((int(cfg.ID) - 1) / (2*cfg.F + 1))
 	}
 	t0 := time.Now()
-	l, rec, err := wal.Open(wal.Options{Dir: cfg.DataDir, NoSync: cfg.NoSync, SegmentBytes: cfg.SegmentBytes, Logger: r.log})
+	l, rec, err := wal.Open(wal.Options{Dir: cfg.DataDir, NoSync: cfg.NoSync, SegmentBytes: cfg.SegmentBytes, Logger: r.log, Snapshots: cfg.Snapshots})
 	if err != nil {
 		return nil, err
 	}

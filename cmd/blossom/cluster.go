@@ -37,7 +37,9 @@ its persistent objects.
 
 With --storage pmem:DIR every node keeps its objects in the pmem heap
 DIR/node<i>.heap (see blossom server --storage), so a restarted cluster with
-the same --nodes, --host and --base-port answers with its objects.
+the same --nodes, --host and --base-port answers with its objects. (Unlike
+blossom server, the replicas of persistent objects keep their snapshots in
+files under --data-dir here, not in the heaps.)
 
 With --admin-addr the process serves one admin endpoint for all its nodes:
 Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
@@ -101,7 +103,7 @@ Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
 					if len(eps) == 1 {
 						members = nil
 					}
-					h, r, err := rep.start(members, eps[i], nodeDataDir(rep.dataDir, i+1), reg, log.With("node", eps[i]))
+					h, r, err := rep.start(members, eps[i], nodeDataDir(rep.dataDir, i+1), reg, nil, log.With("node", eps[i]))
 					return r, h, err
 				}
 			}

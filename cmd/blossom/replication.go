@@ -13,8 +13,10 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/server"
+	"github.com/blossom-dso/blossom/pmem/snapstore"
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/runner"
+	"github.com/blossom-dso/blossom/storage/wal"
 )
 
 // replicationFlags are the flags of persistent objects, shared by server
@@ -27,6 +29,7 @@ type replicationFlags struct {
 	compactEvery int
 	noSync       bool
 	tick         time.Duration
+	segmentBytes int64
 }
 
 func (f *replicationFlags) add(fs *pflag.FlagSet) {
@@ -37,6 +40,7 @@ func (f *replicationFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&f.compactEvery, "compact-every", 10000, "snapshot each replica after this many log records (negative: never)")
 	fs.BoolVar(&f.noSync, "no-sync", false, "do not fsync the replicas' logs (benchmarks only: acknowledged calls may be lost)")
 	fs.DurationVar(&f.tick, "tick", 10*time.Millisecond, "protocol tick (failure detection and retransmission)")
+	fs.Int64Var(&f.segmentBytes, "wal-segment-bytes", 8<<20, "size at which a replica's write-ahead log starts a new segment file; a snapshot frees only whole segments")
 }
 
 // validate checks the flags that do not depend on the cluster.
@@ -53,6 +57,9 @@ func (f *replicationFlags) validate() error {
 	}
 	if f.rf < 0 {
 		return fmt.Errorf("--rf %d: the replication factor is 0 (no persistent objects) or 1..nodes", f.rf)
+	}
+	if f.segmentBytes < 1 {
+		return fmt.Errorf("--wal-segment-bytes %d: want a size above 0", f.segmentBytes)
 	}
 	if f.rf > 0 && f.dataDir == "" {
 		return fmt.Errorf("--rf %d needs --data-dir, where the replicas keep their logs", f.rf)
@@ -77,7 +84,9 @@ func (f *replicationFlags) peerAddr(endpoint string) (string, error) {
 // the client endpoints of every node (this one, self, included; empty for
 // a one-node cluster), and dataDir this node's own directory. Nodes are
 // numbered 1..n in the sorted order of their endpoints, the ring's order.
-func (f *replicationFlags) start(members []string, self, dataDir string, reg *dso.Registry, log *slog.Logger) (*runner.Host, *server.Replication, error) {
+// snaps, if not nil, keeps the groups' snapshots in a pmem heap instead of
+// files in dataDir.
+func (f *replicationFlags) start(members []string, self, dataDir string, reg *dso.Registry, snaps *snapstore.Store, log *slog.Logger) (*runner.Host, *server.Replication, error) {
 	if len(members) == 0 {
 		members = []string{self}
 	}
@@ -86,6 +95,10 @@ func (f *replicationFlags) start(members []string, self, dataDir string, reg *ds
 		return nil, nil, err
 	}
 	cfg.DataDir, cfg.CompactEvery, cfg.NoSync, cfg.Tick, cfg.Logger = dataDir, f.compactEvery, f.noSync, f.tick, log
+	cfg.SegmentBytes = f.segmentBytes
+	if snaps != nil {
+		cfg.Snapshots = func(g protocols.GroupID) wal.SnapshotStore { return snaps.Named(fmt.Sprintf("group-%d", g)) }
+	}
 	// A command the replicas do not apply within this is answered with a
 	// timeout, and its client tries the next replica; a call that parks
 	// (a barrier's await) then waits for its client.
@@ -94,8 +107,12 @@ func (f *replicationFlags) start(members []string, self, dataDir string, reg *ds
 	if err != nil {
 		return nil, nil, err
 	}
+	snapsIn := "files in the data dir"
+	if snaps != nil {
+		snapsIn = "pmem heap"
+	}
 	log.Info("persistent objects on", "protocol", f.protocol, "rf", f.rf, "node", cfg.ID, "groups", h.Local(),
-		"data_dir", dataDir, "peer_addr", cfg.Peers[cfg.ID], "fsync", !f.noSync)
+		"data_dir", dataDir, "snapshots", snapsIn, "peer_addr", cfg.Peers[cfg.ID], "fsync", !f.noSync)
 	return h, &server.Replication{Replicas: h, RF: f.rf, Protocol: f.protocol, Disjoint: disjoint}, nil
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 	"github.com/blossom-dso/blossom/dso/server"
+	"github.com/blossom-dso/blossom/pmem"
+	"github.com/blossom-dso/blossom/pmem/snapstore"
 )
 
 func init() { root.AddCommand(newServerCmd()) }
@@ -164,7 +166,10 @@ the node keeps its object table in the pmem heap file PATH (created with
 the object's state in one failure-atomic block before replying, and a
 restarted node (even after kill -9) answers with its objects. Only value
 objects persist (atomics, Counter, Map, Set, List, TreeMap); creating a
-barrier, semaphore or other synchronization object then fails.
+barrier, semaphore or other synchronization object then fails. With --rf as
+well, the replicas of persistent objects keep their snapshots in the same
+heap instead of files (their write-ahead logs stay in --data-dir): a
+restarted node recovers them from its heap's snapshots plus the logs.
 
 Security is off by default and the node listens on loopback only. With
 --tls-cert and --tls-key clients must speak TLS (and with --tls-client-ca
@@ -204,8 +209,17 @@ default.`,
 			if err != nil {
 				return &exitError{2, err}
 			}
+			var heap *pmem.Heap
+			if pmemPath != "" {
+				// One heap for the ephemeral objects and the snapshots of
+				// the persistent objects' replicas; closed after both.
+				if heap, err = server.OpenPmemHeap(pmemPath, storageSize); err != nil {
+					return &exitError{2, err}
+				}
+				defer heap.Close()
+			}
 			cfg := server.Config{MaxFrame: maxFrame, Logger: log, Registry: dso.NewRegistry(),
-				PmemPath: pmemPath, PmemSize: storageSize,
+				PmemHeap: heap,
 				MaxConns: maxConns, MaxBuffered: maxBuffered, FrameTimeout: frameTimeout,
 				MaxObjects: maxObjects, MaxKey: maxKey}
 			if tlsCert != "" || tlsKey != "" || tlsClientCA != "" {
@@ -260,7 +274,13 @@ default.`,
 				if self == "" {
 					self = listen
 				}
-				h, r, err := rep.start(cfg.Members, self, rep.dataDir, cfg.Registry, log)
+				var snaps *snapstore.Store
+				if heap != nil {
+					if snaps, err = snapstore.Open(heap); err != nil {
+						return &exitError{2, err}
+					}
+				}
+				h, r, err := rep.start(cfg.Members, self, rep.dataDir, cfg.Registry, snaps, log)
 				if err != nil {
 					return &exitError{2, err}
 				}
@@ -322,7 +342,7 @@ default.`,
 	f.DurationVar(&frameTimeout, "frame-timeout", server.DefaultFrameTimeout, "close a connection that stalls this long in the middle of a request")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:PATH (a pmem heap file that survives restarts)")
-	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH")
+	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH (it holds the ephemeral objects and, with --rf, room for two copies of each replica group's snapshot)")
 	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics at http://ADDR/metrics (off by default; e.g. 127.0.0.1:7480)")
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
 	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 16 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")

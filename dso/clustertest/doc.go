@@ -38,6 +38,16 @@
 // BLOSSOM_ENDPOINTS, kill -9 of one server, more increments, restart, and
 // the final tally, under atlas and paxos.
 //
+// TestPmemSnapshotsSurviveKill9 runs three paxos nodes with --storage
+// pmem:PATH and --rf 3, whose replicas keep their snapshots in the node's
+// heap (pmem/snapstore) and their logs in the data dir; it kills -9 every
+// node at once, checks that each heap holds its group's snapshot and no
+// snapshot file was written, restarts them, and requires each node to
+// recover from that snapshot plus its log and the counters to hold every
+// acknowledged increment; a foreign file in place of a heap, and a deleted
+// heap (the compacted log then lacks its first records), stop a node from
+// starting, with an error naming the file.
+//
 // The package has no code of its own besides this comment: everything is
 // in its tests. The cluster tests are skipped under -short. They build
 // ./cmd/blossom once per run into a temp dir, or use the binary named by

@@ -130,6 +130,9 @@ type clusterSpec struct {
 	// compactEvery, if not 0, is the nodes' --compact-every: a small value
 	// makes restarted replicas recover from snapshots of the object table.
 	compactEvery int
+	// pmem keeps each node's objects and snapshots in the pmem heap
+	// n<id>.heap beside its data dir (--storage pmem:PATH).
+	pmem bool
 }
 
 func (s clusterSpec) String() string { return fmt.Sprintf("%s-n%d-rf%d", s.protocol, s.n, s.rf) }
@@ -155,6 +158,7 @@ type proc struct {
 type cluster struct {
 	t     testing.TB
 	spec  clusterSpec
+	dir   string // holds the nodes' data dirs n<id>, heaps and logs
 	bin   string
 	addrs []string // client endpoints, by node index
 	admin []string // metrics endpoints (--admin-addr), if spec.admin
@@ -200,7 +204,7 @@ func clusterAddrs(t testing.TB, n int) ([]string, int) {
 func startCluster(t testing.TB, s clusterSpec) *cluster {
 	t.Helper()
 	dir := t.TempDir()
-	c := &cluster{t: t, spec: s, bin: blossomBinary(t), http: &http.Client{Timeout: 5 * time.Second}}
+	c := &cluster{t: t, spec: s, dir: dir, bin: blossomBinary(t), http: &http.Client{Timeout: 5 * time.Second}}
 	var off int
 	c.addrs, off = clusterAddrs(t, s.n)
 	if s.admin {
@@ -220,6 +224,10 @@ func startCluster(t testing.TB, s clusterSpec) *cluster {
 		if s.compactEvery != 0 {
 			args = append(args, "--compact-every", strconv.Itoa(s.compactEvery))
 		}
+		if s.pmem {
+			args = append(args, "--storage", "pmem:"+c.heapPath(i), "--storage-size", strconv.Itoa(32<<20),
+				"--wal-segment-bytes", "4096") // compaction frees segments early
+		}
 		c.procs = append(c.procs, &proc{idx: i, addr: a, args: args, logPath: filepath.Join(dir, fmt.Sprintf("n%d.log", i+1))})
 	}
 	// Registered after t.TempDir, so it runs before the dir is removed.
@@ -237,6 +245,9 @@ func startCluster(t testing.TB, s clusterSpec) *cluster {
 	}
 	return c
 }
+
+// heapPath is node i's pmem heap file (with spec.pmem).
+func (c *cluster) heapPath(i int) string { return filepath.Join(c.dir, fmt.Sprintf("n%d.heap", i+1)) }
 
 // start launches node i's process (again) with its flags; its output is
 // appended to its log file.

@@ -34,6 +34,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/wire"
+	"github.com/blossom-dso/blossom/pmem"
 )
 
 // Config configures a server. The zero value serves the object library
@@ -63,6 +64,11 @@ type Config struct {
 	// PmemSize is the size of a pmem heap created at PmemPath; 0 means
 	// DefaultPmemSize.
 	PmemSize int64
+	// PmemHeap, if not nil, is an open heap (OpenPmemHeap) to keep the
+	// object table in, as PmemPath does, when the caller shares the heap
+	// (with the snapshots of the persistent objects' replicas, say); the
+	// server does not close it, and PmemPath is ignored.
+	PmemHeap *pmem.Heap
 	// MaxConns bounds the open client connections; a connection beyond it
 	// is answered with one error frame (code limit, id 0) and closed.
 	// 0 means DefaultMaxConns.
@@ -245,8 +251,16 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.rep = newReplication(cfg.Replication)
 	}
-	if cfg.PmemPath != "" {
-		st, err := openPmemStore(cfg.PmemPath, cfg.PmemSize)
+	if cfg.PmemHeap != nil || cfg.PmemPath != "" {
+		h, own := cfg.PmemHeap, false
+		if h == nil {
+			var err error
+			if h, err = OpenPmemHeap(cfg.PmemPath, cfg.PmemSize); err != nil {
+				return nil, err
+			}
+			own = true
+		}
+		st, err := openPmemStore(h, own)
 		if err != nil {
 			return nil, err
 		}

@@ -24,6 +24,7 @@ type pmemStore struct {
 	h    *pmem.Heap
 	m    pmem.HashMap
 	incs pmem.HashMap // the same keys to each object's incarnation
+	own  bool         // the server opened h and closes it
 }
 
 // ParseStorage parses a --storage flag value: "memory" (or "") returns "",
@@ -38,47 +39,35 @@ func ParseStorage(s string) (pmemPath string, err error) {
 	return "", fmt.Errorf("storage %q: want memory or pmem:PATH", s)
 }
 
-func openPmemStore(path string, size int64) (*pmemStore, error) {
+// OpenPmemHeap opens the pmem heap file at path, or creates it with size
+// bytes (0 means DefaultPmemSize) if it does not exist. A file that is not
+// a heap of this version is refused with an error naming it.
+func OpenPmemHeap(path string, size int64) (*pmem.Heap, error) {
 	if size == 0 {
 		size = DefaultPmemSize
 	}
-	var h *pmem.Heap
-	var err error
 	if _, serr := os.Stat(path); errors.Is(serr, os.ErrNotExist) {
-		h, err = pmem.Create(path, size, nil)
-	} else {
-		h, err = pmem.Open(path)
+		return pmem.Create(path, size, nil)
 	}
-	if err != nil {
-		return nil, err
-	}
-	st := &pmemStore{h: h}
-	err = h.Atomic(func(tx *pmem.Tx) error {
-		if p := tx.Root("dso.objects"); p != 0 {
-			st.m = pmem.HashMap{P: p}
-		} else {
-			m, err := pmem.NewHashMap(tx, true)
-			if err != nil {
-				return err
-			}
-			st.m = m
-			if err := tx.SetRoot("dso.objects", m.P); err != nil {
-				return err
-			}
-		}
-		if p := tx.Root("dso.incarnations"); p != 0 {
-			st.incs = pmem.HashMap{P: p}
-			return nil
-		}
-		m, err := pmem.NewHashMap(tx, false)
-		if err != nil {
+	return pmem.Open(path)
+}
+
+// openPmemStore keeps the object table in h, which it closes on close
+// only if own.
+func openPmemStore(h *pmem.Heap, own bool) (*pmemStore, error) {
+	st := &pmemStore{h: h, own: own}
+	err := h.Atomic(func(tx *pmem.Tx) error {
+		var err error
+		if st.m, err = pmem.RootHashMap(tx, "dso.objects", true); err != nil {
 			return err
 		}
-		st.incs = m
-		return tx.SetRoot("dso.incarnations", m.P)
+		st.incs, err = pmem.RootHashMap(tx, "dso.incarnations", false)
+		return err
 	})
 	if err != nil {
-		h.Close()
+		if own {
+			h.Close()
+		}
 		return nil, err
 	}
 	return st, nil
@@ -145,7 +134,12 @@ func (st *pmemStore) each(fn func(ref dso.Ref, state []byte, inc uint64) error) 
 	})
 }
 
-func (st *pmemStore) close() error { return st.h.Close() }
+func (st *pmemStore) close() error {
+	if !st.own {
+		return nil
+	}
+	return st.h.Close()
+}
 
 // restore rebuilds the object table from the store: each object is made by
 // its type's constructor without arguments, then given its saved state.

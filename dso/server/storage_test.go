@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 	"github.com/blossom-dso/blossom/dso/server"
+	"github.com/blossom-dso/blossom/pmem/snapstore"
 )
 
 // TestPmemStorageSurvivesRestart runs mutating calls on every persistent
@@ -105,4 +107,49 @@ func TestPmemStorageSurvivesRestart(t *testing.T) {
 	defer s.Close()
 	require.Equal(t, nobj-1, s.NumObjects())
 	require.Equal(t, want, reads(s))
+}
+
+// TestSharedPmemHeap: a server given an open heap (Config.PmemHeap) keeps
+// its objects there beside what else the heap holds (here a snapshot of
+// pmem/snapstore), does not close the heap when it closes, and a server
+// given the reopened heap restores the objects; OpenPmemHeap refuses a
+// file that is not a heap, naming it.
+func TestSharedPmemHeap(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "node.heap")
+	h, err := server.OpenPmemHeap(path, 16<<20)
+	require.NoError(t, err)
+	snaps, err := snapstore.Open(h)
+	require.NoError(t, err)
+	require.NoError(t, snaps.Named("group-0").Save(5, []byte("replica state")))
+	s, err := server.New(server.Config{PmemHeap: h, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	_, err = s.Invoke(ctx, dso.Ref{Type: dso.TypeAtomicLong, Key: "l"}, "addAndGet", []any{int64(7)}, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	idx, data, err := snaps.Named("group-0").Load()
+	require.NoError(t, err, "the heap is still open after the server closed")
+	require.Equal(t, uint64(5), idx)
+	require.Equal(t, []byte("replica state"), data)
+	require.NoError(t, h.Close())
+
+	h, err = server.OpenPmemHeap(path, 16<<20)
+	require.NoError(t, err)
+	defer h.Close()
+	s, err = server.New(server.Config{PmemHeap: h, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer s.Close()
+	v, err := s.Invoke(ctx, dso.Ref{Type: dso.TypeAtomicLong, Key: "l"}, "get", nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), v)
+	snaps, err = snapstore.Open(h)
+	require.NoError(t, err)
+	idx, _, err = snaps.Named("group-0").Load()
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), idx)
+
+	foreign := filepath.Join(t.TempDir(), "foreign.heap")
+	require.NoError(t, os.WriteFile(foreign, make([]byte, 1<<20), 0o644))
+	_, err = server.OpenPmemHeap(foreign, 0)
+	require.ErrorContains(t, err, foreign)
 }

@@ -4,4 +4,4 @@ package ycsb
 
 import "time"
 
-func processCPU() time.Duration { return 0 }
+func ProcessCPU() time.Duration { return 0 }

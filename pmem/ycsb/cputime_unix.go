@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// processCPU returns the CPU time (user plus system) the process has used.
-func processCPU() time.Duration {
+// ProcessCPU returns the CPU time (user plus system) the process has used
+// so far (0 if the system does not say).
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -61,6 +61,16 @@
 //
 // A snapshot is written as snap-<index>.snap.tmp and renamed.
 //
+// # Snapshot stores
+//
+// With Options.Snapshots the snapshot lives in a SnapshotStore (package
+// pmem/snapstore keeps it in a pmem heap) instead of snap-*.snap files: the
+// store's Save replaces it atomically and its Load returns it at Open; the
+// segments stay in the directory, and compaction and the recovery rules
+// below are the same with the store's snapshot in place of the newest file.
+// Snapshot files found in the directory (it was used without a store) are
+// moved into the store if newer than its snapshot, then removed.
+//
 // # Recovery rules
 //
 // Open applies these rules, in this order:

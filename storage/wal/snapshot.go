@@ -14,7 +14,8 @@ import (
 // it to snap-<index>.snap and fsyncs the directory: a crash leaves either the
 // previous snapshot or this one, never a partial file. Then it deletes the
 // segment files whose records are all <= index (never the current one) and
-// older snapshot files.
+// older snapshot files. With Options.Snapshots the snapshot goes to the
+// store's Save instead of a file.
 //
 // index must be <= LastIndex() and >= the previous snapshot's index. A
 // failure to write the snapshot is returned but does not fail the Log.
@@ -40,7 +41,11 @@ func (l *Log) SaveSnapshot(index uint64, data []byte) error {
 		return err
 	}
 
-	if err := l.writeSnapshot(index, data); err != nil {
+	if l.store != nil {
+		if err := l.store.Save(index, data); err != nil {
+			return fmt.Errorf("wal: save snapshot %d in %s: %w", index, l.store, err)
+		}
+	} else if err := l.writeSnapshot(index, data); err != nil {
 		return err
 	}
 
@@ -60,6 +65,9 @@ func (l *Log) SaveSnapshot(index uint64, data []byte) error {
 		if err := os.Remove(s.path); err != nil {
 			return fmt.Errorf("wal: remove compacted segment: %w", err)
 		}
+	}
+	if l.store != nil {
+		return nil
 	}
 	return l.removeSnapshotsBelow(index)
 }

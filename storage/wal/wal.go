@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,29 @@ type Options struct {
 	// Logger receives a WARN for each torn tail repaired by Open and INFO
 	// for files Open cleans up. nil means slog.Default().
 	Logger *slog.Logger
+	// Snapshots, if not nil, keeps the Log's snapshot instead of the
+	// snap-*.snap files in Dir (a pmem heap, say: see SnapshotStore).
+	// Snapshot files found in Dir are moved into it by Open. nil means
+	// snapshot files.
+	Snapshots SnapshotStore
+}
+
+// SnapshotStore keeps the newest snapshot of one Log outside its directory.
+// The Log calls it from one goroutine at a time.
+type SnapshotStore interface {
+	// Load returns the newest snapshot saved: its index and data (index 0
+	// and nil data if none was ever saved). An error (a damaged snapshot,
+	// an unreadable medium) makes Open fail with it, so it should name
+	// where the snapshot lives.
+	Load() (index uint64, data []byte, err error)
+	// Save makes data the snapshot at index, durably and atomically: once
+	// it returns nil, Load returns (index, data) even after a crash; a
+	// crash during Save leaves the previous snapshot or this one, whole.
+	// On error the previous snapshot must still be the one Load returns.
+	// Save must not keep data after it returns.
+	Save(index uint64, data []byte) error
+	// String names the store (for logs and errors).
+	String() string
 }
 
 // Recovered is what Open found on disk.
@@ -68,6 +92,7 @@ type Log struct {
 	segBytes int64
 	noSync   bool
 	logger   *slog.Logger
+	store    SnapshotStore // nil: snapshot files in dir
 	// syncFile makes a file durable; tests replace it to observe and
 	// block fsyncs. It must not be changed while the Log is in use.
 	syncFile func(*os.File) error
@@ -119,6 +144,7 @@ func Open(opts Options) (*Log, *Recovered, error) {
 		segBytes: opts.SegmentBytes,
 		noSync:   opts.NoSync,
 		logger:   opts.Logger,
+		store:    opts.Snapshots,
 		syncFile: (*os.File).Sync,
 	}
 	if l.segBytes == 0 {
@@ -192,6 +218,11 @@ func (l *Log) recover() (*Recovered, error) {
 			return nil, err
 		}
 		rec.Snapshot, rec.SnapshotIndex = data, idx
+	}
+	if l.store != nil {
+		if err := l.loadStore(rec); err != nil {
+			return nil, err
+		}
 	}
 	l.snapIndex = rec.SnapshotIndex
 
@@ -286,10 +317,41 @@ func (l *Log) recover() (*Recovered, error) {
 			return nil, fmt.Errorf("wal: remove obsolete segment: %w", err)
 		}
 	}
-	if err := l.removeSnapshotsBelow(rec.SnapshotIndex); err != nil {
+	below := rec.SnapshotIndex
+	if l.store != nil {
+		below = math.MaxUint64 // every file was moved into the store
+	}
+	if err := l.removeSnapshotsBelow(below); err != nil {
 		return nil, err
 	}
 	return rec, nil
+}
+
+// loadStore replaces rec's snapshot, read from the files in the directory,
+// with the store's. A file snapshot newer than the store's (the directory
+// was last used with snapshot files) is first saved into the store; the
+// files are removed at the end of recover.
+func (l *Log) loadStore(rec *Recovered) error {
+	idx, data, err := l.store.Load()
+	if err != nil {
+		return fmt.Errorf("wal: load snapshot from %s: %w", l.store, err)
+	}
+	if rec.SnapshotIndex > idx {
+		l.logger.Info("wal: moving the snapshot file into the snapshot store",
+			"file", filepath.Join(l.dir, snapshotName(rec.SnapshotIndex)), "store", l.store.String())
+		if err := l.store.Save(rec.SnapshotIndex, rec.Snapshot); err != nil {
+			return fmt.Errorf("wal: move snapshot into %s: %w", l.store, err)
+		}
+		return nil
+	}
+	switch {
+	case idx == 0:
+		data = nil
+	case data == nil:
+		data = []byte{}
+	}
+	rec.Snapshot, rec.SnapshotIndex = data, idx
+	return nil
 }
 
 // openLastSegment opens the last segment for appending, first truncating
