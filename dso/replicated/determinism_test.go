@@ -175,6 +175,9 @@ type gen struct {
 	r      *rand.Rand
 	seqs   [3]uint64
 	issued []issuedCall
+	// ownKeyOnly makes every withdraw name its target's key, as servers
+	// do (the wrong-key withdraws would not commute with their target).
+	ownKeyOnly bool
 }
 
 type issuedCall struct {
@@ -222,7 +225,7 @@ func (g *gen) next() protocols.Command {
 	case k < 12 && len(g.issued) > 0: // withdraw
 		target := g.issued[len(g.issued)-1-r.IntN(min(len(g.issued), 20))]
 		keyRef := target.ref
-		if r.IntN(5) == 0 {
+		if r.IntN(5) == 0 && !g.ownKeyOnly {
 			keyRef.Key = "k9"
 		}
 		code := []wire.Code{wire.CodeTimeout, wire.CodeCanceled}[r.IntN(2)]
@@ -442,4 +445,94 @@ func TestDeterminismCanFail(t *testing.T) {
 	sb, err = b.Snapshot()
 	require.NoError(t, err)
 	require.NotEqual(t, sa, sb)
+}
+
+// reorder returns cmds in a random order that keeps the relative order of
+// every two commands sharing a key: an order in which a protocol that
+// orders only conflicting commands (atlas, epaxos) may execute them.
+func reorder(r *rand.Rand, cmds []protocols.Command) []protocols.Command {
+	placed := make([]bool, len(cmds))
+	out := make([]protocols.Command, 0, len(cmds))
+	for len(out) < len(cmds) {
+		var ready []int
+		for i, c := range cmds {
+			if placed[i] {
+				continue
+			}
+			free := true
+			for j := range i {
+				if !placed[j] && slices.ContainsFunc(cmds[j].Keys, func(k string) bool { return slices.Contains(c.Keys, k) }) {
+					free = false
+					break
+				}
+			}
+			if free {
+				ready = append(ready, i)
+			}
+		}
+		i := ready[r.IntN(len(ready))]
+		placed[i] = true
+		out = append(out, cmds[i])
+	}
+	return out
+}
+
+// commuted applies the commands of seed in their order to one table and in
+// a reordering (reorder) to another, and returns how their answers (per
+// command) or snapshots differ, or nil.
+func commuted(seed uint64, n int) error {
+	g := newGen(seed)
+	g.ownKeyOnly = true
+	cmds := make([]protocols.Command, n)
+	for i := range cmds {
+		cmds[i] = g.next()
+	}
+	other := reorder(rand.New(rand.NewPCG(seed, 1)), cmds)
+	if slices.EqualFunc(cmds, other, func(x, y protocols.Command) bool { return x.ID == y.ID }) {
+		return fmt.Errorf("seed %d: the reordering kept the order", seed)
+	}
+	run := func(cmds []protocols.Command) (map[protocols.CommandID][]byte, []byte, error) {
+		tab := replicated.New(nil, replicated.Options{})
+		var rec recorder
+		for _, c := range cmds {
+			tab.Apply(c, &rec)
+		}
+		ans := map[protocols.CommandID][]byte{}
+		for _, a := range rec.all {
+			ans[a.ID] = a.Result
+		}
+		snap, err := tab.Snapshot()
+		return ans, snap, err
+	}
+	a1, s1, err := run(cmds)
+	if err != nil {
+		return err
+	}
+	a2, s2, err := run(other)
+	if err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		if !bytes.Equal(a1[c.ID], a2[c.ID]) {
+			r1, e1 := replicated.DecodeResult(a1[c.ID])
+			r2, e2 := replicated.DecodeResult(a2[c.ID])
+			return fmt.Errorf("seed %d: command %s answered %v, %v in one order and %v, %v in the other", seed, c.ID, r1, e1, r2, e2)
+		}
+	}
+	if !bytes.Equal(s1, s2) {
+		return fmt.Errorf("seed %d: snapshots differ (%d and %d bytes)", seed, len(s1), len(s2))
+	}
+	return nil
+}
+
+// TestCommandsOnDifferentKeysCommute: atlas and epaxos execute commands
+// that share no key in any order, so two replicas may apply them in
+// different orders; each command must get the same answer and the
+// snapshots must be byte-identical (they are compared across replicas and
+// restored on any of them). It failed (snapshots differ) while the calls
+// withdrawn before they ran were kept in the order of their withdrawals.
+func TestCommandsOnDifferentKeysCommute(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		require.NoError(t, commuted(seed, 400))
+	}
 }

@@ -16,7 +16,7 @@ import (
 // dso.ParkedPersister.MarshalParked) and the state (uvarint length and
 // bytes); the parked calls, sorted by id: a count, then per call its id
 // (client and sequence, uvarints) and the type and key of the object it
-// waits on; the calls withdrawn before they executed, oldest first (see
+// waits on; the calls withdrawn before they executed, in id order (see
 // withdrawnCalls.appendTo). The order of the calls waiting on one object,
 // and what each waits for, is in that object's state (dso.Waiter.ID names
 // them).

@@ -79,7 +79,7 @@ type Options struct {
 //     otherwise (answered already, not executed yet, unknown, another
 //     object) the withdraw is answered with false, and the target, if it
 //     executes later, is answered with the withdrawal's error and does
-//     not run (the table remembers the last MaxWithdrawn such targets;
+//     not run (the table remembers up to MaxWithdrawn such targets;
 //     EncodeWithdrawParked leaves the target free to run instead);
 //   - a delete (EncodeDelete) removes an object, answered with whether it
 //     existed; the calls parked on it are answered with dso.ErrClosed;
