@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -33,7 +34,7 @@ func init() { root.AddCommand(newBenchDSOCmd()) }
 
 // TypeBenchMultiplier is the object of the throughput benchmark, served by
 // `blossom server --bench-types`: an int64 (initially 1) that mul(f, n)
-// multiplies by f modulo benchModulus, n times, and returns.
+// multiplies by f modulo benchModulus, n times, and returns (see mulMod).
 const TypeBenchMultiplier = "BenchMultiplier"
 
 const benchModulus = 1000003
@@ -51,12 +52,43 @@ func (m *benchMultiplier) Invoke(inv *dso.Invocation) (any, error) {
 	if inv.Err() != nil {
 		return nil, inv.Err()
 	}
-	v := m.v
-	for i := int64(0); i < n; i++ {
-		v = v * f % benchModulus
+	m.v = mulMod(m.v, f, n)
+	return m.v, nil
+}
+
+// mulMod returns v multiplied by f modulo benchModulus, n times, as the
+// Lua script computes it: one modular multiplication per step, each
+// result reduced with a floored modulo (in [0, benchModulus), whatever the
+// signs), and v unchanged if n ≤ 0. The results equal the script's
+// wherever its doubles are exact (|v·f| < 2^53); beyond, they are the
+// exact ones, and no product overflows.
+//
+// Each step is Shoup's multiplication by a fixed factor: with
+// fq = ⌊f·2^64 / M⌋ precomputed, q = ⌊v·fq / 2^64⌋ is the quotient of v·f
+// by M or one less, so v·f − q·M (in wrapping uint64 arithmetic) is the
+// residue or the residue plus M (the latter only for a residue of 0 when
+// M is prime, as it is). The steps keep that redundant form (valid input
+// for the next one) and the last is reduced once: the dependency chain of
+// a step is two multiplications and a subtraction instead of a
+// multiplication, a division by a constant (itself a multiplication,
+// shifts and sign fixes) and a multiplication: 2.8 ns instead of 4.4 ns a
+// step on the benchmark machine.
+func mulMod(v, f, n int64) int64 {
+	if n <= 0 {
+		return v
 	}
-	m.v = v
-	return v, nil
+	const m = benchModulus
+	floor := func(x int64) uint64 { return uint64((x%m + m) % m) }
+	u, fu := floor(v), floor(f)
+	fq, _ := bits.Div64(fu, 0, m) // fu < m: no overflow
+	for i := int64(0); i < n; i++ {
+		q, _ := bits.Mul64(u, fq)
+		u = u*fu - q*m // in [0, 2m)
+	}
+	if u >= m {
+		u -= m
+	}
+	return int64(u)
 }
 
 // MarshalState implements dso.Persister, so that replicas of persistent
