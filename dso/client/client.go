@@ -523,6 +523,10 @@ func describeDialErr(err error) error {
 // errNotDSO is the error for an endpoint that answers in another protocol.
 var errNotDSO = wire.ErrForeign
 
+// errClosedSilently is the error of a connection that the endpoint closed
+// before its first answer.
+var errClosedSilently = errors.New("the endpoint closed the connection without answering (does it want TLS, a client certificate, or is it not a DSO server?)")
+
 // hello authenticates a new connection with token, once per connection.
 func hello(nc net.Conn, br *bufio.Reader, token string, flags uint64, timeout time.Duration, maxFrame int) error {
 	nc.SetDeadline(time.Now().Add(timeout))
@@ -531,6 +535,9 @@ func hello(nc net.Conn, br *bufio.Reader, token string, flags uint64, timeout ti
 		return err
 	}
 	body, err := wire.ReadFrame(br, nil, maxFrame)
+	if errors.Is(err, io.EOF) {
+		return errClosedSilently
+	}
 	if err != nil {
 		return err
 	}
@@ -763,7 +770,7 @@ func (c *conn) readLoop() {
 			case errors.Is(err, wire.ErrForeign):
 				c.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
 			case errors.Is(err, io.EOF) && c.reads.Load() == 0:
-				c.fail(fmt.Errorf("%w: the endpoint closed the connection without answering (does it want TLS, a client certificate, or is it not a DSO server?)", ErrUnavailable))
+				c.fail(fmt.Errorf("%w: %w", ErrUnavailable, errClosedSilently))
 			default:
 				c.fail(fmt.Errorf("%w: read: %v", ErrUnavailable, err))
 			}

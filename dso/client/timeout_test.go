@@ -189,3 +189,30 @@ func TestForeignProtocolIsRecognised(t *testing.T) {
 	require.ErrorContains(t, err, "does not speak the DSO protocol (got HTTP)")
 	require.Equal(t, 1, strings.Count(err.Error(), "dso/client:"), err.Error())
 }
+
+// An endpoint that closes the connection without a word (a TLS server of
+// an older version, say) is described as such, with or without a HELLO
+// first; with a token the client reported a bare "EOF".
+func TestSilentCloseIsExplained(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				nc.Read(make([]byte, 64)) // the first frame, then close
+				nc.Close()
+			}()
+		}
+	}()
+	for _, token := range []string{"tok", ""} {
+		_, err = client.DialOptions(context.Background(), client.Options{Endpoints: []string{l.Addr().String()}, Token: token, RetryFor: 100 * time.Millisecond})
+		require.ErrorIs(t, err, client.ErrUnavailable, "token %q", token)
+		require.ErrorContains(t, err, "closed the connection without answering (does it want TLS", "token %q", token)
+	}
+}

@@ -887,6 +887,20 @@ func (c *conn) releaseBig(all bool) {
 	}
 }
 
+// answerPlain writes one frame on a connection that is being refused and
+// half-closes it, then reads what the client still sends until it closes
+// (for at most a second) so that closing does not reset the connection
+// before the client has read the frame.
+func answerPlain(nc net.Conn, frame []byte) {
+	nc.SetDeadline(time.Now().Add(time.Second))
+	if _, err := nc.Write(frame); err == nil {
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
+		}
+	}
+	nc.Close()
+}
+
 // handshake completes a TLS handshake, if any, within the frame deadline.
 func (c *conn) handshake() bool {
 	tc, ok := c.nc.(*tls.Conn)
@@ -895,6 +909,12 @@ func (c *conn) handshake() bool {
 	}
 	tc.SetDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
 	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil {
+			c.warn("dso: client without TLS; answered that TLS is required and closing connection", "err", err)
+			answerPlain(re.Conn, wire.AppendError(nil, 0, wire.CodeDenied, dso.ErrDenied.Error()+": this endpoint requires TLS (connect with TLS: --tls-ca, Options.TLS)"))
+			return false
+		}
 		c.warn("dso: TLS handshake failed; closing connection", "err", err)
 		return false
 	}
