@@ -488,6 +488,72 @@ func latency(n int, op func(i int) error) (p50, p99 time.Duration, err error) {
 	return ps[0].p50, ps[0].p99, nil
 }
 
+// cpuPerOp collects, over throughput runs, the CPU time per operation of
+// a server process and of this process (the benchmark's clients, whose
+// other work is idle meanwhile), from /proc and getrusage.
+type cpuPerOp struct{ server, client []float64 }
+
+// start notes the CPU times before a run of p; the function it returns
+// notes them after the run's ops operations.
+func (c *cpuPerOp) start(p *benchProc) func(ops float64) {
+	s0, serr := procCPU(p.cmd.Process.Pid)
+	c0 := selfCPU()
+	return func(ops float64) {
+		s1, err := procCPU(p.cmd.Process.Pid)
+		if serr != nil || err != nil || ops <= 0 {
+			return
+		}
+		c.server = append(c.server, float64(s1-s0)/1e3/ops)
+		c.client = append(c.client, float64(selfCPU()-c0)/1e3/ops)
+	}
+}
+
+// String gives the medians in µs.
+func (c cpuPerOp) String() string {
+	if len(c.server) == 0 {
+		return "-"
+	}
+	sv, cl := median(c.server), median(c.client)
+	return fmt.Sprintf("server %.1f µs + client %.1f µs = %.1f µs", sv, cl, sv+cl)
+}
+
+// procCPU returns the user and system CPU time of process pid.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return statCPU(string(b))
+}
+
+// statCPU returns the user and system CPU time in a line of /proc/PID/stat
+// (fields 14 and 15, in clock ticks of 10 ms, the USER_HZ of Linux).
+func statCPU(stat string) (time.Duration, error) {
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces and parentheses: the state is field 3.
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("not a /proc/PID/stat line: %q", stat)
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("not a /proc/PID/stat line: %q", stat)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// selfCPU returns the user and system CPU time of this process.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // throughput runs op from each of the workers in a closed loop for d and
 // returns operations per second.
 func throughput(ctx context.Context, workers int, d time.Duration, op func(w int, rng *rand.Rand) error) (float64, error) {
@@ -681,13 +747,16 @@ func runBenchDSOTo(ctx context.Context, out io.Writer, fl benchDSOFlags, rec *be
 		objKeys[i] = fmt.Sprint("obj", i)
 	}
 	goals := map[string]string{"simple": "≥ 1.3", "complex": "≥ 6"}
+	var cpuLines []string
 	for _, op := range []struct {
 		name string
 		n    int
 	}{{"simple", 1}, {"complex", fl.complexN}} {
 		n := int64(op.n)
 		var bts, rts []float64
+		var bcpu, rcpu cpuPerOp
 		for range fl.rounds {
+			done := bcpu.start(bl)
 			bt, err := throughput(ctx, fl.clients, fl.duration, func(w int, rng *rand.Rand) error {
 				_, err := dso.NewHandle(bcs[w], TypeBenchMultiplier, objKeys[rng.IntN(fl.objects)]).Call(ctx, "mul", int64(3), n)
 				return err
@@ -695,18 +764,26 @@ func runBenchDSOTo(ctx context.Context, out io.Writer, fl benchDSOFlags, rec *be
 			if err != nil {
 				return &exitError{1, err}
 			}
+			done(bt * fl.duration.Seconds())
 			bts = append(bts, bt)
 			if rd == nil {
 				continue
 			}
+			done = rcpu.start(rd)
 			rt, err := throughput(ctx, fl.clients, fl.duration, func(w int, rng *rand.Rand) error {
 				return rcs[w].EvalSha(ctx, sha, []string{objKeys[rng.IntN(fl.objects)]}, "3", strconv.Itoa(op.n)).Err()
 			})
 			if err != nil {
 				return &exitError{1, err}
 			}
+			done(rt * fl.duration.Seconds())
 			rts = append(rts, rt)
 		}
+		line := fmt.Sprintf("  CPU per %s operation, median of the runs: Blossom %s", op.name, bcpu)
+		if rd != nil {
+			line += fmt.Sprintf("; Redis %s", rcpu)
+		}
+		cpuLines = append(cpuLines, line)
 		label := fmt.Sprintf("%s (%d multiplication", op.name, op.n)
 		if op.n > 1 {
 			label += "s"
@@ -721,6 +798,9 @@ func runBenchDSOTo(ctx context.Context, out io.Writer, fl benchDSOFlags, rec *be
 		rt := median(rts)
 		rec.add("throughput_"+op.name, "redis", "ops_per_s", rt)
 		fmt.Fprintf(out, "  %-34s %12.0f %12.0f %7.2f× (goal %s)\n", label, bt, rt, bt/rt, goals[op.name])
+	}
+	for _, l := range cpuLines {
+		fmt.Fprintln(out, l)
 	}
 	for _, bc := range bcs {
 		bc.Close()

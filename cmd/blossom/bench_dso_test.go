@@ -83,6 +83,22 @@ func TestMulModIsTheFlooredModularProduct(t *testing.T) {
 	check(1, 3, 10000)
 }
 
+// TestStatCPU reads utime and stime (fields 14 and 15) of a /proc/PID/stat
+// line whose command name holds spaces and a parenthesis.
+func TestStatCPU(t *testing.T) {
+	t.Parallel()
+	line := "4242 (a b) c) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 31 0 0 20 0 12 0 100 1000000 500 18446744073709551615"
+	d, err := statCPU(line)
+	if err != nil || d != 2810*time.Millisecond {
+		t.Fatalf("statCPU: %v, %v; want 2.81s", d, err)
+	}
+	for _, bad := range []string{"", "4242 (x) S 1 2", "4242 (x) S 1 2 3 4 5 6 7 8 9 10 u s"} {
+		if _, err := statCPU(bad); err == nil {
+			t.Errorf("statCPU(%q) accepted", bad)
+		}
+	}
+}
+
 // TestRedisClientSpeaksRESP2 serves the benchmark's go-redis client from a
 // scripted server: it must speak RESP2 (HELLO 2, no CLIENT SETINFO), send
 // SET (go-redis sends command names in lower case) with the value's bytes as
