@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"math"
+	"math/big"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,6 +41,61 @@ func TestBenchMultiplierMatchesTheLuaScript(t *testing.T) {
 	}
 	if _, err := m.Invoke(dso.NewInvocation(dso.Ref{}, "mul", []any{"x", int64(1)}, nil)); err == nil {
 		t.Fatal("bad argument accepted")
+	}
+}
+
+// TestMulModIsTheFlooredModularProduct checks mulMod against big-integer
+// arithmetic, one floored modulo per step as the Lua script's % does, on
+// factors and states of every sign and size (int64 products would
+// overflow), and n ≤ 0 leaving the state alone as the script's empty loop
+// does.
+func TestMulModIsTheFlooredModularProduct(t *testing.T) {
+	t.Parallel()
+	ref := func(v, f, n int64) int64 {
+		if n <= 0 {
+			return v
+		}
+		m, x, bf := big.NewInt(benchModulus), big.NewInt(v), big.NewInt(f)
+		for i := int64(0); i < n; i++ {
+			x.Mod(x.Mul(x, bf), m) // Euclidean: in [0, m) for m > 0
+		}
+		return x.Int64()
+	}
+	edges := []int64{0, 1, 2, 3, -1, -3, benchModulus - 1, benchModulus, benchModulus + 1, -benchModulus,
+		1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64}
+	check := func(v, f, n int64) {
+		if got, want := mulMod(v, f, n), ref(v, f, n); got != want {
+			t.Fatalf("mulMod(%d, %d, %d) = %d, want %d", v, f, n, got, want)
+		}
+	}
+	for _, v := range edges {
+		for _, f := range edges {
+			for _, n := range []int64{-1, 0, 1, 2, 7} {
+				check(v, f, n)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		check(int64(rng.Uint64()), int64(rng.Uint64()), rng.Int64N(40))
+		check(rng.Int64N(benchModulus), rng.Int64N(benchModulus), rng.Int64N(40))
+	}
+	check(1, 3, 10000)
+}
+
+// TestStatCPU reads utime and stime (fields 14 and 15) of a /proc/PID/stat
+// line whose command name holds spaces and a parenthesis.
+func TestStatCPU(t *testing.T) {
+	t.Parallel()
+	line := "4242 (a b) c) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 31 0 0 20 0 12 0 100 1000000 500 18446744073709551615"
+	d, err := statCPU(line)
+	if err != nil || d != 2810*time.Millisecond {
+		t.Fatalf("statCPU: %v, %v; want 2.81s", d, err)
+	}
+	for _, bad := range []string{"", "4242 (x) S 1 2", "4242 (x) S 1 2 3 4 5 6 7 8 9 10 u s"} {
+		if _, err := statCPU(bad); err == nil {
+			t.Errorf("statCPU(%q) accepted", bad)
+		}
 	}
 }
 

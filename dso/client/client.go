@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -135,6 +136,7 @@ type Client struct {
 	opts    Options
 	ring    *ring.Ring
 	nodes   map[string]*node
+	only    *node // the node of a one-node ring, else nil
 	session *session
 
 	topoMu  sync.Mutex
@@ -194,7 +196,24 @@ func DialOptions(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.ring = r
+	if ms := r.Nodes(); len(ms) == 1 {
+		c.only = c.node(ms[0])
+	}
 	return c, nil
+}
+
+// route returns the node that owns ref and the connection slot of ref on
+// it. A one-node cluster skips the ring, and a node of one connection the
+// hash.
+func (c *Client) route(ref dso.Ref) (*node, int) {
+	n := c.only
+	if n == nil {
+		n = c.node(c.ring.Owner(ref.Type, ref.Key))
+	}
+	if len(n.conns) == 1 {
+		return n, 0
+	}
+	return n, int(ring.HashRef(ref.Type, ref.Key) >> 32)
 }
 
 func cmpErr(a, b error) error {
@@ -258,14 +277,13 @@ func (c *Client) call(ctx context.Context, ref dso.Ref, method string, args, cto
 		c.created[ref] = struct{}{}
 	}
 	c.mu.Unlock()
-	h := ring.HashRef(ref.Type, ref.Key)
-	n := c.node(c.ring.Owner(ref.Type, ref.Key))
+	n, slot := c.route(ref)
 	timeout := uint64(0)
 	if dl, ok := ctx.Deadline(); ok {
 		ms := math.Ceil(float64(time.Until(dl)) / float64(time.Millisecond))
 		timeout = uint64(max(ms, 1))
 	}
-	v, inc, err := n.requestInc(ctx, int(h>>32), 0, func(b []byte, id uint64) ([]byte, error) {
+	v, inc, err := n.requestInc(ctx, slot, 0, func(b []byte, id uint64) ([]byte, error) {
 		return wire.AppendCall(b, id, timeout, ref.Type, ref.Key, method, args, ctor)
 	})
 	return v, inc, err
@@ -505,6 +523,10 @@ func describeDialErr(err error) error {
 // errNotDSO is the error for an endpoint that answers in another protocol.
 var errNotDSO = wire.ErrForeign
 
+// errClosedSilently is the error of a connection that the endpoint closed
+// before its first answer.
+var errClosedSilently = errors.New("the endpoint closed the connection without answering (does it want TLS, a client certificate, or is it not a DSO server?)")
+
 // hello authenticates a new connection with token, once per connection.
 func hello(nc net.Conn, br *bufio.Reader, token string, flags uint64, timeout time.Duration, maxFrame int) error {
 	nc.SetDeadline(time.Now().Add(timeout))
@@ -513,6 +535,9 @@ func hello(nc net.Conn, br *bufio.Reader, token string, flags uint64, timeout ti
 		return err
 	}
 	body, err := wire.ReadFrame(br, nil, maxFrame)
+	if errors.Is(err, io.EOF) {
+		return errClosedSilently
+	}
 	if err != nil {
 		return err
 	}
@@ -745,7 +770,7 @@ func (c *conn) readLoop() {
 			case errors.Is(err, wire.ErrForeign):
 				c.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
 			case errors.Is(err, io.EOF) && c.reads.Load() == 0:
-				c.fail(fmt.Errorf("%w: the endpoint closed the connection without answering (does it want TLS, a client certificate, or is it not a DSO server?)", ErrUnavailable))
+				c.fail(fmt.Errorf("%w: %w", ErrUnavailable, errClosedSilently))
 			default:
 				c.fail(fmt.Errorf("%w: read: %v", ErrUnavailable, err))
 			}
@@ -773,6 +798,12 @@ func (c *conn) readLoop() {
 			ch <- result{v: r.Value, inc: r.Incarnation}
 		} else {
 			ch <- result{err: &dso.RemoteError{Code: r.Code, Msg: r.Msg}}
+		}
+		if br.Buffered() == 0 {
+			// The next read goes to the socket and, most often, finds
+			// nothing yet: let the caller just made ready run first
+			// instead of after that system call.
+			runtime.Gosched()
 		}
 	}
 }

@@ -165,27 +165,51 @@ func TestListNamesTheNodeThatDidNotAnswer(t *testing.T) {
 	require.ElementsMatch(t, want, got)
 }
 
-// Defect 13: a non-DSO endpoint gave "frame too large: 1213486160 bytes".
-func TestForeignProtocolIsRecognised(t *testing.T) {
-	t.Parallel()
+// fakeEndpoint listens on loopback until the test ends, runs serve on each
+// connection it accepts and then closes the connection; it returns the
+// address.
+func fakeEndpoint(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			nc, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go func() { // an HTTP server's answer to a request it cannot parse
-				nc.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			go func() {
+				serve(nc)
 				nc.Close()
 			}()
 		}
 	}()
-	_, err = client.DialOptions(context.Background(), client.Options{Endpoints: []string{l.Addr().String()}})
+	return l.Addr().String()
+}
+
+// Defect 13: a non-DSO endpoint gave "frame too large: 1213486160 bytes".
+func TestForeignProtocolIsRecognised(t *testing.T) {
+	t.Parallel()
+	addr := fakeEndpoint(t, func(nc net.Conn) { // an HTTP server's answer to a request it cannot parse
+		nc.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	})
+	_, err := client.DialOptions(context.Background(), client.Options{Endpoints: []string{addr}})
 	require.ErrorIs(t, err, client.ErrUnavailable)
 	require.ErrorIs(t, err, wire.ErrForeign)
 	require.ErrorContains(t, err, "does not speak the DSO protocol (got HTTP)")
 	require.Equal(t, 1, strings.Count(err.Error(), "dso/client:"), err.Error())
+}
+
+// An endpoint that closes the connection without a word (a TLS server of
+// an older version, say) is described as such, with or without a HELLO
+// first; with a token the client reported a bare "EOF".
+func TestSilentCloseIsExplained(t *testing.T) {
+	t.Parallel()
+	addr := fakeEndpoint(t, func(nc net.Conn) { nc.Read(make([]byte, 64)) }) // the first frame, then close
+	for _, token := range []string{"tok", ""} {
+		_, err := client.DialOptions(context.Background(), client.Options{Endpoints: []string{addr}, Token: token, RetryFor: 100 * time.Millisecond})
+		require.ErrorIs(t, err, client.ErrUnavailable, "token %q", token)
+		require.ErrorContains(t, err, "closed the connection without answering (does it want TLS", "token %q", token)
+	}
 }

@@ -109,3 +109,19 @@ func TestMutualTLSRefusesClientsWithoutCertificate(t *testing.T) {
 	_, err = client.DialOptions(context.Background(), client.Options{Endpoints: cl.Endpoints, RetryFor: 100 * time.Millisecond, DialTimeout: 2 * time.Second})
 	require.Error(t, err)
 }
+
+// A client without TLS dialling a TLS server is told that the server wants
+// TLS (it got "node unavailable: ...: EOF" when it sent a token first: the
+// server closed the connection on the failed handshake without a word).
+func TestPlainClientOfATLSServerIsToldToUseTLS(t *testing.T) {
+	t.Parallel()
+	cl, _ := tlsCluster(t)
+	for _, token := range []string{"admin-token", ""} {
+		_, err := client.DialOptions(context.Background(), client.Options{Endpoints: cl.Endpoints, Token: token,
+			RetryFor: 100 * time.Millisecond, DialTimeout: 5 * time.Second})
+		require.Error(t, err, "token %q", token)
+		t.Logf("token %q: %v", token, err)
+		require.ErrorIs(t, err, dso.ErrDenied, "token %q", token)
+		require.Contains(t, err.Error(), "requires TLS", "token %q", token)
+	}
+}

@@ -767,10 +767,9 @@ type conn struct {
 	nc net.Conn
 	br *bufio.Reader
 
-	wmu    sync.Mutex // guards bw and broken
-	bw     *bufio.Writer
+	wmu    sync.Mutex // guards out and broken
+	out    []byte     // replies not written yet, encoded in place
 	broken bool
-	buf    []byte // reply encoding buffer of the read loop
 
 	amu     sync.Mutex // guards async and done
 	async   []byte     // replies of released waiters, written by asyncWriter
@@ -808,14 +807,25 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	c := &conn{s: s, nc: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), rights: rights}
 	c.br = bufio.NewReaderSize(countReader{c}, readBufSize)
-	c.bw = bufio.NewWriterSize(countWriter{c}, 16<<10)
 	return c
 }
 
 // readBufSize is the size of a connection's read buffer: a frame up to
 // this size is decoded in place; a larger one is read into a buffer that
-// grows as its bytes arrive.
-const readBufSize = 16 << 10
+// grows as its bytes arrive (from bigStart bytes).
+const readBufSize = 8 << 10
+
+// bigStart is the first size of the buffer of a body larger than
+// readBufSize.
+const bigStart = 32 << 10
+
+// Bounds of a connection's reply buffer: replies are written out once
+// writeBatch bytes wait, and a buffer grown above keptOut is dropped
+// after it is written (so an idle connection holds little).
+const (
+	writeBatch = 16 << 10
+	keptOut    = 16 << 10
+)
 
 // errBudget reports that the server-wide bound on buffered request bytes
 // was reached.
@@ -857,7 +867,7 @@ func (c *conn) peek(k int) ([]byte, error) {
 }
 
 // readBig reads a body of n > readBufSize bytes. Its buffer grows only as
-// bytes arrive (to at most twice what came, plus one read buffer), each
+// bytes arrive (to at most twice what came, or bigStart), each
 // growth reserved from the server-wide budget; every wait is bounded by
 // the frame deadline.
 func (c *conn) readBig(n int) ([]byte, error) {
@@ -870,7 +880,7 @@ func (c *conn) readBig(n int) ([]byte, error) {
 			}
 		}
 		if len(buf) == cap(buf) {
-			newCap := min(n, max(2*cap(buf), 2*readBufSize))
+			newCap := min(n, max(2*cap(buf), bigStart))
 			grow := int64(newCap - cap(buf))
 			if c.s.buffered.Add(grow) > c.s.cfg.MaxBuffered {
 				c.s.buffered.Add(-grow)
@@ -901,6 +911,20 @@ func (c *conn) releaseBig(all bool) {
 	}
 }
 
+// answerPlain writes one frame on a connection that is being refused and
+// half-closes it, then reads what the client still sends until it closes
+// (for at most a second) so that closing does not reset the connection
+// before the client has read the frame.
+func answerPlain(nc net.Conn, frame []byte) {
+	nc.SetDeadline(time.Now().Add(time.Second))
+	if _, err := nc.Write(frame); err == nil {
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
+		}
+	}
+	nc.Close()
+}
+
 // handshake completes a TLS handshake, if any, within the frame deadline.
 func (c *conn) handshake() bool {
 	tc, ok := c.nc.(*tls.Conn)
@@ -909,6 +933,12 @@ func (c *conn) handshake() bool {
 	}
 	tc.SetDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
 	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil {
+			c.warn("dso: client without TLS; answered that TLS is required and closing connection", "err", err)
+			answerPlain(re.Conn, wire.AppendError(nil, 0, wire.CodeDenied, dso.ErrDenied.Error()+": this endpoint requires TLS (connect with TLS: --tls-ca, Options.TLS)"))
+			return false
+		}
 		c.warn("dso: TLS handshake failed; closing connection", "err", err)
 		return false
 	}
@@ -1229,14 +1259,8 @@ func (c *conn) asyncWriter() {
 		if len(out) > 0 {
 			c.wmu.Lock()
 			if !c.broken {
-				if _, err := c.bw.Write(out); err == nil {
-					err = c.bw.Flush()
-					if err != nil {
-						c.broken = true
-					}
-				} else {
-					c.broken = true
-				}
+				c.out = append(c.out, out...)
+				c.flushLocked()
 			}
 			c.wmu.Unlock()
 		}
@@ -1246,36 +1270,39 @@ func (c *conn) asyncWriter() {
 	}
 }
 
-// write appends one reply frame and flushes if asked.
+// write appends one reply frame, encoded by enc in place, and writes the
+// replies out if asked or if writeBatch bytes wait.
 func (c *conn) write(enc func([]byte) []byte, flush bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.broken {
 		return
 	}
-	c.buf = enc(c.buf[:0])
-	if _, err := c.bw.Write(c.buf); err != nil {
-		c.broken = true
-		return
-	}
-	if flush {
-		if err := c.bw.Flush(); err != nil {
-			c.broken = true
-		}
-	}
-	if cap(c.buf) > 1<<20 {
-		c.buf = nil
+	c.out = enc(c.out)
+	if flush || len(c.out) >= writeBatch {
+		c.flushLocked()
 	}
 }
 
 func (c *conn) flush() {
 	c.wmu.Lock()
-	if !c.broken && c.bw.Buffered() > 0 {
-		if err := c.bw.Flush(); err != nil {
-			c.broken = true
-		}
-	}
+	c.flushLocked()
 	c.wmu.Unlock()
+}
+
+// flushLocked writes the waiting replies, with wmu held.
+func (c *conn) flushLocked() {
+	if c.broken || len(c.out) == 0 {
+		return
+	}
+	if _, err := (countWriter{c}).Write(c.out); err != nil {
+		c.broken = true
+	}
+	if cap(c.out) > keptOut {
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
 }
 
 // shutdown closes the connection and withdraws its parked calls.
