@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
@@ -296,6 +297,7 @@ func newObjectCmd(spec dsoObjectSpec) *cobra.Command {
 	var name, combiner string
 	var inc int64
 	var persistent bool
+	var level string
 	var df dsoClientFlags
 	ctorVals := make([]int64, len(spec.ctor))
 	cmd := &cobra.Command{
@@ -378,6 +380,13 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 			if persistent {
 				caller = c.Persistent()
 			}
+			if cmd.Flags().Changed("level") {
+				l, err := degradable.ParseLevel(level)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				caller = c.Persistent().At(l)
+			}
 			var v any
 			if spec.typ == dso.TypeScalableCyclicBarrier {
 				if method != "await" {
@@ -401,6 +410,7 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 	f := cmd.Flags()
 	f.StringVarP(&name, "name", "n", "", "name (key) of the object")
 	f.BoolVar(&persistent, "persistent", false, "the persistent object of that name, replicated by the cluster's protocol (servers started with --rf), not the ephemeral one")
+	f.StringVar(&level, "level", "linearizable", "degradation level of the persistent object (implies --persistent), chosen at its first call and kept: linearizable, sequential (ordered updates, local reads) or weak (local updates merged in the background; only the updates that commute)")
 	df.add(cmd, false)
 	if spec.typ == dso.TypeCounter || spec.typ == dso.TypeAtomicLong || spec.typ == dso.TypeAtomicInt {
 		f.Int64VarP(&inc, "increment", "i", 1, "amount, passed as the first argument")
