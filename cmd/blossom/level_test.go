@@ -35,3 +35,32 @@ func TestObjectCommandsLevel(t *testing.T) {
 		t.Fatalf("--level strong: %v", err)
 	}
 }
+
+// TestDegradableBenchDSO runs `degradable-bench --target dso` at a tiny
+// size: the table has a row per type and level (the weak queue "not
+// offered"), and Retwis's counters count every add and tweet at every
+// level (the command fails otherwise).
+func TestDegradableBenchDSO(t *testing.T) {
+	cmd := newDegradableBenchCmd()
+	out := &syncBuffer{}
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	cmd.SetArgs([]string{"--target", "dso", "--types", "counter,queue", "--repeat", "1", "--dso-clients", "4", "--dso-conns", "2",
+		"--dso-objects", "2", "--dso-duration", "150ms", "--dso-retwis-users", "10"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"counter  linearizable", "counter          weak", "queue          weak  not offered", "retwis          weak"} {
+		if !strings.Contains(strings.Join(strings.Fields(got), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("no %q row in:\n%s", want, got)
+		}
+	}
+	cmd = newDegradableBenchCmd()
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	cmd.SetArgs([]string{"--target", "moon"})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "want local or dso") {
+		t.Fatalf("--target moon: %v", err)
+	}
+}
