@@ -399,4 +399,3 @@ func dsoLevels(repeat int, run func(degradable.Level) (workload.Result, error)) 
 		return res, err
 	})
 }
-
