@@ -50,10 +50,12 @@ weak-merge levels beside it): --dso-clients client goroutines over
 objects), each run --dso-duration long. The DSO mixes use the updates the
 weak level offers at every level (see degradable-bench --help's
 --target): counter 90% add / 10% read, at the weak level through a
-per-client segment (degradable/remote); set 50% contains / 50% add; map
+per-client segment (degradable/remote); set 50% contains / 50% add, at
+the weak level through a per-client segment too; map
 50% get / 50% merge(sum); queue (a List) 50% add / 50% removeAt(0), not
 offered at the weak level. Retwis on the DSO: follows and tweets into
-grow-only sets, no unfollow, a tweet's fan-out capped at 8 followers.`,
+grow-only sets, no unfollow, a tweet's fan-out capped at 8 followers; at
+the weak level its counters and sets are per-client segments.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()

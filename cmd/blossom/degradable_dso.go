@@ -97,7 +97,8 @@ var errNotOffered = errors.New("not offered at this level")
 
 // objects runs type typ's mix at level l for the run's duration:
 // counter 90% add 1 / 10% read (at the weak level through a per-client
-// segment, remote.Counter); set 50% contains / 50% add; map 50% get / 50%
+// segment, remote.Counter); set 50% contains / 50% add (at the weak level
+// through a per-client segment, remote.Set); map 50% get / 50%
 // merge(k, 1, sum) (the updates the weak level offers, at every level);
 // queue (a List) 50% add / 50% removeAt(0), not offered at the weak level.
 func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) (workload.Result, error) {
@@ -143,6 +144,35 @@ func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) 
 			}
 		})
 	case "set":
+		if l == degradable.Weak {
+			fs := make([]*remote.Flusher, b.clients)
+			segs := make([]*remote.Set, b.clients)
+			for i := range segs {
+				var err error
+				if fs[i], err = remote.NewFlusher(remote.DefaultFlushEvery); err != nil {
+					return workload.Result{}, err
+				}
+				if segs[i], err = remote.NewSet(b.caller(i, l), name(i%b.nobjects), fs[i]); err != nil {
+					return workload.Result{}, err
+				}
+			}
+			res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
+				s := segs[i]
+				return func(r *rand.Rand) error {
+					if e := int64(r.IntN(1024)); r.IntN(2) == 0 {
+						_, err := s.Contains(ctx, e)
+						return err
+					}
+					return s.Add(int64(r.IntN(1024)))
+				}
+			})
+			for _, f := range fs {
+				if ferr := f.Close(ctx); err == nil {
+					err = ferr
+				}
+			}
+			return res, err
+		}
 		return b.timed(ctx, func(i int) func(*rand.Rand) error {
 			h := dso.NewSet(b.caller(i, l), name(i%b.nobjects))
 			return func(r *rand.Rand) error {
@@ -241,8 +271,9 @@ func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) 
 // counter, then the tweet id added to the author's timeline and to those
 // of up to 8 of its followers) and timeline read (the timeline's
 // members). Timelines are grow-only sets of tweet ids and there is no
-// unfollow: the updates the weak level offers. Counters are per-client
-// segments at the weak level. After the run the counters must count every
+// unfollow: the updates the weak level offers. At the weak level the
+// counters and sets are per-client segments (degradable/remote), the sets
+// flushed by one Flusher per client. After the run the counters must count every
 // add and tweet (checked, once the weak replicas have converged).
 func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Result, error) {
 	p := fmt.Sprintf("rt%d-%v/", b.run.Add(1), l)
@@ -281,13 +312,36 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 	var next atomic.Int64
 	next.Store(int64(b.users))
 	var cs []counter
+	var flushers []*remote.Flusher
 	var csMu sync.Mutex
 	res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
 		c := b.caller(i, l)
 		nu, np := counters(i, p+"users"), counters(i, posts)
+		var f *remote.Flusher
+		if l == degradable.Weak {
+			f, _ = remote.NewFlusher(remote.DefaultFlushEvery) // the period is valid
+		}
 		csMu.Lock()
 		cs = append(cs, nu, np)
+		if f != nil {
+			flushers = append(flushers, f)
+		}
 		csMu.Unlock()
+		segs := map[string]*remote.Set{}
+		set := func(key string) setOps {
+			if f == nil {
+				return rpcSet{dso.NewSet(c, key), ctx}
+			}
+			s := segs[key]
+			if s == nil {
+				var err error
+				if s, err = remote.NewSet(c, key, f); err != nil {
+					panic(err) // the caller is at the weak level
+				}
+				segs[key] = s
+			}
+			return segSet{s, ctx}
+		}
 		var zipf *rand.Zipf
 		var seq int64
 		return func(r *rand.Rand) error {
@@ -302,12 +356,10 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 					return err
 				}
 				adds.Add(1)
-				_, err := dso.NewSet(c, p+"users").Add(ctx, id)
-				return err
+				return set(p + "users").add(id)
 			case x < 20:
 				v := int(zipf.Uint64())
-				_, err := dso.NewSet(c, fmt.Sprint(p, "followers/", v)).Add(ctx, int64(u))
-				return err
+				return set(fmt.Sprint(p, "followers/", v)).add(int64(u))
 			case x < 50:
 				seq++
 				id := int64(i)<<40 | seq
@@ -315,7 +367,7 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 					return err
 				}
 				tweets.Add(1)
-				fs, err := dso.NewSet(c, fmt.Sprint(p, "followers/", u)).Members(ctx)
+				fs, err := set(fmt.Sprint(p, "followers/", u)).members()
 				if err != nil {
 					return err
 				}
@@ -326,17 +378,22 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 					}
 				}
 				for _, t := range targets {
-					if _, err := dso.NewSet(c, fmt.Sprint(p, "timeline/", t)).Add(ctx, id); err != nil {
+					if err := set(fmt.Sprint(p, "timeline/", t)).add(id); err != nil {
 						return err
 					}
 				}
 				return nil
 			default:
-				_, err := dso.NewSet(c, fmt.Sprint(p, "timeline/", u)).Members(ctx)
+				_, err := set(fmt.Sprint(p, "timeline/", u)).members()
 				return err
 			}
 		}
 	})
+	for _, f := range flushers {
+		if ferr := f.Close(ctx); err == nil {
+			err = ferr
+		}
+	}
 	for _, c := range cs {
 		if cerr := c.close(); err == nil {
 			err = cerr
@@ -366,6 +423,33 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 	}
 	return res, nil
 }
+
+// setOps are the set operations of Retwis.
+type setOps interface {
+	add(e int64) error
+	members() ([]any, error)
+}
+
+// rpcSet calls the set for every operation.
+type rpcSet struct {
+	h   dso.Set
+	ctx context.Context
+}
+
+func (s rpcSet) add(e int64) error {
+	_, err := s.h.Add(s.ctx, e)
+	return err
+}
+func (s rpcSet) members() ([]any, error) { return s.h.Members(s.ctx) }
+
+// segSet works on a weak set's segment.
+type segSet struct {
+	s   *remote.Set
+	ctx context.Context
+}
+
+func (s segSet) add(e int64) error       { return s.s.Add(e) }
+func (s segSet) members() ([]any, error) { return s.s.Members(s.ctx) }
 
 // rpcCounter adds through one call per addition.
 type rpcCounter struct {
