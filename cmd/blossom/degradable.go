@@ -47,9 +47,8 @@ started in this process, its servers and replicas talking over loopback
 TCP (paxos with --dso-protocol, rf 3, no fsync, the sequential and
 weak-merge levels beside it): --dso-clients client goroutines over
 --dso-conns connections, --dso-objects objects per type (many clients, few
-objects), each run --dso-duration long. The DSO mixes use the updates the
-weak level offers at every level (see degradable-bench --help's
---target): counter 90% add / 10% read, at the weak level through a
+objects), each run --dso-duration long. The DSO mixes use, at every
+level, the updates the weak level offers: counter 90% add / 10% read, at the weak level through a
 per-client segment (degradable/remote); set 50% contains / 50% add, at
 the weak level through a per-client segment too; map
 50% get / 50% merge(sum); queue (a List) 50% add / 50% removeAt(0), not

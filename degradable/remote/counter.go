@@ -1,7 +1,9 @@
 // Package remote holds the client side of degradable objects on the DSO:
-// a weak counter's per-client segment, which applies its client's
-// additions locally at once and sends their sum to the counter's weak
-// replicas in the background, so that an addition costs no round trip.
+// per-client segments of weak objects, which apply their client's updates
+// locally at once and send them to the object's weak replicas in the
+// background, so that an update costs no round trip: a counter's segment
+// (Counter) sends the sum of its additions; a grow-only set's (Set) its
+// new elements, flushed by one Flusher per client for all its sets.
 //
 // The counter lives on the DSO as a persistent Counter of the weak level
 // (client.Persistent.At(degradable.Weak), replicated by the weak-merge
