@@ -75,6 +75,26 @@ func PullEvery(k int) Option { return func(c *config) { c.pullEvery = k } }
 // FlushEvery sets the period of the background flush (d > 0).
 func FlushEvery(d time.Duration) Option { return func(c *config) { c.flushEvery = d } }
 
+// newConfig applies opts and checks them and p, for a segment of kind.
+func newConfig(kind string, p *client.Persistent, opts []Option) (config, error) {
+	cfg := config{pullEvery: DefaultPullEvery, flushEvery: DefaultFlushEvery}
+	for _, o := range opts {
+		if o == nil {
+			return cfg, errors.New("remote: nil Option")
+		}
+		o(&cfg)
+	}
+	switch {
+	case p == nil || p.Level() != degradable.Weak:
+		return cfg, fmt.Errorf("remote: a %s segment needs the weak level (Persistent.At(degradable.Weak))", kind)
+	case cfg.pullEvery < 1:
+		return cfg, fmt.Errorf("remote: PullEvery(%d), want at least 1", cfg.pullEvery)
+	case cfg.flushEvery <= 0:
+		return cfg, fmt.Errorf("remote: FlushEvery(%v), want more than 0", cfg.flushEvery)
+	}
+	return cfg, nil
+}
+
 // ErrClosed is returned by the calls on a closed Counter.
 var ErrClosed = errors.New("remote: counter segment closed")
 
@@ -101,20 +121,9 @@ type Counter struct {
 // calls; p must call the weak level (Persistent.At(degradable.Weak)). It
 // starts the background flush, which Close stops.
 func NewCounter(p *client.Persistent, key string, opts ...Option) (*Counter, error) {
-	cfg := config{pullEvery: DefaultPullEvery, flushEvery: DefaultFlushEvery}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("remote: nil Option")
-		}
-		o(&cfg)
-	}
-	switch {
-	case p == nil || p.Level() != degradable.Weak:
-		return nil, fmt.Errorf("remote: a counter segment needs the weak level (Persistent.At(degradable.Weak))")
-	case cfg.pullEvery < 1:
-		return nil, fmt.Errorf("remote: PullEvery(%d), want at least 1", cfg.pullEvery)
-	case cfg.flushEvery <= 0:
-		return nil, fmt.Errorf("remote: FlushEvery(%v), want more than 0", cfg.flushEvery)
+	cfg, err := newConfig("counter", p, opts)
+	if err != nil {
+		return nil, err
 	}
 	c := &Counter{h: dso.NewCounter(p, key), cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.background()

@@ -126,6 +126,27 @@ func run(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, opts ...Opt
 	return clients * adds, nil
 }
 
+// converge waits until every node's weak table (level 2 of group 0) has
+// the same snapshot.
+func converge(ctx context.Context, t *testing.T, rep *dsotest.Replicated) {
+	t.Helper()
+	for {
+		snaps := map[string]bool{}
+		for _, ep := range rep.Endpoints() {
+			require.NoError(t, rep.Node(ep).Host().InspectLevel(ctx, 0, 2, func(sm replica.StateMachine) {
+				b, err := sm.(*replicated.Table).Snapshot()
+				require.NoError(t, err)
+				snaps[string(b)] = true
+			}))
+		}
+		if len(snaps) == 1 {
+			return
+		}
+		require.NoError(t, ctx.Err(), "the weak replicas never converged")
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestCounterSegments checks the weak counter's segments on a three-node
 // cluster with a replica crashed and restarted midway: every client's
 // reads are read-your-writes and monotonic, and once every segment has
@@ -137,21 +158,7 @@ func TestCounterSegments(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		snaps := map[string]bool{}
-		for _, ep := range rep.Endpoints() {
-			require.NoError(t, rep.Node(ep).Host().InspectLevel(ctx, 0, 2, func(sm replica.StateMachine) {
-				b, err := sm.(*replicated.Table).Snapshot()
-				require.NoError(t, err)
-				snaps[string(b)] = true
-			}))
-		}
-		if len(snaps) == 1 {
-			break
-		}
-		require.NoError(t, ctx.Err(), "the weak replicas never converged")
-		time.Sleep(10 * time.Millisecond)
-	}
+	converge(ctx, t, rep)
 	c, err := client.Dial(ctx, cl.Endpoints...)
 	require.NoError(t, err)
 	defer c.Close()

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 )
@@ -42,20 +41,12 @@ type Set struct {
 // NewSet returns a segment of the weak Set key of the DSO that p calls
 // (p must call the weak level), flushed by f.
 func NewSet(p *client.Persistent, key string, f *Flusher, opts ...Option) (*Set, error) {
-	cfg := config{pullEvery: DefaultPullEvery, flushEvery: DefaultFlushEvery}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("remote: nil Option")
-		}
-		o(&cfg)
+	cfg, err := newConfig("set", p, opts)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case p == nil || p.Level() != degradable.Weak:
-		return nil, fmt.Errorf("remote: a set segment needs the weak level (Persistent.At(degradable.Weak))")
-	case f == nil:
+	if f == nil {
 		return nil, errors.New("remote: a set segment needs a Flusher")
-	case cfg.pullEvery < 1:
-		return nil, fmt.Errorf("remote: PullEvery(%d), want at least 1", cfg.pullEvery)
 	}
 	return &Set{h: dso.NewSet(p, key), cfg: cfg, f: f, own: map[any]bool{}, merged: map[any]bool{}, reads: cfg.pullEvery - 1}, nil
 }

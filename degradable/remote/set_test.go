@@ -13,9 +13,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
-	"github.com/blossom-dso/blossom/dso/replicated"
 	"github.com/blossom-dso/blossom/dso/ring"
-	"github.com/blossom-dso/blossom/replica"
 )
 
 // checkSetReads checks one client's reads of a grow-only set: each read
@@ -143,21 +141,7 @@ func TestSetSegments(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		snaps := map[string]bool{}
-		for _, ep := range rep.Endpoints() {
-			require.NoError(t, rep.Node(ep).Host().InspectLevel(ctx, 0, 2, func(sm replica.StateMachine) {
-				b, err := sm.(*replicated.Table).Snapshot()
-				require.NoError(t, err)
-				snaps[string(b)] = true
-			}))
-		}
-		if len(snaps) == 1 {
-			break
-		}
-		require.NoError(t, ctx.Err(), "the weak replicas never converged")
-		time.Sleep(10 * time.Millisecond)
-	}
+	converge(ctx, t, rep)
 	c, err := client.Dial(ctx, cl.Endpoints...)
 	require.NoError(t, err)
 	defer c.Close()

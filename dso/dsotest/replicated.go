@@ -185,16 +185,7 @@ func (n *ReplicatedNode) Host() *runner.Host {
 // runner.ErrTimeout at once, as a node whose replicas cannot reach their
 // peers does after RequestTimeout, so that clients try the next replica.
 func (n *ReplicatedNode) Do(ctx context.Context, g protocols.GroupID, cmd protocols.Command) (res []byte, err error) {
-	n.inflight.Add(1)
-	defer n.inflight.Add(-1)
-	if n.observe != nil {
-		defer func() { n.observe(n.ID, g, cmd, res, err) }()
-	}
-	h := n.Host()
-	if h == nil {
-		return nil, fmt.Errorf("%w (dsotest: node %d is stopped)", runner.ErrTimeout, n.ID)
-	}
-	return h.Do(ctx, g, cmd)
+	return n.DoLevel(ctx, g, 0, cmd)
 }
 
 // DoLevel implements server.LevelReplicas as Do does.
