@@ -79,7 +79,7 @@ var dsoObjectSpecs = []dsoObjectSpec{
 		methods: "get K, put K V, putIfAbsent K V, remove K, containsKey K, merge K V [-c sum|max|min|replace], mergeAll K=V... or JSON [-c ...], keySet, values, entries, size, clear",
 		example: "  blossom map -n m mergeAll a=1 b=2\n  blossom map -n m mergeAll '{\"a\": 5}' -c max\n  blossom map -n m entries"},
 	{use: "set", typ: dso.TypeSet, short: "A shared set",
-		methods: "add V, remove V, contains V, size, members, clear",
+		methods: "add V, addAll [V...], remove V, contains V, size, members, clear",
 		example: "  blossom set -n seen add url-1"},
 	{use: "list", typ: dso.TypeList, short: "A shared list",
 		methods: "add V, addAt I V, get I, set I V, removeAt I, remove V, indexOf V, contains V, size, toList, subList F T, clear",

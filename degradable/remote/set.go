@@ -22,7 +22,8 @@ import (
 // issued adds that holds every add of the client before it and every add
 // an earlier read held. Elements are int64 or string. A flush that fails
 // keeps its elements for the next (adds are idempotent, so a resent
-// element counts once).
+// element counts once). A flush sends the new elements in one call
+// (Set.addAll).
 type Set struct {
 	h   dso.Set
 	cfg config
@@ -140,10 +141,10 @@ func (s *Set) flush(ctx context.Context, pull bool) error {
 	s.dirty = false
 	es := s.sending
 	s.mu.Unlock()
-	for i, e := range es {
-		if _, err := s.h.Add(ctx, e); err != nil {
+	if len(es) > 0 {
+		if _, err := s.h.AddAll(ctx, es); err != nil {
 			s.mu.Lock()
-			s.pending = append(s.pending, es[i:]...)
+			s.pending = append(s.pending, es...)
 			s.sending = nil
 			mark := !s.dirty
 			s.dirty = true

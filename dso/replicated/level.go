@@ -17,7 +17,7 @@ var weakMethods = map[string]map[string]bool{
 	dso.TypeAtomicLong: set("get", "longValue", "intValue", "addAndGet", "getAndAdd", "incrementAndGet", "decrementAndGet", "getAndIncrement", "getAndDecrement"),
 	dso.TypeAtomicInt:  set("get", "longValue", "intValue", "addAndGet", "getAndAdd", "incrementAndGet", "decrementAndGet", "getAndIncrement", "getAndDecrement"),
 	dso.TypeCounter:    set("increment", "decrement", "tally"),
-	dso.TypeSet:        set("add", "contains", "size", "members", "toList"),
+	dso.TypeSet:        set("add", "addAll", "contains", "size", "members", "toList"),
 	dso.TypeMap:        set("get", "getOrDefault", "containsKey", "keySet", "values", "entries", "toMap", "size", "merge", "mergeAll"),
 }
 

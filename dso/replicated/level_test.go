@@ -94,6 +94,12 @@ func TestWeakTableOffersCommutingMethods(t *testing.T) {
 	require.Equal(t, int64(5), e.value(a, "addAndGet", int64(5)))
 	require.Equal(t, int64(1), e.value(c, "increment"))
 	require.Equal(t, true, e.value(s, "add", "x"))
+	require.Equal(t, int64(2), e.value(s, "addAll", []any{"a", "x", "b"}))
+	require.Equal(t, int64(3), e.value(s, "size"))
+	id, as := e.call(s, "addAll", []any{"c", []any{int64(1)}})
+	_, err := result(t, as, id)
+	require.ErrorIs(t, err, dso.ErrBadArgs, "addAll of a non-scalar")
+	require.Equal(t, int64(3), e.value(s, "size"), "a refused addAll added an element")
 	require.Equal(t, int64(3), e.value(m, "merge", "k", int64(3)))
 	require.Equal(t, int64(3), e.value(m, "merge", "k", int64(2), "max"))
 	refuse(a, "compareAndSet", int64(5), int64(6))
@@ -116,6 +122,7 @@ func TestWeakTableOffersCommutingMethods(t *testing.T) {
 		{a, "addAndGet", []any{int64(4)}}, {c, "decrement", nil}, {s, "add", []any{"y"}},
 		{m, "merge", []any{"k", int64(9), "min"}}, {m, "mergeAll", []any{map[string]any{"j": int64(2)}}},
 		{a, "getAndIncrement", nil}, {s, "add", []any{"x"}}, {m, "merge", []any{"j", int64(5)}},
+		{s, "addAll", []any{[]any{"x", "z"}}},
 	}
 	x, y := newEnv(t, replicated.Options{Level: degradable.Weak}), newEnv(t, replicated.Options{Level: degradable.Weak})
 	for i := range updates {
