@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/blossom-dso/blossom/degradable"
+	"github.com/blossom-dso/blossom/degradable/remote"
 	"github.com/blossom-dso/blossom/degradable/workload"
 )
 
@@ -118,14 +119,15 @@ the weak level its counters and sets are per-client segments.`,
 	f.IntVar(&db.nobjects, "dso-objects", 4, "--target dso: objects per type")
 	f.DurationVar(&db.duration, "dso-duration", 2*time.Second, "--target dso: length of each run")
 	f.IntVar(&db.users, "dso-retwis-users", 200, "--target dso: Retwis's initial users")
+	f.DurationVar(&db.flush, "dso-flush-every", remote.DefaultFlushEvery, "--target dso: the background flush period of the weak segments")
 	return cmd
 }
 
 // runDSOBench starts the DSO cluster and prints the per-level tables of
 // the object types and of Retwis.
 func runDSOBench(ctx context.Context, out io.Writer, b *dsoBench, types []string, repeat int, seed uint64, skipObjects, skipRetwis bool) error {
-	if b.clients < 1 || b.conns < 1 || b.nobjects < 1 || b.duration <= 0 || b.users < 2 {
-		return &exitError{2, fmt.Errorf("--dso-clients, --dso-conns, --dso-objects, --dso-duration need at least 1 (and --dso-retwis-users 2)")}
+	if b.clients < 1 || b.conns < 1 || b.nobjects < 1 || b.duration <= 0 || b.users < 2 || b.flush <= 0 {
+		return &exitError{2, fmt.Errorf("--dso-clients, --dso-conns, --dso-objects, --dso-duration, --dso-flush-every need at least 1 (and --dso-retwis-users 2)")}
 	}
 	if ctx == nil {
 		ctx = context.Background()

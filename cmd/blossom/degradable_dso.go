@@ -32,6 +32,7 @@ type dsoBench struct {
 	nobjects int           // objects per type (the contention)
 	duration time.Duration // per run
 	users    int           // Retwis: initial users
+	flush    time.Duration // the weak segments' flush period
 	seed     uint64
 
 	cl    *dsotest.Cluster
@@ -108,7 +109,7 @@ func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) 
 		if l == degradable.Weak {
 			segs := make([]*remote.Counter, b.clients)
 			for i := range segs {
-				s, err := remote.NewCounter(b.caller(i, l), name(i%b.nobjects))
+				s, err := remote.NewCounter(b.caller(i, l), name(i%b.nobjects), remote.FlushEvery(b.flush))
 				if err != nil {
 					return workload.Result{}, err
 				}
@@ -149,7 +150,7 @@ func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) 
 			segs := make([]*remote.Set, b.clients)
 			for i := range segs {
 				var err error
-				if fs[i], err = remote.NewFlusher(remote.DefaultFlushEvery); err != nil {
+				if fs[i], err = remote.NewFlusher(b.flush); err != nil {
 					return workload.Result{}, err
 				}
 				if segs[i], err = remote.NewSet(b.caller(i, l), name(i%b.nobjects), fs[i]); err != nil {
@@ -300,7 +301,7 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 	}
 	counters := func(i int, key string) counter {
 		if l == degradable.Weak {
-			s, err := remote.NewCounter(b.caller(i, l), key)
+			s, err := remote.NewCounter(b.caller(i, l), key, remote.FlushEvery(b.flush))
 			if err != nil {
 				panic(err) // the caller is at the weak level
 			}
@@ -319,7 +320,7 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 		nu, np := counters(i, p+"users"), counters(i, posts)
 		var f *remote.Flusher
 		if l == degradable.Weak {
-			f, _ = remote.NewFlusher(remote.DefaultFlushEvery) // the period is valid
+			f, _ = remote.NewFlusher(b.flush) // the period is valid
 		}
 		csMu.Lock()
 		cs = append(cs, nu, np)
