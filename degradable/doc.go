@@ -111,14 +111,27 @@
 // on how many cores contend (BenchmarkCounter measures it). At every level
 // it makes the value non-decreasing.
 //
-// # Checkers, replication strategies, workloads, and what is left
+// # Checkers, replication strategies, workloads, the DSO
 //
 // Package degradable/check checks recorded histories against each level.
 // The weaker levels also exist as replication strategies behind the SMR
 // interface, with a declared order contract that the simulator checks:
-// protocols/sequential (Paxos-ordered updates, local reads) and
-// protocols/weak (last-writer-wins effector broadcast). Package
-// degradable/workload runs the per-type contention mixes and Retwis over
-// these objects (blossom degradable-bench). Not yet: the DSO's per-object
-// level (a --level flag) and Retwis in the simulator or on the DSO.
+// protocols/sequential (Paxos-ordered updates, local reads),
+// protocols/weak (last-writer-wins effector broadcast) and its merge mode
+// "weak-merge" (every update executed once at every replica, for
+// commuting state machines). Package degradable/workload runs the
+// per-type contention mixes and Retwis over these objects (blossom
+// degradable-bench).
+//
+// On the DSO, a persistent object's level is chosen at its first call
+// (client.Persistent.At, the object commands' --level) and kept: the
+// linearizable level is the cluster's protocol, the sequential level the
+// sequential strategy and the weak level weak-merge, each an instance per
+// replica group (runner.HostConfig.Levels, dso/replicated for what each
+// level's table offers: the weak one only the updates that commute).
+// Package degradable/remote gives a weak counter a per-client segment, so
+// that an addition costs no round trip (blossom degradable-bench --target
+// dso). Not yet: Retwis in the simulator; on the DSO the weak level has
+// no queue and no set removal (an OR-set and per-writer queues need
+// effectors prepared at the origin, which the table does not make).
 package degradable

@@ -250,6 +250,34 @@ func (o *setObject) Invoke(inv *Invocation) (any, error) {
 			}
 			return in, nil
 		}
+	case "addAll":
+		// addAll(list) adds every element of list, all scalars (else
+		// nothing is added), and returns how many were not in the set.
+		if inv.Arity(1, 1) {
+			l, ok := inv.Value(0).([]any)
+			if !ok {
+				inv.argErr(0, "list", inv.Value(0))
+				return nil, inv.Err()
+			}
+			keys := make([]string, len(l))
+			for i, v := range l {
+				switch v.(type) {
+				case nil, bool, int64, float64, string, []byte:
+				default:
+					return nil, fmt.Errorf("%w: addAll: element %d is %s, not a scalar (nil, bool, int, float, string, bytes)", ErrBadArgs, i, typeName(v))
+				}
+				b, _ := wire.AppendValue(nil, v)
+				keys[i] = string(b)
+			}
+			var added int64
+			for i, k := range keys {
+				if _, in := o.m[k]; !in {
+					added++
+				}
+				o.m[k] = l[i]
+			}
+			return added, nil
+		}
 	case "size":
 		if inv.Arity(0, 0) {
 			return int64(len(o.m)), nil

@@ -313,6 +313,10 @@ func NewSet(c Caller, key string) Set { return Set{NewHandle(c, TypeSet, key)} }
 // Add inserts v; it reports whether v was absent.
 func (s Set) Add(ctx context.Context, v any) (bool, error) { return s.bool(ctx, "add", v) }
 
+// AddAll adds every element of vs (scalars; if one is not, nothing is
+// added) and returns how many were not in the set.
+func (s Set) AddAll(ctx context.Context, vs []any) (int64, error) { return s.int(ctx, "addAll", vs) }
+
 // Remove deletes v; it reports whether v was present.
 func (s Set) Remove(ctx context.Context, v any) (bool, error) { return s.bool(ctx, "remove", v) }
 

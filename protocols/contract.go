@@ -35,6 +35,21 @@ const (
 	// the same state, in which every acknowledged update is present or
 	// overwritten by one arbitrated after it.
 	Weak
+	// Merge (strong eventual consistency, every update counts): an update
+	// executes at once at the replica that received it (its origin) and
+	// reaches the others later; every replica executes every update it
+	// delivers exactly once, the updates of one origin in the order that
+	// origin executed them, and those of different origins in any
+	// interleaving. It is for state machines whose updates commute
+	// (increments, grow-only set adds, merges with a commutative
+	// combiner): replicas that executed the same updates then hold the
+	// same state. A read executes at the replica that received it, after
+	// every update that replica executed before; while a client stays at
+	// one replica incarnation it reads its own updates and its reads see
+	// a growing set of updates; once the updates stop and the network
+	// heals, every live replica has executed every update executed
+	// anywhere, each once.
+	Merge
 )
 
 // String names the contract as the command line spells it.
@@ -46,6 +61,8 @@ func (c Contract) String() string {
 		return "sequential"
 	case Weak:
 		return "weak"
+	case Merge:
+		return "merge"
 	}
 	return fmt.Sprintf("contract(%d)", uint8(c))
 }

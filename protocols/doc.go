@@ -32,7 +32,7 @@
 // through AlreadyExecuted, and the runtime tells the client it took effect.
 //
 // A protocol registered with RegisterContract may declare a weaker
-// contract (Contract: Sequential, Weak) for the non-linearizable levels of
+// contract (Contract: Sequential, Weak, Merge) for the non-linearizable levels of
 // degradable objects; the simulator's checks (simnet/simtest) then check
 // the declared one.
 //

@@ -60,7 +60,7 @@ func RegisterContract(name string, k Contract, f Factory, c Codec) {
 	if _, dup := registry[name]; dup {
 		panic("protocols: duplicate registration of " + name)
 	}
-	if k > Weak {
+	if k > Merge {
 		panic("protocols: unknown contract " + k.String())
 	}
 	registry[name] = Spec{Name: name, New: f, Codec: c, Contract: k}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,22 @@ type HostConfig struct {
 	// Seed seeds the protocols' random sources, distinctly per group
 	// (default: random).
 	Seed uint64
+	// Levels, if not empty, runs beside each local group's Protocol
+	// instance (level 0) one more instance per entry: level k (from 1)
+	// runs the registered protocol Levels[k-1] (any order contract) over
+	// the group's members, with its own state machine
+	// (NewLevelStateMachine), write-ahead log (directory
+	// group-<id>-level<k>) and tag (k<<24 | id), all over the one
+	// transport, whose codec is then HostCodec's. The degradable levels of
+	// the DSO's persistent objects run this way (sequential, weak-merge).
+	// In multicast mode the level instances run per disjoint group.
+	Levels []string
+	// NewLevelStateMachine returns the state machine of level k >= 1 of
+	// group g at this node; required with Levels.
+	NewLevelStateMachine func(g protocols.GroupID, level int) replica.StateMachine
+	// ReadOnly, if set, tells every instance's protocol which commands
+	// only read (Config.ReadOnly); the weak strategies require it.
+	ReadOnly func(protocols.Command) bool
 	// Logger receives the host's logs (default slog.Default()).
 	Logger *slog.Logger
 	// Snapshots, if not nil, returns where local group g keeps its
@@ -201,6 +218,7 @@ type Host struct {
 	groupOf   func(key string) protocols.GroupID       // multicast mode
 	groups    map[protocols.GroupID][]protocols.NodeID // multicast mode: the layout
 	reps      map[protocols.GroupID]*Replica           // by local group
+	lreps     map[levelKey]*Replica                    // the level instances, by local group and level
 	slots     map[uint32]*slot                         // by tag; fixed after StartHost
 	tr        transport.Transport
 	misrouted atomic.Uint64
@@ -234,7 +252,7 @@ func StartHost(cfg HostConfig) (*Host, error) {
 	}
 	h := &Host{
 		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), multicast: Multicast(cfg.Protocol),
-		reps: map[protocols.GroupID]*Replica{}, slots: map[uint32]*slot{},
+		reps: map[protocols.GroupID]*Replica{}, lreps: map[levelKey]*Replica{}, slots: map[uint32]*slot{},
 	}
 	nodes := slices.Sorted(maps.Keys(cfg.Peers))
 	if h.layout, err = Layout(nodes, cfg.RF, h.multicast); err != nil {
@@ -262,11 +280,21 @@ func StartHost(cfg HostConfig) (*Host, error) {
 		return nil, fmt.Errorf("runner: %s cannot run groups of rf=%d (f=%d): %w (valid rf with %d nodes: %s)",
 			cfg.Protocol, cfg.RF, f, err, len(nodes), strings.Join(valid, ", "))
 	}
+	if err := h.probeLevels(); err != nil {
+		return nil, err
+	}
 	for _, g := range h.layout {
 		if !slices.Contains(g.Members, cfg.ID) {
 			continue
 		}
 		h.local = append(h.local, g.ID)
+		for k := range cfg.Levels {
+			ls := &slot{members: map[protocols.NodeID]bool{}}
+			for _, m := range g.Members {
+				ls.members[m] = true
+			}
+			h.slots[levelTag(g.ID, k+1)] = ls
+		}
 		s := &slot{members: map[protocols.NodeID]bool{}}
 		for _, m := range g.Members {
 			s.members[m] = true
@@ -282,9 +310,13 @@ func StartHost(cfg HostConfig) (*Host, error) {
 	if cfg.Network != nil {
 		h.tr = cfg.Network.Join(cfg.ID, h.dispatch)
 	} else {
+		codec, err := HostCodec(cfg.Protocol, cfg.Levels)
+		if err != nil {
+			return nil, err
+		}
 		tr, err := transport.NewTCP(transport.Config{
 			Cluster: cfg.Cluster, Self: cfg.ID, Listen: cfg.Peers[cfg.ID], Peers: cfg.Peers,
-			Codec: transport.TagCodec{Inner: spec.Codec}, Handler: h.dispatch, Logger: h.log,
+			Codec: codec, Handler: h.dispatch, Logger: h.log,
 		})
 		if err != nil {
 			return nil, err
@@ -296,6 +328,12 @@ func StartHost(cfg HostConfig) (*Host, error) {
 			h.Close()
 			return nil, err
 		}
+		for k := range cfg.Levels {
+			if err := h.startLevel(g, k+1); err != nil {
+				h.Close()
+				return nil, err
+			}
+		}
 	}
 	h.log.Info("host started", "protocol", cfg.Protocol, "rf", cfg.RF, "groups", len(h.layout), "local", h.local, "multicast", h.multicast)
 	return h, nil
@@ -304,13 +342,8 @@ func StartHost(cfg HostConfig) (*Host, error) {
 // startGroup starts the replica of local group g.
 func (h *Host) startGroup(g protocols.GroupID) error {
 	cfg := h.cfg
-	rc := Config{
-		ID: cfg.ID, Peers: cfg.Peers, Protocol: cfg.Protocol, F: (cfg.RF - 1) / 2,
-		DataDir: filepath.Join(cfg.DataDir, fmt.Sprintf("group-%d", g)), Tick: cfg.Tick,
-		SuspectTicks: cfg.SuspectTicks, CompactEvery: cfg.CompactEvery, Cluster: cfg.Cluster,
-		RequestTimeout: cfg.RequestTimeout, MaxWaiting: cfg.MaxWaiting, NoSync: cfg.NoSync,
-		SegmentBytes: cfg.SegmentBytes, Logger: h.log.With("group", g),
-	}
+	rc := h.replicaConfig(g, cfg.Protocol, fmt.Sprintf("group-%d", g))
+	rc.Logger = h.log.With("group", g)
 	if cfg.Seed != 0 {
 		rc.Seed = cfg.Seed + uint64(g)*0x9e3779b97f4a7c15
 	}
@@ -336,6 +369,139 @@ func (h *Host) startGroup(g protocols.GroupID) error {
 	h.reps[g] = r
 	h.slots[tag].rep.Store(r)
 	return nil
+}
+
+// replicaConfig is the Config of a local instance of group g running
+// protocol, its data in the directory dir under DataDir.
+func (h *Host) replicaConfig(g protocols.GroupID, protocol, dir string) Config {
+	cfg := h.cfg
+	return Config{
+		ID: cfg.ID, Peers: cfg.Peers, Protocol: protocol, F: (cfg.RF - 1) / 2,
+		DataDir: filepath.Join(cfg.DataDir, dir), Tick: cfg.Tick,
+		SuspectTicks: cfg.SuspectTicks, CompactEvery: cfg.CompactEvery, Cluster: cfg.Cluster,
+		RequestTimeout: cfg.RequestTimeout, MaxWaiting: cfg.MaxWaiting, NoSync: cfg.NoSync,
+		SegmentBytes: cfg.SegmentBytes, ReadOnly: cfg.ReadOnly,
+	}
+}
+
+// levelKey names a level instance of a local group.
+type levelKey struct {
+	g     protocols.GroupID
+	level int
+}
+
+// levelShift places the level of an instance above its group in its tag.
+const levelShift = 24
+
+// levelTag is the transport tag of level k of group g (k = 0: the group's
+// Protocol instance, tagged g in ring mode).
+func levelTag(g protocols.GroupID, k int) uint32 { return uint32(k)<<levelShift | uint32(g) }
+
+// probeLevels checks Levels: known protocols, at most 255 levels, groups
+// numbered below 1<<24, a state machine for each, and that each protocol
+// runs groups of RF nodes.
+func (h *Host) probeLevels() error {
+	cfg := h.cfg
+	if len(cfg.Levels) == 0 {
+		return nil
+	}
+	switch {
+	case len(cfg.Levels) > 255:
+		return fmt.Errorf("runner: %d levels, at most 255", len(cfg.Levels))
+	case len(h.layout) >= 1<<levelShift:
+		return fmt.Errorf("runner: %d groups: levels need fewer than %d", len(h.layout), 1<<levelShift)
+	case cfg.NewLevelStateMachine == nil:
+		return errors.New("runner: Levels need NewLevelStateMachine")
+	}
+	for k, p := range cfg.Levels {
+		spec, err := protocols.Lookup(p)
+		if err != nil {
+			return fmt.Errorf("runner: level %d: %w", k+1, err)
+		}
+		if Multicast(p) {
+			return fmt.Errorf("runner: level %d: %s is a multicast protocol; a level runs one instance per group", k+1, p)
+		}
+		g := h.layout[0]
+		pc := protocols.Config{Self: g.Members[0], Peers: slices.Sorted(slices.Values(g.Members)), F: (cfg.RF - 1) / 2,
+			Env: nopEnv{}, SuspectTicks: cfg.SuspectTicks, ReadOnly: func(protocols.Command) bool { return false }}
+		if _, err := spec.New(pc); err != nil {
+			return fmt.Errorf("runner: level %d: %s cannot run groups of rf=%d: %w", k+1, p, cfg.RF, err)
+		}
+	}
+	return nil
+}
+
+// startLevel starts level k's instance of local group g.
+func (h *Host) startLevel(g protocols.GroupID, k int) error {
+	cfg := h.cfg
+	p := cfg.Levels[k-1]
+	rc := h.replicaConfig(g, p, fmt.Sprintf("group-%d-level%d", g, k))
+	rc.Logger = h.log.With("group", g, "level", k, "protocol", p)
+	if cfg.Seed != 0 {
+		rc.Seed = cfg.Seed + uint64(g)*0x9e3779b97f4a7c15 + uint64(k)*0xbf58476d1ce4e5b9
+	}
+	rc.StateMachine = cfg.NewLevelStateMachine(g, k)
+	rc.Members = h.members(g)
+	tag := levelTag(g, k)
+	r, err := start(rc, &hosting{group: g, tr: tagSender{tr: h.tr, tag: tag}})
+	if err != nil {
+		return fmt.Errorf("runner: group %d level %d (%s): %w", g, k, p, err)
+	}
+	h.lreps[levelKey{g, k}] = r
+	h.slots[tag].rep.Store(r)
+	return nil
+}
+
+// HostCodec returns the codec of a Host's transport: transport.TagCodec
+// over protocol's codec, or, with levels, over the codec of the instance
+// each tag names (level k's protocol for the tags k<<24 | g).
+func HostCodec(protocol string, levels []string) (protocols.Codec, error) {
+	spec, err := protocols.Lookup(protocol)
+	if err != nil {
+		return nil, err
+	}
+	if len(levels) == 0 {
+		return transport.TagCodec{Inner: spec.Codec}, nil
+	}
+	lc := levelCodec{transport.TagCodec{Inner: spec.Codec}}
+	for _, p := range levels {
+		ls, err := protocols.Lookup(p)
+		if err != nil {
+			return nil, err
+		}
+		lc = append(lc, transport.TagCodec{Inner: ls.Codec})
+	}
+	return lc, nil
+}
+
+// levelCodec is the codec of a host with levels: element k encodes the
+// messages of the level-k instances.
+type levelCodec []transport.TagCodec
+
+// Marshal implements protocols.Codec.
+func (c levelCodec) Marshal(buf []byte, m protocols.Message) ([]byte, error) {
+	t, ok := m.(transport.Tagged)
+	if !ok {
+		return buf, fmt.Errorf("%w: %T is not a transport.Tagged", transport.ErrBadTag, m)
+	}
+	k := int(t.Tag >> levelShift)
+	if k >= len(c) {
+		return buf, fmt.Errorf("%w: tag %#x names level %d of %d", transport.ErrBadTag, t.Tag, k, len(c)-1)
+	}
+	return c[k].Marshal(buf, m)
+}
+
+// Unmarshal implements protocols.Codec.
+func (c levelCodec) Unmarshal(b []byte) (protocols.Message, error) {
+	tag, n := binary.Uvarint(b)
+	if n <= 0 {
+		return c[0].Unmarshal(b) // TagCodec's error
+	}
+	k := tag >> levelShift
+	if k >= uint64(len(c)) {
+		return nil, fmt.Errorf("%w: tag %#x names level %d of %d", transport.ErrBadTag, tag, k, len(c)-1)
+	}
+	return c[k].Unmarshal(b)
 }
 
 // members returns group g's members (nil if there is no group g).
@@ -461,6 +627,47 @@ func (h *Host) Do(ctx context.Context, g protocols.GroupID, cmd protocols.Comman
 	return r.Do(ctx, cmd)
 }
 
+// DoLevel is Do at level k of group g: k = 0 is Do, k >= 1 submits cmd
+// at this node's instance of HostConfig.Levels[k-1]. It returns
+// ErrNotMember if this node is not in g, and an error naming the levels
+// for a level the host does not run.
+func (h *Host) DoLevel(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, error) {
+	if k == 0 {
+		return h.Do(ctx, g, cmd)
+	}
+	r, err := h.levelReplica(g, k)
+	if err != nil {
+		return nil, err
+	}
+	return r.Do(ctx, cmd)
+}
+
+// InspectLevel is Inspect at level k of group g (k = 0 is Inspect).
+func (h *Host) InspectLevel(ctx context.Context, g protocols.GroupID, k int, fn func(replica.StateMachine)) error {
+	if k == 0 {
+		return h.Inspect(ctx, g, fn)
+	}
+	r, err := h.levelReplica(g, k)
+	if err != nil {
+		return err
+	}
+	return r.Inspect(ctx, fn)
+}
+
+// Levels returns the protocols of levels 1, 2, ... (HostConfig.Levels).
+func (h *Host) Levels() []string { return slices.Clone(h.cfg.Levels) }
+
+// levelReplica returns this node's instance of level k >= 1 of group g.
+func (h *Host) levelReplica(g protocols.GroupID, k int) (*Replica, error) {
+	if k < 1 || k > len(h.cfg.Levels) {
+		return nil, fmt.Errorf("runner: no level %d: this host runs levels 0 (%s) to %d %v", k, h.cfg.Protocol, len(h.cfg.Levels), h.cfg.Levels)
+	}
+	if _, err := h.replica(g); err != nil {
+		return nil, err
+	}
+	return h.lreps[levelKey{g, k}], nil
+}
+
 // Status returns the status of every local replica, in the order of Local.
 func (h *Host) Status(ctx context.Context) ([]Status, error) {
 	out := make([]Status, 0, len(h.local))
@@ -499,6 +706,11 @@ func (h *Host) Close() error {
 	for _, g := range h.local {
 		if r := h.reps[g]; r != nil {
 			errs = append(errs, r.Close())
+		}
+		for k := range h.cfg.Levels {
+			if r := h.lreps[levelKey{g, k + 1}]; r != nil {
+				errs = append(errs, r.Close())
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -77,6 +77,11 @@ type Config struct {
 	// links only them. Members must hold ID and only keys of Peers; it
 	// excludes Groups. Nil means every replica of Peers.
 	Members []protocols.NodeID
+	// ReadOnly, if set, is passed to the protocol (protocols.Config):
+	// it tells the commands that only read the state machine, which the
+	// non-linearizable strategies (sequential, weak, weak-merge) serve
+	// locally; weak and weak-merge require it.
+	ReadOnly func(protocols.Command) bool
 	// Logger receives the replica's logs (default slog.Default()).
 	Logger *slog.Logger
 	// Snapshots, if not nil, keeps the replica's snapshots instead of
@@ -376,7 +381,7 @@ func (c *Config) protocolConfig(h *hosting) (protocols.Config, error) {
 	} else {
 		ids = slices.Sorted(maps.Keys(c.Peers))
 	}
-	pc := protocols.Config{Self: c.ID, Peers: ids, F: c.F, SuspectTicks: c.SuspectTicks}
+	pc := protocols.Config{Self: c.ID, Peers: ids, F: c.F, SuspectTicks: c.SuspectTicks, ReadOnly: c.ReadOnly}
 	switch {
 	case h != nil && h.groups != nil:
 		pc.Groups, pc.GroupOf = h.groups, h.groupOf

@@ -30,14 +30,14 @@ func (s *syncBuffer) String() string {
 
 // startClusterCmd runs `blossom cluster` in this process on free ports and
 // returns its endpoints; the cluster stops when the test ends.
-func startClusterCmd(t *testing.T, nodes int) string {
+func startClusterCmd(t *testing.T, nodes int, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newClusterCmd()
 	out := &syncBuffer{}
 	cmd.SetOut(out)
 	cmd.SetErr(out)
-	cmd.SetArgs([]string{"--nodes", fmt.Sprint(nodes), "--base-port", "0"})
+	cmd.SetArgs(append([]string{"--nodes", fmt.Sprint(nodes), "--base-port", "0"}, extra...))
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	t.Cleanup(func() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/blossom-dso/blossom/degradable"
+	"github.com/blossom-dso/blossom/degradable/remote"
 	"github.com/blossom-dso/blossom/degradable/workload"
 )
 
@@ -28,6 +30,8 @@ func newDegradableBenchCmd() *cobra.Command {
 		rUsers, rClients, rOps  int
 		seed                    uint64
 		skipObjects, skipRetwis bool
+		target                  string
+		db                      dsoBench
 	)
 	cmd := &cobra.Command{
 		Use:   "degradable-bench",
@@ -37,10 +41,34 @@ degradable/workload) at the linearizable, sequential and weak levels, then
 Retwis at each level, and prints ops/s, the p50 and p99 latencies of a
 sample of the operations, and each level's throughput as a ratio to the
 linearizable level's. The levels run interleaved, --repeat times, and the
-table shows the median run (by ops/s) of each.`,
+table shows the median run (by ops/s) of each.
+
+With --target dso the same tables come from a three-node DSO cluster
+started in this process, its servers and replicas talking over loopback
+TCP (paxos with --dso-protocol, rf 3, no fsync, the sequential and
+weak-merge levels beside it): --dso-clients client goroutines over
+--dso-conns connections, --dso-objects objects per type (many clients, few
+objects), each run --dso-duration long. The DSO mixes use, at every
+level, the updates the weak level offers: counter 90% add / 10% read, at the weak level through a
+per-client segment (degradable/remote); set 50% contains / 50% add, at
+the weak level through a per-client segment too; map
+50% get / 50% merge(sum); queue (a List) 50% add / 50% removeAt(0), not
+offered at the weak level. Retwis on the DSO: follows and tweets into
+grow-only sets, no unfollow, a tweet's fan-out capped at 8 followers; at
+the weak level its counters and sets are per-client segments.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
+			switch target {
+			case "local":
+			case "dso":
+				if !cmd.Flags().Changed("types") {
+					types = strings.Join(dsoTypes, ",")
+				}
+				return runDSOBench(cmd.Context(), out, &db, strings.Split(types, ","), repeat, seed, skipObjects, skipRetwis)
+			default:
+				return &exitError{2, fmt.Errorf("--target %q: want local or dso", target)}
+			}
 			if !skipObjects {
 				fmt.Fprintf(out, "objects: %d clients, %d operations per run, median of %d interleaved runs, GOMAXPROCS %d\n", clients, ops, repeat, runtime.GOMAXPROCS(0))
 				var rows [][]workload.Result
@@ -84,7 +112,53 @@ table shows the median run (by ops/s) of each.`,
 	f.Uint64Var(&seed, "seed", 1, "seed of the workloads' choices")
 	f.BoolVar(&skipObjects, "no-objects", false, "skip the object table")
 	f.BoolVar(&skipRetwis, "no-retwis", false, "skip Retwis")
+	f.StringVar(&target, "target", "local", "local: the objects in this process; dso: a three-node DSO cluster over loopback")
+	f.StringVar(&db.protocol, "dso-protocol", "paxos", "--target dso: the protocol of the linearizable level")
+	f.IntVar(&db.clients, "dso-clients", 32, "--target dso: client goroutines")
+	f.IntVar(&db.conns, "dso-conns", 4, "--target dso: client connections the goroutines share")
+	f.IntVar(&db.nobjects, "dso-objects", 4, "--target dso: objects per type")
+	f.DurationVar(&db.duration, "dso-duration", 2*time.Second, "--target dso: length of each run")
+	f.IntVar(&db.users, "dso-retwis-users", 200, "--target dso: Retwis's initial users")
+	f.DurationVar(&db.flush, "dso-flush-every", remote.DefaultFlushEvery, "--target dso: the background flush period of the weak segments")
 	return cmd
+}
+
+// runDSOBench starts the DSO cluster and prints the per-level tables of
+// the object types and of Retwis.
+func runDSOBench(ctx context.Context, out io.Writer, b *dsoBench, types []string, repeat int, seed uint64, skipObjects, skipRetwis bool) error {
+	if b.clients < 1 || b.conns < 1 || b.nobjects < 1 || b.duration <= 0 || b.users < 2 || b.flush <= 0 {
+		return &exitError{2, fmt.Errorf("--dso-clients, --dso-conns, --dso-objects, --dso-duration, --dso-flush-every need at least 1 (and --dso-retwis-users 2)")}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	b.seed = seed
+	if err := b.start(ctx); err != nil {
+		return err
+	}
+	defer b.close()
+	if !skipObjects {
+		fmt.Fprintf(out, "dso objects: 3 nodes (%s rf 3, sequential, weak-merge), %d clients over %d connections, %d objects per type, %v per run, median of %d interleaved runs, GOMAXPROCS %d\n",
+			b.protocol, b.clients, b.conns, b.nobjects, b.duration, repeat, runtime.GOMAXPROCS(0))
+		var rows [][]workload.Result
+		for _, typ := range types {
+			row, err := dsoLevels(repeat, func(l degradable.Level) (workload.Result, error) { return b.objects(ctx, typ, l) })
+			if err != nil {
+				return fmt.Errorf("%s: %w", typ, err)
+			}
+			rows = append(rows, row)
+		}
+		printTable(out, types, rows)
+	}
+	if !skipRetwis {
+		fmt.Fprintf(out, "\ndso retwis: %d initial users, %d clients, %v per run (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", b.users, b.clients, b.duration, repeat)
+		row, err := dsoLevels(repeat, func(l degradable.Level) (workload.Result, error) { return b.retwis(ctx, l) })
+		if err != nil {
+			return err
+		}
+		printTable(out, []string{"retwis"}, [][]workload.Result{row})
+	}
+	return nil
 }
 
 // levels runs each level repeat times, interleaved, and returns the median
@@ -116,6 +190,10 @@ func printTable(out io.Writer, names []string, rows [][]workload.Result) {
 	for i, name := range names {
 		for j, l := range degradable.Levels() {
 			r := rows[i][j]
+			if r.Ops == 0 {
+				fmt.Fprintf(tw, "%s\t%v\tnot offered\t\t\t\t\n", name, l)
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t%v\t%.0f\t%v\t%v\t%.2f\t\n", name, l, r.OpsPerSec, r.P50.Round(time.Nanosecond), r.P99.Round(time.Nanosecond), r.OpsPerSec/rows[i][0].OpsPerSec)
 		}
 	}

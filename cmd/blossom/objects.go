@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 )
@@ -78,7 +79,7 @@ var dsoObjectSpecs = []dsoObjectSpec{
 		methods: "get K, put K V, putIfAbsent K V, remove K, containsKey K, merge K V [-c sum|max|min|replace], mergeAll K=V... or JSON [-c ...], keySet, values, entries, size, clear",
 		example: "  blossom map -n m mergeAll a=1 b=2\n  blossom map -n m mergeAll '{\"a\": 5}' -c max\n  blossom map -n m entries"},
 	{use: "set", typ: dso.TypeSet, short: "A shared set",
-		methods: "add V, remove V, contains V, size, members, clear",
+		methods: "add V, addAll [V...], remove V, contains V, size, members, clear",
 		example: "  blossom set -n seen add url-1"},
 	{use: "list", typ: dso.TypeList, short: "A shared list",
 		methods: "add V, addAt I V, get I, set I V, removeAt I, remove V, indexOf V, contains V, size, toList, subList F T, clear",
@@ -314,6 +315,7 @@ func newObjectCmd(spec dsoObjectSpec) *cobra.Command {
 	var name, combiner string
 	var inc int64
 	var persistent bool
+	var level string
 	var df dsoClientFlags
 	ctorVals := make([]int64, len(spec.ctor))
 	cmd := &cobra.Command{
@@ -396,6 +398,13 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 			if persistent {
 				caller = c.Persistent()
 			}
+			if cmd.Flags().Changed("level") {
+				l, err := degradable.ParseLevel(level)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				caller = c.Persistent().At(l)
+			}
 			var v any
 			if spec.typ == dso.TypeScalableCyclicBarrier {
 				if method != "await" {
@@ -419,6 +428,7 @@ come from --endpoints or BLOSSOM_ENDPOINTS (default localhost:7400).`, spec.typ,
 	f := cmd.Flags()
 	f.StringVarP(&name, "name", "n", "", "name (key) of the object")
 	f.BoolVar(&persistent, "persistent", false, "the persistent object of that name, replicated by the cluster's protocol (servers started with --rf), not the ephemeral one")
+	f.StringVar(&level, "level", "linearizable", "degradation level of the persistent object (implies --persistent), chosen at its first call and kept: linearizable, sequential (ordered updates, local reads) or weak (local updates merged in the background; only the updates that commute)")
 	df.add(cmd, false)
 	if spec.typ == dso.TypeCounter || spec.typ == dso.TypeAtomicLong || spec.typ == dso.TypeAtomicInt {
 		f.Int64VarP(&inc, "increment", "i", 1, "amount, passed as the first argument")

@@ -30,6 +30,7 @@ type replicationFlags struct {
 	noSync       bool
 	tick         time.Duration
 	segmentBytes int64
+	levels       bool
 }
 
 func (f *replicationFlags) add(fs *pflag.FlagSet) {
@@ -41,6 +42,7 @@ func (f *replicationFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noSync, "no-sync", false, "do not fsync the replicas' logs (benchmarks only: acknowledged calls may be lost)")
 	fs.DurationVar(&f.tick, "tick", 10*time.Millisecond, "protocol tick (failure detection and retransmission)")
 	fs.Int64Var(&f.segmentBytes, "wal-segment-bytes", 8<<20, "size at which a replica's write-ahead log starts a new segment file; a snapshot frees only whole segments")
+	fs.BoolVar(&f.levels, "levels", true, "also run the sequential and weak levels of persistent objects (--level on the object commands): one sequential and one weak-merge instance more per replica group")
 }
 
 // validate checks the flags that do not depend on the cluster.
@@ -51,9 +53,9 @@ func (f *replicationFlags) validate() error {
 	}
 	if spec.Contract != protocols.Linearizable {
 		// The persistent objects' calls (increments, parked calls) are not
-		// blind writes and need one order: the weaker levels are not hosted
-		// by the DSO yet.
-		return fmt.Errorf("--protocol %q keeps the %s contract; persistent objects need a linearizable protocol", f.protocol, spec.Contract)
+		// blind writes and need one order; the weaker levels run beside
+		// the protocol, per object (--levels, --level).
+		return fmt.Errorf("--protocol %q keeps the %s contract; persistent objects need a linearizable protocol (the sequential and weak levels run beside it with --levels, chosen per object with --level)", f.protocol, spec.Contract)
 	}
 	if f.rf < 0 {
 		return fmt.Errorf("--rf %d: the replication factor is 0 (no persistent objects) or 1..nodes", f.rf)
@@ -94,6 +96,9 @@ func (f *replicationFlags) start(members []string, self, dataDir string, reg *ds
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.levels {
+		server.EnableLevels(&cfg, reg)
+	}
 	cfg.DataDir, cfg.CompactEvery, cfg.NoSync, cfg.Tick, cfg.Logger = dataDir, f.compactEvery, f.noSync, f.tick, log
 	cfg.SegmentBytes = f.segmentBytes
 	if snaps != nil {
@@ -111,7 +116,7 @@ func (f *replicationFlags) start(members []string, self, dataDir string, reg *ds
 	if snaps != nil {
 		snapsIn = "pmem heap"
 	}
-	log.Info("persistent objects on", "protocol", f.protocol, "rf", f.rf, "node", cfg.ID, "groups", h.Local(),
+	log.Info("persistent objects on", "protocol", f.protocol, "rf", f.rf, "levels", cfg.Levels, "node", cfg.ID, "groups", h.Local(),
 		"data_dir", dataDir, "snapshots", snapsIn, "peer_addr", cfg.Peers[cfg.ID], "fsync", !f.noSync)
 	return h, &server.Replication{Replicas: h, RF: f.rf, Protocol: f.protocol, Disjoint: disjoint}, nil
 }

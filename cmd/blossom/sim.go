@@ -230,6 +230,7 @@ type siteReport struct {
 var contractChecks = map[protocols.Contract]string{
 	protocols.Sequential: "update order, sequential consistency against the executed update order",
 	protocols.Weak:       "merge of issued updates, one arbitration order, read-your-writes and monotonic reads per session, convergence after the drain, no lost update",
+	protocols.Merge:      "no update executed twice, read-your-writes and monotonic reads per session, every node executed the same updates after the drain, every acknowledged one",
 }
 
 // runSim runs cfg, checks what the flags ask for, and prints the result.

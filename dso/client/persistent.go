@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/wire"
@@ -190,9 +191,32 @@ func (c *Client) ReplaySession(id uint64) *Persistent {
 // Persistent calls persistent objects; see Client.Persistent. It is safe
 // for concurrent use, except one of ReplaySession.
 type Persistent struct {
-	c    *Client
-	s    *session
-	busy atomic.Bool // a call of a replay session is in flight
+	c     *Client
+	s     *session
+	busy  atomic.Bool // a call of a replay session is in flight
+	level uint8       // the degradation level of the objects called (0: linearizable)
+}
+
+// At returns a Caller of the persistent objects of degradation level
+// level, in the same session: the sequential level (replicas ordered by
+// Paxos, reads served by the replica a client stays at) or the weak one
+// (every replica answers alone and merges the others' updates; only the
+// methods whose updates commute). An object keeps the level it was first
+// called at: a call at another level fails with dso.ErrBadArgs naming its
+// level, and a method a level does not offer fails with dso.ErrBadArgs
+// naming the level. The servers must run the levels (blossom server
+// --levels, the default with --rf). Delete and Multi act on linearizable
+// objects only. An invalid level makes every call fail.
+func (p *Persistent) At(level degradable.Level) *Persistent {
+	return &Persistent{c: p.c, s: p.s, level: uint8(level)}
+}
+
+// Level returns the degradation level of the objects p calls.
+func (p *Persistent) Level() degradable.Level {
+	if p.level == 0 {
+		return degradable.Linearizable
+	}
+	return degradable.Level(p.level)
 }
 
 var _ dso.Caller = (*Persistent)(nil)
@@ -200,8 +224,11 @@ var _ dso.Caller = (*Persistent)(nil)
 // Call invokes method on the persistent object ref, creating it with ctor
 // if absent.
 func (p *Persistent) Call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
+	if p.level != 0 && !degradable.Level(p.level).Valid() {
+		return nil, fmt.Errorf("%w: invalid level %d", dso.ErrBadArgs, p.level)
+	}
 	return p.do(ctx, ref, func(b []byte, id, timeout uint64, cmd wire.Command) ([]byte, error) {
-		return wire.AppendCallP(b, id, timeout, cmd, ref.Type, ref.Key, method, args, ctor)
+		return wire.AppendCallPLevel(b, id, timeout, cmd, p.level, ref.Type, ref.Key, method, args, ctor)
 	})
 }
 

@@ -23,7 +23,9 @@ import (
 	_ "github.com/blossom-dso/blossom/protocols/epaxos"
 	_ "github.com/blossom-dso/blossom/protocols/mencius"
 	_ "github.com/blossom-dso/blossom/protocols/paxos"
+	_ "github.com/blossom-dso/blossom/protocols/sequential"
 	_ "github.com/blossom-dso/blossom/protocols/skeen"
+	_ "github.com/blossom-dso/blossom/protocols/weak"
 	_ "github.com/blossom-dso/blossom/protocols/whitebox-multicast"
 )
 
@@ -50,6 +52,10 @@ type Replicated struct {
 	// server uses 3s).
 	Tick           time.Duration
 	RequestTimeout time.Duration
+	// Levels also runs the sequential and weak levels of persistent
+	// objects (server.EnableLevels); Net must then encode with
+	// runner.HostCodec(Protocol, server.DegradableLevels) (NewLevelNetwork).
+	Levels bool
 	// Logger receives the hosts' logs; nil discards them.
 	Logger *slog.Logger
 	// Observe, if set, is called after every command a node's server ran
@@ -83,6 +89,16 @@ func NewNetwork(protocol string) (*transport.Network, error) {
 	return transport.NewNetworkWithOptions(transport.NetworkOptions{Codec: transport.TagCodec{Inner: spec.Codec}}), nil
 }
 
+// NewLevelNetwork is NewNetwork for a Replicated cluster with Levels: the
+// messages of every level instance round-trip through its own codec.
+func NewLevelNetwork(protocol string) (*transport.Network, error) {
+	codec, err := runner.HostCodec(protocol, server.DegradableLevels)
+	if err != nil {
+		return nil, err
+	}
+	return transport.NewNetworkWithOptions(transport.NetworkOptions{Codec: codec}), nil
+}
+
 // Replicate is the Options.Replicate hook: it starts the replicas of node
 // i (eps[i]) and returns its server's Replication and the node (whose
 // Close stops them).
@@ -104,6 +120,9 @@ func (r *Replicated) Replicate(i int, eps []string, reg *dso.Registry) (*server.
 	}
 	if timeout <= 0 {
 		timeout = time.Second
+	}
+	if r.Levels {
+		server.EnableLevels(&cfg, reg)
 	}
 	cfg.DataDir = filepath.Join(r.Dir, fmt.Sprintf("node%d", me))
 	cfg.Network, cfg.Tick, cfg.RequestTimeout, cfg.Seed, cfg.Logger = r.Net, tick, timeout, uint64(me), log
@@ -166,6 +185,11 @@ func (n *ReplicatedNode) Host() *runner.Host {
 // runner.ErrTimeout at once, as a node whose replicas cannot reach their
 // peers does after RequestTimeout, so that clients try the next replica.
 func (n *ReplicatedNode) Do(ctx context.Context, g protocols.GroupID, cmd protocols.Command) (res []byte, err error) {
+	return n.DoLevel(ctx, g, 0, cmd)
+}
+
+// DoLevel implements server.LevelReplicas as Do does.
+func (n *ReplicatedNode) DoLevel(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) (res []byte, err error) {
 	n.inflight.Add(1)
 	defer n.inflight.Add(-1)
 	if n.observe != nil {
@@ -175,8 +199,12 @@ func (n *ReplicatedNode) Do(ctx context.Context, g protocols.GroupID, cmd protoc
 	if h == nil {
 		return nil, fmt.Errorf("%w (dsotest: node %d is stopped)", runner.ErrTimeout, n.ID)
 	}
-	return h.Do(ctx, g, cmd)
+	return h.DoLevel(ctx, g, k, cmd)
 }
+
+// Levels implements server.LevelReplicas: the levels of the node's
+// configuration.
+func (n *ReplicatedNode) Levels() []string { return slices.Clone(n.cfg.Levels) }
 
 // InFlight returns the number of calls of Do that have not returned: the
 // commands the node's server is waiting on (a call parked on an object,

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/wire"
 	"github.com/blossom-dso/blossom/protocols"
@@ -19,6 +20,7 @@ const (
 	kindDelete         = 3
 	kindMulti          = 4
 	kindWithdrawParked = 5
+	kindDeclare        = 6
 )
 
 // Key returns the command key of the object ref, the string a command
@@ -146,6 +148,7 @@ type command struct {
 	target protocols.CommandID
 	code   wire.Code
 	msg    string
+	level  degradable.Level // kindDeclare
 }
 
 // decodeCommand decodes a payload; its errors wrap dso.ErrMalformed.
@@ -169,6 +172,12 @@ func decodeCommand(p []byte) (command, error) {
 		c.calls = []dso.Call{readCall(true)}
 	case kindDelete:
 		c.calls = []dso.Call{readCall(false)}
+	case kindDeclare:
+		c.calls = []dso.Call{readCall(false)}
+		c.level = degradable.Level(r.Byte())
+		if r.Err() == nil && c.level != degradable.Sequential && c.level != degradable.Weak {
+			r.Fail("declare of level %d (sequential %d or weak %d)", c.level, degradable.Sequential, degradable.Weak)
+		}
 	case kindWithdraw, kindWithdrawParked:
 		c.target.Client = r.Uvarint()
 		c.target.Seq = r.Uvarint()

@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/wire"
 	"github.com/blossom-dso/blossom/protocols"
@@ -20,9 +23,16 @@ import (
 // withdrawnCalls.appendTo). The order of the calls waiting on one object,
 // and what each waits for, is in that object's state (dso.Waiter.ID names
 // them).
+//
+// Version 3 is version 2 followed by the names bound to another level
+// (Table.LevelOf), sorted by type then key: a count, then per name its
+// type and key (strings) and its level (one byte). A table that binds no
+// name writes version 2.
 const (
 	snapMagic   = "dsoT"
 	snapVersion = 2
+	// snapVersionLevels is the version with the level bindings.
+	snapVersionLevels = 3
 
 	statePersister       = 1
 	stateParkedPersister = 2
@@ -36,7 +46,11 @@ const (
 // instead of compacting it.
 func (t *Table) Snapshot() ([]byte, error) {
 	refs := t.List("")
-	b := append([]byte(snapMagic), snapVersion)
+	version := byte(snapVersion)
+	if len(t.levels) > 0 {
+		version = snapVersionLevels
+	}
+	b := append([]byte(snapMagic), version)
 	b = binary.AppendUvarint(b, uint64(len(refs)))
 	for _, ref := range refs {
 		kind, state, err := marshalObject(ref, t.objs[ref])
@@ -57,7 +71,15 @@ func (t *Table) Snapshot() ([]byte, error) {
 		b = appendString(b, p.ref.Type)
 		b = appendString(b, p.ref.Key)
 	}
-	return t.gone.appendTo(b), nil
+	b = t.gone.appendTo(b)
+	if len(t.levels) > 0 {
+		names := slices.SortedFunc(maps.Keys(t.levels), compareRefs)
+		b = binary.AppendUvarint(b, uint64(len(names)))
+		for _, ref := range names {
+			b = append(appendString(appendString(b, ref.Type), ref.Key), byte(t.levels[ref]))
+		}
+	}
+	return b, nil
 }
 
 // marshalObject encodes one object's state; a panic is an error.
@@ -109,7 +131,7 @@ var errSnapshot = errors.New("replicated: bad snapshot")
 // a parked call that its object does not hold (or holds twice), give an
 // error and change nothing.
 func (t *Table) Restore(snap []byte) error {
-	objs, calls, gone, err := decodeSnapshot(snap)
+	objs, calls, gone, levels, err := decodeSnapshot(snap)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapshot, err)
 	}
@@ -131,21 +153,27 @@ func (t *Table) Restore(snap []byte) error {
 			return fmt.Errorf("%w: call %s is parked on %s, which does not hold it", errSnapshot, c.id, c.ref)
 		}
 	}
-	t.objs, t.parked, t.gone = newObjs, newParked, gone
+	for ref := range levels {
+		if newObjs[ref] != nil {
+			return fmt.Errorf("%w: %s is both an object and bound to the %v level", errSnapshot, ref, levels[ref])
+		}
+	}
+	t.objs, t.parked, t.gone, t.levels = newObjs, newParked, gone, levels
 	return nil
 }
 
 // decodeSnapshot reads the records of a snapshot, checking their order.
-func decodeSnapshot(snap []byte) ([]savedObject, []savedCall, withdrawnCalls, error) {
+func decodeSnapshot(snap []byte) ([]savedObject, []savedCall, withdrawnCalls, map[dso.Ref]degradable.Level, error) {
 	r := wire.NewReader(snap, "snapshot")
 	if len(snap) < len(snapMagic)+1 || string(snap[:len(snapMagic)]) != snapMagic {
-		return nil, nil, withdrawnCalls{}, errors.New("not a replicated object table snapshot")
+		return nil, nil, withdrawnCalls{}, nil, errors.New("not a replicated object table snapshot")
 	}
 	for range snapMagic { // checked above
 		r.Byte()
 	}
-	if v := r.Byte(); v != snapVersion {
-		return nil, nil, withdrawnCalls{}, fmt.Errorf("snapshot version %d, not %d", v, snapVersion)
+	version := r.Byte()
+	if version != snapVersion && version != snapVersionLevels {
+		return nil, nil, withdrawnCalls{}, nil, fmt.Errorf("snapshot version %d, not %d or %d", version, snapVersion, snapVersionLevels)
 	}
 	n := r.Count(4) // type, key, kind, state: a byte each at least
 	objs := make([]savedObject, 0, n)
@@ -183,10 +211,33 @@ func decodeSnapshot(snap []byte) ([]savedObject, []savedCall, withdrawnCalls, er
 		calls = append(calls, c)
 	}
 	gone := readWithdrawn(r)
-	if err := r.Done(); err != nil {
-		return nil, nil, withdrawnCalls{}, err
+	var levels map[dso.Ref]degradable.Level
+	if version == snapVersionLevels && r.Err() == nil {
+		k := r.Count(3) // type, key, level: a byte each at least
+		if r.Err() == nil && k == 0 {
+			r.Fail("version %d with no level bindings", version)
+		}
+		levels = make(map[dso.Ref]degradable.Level, k)
+		var prev dso.Ref
+		for i := 0; i < k && r.Err() == nil; i++ {
+			ref := dso.Ref{Type: r.String(), Key: r.String()}
+			l := degradable.Level(r.Byte())
+			if r.Err() != nil {
+				break
+			}
+			switch {
+			case l != degradable.Sequential && l != degradable.Weak:
+				r.Fail("%s bound to level %d", ref, l)
+			case i > 0 && compareRefs(prev, ref) >= 0:
+				r.Fail("binding of %s after %s: out of order or repeated", ref, prev)
+			}
+			levels[ref], prev = l, ref
+		}
 	}
-	return objs, calls, gone, nil
+	if err := r.Done(); err != nil {
+		return nil, nil, withdrawnCalls{}, nil, err
+	}
+	return objs, calls, gone, levels, nil
 }
 
 // restoreObject rebuilds one object of a snapshot and the calls parked on

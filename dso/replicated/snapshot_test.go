@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/replicated"
 	"github.com/blossom-dso/blossom/dso/wire"
@@ -286,6 +287,9 @@ func applySeeds() [][]byte {
 		})),
 		{4, 0},
 		{9, 9, 9},
+		replicated.EncodeDeclare(ref(dso.TypeCounter, "weak"), degradable.Weak),
+		replicated.EncodeDeclare(fuzzRefs[0], degradable.Sequential),
+		{6, 1, 'x', 1, 'y', 9},
 	}
 }
 
@@ -296,7 +300,14 @@ func restoreSeeds() [][]byte {
 		panic(err)
 	}
 	empty, _ := replicated.New(nil, replicated.Options{}).Snapshot()
-	return [][]byte{full, empty, full[:len(full)/2], []byte("dsoT")}
+	bound := populated()
+	var rec recorder
+	bound.Apply(protocols.Command{ID: protocols.CommandID{Client: 9, Seq: 1}, Payload: replicated.EncodeDeclare(ref(dso.TypeSet, "s"), degradable.Weak)}, &rec)
+	levels, err := bound.Snapshot()
+	if err != nil {
+		panic(err)
+	}
+	return [][]byte{full, empty, full[:len(full)/2], []byte("dsoT"), levels, levels[:len(levels)-1]}
 }
 
 // TestFuzzSeeds keeps testdata/fuzz/FuzzApply and FuzzRestore in step

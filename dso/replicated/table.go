@@ -21,6 +21,29 @@
 // Arguments that nest lists and maps more than wire.MaxDepth-2 deep are
 // refused with dso.ErrBadArgs: an object may keep an argument inside its
 // state, or return it inside a result, which must decode again.
+//
+// # Degradation levels
+//
+// A persistent object is created at one level (degradable.Level) and
+// keeps it. Linearizable objects live in the table of the group's
+// consensus instance; sequential and weak ones in the tables of the
+// group's instances of those levels (runner.HostConfig.Levels: the
+// "sequential" and "weak-merge" strategies, Options.Level set). The
+// linearizable table also binds every name created at another level (a
+// declare command, EncodeDeclare, which the server runs before a name's
+// first call at that level), ordered with every call on that name, so that
+// addressing an object at another level than its own fails with
+// dso.ErrBadArgs naming its level, never making a second object.
+//
+// A weak table's replicas execute the updates of every replica in any
+// interleaving (protocols.Merge), so it offers only the methods whose
+// updates commute (WeakMethods): additions to AtomicLong, AtomicInt and
+// Counter (together a PN-counter), adds to a Set (a grow-only set), merges
+// of Map entries that sum integers or take the max or min, and the reads
+// of these types; any other call fails with dso.ErrBadArgs naming the
+// level. Replicas that executed the same updates hold equal tables. An
+// addition that overflows fails where it overflows, which depends on the
+// order: weak counters must stay within int64.
 package replicated
 
 import (
@@ -28,6 +51,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/replica"
@@ -59,6 +83,14 @@ type Options struct {
 	// delete or withdraw of an object not owned is answered with
 	// dso.ErrWrongNode (false for a withdraw). Nil means every object.
 	Owns func(ref dso.Ref) bool
+	// Level is the degradation level of the table's objects (see
+	// level.go): 0 or degradable.Linearizable for the table of a group's
+	// consensus instance, which also holds the bindings of the names
+	// created at other levels; degradable.Sequential for a table that a
+	// sequential strategy replicates (every method offered);
+	// degradable.Weak for one that "weak-merge" replicates, which offers
+	// only the methods whose updates commute.
+	Level degradable.Level
 }
 
 // Table is the replicated object table: a replica.StateMachine. Apply is
@@ -95,6 +127,9 @@ type Table struct {
 	parked map[protocols.CommandID]*parkedCall
 	gone   withdrawnCalls  // calls withdrawn before they executed
 	cur    replica.Answers // the Answers of the Apply running, else nil
+	// levels binds the names created at another level (linearizable
+	// table only).
+	levels map[dso.Ref]degradable.Level
 }
 
 // entry is one object and the number of its calls in the parked registry.
@@ -173,6 +208,13 @@ func (t *Table) Apply(c protocols.Command, a replica.Answers) {
 	case kindMulti:
 		v, err := t.multi(cmd.calls)
 		t.answer(c.ID, v, err)
+	case kindDeclare:
+		if t.opts.Level > degradable.Linearizable {
+			t.answer(c.ID, nil, fmt.Errorf("%w: a declare goes to the linearizable table, not the %v one", dso.ErrBadArgs, t.opts.Level))
+			return
+		}
+		ok, err := t.declare(cmd.calls[0].Ref, cmd.level)
+		t.answer(c.ID, ok, err)
 	}
 }
 
@@ -245,6 +287,14 @@ func (t *Table) run(cl dso.Call, park func() *dso.Waiter, mayPark bool) (any, *e
 	}
 	if err := checkDepth("constructor argument", cl.Ctor); err != nil {
 		return nil, nil, err
+	}
+	if l, ok := t.levels[ref]; ok {
+		return nil, nil, levelMismatch(ref, l, degradable.Linearizable)
+	}
+	if t.opts.Level == degradable.Weak {
+		if err := checkWeak(cl); err != nil {
+			return nil, nil, err
+		}
 	}
 	e := t.objs[ref]
 	created := e == nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/replicated"
 	"github.com/blossom-dso/blossom/dso/ring"
@@ -31,6 +32,37 @@ type Replicas interface {
 	// Inspect runs fn on the state machine of this node's replica of
 	// group g, on the goroutine that applies its commands.
 	Inspect(ctx context.Context, g protocols.GroupID, fn func(replica.StateMachine)) error
+}
+
+// LevelReplicas is Replicas that also run the degradable levels of
+// persistent objects: runner.Host started with HostConfig.Levels (see
+// EnableLevels) implements it.
+type LevelReplicas interface {
+	Replicas
+	// DoLevel is Do at level k of group g (k = 0 is Do; k >= 1 the
+	// instance of Levels()[k-1]).
+	DoLevel(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, error)
+	// Levels names the protocols of levels 1, 2, ...
+	Levels() []string
+}
+
+// DegradableLevels are the protocols of the levels EnableLevels adds
+// beside a cluster's protocol: the sequential level (degradable.Sequential,
+// host level 1) and the weak one (degradable.Weak, host level 2).
+var DegradableLevels = []string{"sequential", "weak-merge"}
+
+// EnableLevels makes cfg, made by HostConfig for the types in reg, also
+// run the sequential and weak levels of persistent objects
+// (DegradableLevels): one more instance of each per group, whose state
+// machine is a replicated.Table of that level, and the tables' read-only
+// predicate (replicated.ReadOnlyCommands) for the strategies' local
+// reads.
+func EnableLevels(cfg *runner.HostConfig, reg *dso.Registry) {
+	cfg.Levels = slices.Clone(DegradableLevels)
+	cfg.ReadOnly = replicated.ReadOnlyCommands(reg)
+	cfg.NewLevelStateMachine = func(_ protocols.GroupID, k int) replica.StateMachine {
+		return replicated.New(reg, replicated.Options{Level: degradable.Level(k + 1)})
+	}
 }
 
 // Replication makes a server hold persistent objects: objects replicated
@@ -55,6 +87,10 @@ type replication struct {
 	Replication
 	local   map[protocols.GroupID]bool
 	session *serverSession
+	// declared holds the names this server bound to a level other than
+	// linearizable (a declare command answered true): bindings never
+	// change, so a later call at that level needs no declare.
+	declared sync.Map // dso.Ref -> degradable.Level
 }
 
 func newReplication(r *Replication) *replication {
@@ -139,6 +175,12 @@ func (c *conn) persistentCommand(q *wire.Request) (protocols.GroupID, protocols.
 	s := c.s
 	if s.rep == nil {
 		return 0, protocols.Command{}, errNoReplication
+	}
+	if q.Level > 1 {
+		lr, ok := s.rep.Replicas.(LevelReplicas)
+		if !ok || !slices.Equal(lr.Levels(), DegradableLevels) {
+			return 0, protocols.Command{}, fmt.Errorf("%w: this cluster does not run the %v level (its servers run persistent objects without levels)", dso.ErrFailed, degradable.Level(q.Level))
+		}
 	}
 	if q.Session == 0 || q.Seq == 0 {
 		return 0, protocols.Command{}, fmt.Errorf("%w: a persistent call needs a session and a sequence number above 0", dso.ErrMalformed)
@@ -256,7 +298,7 @@ func (c *conn) handlePersistent(q *wire.Request) {
 	c.s.wg.Add(1)
 	go func() {
 		defer c.s.wg.Done()
-		v, err := c.s.runPersistent(ctx, g, cmd)
+		v, err := c.s.runPersistentAt(ctx, g, q.Level, cmd)
 		stop()
 		cancel(nil)
 		c.pmu.Lock()
@@ -276,13 +318,50 @@ var errConnClosed = errors.New("connection closed")
 // withdrawTimeout bounds the withdrawal of a call whose client gave up.
 const withdrawTimeout = 5 * time.Second
 
-// runPersistent submits cmd to this node's replica of group g and decodes
-// its answer. If ctx ends first (deadline, cancel, closed connection), a
+// runPersistentAt is runPersistent at degradation level level (a
+// wire.Request.Level): an object of the sequential or weak level is first
+// bound to its level in the group's linearizable table (once per name and
+// server), then called at the group's instance of its level.
+func (s *Server) runPersistentAt(ctx context.Context, g protocols.GroupID, level uint8, cmd protocols.Command) (any, error) {
+	if level <= 1 {
+		return s.runPersistent(ctx, g, 0, cmd)
+	}
+	l := degradable.Level(level)
+	ref, err := replicated.ParseKey(cmd.Keys[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", dso.ErrInternal, err)
+	}
+	if have, ok := s.rep.declared.Load(ref); !ok || have != l {
+		id, acked := s.rep.session.begin()
+		v, err := s.runPersistent(ctx, g, 0, protocols.Command{ID: id, Acked: acked, Keys: cmd.Keys[:1], Payload: replicated.EncodeDeclare(ref, l)})
+		s.rep.session.end(id.Seq)
+		if err != nil {
+			return nil, err
+		}
+		if v != true {
+			return nil, fmt.Errorf("%w: binding %s to the %v level answered %v", dso.ErrInternal, ref, l, v)
+		}
+		s.rep.declared.Store(ref, l)
+	}
+	return s.runPersistent(ctx, g, int(level)-1, cmd)
+}
+
+// do submits cmd at level k (0: the group's protocol) of group g.
+func (r *replication) do(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, error) {
+	if k == 0 {
+		return r.Replicas.Do(ctx, g, cmd)
+	}
+	return r.Replicas.(LevelReplicas).DoLevel(ctx, g, k, cmd)
+}
+
+// runPersistent submits cmd to this node's replica of group g (at level
+// k: 0 the group's protocol, else the instance of DegradableLevels[k-1])
+// and decodes its answer. If ctx ends first (deadline, cancel, closed connection), a
 // call that may be parked is withdrawn by a command of the server's own
 // session, so every replica forgets it alike; if it was released just
 // before, its result is fetched and returned instead.
-func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, cmd protocols.Command) (any, error) {
-	res, err := s.rep.Replicas.Do(ctx, g, cmd)
+func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) (any, error) {
+	res, err := s.rep.do(ctx, g, k, cmd)
 	if err == nil {
 		return replicated.DecodeResult(res)
 	}
@@ -310,14 +389,14 @@ func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, cmd pro
 		payload = replicated.EncodeWithdrawParked(cmd.ID, code, why.Error())
 	}
 	wcmd := protocols.Command{ID: id, Acked: acked, Keys: cmd.Keys[:1], Payload: payload}
-	wres, werr := s.rep.Replicas.Do(wctx, g, wcmd)
+	wres, werr := s.rep.do(wctx, g, k, wcmd)
 	if werr == nil {
 		if v, _ := replicated.DecodeResult(wres); v == true {
 			return nil, why
 		}
 		// Not parked: it was answered meanwhile, or has not executed yet.
 		// A retry gets the kept result of the first.
-		if res, err := s.rep.Replicas.Do(wctx, g, cmd); err == nil {
+		if res, err := s.rep.do(wctx, g, k, cmd); err == nil {
 			return replicated.DecodeResult(res)
 		}
 	}

@@ -174,6 +174,10 @@ type Request struct {
 	Session, Seq, Acked uint64
 	// Parts are the calls of an OpMulti.
 	Parts []Part
+	// Level is the degradation level of an OpCallP's object
+	// (degradable.Level: 1 linearizable, 2 sequential, 3 weak); 0, the
+	// default, is linearizable. See AppendCallPLevel.
+	Level uint8
 }
 
 // Part is one call of an OpMulti.
@@ -209,6 +213,25 @@ func AppendCallP(b []byte, id, timeoutMs uint64, c Command, typ, key, method str
 	if b, err = appendValues(b, ctor); err != nil {
 		return b[:start], err
 	}
+	return finish(b, start), nil
+}
+
+// MaxLevel is the largest Request.Level.
+const MaxLevel = 3
+
+// AppendCallPLevel is AppendCallP for an object of degradation level
+// level (Request.Level): a level above 1 is one more byte after the
+// constructor arguments; 0 and 1 (linearizable) give AppendCallP's frame.
+func AppendCallPLevel(b []byte, id, timeoutMs uint64, c Command, level uint8, typ, key, method string, args, ctor []any) ([]byte, error) {
+	if level > MaxLevel {
+		return b, fmt.Errorf("wire: level %d (at most %d)", level, MaxLevel)
+	}
+	start := len(b)
+	b, err := AppendCallP(b, id, timeoutMs, c, typ, key, method, args, ctor)
+	if err != nil || level <= 1 {
+		return b, err
+	}
+	b = append(b, level)
 	return finish(b, start), nil
 }
 
@@ -410,6 +433,13 @@ func DecodeRequest(body []byte) (Request, error) {
 		q.Method = d.String()
 		q.Args = d.values()
 		q.Ctor = d.values()
+		if d.err == nil && d.off < len(d.b) {
+			q.Level = d.Byte()
+			if q.Level < 2 || q.Level > MaxLevel {
+				d.off--
+				d.Fail("level %d (2 to %d; linearizable is no byte)", q.Level, MaxLevel)
+			}
+		}
 	case OpMulti:
 		q.Timeout = d.Uvarint()
 		q.Session, q.Seq, q.Acked = d.Uvarint(), d.Uvarint(), d.Uvarint()

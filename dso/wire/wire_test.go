@@ -172,6 +172,47 @@ func TestDecodersRejectMalformedInput(t *testing.T) {
 	}
 }
 
+// TestCallPLevel checks the optional level byte of OpCallP: levels 2 and
+// 3 round-trip, 0 and 1 give AppendCallP's frame (level 0 decoded), a
+// level byte of 0, 1 or above MaxLevel is malformed, and a level above
+// MaxLevel is refused by the encoder.
+func TestCallPLevel(t *testing.T) {
+	c := Command{Session: 9, Seq: 2, Acked: 1}
+	plain, err := AppendCallP(nil, 7, 100, c, "Counter", "c", "increment", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []uint8{0, 1, 2, 3} {
+		b, err := AppendCallPLevel(nil, 7, 100, c, l, "Counter", "c", "increment", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := DecodeRequest(b[4:])
+		if err != nil {
+			t.Fatalf("level %d: %v", l, err)
+		}
+		want := l
+		if l == 1 {
+			want = 0
+			if !bytes.Equal(b, plain) {
+				t.Fatal("level 1 is not AppendCallP's frame")
+			}
+		}
+		if q.Level != want || q.Method != "increment" || q.Session != 9 {
+			t.Fatalf("level %d decoded as %+v", l, q)
+		}
+	}
+	for _, bad := range []byte{0, 1, 4, 255} {
+		b := append(append([]byte{}, plain[4:]...), bad)
+		if _, err := DecodeRequest(b); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("level byte %d accepted: %v", bad, err)
+		}
+	}
+	if _, err := AppendCallPLevel(nil, 7, 0, c, 4, "Counter", "c", "increment", nil, nil); err == nil {
+		t.Fatal("level 4 encoded")
+	}
+}
+
 func FuzzDecodeRequest(f *testing.F) {
 	for _, args := range [][]any{nil, {int64(1)}, {"s", []byte("b"), 1.5}, {map[string]any{"k": []any{true}}}, {[]float64{1, 2}}} {
 		b, _ := AppendCall(nil, 7, 100, "Map", "key", "mergeAll", args, []any{int64(1)})
@@ -186,6 +227,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(m[4:])
 	f.Add(AppendDeleteP(nil, 7, c, "T", "k")[4:])
 	f.Add(AppendSimple(nil, OpTopology, 3)[4:])
+	lp, _ := AppendCallPLevel(nil, 7, 100, c, 3, "Counter", "c", "increment", nil, nil)
+	f.Add(lp[4:])
 	f.Fuzz(func(t *testing.T, body []byte) {
 		q, err := DecodeRequest(body)
 		if err != nil {

@@ -3,6 +3,21 @@
 // with last-writer-wins arbitration and anti-entropy. It is leaderless and
 // waits for no peer: a replica answers every command on its own.
 //
+// # Merge mode
+//
+// Protocol "weak-merge" (NewMerge, contract protocols.Merge) is the same
+// broadcast, delivery, anti-entropy and durability, but a replica executes
+// every update it delivers, once, in its origin's sequence order, whatever
+// its stamp: no update is overwritten, so every update counts everywhere.
+// It is for state machines whose updates commute (the weak level of the
+// DSO's persistent objects: additions to counters, adds to grow-only
+// sets, merges of map entries with a commutative combiner), whose replicas
+// then converge to one state once they have executed the same updates.
+// Exactly-once per replica relies on the replica core's session floors
+// keyed by command id: a client's retry of an update at another replica is
+// a second broadcast of the same id, which the core of every replica
+// executes once.
+//
 // # Updates and reads
 //
 // The strategy needs protocols.Config.ReadOnly (New refuses a Config

@@ -23,3 +23,17 @@ func TestSabotageApplyStaleIsCaught(t *testing.T) {
 	require.ErrorContains(t, err, "contract violated")
 	t.Logf("seed %d caught the planted bug: %v", seed, err)
 }
+
+// TestSabotageMergeSkipRemoteIsCaught plants merge replicas that leave out
+// the updates of the last peer: the Merge check (every live node executed
+// the same updates, every acknowledged one) must catch it in the sweep.
+func TestSabotageMergeSkipRemoteIsCaught(t *testing.T) {
+	failpoints.Enable(t, "protocols/weak", "weakMergeSkipRemote")
+	cfg := sweepConfig(3)
+	cfg.Protocol = "weak-merge"
+	seed, err := simtest.FirstViolation(cfg, 1, 100)
+	require.Error(t, err, "the sweep missed the planted lost update")
+	require.NotErrorIs(t, err, simtest.ErrNoViolation)
+	require.ErrorContains(t, err, "contract violated")
+	t.Logf("seed %d caught the planted bug: %v", seed, err)
+}

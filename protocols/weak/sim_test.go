@@ -76,3 +76,22 @@ func TestSameSeedSameDigest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a.Digest, b.Digest, "seed 42 replayed differently")
 }
+
+// TestMergeSwarmSweep runs the merge strategy ("weak-merge", contract
+// protocols.Merge) for 20 seeds at n=3 and 10 at n=5 under swarm faults,
+// every run checked for liveness and by simtest.CheckMerge (no update
+// executed twice, read-your-writes and monotonic reads per session, every
+// live node executed the same updates after the drain, every acknowledged
+// one).
+func TestMergeSwarmSweep(t *testing.T) {
+	spec, err := protocols.Lookup("weak-merge")
+	require.NoError(t, err)
+	require.Equal(t, protocols.Merge, spec.Contract)
+	for _, c := range []struct{ n, seeds int }{{3, 20}, {5, 10}} {
+		t.Run(fmt.Sprintf("n=%d", c.n), func(t *testing.T) {
+			cfg := sweepConfig(c.n)
+			cfg.Protocol = "weak-merge"
+			simtest.Sweep(t, cfg, 1, c.seeds)
+		})
+	}
+}

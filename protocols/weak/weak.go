@@ -12,6 +12,9 @@ func init() {
 	protocols.RegisterContract("weak", protocols.Weak, func(cfg protocols.Config) (protocols.Protocol, error) {
 		return New(cfg)
 	}, Codec{})
+	protocols.RegisterContract("weak-merge", protocols.Merge, func(cfg protocols.Config) (protocols.Protocol, error) {
+		return NewMerge(cfg)
+	}, Codec{})
 }
 
 const (
@@ -47,10 +50,22 @@ type Replica struct {
 	// own holds the ids of the commands submitted here and made updates,
 	// so that a retry is not broadcast twice.
 	own map[protocols.CommandID]bool
+	// merge: every delivered update executes (protocol "weak-merge"),
+	// not only those that win their key's arbitration.
+	merge bool
 }
 
-// New builds a replica from cfg and replays cfg.Recovered.
-func New(cfg protocols.Config) (*Replica, error) {
+// New builds a replica of the last-writer-wins strategy (protocol "weak")
+// from cfg and replays cfg.Recovered.
+func New(cfg protocols.Config) (*Replica, error) { return build(cfg, false) }
+
+// NewMerge builds a replica of the merge strategy (protocol "weak-merge",
+// contract protocols.Merge): as New, but every delivered update executes,
+// once, in its origin's order, whatever its stamp; for state machines
+// whose updates commute.
+func NewMerge(cfg protocols.Config) (*Replica, error) { return build(cfg, true) }
+
+func build(cfg protocols.Config, merge bool) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -67,7 +82,7 @@ func New(cfg protocols.Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, env: cfg.Env, readOnly: cfg.ReadOnly, self: cfg.Index(cfg.Self),
 		log: make([][]Update, n), ahead: make([]map[uint64]Update, n),
-		winner: map[string]Stamp{}, own: map[protocols.CommandID]bool{},
+		winner: map[string]Stamp{}, own: map[protocols.CommandID]bool{}, merge: merge,
 	}
 	for i := range r.ahead {
 		r.ahead[i] = map[uint64]Update{}
@@ -114,6 +129,20 @@ func (r *Replica) apply(i int, u Update) {
 	r.log[i] = append(r.log[i], u)
 	if u.Origin == r.cfg.Self {
 		r.own[u.Cmd.ID] = true
+	}
+	if r.merge {
+		skip := false
+		failpoint.Inject("weakMergeSkipRemote", func() {
+			// Planted bug: the merge leaves out the updates of the last
+			// peer (an update that does not count everywhere).
+			skip = u.Origin != r.cfg.Self && u.Origin == r.cfg.Peers[len(r.cfg.Peers)-1]
+		})
+		if !skip {
+			c := u.Cmd
+			c.Acked = 0
+			r.env.Execute(c)
+		}
+		return
 	}
 	key := ""
 	if len(u.Cmd.Keys) > 0 {

@@ -22,7 +22,7 @@ var ErrContract = errors.New("simtest: contract violated")
 // ForContract returns cfg prepared for the checks of the order contract
 // its protocol declares (protocols.Spec.Contract): the executions recorded
 // for the contracts weaker than Linearizable, and a drain of DrainTime for
-// Weak unless cfg sets one.
+// Weak and Merge unless cfg sets one.
 func ForContract(cfg simnet.Config) (simnet.Config, protocols.Contract, error) {
 	spec, err := protocols.Lookup(cfg.Protocol)
 	if err != nil {
@@ -31,7 +31,7 @@ func ForContract(cfg simnet.Config) (simnet.Config, protocols.Contract, error) {
 	if spec.Contract != protocols.Linearizable {
 		cfg.RecordExecutions = true
 	}
-	if spec.Contract == protocols.Weak && cfg.Drain == 0 {
+	if (spec.Contract == protocols.Weak || spec.Contract == protocols.Merge) && cfg.Drain == 0 {
 		cfg.Drain = DrainTime
 	}
 	return cfg, spec.Contract, nil
@@ -40,7 +40,7 @@ func ForContract(cfg simnet.Config) (simnet.Config, protocols.Contract, error) {
 // CheckContract checks res, a run of cfg prepared by ForContract, against
 // contract k: the order contract and linearizability for Linearizable,
 // the order contract and CheckSequential for Sequential, CheckWeak for
-// Weak. Liveness is checked apart (Result.LivenessError).
+// Weak, CheckMerge for Merge. Liveness is checked apart (Result.LivenessError).
 func CheckContract(res *simnet.Result, k protocols.Contract) error {
 	switch k {
 	case protocols.Sequential:
@@ -50,6 +50,8 @@ func CheckContract(res *simnet.Result, k protocols.Contract) error {
 		return CheckSequential(res)
 	case protocols.Weak:
 		return CheckWeak(res)
+	case protocols.Merge:
+		return CheckMerge(res)
 	}
 	if err := res.OrderError(); err != nil {
 		return err

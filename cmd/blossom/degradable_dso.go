@@ -1,0 +1,486 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/blossom-dso/blossom/degradable"
+	"github.com/blossom-dso/blossom/degradable/remote"
+	"github.com/blossom-dso/blossom/degradable/workload"
+	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/client"
+	"github.com/blossom-dso/blossom/dso/dsotest"
+	"github.com/blossom-dso/blossom/dso/server"
+)
+
+// dsoBench is `degradable-bench --target dso`: the per-level workloads on
+// a three-node DSO cluster in this process, its servers and replicas
+// talking over loopback TCP (as `blossom cluster --rf 3` runs them).
+type dsoBench struct {
+	protocol string
+	clients  int           // client goroutines
+	conns    int           // client connections they share
+	nobjects int           // objects per type (the contention)
+	duration time.Duration // per run
+	users    int           // Retwis: initial users
+	flush    time.Duration // the weak segments' flush period
+	seed     uint64
+
+	cl    *dsotest.Cluster
+	dir   string
+	dials []*client.Client
+	run   atomic.Int64 // numbers the runs, for fresh object names
+}
+
+// dsoTypes are the object types of the DSO table.
+var dsoTypes = []string{"counter", "set", "map", "queue"}
+
+// start starts the cluster and dials the client connections.
+func (b *dsoBench) start(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "blossom-degradable-bench-")
+	if err != nil {
+		return err
+	}
+	rep := replicationFlags{protocol: b.protocol, rf: 3, dataDir: dir, peerOffset: 1000, compactEvery: 10000, noSync: true, tick: 10 * time.Millisecond, segmentBytes: 8 << 20, levels: true}
+	if err := rep.validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
+	b.cl, err = dsotest.StartCluster(3, dsotest.Options{Logger: log, Replicate: func(i int, eps []string, reg *dso.Registry) (*server.Replication, io.Closer, error) {
+		h, r, err := rep.start(eps, eps[i], nodeDataDir(dir, i+1), reg, nil, log)
+		return r, h, err
+	}})
+	if err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	b.dir = dir
+	for range b.conns {
+		c, err := client.Dial(ctx, b.cl.Endpoints...)
+		if err != nil {
+			b.close()
+			return err
+		}
+		b.dials = append(b.dials, c)
+	}
+	return nil
+}
+
+// close closes the connections and stops the cluster.
+func (b *dsoBench) close() {
+	for _, c := range b.dials {
+		c.Close()
+	}
+	if b.cl != nil {
+		b.cl.Close()
+	}
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+// caller returns client goroutine i's caller at level l.
+func (b *dsoBench) caller(i int, l degradable.Level) *client.Persistent {
+	return b.dials[i%len(b.dials)].Persistent().At(l)
+}
+
+// errNotOffered marks a (type, level) the weak level does not offer.
+var errNotOffered = errors.New("not offered at this level")
+
+// objects runs type typ's mix at level l for the run's duration:
+// counter 90% add 1 / 10% read (at the weak level through a per-client
+// segment, remote.Counter); set 50% contains / 50% add (at the weak level
+// through a per-client segment, remote.Set); map 50% get / 50%
+// merge(k, 1, sum) (the updates the weak level offers, at every level);
+// queue (a List) 50% add / 50% removeAt(0), not offered at the weak level.
+func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) (workload.Result, error) {
+	name := func(k int) string { return fmt.Sprintf("bench-%s-%v-%d", typ, l, k) }
+	switch typ {
+	case "counter":
+		if l == degradable.Weak {
+			segs := make([]*remote.Counter, b.clients)
+			for i := range segs {
+				s, err := remote.NewCounter(b.caller(i, l), name(i%b.nobjects), remote.FlushEvery(b.flush))
+				if err != nil {
+					return workload.Result{}, err
+				}
+				segs[i] = s
+			}
+			res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
+				s := segs[i]
+				return func(r *rand.Rand) error {
+					if r.IntN(10) == 0 {
+						_, err := s.Value(ctx)
+						return err
+					}
+					return s.Add(1)
+				}
+			})
+			for _, s := range segs {
+				if cerr := s.Close(ctx); err == nil {
+					err = cerr
+				}
+			}
+			return res, err
+		}
+		return b.timed(ctx, func(i int) func(*rand.Rand) error {
+			h := dso.NewCounter(b.caller(i, l), name(i%b.nobjects))
+			return func(r *rand.Rand) error {
+				var err error
+				if r.IntN(10) == 0 {
+					_, err = h.Tally(ctx)
+				} else {
+					_, err = h.Increment(ctx, 1)
+				}
+				return err
+			}
+		})
+	case "set":
+		if l == degradable.Weak {
+			fs := make([]*remote.Flusher, b.clients)
+			segs := make([]*remote.Set, b.clients)
+			for i := range segs {
+				var err error
+				if fs[i], err = remote.NewFlusher(b.flush); err != nil {
+					return workload.Result{}, err
+				}
+				if segs[i], err = remote.NewSet(b.caller(i, l), name(i%b.nobjects), fs[i]); err != nil {
+					return workload.Result{}, err
+				}
+			}
+			res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
+				s := segs[i]
+				return func(r *rand.Rand) error {
+					if e := int64(r.IntN(1024)); r.IntN(2) == 0 {
+						_, err := s.Contains(ctx, e)
+						return err
+					}
+					return s.Add(int64(r.IntN(1024)))
+				}
+			})
+			for _, f := range fs {
+				if ferr := f.Close(ctx); err == nil {
+					err = ferr
+				}
+			}
+			return res, err
+		}
+		return b.timed(ctx, func(i int) func(*rand.Rand) error {
+			h := dso.NewSet(b.caller(i, l), name(i%b.nobjects))
+			return func(r *rand.Rand) error {
+				var err error
+				if e := int64(r.IntN(1024)); r.IntN(2) == 0 {
+					_, err = h.Contains(ctx, e)
+				} else {
+					_, err = h.Add(ctx, e)
+				}
+				return err
+			}
+		})
+	case "map":
+		return b.timed(ctx, func(i int) func(*rand.Rand) error {
+			h := dso.NewMap(b.caller(i, l), name(i%b.nobjects))
+			return func(r *rand.Rand) error {
+				var err error
+				if k := fmt.Sprint(r.IntN(1024)); r.IntN(2) == 0 {
+					_, err = h.Get(ctx, k)
+				} else {
+					_, err = h.Merge(ctx, k, int64(1), "sum")
+				}
+				return err
+			}
+		})
+	case "queue":
+		if l == degradable.Weak {
+			return workload.Result{}, errNotOffered
+		}
+		return b.timed(ctx, func(i int) func(*rand.Rand) error {
+			h := dso.NewHandle(b.caller(i, l), dso.TypeList, name(i%b.nobjects))
+			return func(r *rand.Rand) error {
+				if r.IntN(2) == 0 {
+					_, err := h.Call(ctx, "add", int64(i))
+					return err
+				}
+				_, err := h.Call(ctx, "removeAt", int64(0))
+				if errors.Is(err, dso.ErrFailed) {
+					err = nil // empty: a dequeue that found nothing
+				}
+				return err
+			}
+		})
+	}
+	return workload.Result{}, fmt.Errorf("degradable-bench: unknown DSO object type %q (want one of %v)", typ, dsoTypes)
+}
+
+// timed runs every client goroutine's body in a loop for the duration and
+// measures the operations (every one's latency, for p50 and p99).
+func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) error) (workload.Result, error) {
+	bodies := make([]func(*rand.Rand) error, b.clients)
+	for i := range bodies {
+		bodies[i] = body(i)
+	}
+	samples := make([][]time.Duration, b.clients)
+	errs := make([]error, b.clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(b.duration)
+	for i := range b.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(b.seed, uint64(i)))
+			for ctx.Err() == nil {
+				t := time.Now()
+				if t.After(end) {
+					return
+				}
+				if err := bodies[i](r); err != nil {
+					errs[i] = err
+					return
+				}
+				samples[i] = append(samples[i], time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return workload.Result{}, err
+	}
+	all := slices.Concat(samples...)
+	slices.Sort(all)
+	res := workload.Result{Ops: len(all), Elapsed: elapsed, OpsPerSec: float64(len(all)) / elapsed.Seconds()}
+	if len(all) > 0 {
+		res.P50, res.P99 = all[len(all)/2], all[min(len(all)-1, len(all)*99/100)]
+	}
+	return res, nil
+}
+
+// retwis runs a Retwis mix on the DSO at level l, on fresh objects: a
+// power-law follower graph of b.users users (Zipf popularity), then the
+// 5/15/30/50 mix of add user (the users counter and the set of users),
+// follow (an add to the followee's followers set), tweet (the posts
+// counter, then the tweet id added to the author's timeline and to those
+// of up to 8 of its followers) and timeline read (the timeline's
+// members). Timelines are grow-only sets of tweet ids and there is no
+// unfollow: the updates the weak level offers. At the weak level the
+// counters and sets are per-client segments (degradable/remote), the sets
+// flushed by one Flusher per client. After the run the counters must count every
+// add and tweet (checked, once the weak replicas have converged).
+func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Result, error) {
+	p := fmt.Sprintf("rt%d-%v/", b.run.Add(1), l)
+	setup := b.caller(0, l)
+	users := dso.NewCounter(setup, p+"users")
+	posts := p + "posts"
+	r := rand.New(rand.NewPCG(b.seed, 1<<62))
+	pop := rand.NewZipf(r, 1.2, 1, uint64(b.users-1))
+	if _, err := users.Increment(ctx, int64(b.users)); err != nil {
+		return workload.Result{}, err
+	}
+	for u := range b.users {
+		for range 1 + int(pop.Uint64())%4 {
+			if v := int(pop.Uint64()); v != u {
+				if _, err := dso.NewSet(setup, fmt.Sprint(p, "followers/", v)).Add(ctx, int64(u)); err != nil {
+					return workload.Result{}, err
+				}
+			}
+		}
+	}
+	type counter interface {
+		add(int64) error
+		close() error
+	}
+	counters := func(i int, key string) counter {
+		if l == degradable.Weak {
+			s, err := remote.NewCounter(b.caller(i, l), key, remote.FlushEvery(b.flush))
+			if err != nil {
+				panic(err) // the caller is at the weak level
+			}
+			return segCounter{s, ctx}
+		}
+		return rpcCounter{dso.NewCounter(b.caller(i, l), key), ctx}
+	}
+	var adds, tweets atomic.Int64
+	var next atomic.Int64
+	next.Store(int64(b.users))
+	var cs []counter
+	var flushers []*remote.Flusher
+	var csMu sync.Mutex
+	res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
+		c := b.caller(i, l)
+		nu, np := counters(i, p+"users"), counters(i, posts)
+		var f *remote.Flusher
+		if l == degradable.Weak {
+			f, _ = remote.NewFlusher(b.flush) // the period is valid
+		}
+		csMu.Lock()
+		cs = append(cs, nu, np)
+		if f != nil {
+			flushers = append(flushers, f)
+		}
+		csMu.Unlock()
+		segs := map[string]*remote.Set{}
+		set := func(key string) setOps {
+			if f == nil {
+				return rpcSet{dso.NewSet(c, key), ctx}
+			}
+			s := segs[key]
+			if s == nil {
+				var err error
+				if s, err = remote.NewSet(c, key, f); err != nil {
+					panic(err) // the caller is at the weak level
+				}
+				segs[key] = s
+			}
+			return segSet{s, ctx}
+		}
+		var zipf *rand.Zipf
+		var seq int64
+		return func(r *rand.Rand) error {
+			if zipf == nil {
+				zipf = rand.NewZipf(r, 1.2, 1, uint64(b.users-1))
+			}
+			u := int(zipf.Uint64())
+			switch x := r.IntN(100); {
+			case x < 5:
+				id := next.Add(1)
+				if err := nu.add(1); err != nil {
+					return err
+				}
+				adds.Add(1)
+				return set(p + "users").add(id)
+			case x < 20:
+				v := int(zipf.Uint64())
+				return set(fmt.Sprint(p, "followers/", v)).add(int64(u))
+			case x < 50:
+				seq++
+				id := int64(i)<<40 | seq
+				if err := np.add(1); err != nil {
+					return err
+				}
+				tweets.Add(1)
+				fs, err := set(fmt.Sprint(p, "followers/", u)).members()
+				if err != nil {
+					return err
+				}
+				targets := []int64{int64(u)}
+				for _, f := range fs[:min(len(fs), 8)] {
+					if fi, ok := f.(int64); ok {
+						targets = append(targets, fi)
+					}
+				}
+				for _, t := range targets {
+					if err := set(fmt.Sprint(p, "timeline/", t)).add(id); err != nil {
+						return err
+					}
+				}
+				return nil
+			default:
+				_, err := set(fmt.Sprint(p, "timeline/", u)).members()
+				return err
+			}
+		}
+	})
+	for _, f := range flushers {
+		if ferr := f.Close(ctx); err == nil {
+			err = ferr
+		}
+	}
+	for _, c := range cs {
+		if cerr := c.close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	// Every update counts: poll the owner until the weak replicas have
+	// spread every flush.
+	want := map[string]int64{p + "users": int64(b.users) + adds.Load(), posts: tweets.Load()}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, k := range []string{p + "users", posts} {
+		for {
+			v, err := dso.NewCounter(setup, k).Tally(ctx)
+			if err != nil {
+				return res, err
+			}
+			if v == want[k] {
+				break
+			}
+			if time.Now().After(deadline) {
+				return res, fmt.Errorf("degradable-bench: retwis on the DSO at %v lost an update: %s counts %d, want %d", l, k, v, want[k])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return res, nil
+}
+
+// setOps are the set operations of Retwis.
+type setOps interface {
+	add(e int64) error
+	members() ([]any, error)
+}
+
+// rpcSet calls the set for every operation.
+type rpcSet struct {
+	h   dso.Set
+	ctx context.Context
+}
+
+func (s rpcSet) add(e int64) error {
+	_, err := s.h.Add(s.ctx, e)
+	return err
+}
+func (s rpcSet) members() ([]any, error) { return s.h.Members(s.ctx) }
+
+// segSet works on a weak set's segment.
+type segSet struct {
+	s   *remote.Set
+	ctx context.Context
+}
+
+func (s segSet) add(e int64) error       { return s.s.Add(e) }
+func (s segSet) members() ([]any, error) { return s.s.Members(s.ctx) }
+
+// rpcCounter adds through one call per addition.
+type rpcCounter struct {
+	h   dso.Counter
+	ctx context.Context
+}
+
+func (c rpcCounter) add(d int64) error {
+	_, err := c.h.Increment(c.ctx, d)
+	return err
+}
+func (rpcCounter) close() error { return nil }
+
+// segCounter adds through a weak segment.
+type segCounter struct {
+	s   *remote.Counter
+	ctx context.Context
+}
+
+func (c segCounter) add(d int64) error { return c.s.Add(d) }
+func (c segCounter) close() error      { return c.s.Close(c.ctx) }
+
+// dsoLevels is levels for the DSO table: a (type, level) that is not
+// offered gets a zero row instead of an error.
+func dsoLevels(repeat int, run func(degradable.Level) (workload.Result, error)) ([]workload.Result, error) {
+	return levels(repeat, func(l degradable.Level) (workload.Result, error) {
+		res, err := run(l)
+		if errors.Is(err, errNotOffered) {
+			return workload.Result{}, nil
+		}
+		return res, err
+	})
+}

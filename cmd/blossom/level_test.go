@@ -1,0 +1,66 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestObjectCommandsLevel runs the object commands with --level on a
+// three-node cluster of persistent objects (paxos, rf 3, the levels on by
+// default): a weak and a sequential counter count their increments, a
+// name keeps its level (the linearizable command on a weak counter fails
+// naming the level), the weak level refuses a method that does not
+// commute by name, and an unknown level is a usage error.
+func TestObjectCommandsLevel(t *testing.T) {
+	eps := startClusterCmd(t, 3, "--rf", "3", "--data-dir", t.TempDir(), "--no-sync", "--peer-port-offset", "50")
+	for _, lv := range []string{"weak", "sequential"} {
+		for range 2 {
+			if out, err := runObjectCmd(t, eps, "counter", "--level", lv, "-n", lv, "increment", "-i", "3"); err != nil {
+				t.Fatalf("%s increment: %q %v", lv, out, err)
+			}
+		}
+		out, err := runObjectCmd(t, eps, "counter", "--level", lv, "-n", lv, "tally")
+		if err != nil || out != "6\n" {
+			t.Fatalf("%s tally: %q %v", lv, out, err)
+		}
+	}
+	if out, err := runObjectCmd(t, eps, "counter", "--persistent", "-n", "weak", "tally"); err == nil || !strings.Contains(err.Error(), "created at the weak level") {
+		t.Fatalf("linearizable call on a weak counter: %q %v", out, err)
+	}
+	if out, err := runObjectCmd(t, eps, "long", "--level", "weak", "-n", "a", "compareAndSet", "0", "1"); err == nil || !strings.Contains(err.Error(), "weak level") {
+		t.Fatalf("compareAndSet at the weak level: %q %v", out, err)
+	}
+	_, err := runObjectCmd(t, eps, "counter", "--level", "strong", "-n", "x", "tally")
+	if e, ok := err.(*exitError); !ok || e.code != 2 || !strings.Contains(err.Error(), "unknown level") {
+		t.Fatalf("--level strong: %v", err)
+	}
+}
+
+// TestDegradableBenchDSO runs `degradable-bench --target dso` at a tiny
+// size: the table has a row per type and level (the weak queue "not
+// offered"), and Retwis's counters count every add and tweet at every
+// level (the command fails otherwise).
+func TestDegradableBenchDSO(t *testing.T) {
+	cmd := newDegradableBenchCmd()
+	out := &syncBuffer{}
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	cmd.SetArgs([]string{"--target", "dso", "--types", "counter,queue", "--repeat", "1", "--dso-clients", "4", "--dso-conns", "2",
+		"--dso-objects", "2", "--dso-duration", "150ms", "--dso-retwis-users", "10"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"counter  linearizable", "counter          weak", "queue          weak  not offered", "retwis          weak"} {
+		if !strings.Contains(strings.Join(strings.Fields(got), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("no %q row in:\n%s", want, got)
+		}
+	}
+	cmd = newDegradableBenchCmd()
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	cmd.SetArgs([]string{"--target", "moon"})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "want local or dso") {
+		t.Fatalf("--target moon: %v", err)
+	}
+}
