@@ -7,6 +7,7 @@
 package plots
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"image/color"
@@ -167,6 +168,11 @@ func Render(e *experiments.Experiment, dir string) (string, error) {
 				ticks = append(ticks, plot.Tick{Value: s.X, Label: s.XName})
 			}
 		}
+		for _, v := range fig.Paper {
+			if fig.PaperOutside && !slices.ContainsFunc(ticks, func(t plot.Tick) bool { return t.Value == v.X }) {
+				ticks = append(ticks, plot.Tick{Value: v.X, Label: strconv.FormatFloat(v.X, 'g', -1, 64)})
+			}
+		}
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.X.Min, p.X.Max = p.X.Min-0.3, p.X.Max+0.3
 	}
@@ -323,7 +329,7 @@ func lines(p *plot.Plot, fig experiments.Figure, stats []Stat) error {
 		}
 		var paper plotter.XYs
 		for _, v := range fig.Paper {
-			if v.Series == name && hasX(stats, v.X) {
+			if v.Series == name && (fig.PaperOutside || hasX(stats, v.X)) {
 				paper = append(paper, plotter.XY{X: v.X, Y: v.Y})
 			}
 		}
@@ -441,9 +447,19 @@ func MakeTable(e *experiments.Experiment, stats []Stat) Table {
 		if x == "" {
 			x = strconv.FormatFloat(pv.X, 'g', -1, 64)
 		}
+		if fig.PaperOutside && !slices.Contains(xs, x) {
+			xs = append(xs, x)
+		}
 		if slices.Contains(xs, x) {
 			cell[[2]string{x, "paper: " + pv.Series}] = strconv.FormatFloat(pv.Y, 'g', 4, 64)
 		}
+	}
+	if fig.PaperOutside && !fig.Bars {
+		slices.SortStableFunc(xs, func(a, b string) int {
+			fa, _ := strconv.ParseFloat(a, 64)
+			fb, _ := strconv.ParseFloat(b, 64)
+			return cmp.Compare(fa, fb)
+		})
 	}
 	t := Table{Columns: []string{fig.XLabel}}
 	var cols []string
