@@ -111,6 +111,9 @@ type Figure struct {
 	// values we did not measure, such as a scale beyond the grid; without
 	// it a paper value appears only beside a point of ours.
 	PaperOutside bool
+	// LogY draws the y axis on a log scale (line figures; every value
+	// must be positive, and an error bar stops at a tenth of its mean).
+	LogY bool
 	// Breakdown, if set, adds a second figure of the metrics named
 	// Breakdown.Prefix+NAME (one x category per NAME, e.g. per site), at
 	// one X value.

@@ -176,8 +176,19 @@ func Render(e *experiments.Experiment, dir string) (string, error) {
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.X.Min, p.X.Max = p.X.Min-0.3, p.X.Max+0.3
 	}
-	p.Y.Min = 0
-	p.Y.Max *= 1.4 // room for the legend above the data
+	if fig.LogY && !fig.Bars {
+		for _, s := range stats {
+			if s.Mean <= 0 {
+				return "", fmt.Errorf("plots: %s: %s=%s of %s is %g: a log y axis needs positive values", e.Name, fig.X, s.XName, s.Series, s.Mean)
+			}
+		}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Y.Min /= 2
+		p.Y.Max *= 10 // room for the legend above the data
+	} else {
+		p.Y.Min = 0
+		p.Y.Max *= 1.4 // room for the legend above the data
+	}
 	base := filepath.Join(dir, e.Name, e.Name)
 	for _, ext := range []string{".png", ".svg"} {
 		if err := p.Save(8*vg.Inch, 5*vg.Inch, base+ext); err != nil {
@@ -309,7 +320,11 @@ func lines(p *plot.Plot, fig experiments.Figure, stats []Stat) error {
 		for _, s := range stats {
 			if s.Series == name {
 				pts.XYs = append(pts.XYs, plotter.XY{X: s.X, Y: s.Mean})
-				pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{s.SD, s.SD})
+				low := s.SD
+				if fig.LogY {
+					low = min(low, 0.9*s.Mean)
+				}
+				pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{low, s.SD})
 			}
 		}
 		c := plotutil.Color(i)

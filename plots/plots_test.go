@@ -193,7 +193,8 @@ func TestRenderPaperOutside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{">1800<", ">paper: zookeeper<", ">paper: blossom<"} {
+	// 1000 is a tick of the log y axis only (linear: 0 … 700).
+	for _, want := range []string{">1800<", ">paper: zookeeper<", ">paper: blossom<", ">1000<"} {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("the SVG lacks %s", want)
 		}
@@ -206,5 +207,10 @@ func TestRenderPaperOutside(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
+	}
+	// A log axis refuses a value it cannot draw.
+	writeCSV(t, dir, e.Name, "parties,system,rep,metric,value\n10,blossom,0,crossing_ms,0\n")
+	if _, err := Render(e, dir); err == nil || !strings.Contains(err.Error(), "log y axis") {
+		t.Errorf("Render of a zero on a log axis: %v", err)
 	}
 }

@@ -34,12 +34,12 @@ type Party interface {
 // Join returns party i (from 0) of a barrier of a fixed number of parties.
 type Join func(ctx context.Context, i int) (Party, error)
 
-// joinAll joins parties parties, at most 32 at a time, and returns them;
+// joinAll joins parties parties, at most 100 at a time, and returns them;
 // on an error it closes those it joined.
 func joinAll(ctx context.Context, parties int, join Join) ([]Party, error) {
 	ps := make([]Party, parties)
 	errs := make([]error, parties)
-	sem := make(chan struct{}, 32)
+	sem := make(chan struct{}, 100)
 	var wg sync.WaitGroup
 	for i := range ps {
 		wg.Add(1)

@@ -146,9 +146,16 @@ func ping(addr, req, want string) error {
 	if _, err := io.WriteString(c, req); err != nil {
 		return err
 	}
-	got, _ := io.ReadAll(io.LimitReader(c, 4096))
-	if !strings.Contains(string(got), want) {
-		return fmt.Errorf("%s answered %q to %q", addr, got, strings.TrimSpace(req))
+	// Read until the answer holds want, the server closes (ZooKeeper's
+	// four-letter words) or the deadline passes.
+	var got []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(got), want) {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil || len(got) > 1<<16 {
+			return fmt.Errorf("%s answered %q to %q", addr, got, strings.TrimSpace(req))
+		}
 	}
 	return nil
 }
