@@ -133,7 +133,7 @@ figures: figure-peers
 .PHONY: figure-peers
 figure-peers:
 	command -v redis-server >/dev/null 2>&1 || { apt-get update && apt-get install -y redis-server; }
-	test -x /usr/share/zookeeper/bin/zkServer.sh || { apt-get update && apt-get install -y zookeeperd; }
+	test -f /usr/share/java/zookeeper.jar && command -v java >/dev/null 2>&1 || { apt-get update && apt-get install -y zookeeperd; }
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:
