@@ -130,6 +130,12 @@ type CheckOptions struct {
 	// that Check catches a barrier releasing too early (one that counts
 	// fewer parties than take part) in every run, whatever the timing.
 	Straggler bool
+	// Late, if positive, makes one party per round (party r mod parties in
+	// round r) arrive last: only once every other party has counted itself
+	// in, and Late after that. A barrier that releases before its last
+	// party arrives has then had Late to do so, and is caught unless its
+	// release takes longer; a correct barrier only crosses more slowly.
+	Late time.Duration
 }
 
 // ErrEarlyLeave is wrapped by Check's error when a party left a round
@@ -177,6 +183,20 @@ func Check(ctx context.Context, parties, rounds int, join Join, o CheckOptions) 
 					case <-ctx.Done():
 						fail(fmt.Errorf("barrier: party 0 straggling at round %d: %w", r, ctx.Err()))
 						return
+					}
+				}
+				if o.Late > 0 && i == r%parties {
+					for arrived[r].Load() < int64(parties-1) {
+						select {
+						case <-ctx.Done():
+							fail(fmt.Errorf("barrier: party %d arriving late at round %d: %w", i, r, ctx.Err()))
+							return
+						case <-time.After(time.Millisecond):
+						}
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(o.Late):
 					}
 				}
 				arrived[r].Add(1)

@@ -14,6 +14,9 @@ import (
 const (
 	checkParties = 12
 	checkRounds  = 8
+	// checkLate is how long the late party of each round waits after the
+	// others arrived (CheckOptions.Late).
+	checkLate = 200 * time.Millisecond
 )
 
 // testCtx bounds a test that would otherwise hang on a barrier that never
@@ -71,12 +74,16 @@ func zooKeeperJoins(t *testing.T) joins {
 }
 
 // checkBarrier checks a barrier implementation: it passes Check over
-// repeated rounds, and a barrier of it counting one party fewer than take
-// part (an off-by-one release) fails it with ErrEarlyLeave.
+// repeated rounds, with and without a late party per round, and a barrier
+// of it counting one party fewer than take part (an off-by-one release)
+// fails it with ErrEarlyLeave.
 func checkBarrier(t *testing.T, j joins) {
 	ctx := testCtx(t)
 	if err := Check(ctx, checkParties, checkRounds, j("ok", checkParties), CheckOptions{}); err != nil {
 		t.Fatalf("Check: %v", err)
+	}
+	if err := Check(ctx, checkParties, checkRounds, j("late", checkParties), CheckOptions{Late: checkLate}); err != nil {
+		t.Fatalf("Check with a late party: %v", err)
 	}
 	// Again on a fresh barrier, with a straggler: only one releasing too
 	// early lets the check go on, and it must catch it.
