@@ -122,9 +122,18 @@ explore-campaign: $(BIN)/failpoint-toolexec
 	scripts/explore-campaign.sh $(BIN)/blossom-fp
 
 ## figures: every experiment at its quick size (resuming what results/
-## already holds), its figure (PNG, SVG) and results/index.html.
-figures:
+## already holds), its figure (PNG, SVG) and results/index.html. It first
+## installs the peers the experiments measure against if missing (figure-peers).
+figures: figure-peers
 	$(GO) run ./cmd/blossom exp all --quick --dir $(CURDIR)/results
+
+## figure-peers: Debian's redis-server (dso-redis-*, barrier) and zookeeperd
+## (barrier: the experiment starts its own ZooKeeper on a private port and
+## data dir, never the system service), each installed if missing.
+.PHONY: figure-peers
+figure-peers:
+	command -v redis-server >/dev/null 2>&1 || { apt-get update && apt-get install -y redis-server; }
+	test -f /usr/share/java/zookeeper.jar && command -v java >/dev/null 2>&1 || { apt-get update && apt-get install -y zookeeperd; }
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

@@ -107,6 +107,13 @@ type Figure struct {
 	Bars bool
 	// Paper are the paper's values, drawn beside ours as hollow markers.
 	Paper []PaperValue
+	// PaperOutside draws (and tabulates) the paper's values also at x
+	// values we did not measure, such as a scale beyond the grid; without
+	// it a paper value appears only beside a point of ours.
+	PaperOutside bool
+	// LogY draws the y axis on a log scale (line figures; every value
+	// must be positive, and an error bar stops at a tenth of its mean).
+	LogY bool
 	// Breakdown, if set, adds a second figure of the metrics named
 	// Breakdown.Prefix+NAME (one x category per NAME, e.g. per site), at
 	// one X value.

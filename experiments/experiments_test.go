@@ -1,12 +1,14 @@
 package experiments
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/blossom-dso/blossom/experiments/barrier"
 	"github.com/blossom-dso/blossom/simnet"
 )
 
@@ -160,5 +162,32 @@ func TestMulticastMeasure(t *testing.T) {
 	}
 	if ms[0].Name != "leader_delivery_delays" || ms[0].Value < 1 || ms[0].Value > 10 {
 		t.Errorf("wbcast 2 groups: %v", ms)
+	}
+}
+
+// The barrier experiment measures a real barrier (Redis here: no blossom
+// binary in a test) and fails clearly on what it cannot measure.
+func TestBarrierMeasure(t *testing.T) {
+	ms, err := barrierCrossing.Measure(Point{{"parties", "4"}, {"system", "redis"}}, 0, Quick)
+	if errors.Is(err, barrier.ErrMissing) {
+		t.Skipf("skipped: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Name != "crossing_ms" || ms[0].Value <= 0 || ms[1].Name != "join_s" {
+		t.Fatalf("metrics %v", ms)
+	}
+	old := BlossomBinary
+	BlossomBinary = ""
+	t.Cleanup(func() { BlossomBinary = old })
+	for _, p := range []Point{
+		{{"parties", "4"}, {"system", "blossom"}}, // no binary
+		{{"parties", "4"}, {"system", "etcd"}},
+		{{"parties", "x"}, {"system", "redis"}},
+	} {
+		if ms, err := barrierCrossing.Measure(p, 0, Quick); err == nil {
+			t.Errorf("%v: metrics %v, want an error", p, ms)
+		}
 	}
 }

@@ -7,6 +7,7 @@
 package plots
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"image/color"
@@ -167,11 +168,27 @@ func Render(e *experiments.Experiment, dir string) (string, error) {
 				ticks = append(ticks, plot.Tick{Value: s.X, Label: s.XName})
 			}
 		}
+		for _, v := range fig.Paper {
+			if fig.PaperOutside && !slices.ContainsFunc(ticks, func(t plot.Tick) bool { return t.Value == v.X }) {
+				ticks = append(ticks, plot.Tick{Value: v.X, Label: strconv.FormatFloat(v.X, 'g', -1, 64)})
+			}
+		}
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.X.Min, p.X.Max = p.X.Min-0.3, p.X.Max+0.3
 	}
-	p.Y.Min = 0
-	p.Y.Max *= 1.4 // room for the legend above the data
+	if fig.LogY && !fig.Bars {
+		for _, s := range stats {
+			if s.Mean <= 0 {
+				return "", fmt.Errorf("plots: %s: %s=%s of %s is %g: a log y axis needs positive values", e.Name, fig.X, s.XName, s.Series, s.Mean)
+			}
+		}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Y.Min /= 2
+		p.Y.Max *= 10 // room for the legend above the data
+	} else {
+		p.Y.Min = 0
+		p.Y.Max *= 1.4 // room for the legend above the data
+	}
 	base := filepath.Join(dir, e.Name, e.Name)
 	for _, ext := range []string{".png", ".svg"} {
 		if err := p.Save(8*vg.Inch, 5*vg.Inch, base+ext); err != nil {
@@ -303,7 +320,11 @@ func lines(p *plot.Plot, fig experiments.Figure, stats []Stat) error {
 		for _, s := range stats {
 			if s.Series == name {
 				pts.XYs = append(pts.XYs, plotter.XY{X: s.X, Y: s.Mean})
-				pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{s.SD, s.SD})
+				low := s.SD
+				if fig.LogY {
+					low = min(low, 0.9*s.Mean)
+				}
+				pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{low, s.SD})
 			}
 		}
 		c := plotutil.Color(i)
@@ -323,7 +344,7 @@ func lines(p *plot.Plot, fig experiments.Figure, stats []Stat) error {
 		}
 		var paper plotter.XYs
 		for _, v := range fig.Paper {
-			if v.Series == name && hasX(stats, v.X) {
+			if v.Series == name && (fig.PaperOutside || hasX(stats, v.X)) {
 				paper = append(paper, plotter.XY{X: v.X, Y: v.Y})
 			}
 		}
@@ -441,9 +462,19 @@ func MakeTable(e *experiments.Experiment, stats []Stat) Table {
 		if x == "" {
 			x = strconv.FormatFloat(pv.X, 'g', -1, 64)
 		}
+		if fig.PaperOutside && !slices.Contains(xs, x) {
+			xs = append(xs, x)
+		}
 		if slices.Contains(xs, x) {
 			cell[[2]string{x, "paper: " + pv.Series}] = strconv.FormatFloat(pv.Y, 'g', 4, 64)
 		}
+	}
+	if fig.PaperOutside && !fig.Bars {
+		slices.SortStableFunc(xs, func(a, b string) int {
+			fa, _ := strconv.ParseFloat(a, 64)
+			fb, _ := strconv.ParseFloat(b, 64)
+			return cmp.Compare(fa, fb)
+		})
 	}
 	t := Table{Columns: []string{fig.XLabel}}
 	var cols []string

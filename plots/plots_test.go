@@ -173,3 +173,44 @@ func TestRenderGroupedBarsWithPaper(t *testing.T) {
 		}
 	}
 }
+
+// Figure 6c (barrier): the paper's values at 1,800 parties, beyond the
+// grid, are drawn with their tick and tabulated in their own row, in order.
+func TestRenderPaperOutside(t *testing.T) {
+	dir := t.TempDir()
+	e, err := experiments.Lookup("barrier")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeCSV(t, dir, e.Name, "parties,system,rep,metric,value\n"+
+		"100,blossom,0,crossing_ms,8\n10,blossom,0,crossing_ms,1\n100,blossom,0,join_s,0.1\n"+
+		"10,redis,0,crossing_ms,2\n100,redis,0,crossing_ms,9\n10,zookeeper,0,crossing_ms,150\n100,zookeeper,0,crossing_ms,500\n")
+	_, tab, err := Plot(e, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, e.Name, e.Name+".svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1000 is a tick of the log y axis only (linear: 0 … 700).
+	for _, want := range []string{">1800<", ">paper: zookeeper<", ">paper: blossom<", ">1000<"} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("the SVG lacks %s", want)
+		}
+	}
+	md := tab.Markdown()
+	for _, want := range []string{
+		"| parties (goroutines, one connection each) | blossom | paper: blossom | redis | paper: redis | zookeeper | paper: zookeeper |",
+		"| 10 | 1 | – | 2 | – | 150 | – |\n| 100 | 8 | – | 9 | – | 500 | – |\n| 1800 | – | 68 | – | 68 | – | 574 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+	// A log axis refuses a value it cannot draw.
+	writeCSV(t, dir, e.Name, "parties,system,rep,metric,value\n10,blossom,0,crossing_ms,0\n")
+	if _, err := Render(e, dir); err == nil || !strings.Contains(err.Error(), "log y axis") {
+		t.Errorf("Render of a zero on a log axis: %v", err)
+	}
+}
