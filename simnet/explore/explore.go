@@ -68,7 +68,7 @@ func (sc Scope) Config(sched simnet.Scheduler) simnet.Config {
 		Clients: sc.Clients, Ops: sc.Ops, Keys: sc.Keys, Conflict: sc.Conflict, Reads: sc.Reads,
 		Size: 9, Latency: "constant:1", Faults: "none", Seed: sc.Seed, SuspectTicks: st,
 		Groups: sc.Groups, Dest: sc.Dest,
-		Scheduler: sched, Budget: sc.Budget,
+		Scheduler: sched, Budget: sc.Budget, RecordExecutions: true,
 	}
 }
 
@@ -109,6 +109,14 @@ type recorder struct {
 	inner simnet.Scheduler
 	trace []simnet.Choice
 	each  func(step int, c simnet.Choice)
+}
+
+// Attach implements simnet.StateScheduler: it hands the view to the inner
+// scheduler if that reads states.
+func (r *recorder) Attach(v simnet.StateView) {
+	if a, ok := r.inner.(simnet.StateScheduler); ok {
+		a.Attach(v)
+	}
 }
 
 func (r *recorder) Next(step int, enabled []simnet.Choice) int {

@@ -127,7 +127,7 @@ func TestSabotageExploreTable(t *testing.T) {
 			}
 			sw := SwarmSearch(b.swarm, 1, 300, time.Time{})
 			pct := PCTSearch(b.sc, b.depth, 3000, 1, time.Time{})
-			ex := Exhaustive(b.sc, 30000, time.Time{})
+			ex := Exhaustive(b.sc, Options{MaxRuns: 30000, Events: -1})
 			dp := DPOR(b.sc, Options{MaxRuns: 30000, Events: 6, Deepen: true})
 			min := "-"
 			for _, rep := range []*Report{pct, dp, ex} {
