@@ -2,15 +2,20 @@ package explore
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/blossom-dso/blossom/protocols"
-	_ "github.com/blossom-dso/blossom/protocols/mencius" // registers mencius
+	_ "github.com/blossom-dso/blossom/protocols/mencius"    // registers mencius
+	_ "github.com/blossom-dso/blossom/protocols/sequential" // registers sequential
 	"github.com/blossom-dso/blossom/protocols/statehash"
+	_ "github.com/blossom-dso/blossom/protocols/weak" // registers weak
 	"github.com/blossom-dso/blossom/simnet"
+	"github.com/blossom-dso/blossom/simnet/simtest"
 )
 
 // atlas-fp-graph is atlas with a fingerprint that leaves out the
@@ -97,10 +102,43 @@ func TestStateHashingSound(t *testing.T) {
 // TestFingerprinters: the protocols that offer a fingerprint get state
 // hashing under HashAuto; a multicast run falls back to trace hashing.
 func TestFingerprinters(t *testing.T) {
-	for _, p := range []string{"paxos", "fpaxos", "epaxos", "atlas", "mencius"} {
+	for _, p := range []string{"paxos", "fpaxos", "epaxos", "atlas", "mencius", "weak", "sequential"} {
 		sc := Scope{Protocol: p, Nodes: 3, Clients: 1, Ops: 1, Keys: 1, Conflict: 100, Seed: 1}
 		require.Equal(t, HashState, resolveHashing(sc, HashAuto), p)
 	}
 	sc := Scope{Protocol: "wbcast", Groups: 2, Clients: 1, Ops: 1, Keys: 1, Seed: 1}
 	require.Equal(t, HashTrace, resolveHashing(sc, HashAuto))
+}
+
+// TestWeakContract: explored schedules of weak and sequential are checked
+// against their declared contracts, not linearizability: random walks
+// over a scope in which weak's histories are not linearizable pass, and a
+// read of a value no put wrote fails the weak contract's check.
+func TestWeakContract(t *testing.T) {
+	sc := Scope{Protocol: "weak", Nodes: 3, Clients: 3, Ops: 6, Keys: 1, Conflict: 100, Reads: 50, Seed: 3,
+		Budget: simnet.Budget{Ticks: 3, Steps: 300}}
+	nonLin := 0
+	for i := range 100 {
+		o := Run(sc, &Random{Rand: rand.New(rand.NewPCG(uint64(i), 0x726e64))})
+		require.NoError(t, o.Err, "run %d", i)
+		if CheckContract(o.Result, protocols.Linearizable) != nil {
+			nonLin++
+		}
+	}
+	t.Logf("weak: 100 random schedules pass the weak contract, %d of them are not linearizable", nonLin)
+	require.Positive(t, nonLin)
+	o := Run(sc, &Guided{})
+	require.NoError(t, o.Err)
+	res := *o.Result
+	res.History = slices.Clone(res.History)
+	read := slices.IndexFunc(res.History, func(op simnet.Op) bool { return !op.Put && op.Outcome == simnet.OutcomeOK })
+	require.GreaterOrEqual(t, read, 0)
+	res.History[read].Output = 999
+	require.ErrorIs(t, CheckContract(&res, protocols.Weak), simtest.ErrContract)
+
+	sc.Protocol = "sequential"
+	for i := range 30 {
+		o := Run(sc, &Random{Rand: rand.New(rand.NewPCG(uint64(i), 0x726e64))})
+		require.NoError(t, o.Err, "run %d", i)
+	}
 }
