@@ -23,10 +23,8 @@ ONLY=${SCOPES_ONLY:-}
 EXTRA=${SCOPES_FLAGS:-}
 MODE=${SCOPES_MODE:-dpor}
 mkdir -p "$OUT"
-if [ ! -x "$BIN" ]; then
-	echo "explore-scopes: $BIN is not executable (make build)" >&2
-	exit 2
-fi
+. "$(dirname "$0")/explore-lib.sh"
+explore_bin "$BIN" explore-scopes
 
 n=0
 # scope PROTOCOL FLAGS...
@@ -41,15 +39,7 @@ scope() {
 	# shellcheck disable=SC2086
 	"$BIN" explore --protocol "$proto" --mode "$MODE" --max-runs 0 --max-time "$T" --quiet --steps 300 \
 		--out "$OUT/$n-$proto.trace.json" $EXTRA "$@" >"$log" 2>&1 || true
-	res=$(grep '^result' "$log" || echo "result  error: $(tail -n 1 "$log")")
-	sched=$(echo "$res" | sed -n 's/.* \([0-9]*\) schedules, \([0-9]*\) states.*/\1/p')
-	states=$(echo "$res" | sed -n 's/.* \([0-9]*\) schedules, \([0-9]*\) states.*/\2/p')
-	runs=$(echo "$res" | sed -n 's/^result *[a-z]*: \([0-9]*\) runs in \([^,]*\),.*/\1/p')
-	took=$(echo "$res" | sed -n 's/^result *[a-z]*: [0-9]* runs in \([^,]*\),.*/\1/p')
-	cov=no
-	if echo "$res" | grep -q "fully covered: true"; then cov=yes; fi
-	if echo "$res" | grep -q FAILED; then cov="VIOLATION (see $log)"; fi
-	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$proto" "$* $EXTRA" "$runs" "$sched" "$states" "$took" "$cov"
+	printf '| %s | %s | %s |\n' "$proto" "$* $EXTRA" "$(explore_row "$log")"
 }
 
 echo "scopes: $MODE $EXTRA, budget $T per scope; $(uptime)"
