@@ -28,9 +28,7 @@ n=0
 scope() {
 	proto=$1
 	shift
-	if [ -n "$ONLY" ] && [ "$ONLY" != "$proto" ]; then
-		return 0
-	fi
+	if explore_skip "$proto"; then return 0; fi
 	n=$((n + 1))
 	for h in state trace; do
 		# shellcheck disable=SC2086

@@ -21,3 +21,6 @@ explore_row() {
 	if echo "$res" | grep -q FAILED; then cov="VIOLATION (see $1)"; fi
 	echo "$runs | $sched | $states | $took | $cov"
 }
+
+# explore_skip PROTOCOL: true if ONLY names another protocol.
+explore_skip() { [ -n "$ONLY" ] && [ "$ONLY" != "$1" ]; }

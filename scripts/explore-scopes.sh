@@ -31,9 +31,7 @@ n=0
 scope() {
 	proto=$1
 	shift
-	if [ -n "$ONLY" ] && [ "$ONLY" != "$proto" ]; then
-		return 0
-	fi
+	if explore_skip "$proto"; then return 0; fi
 	n=$((n + 1))
 	log="$OUT/$n-$proto.log"
 	# shellcheck disable=SC2086
