@@ -9,8 +9,10 @@
 // value), unexported fields included. It leaves out only what has no
 // content to compare: functions, channels and unsafe pointers count only
 // as nil or not. A pointer back to a value being hashed (a cycle) is
-// hashed as a reference to it. Equal hashes of unequal values are
-// possible (a 64-bit hash); the explorer accepts that risk.
+// hashed as a reference to it. Sharing is not seen: one object reached
+// through two pointers hashes like two equal copies. Equal hashes of
+// unequal values are possible (a 64-bit hash); the explorer accepts both
+// risks.
 package statehash
 
 import (
