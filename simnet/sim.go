@@ -198,6 +198,9 @@ func Run(cfg Config) (res *Result, err error) {
 			sched: rc.Scheduler, budget: rc.Budget, chanN: make([]int, s.n*s.n), ticks: make([]int, s.n),
 			seen: map[incKey]int{}, perKey: map[incKey]map[string][]protocols.CommandID{}, before: map[[2]protocols.CommandID]string{},
 		}
+		if a, ok := rc.Scheduler.(StateScheduler); ok {
+			a.Attach(StateView{s})
+		}
 	}
 	if err := s.start(); err != nil {
 		return nil, err

@@ -30,6 +30,17 @@ type exploreFlags struct {
 	deepen   bool
 	fifo     bool
 	maxTime  time.Duration
+	hashing  string
+}
+
+// parseHashing reads --hashing.
+func parseHashing(s string) (explore.Hashing, error) {
+	for _, h := range []explore.Hashing{explore.HashAuto, explore.HashState, explore.HashTrace, explore.HashOff} {
+		if h.String() == s {
+			return h, nil
+		}
+	}
+	return 0, fmt.Errorf("--hashing %q: need auto, state, trace or off", s)
 }
 
 func newExploreCmd() *cobra.Command {
@@ -50,7 +61,12 @@ reply reaches its client, when a replica ticks, crashes or restarts.
                      turn, --fifo keeps every channel in order; reports
                      schedules, states, coverage
   --mode exhaustive  every schedule, depth first, with sleep-set reduction
-                     and state hashing of the per-replica histories
+                     and state hashing: --hashing state hashes the whole
+                     state of the run (protocols offering a fingerprint:
+                     paxos, fpaxos, epaxos, atlas, mencius), trace the
+                     per-replica histories, off none; auto (the default)
+                     is state where every protocol offers one; --events
+                     and --deepen as for dpor
   --mode random      uniform random walks
   --mode swarm       the time-ordered simulator under swarm faults, seed after
                      seed (the baseline; latency uniform:1-4)
@@ -98,9 +114,10 @@ Planted bugs need a failpoint build, e.g.
 	f.IntVar(&fl.sc.Budget.Crashes, "crashes", 0, "crash-restarts per schedule")
 	f.IntVar(&fl.sc.Budget.Steps, "steps", 300, "steps per schedule")
 	f.StringVar(&fl.mode, "mode", "pct", "pct, dpor, exhaustive, random or swarm")
-	f.IntVar(&fl.events, "events", -1, "dpor: bound on the ticks and faults of a schedule together (-1: none)")
+	f.StringVar(&fl.hashing, "hashing", "auto", "exhaustive: state hashing: auto, state, trace or off")
+	f.IntVar(&fl.events, "events", -1, "dpor, exhaustive: bound on the ticks and faults of a schedule together (-1: none)")
 	f.BoolVar(&fl.fifo, "fifo", false, "dpor: only schedules in which every channel delivers in sending order")
-	f.BoolVar(&fl.deepen, "deepen", false, "dpor: iterative deepening on --events (0, 1, ... up to --events)")
+	f.BoolVar(&fl.deepen, "deepen", false, "dpor, exhaustive: iterative deepening on --events (0, 1, ... up to --events)")
 	f.DurationVar(&fl.maxTime, "max-time", 0, "stop the search after this long (0: no limit; a search cut short is not covered)")
 	f.IntVar(&fl.depth, "depth", 3, "PCT bug depth d")
 	f.IntVar(&fl.runs, "runs", 1000, "schedules (pct, random) or seeds (swarm)")
@@ -132,7 +149,17 @@ func runExplore(w io.Writer, fl *exploreFlags) error {
 	case "random":
 		rep = explore.RandomSearch(sc, fl.runs, fl.seed, deadline)
 	case "exhaustive":
-		rep = explore.Exhaustive(sc, fl.maxRuns, deadline)
+		if fl.fifo {
+			return &exitError{code: 2, err: fmt.Errorf("--fifo is a dpor option: the exhaustive search's state hash sees the messages in flight as a multiset")}
+		}
+		if fl.deepen && fl.events < 0 {
+			return &exitError{code: 2, err: fmt.Errorf("--deepen needs --events K >= 0")}
+		}
+		h, err := parseHashing(fl.hashing)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		rep = explore.Exhaustive(sc, explore.Options{MaxRuns: fl.maxRuns, Events: fl.events, Deepen: fl.deepen, Deadline: deadline, Hashing: h})
 	case "dpor":
 		if fl.deepen && fl.events < 0 {
 			return &exitError{code: 2, err: fmt.Errorf("--deepen needs --events K >= 0")}

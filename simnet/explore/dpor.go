@@ -43,6 +43,14 @@ type Options struct {
 	// Deadline, if not zero, stops the search at the first run ending
 	// after it (the search is then not covered).
 	Deadline time.Time
+	// Hashing is the state hashing of Exhaustive (DPOR does none).
+	Hashing Hashing
+
+	// Tests: omit leaves parts out of the state hash (a planted bug);
+	// each sees every schedule of Exhaustive that ran to its end and
+	// passed, with the fingerprint of its final state.
+	omit simnet.StatePart
+	each func(o *Outcome, final uint64)
 }
 
 // bitset is a set of steps.
@@ -122,12 +130,18 @@ func (d *dpor) reset() {
 // fifo, the deliveries, drops and duplicates of the oldest message of each
 // channel only.
 func (d *dpor) allowed(enabled []simnet.Choice) []simnet.Choice {
-	limit := d.events >= 0 && d.taken >= d.events
-	if !limit && !d.fifo {
+	return filter(enabled, d.events >= 0 && d.taken >= d.events, d.fifo)
+}
+
+// filter leaves out of enabled the bounded choices if limit, and with fifo
+// the deliveries, drops and duplicates of every message but the oldest of
+// its channel.
+func filter(enabled []simnet.Choice, limit, fifo bool) []simnet.Choice {
+	if !limit && !fifo {
 		return enabled
 	}
 	var head map[[2]int]int
-	if d.fifo {
+	if fifo {
 		head = map[[2]int]int{}
 		for _, c := range enabled {
 			if c.Kind == simnet.ChoiceDeliver {
@@ -145,7 +159,7 @@ func (d *dpor) allowed(enabled []simnet.Choice) []simnet.Choice {
 		}
 		switch c.Kind {
 		case simnet.ChoiceDeliver, simnet.ChoiceDrop, simnet.ChoiceDup:
-			if d.fifo && head[[2]int{c.From, c.Node}] != c.N {
+			if fifo && head[[2]int{c.From, c.Node}] != c.N {
 				continue
 			}
 		}
@@ -414,19 +428,7 @@ func DPOR(sc Scope, opt Options) *Report {
 		if total == nil {
 			total = rep
 		} else {
-			total.Runs += rep.Runs
-			total.Schedules += rep.Schedules
-			total.States += rep.States
-			total.Blocked += rep.Blocked
-			total.Races += rep.Races
-			total.Fallbacks += rep.Fallbacks
-			total.Bounded += rep.Bounded
-			total.MaxDepth = max(total.MaxDepth, rep.MaxDepth)
-			total.Covered = rep.Covered
-			total.Failure, total.EventsBound = rep.Failure, rep.EventsBound
-			if rep.Failure != nil {
-				total.FailedRun = total.Runs - rep.Runs + rep.FailedRun
-			}
+			total.add(rep)
 		}
 		if rep.Failure != nil || !rep.Covered && ((opt.MaxRuns > 0 && total.Runs >= opt.MaxRuns) || past(opt.Deadline)) {
 			break
@@ -476,4 +478,13 @@ func dporOnce(sc Scope, opt Options) *Report {
 	rep.Races, rep.Fallbacks = d.races, d.fallbacks
 	rep.Elapsed = time.Since(start)
 	return rep
+}
+
+func containsLabel(cs []simnet.Choice, l string) bool {
+	for _, c := range cs {
+		if c.Label() == l {
+			return true
+		}
+	}
+	return false
 }

@@ -8,9 +8,12 @@
 // drops, duplicates, crash-restarts and ticks. Every schedule runs through
 // simnet with a simnet.Scheduler; the simulator checks the step invariants
 // (no command executed twice in one incarnation, no two conflicting
-// commands executed in opposite orders) after every step, and Check checks
-// every schedule at its end: the order contract, the safety properties of
-// atomic multicast, and linearizability of the completed operations.
+// commands executed in opposite orders) after every step, and
+// CheckContract checks every schedule at its end against the order
+// contract its protocol declares: for a linearizable protocol the order
+// contract, the safety properties of atomic multicast, and
+// linearizability of the completed operations; for the sequential and weak
+// ones sequential consistency and the weak contract's safety.
 //
 // A schedule is a list of decisions: choice labels (simnet.Choice.Label).
 // A Guided scheduler replays one: at each step it takes the next decision
@@ -22,10 +25,13 @@ package explore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/blossom-dso/blossom/protocols"
 	"github.com/blossom-dso/blossom/simnet"
+	"github.com/blossom-dso/blossom/simnet/simtest"
 )
 
 // Scope is the configuration of an explored run.
@@ -68,7 +74,7 @@ func (sc Scope) Config(sched simnet.Scheduler) simnet.Config {
 		Clients: sc.Clients, Ops: sc.Ops, Keys: sc.Keys, Conflict: sc.Conflict, Reads: sc.Reads,
 		Size: 9, Latency: "constant:1", Faults: "none", Seed: sc.Seed, SuspectTicks: st,
 		Groups: sc.Groups, Dest: sc.Dest,
-		Scheduler: sched, Budget: sc.Budget,
+		Scheduler: sched, Budget: sc.Budget, RecordExecutions: true,
 	}
 }
 
@@ -111,6 +117,14 @@ type recorder struct {
 	each  func(step int, c simnet.Choice)
 }
 
+// Attach implements simnet.StateScheduler: it hands the view to the inner
+// scheduler if that reads states.
+func (r *recorder) Attach(v simnet.StateView) {
+	if a, ok := r.inner.(simnet.StateScheduler); ok {
+		a.Attach(v)
+	}
+}
+
 func (r *recorder) Next(step int, enabled []simnet.Choice) int {
 	i := r.inner.Next(step, enabled)
 	if i >= 0 && i < len(enabled) {
@@ -135,19 +149,49 @@ func runEach(sc Scope, sched simnet.Scheduler, each func(int, simnet.Choice)) *O
 		o.Err = err
 		return o
 	}
-	o.Err = Check(res)
+	spec, err := protocols.Lookup(sc.Protocol)
+	if err != nil {
+		o.Err = err
+		return o
+	}
+	o.Err = CheckContract(res, spec.Contract)
 	return o
 }
 
-// Check checks a finished run: a step invariant, the order contract, the
-// safety properties of atomic multicast (integrity, per-group and acyclic
-// order), linearizability of the completed operations. Multicast
-// agreement (a command delivered somewhere is delivered by every live
-// replica of its groups) is a liveness property: an explored schedule may
-// end, out of ticks or messages, before it holds, so it is not checked.
-func Check(res *simnet.Result) error {
+// Check checks a finished run of a linearizable protocol (CheckContract
+// with protocols.Linearizable).
+func Check(res *simnet.Result) error { return CheckContract(res, protocols.Linearizable) }
+
+// CheckContract checks a finished run against the order contract k its
+// protocol declares: a step invariant; then for Linearizable the order
+// contract, the safety properties of atomic multicast (integrity,
+// per-group and acyclic order) and linearizability of the completed
+// operations; for Sequential the order contract and sequential
+// consistency (simtest.CheckSequential); for Weak simtest.CheckWeak but
+// its convergence. Multicast agreement (a command delivered somewhere is
+// delivered by every live replica of its groups) and Weak convergence
+// (every live replica holds the same state after the updates stop) are
+// liveness properties: an explored schedule may end, out of ticks or
+// messages, before they hold, so they are not checked.
+func CheckContract(res *simnet.Result, k protocols.Contract) error {
 	if res.StepError != nil {
 		return fmt.Errorf("step invariant: %w", res.StepError)
+	}
+	switch k {
+	case protocols.Sequential:
+		if err := res.OrderError(); err != nil {
+			return err
+		}
+		return simtest.CheckSequential(res)
+	case protocols.Weak:
+		// CheckWeak checks convergence on the replicas that are up at the
+		// end; with none up it checks everything but convergence.
+		r := *res
+		r.PerNode = slices.Clone(res.PerNode)
+		for i := range r.PerNode {
+			r.PerNode[i].Up = false
+		}
+		return simtest.CheckWeak(&r)
 	}
 	if err := res.OrderError(); err != nil {
 		return err

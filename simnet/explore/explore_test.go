@@ -63,7 +63,7 @@ func TestGuidedSkipsDisabledDecisions(t *testing.T) {
 // the toy's ordering bug; PCT is deterministic per seed.
 func TestModesFindArrivalBug(t *testing.T) {
 	sc := arrivalScope()
-	for _, rep := range []*Report{PCTSearch(sc, 2, 100, 1, time.Time{}), RandomSearch(sc, 100, 1, time.Time{}), Exhaustive(sc, 1000, time.Time{})} {
+	for _, rep := range []*Report{PCTSearch(sc, 2, 100, 1, time.Time{}), RandomSearch(sc, 100, 1, time.Time{}), Exhaustive(sc, Options{MaxRuns: 1000, Events: -1})} {
 		require.NotNil(t, rep.Failure, "%s", rep)
 		t.Log(rep)
 	}
@@ -79,7 +79,7 @@ func TestModesFindArrivalBug(t *testing.T) {
 func TestExhaustiveCoversCorrectScope(t *testing.T) {
 	sc := Scope{Protocol: "explore-local", Nodes: 3, Clients: 2, Ops: 4, Keys: 1, Conflict: 100, Seed: 1,
 		Budget: simnet.Budget{Ticks: 1, Steps: 100}}
-	rep := Exhaustive(sc, 0, time.Time{})
+	rep := Exhaustive(sc, Options{Events: -1})
 	require.Nil(t, rep.Failure, "%s", rep)
 	require.True(t, rep.Covered, "%s", rep)
 	t.Log(rep)
@@ -115,7 +115,7 @@ func TestExhaustiveReachesWhatRandomReaches(t *testing.T) {
 		random[final(o)] = true
 	}
 	reduced := map[string]bool{}
-	d := &dfs{visited: map[uint64][]string{}}
+	d := &dfs{visited: map[uint64]visited{}, hashing: HashTrace, events: -1}
 	for {
 		d.reset()
 		o := Run(sc, d)

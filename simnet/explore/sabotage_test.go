@@ -35,19 +35,24 @@ func TestSabotageTraceReplaysPaxos(t *testing.T) {
 	t.Logf("replayed %d decisions, %d steps: %v", len(tr.Decisions), len(o.Trace), o.Err)
 }
 
-// TestSabotageDPORFindsAtlasSkipLocalConflicts: DPOR finds the planted
-// atlas bug in the smallest scope (2 clients x 1 operation, no ticks), and
-// its counterexample shrinks and replays to a failure.
+// TestSabotageDPORFindsAtlasSkipLocalConflicts: DPOR and the exhaustive
+// search with state hashing find the planted atlas bug in the smallest
+// scope (2 clients x 1 operation, no ticks), and their counterexamples
+// shrink and replay to a failure.
 func TestSabotageDPORFindsAtlasSkipLocalConflicts(t *testing.T) {
 	enable(t, "atlas/skipLocalConflicts")
 	sc := Scope{Protocol: "atlas", Nodes: 3, Clients: 2, Ops: 2, Keys: 1, Conflict: 100, Reads: 50, Seed: 1,
 		Budget: simnet.Budget{Steps: 300}}
-	rep := DPOR(sc, Options{MaxRuns: 5000, Events: -1})
-	require.NotNil(t, rep.Failure, "%s", rep)
-	t.Log(rep)
-	tr, _ := Minimize(sc, rep.Failure, "dpor")
-	require.Error(t, tr.Replay(nil).Err)
-	t.Logf("minimized: %d decisions, %d steps: %v", len(tr.Decisions), len(tr.Steps), tr.Decisions)
+	for _, rep := range []*Report{
+		DPOR(sc, Options{MaxRuns: 5000, Events: -1}),
+		Exhaustive(sc, Options{MaxRuns: 5000, Events: -1, Hashing: HashState}),
+	} {
+		require.NotNil(t, rep.Failure, "%s", rep)
+		t.Log(rep)
+		tr, _ := Minimize(sc, rep.Failure, rep.Mode)
+		require.Error(t, tr.Replay(nil).Err)
+		t.Logf("minimized: %d decisions, %d steps: %v", len(tr.Decisions), len(tr.Steps), tr.Decisions)
+	}
 }
 
 // TestSabotageTraceReplaysAtlas: with skipLocalConflicts planted, the
@@ -127,7 +132,7 @@ func TestSabotageExploreTable(t *testing.T) {
 			}
 			sw := SwarmSearch(b.swarm, 1, 300, time.Time{})
 			pct := PCTSearch(b.sc, b.depth, 3000, 1, time.Time{})
-			ex := Exhaustive(b.sc, 30000, time.Time{})
+			ex := Exhaustive(b.sc, Options{MaxRuns: 30000, Events: -1})
 			dp := DPOR(b.sc, Options{MaxRuns: 30000, Events: 6, Deepen: true})
 			min := "-"
 			for _, rep := range []*Report{pct, dp, ex} {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blossom-dso/blossom/simnet"
+	"github.com/blossom-dso/blossom/simnet/simtest"
 )
 
 // Report is the outcome of a search.
@@ -45,14 +46,16 @@ type Report struct {
 	EventsBound, Races, Fallbacks int
 	// FIFO is Options.FIFO.
 	FIFO bool
+	// Hashing is the state hashing of an exhaustive search.
+	Hashing Hashing
 }
 
 // String summarizes r in one line.
 func (r *Report) String() string {
 	s := fmt.Sprintf("%s: %d runs in %s", r.Mode, r.Runs, r.Elapsed.Round(time.Millisecond))
 	if r.Mode == "exhaustive" {
-		s += fmt.Sprintf(", %d schedules, %d states, %d pruned by state hashing, %d sleep-blocked, %d at the step bound, longest %d steps, fully covered: %v",
-			r.Schedules, r.States, r.Pruned, r.Blocked, r.Bounded, r.MaxDepth, r.Covered)
+		s += fmt.Sprintf(", %d schedules, %d states (%s hashing), %d pruned by state hashing, %d sleep-blocked, %d at the step bound, longest %d steps, ticks+faults bound %d, fully covered: %v",
+			r.Schedules, r.States, r.Hashing, r.Pruned, r.Blocked, r.Bounded, r.MaxDepth, r.EventsBound, r.Covered)
 	}
 	if r.Mode == "dpor" {
 		s += fmt.Sprintf(", %d schedules, %d states (prefixes), %d sleep-blocked, %d at the step bound, longest %d steps, %d races (%d fallbacks), ticks+faults bound %d, fifo %v, fully covered: %v",
@@ -120,9 +123,10 @@ func RandomSearch(sc Scope, runs int, seed uint64, deadline time.Time) *Report {
 }
 
 // SwarmSearch runs the time-ordered simulator (no Scheduler) on seeds
-// first, first+1, ... up to runs of them, checking each like
-// simtest.Check (order, multicast properties, liveness after the fault
-// window, linearizability), and stops at the first failure.
+// first, first+1, ... up to runs of them, checking each with simtest.Check
+// (the order contract the protocol declares, multicast properties,
+// liveness after the fault window, linearizability for a linearizable
+// protocol), and stops at the first failure.
 func SwarmSearch(cfg simnet.Config, first uint64, runs int, deadline time.Time) *Report {
 	start := time.Now()
 	rep := &Report{Mode: "swarm"}
@@ -130,16 +134,7 @@ func SwarmSearch(cfg simnet.Config, first uint64, runs int, deadline time.Time) 
 		c := cfg
 		c.Seed = first + uint64(i)
 		rep.Runs++
-		res, err := simnet.Run(c)
-		if err == nil {
-			if err = res.OrderError(); err == nil {
-				if err = res.MulticastError(); err == nil {
-					if err = res.LivenessError(); err == nil {
-						err = res.CheckLinearizable(LinTimeout).Err()
-					}
-				}
-			}
-		}
+		res, err := simtest.Check(c)
 		if err != nil {
 			rep.Failure = &Outcome{Result: res, Err: fmt.Errorf("seed %d: %w", c.Seed, err)}
 			rep.FailedRun, rep.Seed = i+1, c.Seed
@@ -153,43 +148,118 @@ func SwarmSearch(cfg simnet.Config, first uint64, runs int, deadline time.Time) 
 	return rep
 }
 
-// frame is one step of the depth-first search: the choices enabled there,
-// the one taken now, those whose subtrees are done, and the sleep set.
-type frame struct {
-	enabled []simnet.Choice
-	labels  []string
-	chosen  int
-	done    []simnet.Choice
-	sleep   []simnet.Choice
+// Hashing selects what the exhaustive search hashes to recognise a state
+// it explored before.
+type Hashing uint8
+
+// The hashings.
+const (
+	// HashAuto hashes the whole state of the run (HashState) when every
+	// replica's protocol offers a fingerprint (protocols.Fingerprinter),
+	// and the histories (HashTrace) otherwise.
+	HashAuto Hashing = iota
+	// HashState hashes the run's state (simnet.StateView.Fingerprint):
+	// the replicas' protocols, cores, state machines and disks, the
+	// messages in flight as a multiset, the clients and history, the
+	// budgets spent, the executions. Schedules that are not equivalent
+	// but reach one state are explored once from it.
+	HashState
+	// HashTrace hashes the per-object histories of choices: only
+	// equivalent schedules (one Mazurkiewicz trace) are recognised.
+	HashTrace
+	// HashOff does no state hashing: sleep sets alone.
+	HashOff
+)
+
+func (h Hashing) String() string {
+	switch h {
+	case HashAuto:
+		return "auto"
+	case HashState:
+		return "state"
+	case HashTrace:
+		return "trace"
+	case HashOff:
+		return "off"
+	}
+	return "?"
 }
 
-func containsLabel(cs []simnet.Choice, l string) bool {
-	for _, c := range cs {
-		if c.Label() == l {
+// entry is a choice of a search frame with its key: the label's hash, or
+// under state hashing the content key (simnet.StateView.Key), which names
+// the event alike in every schedule that reaches the state.
+type entry struct {
+	c   simnet.Choice
+	key uint64
+}
+
+func hasKey(es []entry, k uint64) bool {
+	for _, e := range es {
+		if e.key == k {
 			return true
 		}
 	}
 	return false
 }
 
+// frame is one step of the depth-first search: the choices enabled there
+// (within the events bound), the one taken now, those whose subtrees are
+// done, and the sleep set.
+type frame struct {
+	enabled []entry
+	labels  []string
+	chosen  int
+	done    []entry
+	sleep   []entry
+}
+
+// visited is what the search knows of a state: every choice not in sleep
+// was explored from it, with a step bound no tighter than at step depth.
+type visited struct {
+	sleep []uint64 // sorted
+	depth int
+}
+
 // dfs is the scheduler of one run of the exhaustive search: it follows
 // the stack, then extends it with fresh frames.
 type dfs struct {
 	stack   []frame
-	visited map[uint64][]string
+	visited map[uint64]visited
+	hashing Hashing // HashState, HashTrace or HashOff (resolved)
+	omit    simnet.StatePart
+	events  int
+	view    simnet.StateView
 	chains  map[int]uint64
 	// restarts counts the restarts of the run so far: a restart is
 	// dependent on every choice (dependent), so every choice's place
 	// relative to the restarts is folded into its chain.
 	restarts int
+	taken    int    // bounded choices taken in this run
 	ended    string // why the run ended early: "pruned", "blocked"
 	err      error
 }
 
+// Attach implements simnet.StateScheduler.
+func (d *dfs) Attach(v simnet.StateView) { d.view = v }
+
 // reset readies d for the next run.
-func (d *dfs) reset() { d.chains, d.ended, d.restarts = map[int]uint64{}, "", 0 }
+func (d *dfs) reset() {
+	d.chains, d.ended, d.restarts, d.taken = map[int]uint64{}, "", 0, 0
+}
+
+// dep is dependent with the events bound: bounded choices share its
+// counter.
+func (d *dfs) dep(a, b simnet.Choice) bool {
+	return dependent(a, b) || (d.events >= 0 && bounded(a) && bounded(b))
+}
 
 func (d *dfs) fold(c simnet.Choice) {
+	if bounded(c) {
+		d.taken++
+	}
+	if d.hashing != HashTrace {
+		return
+	}
 	if c.Kind == simnet.ChoiceRestart {
 		d.restarts++
 	}
@@ -207,11 +277,11 @@ func (d *dfs) fold(c simnet.Choice) {
 	}
 }
 
-// fingerprint hashes the per-object histories: two prefixes that order
-// every pair of dependent choices alike (one Mazurkiewicz trace) reach the
-// same state, since protocols, clients and budgets are deterministic
-// functions of the choices that touched them.
-func (d *dfs) fingerprint() uint64 {
+// traceFingerprint hashes the per-object histories: two prefixes that
+// order every pair of dependent choices alike (one Mazurkiewicz trace)
+// reach the same state, since protocols, clients and budgets are
+// deterministic functions of the choices that touched them.
+func (d *dfs) traceFingerprint() uint64 {
 	keys := make([]int, 0, len(d.chains))
 	for b := range d.chains {
 		keys = append(keys, b)
@@ -224,11 +294,21 @@ func (d *dfs) fingerprint() uint64 {
 	return h.Sum64()
 }
 
-func (d *dfs) Next(step int, enabled []simnet.Choice) int {
+// key names c in sleep sets and in the visited table.
+func (d *dfs) key(c simnet.Choice) uint64 {
+	if d.hashing == HashState {
+		return d.view.Key(c)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(c.Label()))
+	return h.Sum64()
+}
+
+func (d *dfs) Next(step int, all []simnet.Choice) int {
 	if step < len(d.stack) {
 		f := &d.stack[step]
 		want := f.labels[f.chosen]
-		for i, c := range enabled {
+		for i, c := range all {
 			if c.Label() == want {
 				d.fold(c)
 				return i
@@ -237,53 +317,70 @@ func (d *dfs) Next(step int, enabled []simnet.Choice) int {
 		d.err = fmt.Errorf("explore: nondeterministic replay: %q not enabled at step %d", want, step)
 		return -1
 	}
-	var sleep []simnet.Choice
+	enabled := filter(all, d.events >= 0 && d.taken >= d.events, false)
+	if len(enabled) == 0 {
+		return -1
+	}
+	var sleep []entry
 	if step > 0 {
 		p := &d.stack[step-1]
-		taken := p.enabled[p.chosen]
+		taken := p.enabled[p.chosen].c
 		for _, u := range append(slices.Clip(p.sleep), p.done...) {
-			if !dependent(u, taken) {
+			if !d.dep(u.c, taken) {
 				sleep = append(sleep, u)
 			}
 		}
 	}
-	labels := make([]string, len(enabled))
+	f := frame{enabled: make([]entry, len(enabled)), labels: make([]string, len(enabled)), chosen: -1, sleep: sleep}
 	for i, c := range enabled {
-		labels[i] = c.Label()
+		f.enabled[i] = entry{c: c, key: d.key(c)}
+		f.labels[i] = c.Label()
 	}
-	sleepLabels := make([]string, 0, len(sleep))
-	for _, u := range sleep {
-		sleepLabels = append(sleepLabels, u.Label())
-	}
-	slices.Sort(sleepLabels)
-	fp := d.fingerprint()
-	if stored, ok := d.visited[fp]; ok {
-		if isSubset(stored, sleepLabels) {
-			d.ended = "pruned"
-			return -1
+	if d.hashing != HashOff {
+		var fp uint64
+		if d.hashing == HashState {
+			var ok bool
+			if fp, ok = d.view.Fingerprint(d.omit); !ok {
+				d.err = fmt.Errorf("explore: state hashing: the run's state cannot be hashed")
+				return -1
+			}
+		} else {
+			fp = d.traceFingerprint()
 		}
-		d.visited[fp] = intersect(stored, sleepLabels)
-	} else {
-		d.visited[fp] = sleepLabels
+		keys := make([]uint64, len(sleep))
+		for i, u := range sleep {
+			keys[i] = u.key
+		}
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+		if v, ok := d.visited[fp]; ok {
+			if v.depth <= step && isSubset(v.sleep, keys) {
+				d.ended = "pruned"
+				return -1
+			}
+			d.visited[fp] = visited{sleep: intersect(v.sleep, keys), depth: max(v.depth, step)}
+		} else {
+			d.visited[fp] = visited{sleep: keys, depth: step}
+		}
 	}
-	chosen := -1
-	for i, l := range labels {
-		if !slices.Contains(sleepLabels, l) {
-			chosen = i
+	for i, e := range f.enabled {
+		if !hasKey(sleep, e.key) {
+			f.chosen = i
 			break
 		}
 	}
-	if chosen < 0 {
+	if f.chosen < 0 {
 		d.ended = "blocked"
 		return -1
 	}
-	d.stack = append(d.stack, frame{enabled: slices.Clone(enabled), labels: labels, chosen: chosen, sleep: sleep})
-	d.fold(enabled[chosen])
-	return chosen
+	d.stack = append(d.stack, f)
+	c := f.enabled[f.chosen].c
+	d.fold(c)
+	return slices.IndexFunc(all, func(e simnet.Choice) bool { return e.Label() == f.labels[f.chosen] })
 }
 
 // isSubset reports whether sorted a is a subset of sorted b.
-func isSubset(a, b []string) bool {
+func isSubset(a, b []uint64) bool {
 	j := 0
 	for _, x := range a {
 		for j < len(b) && b[j] < x {
@@ -296,8 +393,8 @@ func isSubset(a, b []string) bool {
 	return true
 }
 
-func intersect(a, b []string) []string {
-	var out []string
+func intersect(a, b []uint64) []uint64 {
+	var out []uint64
 	for _, x := range a {
 		if _, ok := slices.BinarySearch(b, x); ok {
 			out = append(out, x)
@@ -313,8 +410,8 @@ func (d *dfs) backtrack() bool {
 		top := &d.stack[len(d.stack)-1]
 		top.done = append(top.done, top.enabled[top.chosen])
 		next := -1
-		for i, l := range top.labels {
-			if !containsLabel(top.done, l) && !containsLabel(top.sleep, l) {
+		for i, e := range top.enabled {
+			if !hasKey(top.done, e.key) && !hasKey(top.sleep, e.key) {
 				next = i
 				break
 			}
@@ -328,23 +425,100 @@ func (d *dfs) backtrack() bool {
 	return false
 }
 
-// Exhaustive explores every schedule of sc up to maxRuns runs (0: no
-// bound), depth first, re-running each schedule from the start (stateless
-// search). Two reductions keep it small, both sound for the checks:
+// Exhaustive explores every schedule of sc, depth first, re-running each
+// schedule from the start (stateless search, with a table of the states
+// visited). Two reductions keep it small, both sound for the checks:
 //
 //   - sleep sets (Godefroid): choices that touch disjoint objects commute
 //     (deliveries, submits and ticks at different replicas; replies are
 //     ordered among themselves as they fix the history's real-time order),
 //     so after exploring choice a, its siblings' subtrees never take a
 //     again before something dependent on a happened;
-//   - state hashing: a run stops at a state (fingerprint of the
-//     per-object histories) already explored with a sleep set no larger.
+//   - state hashing (opt.Hashing): a run stops at a state already explored
+//     with a sleep set no larger and at a step no later. Under HashState
+//     the state is the whole state of the run, so schedules that are not
+//     equivalent but reach one state (a leader receiving its quorum's
+//     replies in two orders) continue once from it.
 //
-// It stops at the first failing schedule.
-func Exhaustive(sc Scope, maxRuns int, deadline time.Time) *Report {
+// opt.Events bounds the ticks and faults of a schedule (with opt.Deepen,
+// K = 0, 1, ... in turn), opt.MaxRuns and opt.Deadline the search; FIFO is
+// not supported (the state hash sees the messages in flight as a
+// multiset). It stops at the first failing schedule.
+func Exhaustive(sc Scope, opt Options) *Report {
+	if !opt.Deepen || opt.Events < 0 {
+		return exhaustiveOnce(sc, opt)
+	}
 	start := time.Now()
-	rep := &Report{Mode: "exhaustive"}
-	d := &dfs{visited: map[uint64][]string{}}
+	var total *Report
+	for k := 0; k <= opt.Events; k++ {
+		o := opt
+		o.Events = k
+		if opt.MaxRuns > 0 && total != nil {
+			o.MaxRuns = max(opt.MaxRuns-total.Runs, 1)
+		}
+		rep := exhaustiveOnce(sc, o)
+		if total == nil {
+			total = rep
+		} else {
+			total.add(rep)
+		}
+		if rep.Failure != nil || !rep.Covered && ((opt.MaxRuns > 0 && total.Runs >= opt.MaxRuns) || past(opt.Deadline)) {
+			break
+		}
+	}
+	total.Elapsed = time.Since(start)
+	return total
+}
+
+// add adds the counts of rep, a search of a deeper bound, to r.
+func (r *Report) add(rep *Report) {
+	r.Runs += rep.Runs
+	r.Schedules += rep.Schedules
+	r.States += rep.States
+	r.Pruned += rep.Pruned
+	r.Blocked += rep.Blocked
+	r.Races += rep.Races
+	r.Fallbacks += rep.Fallbacks
+	r.Bounded += rep.Bounded
+	r.MaxDepth = max(r.MaxDepth, rep.MaxDepth)
+	r.Covered = rep.Covered
+	r.Failure, r.EventsBound = rep.Failure, rep.EventsBound
+	if rep.Failure != nil {
+		r.FailedRun = r.Runs - rep.Runs + rep.FailedRun
+	}
+}
+
+// resolveHashing returns the hashing Exhaustive uses for sc under h.
+func resolveHashing(sc Scope, h Hashing) Hashing {
+	if h != HashAuto {
+		return h
+	}
+	probe := &hashProbe{}
+	if _, err := simnet.Run(sc.Config(probe)); err == nil && probe.ok {
+		return HashState
+	}
+	return HashTrace
+}
+
+// hashProbe is a scheduler that ends a run at its first step, reporting
+// whether the state there can be hashed.
+type hashProbe struct {
+	view simnet.StateView
+	ok   bool
+}
+
+func (p *hashProbe) Attach(v simnet.StateView) { p.view = v }
+
+func (p *hashProbe) Next(int, []simnet.Choice) int {
+	_, p.ok = p.view.Fingerprint(0)
+	return -1
+}
+
+func exhaustiveOnce(sc Scope, opt Options) *Report {
+	start := time.Now()
+	hashing := resolveHashing(sc, opt.Hashing)
+	rep := &Report{Mode: "exhaustive", EventsBound: opt.Events, Hashing: hashing}
+	d := &dfs{visited: map[uint64]visited{}, hashing: hashing, omit: opt.omit, events: opt.Events}
 	maxSteps := sc.Budget.MaxSteps()
 	for {
 		d.reset()
@@ -366,6 +540,10 @@ func Exhaustive(sc Scope, maxRuns int, deadline time.Time) *Report {
 				rep.Bounded++
 			}
 		}
+		if opt.each != nil && o.Err == nil && d.ended == "" {
+			fp, _ := d.view.Fingerprint(0)
+			opt.each(o, fp)
+		}
 		if o.Err != nil {
 			rep.Failure, rep.FailedRun = o, rep.Runs
 			break
@@ -374,11 +552,14 @@ func Exhaustive(sc Scope, maxRuns int, deadline time.Time) *Report {
 			rep.Covered = rep.Bounded == 0
 			break
 		}
-		if (maxRuns > 0 && rep.Runs >= maxRuns) || past(deadline) {
+		if (opt.MaxRuns > 0 && rep.Runs >= opt.MaxRuns) || past(opt.Deadline) {
 			break
 		}
 	}
 	rep.States = len(d.visited)
+	if hashing == HashOff {
+		rep.States = 0
+	}
 	rep.Elapsed = time.Since(start)
 	return rep
 }

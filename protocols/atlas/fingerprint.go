@@ -1,0 +1,9 @@
+package atlas
+
+import "github.com/blossom-dso/blossom/protocols/statehash"
+
+// Fingerprint implements protocols.Fingerprinter: a canonical hash of the
+// Atlas replica's whole in-memory state (every field, caches included, maps as
+// sets of entries) but its Config and Env, which are fixed for an
+// incarnation. Its random source is the Env's, which the caller hashes.
+func (r *Replica) Fingerprint() uint64 { return statehash.Of(r, "cfg", "env") }
