@@ -38,7 +38,9 @@ func digestScenarios() []digestScenario {
 		return c
 	}
 	return []digestScenario{
-		{name: "bench", cfg: with(func(c *simnet.Config) { c.Clients, c.Ops, c.Keys, c.Conflict, c.Latency = 50, 1000, 10, 10, "constant:1" })},
+		{name: "bench", cfg: with(func(c *simnet.Config) {
+			c.Clients, c.Ops, c.Keys, c.Conflict, c.Latency = 50, 1000, 10, 10, "constant:1"
+		})},
 		{name: "swarm-uniform-codec", cfg: with(func(c *simnet.Config) { c.Latency, c.Faults, c.CodecCheck = "uniform:1-3", "swarm", true })},
 		{name: "swarm-gcp-compact", cfg: with(func(c *simnet.Config) {
 			c.Latency, c.Faults, c.CompactEvery, c.Leader = "planet:gcp,jitter=10%", "swarm", 40, "best"
