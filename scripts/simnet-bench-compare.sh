@@ -4,8 +4,8 @@
 #
 #   scripts/simnet-bench-compare.sh [-r ROUNDS] [-b REGEX] [-t BENCHTIME] BASE
 #
-# Builds the simnet test binary of BASE (a commit, from git archive) and of
-# the working tree, then runs each benchmark matching REGEX (default
+# Builds the simnet test binary of BASE (a commit, from git archive, with the
+# tree's simnet/bench_*_test.go files) and of the working tree, then runs each benchmark matching REGEX (default
 # 'Simnet') ROUNDS times (default 5) with each binary, alternating which
 # goes first, so that the load of a shared machine weighs on both alike.
 # Prints every run's deliveries per CPU-second with the load average, then
@@ -37,6 +37,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 mkdir "$tmp/base"
 git -C "$root" archive "$base" | tar -x -C "$tmp/base"
+# Both binaries run the tree's benchmarks.
+cp "$root"/simnet/bench_*_test.go "$tmp/base/simnet/"
 (cd "$tmp/base" && nice -n 10 go test -c -o "$tmp/base.test" ./simnet)
 (cd "$root" && nice -n 10 go test -c -o "$tmp/tree.test" ./simnet)
 
