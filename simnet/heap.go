@@ -32,16 +32,30 @@ type event struct {
 	kind eventKind
 }
 
-// Event slots are packed with the sequence number into one word of the
-// heap entry: seq<<slotBits | slot. Sequence numbers are unique, so the
-// order of the words is the order of the sequence numbers.
+// Events of one time wait in buckets: a bucket is a FIFO of event slots
+// of one time, in the order of their scheduling. Buckets are ordered by
+// time, then by the sequence number of their first event; an event joins
+// the newest bucket of its time (found through a small cache), or starts a
+// new one, so that every event of a bucket was scheduled after every event
+// of the older buckets of its time. Popping the buckets in order and each
+// bucket in FIFO order therefore pops events in (time, scheduling) order.
+// With a constant latency most events of a run share a handful of times:
+// the heap then holds few buckets, and most pushes and pops are appends to
+// and reads from a bucket.
+//
+// A heap entry packs the bucket's first sequence number with its index
+// into one word, seq<<bucketBits | index; sequence numbers are unique, so
+// the order of the words is the order of the sequence numbers.
 const (
-	slotBits = 24
-	maxSlots = 1 << slotBits
+	bucketBits = 24
+	maxBuckets = 1 << bucketBits
+	// cacheSize is the number of entries of the cache of newest buckets
+	// by time (a power of two).
+	cacheSize = 256
 )
 
-// entry is one element of the heap: the event's time and its packed
-// sequence number and slot.
+// entry is one element of the heap: a bucket's time and its packed first
+// sequence number and index.
 type entry struct {
 	at  int64
 	key uint64
@@ -49,19 +63,28 @@ type entry struct {
 
 func before(a, b entry) bool { return a.at < b.at || (a.at == b.at && a.key < b.key) }
 
-// eventHeap is the event queue: a 4-ary min-heap of small entries that point
-// at event slots, plus a FIFO of the entries scheduled for the current time
-// (self-sends and zero delays), which skip the heap. The order is exactly
-// (at, seq): an entry in the heap at the current time was scheduled before
-// the current time was reached, so before every entry in the FIFO.
+// bucket is a FIFO of event slots of one time; at is -1 while the bucket
+// is free.
+type bucket struct {
+	at    int64
+	head  int
+	slots []uint32
+}
+
+// eventHeap is the event queue: a 4-ary min-heap of buckets of event slots
+// (see above). Events are ordered by time, then by the sequence number of
+// their scheduling, so equal times fire in the order they were scheduled.
 type eventHeap struct {
-	h       []entry
-	now     []entry // entries at time cur, in seq order, from nowHead
-	nowHead int
-	cur     int64
-	seq     uint64
-	ev      []event // event slots
-	free    []uint32
+	h     []entry
+	b     []bucket
+	freeB []uint32
+	// cache[at%cacheSize] is 1 + the index of the newest bucket of time
+	// at, if that bucket is still in the heap (its time is checked).
+	cache [cacheSize]uint32
+	seq   uint64
+	n     int     // events queued
+	ev    []event // event slots
+	free  []uint32
 }
 
 func (q *eventHeap) push(e event) {
@@ -71,18 +94,34 @@ func (q *eventHeap) push(e event) {
 		q.free = q.free[:n-1]
 		q.ev[slot] = e
 	} else {
-		if len(q.ev) == maxSlots {
-			panic("simnet: more than 16M events in flight")
-		}
 		slot = uint32(len(q.ev))
 		q.ev = append(q.ev, e)
 	}
 	q.seq++
-	en := entry{at: e.at, key: q.seq<<slotBits | uint64(slot)}
-	if e.at == q.cur {
-		q.now = append(q.now, en)
-		return
+	q.n++
+	c := &q.cache[uint64(e.at)%cacheSize]
+	if *c != 0 {
+		if b := &q.b[*c-1]; b.at == e.at {
+			b.slots = append(b.slots, slot)
+			return
+		}
 	}
+	var bi uint32
+	if n := len(q.freeB); n > 0 {
+		bi = q.freeB[n-1]
+		q.freeB = q.freeB[:n-1]
+	} else {
+		if len(q.b) == maxBuckets {
+			panic("simnet: more than 16M event times in flight")
+		}
+		bi = uint32(len(q.b))
+		q.b = append(q.b, bucket{})
+	}
+	b := &q.b[bi]
+	b.at = e.at
+	b.slots = append(b.slots, slot)
+	*c = bi + 1
+	en := entry{at: e.at, key: q.seq<<bucketBits | uint64(bi)}
 	q.h = append(q.h, en)
 	h := q.h
 	i := len(h) - 1
@@ -99,31 +138,31 @@ func (q *eventHeap) push(e event) {
 
 // pop removes and returns the earliest event; the queue must not be empty.
 func (q *eventHeap) pop() event {
-	var top entry
-	if q.nowHead < len(q.now) && (len(q.h) == 0 || q.h[0].at != q.cur) {
-		top = q.now[q.nowHead]
-		q.nowHead++
-		if q.nowHead == len(q.now) {
-			q.now, q.nowHead = q.now[:0], 0
-		}
-	} else {
-		top = q.popHeap()
-		q.cur = top.at
+	bi := uint32(q.h[0].key & (maxBuckets - 1))
+	b := &q.b[bi]
+	slot := b.slots[b.head]
+	b.head++
+	if b.head == len(b.slots) {
+		// The bucket is empty: it leaves the heap and its slice is
+		// kept for reuse.
+		b.at, b.head, b.slots = -1, 0, b.slots[:0]
+		q.freeB = append(q.freeB, bi)
+		q.popHeap()
 	}
-	slot := uint32(top.key & (maxSlots - 1))
+	q.n--
 	q.free = append(q.free, slot)
 	return q.ev[slot]
 }
 
-func (q *eventHeap) popHeap() entry {
+// popHeap removes the heap's first entry.
+func (q *eventHeap) popHeap() {
 	h := q.h
-	top := h[0]
 	last := len(h) - 1
 	e := h[last]
 	h = h[:last]
 	q.h = h
 	if last == 0 {
-		return top
+		return
 	}
 	i := 0
 	for {
@@ -144,10 +183,9 @@ func (q *eventHeap) popHeap() entry {
 		i = c
 	}
 	h[i] = e
-	return top
 }
 
-func (q *eventHeap) len() int { return len(q.h) + len(q.now) - q.nowHead }
+func (q *eventHeap) len() int { return q.n }
 
 // slab holds the messages (and submitted commands) of events in flight, so
 // that events need not hold pointers.
