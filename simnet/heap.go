@@ -33,29 +33,33 @@ type event struct {
 }
 
 // Events of one time wait in buckets: a bucket is a FIFO of event slots
-// of one time, in the order of their scheduling. Buckets are ordered by
-// time, then by the sequence number of their first event; an event joins
-// the newest bucket of its time (found through a small cache), or starts a
-// new one, so that every event of a bucket was scheduled after every event
-// of the older buckets of its time. Popping the buckets in order and each
-// bucket in FIFO order therefore pops events in (time, scheduling) order.
-// With a constant latency most events of a run share a handful of times:
-// the heap then holds few buckets, and most pushes and pops are appends to
-// and reads from a bucket.
+// of one time, in the order of their scheduling. The heap orders its
+// entries by time, then by the sequence number of their first event; an
+// entry is a single event or a bucket. The first event of a time (as far as
+// a small cache of recent times knows) gets an entry of its own; the second
+// starts a bucket, and the next ones join the newest bucket of their time,
+// so that every event of a bucket was scheduled after every event of the
+// older entries of its time. Popping the entries in order and each bucket
+// in FIFO order therefore pops events in (time, scheduling) order. With a
+// constant latency most events of a run share a handful of times: the heap
+// then holds few entries, and most pushes and pops are appends to and
+// reads from a bucket; with times that rarely repeat it is a heap of
+// single events.
 //
-// A heap entry packs the bucket's first sequence number with its index
-// into one word, seq<<bucketBits | index; sequence numbers are unique, so
-// the order of the words is the order of the sequence numbers.
+// A heap entry packs the sequence number of its first event, whether it is
+// a bucket, and the index of its event slot or bucket into one word:
+// seq<<(indexBits+1) | isBucket<<indexBits | index. Sequence numbers are
+// unique, so the order of the words is the order of the sequence numbers.
 const (
-	bucketBits = 24
-	maxBuckets = 1 << bucketBits
-	// cacheSize is the number of entries of the cache of newest buckets
-	// by time (a power of two).
+	indexBits = 24
+	maxIndex  = 1 << indexBits
+	// cacheSize is the number of entries of the cache of recent times (a
+	// power of two).
 	cacheSize = 256
 )
 
-// entry is one element of the heap: a bucket's time and its packed first
-// sequence number and index.
+// entry is one element of the heap: the time and the packed first
+// sequence number, kind and index of a single event or a bucket.
 type entry struct {
 	at  int64
 	key uint64
@@ -71,16 +75,23 @@ type bucket struct {
 	slots []uint32
 }
 
-// eventHeap is the event queue: a 4-ary min-heap of buckets of event slots
-// (see above). Events are ordered by time, then by the sequence number of
-// their scheduling, so equal times fire in the order they were scheduled.
+// recent is an entry of the cache of recent times: the last time pushed
+// whose cache index this is, and 1 + the index of its newest bucket, 0 if
+// it has none (its only event has an entry of its own).
+type recent struct {
+	at int64
+	b  uint32
+}
+
+// eventHeap is the event queue: a 4-ary min-heap of single events and
+// buckets of events (see above). Events are ordered by time, then by the
+// sequence number of their scheduling, so equal times fire in the order
+// they were scheduled.
 type eventHeap struct {
 	h     []entry
 	b     []bucket
 	freeB []uint32
-	// cache[at%cacheSize] is 1 + the index of the newest bucket of time
-	// at, if that bucket is still in the heap (its time is checked).
-	cache [cacheSize]uint32
+	cache [cacheSize]recent
 	seq   uint64
 	n     int     // events queued
 	ev    []event // event slots
@@ -94,14 +105,23 @@ func (q *eventHeap) push(e event) {
 		q.free = q.free[:n-1]
 		q.ev[slot] = e
 	} else {
+		if len(q.ev) == maxIndex {
+			panic("simnet: more than 16M events in flight")
+		}
 		slot = uint32(len(q.ev))
 		q.ev = append(q.ev, e)
 	}
 	q.seq++
 	q.n++
 	c := &q.cache[uint64(e.at)%cacheSize]
-	if *c != 0 {
-		if b := &q.b[*c-1]; b.at == e.at {
+	if c.at != e.at {
+		// A time not seen lately: an entry of its own.
+		c.at, c.b = e.at, 0
+		q.pushEntry(entry{at: e.at, key: q.seq<<(indexBits+1) | uint64(slot)})
+		return
+	}
+	if c.b != 0 {
+		if b := &q.b[c.b-1]; b.at == e.at {
 			b.slots = append(b.slots, slot)
 			return
 		}
@@ -111,7 +131,7 @@ func (q *eventHeap) push(e event) {
 		bi = q.freeB[n-1]
 		q.freeB = q.freeB[:n-1]
 	} else {
-		if len(q.b) == maxBuckets {
+		if len(q.b) == maxIndex {
 			panic("simnet: more than 16M event times in flight")
 		}
 		bi = uint32(len(q.b))
@@ -120,8 +140,12 @@ func (q *eventHeap) push(e event) {
 	b := &q.b[bi]
 	b.at = e.at
 	b.slots = append(b.slots, slot)
-	*c = bi + 1
-	en := entry{at: e.at, key: q.seq<<bucketBits | uint64(bi)}
+	c.b = bi + 1
+	q.pushEntry(entry{at: e.at, key: q.seq<<(indexBits+1) | maxIndex | uint64(bi)})
+}
+
+// pushEntry adds en to the heap.
+func (q *eventHeap) pushEntry(en entry) {
 	q.h = append(q.h, en)
 	h := q.h
 	i := len(h) - 1
@@ -138,16 +162,23 @@ func (q *eventHeap) push(e event) {
 
 // pop removes and returns the earliest event; the queue must not be empty.
 func (q *eventHeap) pop() event {
-	bi := uint32(q.h[0].key & (maxBuckets - 1))
-	b := &q.b[bi]
-	slot := b.slots[b.head]
-	b.head++
-	if b.head == len(b.slots) {
-		// The bucket is empty: it leaves the heap and its slice is
-		// kept for reuse.
-		b.at, b.head, b.slots = -1, 0, b.slots[:0]
-		q.freeB = append(q.freeB, bi)
+	key := q.h[0].key
+	idx := uint32(key & (maxIndex - 1))
+	var slot uint32
+	if key&maxIndex == 0 {
+		slot = idx
 		q.popHeap()
+	} else {
+		b := &q.b[idx]
+		slot = b.slots[b.head]
+		b.head++
+		if b.head == len(b.slots) {
+			// The bucket is empty: it leaves the heap and its slice is
+			// kept for reuse.
+			b.at, b.head, b.slots = -1, 0, b.slots[:0]
+			q.freeB = append(q.freeB, idx)
+			q.popHeap()
+		}
 	}
 	q.n--
 	q.free = append(q.free, slot)
