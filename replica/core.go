@@ -139,6 +139,12 @@ type Config struct {
 	// persisted before its execution are durable. Drivers set it; see the
 	// package doc.
 	HoldReplies bool
+	// DiscardRecords is for a driver that never reads the records back (a
+	// simulation in which no replica restarts): every record in
+	// Ready.Records is nil, and a record the protocol persists through
+	// protocols.PersistRecord is counted (its Size) but not encoded. Log
+	// indexes, syncs and checkpoints are as without it.
+	DiscardRecords bool
 }
 
 // largeState is the size from which a checkpoint's state counts as large:
@@ -165,6 +171,7 @@ type Core struct {
 	every   int
 	compact protocols.Compactor
 	holdRep bool
+	discard bool // Config.DiscardRecords
 
 	last     uint64 // log index of the last record persisted
 	durable  uint64 // log index up to which the log is durable
@@ -209,6 +216,7 @@ func New(cfg Config) (*Core, error) {
 	c := &Core{
 		sm: cfg.StateMachine, rand: cfg.Rand, every: cfg.CompactEvery,
 		sess: newSessions(cfg.MaxSessionsPerKey), holdRep: cfg.HoldReplies,
+		discard: cfg.DiscardRecords,
 	}
 	c.answers.c = c
 	pc := cfg.Protocol
@@ -358,13 +366,34 @@ func (c *Core) emit(out Output, wait bool) {
 
 // Persist implements protocols.Env.
 func (c *Core) Persist(rec []byte) {
+	n := len(rec)
+	if c.discard {
+		rec = nil
+	}
+	c.persisted(rec, n)
+}
+
+// PersistRecord implements protocols.RecordPersister: r is encoded unless
+// the core discards records.
+func (c *Core) PersistRecord(r protocols.Record) {
+	n := r.Size()
+	var rec []byte
+	if !c.discard {
+		rec = r.AppendTo(make([]byte, 0, n))
+	}
+	c.persisted(rec, n)
+}
+
+// persisted appends rec, a record of size bytes (nil if discarded), to the
+// records of the next Ready.
+func (c *Core) persisted(rec []byte, size int) {
 	if len(c.records) == 0 {
 		c.first = c.last + 1
 	}
 	c.records = append(c.records, rec)
 	c.last++
 	c.sinceCk++
-	c.sinceB += len(rec)
+	c.sinceB += size
 	c.stats.Persisted++
 }
 

@@ -133,6 +133,8 @@ type Replica struct {
 	lastBeat   int
 	catchingUp bool
 	snaps      protocols.SnapshotOffers // when a peer may get a Snapshot
+
+	rec acceptRec // the record handleAccept persists, reused
 }
 
 // New returns a Multi-Paxos replica with the default retention window.
@@ -532,7 +534,9 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		persist = from == r.self
 	})
 	if persist {
-		r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+		r.rec = acceptRec{slot: m.Slot, b: m.Ballot, cmds: m.Cmds}
+		protocols.PersistRecord(r.env, &r.rec)
+		r.rec = acceptRec{}
 	}
 	r.env.Send(from, AcceptOK{Ballot: m.Ballot, Slot: m.Slot})
 	if from != r.self {
