@@ -81,7 +81,7 @@ func sampleCheckpoints() [][]byte {
 	empty := r.appendCheckpoint(nil)
 	r.promised = ballot.Ballot{Round: 4, Node: 1}
 	r.base, r.executed = 5, 7
-	r.log = []entry{{bal: b, cmds: cmds, chosen: true}, {chosen: true}, {bal: b}, {}, {bal: b, cmds: cmds[:1]}}
+	r.log = logOf(entry{bal: b, cmds: cmds, chosen: true}, entry{chosen: true}, entry{bal: b}, entry{}, entry{bal: b, cmds: cmds[:1]})
 	return [][]byte{empty, r.appendCheckpoint(nil)}
 }
 
@@ -119,11 +119,11 @@ func TestMalformedCheckpointsAreErrors(t *testing.T) {
 	}
 	bad := map[string]*Replica{
 		"base above executed":  {base: 3, executed: 2},
-		"executed gap":         {base: 0, executed: 2, log: []entry{{chosen: true}}},
-		"executed not chosen":  {base: 0, executed: 1, log: []entry{{bal: ballot.Ballot{Round: 1, Node: 1}}}},
-		"slot beyond the pipe": {executed: 0, log: make([]entry, maxAhead+2)},
+		"executed gap":         {base: 0, executed: 2, log: logOf(entry{chosen: true})},
+		"executed not chosen":  {base: 0, executed: 1, log: logOf(entry{bal: ballot.Ballot{Round: 1, Node: 1}})},
+		"slot beyond the pipe": {executed: 0, log: logOf(make([]entry, maxAhead+2)...)},
 	}
-	bad["slot beyond the pipe"].log[maxAhead+1].bal = ballot.Ballot{Round: 1, Node: 1}
+	bad["slot beyond the pipe"].log.at(maxAhead + 1).bal = ballot.Ballot{Round: 1, Node: 1}
 	for name, b := range bad {
 		r := &Replica{retain: 8}
 		require.Error(t, r.recover(b.appendCheckpoint(nil), nil), name)

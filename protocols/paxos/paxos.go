@@ -102,7 +102,7 @@ type Replica struct {
 
 	// acceptor state; durable through records and checkpoints
 	promised ballot.Ballot
-	log      []entry            // log[i] is slot base+i+1
+	log      slotLog            // entry i is slot base+i+1
 	base     uint64             // compaction point: slots up to base were executed and forgotten
 	encs     map[uint64]encoded // checkpoint encodings of executed slots above base
 	retain   uint64             // retention window (Options.Retain)
@@ -212,9 +212,9 @@ func (r *Replica) resetTimeout() {
 // log.
 func (r *Replica) entry(slot uint64) *entry {
 	for r.lastSlot() < slot {
-		r.log = append(r.log, entry{})
+		r.log.grow()
 	}
-	return &r.log[slot-r.base-1]
+	return r.log.at(int(slot - r.base - 1))
 }
 
 // at returns the log entry of slot, or nil if the slot is compacted (at or
@@ -223,11 +223,11 @@ func (r *Replica) at(slot uint64) *entry {
 	if slot <= r.base || slot > r.lastSlot() {
 		return nil
 	}
-	return &r.log[slot-r.base-1]
+	return r.log.at(int(slot - r.base - 1))
 }
 
 // lastSlot is the highest slot the log holds an entry for.
-func (r *Replica) lastSlot() uint64 { return r.base + uint64(len(r.log)) }
+func (r *Replica) lastSlot() uint64 { return r.base + uint64(r.log.len()) }
 
 // firstUnchosen is the smallest slot not known to be chosen.
 func (r *Replica) firstUnchosen() uint64 {
