@@ -510,3 +510,55 @@ func TestDiscardRecords(t *testing.T) {
 	require.Equal(t, kept.sinceB, gone.sinceB, "the bytes counted for checkpoints")
 	require.Equal(t, kept.Stats(), gone.Stats())
 }
+
+// TestSessionResultsModel keeps the results of one client's pipelined
+// commands on one key, answered out of order, with the acknowledgement
+// watermark rising irregularly, and checks every kept result against a
+// model after each step (the results share the session's buffer, reused
+// and compacted), and that the buffer stays within twice the most bytes
+// kept at once (plus a result), however many results went through it.
+func TestSessionResultsModel(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		r := rand.New(rand.NewPCG(seed, 5))
+		s := newSessions(0)
+		model := map[uint64][]byte{} // kept results by seq
+		var unanswered []uint64
+		acked := uint64(0)
+		peak := 0
+		for seq := uint64(1); seq <= 3000; seq++ {
+			if r.IntN(3) == 0 {
+				acked = max(acked, seq-min(seq-1, uint64(r.IntN(4))))
+			}
+			c := protocols.Command{ID: protocols.CommandID{Client: 1, Seq: seq}, Keys: []string{"k"}, Acked: acked}
+			_, ok := s.admit(c)
+			require.True(t, ok)
+			for q := range model {
+				if q < acked {
+					delete(model, q)
+				}
+			}
+			unanswered = slices.DeleteFunc(append(unanswered, seq), func(q uint64) bool { return q < acked })
+			for len(unanswered) > 0 && r.IntN(2) == 0 {
+				i := r.IntN(len(unanswered))
+				q := unanswered[i]
+				unanswered = slices.Delete(unanswered, i, i+1)
+				res := make([]byte, r.IntN(40))
+				for j := range res {
+					res[j] = byte(r.Uint32())
+				}
+				s.keep("k", protocols.CommandID{Client: 1, Seq: q}, res)
+				model[q] = res
+			}
+			live := 0
+			for q, want := range model {
+				got, kept, _ := s.retry(protocols.Command{ID: protocols.CommandID{Client: 1, Seq: q}, Keys: []string{"k"}})
+				require.True(t, kept, "seed %d seq %d: result of %d kept", seed, seq, q)
+				require.Equal(t, want, got, "seed %d seq %d: result of %d", seed, seq, q)
+				live += len(want)
+			}
+			peak = max(peak, live)
+			se := s.keys["k"].clients[1]
+			require.LessOrEqual(t, cap(se.buf), max(2*(peak+40), 16), "seed %d seq %d: buffer of %d for at most %d kept bytes", seed, seq, cap(se.buf), peak)
+		}
+	}
+}
