@@ -155,10 +155,26 @@ var largeState = 1 << 20
 // DefaultMaxSessionsPerKey is the default of Config.MaxSessionsPerKey.
 const DefaultMaxSessionsPerKey = 1024
 
-// held is an output waiting for the log to be durable up to need.
+// held is an output waiting for the log to be durable up to need: a send
+// (kind OutSend: to, msg) or an answer (OutReply: id, res, dup), the only
+// outputs that wait, kept without the rest of an Output (half its size) as
+// every message after a persist waits here.
 type held struct {
 	need uint64
-	out  Output
+	msg  protocols.Message
+	res  []byte
+	id   protocols.CommandID
+	to   protocols.NodeID
+	kind OutputKind
+	dup  bool
+}
+
+// output returns the Output h holds.
+func (h *held) output() Output {
+	if h.kind == OutSend {
+		return Output{Kind: OutSend, To: h.to, Msg: h.msg}
+	}
+	return Output{Kind: h.kind, Cmd: protocols.Command{ID: h.id}, Result: h.res, Duplicate: h.dup}
 }
 
 // Core is one replica: a protocol instance, its state machine and client
@@ -292,7 +308,7 @@ func (c *Core) Synced(index uint64) {
 	}
 	c.durable = min(index, c.last)
 	for c.hhead < len(c.held) && c.held[c.hhead].need <= c.durable {
-		out := c.held[c.hhead].out
+		out := c.held[c.hhead].output()
 		if out.Result != nil {
 			n := len(c.arena)
 			c.arena = append(c.arena, out.Result...)
@@ -314,10 +330,10 @@ func (c *Core) Synced(index uint64) {
 		c.held, c.hhead = c.held[:n], 0
 		var arena []byte
 		for i := range c.held {
-			if r := c.held[i].out.Result; r != nil {
+			if r := c.held[i].res; r != nil {
 				k := len(arena)
 				arena = append(arena, r...)
-				c.held[i].out.Result = arena[k:len(arena):len(arena)]
+				c.held[i].res = arena[k:len(arena):len(arena)]
 			}
 		}
 		c.heldArena = arena
@@ -358,7 +374,7 @@ func (c *Core) emit(out Output, wait bool) {
 			c.heldArena = append(c.heldArena, out.Result...)
 			out.Result = c.heldArena[n:len(c.heldArena):len(c.heldArena)]
 		}
-		c.held = append(c.held, held{need: c.last, out: out})
+		c.held = append(c.held, held{need: c.last, msg: out.Msg, res: out.Result, id: out.Cmd.ID, to: out.To, kind: out.Kind, dup: out.Duplicate})
 		return
 	}
 	c.outputs = append(c.outputs, out)
