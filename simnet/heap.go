@@ -84,18 +84,28 @@ type recent struct {
 }
 
 // eventHeap is the event queue: a 4-ary min-heap of single events and
-// buckets of events (see above). Events are ordered by time, then by the
-// sequence number of their scheduling, so equal times fire in the order
-// they were scheduled.
+// buckets of events (see above), plus a FIFO of the events scheduled for
+// the current time cur (the time of the last event popped from the heap:
+// self-sends and zero delays), which skip the heap. Events are ordered by
+// time, then by the sequence number of their scheduling, so equal times
+// fire in the order they were scheduled: an event in the heap at time cur
+// was scheduled before cur was reached, so before every event in the FIFO.
+// That holds while nothing is scheduled before cur, as in a time-ordered
+// run; an explored run, whose clock is not the queue's, may schedule
+// earlier events, and the FIFO then still goes first (the traces of
+// explored runs depend on it).
 type eventHeap struct {
-	h     []entry
-	b     []bucket
-	freeB []uint32
-	cache [cacheSize]recent
-	seq   uint64
-	n     int     // events queued
-	ev    []event // event slots
-	free  []uint32
+	now     []uint32 // slots of events at time cur, in order, from nowHead
+	nowHead int
+	cur     int64
+	h       []entry
+	b       []bucket
+	freeB   []uint32
+	cache   [cacheSize]recent
+	seq     uint64
+	n       int     // events queued
+	ev      []event // event slots
+	free    []uint32
 }
 
 func (q *eventHeap) push(e event) {
@@ -113,6 +123,10 @@ func (q *eventHeap) push(e event) {
 	}
 	q.seq++
 	q.n++
+	if e.at == q.cur {
+		q.now = append(q.now, slot)
+		return
+	}
 	c := &q.cache[uint64(e.at)%cacheSize]
 	if c.at != e.at {
 		// A time not seen lately: an entry of its own.
@@ -162,9 +176,20 @@ func (q *eventHeap) pushEntry(en entry) {
 
 // pop removes and returns the earliest event; the queue must not be empty.
 func (q *eventHeap) pop() event {
+	var slot uint32
+	if q.nowHead < len(q.now) && (len(q.h) == 0 || q.h[0].at != q.cur) {
+		slot = q.now[q.nowHead]
+		q.nowHead++
+		if q.nowHead == len(q.now) {
+			q.now, q.nowHead = q.now[:0], 0
+		}
+		q.n--
+		q.free = append(q.free, slot)
+		return q.ev[slot]
+	}
+	q.cur = q.h[0].at
 	key := q.h[0].key
 	idx := uint32(key & (maxIndex - 1))
-	var slot uint32
 	if key&maxIndex == 0 {
 		slot = idx
 		q.popHeap()
