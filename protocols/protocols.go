@@ -277,6 +277,34 @@ func AlreadyExecuted(env Env, c Command) {
 	}
 }
 
+// Record is a durable record not encoded yet: Size is the length of its
+// encoding and AppendTo appends the encoding to b. See PersistRecord.
+type Record interface {
+	Size() int
+	AppendTo(b []byte) []byte
+}
+
+// RecordPersister is an optional interface of an Env (the replica core
+// implements it). PersistRecord(r) has the effect of Persist with r's
+// encoding; an Env whose records are never read back (a simulation in
+// which no replica restarts) may count r's Size without encoding it. It
+// does not keep r, which the caller may reuse once it returns.
+type RecordPersister interface {
+	PersistRecord(r Record)
+}
+
+// PersistRecord persists r through env: through its PersistRecord if it
+// has one, and otherwise as Persist(r's encoding). A protocol that persists
+// a record on a hot path passes a pointer to a record value it reuses, so
+// that the call allocates nothing when the record is not encoded.
+func PersistRecord(env Env, r Record) {
+	if p, ok := env.(RecordPersister); ok {
+		p.PersistRecord(r)
+		return
+	}
+	env.Persist(r.AppendTo(make([]byte, 0, r.Size())))
+}
+
 // LeaderReporter is an optional interface of a Protocol that has a leader:
 // Leader returns the replica this one believes leads, or 0 if it knows
 // none. Runtimes use it to report where the leader was.

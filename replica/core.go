@@ -139,6 +139,12 @@ type Config struct {
 	// persisted before its execution are durable. Drivers set it; see the
 	// package doc.
 	HoldReplies bool
+	// DiscardRecords is for a driver that never reads the records back (a
+	// simulation in which no replica restarts): every record in
+	// Ready.Records is nil, and a record the protocol persists through
+	// protocols.PersistRecord is counted (its Size) but not encoded. Log
+	// indexes, syncs and checkpoints are as without it.
+	DiscardRecords bool
 }
 
 // largeState is the size from which a checkpoint's state counts as large:
@@ -149,10 +155,26 @@ var largeState = 1 << 20
 // DefaultMaxSessionsPerKey is the default of Config.MaxSessionsPerKey.
 const DefaultMaxSessionsPerKey = 1024
 
-// held is an output waiting for the log to be durable up to need.
+// held is an output waiting for the log to be durable up to need: a send
+// (kind OutSend: to, msg) or an answer (OutReply: id, res, dup), the only
+// outputs that wait, kept without the rest of an Output (half its size) as
+// every message after a persist waits here.
 type held struct {
 	need uint64
-	out  Output
+	msg  protocols.Message
+	res  []byte
+	id   protocols.CommandID
+	to   protocols.NodeID
+	kind OutputKind
+	dup  bool
+}
+
+// output returns the Output h holds.
+func (h *held) output() Output {
+	if h.kind == OutSend {
+		return Output{Kind: OutSend, To: h.to, Msg: h.msg}
+	}
+	return Output{Kind: h.kind, Cmd: protocols.Command{ID: h.id}, Result: h.res, Duplicate: h.dup}
 }
 
 // Core is one replica: a protocol instance, its state machine and client
@@ -165,6 +187,7 @@ type Core struct {
 	every   int
 	compact protocols.Compactor
 	holdRep bool
+	discard bool // Config.DiscardRecords
 
 	last     uint64 // log index of the last record persisted
 	durable  uint64 // log index up to which the log is durable
@@ -209,6 +232,7 @@ func New(cfg Config) (*Core, error) {
 	c := &Core{
 		sm: cfg.StateMachine, rand: cfg.Rand, every: cfg.CompactEvery,
 		sess: newSessions(cfg.MaxSessionsPerKey), holdRep: cfg.HoldReplies,
+		discard: cfg.DiscardRecords,
 	}
 	c.answers.c = c
 	pc := cfg.Protocol
@@ -284,7 +308,7 @@ func (c *Core) Synced(index uint64) {
 	}
 	c.durable = min(index, c.last)
 	for c.hhead < len(c.held) && c.held[c.hhead].need <= c.durable {
-		out := c.held[c.hhead].out
+		out := c.held[c.hhead].output()
 		if out.Result != nil {
 			n := len(c.arena)
 			c.arena = append(c.arena, out.Result...)
@@ -306,10 +330,10 @@ func (c *Core) Synced(index uint64) {
 		c.held, c.hhead = c.held[:n], 0
 		var arena []byte
 		for i := range c.held {
-			if r := c.held[i].out.Result; r != nil {
+			if r := c.held[i].res; r != nil {
 				k := len(arena)
 				arena = append(arena, r...)
-				c.held[i].out.Result = arena[k:len(arena):len(arena)]
+				c.held[i].res = arena[k:len(arena):len(arena)]
 			}
 		}
 		c.heldArena = arena
@@ -350,7 +374,7 @@ func (c *Core) emit(out Output, wait bool) {
 			c.heldArena = append(c.heldArena, out.Result...)
 			out.Result = c.heldArena[n:len(c.heldArena):len(c.heldArena)]
 		}
-		c.held = append(c.held, held{need: c.last, out: out})
+		c.held = append(c.held, held{need: c.last, msg: out.Msg, res: out.Result, id: out.Cmd.ID, to: out.To, kind: out.Kind, dup: out.Duplicate})
 		return
 	}
 	c.outputs = append(c.outputs, out)
@@ -358,13 +382,34 @@ func (c *Core) emit(out Output, wait bool) {
 
 // Persist implements protocols.Env.
 func (c *Core) Persist(rec []byte) {
+	n := len(rec)
+	if c.discard {
+		rec = nil
+	}
+	c.persisted(rec, n)
+}
+
+// PersistRecord implements protocols.RecordPersister: r is encoded unless
+// the core discards records.
+func (c *Core) PersistRecord(r protocols.Record) {
+	n := r.Size()
+	var rec []byte
+	if !c.discard {
+		rec = r.AppendTo(make([]byte, 0, n))
+	}
+	c.persisted(rec, n)
+}
+
+// persisted appends rec, a record of size bytes (nil if discarded), to the
+// records of the next Ready.
+func (c *Core) persisted(rec []byte, size int) {
 	if len(c.records) == 0 {
 		c.first = c.last + 1
 	}
 	c.records = append(c.records, rec)
 	c.last++
 	c.sinceCk++
-	c.sinceB += len(rec)
+	c.sinceB += size
 	c.stats.Persisted++
 }
 

@@ -434,3 +434,131 @@ func TestReleasedResultsSurviveNewHolds(t *testing.T) {
 	}
 	require.Greater(t, replies, 300)
 }
+
+// lazyRec is a protocols.Record that counts its encodings.
+type lazyRec struct {
+	c       protocols.Command
+	encoded *int
+}
+
+func (r *lazyRec) Size() int { return wire.CommandLen(r.c) }
+func (r *lazyRec) AppendTo(b []byte) []byte {
+	*r.encoded++
+	return wire.AppendCommand(b, r.c)
+}
+
+// lazyProto persists each submitted command twice, once encoded
+// (Persist) and once as a lazy record (protocols.PersistRecord), and
+// executes it.
+type lazyProto struct {
+	env     protocols.Env
+	rec     lazyRec
+	encoded int
+}
+
+func (p *lazyProto) Submit(c protocols.Command) {
+	p.env.Persist(wire.AppendCommand(nil, c))
+	p.rec = lazyRec{c: c, encoded: &p.encoded}
+	protocols.PersistRecord(p.env, &p.rec)
+	p.env.Execute(c)
+}
+func (p *lazyProto) Step(protocols.NodeID, protocols.Message) {}
+func (p *lazyProto) Tick()                                    {}
+
+// TestDiscardRecords checks Config.DiscardRecords: the records are nil and
+// lazy records are never encoded, while log indexes and the record bytes
+// counted for checkpoints are those of a core that keeps its records; and
+// that a core that keeps them gets each lazy record's encoding.
+func TestDiscardRecords(t *testing.T) {
+	run := func(discard bool) (*Core, *lazyProto, [][]byte) {
+		var p *lazyProto
+		spec := protocols.Spec{Name: "lazy", New: func(cfg protocols.Config) (protocols.Protocol, error) {
+			p = &lazyProto{env: cfg.Env}
+			return p, nil
+		}}
+		c, err := New(Config{
+			Spec: spec, Protocol: protocols.Config{Self: 1, Peers: []protocols.NodeID{1}},
+			StateMachine: newSum(), Rand: rand.New(rand.NewPCG(1, 2)), DiscardRecords: discard,
+		})
+		require.NoError(t, err)
+		var recs [][]byte
+		for seq := uint64(1); seq <= 5; seq++ {
+			c.Submit(cmd(1, seq, "k", byte(seq)))
+			rd := c.Ready()
+			require.Equal(t, 2*seq-1, rd.FirstIndex)
+			for _, r := range rd.Records {
+				recs = append(recs, slices.Clone(r))
+			}
+			c.Advance()
+		}
+		return c, p, recs
+	}
+	kept, keptProto, keptRecs := run(false)
+	gone, goneProto, goneRecs := run(true)
+	require.Len(t, keptRecs, 10)
+	for i, r := range keptRecs {
+		want := wire.AppendCommand(nil, cmd(1, uint64(i/2+1), "k", byte(i/2+1)))
+		require.Equal(t, want, r, "record %d", i)
+	}
+	require.Equal(t, 5, keptProto.encoded)
+	require.Len(t, goneRecs, 10)
+	for i, r := range goneRecs {
+		require.Nil(t, r, "record %d", i)
+	}
+	require.Zero(t, goneProto.encoded, "a discarded lazy record is not encoded")
+	require.Equal(t, kept.LastIndex(), gone.LastIndex())
+	require.Equal(t, kept.sinceB, gone.sinceB, "the bytes counted for checkpoints")
+	require.Equal(t, kept.Stats(), gone.Stats())
+}
+
+// TestSessionResultsModel keeps the results of one client's pipelined
+// commands on one key, answered out of order, with the acknowledgement
+// watermark rising irregularly, and checks every kept result against a
+// model after each step (the results share the session's buffer, reused
+// and compacted), and that the buffer stays within twice the most bytes
+// kept at once (plus a result), however many results went through it.
+func TestSessionResultsModel(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		r := rand.New(rand.NewPCG(seed, 5))
+		s := newSessions(0)
+		model := map[uint64][]byte{} // kept results by seq
+		var unanswered []uint64
+		acked := uint64(0)
+		peak := 0
+		for seq := uint64(1); seq <= 3000; seq++ {
+			if r.IntN(3) == 0 {
+				acked = max(acked, seq-min(seq-1, uint64(r.IntN(4))))
+			}
+			c := protocols.Command{ID: protocols.CommandID{Client: 1, Seq: seq}, Keys: []string{"k"}, Acked: acked}
+			_, ok := s.admit(c)
+			require.True(t, ok)
+			for q := range model {
+				if q < acked {
+					delete(model, q)
+				}
+			}
+			unanswered = slices.DeleteFunc(append(unanswered, seq), func(q uint64) bool { return q < acked })
+			for len(unanswered) > 0 && r.IntN(2) == 0 {
+				i := r.IntN(len(unanswered))
+				q := unanswered[i]
+				unanswered = slices.Delete(unanswered, i, i+1)
+				res := make([]byte, r.IntN(40))
+				for j := range res {
+					res[j] = byte(r.Uint32())
+				}
+				s.keep("k", protocols.CommandID{Client: 1, Seq: q}, res)
+				model[q] = res
+			}
+			live := 0
+			for q, want := range model {
+				got, kept, _ := s.retry(protocols.Command{ID: protocols.CommandID{Client: 1, Seq: q}, Keys: []string{"k"}})
+				require.True(t, kept, "seed %d seq %d: result of %d kept", seed, seq, q)
+				require.Equal(t, want, got, "seed %d seq %d: result of %d", seed, seq, q)
+				live += len(want)
+			}
+			peak = max(peak, live)
+			se := s.keys["k"].clients[1]
+			require.LessOrEqual(t, cap(se.buf), max(2*(peak+40), 16), "seed %d seq %d: buffer of %d for at most %d kept bytes", seed, seq, cap(se.buf), peak)
+		}
+	}
+}

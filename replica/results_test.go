@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -193,23 +194,39 @@ func TestRetryGetsItsResult(t *testing.T) {
 			want:  answer(1, 1, 4),
 		},
 	} {
-		for _, via := range []string{"Execute", "AlreadyExecuted"} {
+		for _, via := range []string{"Execute", "AlreadyExecuted", "Execute held", "AlreadyExecuted held"} {
 			t.Run(tc.name+"/"+via, func(t *testing.T) {
-				c := newParkCore(t, nil, 0, 0, false)
+				held := strings.HasSuffix(via, " held")
+				c := newParkCore(t, nil, 0, 0, held)
 				for _, h := range tc.history {
 					c.Step(2, cmdMsg{h})
 				}
 				c.Advance()
+				executed := int64(len(tc.history))
+				var want []reply
+				if held {
+					// A record not yet durable: the retry's reply
+					// waits behind the answer of another client.
+					c.Submit(op(9, 1, 0, "z", opAdd, 1))
+					c.Advance()
+					executed++
+					want = append(want, answer(9, 1, int64(c.StateMachine().(*parkMachine).sum)))
+				}
 				sum := c.StateMachine().(*parkMachine).sum
-				if via == "Execute" {
+				if strings.HasPrefix(via, "Execute") {
 					c.Step(2, cmdMsg{tc.retry})
 				} else {
 					c.AlreadyExecuted(tc.retry)
 				}
-				require.Equal(t, []reply{tc.want}, outs(t, c))
+				if held {
+					require.Empty(t, outs(t, c), "a reply left before its records were durable")
+					c.Synced(c.LastIndex())
+				}
+				want = append(want, tc.want)
+				require.Equal(t, want, outs(t, c))
 				require.Equal(t, sum, c.StateMachine().(*parkMachine).sum, "the retry executed again")
 				require.Equal(t, int64(1), c.Stats().Duplicates)
-				require.Equal(t, int64(len(tc.history)), c.Stats().Executed)
+				require.Equal(t, executed, c.Stats().Executed)
 			})
 		}
 	}

@@ -18,10 +18,15 @@ import (
 // or above floor executed on the key, sorted. res[i] is the result of
 // seqs[i] if it is kept: on the command's first session key only, once the
 // state machine answered it; otherwise nil (a kept result is never nil).
+// Kept results are copies in buf, which is reused once the session keeps
+// none (a closed-loop client's next command acknowledges the last one), so
+// that keeping a result allocates nothing in the steady state; a kept
+// result is therefore read or copied at once, never held.
 type session struct {
 	floor uint64
 	seqs  []uint64
 	res   [][]byte
+	buf   []byte
 	used  uint64 // keySessions.clock at the last use, for eviction
 }
 
@@ -134,6 +139,9 @@ func (s *sessions) recordIn(k string, ks *keySessions, se *session, c protocols.
 		i, _ := slices.BinarySearch(se.seqs, se.floor)
 		se.seqs = slices.Delete(se.seqs, 0, i)
 		se.res = slices.Delete(se.res, 0, i)
+		if len(se.seqs) == 0 {
+			se.buf = se.buf[:0]
+		}
 	}
 	if c.ID.Seq >= se.floor {
 		if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); !found {
@@ -161,13 +169,32 @@ func (se *session) keep(seq uint64, result []byte) {
 		return
 	}
 	if i, found := slices.BinarySearch(se.seqs, seq); found {
-		se.res[i] = keepCopy(result)
+		se.res[i] = se.store(result)
 	}
 }
 
-// keepCopy copies a result to keep: never nil, even when empty.
-func keepCopy(result []byte) []byte {
-	return append(make([]byte, 0, len(result)), result...)
+// store copies result into buf and returns the copy, never nil. A full buf
+// is replaced by one twice the size of the results still kept, which are
+// moved into it, so that buf holds at most about twice the kept bytes.
+func (se *session) store(result []byte) []byte {
+	if se.buf == nil || cap(se.buf)-len(se.buf) < len(result) {
+		live := len(result)
+		for _, r := range se.res {
+			live += len(r)
+		}
+		buf := make([]byte, 0, max(2*live, 16))
+		for i, r := range se.res {
+			if r != nil {
+				k := len(buf)
+				buf = append(buf, r...)
+				se.res[i] = buf[k:len(buf):len(buf)]
+			}
+		}
+		se.buf = buf
+	}
+	k := len(se.buf)
+	se.buf = append(se.buf, result...)
+	return se.buf[k:len(se.buf):len(se.buf)]
 }
 
 // retry is what the sessions know of c, a command found executed before:
@@ -259,7 +286,7 @@ func readSessions(r *wire.Reader, max int) (*sessions, error) {
 				for i := range se.seqs {
 					se.seqs[i] = r.Uvarint()
 					if r.Bool() {
-						se.res[i] = keepCopy(r.Bytes())
+						se.res[i] = se.store(r.Bytes())
 					}
 					if se.seqs[i] < se.floor || i > 0 && se.seqs[i] <= se.seqs[i-1] {
 						bad = errSessions

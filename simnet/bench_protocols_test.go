@@ -51,3 +51,12 @@ func BenchmarkSimnetWbcastGroups(b *testing.B) {
 	cfg.Nodes, cfg.F, cfg.Groups = 9, 1, 3
 	simnet.RunBenchmark(b, cfg)
 }
+
+// BenchmarkSimnetPaxosGCP measures the simulator with Multi-Paxos over the
+// planet latencies of five GCP sites with 10% jitter, where events rarely
+// share a time.
+func BenchmarkSimnetPaxosGCP(b *testing.B) {
+	cfg := benchConfig("paxos")
+	cfg.Latency, cfg.Leader = "planet:gcp,jitter=10%", "best"
+	simnet.RunBenchmark(b, cfg)
+}

@@ -32,16 +32,34 @@ type event struct {
 	kind eventKind
 }
 
-// Event slots are packed with the sequence number into one word of the
-// heap entry: seq<<slotBits | slot. Sequence numbers are unique, so the
-// order of the words is the order of the sequence numbers.
+// Events of one time wait in buckets: a bucket is a FIFO of event slots
+// of one time, in the order of their scheduling. The heap orders its
+// entries by time, then by the sequence number of their first event; an
+// entry is a single event or a bucket. The first event of a time (as far as
+// a small cache of recent times knows) gets an entry of its own; the second
+// starts a bucket, and the next ones join the newest bucket of their time,
+// so that every event of a bucket was scheduled after every event of the
+// older entries of its time. Popping the entries in order and each bucket
+// in FIFO order therefore pops events in (time, scheduling) order. With a
+// constant latency most events of a run share a handful of times: the heap
+// then holds few entries, and most pushes and pops are appends to and
+// reads from a bucket; with times that rarely repeat it is a heap of
+// single events.
+//
+// A heap entry packs the sequence number of its first event, whether it is
+// a bucket, and the index of its event slot or bucket into one word:
+// seq<<(indexBits+1) | isBucket<<indexBits | index. Sequence numbers are
+// unique, so the order of the words is the order of the sequence numbers.
 const (
-	slotBits = 24
-	maxSlots = 1 << slotBits
+	indexBits = 24
+	maxIndex  = 1 << indexBits
+	// cacheSize is the number of entries of the cache of recent times (a
+	// power of two).
+	cacheSize = 256
 )
 
-// entry is one element of the heap: the event's time and its packed
-// sequence number and slot.
+// entry is one element of the heap: the time and the packed first
+// sequence number, kind and index of a single event or a bucket.
 type entry struct {
 	at  int64
 	key uint64
@@ -49,17 +67,43 @@ type entry struct {
 
 func before(a, b entry) bool { return a.at < b.at || (a.at == b.at && a.key < b.key) }
 
-// eventHeap is the event queue: a 4-ary min-heap of small entries that point
-// at event slots, plus a FIFO of the entries scheduled for the current time
-// (self-sends and zero delays), which skip the heap. The order is exactly
-// (at, seq): an entry in the heap at the current time was scheduled before
-// the current time was reached, so before every entry in the FIFO.
+// bucket is a FIFO of event slots of one time; at is -1 while the bucket
+// is free.
+type bucket struct {
+	at    int64
+	head  int
+	slots []uint32
+}
+
+// recent is an entry of the cache of recent times: the last time pushed
+// whose cache index this is, and 1 + the index of its newest bucket, 0 if
+// it has none (its only event has an entry of its own).
+type recent struct {
+	at int64
+	b  uint32
+}
+
+// eventHeap is the event queue: a 4-ary min-heap of single events and
+// buckets of events (see above), plus a FIFO of the events scheduled for
+// the current time cur (the time of the last event popped from the heap:
+// self-sends and zero delays), which skip the heap. Events are ordered by
+// time, then by the sequence number of their scheduling, so equal times
+// fire in the order they were scheduled: an event in the heap at time cur
+// was scheduled before cur was reached, so before every event in the FIFO.
+// That holds while nothing is scheduled before cur, as in a time-ordered
+// run; an explored run, whose clock is not the queue's, may schedule
+// earlier events, and the FIFO then still goes first (the traces of
+// explored runs depend on it).
 type eventHeap struct {
-	h       []entry
-	now     []entry // entries at time cur, in seq order, from nowHead
+	now     []uint32 // slots of events at time cur, in order, from nowHead
 	nowHead int
 	cur     int64
+	h       []entry
+	b       []bucket
+	freeB   []uint32
+	cache   [cacheSize]recent
 	seq     uint64
+	n       int     // events queued
 	ev      []event // event slots
 	free    []uint32
 }
@@ -71,18 +115,51 @@ func (q *eventHeap) push(e event) {
 		q.free = q.free[:n-1]
 		q.ev[slot] = e
 	} else {
-		if len(q.ev) == maxSlots {
+		if len(q.ev) == maxIndex {
 			panic("simnet: more than 16M events in flight")
 		}
 		slot = uint32(len(q.ev))
 		q.ev = append(q.ev, e)
 	}
 	q.seq++
-	en := entry{at: e.at, key: q.seq<<slotBits | uint64(slot)}
+	q.n++
 	if e.at == q.cur {
-		q.now = append(q.now, en)
+		q.now = append(q.now, slot)
 		return
 	}
+	c := &q.cache[uint64(e.at)%cacheSize]
+	if c.at != e.at {
+		// A time not seen lately: an entry of its own.
+		c.at, c.b = e.at, 0
+		q.pushEntry(entry{at: e.at, key: q.seq<<(indexBits+1) | uint64(slot)})
+		return
+	}
+	if c.b != 0 {
+		if b := &q.b[c.b-1]; b.at == e.at {
+			b.slots = append(b.slots, slot)
+			return
+		}
+	}
+	var bi uint32
+	if n := len(q.freeB); n > 0 {
+		bi = q.freeB[n-1]
+		q.freeB = q.freeB[:n-1]
+	} else {
+		if len(q.b) == maxIndex {
+			panic("simnet: more than 16M event times in flight")
+		}
+		bi = uint32(len(q.b))
+		q.b = append(q.b, bucket{})
+	}
+	b := &q.b[bi]
+	b.at = e.at
+	b.slots = append(b.slots, slot)
+	c.b = bi + 1
+	q.pushEntry(entry{at: e.at, key: q.seq<<(indexBits+1) | maxIndex | uint64(bi)})
+}
+
+// pushEntry adds en to the heap.
+func (q *eventHeap) pushEntry(en entry) {
 	q.h = append(q.h, en)
 	h := q.h
 	i := len(h) - 1
@@ -99,31 +176,49 @@ func (q *eventHeap) push(e event) {
 
 // pop removes and returns the earliest event; the queue must not be empty.
 func (q *eventHeap) pop() event {
-	var top entry
+	var slot uint32
 	if q.nowHead < len(q.now) && (len(q.h) == 0 || q.h[0].at != q.cur) {
-		top = q.now[q.nowHead]
+		slot = q.now[q.nowHead]
 		q.nowHead++
 		if q.nowHead == len(q.now) {
 			q.now, q.nowHead = q.now[:0], 0
 		}
-	} else {
-		top = q.popHeap()
-		q.cur = top.at
+		q.n--
+		q.free = append(q.free, slot)
+		return q.ev[slot]
 	}
-	slot := uint32(top.key & (maxSlots - 1))
+	q.cur = q.h[0].at
+	key := q.h[0].key
+	idx := uint32(key & (maxIndex - 1))
+	if key&maxIndex == 0 {
+		slot = idx
+		q.popHeap()
+	} else {
+		b := &q.b[idx]
+		slot = b.slots[b.head]
+		b.head++
+		if b.head == len(b.slots) {
+			// The bucket is empty: it leaves the heap and its slice is
+			// kept for reuse.
+			b.at, b.head, b.slots = -1, 0, b.slots[:0]
+			q.freeB = append(q.freeB, idx)
+			q.popHeap()
+		}
+	}
+	q.n--
 	q.free = append(q.free, slot)
 	return q.ev[slot]
 }
 
-func (q *eventHeap) popHeap() entry {
+// popHeap removes the heap's first entry.
+func (q *eventHeap) popHeap() {
 	h := q.h
-	top := h[0]
 	last := len(h) - 1
 	e := h[last]
 	h = h[:last]
 	q.h = h
 	if last == 0 {
-		return top
+		return
 	}
 	i := 0
 	for {
@@ -144,10 +239,9 @@ func (q *eventHeap) popHeap() entry {
 		i = c
 	}
 	h[i] = e
-	return top
 }
 
-func (q *eventHeap) len() int { return len(q.h) + len(q.now) - q.nowHead }
+func (q *eventHeap) len() int { return q.n }
 
 // slab holds the messages (and submitted commands) of events in flight, so
 // that events need not hold pointers.

@@ -374,6 +374,7 @@ func (nd *node) boot() error {
 	core, err := replica.New(replica.Config{
 		Spec: s.cfg.spec, Protocol: nd.cfg, StateMachine: &nd.kv, Rand: nd.rand,
 		Snapshot: snap, Records: recs, CompactEvery: s.cfg.CompactEvery, HoldReplies: true,
+		DiscardRecords: !s.disk, // only a restart reads the log
 	})
 	if err != nil {
 		return fmt.Errorf("simnet: seed %d: start node %d (incarnation %d): %w", s.cfg.Seed, nd.id, nd.inc, err)

@@ -43,9 +43,17 @@ type window struct {
 	extra map[uint64]struct{}
 }
 
+// maxDense bounds the client ids whose windows are found by index rather
+// than through the map: small ids (the simulator's clients are numbered
+// from 1) cost no hashing, at most maxDense pointers per set.
+const maxDense = 1024
+
 // Set is a set of command ids. The zero value is an empty set ready to
 // use. It is not safe for concurrent use.
 type Set struct {
+	// dense[c] is the window of client c < maxDense, clients those of
+	// the other clients.
+	dense   []*window
 	clients map[uint64]*window
 	n       int
 	// the window of the client looked up last
@@ -60,7 +68,12 @@ func (s *Set) window(client uint64) *window {
 	if s.last != nil && s.lastID == client {
 		return s.last
 	}
-	w := s.clients[client]
+	var w *window
+	if client < uint64(len(s.dense)) {
+		w = s.dense[client]
+	} else if client >= maxDense {
+		w = s.clients[client]
+	}
 	if w != nil {
 		s.lastID, s.last = client, w
 	}
@@ -77,14 +90,22 @@ func (s *Set) Has(id protocols.CommandID) bool {
 func (s *Set) Add(id protocols.CommandID) bool {
 	w := s.window(id.Client)
 	if w == nil {
-		if s.clients == nil {
-			s.clients = map[uint64]*window{}
-		}
 		w = &window{}
 		if id.Seq < bigSeq {
 			w.start, w.lo = id.Seq, id.Seq
 		}
-		s.clients[id.Client] = w
+		switch c := id.Client; {
+		case c < maxDense:
+			if c >= uint64(len(s.dense)) {
+				s.dense = append(s.dense, make([]*window, int(c)+1-len(s.dense))...)
+			}
+			s.dense[c] = w
+		default:
+			if s.clients == nil {
+				s.clients = map[uint64]*window{}
+			}
+			s.clients[c] = w
+		}
 		s.lastID, s.last = id.Client, w
 	}
 	if !w.add(id.Seq) {
@@ -98,6 +119,16 @@ func (s *Set) Add(id protocols.CommandID) bool {
 // change during the iteration.
 func (s *Set) All() iter.Seq[protocols.CommandID] {
 	return func(yield func(protocols.CommandID) bool) {
+		for client, w := range s.dense {
+			if w == nil {
+				continue
+			}
+			for seq := range w.all() {
+				if !yield(protocols.CommandID{Client: uint64(client), Seq: seq}) {
+					return
+				}
+			}
+		}
 		for client, w := range s.clients {
 			for seq := range w.all() {
 				if !yield(protocols.CommandID{Client: client, Seq: seq}) {
@@ -218,7 +249,9 @@ func (w *window) grow(n int) {
 	}
 	from, to := w.lo+uint64(old)*64, w.lo+uint64(n)*64
 	for seq := range w.extra {
-		if seq >= from && seq < to {
+		// bigSeq and above stay outliers even where the bitmap reaches
+		// past bigSeq (has and add look for them in extra only).
+		if seq >= from && seq < to && seq < bigSeq {
 			off := seq - w.lo
 			w.bits[off/64] |= 1 << (off % 64)
 			delete(w.extra, seq)

@@ -37,6 +37,9 @@ func TestSetMatchesMap(t *testing.T) {
 		var s Set
 		ref := map[protocols.CommandID]bool{}
 		clients := 1 + r.IntN(6)
+		// client ids on both sides of maxDense (indexed and mapped)
+		pool := []uint64{0, 1, 2, 7, maxDense - 1, maxDense, maxDense + 1, 1 << 40, ^uint64(0)}
+		r.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 		cur := make([]uint64, clients)
 		for i := range cur {
 			cur[i] = r.Uint64N(5)
@@ -45,7 +48,7 @@ func TestSetMatchesMap(t *testing.T) {
 		for step := range 20000 {
 			c := r.IntN(clients)
 			cur[c] = pattern(r, cur[c])
-			id := protocols.CommandID{Client: uint64(c + 1), Seq: cur[c]}
+			id := protocols.CommandID{Client: pool[c], Seq: cur[c]}
 			if r.IntN(4) == 0 {
 				// a lookup only
 				if got, want := s.Has(id), ref[id]; got != want {
@@ -96,7 +99,7 @@ func TestSetSequentialStaysSmall(t *testing.T) {
 		}
 		s.Add(protocols.CommandID{Client: 7, Seq: seq})
 	}
-	w := s.clients[7]
+	w := s.window(7)
 	if len(w.bits) > maxWords || len(w.extra) != 0 || len(w.holes) != 1 {
 		t.Fatalf("bitmap %d words, %d outliers, %d holes; want at most %d, 0, 1", len(w.bits), len(w.extra), len(w.holes), maxWords)
 	}

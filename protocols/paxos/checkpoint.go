@@ -57,12 +57,7 @@ func (r *Replica) compact() {
 // truncate moves the compaction point up to base (at most executed),
 // dropping the log entries at or below it.
 func (r *Replica) truncate(base uint64) {
-	k := min(base-r.base, uint64(len(r.log)))
-	clear(r.log[:k])
-	r.log = r.log[k:]
-	if len(r.log) == 0 {
-		r.log = nil
-	}
+	r.log.dropFront(int(min(base-r.base, uint64(r.log.len()))))
 	r.base = base
 	for slot := range r.encs {
 		if slot <= base {
@@ -89,8 +84,8 @@ func (r *Replica) appendCheckpoint(b []byte) []byte {
 	b = wire.AppendUvarint(b, r.base)
 	b = wire.AppendUvarint(b, r.executed)
 	n, size := 0, 0
-	for i := range r.log {
-		e := &r.log[i]
+	for i := range r.log.len() {
+		e := r.log.at(i)
 		if !e.chosen && e.bal.IsZero() {
 			continue
 		}
@@ -111,8 +106,8 @@ func (r *Replica) appendCheckpoint(b []byte) []byte {
 	}
 	b = slices.Grow(b, size+32)
 	b = wire.AppendUvarint(b, uint64(n))
-	for i := range r.log {
-		e := &r.log[i]
+	for i := range r.log.len() {
+		e := r.log.at(i)
 		switch slot := r.base + uint64(i) + 1; {
 		case !e.chosen && e.bal.IsZero():
 		case slot <= r.executed:

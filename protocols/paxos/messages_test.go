@@ -81,7 +81,7 @@ func sampleCheckpoints() [][]byte {
 	empty := r.appendCheckpoint(nil)
 	r.promised = ballot.Ballot{Round: 4, Node: 1}
 	r.base, r.executed = 5, 7
-	r.log = []entry{{bal: b, cmds: cmds, chosen: true}, {chosen: true}, {bal: b}, {}, {bal: b, cmds: cmds[:1]}}
+	r.log = logOf(entry{bal: b, cmds: cmds, chosen: true}, entry{chosen: true}, entry{bal: b}, entry{}, entry{bal: b, cmds: cmds[:1]})
 	return [][]byte{empty, r.appendCheckpoint(nil)}
 }
 
@@ -119,14 +119,38 @@ func TestMalformedCheckpointsAreErrors(t *testing.T) {
 	}
 	bad := map[string]*Replica{
 		"base above executed":  {base: 3, executed: 2},
-		"executed gap":         {base: 0, executed: 2, log: []entry{{chosen: true}}},
-		"executed not chosen":  {base: 0, executed: 1, log: []entry{{bal: ballot.Ballot{Round: 1, Node: 1}}}},
-		"slot beyond the pipe": {executed: 0, log: make([]entry, maxAhead+2)},
+		"executed gap":         {base: 0, executed: 2, log: logOf(entry{chosen: true})},
+		"executed not chosen":  {base: 0, executed: 1, log: logOf(entry{bal: ballot.Ballot{Round: 1, Node: 1}})},
+		"slot beyond the pipe": {executed: 0, log: logOf(make([]entry, maxAhead+2)...)},
 	}
-	bad["slot beyond the pipe"].log[maxAhead+1].bal = ballot.Ballot{Round: 1, Node: 1}
+	bad["slot beyond the pipe"].log.at(maxAhead + 1).bal = ballot.Ballot{Round: 1, Node: 1}
 	for name, b := range bad {
 		r := &Replica{retain: 8}
 		require.Error(t, r.recover(b.appendCheckpoint(nil), nil), name)
 	}
 	require.Error(t, (&Replica{}).recover(promiseRecord(ballot.Ballot{Round: 1}), nil), "a record is not a checkpoint")
+}
+
+// TestAcceptRecordSize checks that an accept record's Size is the length
+// of its encoding (a driver that discards records counts Size for its
+// checkpoint policy) and that AppendTo appends the record recover reads.
+func TestAcceptRecordSize(t *testing.T) {
+	cmds := sampleMessages()[4].(Accept).Cmds
+	for _, a := range []acceptRec{
+		{slot: 1, b: ballot.Ballot{Round: 1, Node: 1}},
+		{slot: 3, b: ballot.Ballot{Round: 2, Node: 1}, cmds: cmds},
+		{slot: 1 << 15, b: ballot.Ballot{Round: 1 << 50, Node: 1 << 20}, cmds: cmds[:1]},
+		{slot: 1 << 40, b: ballot.Ballot{Round: 7, Node: 3}, cmds: cmds},
+	} {
+		enc := a.AppendTo([]byte("prefix"))
+		require.Equal(t, a.Size(), len(enc)-len("prefix"), "slot %d", a.slot)
+		require.Equal(t, acceptRecord(a.slot, a.b, a.cmds), enc[len("prefix"):])
+		if a.slot > maxAhead {
+			continue // recover refuses a slot so far ahead
+		}
+		r := &Replica{}
+		require.NoError(t, r.recover(nil, [][]byte{enc[len("prefix"):]}))
+		require.Equal(t, a.b, r.promised)
+		require.Equal(t, len(a.cmds), len(r.at(a.slot).cmds))
+	}
 }

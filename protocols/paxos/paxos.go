@@ -102,7 +102,7 @@ type Replica struct {
 
 	// acceptor state; durable through records and checkpoints
 	promised ballot.Ballot
-	log      []entry            // log[i] is slot base+i+1
+	log      slotLog            // entry i is slot base+i+1
 	base     uint64             // compaction point: slots up to base were executed and forgotten
 	encs     map[uint64]encoded // checkpoint encodings of executed slots above base
 	retain   uint64             // retention window (Options.Retain)
@@ -133,6 +133,8 @@ type Replica struct {
 	lastBeat   int
 	catchingUp bool
 	snaps      protocols.SnapshotOffers // when a peer may get a Snapshot
+
+	rec acceptRec // the record handleAccept persists, reused
 }
 
 // New returns a Multi-Paxos replica with the default retention window.
@@ -210,9 +212,9 @@ func (r *Replica) resetTimeout() {
 // log.
 func (r *Replica) entry(slot uint64) *entry {
 	for r.lastSlot() < slot {
-		r.log = append(r.log, entry{})
+		r.log.grow()
 	}
-	return &r.log[slot-r.base-1]
+	return r.log.at(int(slot - r.base - 1))
 }
 
 // at returns the log entry of slot, or nil if the slot is compacted (at or
@@ -221,11 +223,11 @@ func (r *Replica) at(slot uint64) *entry {
 	if slot <= r.base || slot > r.lastSlot() {
 		return nil
 	}
-	return &r.log[slot-r.base-1]
+	return r.log.at(int(slot - r.base - 1))
 }
 
 // lastSlot is the highest slot the log holds an entry for.
-func (r *Replica) lastSlot() uint64 { return r.base + uint64(len(r.log)) }
+func (r *Replica) lastSlot() uint64 { return r.base + uint64(r.log.len()) }
 
 // firstUnchosen is the smallest slot not known to be chosen.
 func (r *Replica) firstUnchosen() uint64 {
@@ -532,7 +534,9 @@ func (r *Replica) handleAccept(from protocols.NodeID, m Accept) {
 		persist = from == r.self
 	})
 	if persist {
-		r.env.Persist(acceptRecord(m.Slot, m.Ballot, m.Cmds))
+		r.rec = acceptRec{slot: m.Slot, b: m.Ballot, cmds: m.Cmds}
+		protocols.PersistRecord(r.env, &r.rec)
+		r.rec = acceptRec{}
 	}
 	r.env.Send(from, AcceptOK{Ballot: m.Ballot, Slot: m.Slot})
 	if from != r.self {

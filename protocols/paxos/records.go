@@ -24,11 +24,29 @@ func promiseRecord(b ballot.Ballot) []byte {
 }
 
 func acceptRecord(slot uint64, b ballot.Ballot, cmds []protocols.Command) []byte {
-	rec := make([]byte, 1, 1+wire.UvarintLen(slot)+wire.BallotLen(b)+wire.CommandsLen(cmds))
-	rec[0] = recAccept
-	rec = wire.AppendUvarint(rec, slot)
-	rec = wire.AppendBallot(rec, b)
-	return wire.AppendCommands(rec, cmds)
+	a := acceptRec{slot: slot, b: b, cmds: cmds}
+	return a.AppendTo(make([]byte, 0, a.Size()))
+}
+
+// acceptRec is the accept record of a vote, encoded only if the Env reads
+// records back (protocols.PersistRecord).
+type acceptRec struct {
+	slot uint64
+	b    ballot.Ballot
+	cmds []protocols.Command
+}
+
+// Size implements protocols.Record.
+func (a *acceptRec) Size() int {
+	return 1 + wire.UvarintLen(a.slot) + wire.BallotLen(a.b) + wire.CommandsLen(a.cmds)
+}
+
+// AppendTo implements protocols.Record.
+func (a *acceptRec) AppendTo(b []byte) []byte {
+	b = append(b, recAccept)
+	b = wire.AppendUvarint(b, a.slot)
+	b = wire.AppendBallot(b, a.b)
+	return wire.AppendCommands(b, a.cmds)
 }
 
 // recover rebuilds the acceptor state from the checkpoint ck (nil if none)

@@ -164,7 +164,7 @@ func TestSnapshotAdoptsOnlyTheExecutedPrefix(t *testing.T) {
 	chosen := func(seq uint64) entry {
 		return entry{bal: ballot.Ballot{Round: 1, Node: 2}, chosen: true, cmds: []protocols.Command{{ID: protocols.CommandID{Client: 2, Seq: seq}}}}
 	}
-	peer.log = []entry{chosen(6), chosen(7), {bal: ballot.Ballot{Round: 50, Node: 2}, cmds: chosen(8).cmds}}
+	peer.log = logOf(chosen(6), chosen(7), entry{bal: ballot.Ballot{Round: 50, Node: 2}, cmds: chosen(8).cmds})
 	state := encodeIDs([]protocols.CommandID{{Client: 2, Seq: 1}, {Client: 2, Seq: 7}})
 	nd.r.Step(2, Snapshot{Checkpoint: peer.appendCheckpoint(nil), State: state})
 	r := nd.r
@@ -194,7 +194,7 @@ func TestMalformedSnapshotsAreIgnored(t *testing.T) {
 	for i := range good {
 		nd.r.Step(1, Snapshot{Checkpoint: good[:i], State: state})
 	}
-	bad := &Replica{base: 0, executed: 2, log: []entry{{chosen: true}}}
+	bad := &Replica{base: 0, executed: 2, log: logOf(entry{chosen: true})}
 	nd.r.Step(1, Snapshot{Checkpoint: bad.appendCheckpoint(nil), State: state})
 	nd.r.Step(1, Snapshot{Checkpoint: good, State: []byte("not a state")})
 	require.Zero(t, nd.installs)
