@@ -1,9 +1,47 @@
 package main
 
 import (
+	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/blossom-dso/blossom/internal/loopback"
 )
+
+// freeClusterPorts returns a base port for a cluster of n nodes whose
+// replicas listen at offset above their client ports: base .. base+n-1 and
+// their peers were free a moment ago, and all lie below the kernel's
+// ephemeral range, where no outgoing connection can take them meanwhile
+// (a cluster on free ports, --base-port 0, has its peer ports in that
+// range).
+func freeClusterPorts(t *testing.T, n, offset int) int {
+	t.Helper()
+	for range 100 {
+		_, port, _ := net.SplitHostPort(loopback.FreeAddrs(t, 1)[0])
+		base, _ := strconv.Atoi(port)
+		if base+offset+n > 32000 {
+			continue
+		}
+		free := true
+		for i := range n {
+			for _, p := range []int{base + i, base + offset + i} {
+				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+				if err != nil {
+					free = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no free ports for a cluster")
+	return 0
+}
 
 // TestObjectCommandsLevel runs the object commands with --level on a
 // three-node cluster of persistent objects (paxos, rf 3, the levels on by
@@ -12,7 +50,8 @@ import (
 // naming the level), the weak level refuses a method that does not
 // commute by name, and an unknown level is a usage error.
 func TestObjectCommandsLevel(t *testing.T) {
-	eps := startClusterCmd(t, 3, "--rf", "3", "--data-dir", t.TempDir(), "--no-sync", "--peer-port-offset", "50")
+	base := freeClusterPorts(t, 3, 50)
+	eps := startClusterCmd(t, 3, "--base-port", fmt.Sprint(base), "--rf", "3", "--data-dir", t.TempDir(), "--no-sync", "--peer-port-offset", "50")
 	for _, lv := range []string{"weak", "sequential"} {
 		for range 2 {
 			if out, err := runObjectCmd(t, eps, "counter", "--level", lv, "-n", lv, "increment", "-i", "3"); err != nil {
