@@ -171,6 +171,7 @@ const (
 	HashOff
 )
 
+// String returns the flag value that selects h (--hashing).
 func (h Hashing) String() string {
 	switch h {
 	case HashAuto:
