@@ -412,32 +412,7 @@ func (d *dpor) backtrack() bool {
 // sleep sets already keep two equivalent prefixes from both being
 // explored, and pruning at a visited state would lose the races of its
 // future.
-func DPOR(sc Scope, opt Options) *Report {
-	if !opt.Deepen || opt.Events < 0 {
-		return dporOnce(sc, opt)
-	}
-	start := time.Now()
-	var total *Report
-	for k := 0; k <= opt.Events; k++ {
-		o := opt
-		o.Events = k
-		if opt.MaxRuns > 0 && total != nil {
-			o.MaxRuns = max(opt.MaxRuns-total.Runs, 1)
-		}
-		rep := dporOnce(sc, o)
-		if total == nil {
-			total = rep
-		} else {
-			total.add(rep)
-		}
-		if rep.Failure != nil || !rep.Covered && ((opt.MaxRuns > 0 && total.Runs >= opt.MaxRuns) || past(opt.Deadline)) {
-			break
-		}
-	}
-	total.Mode = "dpor"
-	total.Elapsed = time.Since(start)
-	return total
-}
+func DPOR(sc Scope, opt Options) *Report { return deepen(sc, opt, dporOnce) }
 
 func dporOnce(sc Scope, opt Options) *Report {
 	start := time.Now()

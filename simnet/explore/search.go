@@ -445,9 +445,15 @@ func (d *dfs) backtrack() bool {
 // K = 0, 1, ... in turn), opt.MaxRuns and opt.Deadline the search; FIFO is
 // not supported (the state hash sees the messages in flight as a
 // multiset). It stops at the first failing schedule.
-func Exhaustive(sc Scope, opt Options) *Report {
+func Exhaustive(sc Scope, opt Options) *Report { return deepen(sc, opt, exhaustiveOnce) }
+
+// deepen runs the search once with opt.Events as the bound of ticks and
+// faults, or, with opt.Deepen, once per bound K = 0, 1, ..., opt.Events,
+// adding up the reports, until a schedule fails or the budget (opt.MaxRuns,
+// opt.Deadline) runs out before a bound is covered.
+func deepen(sc Scope, opt Options, once func(Scope, Options) *Report) *Report {
 	if !opt.Deepen || opt.Events < 0 {
-		return exhaustiveOnce(sc, opt)
+		return once(sc, opt)
 	}
 	start := time.Now()
 	var total *Report
@@ -457,7 +463,7 @@ func Exhaustive(sc Scope, opt Options) *Report {
 		if opt.MaxRuns > 0 && total != nil {
 			o.MaxRuns = max(opt.MaxRuns-total.Runs, 1)
 		}
-		rep := exhaustiveOnce(sc, o)
+		rep := once(sc, o)
 		if total == nil {
 			total = rep
 		} else {
