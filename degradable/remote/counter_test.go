@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -55,51 +56,40 @@ func checkReads(client int, reads []read) error {
 	return nil
 }
 
-// run runs four clients, each with its own segment of the weak counter
-// "hits" made with opts, adding 1 300 times and reading every third
-// operation; it crashes and restarts a replica other than the counter's
-// owner halfway. It returns the total of the additions and the first
-// client's error (a failed check of its reads), or nil.
-func run(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, opts ...Option) (int64, error) {
+// nonOwner returns a replica node of rep other than the owner of the
+// object typ/key: the one the tests crash and restart.
+func nonOwner(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, typ, key string) *dsotest.ReplicatedNode {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	rg, err := ring.New(cl.Endpoints, 0)
 	require.NoError(t, err)
-	owner := rg.Owner(dso.TypeCounter, "hits")
+	owner := rg.Owner(typ, key)
 	var victim *dsotest.ReplicatedNode
 	for _, ep := range rep.Endpoints() {
 		if ep != owner {
 			victim = rep.Node(ep)
 		}
 	}
-	const clients, adds = 4, 300
+	return victim
+}
+
+// drive runs clients clients at once, each doing steps steps: newClient(i)
+// (called here, before any starts) returns client i's step and the done it
+// calls after its last step. Client 0 stops and restarts victim after
+// step steps/2. It returns the first client's error, or nil.
+func drive(clients, steps int, victim *dsotest.ReplicatedNode, newClient func(i int) (step func(j int) error, done func() error)) error {
 	errs := make([]error, clients)
 	var wg sync.WaitGroup
 	for i := range clients {
-		c, err := client.Dial(ctx, cl.Endpoints...)
-		require.NoError(t, err)
-		defer c.Close()
-		seg, err := NewCounter(c.Persistent().At(degradable.Weak), "hits", opts...)
-		require.NoError(t, err)
+		step, done := newClient(i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var reads []read
-			for j := range adds {
-				if err := seg.Add(1); err != nil {
+			for j := range steps {
+				if err := step(j); err != nil {
 					errs[i] = err
 					return
 				}
-				if j%3 == 0 {
-					v, err := seg.Value(ctx)
-					if err != nil {
-						errs[i] = err
-						return
-					}
-					reads = append(reads, read{v, int64(j + 1)})
-				}
-				if i == 0 && j == adds/2 {
+				if i == 0 && j == steps/2 {
 					if err := victim.Stop(); err != nil {
 						errs[i] = err
 						return
@@ -110,20 +100,52 @@ func run(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, opts ...Opt
 					}
 				}
 			}
-			if err := seg.Close(ctx); err != nil {
-				errs[i] = err
-				return
-			}
-			errs[i] = checkReads(i, reads)
+			errs[i] = done()
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return clients * adds, err
+	return errors.Join(errs...)
+}
+
+// run runs four clients, each with its own segment of the weak counter
+// "hits" made with opts, adding 1 300 times and reading every third
+// operation; it crashes and restarts a replica other than the counter's
+// owner halfway. It returns the total of the additions and the clients'
+// errors (a failed check of their reads), or nil.
+func run(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, opts ...Option) (int64, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const clients, adds = 4, 300
+	err := drive(clients, adds, nonOwner(t, cl, rep, dso.TypeCounter, "hits"), func(i int) (func(int) error, func() error) {
+		c, err := client.Dial(ctx, cl.Endpoints...)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		seg, err := NewCounter(c.Persistent().At(degradable.Weak), "hits", opts...)
+		require.NoError(t, err)
+		var reads []read
+		step := func(j int) error {
+			if err := seg.Add(1); err != nil {
+				return err
+			}
+			if j%3 == 0 {
+				v, err := seg.Value(ctx)
+				if err != nil {
+					return err
+				}
+				reads = append(reads, read{v, int64(j + 1)})
+			}
+			return nil
 		}
-	}
-	return clients * adds, nil
+		done := func() error {
+			if err := seg.Close(ctx); err != nil {
+				return err
+			}
+			return checkReads(i, reads)
+		}
+		return step, done
+	})
+	return clients * adds, err
 }
 
 // converge waits until every node's weak table (level 2 of group 0) has

@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
-	"github.com/blossom-dso/blossom/dso/ring"
 )
 
 // checkSetReads checks one client's reads of a grow-only set: each read
@@ -51,20 +49,11 @@ func checkSetReads(client int, issued map[string]bool, reads [][]any, own []int)
 // weak set "s" made with opts, adding 120 elements of its own and reading
 // the members every third add; a replica other than the set's owner
 // crashes and restarts halfway. It returns the number of elements and the
-// first client's error (a failed check of its reads), or nil.
+// clients' errors (a failed check of their reads), or nil.
 func runSet(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, period time.Duration, opts ...Option) (int64, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rg, err := ring.New(cl.Endpoints, 0)
-	require.NoError(t, err)
-	owner := rg.Owner(dso.TypeSet, "s")
-	var victim *dsotest.ReplicatedNode
-	for _, ep := range rep.Endpoints() {
-		if ep != owner {
-			victim = rep.Node(ep)
-		}
-	}
 	const clients, adds = 4, 120
 	issued := map[string]bool{}
 	for i := range clients {
@@ -72,63 +61,41 @@ func runSet(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, period t
 			issued[fmt.Sprint(i, "-", j)] = true
 		}
 	}
-	errs := make([]error, clients)
-	var wg sync.WaitGroup
-	for i := range clients {
+	err := drive(clients, adds, nonOwner(t, cl, rep, dso.TypeSet, "s"), func(i int) (func(int) error, func() error) {
 		c, err := client.Dial(ctx, cl.Endpoints...)
 		require.NoError(t, err)
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		f, err := NewFlusher(period)
 		require.NoError(t, err)
 		seg, err := NewSet(c.Persistent().At(degradable.Weak), "s", f, opts...)
 		require.NoError(t, err)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var reads [][]any
-			var own []int
-			for j := range adds {
-				if err := seg.Add(fmt.Sprint(i, "-", j)); err != nil {
-					errs[i] = err
-					return
-				}
-				if j%3 == 0 {
-					m, err := seg.Members(ctx)
-					if err != nil {
-						errs[i] = err
-						return
-					}
-					reads, own = append(reads, m), append(own, j+1)
-				}
-				if i == 0 && j == adds/2 {
-					if err := victim.Stop(); err != nil {
-						errs[i] = err
-						return
-					}
-					if err := victim.Restart(); err != nil {
-						errs[i] = err
-						return
-					}
-				}
+		var reads [][]any
+		var own []int
+		step := func(j int) error {
+			if err := seg.Add(fmt.Sprint(i, "-", j)); err != nil {
+				return err
 			}
+			if j%3 == 0 {
+				m, err := seg.Members(ctx)
+				if err != nil {
+					return err
+				}
+				reads, own = append(reads, m), append(own, j+1)
+			}
+			return nil
+		}
+		done := func() error {
 			if err := f.Close(ctx); err != nil {
-				errs[i] = err
-				return
+				return err
 			}
 			if err := seg.Add("late"); err == nil {
-				errs[i] = fmt.Errorf("client %d: an Add after the flusher closed succeeded", i)
-				return
+				return fmt.Errorf("client %d: an Add after the flusher closed succeeded", i)
 			}
-			errs[i] = checkSetReads(i, issued, reads, own)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return clients * adds, err
+			return checkSetReads(i, issued, reads, own)
 		}
-	}
-	return clients * adds, nil
+		return step, done
+	})
+	return clients * adds, err
 }
 
 // TestSetSegments checks the weak set's segments on a three-node cluster
