@@ -332,11 +332,12 @@ func (h *Heap) Fence() { h.dev.fence() }
 // msync calls, batched by page and issued at the fence; in FlushCLWB mode a
 // flush writes back each cache line of the range and a fence is an SFENCE.
 type fileDevice struct {
-	f       *os.File
-	m       []byte
-	unmap   func() error
-	mode    FlushMode // FlushMsync or FlushCLWB
-	pending [][2]int  // msync: page-aligned [start, end) ranges, merged when adjacent
+	f        *os.File
+	m        []byte
+	unmap    func() error
+	flushAll func() error // the whole mapping to the file (mmap-go), where msync is missing
+	mode     FlushMode    // FlushMsync or FlushCLWB
+	pending  [][2]int     // msync: page-aligned [start, end) ranges, merged when adjacent
 }
 
 // mapShared maps f with mmap-go; the device's mode is left for the caller to
@@ -347,7 +348,7 @@ func mapShared(f *os.File) (*fileDevice, []byte, error) {
 		f.Close()
 		return nil, nil, err
 	}
-	return &fileDevice{f: f, m: []byte(m), unmap: m.Unmap}, []byte(m), nil
+	return &fileDevice{f: f, m: []byte(m), unmap: m.Unmap, flushAll: m.Flush}, []byte(m), nil
 }
 
 func (d *fileDevice) flush(off, n int) {
@@ -387,7 +388,7 @@ func (d *fileDevice) fence() {
 	for _, r := range d.pending[1:] {
 		a, b = min(a, r[0]), max(b, r[1])
 	}
-	if err := msync(d.m[a:b]); err != nil {
+	if err := d.msync(a, b); err != nil {
 		panic(fmt.Sprintf("pmem: msync: %v", err))
 	}
 	d.pending = d.pending[:0]

@@ -4,4 +4,5 @@ package pmem
 
 import "golang.org/x/sys/unix"
 
-func msync(b []byte) error { return unix.Msync(b, unix.MS_SYNC) }
+// msync writes the mapped bytes [a, b) through to the file and waits.
+func (d *fileDevice) msync(a, b int) error { return unix.Msync(d.m[a:b], unix.MS_SYNC) }
