@@ -130,6 +130,7 @@ type Table struct {
 	// levels binds the names created at another level (linearizable
 	// table only).
 	levels map[dso.Ref]degradable.Level
+	curID  protocols.CommandID // the id of the command Apply runs
 }
 
 // entry is one object and the number of its calls in the parked registry.
@@ -186,8 +187,8 @@ func (t *Table) Apply(c protocols.Command, a replica.Answers) {
 	if _, ok := t.parked[c.ID]; ok {
 		return
 	}
-	t.cur = a
-	defer func() { t.cur = nil }()
+	t.cur, t.curID = a, c.ID
+	defer func() { t.cur, t.curID = nil, protocols.CommandID{} }()
 	if g, ok := t.gone.take(c.ID); ok {
 		t.answer(c.ID, nil, &dso.RemoteError{Code: g.code, Msg: g.msg})
 		return
@@ -275,7 +276,7 @@ func (t *Table) applyCall(id protocols.CommandID, cl dso.Call) {
 // (dso.Withdrawer) and the call fails.
 func (t *Table) run(cl dso.Call, park func() *dso.Waiter, mayPark bool) (any, *entry, error) {
 	ref := cl.Ref
-	ctor, _, ok := t.reg.Lookup(ref.Type)
+	ctor, ok := t.ctor(ref.Type)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type)
 	}
@@ -309,7 +310,7 @@ func (t *Table) run(cl dso.Call, park func() *dso.Waiter, mayPark bool) (any, *e
 		e = &entry{obj: obj}
 	}
 	inv := dso.NewInvocation(ref, cl.Method, cl.Args, park)
-	v, err := invoke(e.obj, inv)
+	v, err := invoke(e.obj, inv, t.curID)
 	if w := inv.Parked(); w != nil && (err != nil || !mayPark) {
 		if !w.Done() {
 			withdrawFrom(e.obj, w)
@@ -356,12 +357,16 @@ func construct(ctor dso.Constructor, args []any) (obj dso.Object, err error) {
 
 // invoke runs one method; a panic is an internal error (the in-memory
 // server's rule), and the table stays usable.
-func invoke(obj dso.Object, inv *dso.Invocation) (v any, err error) {
+// A weak table's own objects (weakObject) get the command's id.
+func invoke(obj dso.Object, inv *dso.Invocation, id protocols.CommandID) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v, err = nil, fmt.Errorf("%w: %s.%s panicked: %v", dso.ErrInternal, inv.Ref, inv.Method, p)
 		}
 	}()
+	if w, ok := obj.(weakObject); ok {
+		return w.invokeWeak(id, inv)
+	}
 	return obj.Invoke(inv)
 }
 
