@@ -250,7 +250,7 @@ type orElem struct {
 // observe(e) (the tags of e's live adds, sorted), observeAll() ([[e,
 // tags]...], sorted by e's encoding).
 type weakSet struct {
-	elems map[string]*orElem        // by the element's encoding
+	elems map[string]*orElem         // by the element's encoding
 	tomb  map[string]map[string]bool // removed tags, by the element's encoding
 }
 
