@@ -48,7 +48,8 @@ func freeClusterPorts(t *testing.T, n, offset int) int {
 // default): a weak and a sequential counter count their increments, a
 // name keeps its level (the linearizable command on a weak counter fails
 // naming the level), the weak level refuses a method that does not
-// commute by name, and an unknown level is a usage error.
+// commute by name, the weak set removes an element and the weak List
+// works as a queue, and an unknown level is a usage error.
 func TestObjectCommandsLevel(t *testing.T) {
 	base := freeClusterPorts(t, 3, 50)
 	eps := startClusterCmd(t, 3, "--base-port", fmt.Sprint(base), "--rf", "3", "--data-dir", t.TempDir(), "--no-sync", "--peer-port-offset", "50")
@@ -68,6 +69,27 @@ func TestObjectCommandsLevel(t *testing.T) {
 	}
 	if out, err := runObjectCmd(t, eps, "long", "--level", "weak", "-n", "a", "compareAndSet", "0", "1"); err == nil || !strings.Contains(err.Error(), "weak level") {
 		t.Fatalf("compareAndSet at the weak level: %q %v", out, err)
+	}
+	// The weak set removes what it observed; the weak List is a queue.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"set", "--level", "weak", "-n", "ws", "add", "x"}, "true\n"},
+		{[]string{"set", "--level", "weak", "-n", "ws", "add", "y"}, "true\n"},
+		{[]string{"set", "--level", "weak", "-n", "ws", "remove", "x"}, "true\n"},
+		{[]string{"set", "--level", "weak", "-n", "ws", "members"}, `["y"]` + "\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "add", "a"}, "true\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "add", "b"}, "true\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "removeAt", "0"}, "a\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "toList"}, `["b"]` + "\n"},
+	} {
+		if out, err := runObjectCmd(t, eps, c.args...); err != nil || out != c.want {
+			t.Fatalf("%v: %q %v, want %q", c.args, out, err, c.want)
+		}
+	}
+	if out, err := runObjectCmd(t, eps, "list", "--level", "weak", "-n", "wq", "removeAt", "1"); err == nil || !strings.Contains(err.Error(), "removeAt(0) only") {
+		t.Fatalf("removeAt 1 at the weak level: %q %v", out, err)
 	}
 	_, err := runObjectCmd(t, eps, "counter", "--level", "strong", "-n", "x", "tally")
 	if e, ok := err.(*exitError); !ok || e.code != 2 || !strings.Contains(err.Error(), "unknown level") {
