@@ -26,14 +26,21 @@
 // addition (convergence). A client that fails over to another replica
 // may read a smaller applied set there until the updates spread.
 //
-// A flush that fails returns its sum to the segment, to be sent again:
-// its outcome is unknown (the call may have been applied), so an
-// addition whose flush failed may count twice. Flushes fail only when no
-// replica of the counter answers before the flush's context ends.
+// Every addition counts once. A flush is numbered: it carries the
+// segment's id (random, 64 bits) and the flush's sequence number
+// (Counter.flush of the weak table, dso/replicated), and every replica
+// applies a (segment, number) once. A flush that fails has an unknown
+// outcome (a replica may have applied it before the answer was lost), so
+// the segment sends that same flush again, with its number and sum, until
+// a replica acknowledges it; the additions made meanwhile wait for the
+// next flush. Flushes fail only when no replica of the counter answers
+// before the flush's context ends.
 package remote
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -60,6 +67,9 @@ type config struct {
 	pullEvery  int
 	flushEvery time.Duration
 	bug        bug
+	// wrap, if set, wraps the caller of the segment's calls (tests: a
+	// connection cut after the replica applied a flush).
+	wrap func(dso.Caller) dso.Caller
 }
 
 // bug is a planted bug for the sabotage test of the segment's checks.
@@ -105,10 +115,14 @@ type Counter struct {
 	h   dso.Counter
 	cfg config
 
+	id string // the segment's id in its flushes
+
 	flushMu sync.Mutex // serializes flushes and pulls
 	mu      sync.Mutex // guards the fields below
 	pending int64      // additions not yet sent
-	sending int64      // additions of the flush in flight
+	sending int64      // additions of the flush in flight, or of the failed one
+	seq     int64      // the number of the last flush sent
+	retry   bool       // flush seq failed: send it again
 	merged  int64      // the value the replica last answered
 	reads   int        // reads since the last pull
 	closed  bool
@@ -125,7 +139,11 @@ func NewCounter(p *client.Persistent, key string, opts ...Option) (*Counter, err
 	if err != nil {
 		return nil, err
 	}
-	c := &Counter{h: dso.NewCounter(p, key), cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	var caller dso.Caller = p
+	if cfg.wrap != nil {
+		caller = cfg.wrap(p)
+	}
+	c := &Counter{h: dso.NewCounter(caller, key), cfg: cfg, id: newSegmentID(), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.background()
 	return c, nil
 }
@@ -168,38 +186,61 @@ func (c *Counter) Value(ctx context.Context) (int64, error) {
 // returns once one acknowledged them.
 func (c *Counter) Flush(ctx context.Context) error { return c.flush(ctx, false) }
 
-// flush sends the pending additions (with pull, also when there are none,
-// to read the replica's value).
+// flush sends the failed flush again, or else the pending additions as
+// the next flush (with pull, also when there are none, to read the
+// replica's value).
 func (c *Counter) flush(ctx context.Context, pull bool) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	c.mu.Lock()
-	d := c.pending
-	if d == 0 && !pull {
-		c.mu.Unlock()
-		return nil
+	for {
+		again, err := c.flushOnce(ctx, pull)
+		if err != nil || !again {
+			return err
+		}
 	}
-	c.pending, c.sending = 0, d
+}
+
+// flushOnce sends one flush; again reports that it sent a failed flush
+// again and additions wait for the next.
+func (c *Counter) flushOnce(ctx context.Context, pull bool) (again bool, err error) {
+	c.mu.Lock()
+	retried := c.retry
+	if !c.retry {
+		if c.pending == 0 && !pull {
+			c.mu.Unlock()
+			return false, nil
+		}
+		c.sending, c.pending = c.pending, 0
+		if c.sending != 0 {
+			c.seq++
+		}
+	}
+	d, seq := c.sending, c.seq
 	c.mu.Unlock()
 	var v int64
-	var err error
 	if d != 0 {
-		v, err = c.h.Increment(ctx, d)
+		var r any
+		if r, err = c.h.Call(ctx, "flush", c.id, seq, d); err == nil {
+			var ok bool
+			if v, ok = r.(int64); !ok {
+				err = fmt.Errorf("%w: flush answered %T, not an integer", dso.ErrInternal, r)
+			}
+		}
 	} else {
 		v, err = c.h.Tally(ctx)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sending = 0
 	if err != nil {
-		c.pending += d
-		return fmt.Errorf("remote: flush of %s: %w", c.h.Ref(), err)
+		c.retry = d != 0 // the same flush again: it may have been applied
+		return false, fmt.Errorf("remote: flush of %s: %w", c.h.Ref(), err)
 	}
+	c.sending, c.retry = 0, false
 	c.merged = v
 	if pull {
 		c.reads = 0
 	}
-	return nil
+	return retried && c.pending != 0, nil
 }
 
 // background flushes every FlushEvery until Close.
@@ -232,4 +273,11 @@ func (c *Counter) Close(ctx context.Context) error {
 	close(c.stop)
 	<-c.done
 	return c.flush(ctx, false)
+}
+
+// newSegmentID returns a random segment id: 16 hex digits.
+func newSegmentID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported systems
+	return hex.EncodeToString(b[:])
 }
