@@ -75,8 +75,17 @@ type config struct {
 // bug is a planted bug for the sabotage test of the segment's checks.
 type bug uint8
 
-// bugForgetOwn: Value leaves out the client's unsent additions.
-const bugForgetOwn bug = 1
+// The planted bugs.
+const (
+	// bugForgetOwn: reads leave out the client's unsent updates.
+	bugForgetOwn bug = iota + 1
+	// bugRemoveStays: a set segment's Remove leaves the element in the
+	// view until the next pull.
+	bugRemoveStays
+	// bugDequeueTwice: a queue segment's Dequeue leaves the item in the
+	// view.
+	bugDequeueTwice
+)
 
 // PullEvery sets how many reads a segment serves between two pulls (k >=
 // 1; 1 pulls on every read). A pull first flushes the segment.
