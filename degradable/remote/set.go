@@ -49,8 +49,8 @@ type Set struct {
 	f   *Flusher
 	id  string // the segment's id in its tags
 
-	flushMu sync.Mutex // serializes flushes and pulls
-	mu      sync.Mutex // guards the fields below
+	flushMu sync.Mutex              // serializes flushes and pulls
+	mu      sync.Mutex              // guards the fields below
 	view    map[any]map[string]bool // element -> tags of its adds
 	log     []setOp                 // the updates of the next batch, in order
 	sending []setOp                 // the batch in flight, or the failed one
