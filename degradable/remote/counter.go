@@ -67,6 +67,8 @@ type config struct {
 	pullEvery  int
 	flushEvery time.Duration
 	bug        bug
+	// singleReader: a queue segment is its queue's one reader.
+	singleReader bool
 	// wrap, if set, wraps the caller of the segment's calls (tests: a
 	// connection cut after the replica applied a flush).
 	wrap func(dso.Caller) dso.Caller
@@ -108,6 +110,8 @@ func newConfig(kind string, p *client.Persistent, opts []Option) (config, error)
 		return cfg, fmt.Errorf("remote: a %s segment needs the weak level (Persistent.At(degradable.Weak))", kind)
 	case cfg.pullEvery < 1:
 		return cfg, fmt.Errorf("remote: PullEvery(%d), want at least 1", cfg.pullEvery)
+	case cfg.singleReader && kind != "queue":
+		return cfg, fmt.Errorf("remote: SingleReader is an option of queue segments, not of a %s segment", kind)
 	case cfg.flushEvery <= 0:
 		return cfg, fmt.Errorf("remote: FlushEvery(%v), want more than 0", cfg.flushEvery)
 	}
