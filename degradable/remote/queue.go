@@ -303,25 +303,21 @@ func (q *Queue) flush(ctx context.Context, pull bool) error {
 	return nil
 }
 
-// send sends a batch: its items in one call, its removals in another.
+// send sends a batch in one call: addAll with its items and removals, or
+// removeAll.
 func (q *Queue) send(ctx context.Context, enq, deq []qItem) error {
-	if len(enq) > 0 {
-		items := make([]any, len(enq))
-		for i, it := range enq {
-			items[i] = []any{it.n, it.stamp, it.v}
-		}
-		if _, err := q.h.Call(ctx, "addAll", items, q.id); err != nil {
-			return err
-		}
+	refs := make([]any, len(deq))
+	for i, it := range deq {
+		refs[i] = []any{it.writer, it.n}
 	}
-	if len(deq) > 0 {
-		refs := make([]any, len(deq))
-		for i, it := range deq {
-			refs[i] = []any{it.writer, it.n}
-		}
-		if _, err := q.h.Call(ctx, "removeAll", refs); err != nil {
-			return err
-		}
+	if len(enq) == 0 {
+		_, err := q.h.Call(ctx, "removeAll", refs)
+		return err
 	}
-	return nil
+	items := make([]any, len(enq))
+	for i, it := range enq {
+		items[i] = []any{it.n, it.stamp, it.v}
+	}
+	_, err := q.h.Call(ctx, "addAll", items, q.id, refs)
+	return err
 }

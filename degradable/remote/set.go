@@ -304,10 +304,10 @@ func (s *Set) flush(ctx context.Context, pull bool) error {
 	return nil
 }
 
-// send sends batch number seq: its adds in one call, its removes in
-// another.
+// send sends batch number seq in one call: addAll with the batch's tag
+// and its removes, or removeAll.
 func (s *Set) send(ctx context.Context, batch []setOp, seq int64) error {
-	var adds, removes []any
+	adds, removes := []any{}, []any{}
 	for _, op := range batch {
 		if op.tags == nil {
 			adds = append(adds, op.e)
@@ -319,17 +319,14 @@ func (s *Set) send(ctx context.Context, batch []setOp, seq int64) error {
 		}
 		removes = append(removes, []any{op.e, tags})
 	}
-	if len(adds) > 0 {
-		if _, err := s.h.Call(ctx, "addAll", adds, s.id+"."+strconv.FormatInt(seq, 16)); err != nil {
-			return err
-		}
+	var err error
+	switch {
+	case len(adds) > 0:
+		_, err = s.h.Call(ctx, "addAll", adds, s.id+"."+strconv.FormatInt(seq, 16), removes)
+	case len(removes) > 0:
+		_, err = s.h.Call(ctx, "removeAll", removes)
 	}
-	if len(removes) > 0 {
-		if _, err := s.h.Call(ctx, "removeAll", removes); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // Flusher flushes the segments that have new updates, every period, in

@@ -245,7 +245,9 @@ type orElem struct {
 // removed tags stay as tombstones, so that an add that reaches a replica
 // after a remove of its tag stays removed.
 //
-// Methods: add(e[, tag]), addAll(list[, tag]), remove(e, tags),
+// Methods: add(e[, tag]), addAll(list[, tag[, removes]]) (removes as
+// removeAll's, applied after the adds: a segment's batch in one call),
+// remove(e, tags),
 // removeAll([[e, tags]...]), contains(e), size(), members(), toList(),
 // observe(e) (the tags of e's live adds, sorted), observeAll() ([[e,
 // tags]...], sorted by e's encoding).
@@ -370,7 +372,7 @@ func (s *weakSet) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any, 
 		}
 		return s.observe(k), nil
 	case "addAll":
-		if !inv.Arity(1, 2) {
+		if !inv.Arity(1, 3) {
 			return nil, inv.Err()
 		}
 		l, ok := inv.Args[0].([]any)
@@ -387,12 +389,19 @@ func (s *weakSet) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any, 
 				return nil, err
 			}
 		}
+		var rms []removal
+		if len(inv.Args) == 3 {
+			if rms, err = parseRemoves(inv, inv.Args[2]); err != nil {
+				return nil, err
+			}
+		}
 		var added int64
 		for i, k := range keys {
 			if s.add(k, l[i], tag) {
 				added++
 			}
 		}
+		s.removeAll(rms)
 		return added, nil
 	case "remove":
 		if !inv.Arity(1, 2) {
@@ -414,37 +423,11 @@ func (s *weakSet) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any, 
 		if !inv.Arity(1, 1) {
 			return nil, inv.Err()
 		}
-		l, ok := inv.Args[0].([]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s.removeAll takes a list of [element, tags]", dso.ErrBadArgs, inv.Ref)
+		rms, err := parseRemoves(inv, inv.Args[0])
+		if err != nil {
+			return nil, err
 		}
-		type rm struct {
-			k    string
-			tags []string
-		}
-		rms := make([]rm, len(l))
-		for i, x := range l {
-			p, ok := x.([]any)
-			if !ok || len(p) != 2 {
-				return nil, fmt.Errorf("%w: %s.removeAll: entry %d is not [element, tags]", dso.ErrBadArgs, inv.Ref, i)
-			}
-			k, err := scalar(p[0], fmt.Sprintf("removeAll: element %d", i))
-			if err != nil {
-				return nil, err
-			}
-			tags, err := tagsArg(inv, p[1])
-			if err != nil {
-				return nil, err
-			}
-			rms[i] = rm{k, tags}
-		}
-		var removed int64
-		for _, r := range rms {
-			if s.remove(r.k, r.tags) && s.elems[r.k] == nil {
-				removed++
-			}
-		}
-		return removed, nil
+		return s.removeAll(rms), nil
 	case "size":
 		if inv.Arity(0, 0) {
 			return int64(len(s.elems)), nil
@@ -469,6 +452,48 @@ func (s *weakSet) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any, 
 		return nil, fmt.Errorf("%w: %s has no method %q at the weak level", dso.ErrBadArgs, inv.Ref, inv.Method)
 	}
 	return nil, inv.Err()
+}
+
+// removal is a remove of the tags of the element of key k.
+type removal struct {
+	k    string
+	tags []string
+}
+
+// parseRemoves reads a list of [element, tags].
+func parseRemoves(inv *dso.Invocation, v any) ([]removal, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s.%s: the removes must be a list of [element, tags]", dso.ErrBadArgs, inv.Ref, inv.Method)
+	}
+	rms := make([]removal, len(l))
+	for i, x := range l {
+		p, ok := x.([]any)
+		if !ok || len(p) != 2 {
+			return nil, fmt.Errorf("%w: %s.%s: remove %d is not [element, tags]", dso.ErrBadArgs, inv.Ref, inv.Method, i)
+		}
+		k, err := scalar(p[0], fmt.Sprintf("%s: remove %d", inv.Method, i))
+		if err != nil {
+			return nil, err
+		}
+		tags, err := tagsArg(inv, p[1])
+		if err != nil {
+			return nil, err
+		}
+		rms[i] = removal{k, tags}
+	}
+	return rms, nil
+}
+
+// removeAll applies rms and returns how many elements they took out.
+func (s *weakSet) removeAll(rms []removal) int64 {
+	var removed int64
+	for _, r := range rms {
+		if s.remove(r.k, r.tags) && s.elems[r.k] == nil {
+			removed++
+		}
+	}
+	return removed
 }
 
 // observe returns the tags of k's live adds, sorted.
@@ -637,18 +662,26 @@ func itemFrom(v any) (qItem, bool) {
 // item that reaches a replica after its removal stays removed.
 //
 // Methods: add(e[, stamp]) (writer "c:" and the command's client, number
-// its sequence), addAll([[n, stamp, e]...], writer) (writer "u:" and
-// writer), removeAt(0, item) (removes item, an observe() result, and
+// its sequence), addAll([[n, stamp, e]...], writer[, removals]) (writer
+// "u:" and writer; removals as removeAll's, applied after the adds: a
+// segment's batch in one call), removeAt(0, item) (removes item, an observe() result, and
 // returns its element), removeAll([[writer, n]...]) (how many were
 // present), observe() (the front item [writer, n, stamp, e] or nil),
 // observeAll(), size(), toList().
 type weakQueue struct {
 	items   []qItem                 // sorted by cmpItems
+	index   map[qKey]qItem          // the items, by writer and number
 	removed map[string]*appliedSeqs // per writer
 }
 
+// qKey names an item: its writer and number.
+type qKey struct {
+	writer string
+	n      uint64
+}
+
 func newWeakQueue([]any) (dso.Object, error) {
-	return &weakQueue{removed: map[string]*appliedSeqs{}}, nil
+	return &weakQueue{index: map[qKey]qItem{}, removed: map[string]*appliedSeqs{}}, nil
 }
 
 func (q *weakQueue) Invoke(inv *dso.Invocation) (any, error) {
@@ -661,16 +694,13 @@ func (q *weakQueue) insert(it qItem) bool {
 	if r := q.removed[it.writer]; r != nil && r.has(it.n) {
 		return false
 	}
-	i, found := slices.BinarySearchFunc(q.items, it, cmpItems)
-	if found {
+	k := qKey{it.writer, it.n}
+	if _, ok := q.index[k]; ok { // also under another stamp
 		return false
 	}
-	for _, x := range q.items { // the same item under another stamp
-		if x.writer == it.writer && x.n == it.n {
-			return false
-		}
-	}
+	i, _ := slices.BinarySearchFunc(q.items, it, cmpItems)
 	q.items = slices.Insert(q.items, i, it)
+	q.index[k] = it
 	return true
 }
 
@@ -683,13 +713,15 @@ func (q *weakQueue) drop(writer string, n uint64) bool {
 		q.removed[writer] = r
 	}
 	r.add(n)
-	for i, x := range q.items {
-		if x.writer == writer && x.n == n {
-			q.items = slices.Delete(q.items, i, i+1)
-			return true
-		}
+	k := qKey{writer, n}
+	it, ok := q.index[k]
+	if !ok {
+		return false
 	}
-	return false
+	delete(q.index, k)
+	i, _ := slices.BinarySearchFunc(q.items, it, cmpItems)
+	q.items = slices.Delete(q.items, i, i+1)
+	return true
 }
 
 func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any, error) {
@@ -711,7 +743,7 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 		q.insert(qItem{writer: "c:" + strconv.FormatUint(id.Client, 16), n: id.Seq, stamp: stamp, v: inv.Args[0]})
 		return true, nil
 	case "addAll":
-		if !inv.Arity(2, 2) {
+		if !inv.Arity(2, 3) {
 			return nil, inv.Err()
 		}
 		l, ok := inv.Args[0].([]any)
@@ -730,11 +762,21 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 				return nil, fmt.Errorf("%w: %s.addAll: entry %d is not [n >= 1, stamp, element]", dso.ErrBadArgs, inv.Ref, i)
 			}
 		}
+		var rs []qKey
+		if len(inv.Args) == 3 {
+			var err error
+			if rs, err = parseItemRefs(inv, inv.Args[2]); err != nil {
+				return nil, err
+			}
+		}
 		var added int64
 		for _, it := range its {
 			if q.insert(it) {
 				added++
 			}
+		}
+		for _, r := range rs {
+			q.drop(r.writer, r.n)
 		}
 		return added, nil
 	case "removeAt":
@@ -757,33 +799,13 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 		if !inv.Arity(1, 1) {
 			return nil, inv.Err()
 		}
-		l, ok := inv.Args[0].([]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s.removeAll takes a list of [writer, n]", dso.ErrBadArgs, inv.Ref)
-		}
-		type ref struct {
-			w string
-			n uint64
-		}
-		rs := make([]ref, len(l))
-		for i, x := range l {
-			p, ok := x.([]any)
-			var w string
-			var n int64
-			if ok && len(p) == 2 {
-				w, ok = p[0].(string)
-				if ok {
-					n, ok = p[1].(int64)
-				}
-			}
-			if !ok || n < 1 || w == "" {
-				return nil, fmt.Errorf("%w: %s.removeAll: entry %d is not [writer, n >= 1]", dso.ErrBadArgs, inv.Ref, i)
-			}
-			rs[i] = ref{w, uint64(n)}
+		rs, err := parseItemRefs(inv, inv.Args[0])
+		if err != nil {
+			return nil, err
 		}
 		var removed int64
 		for _, r := range rs {
-			if q.drop(r.w, r.n) {
+			if q.drop(r.writer, r.n) {
 				removed++
 			}
 		}
@@ -819,6 +841,31 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 		return nil, fmt.Errorf("%w: %s has no method %q at the weak level, where a List is a queue", dso.ErrBadArgs, inv.Ref, inv.Method)
 	}
 	return nil, inv.Err()
+}
+
+// parseItemRefs reads a list of [writer, n].
+func parseItemRefs(inv *dso.Invocation, v any) ([]qKey, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s.%s: the removals must be a list of [writer, n]", dso.ErrBadArgs, inv.Ref, inv.Method)
+	}
+	rs := make([]qKey, len(l))
+	for i, x := range l {
+		p, ok := x.([]any)
+		var w string
+		var n int64
+		if ok && len(p) == 2 {
+			w, ok = p[0].(string)
+			if ok {
+				n, ok = p[1].(int64)
+			}
+		}
+		if !ok || n < 1 || w == "" {
+			return nil, fmt.Errorf("%w: %s.%s: removal %d is not [writer, n >= 1]", dso.ErrBadArgs, inv.Ref, inv.Method, i)
+		}
+		rs[i] = qKey{w, uint64(n)}
+	}
+	return rs, nil
 }
 
 // ReadOnly implements dso.ReadOnlyMethods.
@@ -859,12 +906,17 @@ func (q *weakQueue) UnmarshalState(b []byte) error {
 		return errors.New("weak queue state: not [list, map]")
 	}
 	items := make([]qItem, len(its))
+	index := make(map[qKey]qItem, len(its))
 	for i, x := range its {
 		it, ok := itemFrom(x)
 		if !ok || (i > 0 && cmpItems(items[i-1], it) >= 0) {
 			return fmt.Errorf("weak queue state: item %d malformed or out of order", i)
 		}
-		items[i] = it
+		k := qKey{it.writer, it.n}
+		if _, dup := index[k]; dup {
+			return fmt.Errorf("weak queue state: item %d repeated under another stamp", i)
+		}
+		items[i], index[k] = it, it
 	}
 	removed := make(map[string]*appliedSeqs, len(m))
 	for w, x := range m {
@@ -872,6 +924,6 @@ func (q *weakQueue) UnmarshalState(b []byte) error {
 			return fmt.Errorf("weak queue state: writer %q: %w", w, err)
 		}
 	}
-	q.items, q.removed = items, removed
+	q.items, q.index, q.removed = items, index, removed
 	return nil
 }

@@ -91,8 +91,10 @@ func TestWeakSetObservedRemove(t *testing.T) {
 		{3, s, "remove", []any{"x", []any{tagOf(1), "u:seg.1"}}},
 		{4, s, "add", []any{"x"}},
 		{6, s, "removeAll", []any{[]any{[]any{"y", []any{"u:seg.1"}}}}},
+		{7, s, "addAll", []any{[]any{"z"}, "seg.2", []any{[]any{"z", []any{"u:seg.2"}}, []any{"w", []any{"u:seg.0"}}}}}, // a batch: z added and removed, w's add removed
 	}
 	e = everyOrder(t, us)
+	require.Equal(t, false, e.value(s, "contains", "z"), "a batch's remove of its own add")
 	require.Equal(t, true, e.value(s, "contains", "x"), "the concurrent add of x lost to a remove that did not observe it")
 	require.Equal(t, false, e.value(s, "contains", "y"), "a remove of y that observed its only add left it")
 	require.Equal(t, []any{tagOf(4)}, e.value(s, "observe", "x"))
@@ -160,6 +162,7 @@ func TestWeakQueue(t *testing.T) {
 		{3, q, "removeAt", []any{int64(0), item("u:w", 1, 10, "b")}},
 		{4, q, "add", []any{"d", int64(20)}},
 		{5, q, "removeAll", []any{[]any{[]any{"c:9", int64(4)}}}},
+		{6, q, "addAll", []any{[]any{[]any{int64(3), int64(50), "e"}}, "w", []any{[]any{"u:w", int64(3)}}}}, // a batch: e added and removed
 	}
 	e := everyOrder(t, us)
 	require.Equal(t, []any{"a", "c"}, e.value(q, "toList"))
