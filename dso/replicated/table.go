@@ -38,12 +38,31 @@
 // A weak table's replicas execute the updates of every replica in any
 // interleaving (protocols.Merge), so it offers only the methods whose
 // updates commute (WeakMethods): additions to AtomicLong, AtomicInt and
-// Counter (together a PN-counter), adds to a Set (a grow-only set), merges
-// of Map entries that sum integers or take the max or min, and the reads
-// of these types; any other call fails with dso.ErrBadArgs naming the
-// level. Replicas that executed the same updates hold equal tables. An
-// addition that overflows fails where it overflows, which depends on the
-// order: weak counters must stay within int64.
+// Counter (together a PN-counter), merges of Map entries that sum
+// integers or take the max or min, the reads of these types, and the
+// weak table's own Counter, Set and List (weakobjects.go), whose updates
+// carry what their caller observed, prepared at the origin (by dso/client
+// for a call at the weak level, by the segments of degradable/remote):
+//
+//   - Counter.flush(segment, seq, delta) adds delta once per (segment,
+//     seq), however often it is sent;
+//   - Set is an observed-remove set: an add is tagged (by its command's
+//     id, or a tag its caller gives), remove(e, tags) removes the adds it
+//     names (those its caller observed, observe(e)) and no other, so a
+//     concurrent add survives it; removed tags are kept (tombstones,
+//     never collected), so an add that arrives after its remove stays
+//     removed;
+//   - List is a queue of per-writer queues: an item has its writer (the
+//     add's session, or a segment), its number in the writer's order and
+//     the writer's stamp, the queue is ordered by (stamp, writer, number),
+//     and removeAt(0, item) removes the item it names (the front its
+//     caller observed, observe()), which two callers may both take (at
+//     least once); removed items are kept per writer (tombstones).
+//
+// Any other call fails with dso.ErrBadArgs naming the level. Replicas
+// that executed the same updates hold equal tables. An addition that
+// overflows fails where it overflows, which depends on the order: weak
+// counters must stay within int64.
 package replicated
 
 import (
