@@ -70,9 +70,8 @@ type Queue struct {
 	enq     []qItem    // the items of the next batch
 	deq     []qItem    // the removals of the next batch
 	sending [2][]qItem // the batch in flight, or the failed one
-	retry   bool       // the batch in sending failed: send it again
+	b       batches
 	reads   int
-	dirty   bool
 }
 
 // qItem is an item of a weak queue.
@@ -117,7 +116,7 @@ func NewQueue(p *client.Persistent, key string, f *Flusher, opts ...Option) (*Qu
 func (q *Queue) Enqueue(e any) error {
 	q.mu.Lock()
 	it := qItem{writer: "u:" + q.id, n: q.next, stamp: client.NextStamp(), v: e}
-	if err := q.markLocked(); err != nil {
+	if err := q.b.markLocked(q.f, q); err != nil {
 		q.mu.Unlock()
 		return err
 	}
@@ -126,18 +125,6 @@ func (q *Queue) Enqueue(e any) error {
 	i, _ := slices.BinarySearchFunc(q.view, it, cmpQItems)
 	q.view = slices.Insert(q.view, i, it)
 	q.mu.Unlock()
-	return nil
-}
-
-// markLocked lists q among the Flusher's segments to flush (q.mu held).
-func (q *Queue) markLocked() error {
-	if q.dirty {
-		return nil
-	}
-	if err := q.f.mark(q); err != nil {
-		return err
-	}
-	q.dirty = true
 	return nil
 }
 
@@ -186,7 +173,7 @@ func (q *Queue) Dequeue(ctx context.Context) (any, bool, error) {
 	it := q.view[0]
 	own := slices.IndexFunc(q.enq, func(x qItem) bool { return x.writer == it.writer && x.n == it.n })
 	if own < 0 {
-		if err := q.markLocked(); err != nil {
+		if err := q.b.markLocked(q.f, q); err != nil {
 			return nil, false, err
 		}
 		q.deq = append(q.deq, it)
@@ -244,32 +231,21 @@ func (q *Queue) Flush(ctx context.Context) error { return q.flush(ctx, false) }
 func (q *Queue) flush(ctx context.Context, pull bool) error {
 	q.flushMu.Lock()
 	defer q.flushMu.Unlock()
-	for {
-		q.mu.Lock()
-		if !q.retry {
-			if len(q.enq) == 0 && len(q.deq) == 0 {
-				q.mu.Unlock()
-				break
-			}
-			q.sending = [2][]qItem{q.enq, q.deq}
-			q.enq, q.deq, q.dirty = nil, nil, false
+	err := q.b.sendAll(ctx, &q.mu, q.f, q, q.h.Ref().String(), func() bool {
+		if len(q.enq) == 0 && len(q.deq) == 0 {
+			return false
 		}
+		q.sending = [2][]qItem{q.enq, q.deq}
+		q.enq, q.deq = nil, nil
+		return true
+	}, func(ctx context.Context) error {
+		q.mu.Lock()
 		batch := q.sending
 		q.mu.Unlock()
-		err := q.send(ctx, batch[0], batch[1])
-		q.mu.Lock()
-		if err != nil {
-			q.retry = true
-			mark := !q.dirty
-			q.dirty = true
-			q.mu.Unlock()
-			if mark {
-				_ = q.f.mark(q) // closed: the batch stays, and the error says so
-			}
-			return fmt.Errorf("remote: flush of %s: %w", q.h.Ref(), err)
-		}
-		q.sending, q.retry = [2][]qItem{}, false
-		q.mu.Unlock()
+		return q.send(ctx, batch[0], batch[1])
+	}, func() { q.sending = [2][]qItem{} })
+	if err != nil {
+		return err
 	}
 	if !pull {
 		return nil

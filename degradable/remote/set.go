@@ -55,9 +55,8 @@ type Set struct {
 	log     []setOp                 // the updates of the next batch, in order
 	sending []setOp                 // the batch in flight, or the failed one
 	seq     int64                   // the number of the last batch sent
-	retry   bool                    // batch seq failed: send it again
+	b       batches
 	reads   int
-	dirty   bool // listed in f's dirty segments
 }
 
 // setOp is an update of a batch: an add of e, or a remove of the tags of
@@ -153,14 +152,10 @@ func (s *Set) Remove(e any) error {
 // update appends op to the next batch and applies it to the view, with
 // s.mu held (update unlocks it).
 func (s *Set) update(op setOp, apply func()) error {
-	mark := !s.dirty
-	if mark {
-		if err := s.f.mark(s); err != nil {
-			s.mu.Unlock()
-			return err
-		}
+	if err := s.b.markLocked(s.f, s); err != nil {
+		s.mu.Unlock()
+		return err
 	}
-	s.dirty = true
 	s.log = append(s.log, op)
 	apply()
 	s.mu.Unlock()
@@ -185,7 +180,7 @@ func (s *Set) visible(e any) bool {
 		if tags[s.batchTag(s.seq+1)] {
 			n--
 		}
-		if s.retry && tags[s.batchTag(s.seq)] {
+		if s.b.retry && tags[s.batchTag(s.seq)] {
 			n--
 		}
 		return n > 0
@@ -230,33 +225,23 @@ func (s *Set) Flush(ctx context.Context) error { return s.flush(ctx, false) }
 func (s *Set) flush(ctx context.Context, pull bool) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	for {
-		s.mu.Lock()
-		if !s.retry {
-			if len(s.log) == 0 {
-				s.mu.Unlock()
-				break
-			}
-			s.sending, s.log = s.log, nil
-			s.seq++
-			s.dirty = false
+	var batch []setOp
+	var seq int64
+	err := s.b.sendAll(ctx, &s.mu, s.f, s, s.h.Ref().String(), func() bool {
+		if len(s.log) == 0 {
+			return false
 		}
-		batch, seq := s.sending, s.seq
-		s.mu.Unlock()
-		err := s.send(ctx, batch, seq)
+		s.sending, s.log = s.log, nil
+		s.seq++
+		return true
+	}, func(ctx context.Context) error {
 		s.mu.Lock()
-		if err != nil {
-			s.retry = true
-			mark := !s.dirty
-			s.dirty = true
-			s.mu.Unlock()
-			if mark {
-				_ = s.f.mark(s) // closed: the batch stays, and the error says so
-			}
-			return fmt.Errorf("remote: flush of %s: %w", s.h.Ref(), err)
-		}
-		s.sending, s.retry = nil, false
+		batch, seq = s.sending, s.seq
 		s.mu.Unlock()
+		return s.send(ctx, batch, seq)
+	}, func() { s.sending = nil })
+	if err != nil {
+		return err
 	}
 	if !pull {
 		return nil
