@@ -250,21 +250,6 @@ func FuzzWeakRestore(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, snap []byte) {
-		tab := weakPopulated()
-		before, err := tab.Snapshot()
-		require.NoError(t, err)
-		if err := tab.Restore(snap); err != nil {
-			after, err := tab.Snapshot()
-			require.NoError(t, err)
-			require.Equal(t, before, after, "a failed Restore changed the table")
-			return
-		}
-		got, err := tab.Snapshot()
-		require.NoError(t, err)
-		other := replicated.New(nil, replicated.Options{Level: degradable.Weak})
-		require.NoError(t, other.Restore(got))
-		again, err := other.Snapshot()
-		require.NoError(t, err)
-		require.Equal(t, got, again)
+		checkRestore(t, weakPopulated(), snap, replicated.Options{Level: degradable.Weak})
 	})
 }
