@@ -129,9 +129,11 @@
 // sequential strategy and the weak level weak-merge, each an instance per
 // replica group (runner.HostConfig.Levels, dso/replicated for what each
 // level's table offers: the weak one only the updates that commute).
-// Package degradable/remote gives a weak counter a per-client segment, so
-// that an addition costs no round trip (blossom degradable-bench --target
-// dso). Not yet: Retwis in the simulator; on the DSO the weak level has
-// no queue and no set removal (an OR-set and per-writer queues need
-// effectors prepared at the origin, which the table does not make).
+// Package degradable/remote gives weak counters, sets (observed-remove)
+// and queues (per-writer, with a single-reader variant) per-client
+// segments, so that an update costs no round trip (blossom
+// degradable-bench --target dso); on the DSO a set's remove and a queue's
+// dequeue carry what their caller observed, prepared at the origin
+// (dso/client, degradable/remote), so that every weak replica applies the
+// same effect. Not yet: Retwis in the simulator.
 package degradable

@@ -50,10 +50,11 @@ weak-merge levels beside it): --dso-clients client goroutines over
 --dso-conns connections, --dso-objects objects per type (many clients, few
 objects), each run --dso-duration long. The DSO mixes use, at every
 level, the updates the weak level offers: counter 90% add / 10% read, at the weak level through a
-per-client segment (degradable/remote); set 50% contains / 50% add, at
-the weak level through a per-client segment too; map
-50% get / 50% merge(sum); queue (a List) 50% add / 50% removeAt(0), not
-offered at the weak level. Retwis on the DSO: follows and tweets into
+per-client segment (degradable/remote); set 50% contains / 25% add /
+25% remove, at the weak level through a per-client segment too (an
+observed-remove set); map 50% get / 50% merge(sum); queue (a List) 50%
+add / 50% removeAt(0), at the weak level through per-client segments of
+per-writer queues (dequeues at least once). Retwis on the DSO: follows and tweets into
 grow-only sets, no unfollow, a tweet's fan-out capped at 8 followers; at
 the weak level its counters and sets are per-client segments.`,
 		Args: cobra.NoArgs,

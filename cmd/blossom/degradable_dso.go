@@ -98,10 +98,12 @@ var errNotOffered = errors.New("not offered at this level")
 
 // objects runs type typ's mix at level l for the run's duration:
 // counter 90% add 1 / 10% read (at the weak level through a per-client
-// segment, remote.Counter); set 50% contains / 50% add (at the weak level
-// through a per-client segment, remote.Set); map 50% get / 50%
-// merge(k, 1, sum) (the updates the weak level offers, at every level);
-// queue (a List) 50% add / 50% removeAt(0), not offered at the weak level.
+// segment, remote.Counter); set 50% contains / 25% add / 25% remove (at
+// the weak level through a per-client segment, remote.Set, an
+// observed-remove set); map 50% get / 50% merge(k, 1, sum) (the updates
+// the weak level offers, at every level); queue (a List) 50% add / 50%
+// removeAt(0) (at the weak level through a per-client segment,
+// remote.Queue: per-writer queues, at-least-once dequeues).
 func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) (workload.Result, error) {
 	name := func(k int) string { return fmt.Sprintf("bench-%s-%v-%d", typ, l, k) }
 	switch typ {
@@ -146,42 +148,33 @@ func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) 
 		})
 	case "set":
 		if l == degradable.Weak {
-			fs := make([]*remote.Flusher, b.clients)
-			segs := make([]*remote.Set, b.clients)
-			for i := range segs {
-				var err error
-				if fs[i], err = remote.NewFlusher(b.flush); err != nil {
-					return workload.Result{}, err
-				}
-				if segs[i], err = remote.NewSet(b.caller(i, l), name(i%b.nobjects), fs[i]); err != nil {
-					return workload.Result{}, err
-				}
-			}
-			res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
-				s := segs[i]
+			return flushed(ctx, b, func(i int, f *remote.Flusher) (*remote.Set, error) {
+				return remote.NewSet(b.caller(i, l), name(i%b.nobjects), f)
+			}, func(_ int, s *remote.Set) func(*rand.Rand) error {
 				return func(r *rand.Rand) error {
-					if e := int64(r.IntN(1024)); r.IntN(2) == 0 {
+					switch e := int64(r.IntN(1024)); r.IntN(4) {
+					case 0, 1:
 						_, err := s.Contains(ctx, e)
 						return err
+					case 2:
+						return s.Add(e)
+					default:
+						return s.Remove(e)
 					}
-					return s.Add(int64(r.IntN(1024)))
 				}
 			})
-			for _, f := range fs {
-				if ferr := f.Close(ctx); err == nil {
-					err = ferr
-				}
-			}
-			return res, err
 		}
 		return b.timed(ctx, func(i int) func(*rand.Rand) error {
 			h := dso.NewSet(b.caller(i, l), name(i%b.nobjects))
 			return func(r *rand.Rand) error {
 				var err error
-				if e := int64(r.IntN(1024)); r.IntN(2) == 0 {
+				switch e := int64(r.IntN(1024)); r.IntN(4) {
+				case 0, 1:
 					_, err = h.Contains(ctx, e)
-				} else {
+				case 2:
 					_, err = h.Add(ctx, e)
+				default:
+					_, err = h.Remove(ctx, e)
 				}
 				return err
 			}
@@ -201,7 +194,17 @@ func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) 
 		})
 	case "queue":
 		if l == degradable.Weak {
-			return workload.Result{}, errNotOffered
+			return flushed(ctx, b, func(i int, f *remote.Flusher) (*remote.Queue, error) {
+				return remote.NewQueue(b.caller(i, l), name(i%b.nobjects), f)
+			}, func(i int, s *remote.Queue) func(*rand.Rand) error {
+				return func(r *rand.Rand) error {
+					if r.IntN(2) == 0 {
+						return s.Enqueue(int64(i))
+					}
+					_, _, err := s.Dequeue(ctx)
+					return err
+				}
+			})
 		}
 		return b.timed(ctx, func(i int) func(*rand.Rand) error {
 			h := dso.NewHandle(b.caller(i, l), dso.TypeList, name(i%b.nobjects))
@@ -219,6 +222,35 @@ func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) 
 		})
 	}
 	return workload.Result{}, fmt.Errorf("degradable-bench: unknown DSO object type %q (want one of %v)", typ, dsoTypes)
+}
+
+// flushed runs b.timed with a weak segment per client goroutine, made by
+// newSeg with the goroutine's own Flusher (flushing every b.flush), and
+// closes the flushers after the run.
+func flushed[S any](ctx context.Context, b *dsoBench, newSeg func(i int, f *remote.Flusher) (S, error), body func(i int, s S) func(*rand.Rand) error) (workload.Result, error) {
+	fs := make([]*remote.Flusher, b.clients)
+	segs := make([]S, b.clients)
+	for i := range segs {
+		var err error
+		if fs[i], err = remote.NewFlusher(b.flush); err == nil {
+			segs[i], err = newSeg(i, fs[i])
+		}
+		if err != nil {
+			for _, f := range fs[:i+1] {
+				if f != nil {
+					_ = f.Close(ctx)
+				}
+			}
+			return workload.Result{}, err
+		}
+	}
+	res, err := b.timed(ctx, func(i int) func(*rand.Rand) error { return body(i, segs[i]) })
+	for _, f := range fs {
+		if ferr := f.Close(ctx); err == nil {
+			err = ferr
+		}
+	}
+	return res, err
 }
 
 // timed runs every client goroutine's body in a loop for the duration and

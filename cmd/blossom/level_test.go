@@ -48,7 +48,8 @@ func freeClusterPorts(t *testing.T, n, offset int) int {
 // default): a weak and a sequential counter count their increments, a
 // name keeps its level (the linearizable command on a weak counter fails
 // naming the level), the weak level refuses a method that does not
-// commute by name, and an unknown level is a usage error.
+// commute by name, the weak set removes an element and the weak List
+// works as a queue, and an unknown level is a usage error.
 func TestObjectCommandsLevel(t *testing.T) {
 	base := freeClusterPorts(t, 3, 50)
 	eps := startClusterCmd(t, 3, "--base-port", fmt.Sprint(base), "--rf", "3", "--data-dir", t.TempDir(), "--no-sync", "--peer-port-offset", "50")
@@ -69,6 +70,27 @@ func TestObjectCommandsLevel(t *testing.T) {
 	if out, err := runObjectCmd(t, eps, "long", "--level", "weak", "-n", "a", "compareAndSet", "0", "1"); err == nil || !strings.Contains(err.Error(), "weak level") {
 		t.Fatalf("compareAndSet at the weak level: %q %v", out, err)
 	}
+	// The weak set removes what it observed; the weak List is a queue.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"set", "--level", "weak", "-n", "ws", "add", "x"}, "true\n"},
+		{[]string{"set", "--level", "weak", "-n", "ws", "add", "y"}, "true\n"},
+		{[]string{"set", "--level", "weak", "-n", "ws", "remove", "x"}, "true\n"},
+		{[]string{"set", "--level", "weak", "-n", "ws", "members"}, `["y"]` + "\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "add", "a"}, "true\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "add", "b"}, "true\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "removeAt", "0"}, "a\n"},
+		{[]string{"list", "--level", "weak", "-n", "wq", "toList"}, `["b"]` + "\n"},
+	} {
+		if out, err := runObjectCmd(t, eps, c.args...); err != nil || out != c.want {
+			t.Fatalf("%v: %q %v, want %q", c.args, out, err, c.want)
+		}
+	}
+	if out, err := runObjectCmd(t, eps, "list", "--level", "weak", "-n", "wq", "removeAt", "1"); err == nil || !strings.Contains(err.Error(), "removeAt(0) only") {
+		t.Fatalf("removeAt 1 at the weak level: %q %v", out, err)
+	}
 	_, err := runObjectCmd(t, eps, "counter", "--level", "strong", "-n", "x", "tally")
 	if e, ok := err.(*exitError); !ok || e.code != 2 || !strings.Contains(err.Error(), "unknown level") {
 		t.Fatalf("--level strong: %v", err)
@@ -76,24 +98,26 @@ func TestObjectCommandsLevel(t *testing.T) {
 }
 
 // TestDegradableBenchDSO runs `degradable-bench --target dso` at a tiny
-// size: the table has a row per type and level (the weak queue "not
-// offered"), and Retwis's counters count every add and tweet at every
+// size: the table has a row per type and level (the weak queue's too), and Retwis's counters count every add and tweet at every
 // level (the command fails otherwise).
 func TestDegradableBenchDSO(t *testing.T) {
 	cmd := newDegradableBenchCmd()
 	out := &syncBuffer{}
 	cmd.SetOut(out)
 	cmd.SetErr(out)
-	cmd.SetArgs([]string{"--target", "dso", "--types", "counter,queue", "--repeat", "1", "--dso-clients", "4", "--dso-conns", "2",
+	cmd.SetArgs([]string{"--target", "dso", "--types", "counter,set,queue", "--repeat", "1", "--dso-clients", "4", "--dso-conns", "2",
 		"--dso-objects", "2", "--dso-duration", "150ms", "--dso-retwis-users", "10"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	got := out.String()
-	for _, want := range []string{"counter  linearizable", "counter          weak", "queue          weak  not offered", "retwis          weak"} {
+	for _, want := range []string{"counter  linearizable", "counter          weak", "queue          weak", "retwis          weak"} {
 		if !strings.Contains(strings.Join(strings.Fields(got), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("no %q row in:\n%s", want, got)
 		}
+	}
+	if strings.Contains(got, "not offered") {
+		t.Errorf("a type not offered at a level:\n%s", got)
 	}
 	cmd = newDegradableBenchCmd()
 	cmd.SetOut(out)

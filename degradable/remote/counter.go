@@ -1,39 +1,9 @@
-// Package remote holds the client side of degradable objects on the DSO:
-// per-client segments of weak objects, which apply their client's updates
-// locally at once and send them to the object's weak replicas in the
-// background, so that an update costs no round trip: a counter's segment
-// (Counter) sends the sum of its additions; a grow-only set's (Set) its
-// new elements, flushed by one Flusher per client for all its sets.
-//
-// The counter lives on the DSO as a persistent Counter of the weak level
-// (client.Persistent.At(degradable.Weak), replicated by the weak-merge
-// strategy beside the cluster's protocol): every replica applies every
-// sum sent to any replica, once, and the replicas converge.
-//
-// # Guarantee
-//
-// Value returns own + merged, where own is the sum of the client's
-// additions not yet acknowledged by a replica and merged the counter's
-// value at the replica that answered the client's latest flush or pull
-// (the sum of every addition that replica had applied, the client's own
-// acknowledged ones included). Hence, while the client's calls reach the
-// same replica (its owner, while it answers), every read is the sum of a
-// set of issued additions (a merge of issued updates) that holds every
-// addition of the client before the read (read-your-writes) and every
-// addition an earlier read held (monotonic reads: the replica's applied
-// set only grows); once every segment has flushed and the updates have
-// spread, every replica, and so every pull, returns the sum of every
-// addition (convergence). A client that fails over to another replica
-// may read a smaller applied set there until the updates spread.
-//
-// A flush that fails returns its sum to the segment, to be sent again:
-// its outcome is unknown (the call may have been applied), so an
-// addition whose flush failed may count twice. Flushes fail only when no
-// replica of the counter answers before the flush's context ends.
 package remote
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -60,13 +30,27 @@ type config struct {
 	pullEvery  int
 	flushEvery time.Duration
 	bug        bug
+	// singleReader: a queue segment is its queue's one reader.
+	singleReader bool
+	// wrap, if set, wraps the caller of the segment's calls (tests: a
+	// connection cut after the replica applied a flush).
+	wrap func(dso.Caller) dso.Caller
 }
 
 // bug is a planted bug for the sabotage test of the segment's checks.
 type bug uint8
 
-// bugForgetOwn: Value leaves out the client's unsent additions.
-const bugForgetOwn bug = 1
+// The planted bugs.
+const (
+	// bugForgetOwn: reads leave out the client's unsent updates.
+	bugForgetOwn bug = iota + 1
+	// bugRemoveStays: a set segment's Remove leaves the element in the
+	// view until the next pull.
+	bugRemoveStays
+	// bugDequeueTwice: a queue segment's Dequeue leaves the item in the
+	// view.
+	bugDequeueTwice
+)
 
 // PullEvery sets how many reads a segment serves between two pulls (k >=
 // 1; 1 pulls on every read). A pull first flushes the segment.
@@ -89,6 +73,8 @@ func newConfig(kind string, p *client.Persistent, opts []Option) (config, error)
 		return cfg, fmt.Errorf("remote: a %s segment needs the weak level (Persistent.At(degradable.Weak))", kind)
 	case cfg.pullEvery < 1:
 		return cfg, fmt.Errorf("remote: PullEvery(%d), want at least 1", cfg.pullEvery)
+	case cfg.singleReader && kind != "queue":
+		return cfg, fmt.Errorf("remote: SingleReader is an option of queue segments, not of a %s segment", kind)
 	case cfg.flushEvery <= 0:
 		return cfg, fmt.Errorf("remote: FlushEvery(%v), want more than 0", cfg.flushEvery)
 	}
@@ -105,10 +91,14 @@ type Counter struct {
 	h   dso.Counter
 	cfg config
 
+	id string // the segment's id in its flushes
+
 	flushMu sync.Mutex // serializes flushes and pulls
 	mu      sync.Mutex // guards the fields below
 	pending int64      // additions not yet sent
-	sending int64      // additions of the flush in flight
+	sending int64      // additions of the flush in flight, or of the failed one
+	seq     int64      // the number of the last flush sent
+	retry   bool       // flush seq failed: send it again
 	merged  int64      // the value the replica last answered
 	reads   int        // reads since the last pull
 	closed  bool
@@ -125,7 +115,11 @@ func NewCounter(p *client.Persistent, key string, opts ...Option) (*Counter, err
 	if err != nil {
 		return nil, err
 	}
-	c := &Counter{h: dso.NewCounter(p, key), cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	var caller dso.Caller = p
+	if cfg.wrap != nil {
+		caller = cfg.wrap(p)
+	}
+	c := &Counter{h: dso.NewCounter(caller, key), cfg: cfg, id: newSegmentID(), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.background()
 	return c, nil
 }
@@ -168,38 +162,61 @@ func (c *Counter) Value(ctx context.Context) (int64, error) {
 // returns once one acknowledged them.
 func (c *Counter) Flush(ctx context.Context) error { return c.flush(ctx, false) }
 
-// flush sends the pending additions (with pull, also when there are none,
-// to read the replica's value).
+// flush sends the failed flush again, or else the pending additions as
+// the next flush (with pull, also when there are none, to read the
+// replica's value).
 func (c *Counter) flush(ctx context.Context, pull bool) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	c.mu.Lock()
-	d := c.pending
-	if d == 0 && !pull {
-		c.mu.Unlock()
-		return nil
+	for {
+		again, err := c.flushOnce(ctx, pull)
+		if err != nil || !again {
+			return err
+		}
 	}
-	c.pending, c.sending = 0, d
+}
+
+// flushOnce sends one flush; again reports that it sent a failed flush
+// again and additions wait for the next.
+func (c *Counter) flushOnce(ctx context.Context, pull bool) (again bool, err error) {
+	c.mu.Lock()
+	retried := c.retry
+	if !c.retry {
+		if c.pending == 0 && !pull {
+			c.mu.Unlock()
+			return false, nil
+		}
+		c.sending, c.pending = c.pending, 0
+		if c.sending != 0 {
+			c.seq++
+		}
+	}
+	d, seq := c.sending, c.seq
 	c.mu.Unlock()
 	var v int64
-	var err error
 	if d != 0 {
-		v, err = c.h.Increment(ctx, d)
+		var r any
+		if r, err = c.h.Call(ctx, "flush", c.id, seq, d); err == nil {
+			var ok bool
+			if v, ok = r.(int64); !ok {
+				err = fmt.Errorf("%w: flush answered %T, not an integer", dso.ErrInternal, r)
+			}
+		}
 	} else {
 		v, err = c.h.Tally(ctx)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sending = 0
 	if err != nil {
-		c.pending += d
-		return fmt.Errorf("remote: flush of %s: %w", c.h.Ref(), err)
+		c.retry = d != 0 // the same flush again: it may have been applied
+		return false, fmt.Errorf("remote: flush of %s: %w", c.h.Ref(), err)
 	}
+	c.sending, c.retry = 0, false
 	c.merged = v
 	if pull {
 		c.reads = 0
 	}
-	return nil
+	return retried && c.pending != 0, nil
 }
 
 // background flushes every FlushEvery until Close.
@@ -232,4 +249,11 @@ func (c *Counter) Close(ctx context.Context) error {
 	close(c.stop)
 	<-c.done
 	return c.flush(ctx, false)
+}
+
+// newSegmentID returns a random segment id: 16 hex digits.
+func newSegmentID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported systems
+	return hex.EncodeToString(b[:])
 }

@@ -218,3 +218,49 @@ func TestNewCounterRefusals(t *testing.T) {
 	require.NoError(t, seg.Close(ctx))
 	require.ErrorIs(t, seg.Add(1), ErrClosed)
 }
+
+// cutAfterApply is a caller that, for its first cut updates (calls other
+// than reads), makes the call and then fails it, as a connection cut after
+// the replica applied the call but before its answer arrived.
+type cutAfterApply struct {
+	dso.Caller
+	cut int
+}
+
+func (c *cutAfterApply) Call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
+	v, err := c.Caller.Call(ctx, ref, method, args, ctor)
+	if err == nil && method != "tally" && c.cut > 0 {
+		c.cut--
+		return nil, fmt.Errorf("%w: connection cut after the call (test)", client.ErrUnavailable)
+	}
+	return v, err
+}
+
+// TestCounterFlushOnce cuts the connection after a replica applied a
+// segment's flush, twice: the segment sends the flush again, and the
+// counter must count its additions once.
+func TestCounterFlushOnce(t *testing.T) {
+	cl, rep := cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, cl.Endpoints...)
+	require.NoError(t, err)
+	defer c.Close()
+	p := c.Persistent().At(degradable.Weak)
+	seg, err := NewCounter(p, "once", FlushEvery(time.Hour), func(cfg *config) {
+		cfg.wrap = func(d dso.Caller) dso.Caller { return &cutAfterApply{Caller: d, cut: 2} }
+	})
+	require.NoError(t, err)
+	require.NoError(t, seg.Add(5))
+	require.Error(t, seg.Flush(ctx), "the first flush's answer was cut")
+	require.NoError(t, seg.Add(2))
+	require.Error(t, seg.Flush(ctx), "the second flush's answer was cut")
+	v, err := seg.Value(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), v, "the segment's own view")
+	require.NoError(t, seg.Close(ctx))
+	converge(ctx, t, rep)
+	v, err = dso.NewCounter(p, "once").Tally(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), v, "a flush sent again after its answer was lost counted twice")
+}

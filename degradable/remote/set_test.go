@@ -3,65 +3,94 @@ package remote
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/blossom-dso/blossom/degradable"
+	"github.com/blossom-dso/blossom/degradable/check"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 )
 
-// checkSetReads checks one client's reads of a grow-only set: each read
-// holds only issued elements (valid), every element the client added
-// before it (read-your-writes) and every element an earlier read held
-// (monotonic reads).
-func checkSetReads(client int, issued map[string]bool, reads [][]any, own []int) error {
-	prev := map[string]bool{}
-	for i, r := range reads {
-		got := map[string]bool{}
-		for _, e := range r {
-			s, _ := e.(string)
-			if !issued[s] {
-				return fmt.Errorf("client %d read %d holds %v, never added", client, i, e)
+// setRead is one Members read of a client: its interval and what it
+// returned.
+type setRead struct {
+	client    int
+	call, ret int64
+	members   map[string]bool
+}
+
+// setHistory is what the clients of a weak set did: their updates (as
+// check.SetOp) and their reads.
+type setHistory struct {
+	mu      sync.Mutex
+	updates []check.SetOp[string]
+	reads   []setRead
+}
+
+// checkSet checks the history, with the quiescent members final (one
+// list per client), against the weak level with check.SetWeak (an
+// observed-remove set: validity, read-your-writes, monotonic reads,
+// convergence to the merge of every update), element by element: each
+// read becomes one Contains per element.
+func (h *setHistory) checkSet(clients int, final []string) error {
+	universe := map[string]bool{}
+	for _, u := range h.updates {
+		universe[u.Elem] = true
+	}
+	for _, e := range final {
+		universe[e] = true
+	}
+	for _, e := range slices.Sorted(func(yield func(string) bool) {
+		for e := range universe {
+			if !yield(e) {
+				return
 			}
-			got[s] = true
 		}
-		for j := range own[i] {
-			if e := fmt.Sprint(client, "-", j); !got[e] {
-				return fmt.Errorf("client %d read %d misses its own %s (read-your-writes)", client, i, e)
+	}) {
+		var ops []check.SetOp[string]
+		for _, u := range h.updates {
+			if u.Elem == e {
+				ops = append(ops, u)
 			}
 		}
-		for e := range prev {
-			if !got[e] {
-				return fmt.Errorf("client %d read %d misses %s, which an earlier read held (monotonic reads)", client, i, e)
+		for _, r := range h.reads {
+			ops = append(ops, check.SetOp[string]{Client: r.client, Call: r.call, Return: r.ret, Kind: check.SetContains, Elem: e, Result: r.members[e]})
+		}
+		fin := make([][]string, clients)
+		if slices.Contains(final, e) {
+			for i := range fin {
+				fin[i] = []string{e}
 			}
 		}
-		prev = got
+		if err := check.SetWeak(ops, fin); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // runSet runs four clients, each with its own Flusher (flushing every
-// period) and segment of the
-// weak set "s" made with opts, adding 120 elements of its own and reading
-// the members every third add; a replica other than the set's owner
-// crashes and restarts halfway. It returns the number of elements and the
-// clients' errors (a failed check of their reads), or nil.
-func runSet(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, period time.Duration, opts ...Option) (int64, error) {
+// period) and segment of the weak set "s" made with opts, for 120 steps:
+// each adds an element of its own per step, removes its element of two
+// steps before every third step, adds and removes elements all clients
+// share, and reads the members every third step; a replica other than the
+// set's owner crashes and restarts halfway. It returns the history and
+// the clients' errors, or nil.
+func runSet(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, period time.Duration, opts ...Option) (*setHistory, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const clients, adds = 4, 120
-	issued := map[string]bool{}
-	for i := range clients {
-		for j := range adds {
-			issued[fmt.Sprint(i, "-", j)] = true
-		}
-	}
-	err := drive(clients, adds, nonOwner(t, cl, rep, dso.TypeSet, "s"), func(i int) (func(int) error, func() error) {
+	const clients, steps = 4, 120
+	h := &setHistory{}
+	start := time.Now()
+	now := func() int64 { return int64(time.Since(start)) }
+	err := drive(clients, steps, nonOwner(t, cl, rep, dso.TypeSet, "s"), func(i int) (func(int) error, func() error) {
 		c, err := client.Dial(ctx, cl.Endpoints...)
 		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
@@ -69,61 +98,127 @@ func runSet(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, period t
 		require.NoError(t, err)
 		seg, err := NewSet(c.Persistent().At(degradable.Weak), "s", f, opts...)
 		require.NoError(t, err)
-		var reads [][]any
-		var own []int
+		var ups []check.SetOp[string]
+		var reads []setRead
+		update := func(kind check.SetKind, e string) error {
+			call := now()
+			var err error
+			if kind == check.SetAdd {
+				err = seg.Add(e)
+			} else {
+				err = seg.Remove(e)
+			}
+			ups = append(ups, check.SetOp[string]{Client: i, Call: call, Return: now(), Kind: kind, Elem: e})
+			return err
+		}
 		step := func(j int) error {
-			if err := seg.Add(fmt.Sprint(i, "-", j)); err != nil {
+			if err := update(check.SetAdd, fmt.Sprint(i, "-", j)); err != nil {
 				return err
 			}
+			if j%3 == 2 {
+				if err := update(check.SetRemove, fmt.Sprint(i, "-", j-2)); err != nil {
+					return err
+				}
+			}
+			switch j % 4 {
+			case 1:
+				if err := update(check.SetAdd, fmt.Sprint("shared-", j%5)); err != nil {
+					return err
+				}
+			case 3:
+				if err := update(check.SetRemove, fmt.Sprint("shared-", (j+i)%5)); err != nil {
+					return err
+				}
+			}
 			if j%3 == 0 {
+				call := now()
 				m, err := seg.Members(ctx)
 				if err != nil {
 					return err
 				}
-				reads, own = append(reads, m), append(own, j+1)
+				r := setRead{client: i, call: call, ret: now(), members: map[string]bool{}}
+				for _, e := range m {
+					s, _ := e.(string)
+					r.members[s] = true
+				}
+				reads = append(reads, r)
 			}
 			return nil
 		}
 		done := func() error {
-			if err := f.Close(ctx); err != nil {
+			err := f.Close(ctx)
+			h.mu.Lock()
+			h.updates, h.reads = append(h.updates, ups...), append(h.reads, reads...)
+			h.mu.Unlock()
+			if err != nil {
 				return err
 			}
 			if err := seg.Add("late"); err == nil {
 				return fmt.Errorf("client %d: an Add after the flusher closed succeeded", i)
 			}
-			return checkSetReads(i, issued, reads, own)
+			return nil
 		}
 		return step, done
 	})
-	return clients * adds, err
+	return h, err
 }
 
-// TestSetSegments checks the weak set's segments on a three-node cluster
-// with a replica crashed and restarted midway: every client's reads are
-// valid, read-your-writes and monotonic, and once every flusher has
-// closed, the replicas converge to one table holding every element.
-func TestSetSegments(t *testing.T) {
-	cl, rep := cluster(t)
-	total, err := runSet(t, cl, rep, time.Millisecond, PullEvery(4))
-	require.NoError(t, err)
+// finalMembers waits for the weak replicas to converge and returns the
+// set's members.
+func finalMembers(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	converge(ctx, t, rep)
 	c, err := client.Dial(ctx, cl.Endpoints...)
 	require.NoError(t, err)
 	defer c.Close()
-	n, err := dso.NewSet(c.Persistent().At(degradable.Weak), "s").Size(ctx)
+	m, err := dso.NewSet(c.Persistent().At(degradable.Weak), "s").Members(ctx)
 	require.NoError(t, err)
-	require.Equal(t, total, n)
+	out := make([]string, len(m))
+	for i, e := range m {
+		out[i], _ = e.(string)
+	}
+	return out
+}
+
+// TestSetSegments checks the weak set's segments, with removals, on a
+// three-node cluster with a replica crashed and restarted midway: every
+// client's reads and the converged replicas keep the observed-remove
+// set's guarantee (checkSet); the elements a client removed are gone and
+// the others there.
+func TestSetSegments(t *testing.T) {
+	cl, rep := cluster(t)
+	h, err := runSet(t, cl, rep, time.Millisecond, PullEvery(4))
+	require.NoError(t, err)
+	final := finalMembers(t, cl, rep)
+	require.NoError(t, h.checkSet(4, final))
+	require.Contains(t, final, "0-119")
+	require.NotContains(t, final, "0-117", "removed by its client")
 }
 
 // TestSabotageSetForgetOwnIsCaught plants set segments whose reads leave
-// out the client's unsent elements: the read-your-writes check must catch
-// it.
+// out the client's unsent adds: the check must catch it
+// (read-your-writes).
 func TestSabotageSetForgetOwnIsCaught(t *testing.T) {
 	cl, rep := cluster(t)
-	_, err := runSet(t, cl, rep, time.Hour, PullEvery(1000), func(c *config) { c.bug = bugForgetOwn })
-	require.Error(t, err)
+	h, err := runSet(t, cl, rep, time.Hour, PullEvery(1000), func(c *config) { c.bug = bugForgetOwn })
+	require.NoError(t, err)
+	err = h.checkSet(4, finalMembers(t, cl, rep))
+	require.ErrorIs(t, err, check.ErrViolation)
 	require.ErrorContains(t, err, "read-your-writes")
+	t.Logf("caught: %v", err)
+}
+
+// TestSabotageSetRemoveStaysIsCaught plants set segments whose Remove
+// leaves the element visible until the next pull: the check must catch
+// it (read-your-writes after the client's own remove).
+func TestSabotageSetRemoveStaysIsCaught(t *testing.T) {
+	cl, rep := cluster(t)
+	h, err := runSet(t, cl, rep, time.Hour, PullEvery(1000), func(c *config) { c.bug = bugRemoveStays })
+	require.NoError(t, err)
+	err = h.checkSet(4, finalMembers(t, cl, rep))
+	require.ErrorIs(t, err, check.ErrViolation)
+	require.ErrorContains(t, err, "remove")
 	t.Logf("caught: %v", err)
 }

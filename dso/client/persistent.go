@@ -222,10 +222,17 @@ func (p *Persistent) Level() degradable.Level {
 var _ dso.Caller = (*Persistent)(nil)
 
 // Call invokes method on the persistent object ref, creating it with ctor
-// if absent.
+// if absent. At the weak level, a Set's remove and a List's removeAt(0)
+// first read what the caller's replica holds (see prepareWeak).
 func (p *Persistent) Call(ctx context.Context, ref dso.Ref, method string, args, ctor []any) (any, error) {
 	if p.level != 0 && !degradable.Level(p.level).Valid() {
 		return nil, fmt.Errorf("%w: invalid level %d", dso.ErrBadArgs, p.level)
+	}
+	if degradable.Level(p.level) == degradable.Weak {
+		var err error
+		if args, err = p.prepareWeak(ctx, ref, method, args); err != nil {
+			return nil, err
+		}
 	}
 	return p.do(ctx, ref, func(b []byte, id, timeout uint64, cmd wire.Command) ([]byte, error) {
 		return wire.AppendCallPLevel(b, id, timeout, cmd, p.level, ref.Type, ref.Key, method, args, ctor)

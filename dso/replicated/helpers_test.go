@@ -49,6 +49,18 @@ func (e *env) apply(payload []byte, keys ...string) (protocols.CommandID, []answ
 	return id, e.rec.all[n:]
 }
 
+// callID applies a call of method on ref as command seq of client 9 (the
+// same command at every replica: the weak table's tests), and returns its
+// answers.
+func (e *env) callID(seq uint64, ref dso.Ref, method string, args ...any) []answer {
+	e.t.Helper()
+	p, err := replicated.EncodeCall(ref, method, args, nil)
+	require.NoError(e.t, err)
+	n := len(e.rec.all)
+	e.tab.Apply(protocols.Command{ID: protocols.CommandID{Client: 9, Seq: seq}, Keys: []string{replicated.Key(ref)}, Payload: p}, &e.rec)
+	return e.rec.all[n:]
+}
+
 // call applies a call of method on ref with constructor arguments ctor.
 func (e *env) callCtor(ref dso.Ref, ctor []any, method string, args ...any) (protocols.CommandID, []answer) {
 	e.t.Helper()

@@ -16,8 +16,9 @@ import (
 var weakMethods = map[string]map[string]bool{
 	dso.TypeAtomicLong: set("get", "longValue", "intValue", "addAndGet", "getAndAdd", "incrementAndGet", "decrementAndGet", "getAndIncrement", "getAndDecrement"),
 	dso.TypeAtomicInt:  set("get", "longValue", "intValue", "addAndGet", "getAndAdd", "incrementAndGet", "decrementAndGet", "getAndIncrement", "getAndDecrement"),
-	dso.TypeCounter:    set("increment", "decrement", "tally"),
-	dso.TypeSet:        set("add", "addAll", "contains", "size", "members", "toList"),
+	dso.TypeCounter:    set("increment", "decrement", "tally", "flush"),
+	dso.TypeSet:        set("add", "addAll", "remove", "removeAll", "contains", "size", "members", "toList", "observe", "observeAll"),
+	dso.TypeList:       set("add", "addAll", "removeAt", "removeAll", "observe", "observeAll", "size", "toList"),
 	dso.TypeMap:        set("get", "getOrDefault", "containsKey", "keySet", "values", "entries", "toMap", "size", "merge", "mergeAll"),
 }
 
@@ -44,7 +45,7 @@ func WeakMethods(typ string) []string {
 func checkWeak(cl dso.Call) error {
 	ms, ok := weakMethods[cl.Ref.Type]
 	if !ok {
-		return fmt.Errorf("%w: %s objects are not offered at the weak level (its updates must commute; types: AtomicLong, AtomicInt, Counter, Set, Map)", dso.ErrBadArgs, cl.Ref.Type)
+		return fmt.Errorf("%w: %s objects are not offered at the weak level (its updates must commute; types: AtomicLong, AtomicInt, Counter, Set, Map, List)", dso.ErrBadArgs, cl.Ref.Type)
 	}
 	if !ms[cl.Method] {
 		return fmt.Errorf("%w: %s.%s is not offered at the weak level (its updates must commute; methods: %v)", dso.ErrBadArgs, cl.Ref, cl.Method, WeakMethods(cl.Ref.Type))
@@ -148,7 +149,8 @@ func (t *Table) LevelOf(ref dso.Ref) (degradable.Level, bool) {
 // ReadOnlyCommands returns the protocols.Config.ReadOnly of tables of the
 // types in reg (nil: the object library): a command is read-only if it is
 // a call whose method reads its object without changing it
-// (dso.ReadOnlyMethods). The non-linearizable strategies serve those
+// (dso.ReadOnlyMethods), of the library's object or of the weak table's
+// (the reads observe and observeAll). The non-linearizable strategies serve those
 // locally. It is safe for concurrent use.
 func ReadOnlyCommands(reg *dso.Registry) func(protocols.Command) bool {
 	if reg == nil {
@@ -172,6 +174,10 @@ func ReadOnlyCommands(reg *dso.Registry) func(protocols.Command) bool {
 		}
 		obj, err := reg.Blank(typ)
 		ro := err == nil && obj != nil && readOnly(obj, method)
+		if c, ok := weakTypes[typ]; ok && !ro { // the weak objects' own reads
+			w, _ := c(nil)
+			ro = w != nil && readOnly(w, method)
+		}
 		cache.Store(k, ro)
 		return ro
 	}

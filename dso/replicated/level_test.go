@@ -110,7 +110,8 @@ func TestWeakTableOffersCommutingMethods(t *testing.T) {
 	refuse(m, "merge", "k", int64(1), "replace")
 	refuse(m, "merge", "k", 1.5)
 	refuse(m, "mergeAll", map[string]any{"a": int64(1), "b": 2.5})
-	refuse(ref(dso.TypeList, "l"), "add", "x")
+	refuse(ref(dso.TypeList, "l"), "set", int64(0), "x")
+	refuse(ref(dso.TypeList, "l"), "removeAt", int64(1))
 	refuse(ref(dso.TypeCyclicBarrier, "b"), "await")
 
 	// Two tables, the same updates of three writers in two orders.
@@ -124,11 +125,12 @@ func TestWeakTableOffersCommutingMethods(t *testing.T) {
 		{a, "getAndIncrement", nil}, {s, "add", []any{"x"}}, {m, "merge", []any{"j", int64(5)}},
 		{s, "addAll", []any{[]any{"x", "z"}}},
 	}
+	// Every replica executes an update under the same command id.
 	x, y := newEnv(t, replicated.Options{Level: degradable.Weak}), newEnv(t, replicated.Options{Level: degradable.Weak})
 	for i := range updates {
 		u, w := updates[i], updates[len(updates)-1-i]
-		x.call(u.r, u.method, u.args...)
-		y.call(w.r, w.method, w.args...)
+		x.callID(uint64(i+1), u.r, u.method, u.args...)
+		y.callID(uint64(len(updates)-i), w.r, w.method, w.args...)
 	}
 	sx, err := x.tab.Snapshot()
 	require.NoError(t, err)

@@ -248,7 +248,7 @@ func (t *Table) restoreObject(so savedObject, byID map[string]*savedCall, parked
 			e, err = nil, fmt.Errorf("restoring its state panicked: %v", p)
 		}
 	}()
-	obj, err := t.reg.Blank(so.ref.Type)
+	obj, err := t.blank(so.ref.Type)
 	if err != nil {
 		return nil, err
 	}

@@ -368,20 +368,27 @@ func FuzzRestore(f *testing.F) {
 		var rec recorder
 		p, _ := replicated.EncodeCall(fuzzRefs[0], "incrementAndGet", nil, nil)
 		tab.Apply(protocols.Command{ID: protocols.CommandID{Client: 1, Seq: 1}, Payload: p}, &rec)
-		before, err := tab.Snapshot()
-		require.NoError(t, err)
-		if err := tab.Restore(snap); err != nil {
-			after, err := tab.Snapshot()
-			require.NoError(t, err)
-			require.Equal(t, before, after, "a failed Restore changed the table")
-			return
-		}
-		got, err := tab.Snapshot()
-		require.NoError(t, err)
-		other := replicated.New(nil, replicated.Options{})
-		require.NoError(t, other.Restore(got))
-		again, err := other.Snapshot()
-		require.NoError(t, err)
-		require.Equal(t, got, again)
+		checkRestore(t, tab, snap, replicated.Options{})
 	})
+}
+
+// checkRestore restores snap into tab: it must fail and leave tab as it
+// was, or succeed with a table whose snapshot restores, into a new table
+// with opts, to the same bytes.
+func checkRestore(t *testing.T, tab *replicated.Table, snap []byte, opts replicated.Options) {
+	before, err := tab.Snapshot()
+	require.NoError(t, err)
+	if err := tab.Restore(snap); err != nil {
+		after, err := tab.Snapshot()
+		require.NoError(t, err)
+		require.Equal(t, before, after, "a failed Restore changed the table")
+		return
+	}
+	got, err := tab.Snapshot()
+	require.NoError(t, err)
+	other := replicated.New(nil, opts)
+	require.NoError(t, other.Restore(got))
+	again, err := other.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, got, again)
 }

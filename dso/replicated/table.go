@@ -38,12 +38,31 @@
 // A weak table's replicas execute the updates of every replica in any
 // interleaving (protocols.Merge), so it offers only the methods whose
 // updates commute (WeakMethods): additions to AtomicLong, AtomicInt and
-// Counter (together a PN-counter), adds to a Set (a grow-only set), merges
-// of Map entries that sum integers or take the max or min, and the reads
-// of these types; any other call fails with dso.ErrBadArgs naming the
-// level. Replicas that executed the same updates hold equal tables. An
-// addition that overflows fails where it overflows, which depends on the
-// order: weak counters must stay within int64.
+// Counter (together a PN-counter), merges of Map entries that sum
+// integers or take the max or min, the reads of these types, and the
+// weak table's own Counter, Set and List (weakobjects.go), whose updates
+// carry what their caller observed, prepared at the origin (by dso/client
+// for a call at the weak level, by the segments of degradable/remote):
+//
+//   - Counter.flush(segment, seq, delta) adds delta once per (segment,
+//     seq), however often it is sent;
+//   - Set is an observed-remove set: an add is tagged (by its command's
+//     id, or a tag its caller gives), remove(e, tags) removes the adds it
+//     names (those its caller observed, observe(e)) and no other, so a
+//     concurrent add survives it; removed tags are kept (tombstones,
+//     never collected), so an add that arrives after its remove stays
+//     removed;
+//   - List is a queue of per-writer queues: an item has its writer (the
+//     add's session, or a segment), its number in the writer's order and
+//     the writer's stamp, the queue is ordered by (stamp, writer, number),
+//     and removeAt(0, item) removes the item it names (the front its
+//     caller observed, observe()), which two callers may both take (at
+//     least once); removed items are kept per writer (tombstones).
+//
+// Any other call fails with dso.ErrBadArgs naming the level. Replicas
+// that executed the same updates hold equal tables. An addition that
+// overflows fails where it overflows, which depends on the order: weak
+// counters must stay within int64.
 package replicated
 
 import (
@@ -130,6 +149,7 @@ type Table struct {
 	// levels binds the names created at another level (linearizable
 	// table only).
 	levels map[dso.Ref]degradable.Level
+	curID  protocols.CommandID // the id of the command Apply runs
 }
 
 // entry is one object and the number of its calls in the parked registry.
@@ -186,8 +206,8 @@ func (t *Table) Apply(c protocols.Command, a replica.Answers) {
 	if _, ok := t.parked[c.ID]; ok {
 		return
 	}
-	t.cur = a
-	defer func() { t.cur = nil }()
+	t.cur, t.curID = a, c.ID
+	defer func() { t.cur, t.curID = nil, protocols.CommandID{} }()
 	if g, ok := t.gone.take(c.ID); ok {
 		t.answer(c.ID, nil, &dso.RemoteError{Code: g.code, Msg: g.msg})
 		return
@@ -275,7 +295,7 @@ func (t *Table) applyCall(id protocols.CommandID, cl dso.Call) {
 // (dso.Withdrawer) and the call fails.
 func (t *Table) run(cl dso.Call, park func() *dso.Waiter, mayPark bool) (any, *entry, error) {
 	ref := cl.Ref
-	ctor, _, ok := t.reg.Lookup(ref.Type)
+	ctor, ok := t.ctor(ref.Type)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %q", dso.ErrUnknownType, ref.Type)
 	}
@@ -309,7 +329,7 @@ func (t *Table) run(cl dso.Call, park func() *dso.Waiter, mayPark bool) (any, *e
 		e = &entry{obj: obj}
 	}
 	inv := dso.NewInvocation(ref, cl.Method, cl.Args, park)
-	v, err := invoke(e.obj, inv)
+	v, err := invoke(e.obj, inv, t.curID)
 	if w := inv.Parked(); w != nil && (err != nil || !mayPark) {
 		if !w.Done() {
 			withdrawFrom(e.obj, w)
@@ -356,12 +376,16 @@ func construct(ctor dso.Constructor, args []any) (obj dso.Object, err error) {
 
 // invoke runs one method; a panic is an internal error (the in-memory
 // server's rule), and the table stays usable.
-func invoke(obj dso.Object, inv *dso.Invocation) (v any, err error) {
+// A weak table's own objects (weakObject) get the command's id.
+func invoke(obj dso.Object, inv *dso.Invocation, id protocols.CommandID) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v, err = nil, fmt.Errorf("%w: %s.%s panicked: %v", dso.ErrInternal, inv.Ref, inv.Method, p)
 		}
 	}()
+	if w, ok := obj.(weakObject); ok {
+		return w.invokeWeak(id, inv)
+	}
 	return obj.Invoke(inv)
 }
 
