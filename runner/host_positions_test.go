@@ -36,6 +36,69 @@ func (c *counters) Restore([]byte) error      { return errors.New("counters: no 
 
 func isGet(c protocols.Command) bool { return len(c.Payload) > 0 && c.Payload[0] == 'G' }
 
+// startSequentialHosts starts three hosts running paxos and the
+// sequential level (a counters state machine) over an in-memory network
+// that encodes every message; they close when tb ends.
+func startSequentialHosts(tb testing.TB) (map[protocols.NodeID]*runner.Host, *transport.Network) {
+	tb.Helper()
+	levels := []string{"sequential"}
+	codec, err := runner.HostCodec("paxos", levels)
+	require.NoError(tb, err)
+	mem := transport.NewNetworkWithOptions(transport.NetworkOptions{Codec: codec})
+	tb.Cleanup(func() { mem.Close() })
+	peers := map[protocols.NodeID]string{1: "n1", 2: "n2", 3: "n3"}
+	dir := tb.TempDir()
+	hosts := map[protocols.NodeID]*runner.Host{}
+	for id := range peers {
+		h, err := runner.StartHost(runner.HostConfig{
+			ID: id, Peers: peers, Protocol: "paxos", RF: 3, DataDir: filepath.Join(dir, fmt.Sprint(id)),
+			NewStateMachine: newRecording, Network: mem, Levels: levels,
+			NewLevelStateMachine: func(protocols.GroupID, int) replica.StateMachine { return &counters{n: map[string]uint64{}} },
+			ReadOnly:             isGet,
+			Tick:                 5 * time.Millisecond, RequestTimeout: 2 * time.Second, Seed: uint64(id), Logger: quietLogger(),
+		})
+		require.NoError(tb, err)
+		hosts[id] = h
+		tb.Cleanup(func() { h.Close() })
+	}
+	return hosts, mem
+}
+
+// BenchmarkSequentialRead measures a read at the sequential level at node
+// 1 of three, served locally (Seen 0) and sent through the log (Seen
+// beyond any position), interleaved in one process: the ratio of the two
+// is what local reads buy.
+func BenchmarkSequentialRead(b *testing.B) {
+	hosts, _ := startSequentialHosts(b)
+	ctx := context.Background()
+	var seq uint64
+	do := func(cmd protocols.Command) {
+		seq++
+		cmd.ID = protocols.CommandID{Client: 9, Seq: seq}
+		for {
+			_, _, err := hosts[1].DoLevelAt(ctx, 0, 1, cmd)
+			if errors.Is(err, runner.ErrTimeout) {
+				continue
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			return
+		}
+	}
+	do(protocols.Command{Keys: []string{"x"}, Payload: []byte("P")})
+	for _, c := range []struct {
+		name string
+		seen uint64
+	}{{"local", 0}, {"logged", 1 << 62}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				do(protocols.Command{Keys: []string{"x"}, Payload: []byte("G"), Seen: c.seen})
+			}
+		})
+	}
+}
+
 // TestHostSequentialPositions checks the sequential level's reads on real
 // replicas: DoLevelAt reports the log position of each answer; a replica
 // cut off from the others serves a read locally (at once, from its lagging
@@ -46,26 +109,7 @@ func isGet(c protocols.Command) bool { return len(c.Payload) > 0 && c.Payload[0]
 // served whatever Seen says (the sabotage sequentialReadAnywhere), the
 // last read returns the stale count.
 func TestHostSequentialPositions(t *testing.T) {
-	levels := []string{"sequential"}
-	codec, err := runner.HostCodec("paxos", levels)
-	require.NoError(t, err)
-	mem := transport.NewNetworkWithOptions(transport.NetworkOptions{Codec: codec})
-	defer mem.Close()
-	peers := map[protocols.NodeID]string{1: "n1", 2: "n2", 3: "n3"}
-	dir := t.TempDir()
-	hosts := map[protocols.NodeID]*runner.Host{}
-	for id := range peers {
-		h, err := runner.StartHost(runner.HostConfig{
-			ID: id, Peers: peers, Protocol: "paxos", RF: 3, DataDir: filepath.Join(dir, fmt.Sprint(id)),
-			NewStateMachine: newRecording, Network: mem, Levels: levels,
-			NewLevelStateMachine: func(protocols.GroupID, int) replica.StateMachine { return &counters{n: map[string]uint64{}} },
-			ReadOnly:             isGet,
-			Tick:                 5 * time.Millisecond, RequestTimeout: 2 * time.Second, Seed: uint64(id), Logger: quietLogger(),
-		})
-		require.NoError(t, err)
-		hosts[id] = h
-		defer h.Close()
-	}
+	hosts, mem := startSequentialHosts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	seq := uint64(0)
