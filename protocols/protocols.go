@@ -53,6 +53,14 @@ type Command struct {
 	// it to forget the commands it deduplicates; 0 acknowledges nothing.
 	// Protocols carry it unchanged.
 	Acked uint64
+	// Seen is, for a protocol with the Sequential contract, the log
+	// position (Positioner) of the replica group the client has observed:
+	// the greatest position answered to it so far, 0 if none. A replica
+	// may serve a read-only command locally only once it has executed
+	// that far. It matters only to Submit at the replica that receives
+	// the command: protocols do not carry it in their messages (their
+	// codecs drop it) and other contracts ignore it.
+	Seen uint64
 }
 
 // Conflicts reports whether a and b share a key.
@@ -303,6 +311,34 @@ func PersistRecord(env Env, r Record) {
 		return
 	}
 	env.Persist(r.AppendTo(make([]byte, 0, r.Size())))
+}
+
+// Positioner is an optional interface of a Protocol with the Sequential
+// contract. Position is the log position this replica has executed up to:
+// the number of log slots whose commands it executed, the same at every
+// replica for the same prefix of the log, growing within an incarnation
+// (a state transfer moves it forward). A runtime reports it with every
+// answer (read after the input that produced the answer, so it is never
+// below the position whose state the answer reflects), and the client
+// passes the greatest it was answered back as Command.Seen.
+type Positioner interface {
+	Position() uint64
+}
+
+// Position returns p's Position if p is a Positioner, else 0.
+func Position(p Protocol) uint64 {
+	if q, ok := p.(Positioner); ok {
+		return q.Position()
+	}
+	return 0
+}
+
+// ReadCounter is an optional interface of a Protocol that serves some
+// read-only commands locally: ReadCounts returns how many reads this
+// replica incarnation served from its local state and how many it sent
+// through the log.
+type ReadCounter interface {
+	ReadCounts() (local, logged int64)
 }
 
 // LeaderReporter is an optional interface of a Protocol that has a leader:

@@ -632,14 +632,23 @@ func (h *Host) Do(ctx context.Context, g protocols.GroupID, cmd protocols.Comman
 // ErrNotMember if this node is not in g, and an error naming the levels
 // for a level the host does not run.
 func (h *Host) DoLevel(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, error) {
+	res, _, err := h.DoLevelAt(ctx, g, k, cmd)
+	return res, err
+}
+
+// DoLevelAt is DoLevel that also returns the log position of the answer
+// (Replica.DoAt): 0 but at a level whose protocol reports positions (the
+// sequential level).
+func (h *Host) DoLevelAt(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, uint64, error) {
 	if k == 0 {
-		return h.Do(ctx, g, cmd)
+		res, err := h.Do(ctx, g, cmd)
+		return res, 0, err
 	}
 	r, err := h.levelReplica(g, k)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return r.Do(ctx, cmd)
+	return r.DoAt(ctx, cmd)
 }
 
 // InspectLevel is Inspect at level k of group g (k = 0 is Inspect).
@@ -677,6 +686,28 @@ func (h *Host) Status(ctx context.Context) ([]Status, error) {
 			return nil, fmt.Errorf("runner: group %d: %w", g, err)
 		}
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+// LevelStatus returns the status of every level instance of every local
+// group (HostConfig.Levels), by group in the order of Local, then by level;
+// each has its Level set. It is empty without levels.
+func (h *Host) LevelStatus(ctx context.Context) ([]Status, error) {
+	var out []Status
+	for _, g := range h.local {
+		for k := 1; k <= len(h.cfg.Levels); k++ {
+			r := h.lreps[levelKey{g, k}]
+			if r == nil {
+				continue
+			}
+			s, err := r.Status(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("runner: group %d level %d: %w", g, k, err)
+			}
+			s.Level = k
+			out = append(out, s)
+		}
 	}
 	return out, nil
 }

@@ -133,9 +133,11 @@ type call struct {
 	executed chan struct{} // closed when this replica applies the command
 }
 
-// answer is a command's result, or the news that it executed before.
+// answer is a command's result, or the news that it executed before, and
+// the protocol's log position when it was released (protocols.Position).
 type answer struct {
 	res []byte
+	pos uint64
 	dup bool
 }
 
@@ -159,6 +161,15 @@ type Status struct {
 	Keys *int `json:"keys,omitempty"`
 	// Compacts says the protocol implements protocols.Compactor.
 	Compacts bool `json:"compacts"`
+	// LocalReads and LoggedReads count, for a protocol that serves reads
+	// locally (protocols.ReadCounter: the sequential level), the reads
+	// this incarnation served from its local state and those it sent
+	// through the log; 0 for any other.
+	LocalReads  int64 `json:"local_reads,omitempty"`
+	LoggedReads int64 `json:"logged_reads,omitempty"`
+	// Level is, for a level instance of a Host (Host.LevelStatus), its
+	// level k >= 1 (HostConfig.Levels[k-1]); 0 otherwise.
+	Level int `json:"level,omitempty"`
 }
 
 // Replica is a running replica: one goroutine owns the replica core and
@@ -532,7 +543,7 @@ func (r *Replica) process() {
 		case replica.OutReply:
 			if w, ok := r.waiting[o.Cmd.ID]; ok {
 				delete(r.waiting, o.Cmd.ID)
-				a := answer{res: slices.Clone(o.Result), dup: o.Duplicate}
+				a := answer{res: slices.Clone(o.Result), pos: protocols.Position(r.core.Protocol()), dup: o.Duplicate}
 				if a.res == nil {
 					a.res = []byte{}
 				}
@@ -683,6 +694,9 @@ func (r *Replica) status() Status {
 		s.Leader = lr.Leader()
 	}
 	_, s.Compacts = r.core.Protocol().(protocols.Compactor)
+	if rc, ok := r.core.Protocol().(protocols.ReadCounter); ok {
+		s.LocalReads, s.LoggedReads = rc.ReadCounts()
+	}
 	return s
 }
 
@@ -760,6 +774,15 @@ var (
 // before gets the first execution's result, or ErrDuplicate once that
 // result is no longer kept (its client acknowledged a later command).
 func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error) {
+	res, _, err := r.DoAt(ctx, cmd)
+	return res, err
+}
+
+// DoAt is Do that also returns the protocol's log position when the answer
+// left (protocols.Positioner; 0 for a protocol without positions): at
+// least the position whose state the answer reflects. A client of the
+// sequential level passes the greatest it got back as Command.Seen.
+func (r *Replica) DoAt(ctx context.Context, cmd protocols.Command) ([]byte, uint64, error) {
 	limit := time.NewTimer(r.cfg.RequestTimeout)
 	defer limit.Stop()
 	c := &call{done: make(chan answer, 1), executed: make(chan struct{})}
@@ -768,9 +791,9 @@ func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error)
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, ErrTimeout
+			return nil, 0, ErrTimeout
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	executed := c.executed
 	for {
@@ -778,11 +801,11 @@ func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error)
 		case a, ok := <-c.done:
 			switch {
 			case !ok:
-				return nil, ErrBusy
+				return nil, 0, ErrBusy
 			case a.dup:
-				return nil, ErrDuplicate
+				return nil, 0, ErrDuplicate
 			}
-			return a.res, nil
+			return a.res, a.pos, nil
 		case <-executed:
 			limit.Stop()
 			executed = nil
@@ -793,7 +816,7 @@ func (r *Replica) Do(ctx context.Context, cmd protocols.Command) ([]byte, error)
 		fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
 		_ = r.enqueue(fctx, input{kind: inForget, cmd: cmd, call: c})
 		fcancel()
-		return nil, ErrTimeout
+		return nil, 0, ErrTimeout
 	}
 }
 

@@ -111,6 +111,10 @@ type client struct {
 	// skip counts the client's timeouts in a multicast run: it then submits
 	// to the skip-th closest replica of the destination groups.
 	skip int
+	// seen is the greatest log position the client was answered at
+	// (protocols.Positioner), passed with its commands as Command.Seen;
+	// replySeen is the position of the answer on its way to it.
+	seen, replySeen uint64
 }
 
 // sim is one run.
@@ -677,6 +681,7 @@ func (nd *node) reply(c protocols.Command, result []byte) {
 		if len(result) == 8 {
 			out = binary.LittleEndian.Uint64(result)
 		}
+		cl.replySeen = max(cl.replySeen, protocols.Position(nd.core.Protocol()))
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
 		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: c.ID.Seq, b: out})
 		nd.answered = s.ack != nil
@@ -737,6 +742,7 @@ func (s *sim) issue(ci int) {
 		Acked:   cl.answered + 1,
 		Keys:    s.oneKey(key),
 		Payload: payload,
+		Seen:    cl.seen,
 	}
 	cl.waiting = true
 	cl.op = len(s.history)
@@ -794,6 +800,7 @@ func (s *sim) reply(ci int, seq, value uint64) {
 		return
 	}
 	cl.waiting = false
+	cl.seen = max(cl.seen, cl.replySeen)
 	if seq == cl.answered+1 {
 		cl.answered = seq
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blossom-dso/blossom/internal/loopback"
 )
@@ -94,6 +95,47 @@ func TestObjectCommandsLevel(t *testing.T) {
 	_, err := runObjectCmd(t, eps, "counter", "--level", "strong", "-n", "x", "tally")
 	if e, ok := err.(*exitError); !ok || e.code != 2 || !strings.Contains(err.Error(), "unknown level") {
 		t.Fatalf("--level strong: %v", err)
+	}
+	// objects ls shows every level; objects rm deletes at the sequential
+	// level and refuses the weak one.
+	ls := func() string {
+		cmd := newObjectsCmd()
+		out := &syncBuffer{}
+		cmd.SetOut(out)
+		cmd.SetArgs([]string{"ls", "Counter", "--endpoints", eps})
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			f := strings.Split(l, "\t") // type, key, kind, replicas
+			if len(f) != 4 {
+				t.Fatalf("ls line %q", l)
+			}
+			kinds = append(kinds, f[1]+" "+f[2])
+		}
+		return strings.Join(kinds, ", ")
+	}
+	if got := ls(); got != "sequential persistent:sequential, weak persistent:weak" {
+		t.Fatalf("objects ls: %s", got)
+	}
+	rm := func(args ...string) error {
+		cmd := newObjectsCmd()
+		cmd.SetOut(&syncBuffer{})
+		cmd.SetArgs(append([]string{"rm", "--endpoints", eps}, args...))
+		return cmd.Execute()
+	}
+	if err := rm("--level", "weak", "Counter", "weak"); err == nil || !strings.Contains(err.Error(), "cannot be deleted") {
+		t.Fatalf("rm --level weak: %v", err)
+	}
+	if err := rm("--level", "sequential", "Counter", "sequential"); err != nil {
+		t.Fatalf("rm --level sequential: %v", err)
+	}
+	for i := 0; ls() != "weak persistent:weak"; i++ {
+		if i == 500 {
+			t.Fatalf("objects ls after rm: %s", ls())
+		}
+		time.Sleep(20 * time.Millisecond) // the other replicas execute the delete
 	}
 }
 

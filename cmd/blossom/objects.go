@@ -513,8 +513,9 @@ func newObjectsCmd() *cobra.Command {
 		Short: "List the objects of the cluster (type, key, kind, replicas)",
 		Long: `List the objects of the cluster, one per line: type, key, kind
 (ephemeral: in the memory of one node; persistent: replicated by the
-cluster's protocol) and the nodes holding it (a persistent object's replica
-group, its owner first).`,
+cluster's protocol; persistent:sequential and persistent:weak: persistent
+objects of those degradation levels) and the nodes holding it (a persistent
+object's replica group, its owner first).`,
 		Example: "  blossom objects ls\n  blossom objects ls Counter",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -538,7 +539,10 @@ group, its owner first).`,
 			}
 			for _, o := range objs {
 				kind := "ephemeral"
-				if o.Persistent {
+				switch {
+				case o.Persistent && o.Level > degradable.Linearizable:
+					kind = "persistent:" + o.Level.String()
+				case o.Persistent:
 					kind = "persistent"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\t%s\n", o.Ref.Type, o.Ref.Key, kind, strings.Join(o.Replicas, ","))
@@ -552,11 +556,14 @@ group, its owner first).`,
 			return nil
 		},
 	})
-	var rmPersistent bool
+	var (
+		rmPersistent bool
+		rmLevel      string
+	)
 	rm := &cobra.Command{
 		Use:     "rm TYPE NAME",
 		Short:   "Delete an object (calls waiting on it fail)",
-		Example: "  blossom objects rm CyclicBarrier b\n  blossom objects rm --persistent AtomicLong hits",
+		Example: "  blossom objects rm CyclicBarrier b\n  blossom objects rm --persistent AtomicLong hits\n  blossom objects rm --level sequential Counter c",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx, stop := dsoSignalContext(cmd)
@@ -570,9 +577,16 @@ group, its owner first).`,
 			defer c.Close()
 			ref := dso.Ref{Type: argv[0], Key: argv[1]}
 			var ok bool
-			if rmPersistent {
+			switch {
+			case cmd.Flags().Changed("level"):
+				l, perr := degradable.ParseLevel(rmLevel)
+				if perr != nil {
+					return &exitError{2, perr}
+				}
+				ok, err = c.Persistent().At(l).Delete(ctx, ref)
+			case rmPersistent:
 				ok, err = c.Persistent().Delete(ctx, ref)
-			} else {
+			default:
 				ok, err = c.Delete(ctx, ref)
 			}
 			if err != nil {
@@ -585,6 +599,7 @@ group, its owner first).`,
 		},
 	}
 	rm.Flags().BoolVar(&rmPersistent, "persistent", false, "delete the persistent object of that name")
+	rm.Flags().StringVar(&rmLevel, "level", "linearizable", "degradation level of the persistent object (implies --persistent; as objects ls shows it): linearizable or sequential (weak objects cannot be deleted)")
 	cmd.AddCommand(rm)
 	return cmd
 }

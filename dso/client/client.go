@@ -553,7 +553,8 @@ func hello(nc net.Conn, br *bufio.Reader, token string, flags uint64, timeout ti
 
 type result struct {
 	v   any
-	inc uint64
+	inc uint64 // Reply.Incarnation
+	pos uint64 // Reply.Position
 	err error
 }
 
@@ -573,8 +574,15 @@ func (n *node) request(ctx context.Context, slot int, mode int, enc func([]byte,
 
 // requestInc is request that also returns the reply's incarnation.
 func (n *node) requestInc(ctx context.Context, slot int, mode int, enc func([]byte, uint64) ([]byte, error)) (any, uint64, error) {
+	r := n.requestResult(ctx, slot, mode, enc)
+	return r.v, r.inc, r.err
+}
+
+// requestResult is request that returns the whole result: value,
+// incarnation, position and error.
+func (n *node) requestResult(ctx context.Context, slot int, mode int, enc func([]byte, uint64) ([]byte, error)) result {
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", dso.ErrCanceled, err)
+		return result{err: fmt.Errorf("%w: %w", dso.ErrCanceled, err)}
 	}
 	var timeout <-chan time.Time
 	if mode&bounded != 0 {
@@ -587,27 +595,27 @@ func (n *node) requestInc(ctx context.Context, slot int, mode int, enc func([]by
 	}
 	cn, err := n.get(ctx, slot, mode&failFast != 0)
 	if err != nil {
-		return nil, 0, err
+		return result{err: err}
 	}
 	ch := chanPool.Get().(chan result)
 	id, err := cn.send(enc, ch)
 	if err != nil {
 		chanPool.Put(ch)
-		return nil, 0, err
+		return result{err: err}
 	}
 	select {
 	case r := <-ch:
 		chanPool.Put(ch)
-		return r.v, r.inc, r.err
+		return r
 	case <-ctx.Done():
 		if cn.forget(id) {
 			cn.sendCancel(id)
 		}
-		return nil, 0, fmt.Errorf("%w: %w", dso.ErrCanceled, ctx.Err())
+		return result{err: fmt.Errorf("%w: %w", dso.ErrCanceled, ctx.Err())}
 	case <-timeout:
 		err := fmt.Errorf("%w: %s did not answer within %v", ErrUnavailable, n.addr, n.c.opts.RequestTimeout)
 		cn.fail(err)
-		return nil, 0, err
+		return result{err: err}
 	}
 }
 
@@ -795,7 +803,7 @@ func (c *conn) readLoop() {
 			continue // canceled call
 		}
 		if r.OK {
-			ch <- result{v: r.Value, inc: r.Incarnation}
+			ch <- result{v: r.Value, inc: r.Incarnation, pos: r.Position}
 		} else {
 			ch <- result{err: &dso.RemoteError{Code: r.Code, Msg: r.Msg}}
 		}

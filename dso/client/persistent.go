@@ -50,6 +50,10 @@ type session struct {
 	low    uint64          // every seq below low is done
 	open   map[uint64]bool // seqs handed out and not done
 	replay bool
+	// seen holds, per replica group, the greatest log position the
+	// session was answered at the sequential level (wire.Reply.Position),
+	// sent with its next calls there (wire.Command.Seen).
+	seen map[int]uint64
 }
 
 // replayShift makes room for the reissues of a replay session's call.
@@ -89,6 +93,26 @@ func (s *session) reissue(cmd wire.Command) wire.Command {
 		return cmd
 	}
 	return s.begin()
+}
+
+// seenAt returns the position the session has seen in group g at the
+// sequential level.
+func (s *session) seenAt(g int) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[g]
+}
+
+// observe raises the position the session has seen in group g to pos.
+func (s *session) observe(g int, pos uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pos > s.seen[g] {
+		if s.seen == nil {
+			s.seen = map[int]uint64{}
+		}
+		s.seen[g] = pos
+	}
 }
 
 // acked returns the current watermark, for a retry.
@@ -198,15 +222,19 @@ type Persistent struct {
 }
 
 // At returns a Caller of the persistent objects of degradation level
-// level, in the same session: the sequential level (replicas ordered by
-// Paxos, reads served by the replica a client stays at) or the weak one
+// level, in the same session: the sequential level (updates ordered by
+// Paxos; a read is served by the replica it reaches as soon as that
+// replica has executed the group's log as far as the session has seen it,
+// a position the session keeps per replica group from the answers, so
+// that it reads its own writes and its reads never go back) or the weak one
 // (every replica answers alone and merges the others' updates; only the
 // methods whose updates commute). An object keeps the level it was first
 // called at: a call at another level fails with dso.ErrBadArgs naming its
 // level, and a method a level does not offer fails with dso.ErrBadArgs
 // naming the level. The servers must run the levels (blossom server
-// --levels, the default with --rf). Delete and Multi act on linearizable
-// objects only. An invalid level makes every call fail.
+// --levels, the default with --rf). Multi acts on linearizable objects
+// only, Delete on linearizable and sequential ones. An invalid level makes
+// every call fail.
 func (p *Persistent) At(level degradable.Level) *Persistent {
 	return &Persistent{c: p.c, s: p.s, level: uint8(level)}
 }
@@ -239,11 +267,18 @@ func (p *Persistent) Call(ctx context.Context, ref dso.Ref, method string, args,
 	})
 }
 
-// Delete removes the persistent object ref from its replicas; it reports
-// whether it existed. Calls parked on it fail with dso.ErrClosed.
+// Delete removes the persistent object ref, of p's level, from its
+// replicas; it reports whether it existed. Calls parked on it fail with
+// dso.ErrClosed. The name stays bound to its level. An object of another
+// level fails with dso.ErrBadArgs naming its level; at the weak level
+// every Delete fails with dso.ErrBadArgs (an update concurrent with it
+// would survive at some replicas and not at others).
 func (p *Persistent) Delete(ctx context.Context, ref dso.Ref) (bool, error) {
+	if p.level != 0 && !degradable.Level(p.level).Valid() {
+		return false, fmt.Errorf("%w: invalid level %d", dso.ErrBadArgs, p.level)
+	}
 	v, err := p.do(ctx, ref, func(b []byte, id, _ uint64, cmd wire.Command) ([]byte, error) {
-		return wire.AppendDeleteP(b, id, cmd, ref.Type, ref.Key), nil
+		return wire.AppendDeletePLevel(b, id, cmd, p.level, ref.Type, ref.Key)
 	})
 	ok, _ := v.(bool)
 	return ok, err
@@ -292,8 +327,9 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 	if topo.RF == 0 {
 		return nil, ErrNoReplication
 	}
-	_, members := c.ring.Group(ref.Type, ref.Key, topo.RF, topo.Disjoint)
+	g, members := c.ring.Group(ref.Type, ref.Key, topo.RF, topo.Disjoint)
 	members = c.preferLive(members)
+	seq := p.level == uint8(degradable.Sequential)
 	s := p.s
 	if s.replay {
 		if !p.busy.CompareAndSwap(false, true) {
@@ -319,9 +355,16 @@ func (p *Persistent) do(ctx context.Context, ref dso.Ref, enc func(b []byte, id,
 		if attempt > 0 {
 			cmd.Acked = s.acked()
 		}
-		v, _, err := n.requestInc(ctx, int(h>>32), failFast, func(b []byte, id uint64) ([]byte, error) {
+		if seq {
+			cmd.Seen = s.seenAt(g)
+		}
+		r := n.requestResult(ctx, int(h>>32), failFast, func(b []byte, id uint64) ([]byte, error) {
 			return enc(b, id, timeout, cmd)
 		})
+		v, err := r.v, r.err
+		if seq && err == nil {
+			s.observe(g, r.pos)
+		}
 		if attempt > 0 && reissued < len(members) && ctx.Err() == nil && withdrawn(err) {
 			// A replica this call left (frozen, or its connection broke)
 			// found the connection closed and withdrew the call, parked
@@ -407,11 +450,15 @@ type Object struct {
 	// Persistent objects are replicated on Replicas; an ephemeral object
 	// lives on its one owner, Replicas[0].
 	Persistent bool
-	Replicas   []string
+	// Level is a persistent object's degradation level (0 for an
+	// ephemeral object).
+	Level    degradable.Level
+	Replicas []string
 }
 
-// ListAll lists the cluster's objects, ephemeral and persistent, whose
-// type starts with prefix, sorted by type, key and kind (ephemeral first).
+// ListAll lists the cluster's objects, ephemeral and persistent (of every
+// degradation level), whose type starts with prefix, sorted by type, key,
+// kind (ephemeral first) and level.
 // If some nodes do not answer, it returns what the others listed and a
 // *ListError naming them (a persistent object is still listed if one of
 // its replicas answered).
@@ -439,6 +486,7 @@ func (c *Client) list(ctx context.Context, prefix string) ([]Object, error) {
 	type id struct {
 		ref        dso.Ref
 		persistent bool
+		level      degradable.Level
 	}
 	seen := map[id]bool{}
 	var out []Object
@@ -460,9 +508,18 @@ func (c *Client) list(ctx context.Context, prefix string) ([]Object, error) {
 			}
 			t, _ := p[0].(string)
 			k, _ := p[1].(string)
-			o := Object{Ref: dso.Ref{Type: t, Key: k}, Persistent: len(p) == 3}
-			if !seen[id{o.Ref, o.Persistent}] {
-				seen[id{o.Ref, o.Persistent}] = true
+			o := Object{Ref: dso.Ref{Type: t, Key: k}, Persistent: len(p) >= 3}
+			if o.Persistent {
+				o.Level = degradable.Linearizable
+				if len(p) >= 4 {
+					name, _ := p[3].(string)
+					if o.Level, err = degradable.ParseLevel(name); err != nil {
+						continue // a level this client does not know
+					}
+				}
+			}
+			if !seen[id{o.Ref, o.Persistent, o.Level}] {
+				seen[id{o.Ref, o.Persistent, o.Level}] = true
 				out = append(out, o)
 			}
 		}
@@ -472,7 +529,7 @@ func (c *Client) list(ctx context.Context, prefix string) ([]Object, error) {
 			return c
 		}
 		if a.Persistent == b.Persistent {
-			return 0
+			return int(a.Level) - int(b.Level)
 		}
 		if a.Persistent {
 			return 1

@@ -189,7 +189,13 @@ func (n *ReplicatedNode) Do(ctx context.Context, g protocols.GroupID, cmd protoc
 }
 
 // DoLevel implements server.LevelReplicas as Do does.
-func (n *ReplicatedNode) DoLevel(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) (res []byte, err error) {
+func (n *ReplicatedNode) DoLevel(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, error) {
+	res, _, err := n.DoLevelAt(ctx, g, k, cmd)
+	return res, err
+}
+
+// DoLevelAt implements server.LevelReplicas as Do does.
+func (n *ReplicatedNode) DoLevelAt(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) (res []byte, pos uint64, err error) {
 	n.inflight.Add(1)
 	defer n.inflight.Add(-1)
 	if n.observe != nil {
@@ -197,14 +203,25 @@ func (n *ReplicatedNode) DoLevel(ctx context.Context, g protocols.GroupID, k int
 	}
 	h := n.Host()
 	if h == nil {
-		return nil, fmt.Errorf("%w (dsotest: node %d is stopped)", runner.ErrTimeout, n.ID)
+		return nil, 0, fmt.Errorf("%w (dsotest: node %d is stopped)", runner.ErrTimeout, n.ID)
 	}
-	return h.DoLevel(ctx, g, k, cmd)
+	return h.DoLevelAt(ctx, g, k, cmd)
 }
 
 // Levels implements server.LevelReplicas: the levels of the node's
 // configuration.
 func (n *ReplicatedNode) Levels() []string { return slices.Clone(n.cfg.Levels) }
+
+// LevelStatus returns the status of the node's level instances
+// (runner.Host.LevelStatus); it fails with runner.ErrClosed while the node
+// is stopped.
+func (n *ReplicatedNode) LevelStatus(ctx context.Context) ([]runner.Status, error) {
+	h := n.Host()
+	if h == nil {
+		return nil, runner.ErrClosed
+	}
+	return h.LevelStatus(ctx)
+}
 
 // InFlight returns the number of calls of Do that have not returned: the
 // commands the node's server is waiting on (a call parked on an object,
@@ -224,6 +241,16 @@ func (n *ReplicatedNode) Inspect(ctx context.Context, g protocols.GroupID, fn fu
 		return runner.ErrClosed
 	}
 	return h.Inspect(ctx, g, fn)
+}
+
+// InspectLevel implements server.LevelReplicas; it fails with
+// runner.ErrClosed while the node is stopped.
+func (n *ReplicatedNode) InspectLevel(ctx context.Context, g protocols.GroupID, k int, fn func(replica.StateMachine)) error {
+	h := n.Host()
+	if h == nil {
+		return runner.ErrClosed
+	}
+	return h.InspectLevel(ctx, g, k, fn)
 }
 
 // Stop closes the node's host, as a crash of its replicas: it leaves the

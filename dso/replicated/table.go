@@ -424,6 +424,9 @@ func (t *Table) delete(ref dso.Ref) (bool, error) {
 	}
 	e := t.objs[ref]
 	if e == nil {
+		if l, ok := t.levels[ref]; ok {
+			return false, levelMismatch(ref, l, degradable.Linearizable)
+		}
 		return false, nil
 	}
 	delete(t.objs, ref)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/wire"
 	"github.com/blossom-dso/blossom/runner"
@@ -40,6 +41,7 @@ type metrics struct {
 
 	conns, parked, objects, buffered *prometheus.Desc
 	leader, applied, logIndex        *prometheus.Desc // of the replicas of persistent objects
+	reads                            *prometheus.Desc // of the level instances that serve reads locally
 	read, written                    *prometheus.Desc
 
 	// Bytes of connections already closed; guarded by Server.mu.
@@ -71,6 +73,8 @@ func newMetrics() *metrics {
 			"Node id of the leader of a replica group of persistent objects as this node's replica sees it (0: none known, or a leaderless protocol), by group.", []string{"group"}, nil),
 		applied: prometheus.NewDesc("blossom_dso_replica_applied_total",
 			"Commands of persistent objects this node's replica of a group applied since it started, by group.", []string{"group"}, nil),
+		reads: prometheus.NewDesc("blossom_dso_replica_reads_total",
+			"Reads of persistent objects at a degradation level whose replicas serve reads locally (sequential), by group, level and path: served from this node's replica (path=\"local\") or sent through the group's log (path=\"log\"), since the replica started.", []string{"group", "level", "path"}, nil),
 		logIndex: prometheus.NewDesc("blossom_dso_replica_log_index",
 			"Index of the last record of this node's replica of a group, written (kind=\"last\") and durable (kind=\"durable\"), by group.", []string{"group", "kind"}, nil),
 	}
@@ -150,7 +154,7 @@ func (s *Server) Describe(ch chan<- *prometheus.Desc) {
 	m.calls.Describe(ch)
 	m.latency.Describe(ch)
 	m.errs.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.conns, m.parked, m.objects, m.buffered, m.read, m.written, m.leader, m.applied, m.logIndex} {
+	for _, d := range []*prometheus.Desc{m.conns, m.parked, m.objects, m.buffered, m.read, m.written, m.leader, m.applied, m.logIndex, m.reads} {
 		ch <- d
 	}
 }
@@ -207,24 +211,43 @@ func (s *Server) collectReplicas(ch chan<- prometheus.Metric) {
 	if s.rep == nil {
 		return
 	}
-	rs, ok := s.rep.Replicas.(replicaStatus)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	m := s.metrics
+	if rs, ok := s.rep.Replicas.(replicaStatus); ok {
+		if sts, err := rs.Status(ctx); err == nil {
+			for _, st := range sts {
+				g := strconv.FormatUint(uint64(st.Group), 10)
+				ch <- prometheus.MustNewConstMetric(m.leader, prometheus.GaugeValue, float64(st.Leader), g)
+				ch <- prometheus.MustNewConstMetric(m.applied, prometheus.CounterValue, float64(st.Executed), g)
+				ch <- prometheus.MustNewConstMetric(m.logIndex, prometheus.GaugeValue, float64(st.LastIndex), g, "last")
+				ch <- prometheus.MustNewConstMetric(m.logIndex, prometheus.GaugeValue, float64(st.DurableIndex), g, "durable")
+			}
+		}
+	}
+	ls, ok := s.rep.Replicas.(levelStatus)
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	sts, err := rs.Status(ctx)
+	lsts, err := ls.LevelStatus(ctx)
 	if err != nil {
 		return
 	}
-	m := s.metrics
-	for _, st := range sts {
+	for _, st := range lsts {
+		if st.LocalReads == 0 && st.LoggedReads == 0 {
+			continue
+		}
 		g := strconv.FormatUint(uint64(st.Group), 10)
-		ch <- prometheus.MustNewConstMetric(m.leader, prometheus.GaugeValue, float64(st.Leader), g)
-		ch <- prometheus.MustNewConstMetric(m.applied, prometheus.CounterValue, float64(st.Executed), g)
-		ch <- prometheus.MustNewConstMetric(m.logIndex, prometheus.GaugeValue, float64(st.LastIndex), g, "last")
-		ch <- prometheus.MustNewConstMetric(m.logIndex, prometheus.GaugeValue, float64(st.DurableIndex), g, "durable")
+		l := degradable.Level(st.Level + 1).String()
+		ch <- prometheus.MustNewConstMetric(m.reads, prometheus.CounterValue, float64(st.LocalReads), g, l, "local")
+		ch <- prometheus.MustNewConstMetric(m.reads, prometheus.CounterValue, float64(st.LoggedReads), g, l, "log")
 	}
+}
+
+// levelStatus is implemented by Replicas that report their level
+// instances (runner.Host).
+type levelStatus interface {
+	LevelStatus(ctx context.Context) ([]runner.Status, error)
 }
 
 var _ prometheus.Collector = (*Server)(nil)

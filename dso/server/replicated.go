@@ -42,8 +42,14 @@ type LevelReplicas interface {
 	// DoLevel is Do at level k of group g (k = 0 is Do; k >= 1 the
 	// instance of Levels()[k-1]).
 	DoLevel(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, error)
+	// DoLevelAt is DoLevel that also returns the log position of the
+	// answer (runner.Host.DoLevelAt), at least the position whose state
+	// it reflects: 0 but at the sequential level.
+	DoLevelAt(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, uint64, error)
 	// Levels names the protocols of levels 1, 2, ...
 	Levels() []string
+	// InspectLevel is Inspect at level k of group g (k = 0 is Inspect).
+	InspectLevel(ctx context.Context, g protocols.GroupID, k int, fn func(replica.StateMachine)) error
 }
 
 // DegradableLevels are the protocols of the levels EnableLevels adds
@@ -207,6 +213,12 @@ func (c *conn) persistentCommand(q *wire.Request) (protocols.GroupID, protocols.
 		if cerr != nil {
 			return 0, protocols.Command{}, cerr
 		}
+		if q.Level == uint8(degradable.Weak) {
+			// Its replicas execute updates in different orders: one that
+			// ran before the delete at one replica and after it at
+			// another would leave the object at one only.
+			return 0, protocols.Command{}, fmt.Errorf("%w: %s: objects of the weak level cannot be deleted (an update concurrent with the delete would survive it at some replicas and not at others)", dso.ErrBadArgs, ref)
+		}
 		refs = []dso.Ref{ref}
 		payload = replicated.EncodeDelete(ref)
 	case wire.OpMulti:
@@ -238,7 +250,7 @@ func (c *conn) persistentCommand(q *wire.Request) (protocols.GroupID, protocols.
 	for _, r := range refs {
 		keys = append(keys, replicated.Key(r))
 	}
-	return g, protocols.Command{ID: id, Acked: q.Acked, Keys: keys, Payload: payload}, nil
+	return g, protocols.Command{ID: id, Acked: q.Acked, Keys: keys, Payload: payload, Seen: q.Seen}, nil
 }
 
 // checkPart resolves the type of one call on a persistent object and
@@ -298,7 +310,7 @@ func (c *conn) handlePersistent(q *wire.Request) {
 	c.s.wg.Add(1)
 	go func() {
 		defer c.s.wg.Done()
-		v, err := c.s.runPersistentAt(ctx, g, q.Level, cmd)
+		v, pos, err := c.s.runPersistentAt(ctx, g, q.Level, q.Op == wire.OpCallP, cmd)
 		stop()
 		cancel(nil)
 		c.pmu.Lock()
@@ -307,6 +319,10 @@ func (c *conn) handlePersistent(q *wire.Request) {
 		}
 		c.pmu.Unlock()
 		c.s.observePersistent(q, start, err)
+		if q.Level == uint8(degradable.Sequential) && err == nil {
+			c.replyPos(q.ID, pos, v)
+			return
+		}
 		c.replyParked(q.ID, 0, v, err)
 	}()
 }
@@ -321,52 +337,58 @@ const withdrawTimeout = 5 * time.Second
 // runPersistentAt is runPersistent at degradation level level (a
 // wire.Request.Level): an object of the sequential or weak level is first
 // bound to its level in the group's linearizable table (once per name and
-// server), then called at the group's instance of its level.
-func (s *Server) runPersistentAt(ctx context.Context, g protocols.GroupID, level uint8, cmd protocols.Command) (any, error) {
+// server), then called at the group's instance of its level; a delete
+// (declare false) binds nothing: it finds the object at its level or
+// nothing. It also returns the log position of the answer (0 but at the
+// sequential level).
+func (s *Server) runPersistentAt(ctx context.Context, g protocols.GroupID, level uint8, declare bool, cmd protocols.Command) (any, uint64, error) {
 	if level <= 1 {
 		return s.runPersistent(ctx, g, 0, cmd)
 	}
 	l := degradable.Level(level)
 	ref, err := replicated.ParseKey(cmd.Keys[0])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", dso.ErrInternal, err)
+		return nil, 0, fmt.Errorf("%w: %v", dso.ErrInternal, err)
 	}
-	if have, ok := s.rep.declared.Load(ref); !ok || have != l {
+	if have, ok := s.rep.declared.Load(ref); declare && (!ok || have != l) {
 		id, acked := s.rep.session.begin()
-		v, err := s.runPersistent(ctx, g, 0, protocols.Command{ID: id, Acked: acked, Keys: cmd.Keys[:1], Payload: replicated.EncodeDeclare(ref, l)})
+		v, _, err := s.runPersistent(ctx, g, 0, protocols.Command{ID: id, Acked: acked, Keys: cmd.Keys[:1], Payload: replicated.EncodeDeclare(ref, l)})
 		s.rep.session.end(id.Seq)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if v != true {
-			return nil, fmt.Errorf("%w: binding %s to the %v level answered %v", dso.ErrInternal, ref, l, v)
+			return nil, 0, fmt.Errorf("%w: binding %s to the %v level answered %v", dso.ErrInternal, ref, l, v)
 		}
 		s.rep.declared.Store(ref, l)
 	}
 	return s.runPersistent(ctx, g, int(level)-1, cmd)
 }
 
-// do submits cmd at level k (0: the group's protocol) of group g.
-func (r *replication) do(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, error) {
+// do submits cmd at level k (0: the group's protocol) of group g; it also
+// returns the answer's log position (0 but at the sequential level).
+func (r *replication) do(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) ([]byte, uint64, error) {
 	if k == 0 {
-		return r.Replicas.Do(ctx, g, cmd)
+		res, err := r.Replicas.Do(ctx, g, cmd)
+		return res, 0, err
 	}
-	return r.Replicas.(LevelReplicas).DoLevel(ctx, g, k, cmd)
+	return r.Replicas.(LevelReplicas).DoLevelAt(ctx, g, k, cmd)
 }
 
 // runPersistent submits cmd to this node's replica of group g (at level
 // k: 0 the group's protocol, else the instance of DegradableLevels[k-1])
-// and decodes its answer. If ctx ends first (deadline, cancel, closed connection), a
+// and decodes its answer, returned with its log position. If ctx ends first (deadline, cancel, closed connection), a
 // call that may be parked is withdrawn by a command of the server's own
 // session, so every replica forgets it alike; if it was released just
 // before, its result is fetched and returned instead.
-func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) (any, error) {
-	res, err := s.rep.do(ctx, g, k, cmd)
+func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, k int, cmd protocols.Command) (any, uint64, error) {
+	res, pos, err := s.rep.do(ctx, g, k, cmd)
 	if err == nil {
-		return replicated.DecodeResult(res)
+		v, err := replicated.DecodeResult(res)
+		return v, pos, err
 	}
 	if ctx.Err() == nil {
-		return nil, replicationError(err)
+		return nil, 0, replicationError(err)
 	}
 	why := context.Cause(ctx)
 	closed := errors.Is(why, errConnClosed)
@@ -389,18 +411,19 @@ func (s *Server) runPersistent(ctx context.Context, g protocols.GroupID, k int, 
 		payload = replicated.EncodeWithdrawParked(cmd.ID, code, why.Error())
 	}
 	wcmd := protocols.Command{ID: id, Acked: acked, Keys: cmd.Keys[:1], Payload: payload}
-	wres, werr := s.rep.do(wctx, g, k, wcmd)
+	wres, _, werr := s.rep.do(wctx, g, k, wcmd)
 	if werr == nil {
 		if v, _ := replicated.DecodeResult(wres); v == true {
-			return nil, why
+			return nil, 0, why
 		}
 		// Not parked: it was answered meanwhile, or has not executed yet.
 		// A retry gets the kept result of the first.
-		if res, err := s.rep.do(wctx, g, k, cmd); err == nil {
-			return replicated.DecodeResult(res)
+		if res, pos, err := s.rep.do(wctx, g, k, cmd); err == nil {
+			v, err := replicated.DecodeResult(res)
+			return v, pos, err
 		}
 	}
-	return nil, why
+	return nil, 0, why
 }
 
 // replicationError turns a runner error into the error a client sees.
@@ -453,31 +476,55 @@ func (c *conn) cancelPersistent(id uint64) {
 const listTimeout = 2 * time.Second
 
 // listPersistent lists the persistent objects of this node's replicas
-// whose type starts with prefix, as [type, key, "persistent"] entries (an
-// object appears once however many of its replicas this node holds).
+// whose type starts with prefix, as [type, key, "persistent"] entries for
+// the linearizable level and [type, key, "persistent", level] for the
+// others (an object appears once however many of its replicas this node
+// holds).
 func (s *Server) listPersistent(prefix string) []any {
 	if s.rep == nil {
 		return nil
 	}
-	seen := map[dso.Ref]bool{}
+	type id struct {
+		ref dso.Ref
+		k   int
+	}
+	seen := map[id]bool{}
 	var out []any
+	levels := 0
+	lr, ok := s.rep.Replicas.(LevelReplicas)
+	if ok {
+		levels = len(lr.Levels())
+	}
 	for g := range s.rep.local {
-		ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
-		err := s.rep.Replicas.Inspect(ctx, g, func(sm replica.StateMachine) {
-			t, ok := sm.(*replicated.Table)
-			if !ok {
-				return
-			}
-			for _, r := range t.List(prefix) {
-				if !seen[r] {
-					seen[r] = true
-					out = append(out, []any{r.Type, r.Key, "persistent"})
+		for k := 0; k <= levels; k++ {
+			ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+			list := func(sm replica.StateMachine) {
+				t, ok := sm.(*replicated.Table)
+				if !ok {
+					return
+				}
+				for _, r := range t.List(prefix) {
+					if seen[id{r, k}] {
+						continue
+					}
+					seen[id{r, k}] = true
+					e := []any{r.Type, r.Key, "persistent"}
+					if k > 0 {
+						e = append(e, degradable.Level(k+1).String())
+					}
+					out = append(out, e)
 				}
 			}
-		})
-		cancel()
-		if err != nil {
-			s.log.Warn("dso: could not list the persistent objects of a group", "group", g, "err", err)
+			var err error
+			if k == 0 {
+				err = s.rep.Replicas.Inspect(ctx, g, list)
+			} else {
+				err = lr.InspectLevel(ctx, g, k, list)
+			}
+			cancel()
+			if err != nil {
+				s.log.Warn("dso: could not list the persistent objects of a group", "group", g, "level", k, "err", err)
+			}
 		}
 	}
 	return out

@@ -1249,6 +1249,25 @@ func (c *conn) replyParked(id, inc uint64, v any, err error) {
 	c.unpark(id)
 }
 
+// replyPos answers a call at the sequential level with its log position
+// (OpOKPos), through the async writer as replyParked does.
+func (c *conn) replyPos(id, pos uint64, v any) {
+	c.amu.Lock()
+	if !c.done {
+		b, err := wire.AppendOKPos(c.async, id, pos, v)
+		if err != nil {
+			b = wire.AppendError(c.async, id, wire.CodeInternal, "dso: encode reply: "+err.Error())
+		}
+		c.async = b
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+	c.amu.Unlock()
+	c.unpark(id)
+}
+
 func (c *conn) asyncWriter() {
 	defer c.s.wg.Done()
 	for range c.kick {

@@ -85,6 +85,7 @@ const (
 	OpDeleteP Op = 0x0b
 	OpOK      Op = 0x81 // successful reply carrying a value
 	OpOKInc   Op = 0x83 // successful reply carrying the object's incarnation and a value
+	OpOKPos   Op = 0x84 // successful reply of the sequential level carrying a log position and a value
 	OpError   Op = 0x82 // error reply carrying a code and a message
 )
 
@@ -174,10 +175,15 @@ type Request struct {
 	Session, Seq, Acked uint64
 	// Parts are the calls of an OpMulti.
 	Parts []Part
-	// Level is the degradation level of an OpCallP's object
+	// Level is the degradation level of an OpCallP's or OpDeleteP's object
 	// (degradable.Level: 1 linearizable, 2 sequential, 3 weak); 0, the
 	// default, is linearizable. See AppendCallPLevel.
 	Level uint8
+	// Seen is, for an OpCallP at the sequential level (Level 2), the log
+	// position of the object's replica group the session has observed
+	// (the greatest Reply.Position it got from that group at that level);
+	// 0 if none. See AppendCallPLevel.
+	Seen uint64
 }
 
 // Part is one call of an OpMulti.
@@ -186,8 +192,9 @@ type Part struct {
 	Args, Ctor        []any
 }
 
-// Command identifies a command of a client session in a frame.
-type Command struct{ Session, Seq, Acked uint64 }
+// Command identifies a command of a client session in a frame. Seen is
+// only sent by AppendCallPLevel at the sequential level (Request.Seen).
+type Command struct{ Session, Seq, Acked, Seen uint64 }
 
 func appendCommand(b []byte, c Command) []byte {
 	b = binary.AppendUvarint(b, c.Session)
@@ -222,6 +229,8 @@ const MaxLevel = 3
 // AppendCallPLevel is AppendCallP for an object of degradation level
 // level (Request.Level): a level above 1 is one more byte after the
 // constructor arguments; 0 and 1 (linearizable) give AppendCallP's frame.
+// At level 2 (sequential) a c.Seen above 0 follows the level byte as a
+// uvarint (Request.Seen).
 func AppendCallPLevel(b []byte, id, timeoutMs uint64, c Command, level uint8, typ, key, method string, args, ctor []any) ([]byte, error) {
 	if level > MaxLevel {
 		return b, fmt.Errorf("wire: level %d (at most %d)", level, MaxLevel)
@@ -232,6 +241,9 @@ func AppendCallPLevel(b []byte, id, timeoutMs uint64, c Command, level uint8, ty
 		return b, err
 	}
 	b = append(b, level)
+	if level == 2 && c.Seen > 0 {
+		b = binary.AppendUvarint(b, c.Seen)
+	}
 	return finish(b, start), nil
 }
 
@@ -270,6 +282,22 @@ func AppendDeleteP(b []byte, id uint64, c Command, typ, key string) []byte {
 	return finish(b, start)
 }
 
+// AppendDeletePLevel is AppendDeleteP for an object of degradation level
+// level (Request.Level): a level above 1 is one more byte after the key;
+// 0 and 1 (linearizable) give AppendDeleteP's frame.
+func AppendDeletePLevel(b []byte, id uint64, c Command, level uint8, typ, key string) ([]byte, error) {
+	if level > MaxLevel {
+		return b, fmt.Errorf("wire: level %d (at most %d)", level, MaxLevel)
+	}
+	start := len(b)
+	b = AppendDeleteP(b, id, c, typ, key)
+	if level <= 1 {
+		return b, nil
+	}
+	b = append(b, level)
+	return finish(b, start), nil
+}
+
 // Reply is a decoded server-to-client frame.
 type Reply struct {
 	ID    uint64
@@ -279,6 +307,10 @@ type Reply struct {
 	Msg   string
 	// Incarnation is the object's incarnation in an OpOKInc reply, else 0.
 	Incarnation uint64
+	// Position is the log position of an OpOKPos reply (a call at the
+	// sequential level): the client passes the greatest it got from a
+	// replica group back as Request.Seen. 0 in other replies.
+	Position uint64
 }
 
 // AppendCall appends a complete OpCall frame (length prefix included).
@@ -365,6 +397,21 @@ func AppendOKInc(b []byte, id, inc uint64, v any) ([]byte, error) {
 	return finish(b, start), nil
 }
 
+// AppendOKPos appends an OpOKPos reply frame: an OK reply to a call at
+// the sequential level that also carries the log position of the replica
+// that answered (Reply.Position).
+func AppendOKPos(b []byte, id, pos uint64, v any) ([]byte, error) {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(OpOKPos))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.AppendUvarint(b, pos)
+	b, err := AppendValue(b, v)
+	if err != nil {
+		return b[:start], err
+	}
+	return finish(b, start), nil
+}
+
 // AppendError appends an OpError reply frame.
 func AppendError(b []byte, id uint64, code Code, msg string) []byte {
 	start := len(b)
@@ -433,12 +480,9 @@ func DecodeRequest(body []byte) (Request, error) {
 		q.Method = d.String()
 		q.Args = d.values()
 		q.Ctor = d.values()
-		if d.err == nil && d.off < len(d.b) {
-			q.Level = d.Byte()
-			if q.Level < 2 || q.Level > MaxLevel {
-				d.off--
-				d.Fail("level %d (2 to %d; linearizable is no byte)", q.Level, MaxLevel)
-			}
+		d.level(&q)
+		if q.Level == 2 && d.err == nil && d.off < len(d.b) {
+			q.Seen = d.Uvarint()
 		}
 	case OpMulti:
 		q.Timeout = d.Uvarint()
@@ -451,6 +495,7 @@ func DecodeRequest(body []byte) (Request, error) {
 		q.Session, q.Seq, q.Acked = d.Uvarint(), d.Uvarint(), d.Uvarint()
 		q.Type = d.String()
 		q.Key = d.String()
+		d.level(&q)
 	case OpDelete:
 		q.Type = d.String()
 		q.Key = d.String()
@@ -468,6 +513,20 @@ func DecodeRequest(body []byte) (Request, error) {
 	return q, d.Done()
 }
 
+// level reads the optional level byte that ends an OpCallP's or
+// OpDeleteP's fixed fields into q.Level: absent for linearizable, else 2
+// to MaxLevel.
+func (d *Reader) level(q *Request) {
+	if d.err != nil || d.off >= len(d.b) {
+		return
+	}
+	q.Level = d.Byte()
+	if q.Level < 2 || q.Level > MaxLevel {
+		d.off--
+		d.Fail("level %d (2 to %d; linearizable is no byte)", q.Level, MaxLevel)
+	}
+}
+
 // DecodeReply decodes a frame body sent by a server.
 func DecodeReply(body []byte) (Reply, error) {
 	d := Reader{b: body}
@@ -481,6 +540,10 @@ func DecodeReply(body []byte) (Reply, error) {
 	case OpOKInc:
 		r.OK = true
 		r.Incarnation = d.U64()
+		r.Value = d.value(0)
+	case OpOKPos:
+		r.OK = true
+		r.Position = d.Uvarint()
 		r.Value = d.value(0)
 	case OpError:
 		r.Code = Code(d.Byte())

@@ -6,6 +6,8 @@ import (
 	"math"
 	"reflect"
 	"testing"
+
+	"github.com/blossom-dso/blossom/internal/fuzzseed"
 )
 
 func TestValuesRoundTrip(t *testing.T) {
@@ -211,6 +213,103 @@ func TestCallPLevel(t *testing.T) {
 	if _, err := AppendCallPLevel(nil, 7, 0, c, 4, "Counter", "c", "increment", nil, nil); err == nil {
 		t.Fatal("level 4 encoded")
 	}
+	// At the sequential level a Seen above 0 follows the level byte; at
+	// the weak level it is not sent; a truncated Seen is malformed.
+	c.Seen = 300
+	for _, l := range []uint8{2, 3} {
+		b, err := AppendCallPLevel(nil, 7, 100, c, l, "Counter", "c", "tally", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := DecodeRequest(b[4:])
+		if err != nil {
+			t.Fatalf("level %d: %v", l, err)
+		}
+		want := uint64(300)
+		if l == 3 {
+			want = 0
+		}
+		if q.Level != l || q.Seen != want {
+			t.Fatalf("level %d with seen 300 decoded as level %d seen %d", l, q.Level, q.Seen)
+		}
+		if l == 2 {
+			if _, err := DecodeRequest(b[4 : len(b)-1]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("truncated seen accepted: %v", err)
+			}
+		}
+	}
+}
+
+// TestOKPos checks the OpOKPos reply: position and value round-trip, and
+// a truncated one is malformed.
+func TestOKPos(t *testing.T) {
+	b, err := AppendOKPos(nil, 5, 1<<40, []any{int64(3), "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := DecodeReply(b[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK || r.ID != 5 || r.Position != 1<<40 || !reflect.DeepEqual(r.Value, []any{int64(3), "x"}) {
+		t.Fatalf("decoded %+v", r)
+	}
+	if _, err := DecodeReply(b[4:14]); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("truncated reply accepted: %v", err)
+	}
+	if _, err := AppendOKPos(nil, 5, 1, struct{}{}); err == nil {
+		t.Fatal("an unencodable value encoded")
+	}
+}
+
+// FuzzDecodeReply checks that DecodeReply never panics, fails only with
+// ErrMalformed, and that a decoded OK reply re-encodes (as OpOK, OpOKInc or
+// OpOKPos) to a frame that decodes to the same reply.
+func FuzzDecodeReply(f *testing.F) {
+	var seeds [][]byte
+	ok, _ := AppendOK(nil, 1, int64(7))
+	inc, _ := AppendOKInc(nil, 2, 9, "v")
+	pos, _ := AppendOKPos(nil, 3, 300, []any{true, nil})
+	for _, b := range [][]byte{ok, inc, pos, AppendError(nil, 4, CodeTimeout, "late")} {
+		seeds = append(seeds, b[4:])
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	fuzzseed.Check(f, "FuzzDecodeReply", seeds)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := DecodeReply(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		if !r.OK {
+			return
+		}
+		var b []byte
+		switch Op(body[0]) {
+		case OpOK:
+			b, err = AppendOK(nil, r.ID, r.Value)
+		case OpOKInc:
+			b, err = AppendOKInc(nil, r.ID, r.Incarnation, r.Value)
+		case OpOKPos:
+			b, err = AppendOKPos(nil, r.ID, r.Position, r.Value)
+		}
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		r2, err := DecodeReply(b[4:])
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		e1, _ := AppendValue(nil, r.Value)
+		e2, _ := AppendValue(nil, r2.Value)
+		if r.ID != r2.ID || r.Incarnation != r2.Incarnation || r.Position != r2.Position || !bytes.Equal(e1, e2) {
+			t.Fatalf("round trip changed the reply:\n%#v\n%#v", r, r2)
+		}
+	})
 }
 
 func FuzzDecodeRequest(f *testing.F) {
@@ -229,6 +328,10 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(AppendSimple(nil, OpTopology, 3)[4:])
 	lp, _ := AppendCallPLevel(nil, 7, 100, c, 3, "Counter", "c", "increment", nil, nil)
 	f.Add(lp[4:])
+	sc := c
+	sc.Seen = 1 << 20
+	sp, _ := AppendCallPLevel(nil, 7, 100, sc, 2, "Counter", "c", "tally", nil, nil)
+	f.Add(sp[4:])
 	f.Fuzz(func(t *testing.T, body []byte) {
 		q, err := DecodeRequest(body)
 		if err != nil {

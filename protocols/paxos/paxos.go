@@ -202,6 +202,11 @@ func (r *Replica) Leader() protocols.NodeID {
 	return r.leaderID
 }
 
+// Executed returns the number of log slots this replica has executed (the
+// slots 1 to Executed()): it grows as slots execute and jumps forward with
+// a state transfer. Wrappers that report log positions read it.
+func (r *Replica) Executed() uint64 { return r.executed }
+
 func (r *Replica) resetTimeout() {
 	s := r.cfg.SuspectTicks
 	r.timeout = s + r.env.Rand().IntN(s)

@@ -7,27 +7,36 @@
 //
 // # Reads
 //
-// A read-only command (protocols.Config.ReadOnly) is executed locally, at
-// once, when the same client's previous command (sequence number one
-// less) was submitted to this replica and executed here in this
-// incarnation: the client has then stayed at this replica, so the local
-// state already reflects everything the client observed or wrote
-// (read-your-writes), and it only grows (monotonic reads). Any other
-// command — every update, and the first read of a client that arrives
-// here from another replica, after a restart, or out of sequence — goes
-// through the Paxos log. Such a read is ordered after every update that
-// was chosen before it was proposed, which covers whatever the client
-// observed elsewhere, so the local reads that follow cannot go back.
+// A replica's position (Position, protocols.Positioner) is the number of
+// log slots it has executed: the same position means the same state at
+// every replica. The runtime reports it with every answer, and the client
+// passes the greatest position it was answered back with its next
+// commands (protocols.Command.Seen). A read-only command
+// (protocols.Config.ReadOnly) is executed locally, at once, when this
+// replica's position is at least the command's Seen: the local state then
+// reflects every update the client wrote or saw, wherever it saw it
+// (read-your-writes, monotonic reads). Any other read, and every update,
+// goes through the Paxos log.
 //
-// Hence every history is sequentially consistent: the order of the Paxos
-// log, with each client's local reads placed right after the log position
-// its replica had executed, is one total order of the updates that
-// explains every read in each client's program order
-// (simtest.CheckSequential checks exactly that).
+// Hence every history whose clients carry their positions is sequentially
+// consistent: the order of the Paxos log, with each local read placed
+// right after the position its replica had executed, is one total order
+// of the updates that explains every read in each client's program order
+// (simtest.CheckSequential checks exactly that). A command issued after
+// an answer at position p is ordered after p: a local read because it
+// needs a replica at p or beyond, a logged command because the slots up
+// to p were chosen before it was proposed, and a leader proposes new
+// commands after every chosen slot it knows of (its phase 1 learned them
+// all). A runtime may report a position above the one an answer
+// reflects (it reads it after the whole input); that only sends more
+// reads through the log. A client that does not carry its position (Seen
+// 0) gets a local read at any replica, possibly behind what it saw
+// elsewhere.
 //
-// The wrapper keeps, per client, the last sequence number submitted here
-// and the last one executed here, in memory only: after a restart every
-// client's first command goes through the log again.
+// The positions are Paxos slots, so a replica group's position is a
+// property of its log alone: it survives restarts (a restarted replica
+// replays its checkpoint and records) and state transfer, and a client
+// keeps one per replica group and level.
 package sequential
 
 import (
@@ -50,11 +59,9 @@ type Replica struct {
 	inner    *paxos.Replica
 	env      protocols.Env
 	readOnly func(protocols.Command) bool
-	// submitted and executed hold, per client, the sequence number of the
-	// client's last command submitted to this replica and of the last one
-	// of those executed here.
-	submitted map[uint64]uint64
-	executed  map[uint64]uint64
+	// local and logged count the reads served here and those sent through
+	// the log (ReadCounts).
+	local, logged int64
 }
 
 // New builds a replica from cfg: Multi-Paxos with majority quorums for the
@@ -64,10 +71,8 @@ func New(cfg protocols.Config) (*Replica, error) {
 	if cfg.Env == nil {
 		return nil, fmt.Errorf("%w: nil Env", protocols.ErrConfig)
 	}
-	r := &Replica{env: cfg.Env, readOnly: cfg.ReadOnly, submitted: map[uint64]uint64{}, executed: map[uint64]uint64{}}
-	inner := cfg
-	inner.Env = &env{Env: cfg.Env, r: r}
-	p, err := paxos.New(inner, false)
+	r := &Replica{env: cfg.Env, readOnly: cfg.ReadOnly}
+	p, err := paxos.New(cfg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -75,24 +80,37 @@ func New(cfg protocols.Config) (*Replica, error) {
 	return r, nil
 }
 
-// Submit serves a read of a client that stayed at this replica locally and
-// hands every other command to Paxos.
+// Submit serves a read locally if this replica has executed the log as
+// far as the client has seen it (c.Seen) and hands every other command to
+// Paxos.
 func (r *Replica) Submit(c protocols.Command) {
-	local := r.readOnly != nil && r.readOnly(c) && c.ID.Seq > 0 && r.executed[c.ID.Client] == c.ID.Seq-1 && r.submitted[c.ID.Client] == c.ID.Seq-1
+	read := r.readOnly != nil && r.readOnly(c)
+	local := read && r.inner.Executed() >= c.Seen
 	failpoint.Inject("sequentialReadAnywhere", func() {
-		// Planted bug: every read is served locally, also that of a
-		// client that comes from another replica, whose state may lag
-		// behind what the client saw or wrote there.
-		local = r.readOnly != nil && r.readOnly(c)
+		// Planted bug: every read is served locally, also at a replica
+		// behind the position the client saw (its own write, or a read
+		// at another replica).
+		local = read
 	})
-	r.submitted[c.ID.Client] = c.ID.Seq
 	if local {
-		r.executed[c.ID.Client] = c.ID.Seq
+		r.local++
 		r.env.Execute(c)
 		return
 	}
+	if read {
+		r.logged++
+	}
+	c.Seen = 0
 	r.inner.Submit(c)
 }
+
+// Position implements protocols.Positioner: the number of log slots this
+// replica executed.
+func (r *Replica) Position() uint64 { return r.inner.Executed() }
+
+// ReadCounts implements protocols.ReadCounter: the reads this replica
+// served locally and those it sent through the log.
+func (r *Replica) ReadCounts() (local, logged int64) { return r.local, r.logged }
 
 // Step hands a peer's message to Paxos.
 func (r *Replica) Step(from protocols.NodeID, m protocols.Message) { r.inner.Step(from, m) }
@@ -105,43 +123,3 @@ func (r *Replica) Checkpoint() []byte { return r.inner.Checkpoint() }
 
 // Leader implements protocols.LeaderReporter: the Paxos leader.
 func (r *Replica) Leader() protocols.NodeID { return r.inner.Leader() }
-
-// env is the Env Paxos sees: it notes which of this replica's clients'
-// commands executed here and forwards everything, optional interfaces
-// included, to the runtime's Env.
-type env struct {
-	protocols.Env
-	r *Replica
-}
-
-func (e *env) Execute(c protocols.Command) {
-	if e.r.submitted[c.ID.Client] == c.ID.Seq {
-		e.r.executed[c.ID.Client] = c.ID.Seq
-	}
-	e.Env.Execute(c)
-}
-
-// ReportPath implements protocols.PathReporter.
-func (e *env) ReportPath(fast bool) { protocols.ReportPath(e.Env, fast) }
-
-// AlreadyExecuted implements protocols.RetryAnswerer.
-func (e *env) AlreadyExecuted(c protocols.Command) { protocols.AlreadyExecuted(e.Env, c) }
-
-// LastCheckpoint implements protocols.StateTransfer when the runtime's Env
-// does; otherwise it reports no checkpoint.
-func (e *env) LastCheckpoint() (checkpoint, state []byte, ok bool) {
-	if st, can := e.Env.(protocols.StateTransfer); can {
-		return st.LastCheckpoint()
-	}
-	return nil, nil, false
-}
-
-// InstallState implements protocols.StateTransfer when the runtime's Env
-// does. The installed state may be ahead of what this replica's clients
-// saw, never behind, so the local-read bookkeeping stays valid.
-func (e *env) InstallState(state []byte) error {
-	if st, can := e.Env.(protocols.StateTransfer); can {
-		return st.InstallState(state)
-	}
-	return fmt.Errorf("sequential: the runtime does not transfer state")
-}

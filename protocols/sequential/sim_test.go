@@ -53,9 +53,10 @@ func TestCompactionSweep(t *testing.T) {
 }
 
 // TestReadsAreLocal checks that the strategy serves reads locally: without
-// faults most reads are executed at one replica only, so a run executes
-// far fewer commands than the linearizable one (every command at every
-// replica).
+// faults a command through the log executes at all 3 replicas and a local
+// read at one, so the executions tell how many reads were local. Clients
+// pass the position they were answered at (Command.Seen), and a replica at
+// that position serves the read: at least 90% of the reads must be local.
 func TestReadsAreLocal(t *testing.T) {
 	cfg := sweepConfig(3)
 	cfg.Faults, cfg.Seed = "none", 3
@@ -68,9 +69,9 @@ func TestReadsAreLocal(t *testing.T) {
 			reads++
 		}
 	}
-	// Every command through the log executes at all 3 replicas; a local
-	// read at one. At least half the reads must have been local.
-	require.Less(t, res.Executions, int64(3*res.Ops-reads), "reads were not served locally")
+	local := (3*int64(res.Ops) - res.Executions) / 2
+	t.Logf("%d of %d reads local (%d executions of %d commands)", local, reads, res.Executions, res.Ops)
+	require.GreaterOrEqual(t, 10*local, 9*int64(reads), "reads were not served locally")
 }
 
 // TestSameSeedSameDigest checks that a seed replays the same run.

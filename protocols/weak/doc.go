@@ -58,7 +58,25 @@
 // executed, so an update whose answer left was durable first. After a crash
 // the replica replays its records in order (delivering each again), which
 // rebuilds its state, its clock and its delivered prefixes; a lost tail is
-// refetched by anti-entropy. The log is never compacted.
+// refetched by anti-entropy. The last-writer-wins log is never compacted.
+//
+// # Compaction (merge mode)
+//
+// A merge replica (MergeReplica) notes, from each peer's Digests, how many
+// of every origin's updates that peer delivered (a Digest leaves only once
+// the deliveries it counts are durable at its sender, so a restarted peer
+// never has fewer). An update every replica delivered is stable: no peer
+// will ask for it again, and the replica forgets it. Its checkpoint
+// (protocols.Compactor) holds the delivered count per origin, the Lamport
+// clock and the updates not yet stable; with the state machine's snapshot
+// it replaces every record before it, and a replica restarted from it
+// executes none of those updates again, serves the unstable ones to its
+// peers and refetches what it lacks by anti-entropy. While every replica
+// is up and exchanging digests the log holds only the updates of the last
+// few anti-entropy rounds; a replica that stays down holds back the
+// compaction of what it lacks. The Digests of peers are trusted: a forged
+// one that overstates a peer's prefix makes the others forget updates that
+// peer still needs.
 //
 // # Guarantees
 //

@@ -95,3 +95,17 @@ func TestMergeSwarmSweep(t *testing.T) {
 		})
 	}
 }
+
+// TestMergeCompactionSweep runs the merge strategy with checkpoints every
+// 10 records under swarm faults (crashes restart replicas from their
+// checkpoint and the records after it, after their log was compacted), 15
+// seeds at n=3 and 5 at n=5, every run checked by simtest.CheckMerge.
+func TestMergeCompactionSweep(t *testing.T) {
+	for _, c := range []struct{ n, seeds int }{{3, 15}, {5, 5}} {
+		t.Run(fmt.Sprintf("n=%d", c.n), func(t *testing.T) {
+			cfg := sweepConfig(c.n)
+			cfg.Protocol, cfg.CompactEvery = "weak-merge", 10
+			simtest.Sweep(t, cfg, 3001, c.seeds)
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/failpoint"
 
 	"github.com/blossom-dso/blossom/protocols"
+	"github.com/blossom-dso/blossom/protocols/wire"
 )
 
 func init() {
@@ -39,9 +40,15 @@ type Replica struct {
 	self     int // index of Self in Peers
 	clock    uint64
 	ticks    int
-	// log[i] are the updates of origin Peers[i] delivered here, in
-	// sequence order (log[i][s-1] has Seq s).
+	// log[i] are the updates of origin Peers[i] delivered here and not
+	// compacted, in sequence order (log[i][s-1-base[i]] has Seq s).
 	log [][]Update
+	// base[i] is the number of updates of origin Peers[i] compacted away
+	// (merge mode): every peer has delivered them.
+	base []uint64
+	// peerHave[p][i] is the greatest number of origin Peers[i]'s updates
+	// peer Peers[p] said (in a Digest) it delivered (merge mode).
+	peerHave [][]uint64
 	// ahead[i] buffers updates of origin Peers[i] beyond the delivered
 	// prefix, by sequence number.
 	ahead []map[uint64]Update
@@ -62,8 +69,98 @@ func New(cfg protocols.Config) (*Replica, error) { return build(cfg, false) }
 // NewMerge builds a replica of the merge strategy (protocol "weak-merge",
 // contract protocols.Merge): as New, but every delivered update executes,
 // once, in its origin's order, whatever its stamp; for state machines
-// whose updates commute.
-func NewMerge(cfg protocols.Config) (*Replica, error) { return build(cfg, true) }
+// whose updates commute. It compacts its log (see MergeReplica).
+func NewMerge(cfg protocols.Config) (*MergeReplica, error) {
+	r, err := build(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	return &MergeReplica{r}, nil
+}
+
+// MergeReplica is a replica of the merge strategy. It forgets the updates
+// every peer has delivered (stable: each peer's Digests say so) and
+// implements protocols.Compactor: its checkpoint holds the number of
+// updates delivered per origin, the Lamport clock and the updates not yet
+// stable (which peers may still ask for); with the state machine's
+// snapshot it replaces every record before it.
+type MergeReplica struct{ *Replica }
+
+// Checkpoint implements protocols.Compactor.
+func (m *MergeReplica) Checkpoint() []byte {
+	r := m.Replica
+	b := wire.AppendUvarint(nil, r.clock)
+	b = wire.AppendUvarint(b, uint64(len(r.log)))
+	for i, l := range r.log {
+		b = wire.AppendUvarint(b, r.delivered(i))
+		b = wire.AppendUvarint(b, uint64(len(l)))
+		for _, u := range l {
+			b = appendUpdate(b, u)
+		}
+	}
+	return b
+}
+
+// restore takes over a checkpoint written by Checkpoint: the delivered
+// counts, the clock and the updates not stable then (not executed again:
+// the state machine's snapshot reflects them).
+func (r *Replica) restore(ck []byte) error {
+	rd := wire.NewReader(ck)
+	clock := rd.Uvarint()
+	if n := rd.Count(1); rd.Err() == nil && n != len(r.log) {
+		return fmt.Errorf("weak: checkpoint of %d origins, %d peers", n, len(r.log))
+	}
+	for i := range r.log {
+		delivered := rd.Uvarint()
+		n := rd.Count(4)
+		if rd.Err() != nil {
+			break
+		}
+		if uint64(n) > delivered {
+			return fmt.Errorf("weak: checkpoint keeps %d updates of node %d, more than its %d", n, r.cfg.Peers[i], delivered)
+		}
+		r.base[i] = delivered - uint64(n)
+		for k := range n {
+			u := readUpdate(rd)
+			if rd.Err() != nil {
+				break
+			}
+			if u.Origin != r.cfg.Peers[i] || u.Stamp.Node != u.Origin || u.Seq != r.base[i]+uint64(k)+1 {
+				return fmt.Errorf("weak: checkpoint: update %d of node %d out of sequence", u.Seq, u.Origin)
+			}
+			r.log[i] = append(r.log[i], u)
+			r.clock = max(r.clock, u.Stamp.Time)
+			if u.Origin == r.cfg.Self {
+				r.own[u.Cmd.ID] = true
+			}
+		}
+	}
+	if err := rd.Done(); err != nil {
+		return fmt.Errorf("weak: checkpoint: %w", err)
+	}
+	r.clock = max(r.clock, clock)
+	return nil
+}
+
+// delivered returns the number of origin Peers[i]'s updates delivered here.
+func (r *Replica) delivered(i int) uint64 { return r.base[i] + uint64(len(r.log[i])) }
+
+// compact forgets, per origin, the updates that this replica and every
+// peer have delivered (merge mode).
+func (r *Replica) compact() {
+	for i := range r.log {
+		stable := r.delivered(i)
+		for p := range r.peerHave {
+			if p != r.self {
+				stable = min(stable, r.peerHave[p][i])
+			}
+		}
+		if stable > r.base[i] {
+			r.log[i] = append([]Update(nil), r.log[i][stable-r.base[i]:]...)
+			r.base[i] = stable
+		}
+	}
+}
 
 func build(cfg protocols.Config, merge bool) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
@@ -75,17 +172,28 @@ func build(cfg protocols.Config, merge bool) (*Replica, error) {
 		// some replicas and not at others.
 		return nil, fmt.Errorf("%w: weak: Config.ReadOnly is needed to tell reads from blind writes", protocols.ErrConfig)
 	}
-	if cfg.Checkpoint != nil {
+	if cfg.Checkpoint != nil && !merge {
 		return nil, fmt.Errorf("%w: weak: no checkpoints", protocols.ErrConfig)
 	}
 	n := len(cfg.Peers)
 	r := &Replica{
 		cfg: cfg, env: cfg.Env, readOnly: cfg.ReadOnly, self: cfg.Index(cfg.Self),
-		log: make([][]Update, n), ahead: make([]map[uint64]Update, n),
+		log: make([][]Update, n), base: make([]uint64, n), ahead: make([]map[uint64]Update, n),
 		winner: map[string]Stamp{}, own: map[protocols.CommandID]bool{}, merge: merge,
 	}
 	for i := range r.ahead {
 		r.ahead[i] = map[uint64]Update{}
+	}
+	if merge {
+		r.peerHave = make([][]uint64, n)
+		for p := range r.peerHave {
+			r.peerHave[p] = make([]uint64, n)
+		}
+	}
+	if cfg.Checkpoint != nil {
+		if err := r.restore(cfg.Checkpoint); err != nil {
+			return nil, err
+		}
 	}
 	for j, rec := range cfg.Recovered {
 		u, err := decodeRecord(rec)
@@ -93,7 +201,7 @@ func build(cfg protocols.Config, merge bool) (*Replica, error) {
 			return nil, fmt.Errorf("weak: record %d: %w", j, err)
 		}
 		i := cfg.Index(u.Origin)
-		if i < 0 || u.Seq != uint64(len(r.log[i]))+1 || u.Stamp.Node != u.Origin {
+		if i < 0 || u.Seq != r.delivered(i)+1 || u.Stamp.Node != u.Origin {
 			return nil, fmt.Errorf("weak: record %d: update %d of node %d out of sequence", j, u.Seq, u.Origin)
 		}
 		r.apply(i, u)
@@ -112,7 +220,7 @@ func (r *Replica) Submit(c protocols.Command) {
 		return
 	}
 	r.clock++
-	u := Update{Origin: r.cfg.Self, Seq: uint64(len(r.log[r.self])) + 1, Stamp: Stamp{Time: r.clock, Node: r.cfg.Self}, Cmd: c}
+	u := Update{Origin: r.cfg.Self, Seq: r.delivered(r.self) + 1, Stamp: Stamp{Time: r.clock, Node: r.cfg.Self}, Cmd: c}
 	r.env.Persist(encodeRecord(u))
 	r.apply(r.self, u)
 	for _, p := range r.cfg.Peers {
@@ -175,6 +283,12 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 		r.receive(m)
 	case Digest:
 		r.answer(from, m)
+		if r.merge && len(m.Have) == len(r.log) {
+			for i, h := range m.Have {
+				r.peerHave[fi][i] = max(r.peerHave[fi][i], h)
+			}
+			r.compact()
+		}
 	}
 }
 
@@ -184,7 +298,7 @@ func (r *Replica) receive(u Update) {
 	if i < 0 || u.Stamp.Node != u.Origin || u.Seq == 0 || u.Stamp.Time > r.clock+maxClockAhead {
 		return
 	}
-	have := uint64(len(r.log[i]))
+	have := r.delivered(i)
 	switch {
 	case u.Seq <= have || u.Seq > have+maxAhead:
 		return
@@ -210,12 +324,14 @@ func (r *Replica) answer(to protocols.NodeID, d Digest) {
 		return
 	}
 	for i, have := range d.Have {
-		mine := uint64(len(r.log[i]))
-		if have >= mine {
+		mine := r.delivered(i)
+		if have >= mine || have < r.base[i] {
+			// Nothing to send, or the peer lacks updates this replica
+			// compacted (every peer had said it delivered them).
 			continue
 		}
 		for s := have + 1; s <= mine && s <= have+aeBatch; s++ {
-			r.env.Send(to, r.log[i][s-1])
+			r.env.Send(to, r.log[i][s-1-r.base[i]])
 		}
 	}
 }
@@ -227,8 +343,8 @@ func (r *Replica) Tick() {
 		return
 	}
 	have := make([]uint64, len(r.log))
-	for i, l := range r.log {
-		have[i] = uint64(len(l))
+	for i := range r.log {
+		have[i] = r.delivered(i)
 	}
 	for _, p := range r.cfg.Peers {
 		if p != r.cfg.Self {
