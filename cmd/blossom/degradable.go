@@ -120,14 +120,16 @@ the weak level its counters and sets are per-client segments.`,
 	f.DurationVar(&db.duration, "dso-duration", 2*time.Second, "--target dso: length of each run")
 	f.IntVar(&db.users, "dso-retwis-users", 200, "--target dso: Retwis's initial users")
 	f.DurationVar(&db.flush, "dso-flush-every", remote.DefaultFlushEvery, "--target dso: the background flush period of the weak segments")
+	f.DurationVar(&db.pull, "dso-pull-every", 20*time.Millisecond, "--target dso: Retwis's background pull period of the weak segments")
+	f.IntVar(&db.timeline, "dso-timeline", 50, "--target dso: the newest posts a Retwis timeline keeps and a read returns")
 	return cmd
 }
 
 // runDSOBench starts the DSO cluster and prints the per-level tables of
 // the object types and of Retwis.
 func runDSOBench(ctx context.Context, out io.Writer, b *dsoBench, types []string, repeat int, seed uint64, skipObjects, skipRetwis bool) error {
-	if b.clients < 1 || b.conns < 1 || b.nobjects < 1 || b.duration <= 0 || b.users < 2 || b.flush <= 0 {
-		return &exitError{2, fmt.Errorf("--dso-clients, --dso-conns, --dso-objects, --dso-duration, --dso-flush-every need at least 1 (and --dso-retwis-users 2)")}
+	if b.clients < 1 || b.conns < 1 || b.conns > remote.MaxWriters || b.nobjects < 1 || b.duration <= 0 || b.users < 2 || b.flush <= 0 || b.pull <= 0 || b.timeline < 1 {
+		return &exitError{2, fmt.Errorf("--dso-clients, --dso-conns (at most %d), --dso-objects, --dso-duration, --dso-flush-every, --dso-pull-every, --dso-timeline need at least 1 (and --dso-retwis-users 2)", remote.MaxWriters)}
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -151,12 +153,25 @@ func runDSOBench(ctx context.Context, out io.Writer, b *dsoBench, types []string
 		printTable(out, types, rows)
 	}
 	if !skipRetwis {
-		fmt.Fprintf(out, "\ndso retwis: %d initial users, %d clients, %v per run (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", b.users, b.clients, b.duration, repeat)
-		row, err := dsoLevels(repeat, func(l degradable.Level) (workload.Result, error) { return b.retwis(ctx, l) })
+		fmt.Fprintf(out, "\ndso retwis: %d initial users, %d clients over %d connections, timelines of the newest %d posts, %v per run (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", b.users, b.clients, b.conns, b.timeline, b.duration, repeat)
+		works := map[degradable.Level][]retwisWork{}
+		row, err := dsoLevels(repeat, func(l degradable.Level) (workload.Result, error) {
+			res, w, err := b.retwis(ctx, l)
+			works[l] = append(works[l], w)
+			return res, err
+		})
 		if err != nil {
 			return err
 		}
 		printTable(out, []string{"retwis"}, [][]workload.Result{row})
+		fmt.Fprintln(out, "work per operation, over every run (the same mix at every level: posts a tweet's fan-out made, posts a timeline read returned):")
+		for _, l := range degradable.Levels() {
+			var t retwisWork
+			for _, w := range works[l] {
+				t.tweets, t.posts, t.reads, t.readPosts = t.tweets+w.tweets, t.posts+w.posts, t.reads+w.reads, t.readPosts+w.readPosts
+			}
+			fmt.Fprintf(out, "  %-12v  %.2f posts per tweet, %.2f posts per read\n", l, float64(t.posts)/float64(max(t.tweets, 1)), float64(t.readPosts)/float64(max(t.reads, 1)))
+		}
 	}
 	return nil
 }
