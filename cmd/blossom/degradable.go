@@ -53,9 +53,14 @@ level, the updates the weak level offers: counter 90% add / 10% read, at the wea
 per-client segment (degradable/remote); set 50% contains / 50% add, at
 the weak level through a per-client segment too; map
 50% get / 50% merge(sum); queue (a List) 50% add / 50% removeAt(0), not
-offered at the weak level. Retwis on the DSO: follows and tweets into
-grow-only sets, no unfollow, a tweet's fan-out capped at 8 followers; at
-the weak level its counters and sets are per-client segments.`,
+offered at the weak level. Retwis on the DSO: follows into grow-only
+sets, no unfollow, a tweet's fan-out capped at 8 followers, timelines
+keeping and reading their newest --dso-timeline posts (remote.Timeline);
+at the weak level each connection keeps segments of its counters, sets
+and timelines for its goroutines, flushed and pulled in the background
+(--dso-flush-every, --dso-pull-every), and a read pulls only a segment's
+first time. A line after the Retwis table gives each level's posts per
+tweet and per read, to compare the work done.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -120,7 +125,8 @@ the weak level its counters and sets are per-client segments.`,
 	f.DurationVar(&db.duration, "dso-duration", 2*time.Second, "--target dso: length of each run")
 	f.IntVar(&db.users, "dso-retwis-users", 200, "--target dso: Retwis's initial users")
 	f.DurationVar(&db.flush, "dso-flush-every", remote.DefaultFlushEvery, "--target dso: the background flush period of the weak segments")
-	f.DurationVar(&db.pull, "dso-pull-every", 20*time.Millisecond, "--target dso: Retwis's background pull period of the weak segments")
+	f.DurationVar(&db.pull, "dso-pull-every", 200*time.Millisecond, "--target dso: Retwis's background pull period of the weak segments")
+	f.DurationVar(&db.warmup, "dso-warmup", 0, "--target dso: Retwis runs the mix this long, unmeasured, before each measured run (at every level)")
 	f.IntVar(&db.timeline, "dso-timeline", 50, "--target dso: the newest posts a Retwis timeline keeps and a read returns")
 	return cmd
 }
@@ -153,7 +159,7 @@ func runDSOBench(ctx context.Context, out io.Writer, b *dsoBench, types []string
 		printTable(out, types, rows)
 	}
 	if !skipRetwis {
-		fmt.Fprintf(out, "\ndso retwis: %d initial users, %d clients over %d connections, timelines of the newest %d posts, %v per run (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", b.users, b.clients, b.conns, b.timeline, b.duration, repeat)
+		fmt.Fprintf(out, "\ndso retwis: %d initial users, %d clients over %d connections, timelines of the newest %d posts, %v per run after %v unmeasured (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", b.users, b.clients, b.conns, b.timeline, b.duration, b.warmup, repeat)
 		works := map[degradable.Level][]retwisWork{}
 		row, err := dsoLevels(repeat, func(l degradable.Level) (workload.Result, error) {
 			res, w, err := b.retwis(ctx, l)

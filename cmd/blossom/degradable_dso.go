@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ type dsoBench struct {
 	flush    time.Duration // the weak segments' flush period
 	pull     time.Duration // the weak Retwis segments' background pull period
 	timeline int           // Retwis: the posts a timeline keeps
+	warmup   time.Duration // Retwis: unmeasured run before each measured one
 	seed     uint64
 
 	cl    *dsotest.Cluster
@@ -227,6 +229,11 @@ func (b *dsoBench) objects(ctx context.Context, typ string, l degradable.Level) 
 // timed runs every client goroutine's body in a loop for the duration and
 // measures the operations (every one's latency, for p50 and p99).
 func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) error) (workload.Result, error) {
+	return b.timedFor(ctx, b.duration, body)
+}
+
+// timedFor is timed for duration d.
+func (b *dsoBench) timedFor(ctx context.Context, d time.Duration, body func(i int) func(*rand.Rand) error) (workload.Result, error) {
 	bodies := make([]func(*rand.Rand) error, b.clients)
 	for i := range bodies {
 		bodies[i] = body(i)
@@ -235,7 +242,7 @@ func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) 
 	errs := make([]error, b.clients)
 	var wg sync.WaitGroup
 	start := time.Now()
-	end := start.Add(b.duration)
+	end := start.Add(d)
 	for i := range b.clients {
 		wg.Add(1)
 		go func() {
@@ -274,7 +281,8 @@ func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) 
 // follow (an add to the followee's followers set), tweet (the posts
 // counter, then the tweet's id posted to the author's timeline and to
 // those of up to 8 of its followers) and timeline read (the newest
-// b.timeline posts of the reader's timeline). Followers sets are
+// b.timeline posts of the reader's timeline), for b.warmup unmeasured, then
+// for b.duration measured. Followers sets are
 // grow-only and there is no unfollow; timelines are remote.Timeline maps
 // trimmed to their newest posts: the updates the weak level offers. Each
 // connection is one writer with one Clock for post ids. At the weak level
@@ -283,8 +291,9 @@ func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) 
 // set and timeline segments flushed and pulled in the background by a
 // Syncer, a read pulling only a segment's first time; at the other
 // levels every operation makes its calls synchronously. After the run the
-// counters must count every add and tweet (checked, once the weak
-// replicas have converged).
+// counters must count every add and tweet and every timeline must read
+// the newest of the posts sent to it (checked, once the weak replicas
+// have converged).
 func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Result, retwisWork, error) {
 	p := fmt.Sprintf("rt%d-%v/", b.run.Add(1), l)
 	setup := b.caller(0, l)
@@ -312,10 +321,11 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 		}
 		conns[k] = c
 	}
-	var adds, tweets, fanout, reads, readLen atomic.Int64
+	var adds, tweets, measured, fanout, reads, readLen atomic.Int64
+	sent := &postLog{m: map[string][]int64{}}
 	var next atomic.Int64
 	next.Store(int64(b.users))
-	res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
+	body := func(i int) func(*rand.Rand) error {
 		c := conns[i%len(conns)]
 		nu, np := c.counter(p+"users"), c.counter(posts)
 		var zipf *rand.Zipf
@@ -340,6 +350,7 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 					return err
 				}
 				tweets.Add(1)
+				measured.Add(1)
 				id := c.clock.Next()
 				fs, err := c.set(fmt.Sprint(p, "followers/", u)).members()
 				if err != nil {
@@ -352,9 +363,11 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 					}
 				}
 				for _, t := range targets {
-					if err := c.timelineOf(fmt.Sprint(p, "timeline/", t)).Post(ctx, id); err != nil {
+					key := fmt.Sprint(p, "timeline/", t)
+					if err := c.timelineOf(key).Post(ctx, id); err != nil {
 						return err
 					}
+					sent.post(key, id, b.timeline)
 				}
 				fanout.Add(int64(len(targets)))
 				return nil
@@ -369,13 +382,25 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 				return nil
 			}
 		}
-	})
+	}
+	var res workload.Result
+	var err error
+	if b.warmup > 0 {
+		_, err = b.timedFor(ctx, b.warmup, body)
+		measured.Store(0)
+		fanout.Store(0)
+		reads.Store(0)
+		readLen.Store(0)
+	}
+	if err == nil {
+		res, err = b.timed(ctx, body)
+	}
 	for _, c := range conns {
 		if cerr := c.close(ctx); err == nil {
 			err = cerr
 		}
 	}
-	work := retwisWork{tweets: tweets.Load(), posts: fanout.Load(), reads: reads.Load(), readPosts: readLen.Load()}
+	work := retwisWork{tweets: measured.Load(), posts: fanout.Load(), reads: reads.Load(), readPosts: readLen.Load()}
 	if err != nil {
 		return res, work, err
 	}
@@ -398,7 +423,64 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	// Every post counts: each timeline reads the newest of the posts sent
+	// to it.
+	for key, want := range sent.newest(b.timeline) {
+		tl, err := remote.NewTimeline(setup, key, 0, b.timeline)
+		if err != nil {
+			return res, work, err
+		}
+		for {
+			got, err := tl.Latest(ctx)
+			if err != nil {
+				return res, work, err
+			}
+			if slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return res, work, fmt.Errorf("degradable-bench: retwis on the DSO at %v lost a post: %s reads %v, want %v", l, key, got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+			if err := tl.Pull(ctx); err != nil {
+				return res, work, err
+			}
+		}
+	}
 	return res, work, nil
+}
+
+// postLog is the posts a Retwis run sent to each timeline, the newest
+// few (at least a timeline's capacity) of each.
+type postLog struct {
+	mu sync.Mutex
+	m  map[string][]int64
+}
+
+// post logs id as sent to the timeline key of capacity k.
+func (l *postLog) post(key string, id int64, k int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := append(l.m[key], id)
+	if len(ids) > 4*k {
+		slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+		ids = slices.Delete(ids, k, len(ids))
+	}
+	l.m[key] = ids
+}
+
+// newest returns the newest k posts of each timeline, newest first.
+func (l *postLog) newest(k int) map[string][]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string][]int64, len(l.m))
+	for key, ids := range l.m {
+		ids = slices.Clone(ids)
+		slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+		ids = slices.Compact(ids)
+		out[key] = ids[:min(k, len(ids))]
+	}
+	return out
 }
 
 // retwisWork is what a Retwis run did, to compare the levels' work: the
@@ -414,13 +496,13 @@ type retwisWork struct {
 // date by its Syncer); at the others it holds no state but the
 // timelines' slots.
 type rtConn struct {
-	p              *client.Persistent
-	writer, cap    int
-	ctx            context.Context
-	clock          *remote.Clock
-	flusher        *remote.Flusher
-	syncer         *remote.Syncer
-	flush          time.Duration
+	p           *client.Persistent
+	writer, cap int
+	ctx         context.Context
+	clock       *remote.Clock
+	flusher     *remote.Flusher
+	syncer      *remote.Syncer
+	flush       time.Duration
 
 	mu        sync.Mutex
 	sets      map[string]*remote.Set

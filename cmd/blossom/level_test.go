@@ -77,8 +77,11 @@ func TestObjectCommandsLevel(t *testing.T) {
 
 // TestDegradableBenchDSO runs `degradable-bench --target dso` at a tiny
 // size: the table has a row per type and level (the weak queue "not
-// offered"), and Retwis's counters count every add and tweet at every
-// level (the command fails otherwise).
+// offered"), and Retwis's counters count every add and tweet and its
+// timelines read the newest posts sent to them, at every level (the
+// command fails otherwise: shown by planting, not committed, a weak
+// counter segment that drops every tenth add and a weak fan-out that
+// skips a post).
 func TestDegradableBenchDSO(t *testing.T) {
 	cmd := newDegradableBenchCmd()
 	out := &syncBuffer{}

@@ -3,7 +3,13 @@
 // locally at once and send them to the object's weak replicas in the
 // background, so that an update costs no round trip: a counter's segment
 // (Counter) sends the sum of its additions; a grow-only set's (Set) its
-// new elements, flushed by one Flusher per client for all its sets.
+// new elements, flushed by one Flusher per client for all its sets; a
+// bounded timeline's (Timeline, the newest posts of a feed on a Map of
+// max-merged slots, with post ids from a Clock) its new posts. A Syncer
+// flushes and pulls a client's segments in the background, so that reads
+// are served from the segments' copies (the Retwis of degradable-bench
+// --target dso, whose connections each keep one copy for their
+// goroutines).
 //
 // The counter lives on the DSO as a persistent Counter of the weak level
 // (client.Persistent.At(degradable.Weak), replicated by the weak-merge
@@ -65,8 +71,13 @@ type config struct {
 // bug is a planted bug for the sabotage test of the segment's checks.
 type bug uint8
 
-// bugForgetOwn: Value leaves out the client's unsent additions.
-const bugForgetOwn bug = 1
+// bugForgetOwn: Value leaves out the client's unsent additions;
+// bugLoseMerged: a timeline's flush leaves the posts it sent out of its
+// copy.
+const (
+	bugForgetOwn bug = iota + 1
+	bugLoseMerged
+)
 
 // PullEvery sets how many reads a segment serves between two pulls (k >=
 // 1; 1 pulls on every read). A pull first flushes the segment.
