@@ -32,6 +32,7 @@ func newDegradableBenchCmd() *cobra.Command {
 		skipObjects, skipRetwis bool
 		target                  string
 		db                      dsoBench
+		sb                      simBench
 	)
 	cmd := &cobra.Command{
 		Use:   "degradable-bench",
@@ -42,6 +43,17 @@ Retwis at each level, and prints ops/s, the p50 and p99 latencies of a
 sample of the operations, and each level's throughput as a ratio to the
 linearizable level's. The levels run interleaved, --repeat times, and the
 table shows the median run (by ops/s) of each.
+
+With --target sim the object types (counter, set, map, queue) and
+Retwis run in the simulator (package degradable/workload's Sim): their
+commands replicated over --sim-nodes replicas by each level's strategy
+(linearizable: the first of --sim-protocols; sequential: sequential; weak:
+weak-merge for commuting updates, weak for the map's blind writes; the
+weak queue is not offered), --sim-clients closed-loop clients, no faults;
+ops/s and latencies are in simulated time, every run's history is checked
+by its level's checker (Retwis: by every replica's end state) and a
+failure names the seed. A second table runs the linearizable level over
+each of --sim-protocols.
 
 With --target dso the same tables come from a three-node DSO cluster
 started in this process, its servers and replicas talking over loopback
@@ -71,8 +83,14 @@ tweet and per read, to compare the work done.`,
 					types = strings.Join(dsoTypes, ",")
 				}
 				return runDSOBench(cmd.Context(), out, &db, strings.Split(types, ","), repeat, seed, skipObjects, skipRetwis)
+			case "sim":
+				ts := workload.SimTypes
+				if cmd.Flags().Changed("types") {
+					ts = strings.Split(types, ",")
+				}
+				return sb.run(out, ts, seed)
 			default:
-				return &exitError{2, fmt.Errorf("--target %q: want local or dso", target)}
+				return &exitError{2, fmt.Errorf("--target %q: want local, sim or dso", target)}
 			}
 			if !skipObjects {
 				fmt.Fprintf(out, "objects: %d clients, %d operations per run, median of %d interleaved runs, GOMAXPROCS %d\n", clients, ops, repeat, runtime.GOMAXPROCS(0))
@@ -117,7 +135,14 @@ tweet and per read, to compare the work done.`,
 	f.Uint64Var(&seed, "seed", 1, "seed of the workloads' choices")
 	f.BoolVar(&skipObjects, "no-objects", false, "skip the object table")
 	f.BoolVar(&skipRetwis, "no-retwis", false, "skip Retwis")
-	f.StringVar(&target, "target", "local", "local: the objects in this process; dso: a three-node DSO cluster over loopback")
+	f.StringVar(&target, "target", "local", "local: the objects in this process; sim: replicated by the strategies in the simulator; dso: a three-node DSO cluster over loopback")
+	f.IntVar(&sb.nodes, "sim-nodes", 3, "--target sim: replicas")
+	f.IntVar(&sb.clients, "sim-clients", 8, "--target sim: closed-loop clients")
+	f.IntVar(&sb.ops, "sim-ops", 200, "--target sim: operations per run (the queue's checkers decide 8 clients and 200 operations quickly; larger queue runs may come back undecided, a failure)")
+	f.StringVar(&sb.latency, "sim-latency", "", "--target sim: the latency model (blossom sim --latency; default simnet's)")
+	f.StringVar(&sb.protocols, "sim-protocols", "paxos,epaxos,atlas", "--target sim: the linearizable level's protocols: the first for the per-level table, all for the table across protocols")
+	f.IntVar(&sb.users, "sim-retwis-users", 100, "--target sim: Retwis's initial users")
+	f.IntVar(&sb.timeline, "sim-timeline", 50, "--target sim: the newest posts a Retwis timeline keeps")
 	f.StringVar(&db.protocol, "dso-protocol", "paxos", "--target dso: the protocol of the linearizable level")
 	f.IntVar(&db.clients, "dso-clients", 32, "--target dso: client goroutines")
 	f.IntVar(&db.conns, "dso-conns", 4, "--target dso: client connections the goroutines share")
