@@ -131,7 +131,11 @@
 // level's table offers: the weak one only the updates that commute).
 // Package degradable/remote gives a weak counter a per-client segment, so
 // that an addition costs no round trip (blossom degradable-bench --target
-// dso). Not yet: Retwis in the simulator; on the DSO the weak level has
-// no queue and no set removal (an OR-set and per-writer queues need
-// effectors prepared at the origin, which the table does not make).
+// dso), and grow-only sets and bounded Retwis timelines segments too.
+// Package degradable/workload's Sim runs the mixes and Retwis in the
+// simulator over each level's strategy (degradable-bench --target sim).
+// Not yet: on the DSO the weak level has no queue and no set removal (an
+// OR-set and per-writer queues need effectors prepared at the origin,
+// which the table does not make); in the simulator the weak queue is not
+// offered either.
 package degradable

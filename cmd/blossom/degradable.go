@@ -71,7 +71,9 @@ keeping and reading their newest --dso-timeline posts (remote.Timeline);
 at the weak level each connection keeps segments of its counters, sets
 and timelines for its goroutines, flushed and pulled in the background
 (--dso-flush-every, --dso-pull-every), and a read pulls only a segment's
-first time. A line after the Retwis table gives each level's posts per
+first time; each Retwis run is measured after --dso-warmup of the same
+mix, unmeasured, at every level (a cold start makes a weak run mostly
+these first pulls). A line after the Retwis table gives each level's posts per
 tweet and per read, to compare the work done.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -151,7 +153,7 @@ tweet and per read, to compare the work done.`,
 	f.IntVar(&db.users, "dso-retwis-users", 200, "--target dso: Retwis's initial users")
 	f.DurationVar(&db.flush, "dso-flush-every", remote.DefaultFlushEvery, "--target dso: the background flush period of the weak segments")
 	f.DurationVar(&db.pull, "dso-pull-every", 200*time.Millisecond, "--target dso: Retwis's background pull period of the weak segments")
-	f.DurationVar(&db.warmup, "dso-warmup", 0, "--target dso: Retwis runs the mix this long, unmeasured, before each measured run (at every level)")
+	f.DurationVar(&db.warmup, "dso-warmup", 3*time.Second, "--target dso: Retwis runs the mix this long, unmeasured, before each measured run (at every level), so that the weak segments are pulled once (0: measure from a cold start)")
 	f.IntVar(&db.timeline, "dso-timeline", 50, "--target dso: the newest posts a Retwis timeline keeps and a read returns")
 	return cmd
 }

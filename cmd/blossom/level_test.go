@@ -88,7 +88,7 @@ func TestDegradableBenchDSO(t *testing.T) {
 	cmd.SetOut(out)
 	cmd.SetErr(out)
 	cmd.SetArgs([]string{"--target", "dso", "--types", "counter,queue", "--repeat", "1", "--dso-clients", "4", "--dso-conns", "2",
-		"--dso-objects", "2", "--dso-duration", "150ms", "--dso-retwis-users", "10"})
+		"--dso-objects", "2", "--dso-duration", "150ms", "--dso-retwis-users", "10", "--dso-warmup", "50ms"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}

@@ -166,6 +166,8 @@ const (
 	opPost     = 'T' // timeline post(x), trimmed to y posts
 	opLatest   = 'L' // timeline read
 	payloadLen = 17
+	// maxTimeline bounds a timeline's capacity.
+	maxTimeline = 1 << 16
 )
 
 func encode(op byte, x, y int64) []byte {
@@ -258,6 +260,9 @@ func (m *simMachine) Apply(c protocols.Command, a replica.Answers) {
 			out = []int64{0, 0}
 		}
 	case opPost:
+		if y < 1 || y > maxTimeline {
+			break // a bad capacity: the command changes nothing
+		}
 		m.Timelines[k] = newestIDs(int(y), append(slices.Clone(m.Timelines[k]), x))
 	case opLatest:
 		out = m.Timelines[k]
@@ -276,7 +281,23 @@ func (m *simMachine) Snapshot() ([]byte, error) { return json.Marshal(m) }
 func (m *simMachine) Restore(b []byte) error {
 	n := newSimMachine(m.bug)
 	if err := json.Unmarshal(b, n); err != nil {
-		return err
+		return fmt.Errorf("workload: simulator state: %w", err)
+	}
+	fresh := newSimMachine(m.bug) // a snapshot's null maps are empty ones
+	if n.Counters == nil {
+		n.Counters = fresh.Counters
+	}
+	if n.Sets == nil {
+		n.Sets = fresh.Sets
+	}
+	if n.Entries == nil {
+		n.Entries = fresh.Entries
+	}
+	if n.Queues == nil {
+		n.Queues = fresh.Queues
+	}
+	if n.Timelines == nil {
+		n.Timelines = fresh.Timelines
 	}
 	*m = *n
 	return nil
