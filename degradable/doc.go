@@ -132,8 +132,11 @@
 // Package degradable/remote gives weak counters, sets (observed-remove)
 // and queues (per-writer, with a single-reader variant) per-client
 // segments, so that an update costs no round trip (blossom
-// degradable-bench --target dso); on the DSO a set's remove and a queue's
-// dequeue carry what their caller observed, prepared at the origin
-// (dso/client, degradable/remote), so that every weak replica applies the
-// same effect. Not yet: Retwis in the simulator.
+// degradable-bench --target dso), and bounded Retwis timelines segments
+// too; on the DSO a set's remove and a queue's dequeue carry what their
+// caller observed, prepared at the origin (dso/client,
+// degradable/remote), so that every weak replica applies the same
+// effect. Package degradable/workload's Sim runs the mixes and Retwis in
+// the simulator over each level's strategy (degradable-bench --target
+// sim). Not yet: in the simulator the weak queue is not offered.
 package degradable

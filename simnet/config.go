@@ -136,6 +136,11 @@ type Config struct {
 	Scheduler Scheduler
 	// Budget bounds an explored run.
 	Budget Budget
+
+	// Workload, if not nil, replaces the key-value workload (Keys,
+	// Conflict, Reads and Size are then unused); it cannot be combined
+	// with Groups or Scheduler.
+	Workload Workload
 }
 
 // resolved is a validated Config with defaults filled and strings parsed.
@@ -188,6 +193,9 @@ func (c Config) resolve() (*resolved, error) {
 		c.Nodes = r.Nodes
 	} else if c.Dest != 0 {
 		return bad("dest=%d needs groups", c.Dest)
+	}
+	if c.Workload != nil && (c.Groups > 0 || c.Scheduler != nil) {
+		return bad("a Workload with groups or a scheduler")
 	}
 	if c.Nodes < 1 {
 		return bad("nodes=%d: need at least 1", c.Nodes)

@@ -47,6 +47,8 @@ type Op struct {
 	Call   int64  // virtual µs the client sent the command
 	Return int64  // virtual µs the reply arrived; -1 if none
 	Output uint64 // get: the value read
+	// Result is the answer's bytes in a run with a Config.Workload.
+	Result []byte
 	Outcome
 	keys []string // the command's keys
 	// leaderAt is when a leader of a destination group first delivered the
@@ -156,7 +158,9 @@ type Result struct {
 	// least one client timeout after the fault window closed and that
 	// got no reply: a correct protocol has none.
 	Stuck int
-	// AllDone: every client finished all its operations and none is Stuck.
+	// AllDone: every client finished all its operations and none is Stuck
+	// (with a Config.Workload: every client finished and every operation
+	// it issued completed).
 	AllDone bool
 
 	Overall LatencyStats
@@ -313,6 +317,9 @@ func (s *sim) result() *Result {
 	}
 	r.Completed = r.OK + r.Info
 	r.AllDone = r.Completed == rc.Ops && r.Stuck == 0
+	if rc.Workload != nil { // its clients may finish early: every client must have
+		r.AllDone = s.clientsDone == len(s.clients) && r.Completed == len(s.history) && r.Stuck == 0
+	}
 	r.Overall = latencyStats(all)
 	for _, site := range siteOrder {
 		r.PerSite = append(r.PerSite, SiteStats{Site: site, LatencyStats: latencyStats(perSite[site])})

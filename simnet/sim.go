@@ -115,6 +115,9 @@ type client struct {
 	// (protocols.Positioner), passed with its commands as Command.Seen;
 	// replySeen is the position of the answer on its way to it.
 	seen, replySeen uint64
+	// result is the answer on its way to the client, in a run with a
+	// Config.Workload.
+	result []byte
 }
 
 // sim is one run.
@@ -239,6 +242,9 @@ func newSim(rc *resolved) *sim {
 		nd.cfg = protocols.Config{
 			Self: nd.id, Peers: s.peers, F: rc.F, E: rc.E, Closest: s.closest(i),
 			SuspectTicks: rc.SuspectTicks, InitialLeader: leader, ReadOnly: isGet,
+		}
+		if rc.Workload != nil {
+			nd.cfg.ReadOnly = rc.Workload.ReadOnly
 		}
 		if rc.Groups > 0 {
 			nd.cfg.Groups, nd.cfg.GroupOf = pmcast.Groups(rc.Groups, 2*rc.F+1), GroupOf
@@ -375,8 +381,12 @@ func (nd *node) boot() error {
 		c.Checkpoint, c.State = slices.Clone(c.Checkpoint), slices.Clone(c.State)
 		snap = &c
 	}
+	var sm replica.StateMachine = &nd.kv
+	if s.cfg.Workload != nil {
+		sm = s.cfg.Workload.Machine(nd.id)
+	}
 	core, err := replica.New(replica.Config{
-		Spec: s.cfg.spec, Protocol: nd.cfg, StateMachine: &nd.kv, Rand: nd.rand,
+		Spec: s.cfg.spec, Protocol: nd.cfg, StateMachine: sm, Rand: nd.rand,
 		Snapshot: snap, Records: recs, CompactEvery: s.cfg.CompactEvery, HoldReplies: true,
 		DiscardRecords: !s.disk, // only a restart reads the log
 	})
@@ -682,6 +692,9 @@ func (nd *node) reply(c protocols.Command, result []byte) {
 			out = binary.LittleEndian.Uint64(result)
 		}
 		cl.replySeen = max(cl.replySeen, protocols.Position(nd.core.Protocol()))
+		if s.cfg.Workload != nil {
+			cl.result = slices.Clone(result)
+		}
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
 		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: c.ID.Seq, b: out})
 		nd.answered = s.ack != nil
@@ -705,7 +718,7 @@ func (s *sim) keysOf(id protocols.CommandID) []string {
 // issue starts client ci's next operation, or finishes the client.
 func (s *sim) issue(ci int) {
 	cl := &s.clients[ci]
-	if cl.issued == cl.total {
+	finish := func() {
 		if !cl.done {
 			cl.done = true
 			s.clientsDone++
@@ -713,6 +726,9 @@ func (s *sim) issue(ci int) {
 				s.done = true
 			}
 		}
+	}
+	if cl.issued == cl.total {
+		finish()
 		return
 	}
 	cl.issued++
@@ -721,20 +737,31 @@ func (s *sim) issue(ci int) {
 		return
 	}
 	rc := s.cfg
-	r := s.workRand
-	key := cl.private
-	if r.Float64()*100 < rc.Conflict {
-		key = s.sharedKeys[r.IntN(len(s.sharedKeys))]
-	}
-	put := r.Float64()*100 >= rc.Reads
+	var key string
+	var payload []byte
+	var put bool
 	var value uint64
-	payload := s.payload(max(rc.Size, minPayload))
-	payload[0] = opGet
-	if put {
-		value = s.nextValue
-		s.nextValue++
-		payload[0] = opPut
-		binary.LittleEndian.PutUint64(payload[1:], value)
+	if rc.Workload != nil {
+		var ok bool
+		if key, payload, ok = rc.Workload.Next(ci); !ok {
+			finish()
+			return
+		}
+	} else {
+		r := s.workRand
+		key = cl.private
+		if r.Float64()*100 < rc.Conflict {
+			key = s.sharedKeys[r.IntN(len(s.sharedKeys))]
+		}
+		put = r.Float64()*100 >= rc.Reads
+		payload = s.payload(max(rc.Size, minPayload))
+		payload[0] = opGet
+		if put {
+			value = s.nextValue
+			s.nextValue++
+			payload[0] = opPut
+			binary.LittleEndian.PutUint64(payload[1:], value)
+		}
 	}
 	cl.seq++
 	cmd := protocols.Command{
@@ -743,6 +770,9 @@ func (s *sim) issue(ci int) {
 		Keys:    s.oneKey(key),
 		Payload: payload,
 		Seen:    cl.seen,
+	}
+	if rc.Workload != nil {
+		put = !rc.Workload.ReadOnly(cmd)
 	}
 	cl.waiting = true
 	cl.op = len(s.history)
@@ -806,6 +836,10 @@ func (s *sim) reply(ci int, seq, value uint64) {
 	}
 	op := &s.history[cl.op]
 	op.Return, op.Output, op.Outcome = s.now, value, OutcomeOK
+	if s.cfg.Workload != nil {
+		op.Result, cl.result = cl.result, nil
+		s.cfg.Workload.Done(ci, op.Result, true)
+	}
 	s.completed()
 	s.fold(digestClient, uint64(s.now), uint64(ci)<<32^value)
 	s.next(ci)
@@ -829,6 +863,10 @@ func (s *sim) timeout(ci int) {
 	h.Outcome = OutcomeInfo
 	if h.Call >= s.window+s.cfg.ClientTimeout && !s.nodes[h.Node-1].stopped {
 		s.stuck++
+	}
+	if s.cfg.Workload != nil {
+		cl.result = nil
+		s.cfg.Workload.Done(ci, nil, false)
 	}
 	s.completed()
 	s.fold(digestClient, uint64(s.now), uint64(ci)<<32|1<<31)

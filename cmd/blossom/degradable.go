@@ -32,6 +32,7 @@ func newDegradableBenchCmd() *cobra.Command {
 		skipObjects, skipRetwis bool
 		target                  string
 		db                      dsoBench
+		sb                      simBench
 	)
 	cmd := &cobra.Command{
 		Use:   "degradable-bench",
@@ -42,6 +43,17 @@ Retwis at each level, and prints ops/s, the p50 and p99 latencies of a
 sample of the operations, and each level's throughput as a ratio to the
 linearizable level's. The levels run interleaved, --repeat times, and the
 table shows the median run (by ops/s) of each.
+
+With --target sim the object types (counter, set, map, queue) and
+Retwis run in the simulator (package degradable/workload's Sim): their
+commands replicated over --sim-nodes replicas by each level's strategy
+(linearizable: the first of --sim-protocols; sequential: sequential; weak:
+weak-merge for commuting updates, weak for the map's blind writes; the
+weak queue is not offered), --sim-clients closed-loop clients, no faults;
+ops/s and latencies are in simulated time, every run's history is checked
+by its level's checker (Retwis: by every replica's end state) and a
+failure names the seed. A second table runs the linearizable level over
+each of --sim-protocols.
 
 With --target dso the same tables come from a three-node DSO cluster
 started in this process, its servers and replicas talking over loopback
@@ -54,9 +66,17 @@ per-client segment (degradable/remote); set 50% contains / 25% add /
 25% remove, at the weak level through a per-client segment too (an
 observed-remove set); map 50% get / 50% merge(sum); queue (a List) 50%
 add / 50% removeAt(0), at the weak level through per-client segments of
-per-writer queues (dequeues at least once). Retwis on the DSO: follows and tweets into
-grow-only sets, no unfollow, a tweet's fan-out capped at 8 followers; at
-the weak level its counters and sets are per-client segments.`,
+per-writer queues (dequeues at least once). Retwis on the DSO: follows
+into grow-only sets, no unfollow, a tweet's fan-out capped at 8
+followers, timelines keeping and reading their newest --dso-timeline
+posts (remote.Timeline); at the weak level each connection keeps
+segments of its counters, sets and timelines for its goroutines, flushed
+and pulled in the background (--dso-flush-every, --dso-pull-every), and
+a read pulls only a segment's first time; each Retwis run is measured
+after --dso-warmup of the same mix, unmeasured, at every level (a cold
+start makes a weak run mostly these first pulls). A line after the
+Retwis table gives each level's posts per tweet and per read, to compare
+the work done.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -67,8 +87,14 @@ the weak level its counters and sets are per-client segments.`,
 					types = strings.Join(dsoTypes, ",")
 				}
 				return runDSOBench(cmd.Context(), out, &db, strings.Split(types, ","), repeat, seed, skipObjects, skipRetwis)
+			case "sim":
+				ts := workload.SimTypes
+				if cmd.Flags().Changed("types") {
+					ts = strings.Split(types, ",")
+				}
+				return sb.run(out, ts, seed)
 			default:
-				return &exitError{2, fmt.Errorf("--target %q: want local or dso", target)}
+				return &exitError{2, fmt.Errorf("--target %q: want local, sim or dso", target)}
 			}
 			if !skipObjects {
 				fmt.Fprintf(out, "objects: %d clients, %d operations per run, median of %d interleaved runs, GOMAXPROCS %d\n", clients, ops, repeat, runtime.GOMAXPROCS(0))
@@ -113,7 +139,14 @@ the weak level its counters and sets are per-client segments.`,
 	f.Uint64Var(&seed, "seed", 1, "seed of the workloads' choices")
 	f.BoolVar(&skipObjects, "no-objects", false, "skip the object table")
 	f.BoolVar(&skipRetwis, "no-retwis", false, "skip Retwis")
-	f.StringVar(&target, "target", "local", "local: the objects in this process; dso: a three-node DSO cluster over loopback")
+	f.StringVar(&target, "target", "local", "local: the objects in this process; sim: replicated by the strategies in the simulator; dso: a three-node DSO cluster over loopback")
+	f.IntVar(&sb.nodes, "sim-nodes", 3, "--target sim: replicas")
+	f.IntVar(&sb.clients, "sim-clients", 8, "--target sim: closed-loop clients")
+	f.IntVar(&sb.ops, "sim-ops", 200, "--target sim: operations per run (the queue's checkers decide 8 clients and 200 operations quickly; larger queue runs may come back undecided, a failure)")
+	f.StringVar(&sb.latency, "sim-latency", "", "--target sim: the latency model (blossom sim --latency; default simnet's)")
+	f.StringVar(&sb.protocols, "sim-protocols", "paxos,epaxos,atlas", "--target sim: the linearizable level's protocols: the first for the per-level table, all for the table across protocols")
+	f.IntVar(&sb.users, "sim-retwis-users", 100, "--target sim: Retwis's initial users")
+	f.IntVar(&sb.timeline, "sim-timeline", 50, "--target sim: the newest posts a Retwis timeline keeps")
 	f.StringVar(&db.protocol, "dso-protocol", "paxos", "--target dso: the protocol of the linearizable level")
 	f.IntVar(&db.clients, "dso-clients", 32, "--target dso: client goroutines")
 	f.IntVar(&db.conns, "dso-conns", 4, "--target dso: client connections the goroutines share")
@@ -121,14 +154,17 @@ the weak level its counters and sets are per-client segments.`,
 	f.DurationVar(&db.duration, "dso-duration", 2*time.Second, "--target dso: length of each run")
 	f.IntVar(&db.users, "dso-retwis-users", 200, "--target dso: Retwis's initial users")
 	f.DurationVar(&db.flush, "dso-flush-every", remote.DefaultFlushEvery, "--target dso: the background flush period of the weak segments")
+	f.DurationVar(&db.pull, "dso-pull-every", 200*time.Millisecond, "--target dso: Retwis's background pull period of the weak segments")
+	f.DurationVar(&db.warmup, "dso-warmup", 3*time.Second, "--target dso: Retwis runs the mix this long, unmeasured, before each measured run (at every level), so that the weak segments are pulled once (0: measure from a cold start)")
+	f.IntVar(&db.timeline, "dso-timeline", 50, "--target dso: the newest posts a Retwis timeline keeps and a read returns")
 	return cmd
 }
 
 // runDSOBench starts the DSO cluster and prints the per-level tables of
 // the object types and of Retwis.
 func runDSOBench(ctx context.Context, out io.Writer, b *dsoBench, types []string, repeat int, seed uint64, skipObjects, skipRetwis bool) error {
-	if b.clients < 1 || b.conns < 1 || b.nobjects < 1 || b.duration <= 0 || b.users < 2 || b.flush <= 0 {
-		return &exitError{2, fmt.Errorf("--dso-clients, --dso-conns, --dso-objects, --dso-duration, --dso-flush-every need at least 1 (and --dso-retwis-users 2)")}
+	if b.clients < 1 || b.conns < 1 || b.conns > remote.MaxWriters || b.nobjects < 1 || b.duration <= 0 || b.users < 2 || b.flush <= 0 || b.pull <= 0 || b.timeline < 1 {
+		return &exitError{2, fmt.Errorf("--dso-clients, --dso-conns (at most %d), --dso-objects, --dso-duration, --dso-flush-every, --dso-pull-every, --dso-timeline need at least 1 (and --dso-retwis-users 2)", remote.MaxWriters)}
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -152,12 +188,25 @@ func runDSOBench(ctx context.Context, out io.Writer, b *dsoBench, types []string
 		printTable(out, types, rows)
 	}
 	if !skipRetwis {
-		fmt.Fprintf(out, "\ndso retwis: %d initial users, %d clients, %v per run (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", b.users, b.clients, b.duration, repeat)
-		row, err := dsoLevels(repeat, func(l degradable.Level) (workload.Result, error) { return b.retwis(ctx, l) })
+		fmt.Fprintf(out, "\ndso retwis: %d initial users, %d clients over %d connections, timelines of the newest %d posts, %v per run after %v unmeasured (5/15/30/50 add/follow/tweet/read), median of %d interleaved runs\n", b.users, b.clients, b.conns, b.timeline, b.duration, b.warmup, repeat)
+		works := map[degradable.Level][]retwisWork{}
+		row, err := dsoLevels(repeat, func(l degradable.Level) (workload.Result, error) {
+			res, w, err := b.retwis(ctx, l)
+			works[l] = append(works[l], w)
+			return res, err
+		})
 		if err != nil {
 			return err
 		}
 		printTable(out, []string{"retwis"}, [][]workload.Result{row})
+		fmt.Fprintln(out, "work per operation, over every run (the same mix at every level: posts a tweet's fan-out made, posts a timeline read returned):")
+		for _, l := range degradable.Levels() {
+			var t retwisWork
+			for _, w := range works[l] {
+				t.tweets, t.posts, t.reads, t.readPosts = t.tweets+w.tweets, t.posts+w.posts, t.reads+w.reads, t.readPosts+w.readPosts
+			}
+			fmt.Fprintf(out, "  %-12v  %.2f posts per tweet, %.2f posts per read\n", l, float64(t.posts)/float64(max(t.tweets, 1)), float64(t.readPosts)/float64(max(t.reads, 1)))
+		}
 	}
 	return nil
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -33,6 +35,9 @@ type dsoBench struct {
 	duration time.Duration // per run
 	users    int           // Retwis: initial users
 	flush    time.Duration // the weak segments' flush period
+	pull     time.Duration // the weak Retwis segments' background pull period
+	timeline int           // Retwis: the posts a timeline keeps
+	warmup   time.Duration // Retwis: unmeasured run before each measured one
 	seed     uint64
 
 	cl    *dsotest.Cluster
@@ -256,6 +261,11 @@ func flushed[S any](ctx context.Context, b *dsoBench, newSeg func(i int, f *remo
 // timed runs every client goroutine's body in a loop for the duration and
 // measures the operations (every one's latency, for p50 and p99).
 func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) error) (workload.Result, error) {
+	return b.timedFor(ctx, b.duration, body)
+}
+
+// timedFor is timed for duration d.
+func (b *dsoBench) timedFor(ctx context.Context, d time.Duration, body func(i int) func(*rand.Rand) error) (workload.Result, error) {
 	bodies := make([]func(*rand.Rand) error, b.clients)
 	for i := range bodies {
 		bodies[i] = body(i)
@@ -264,7 +274,7 @@ func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) 
 	errs := make([]error, b.clients)
 	var wg sync.WaitGroup
 	start := time.Now()
-	end := start.Add(b.duration)
+	end := start.Add(d)
 	for i := range b.clients {
 		wg.Add(1)
 		go func() {
@@ -301,14 +311,22 @@ func (b *dsoBench) timed(ctx context.Context, body func(i int) func(*rand.Rand) 
 // power-law follower graph of b.users users (Zipf popularity), then the
 // 5/15/30/50 mix of add user (the users counter and the set of users),
 // follow (an add to the followee's followers set), tweet (the posts
-// counter, then the tweet id added to the author's timeline and to those
-// of up to 8 of its followers) and timeline read (the timeline's
-// members). Timelines are grow-only sets of tweet ids and there is no
-// unfollow: the updates the weak level offers. At the weak level the
-// counters and sets are per-client segments (degradable/remote), the sets
-// flushed by one Flusher per client. After the run the counters must count every
-// add and tweet (checked, once the weak replicas have converged).
-func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Result, error) {
+// counter, then the tweet's id posted to the author's timeline and to
+// those of up to 8 of its followers) and timeline read (the newest
+// b.timeline posts of the reader's timeline), for b.warmup unmeasured, then
+// for b.duration measured. Followers sets are
+// grow-only and there is no unfollow; timelines are remote.Timeline maps
+// trimmed to their newest posts: the updates the weak level offers. Each
+// connection is one writer with one Clock for post ids. At the weak level
+// the goroutines of a connection share its segments (its local replica):
+// per-connection counter segments, set segments flushed by a Flusher and
+// set and timeline segments flushed and pulled in the background by a
+// Syncer, a read pulling only a segment's first time; at the other
+// levels every operation makes its calls synchronously. After the run the
+// counters must count every add and tweet and every timeline must read
+// the newest of the posts sent to it (checked, once the weak replicas
+// have converged).
+func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Result, retwisWork, error) {
 	p := fmt.Sprintf("rt%d-%v/", b.run.Add(1), l)
 	setup := b.caller(0, l)
 	users := dso.NewCounter(setup, p+"users")
@@ -316,67 +334,33 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 	r := rand.New(rand.NewPCG(b.seed, 1<<62))
 	pop := rand.NewZipf(r, 1.2, 1, uint64(b.users-1))
 	if _, err := users.Increment(ctx, int64(b.users)); err != nil {
-		return workload.Result{}, err
+		return workload.Result{}, retwisWork{}, err
 	}
 	for u := range b.users {
 		for range 1 + int(pop.Uint64())%4 {
 			if v := int(pop.Uint64()); v != u {
 				if _, err := dso.NewSet(setup, fmt.Sprint(p, "followers/", v)).Add(ctx, int64(u)); err != nil {
-					return workload.Result{}, err
+					return workload.Result{}, retwisWork{}, err
 				}
 			}
 		}
 	}
-	type counter interface {
-		add(int64) error
-		close() error
-	}
-	counters := func(i int, key string) counter {
-		if l == degradable.Weak {
-			s, err := remote.NewCounter(b.caller(i, l), key, remote.FlushEvery(b.flush))
-			if err != nil {
-				panic(err) // the caller is at the weak level
-			}
-			return segCounter{s, ctx}
+	conns := make([]*rtConn, len(b.dials))
+	for k := range conns {
+		c, err := newRTConn(b.dials[k].Persistent().At(l), k, b.timeline, b.flush, b.pull)
+		if err != nil {
+			return workload.Result{}, retwisWork{}, err
 		}
-		return rpcCounter{dso.NewCounter(b.caller(i, l), key), ctx}
+		conns[k] = c
 	}
-	var adds, tweets atomic.Int64
+	var adds, tweets, measured, fanout, reads, readLen atomic.Int64
+	sent := &postLog{m: map[string][]int64{}}
 	var next atomic.Int64
 	next.Store(int64(b.users))
-	var cs []counter
-	var flushers []*remote.Flusher
-	var csMu sync.Mutex
-	res, err := b.timed(ctx, func(i int) func(*rand.Rand) error {
-		c := b.caller(i, l)
-		nu, np := counters(i, p+"users"), counters(i, posts)
-		var f *remote.Flusher
-		if l == degradable.Weak {
-			f, _ = remote.NewFlusher(b.flush) // the period is valid
-		}
-		csMu.Lock()
-		cs = append(cs, nu, np)
-		if f != nil {
-			flushers = append(flushers, f)
-		}
-		csMu.Unlock()
-		segs := map[string]*remote.Set{}
-		set := func(key string) setOps {
-			if f == nil {
-				return rpcSet{dso.NewSet(c, key), ctx}
-			}
-			s := segs[key]
-			if s == nil {
-				var err error
-				if s, err = remote.NewSet(c, key, f); err != nil {
-					panic(err) // the caller is at the weak level
-				}
-				segs[key] = s
-			}
-			return segSet{s, ctx}
-		}
+	body := func(i int) func(*rand.Rand) error {
+		c := conns[i%len(conns)]
+		nu, np := c.counter(p+"users"), c.counter(posts)
 		var zipf *rand.Zipf
-		var seq int64
 		return func(r *rand.Rand) error {
 			if zipf == nil {
 				zipf = rand.NewZipf(r, 1.2, 1, uint64(b.users-1))
@@ -389,18 +373,18 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 					return err
 				}
 				adds.Add(1)
-				return set(p + "users").add(id)
+				return c.set(p + "users").add(id)
 			case x < 20:
 				v := int(zipf.Uint64())
-				return set(fmt.Sprint(p, "followers/", v)).add(int64(u))
+				return c.set(fmt.Sprint(p, "followers/", v)).add(int64(u))
 			case x < 50:
-				seq++
-				id := int64(i)<<40 | seq
 				if err := np.add(1); err != nil {
 					return err
 				}
 				tweets.Add(1)
-				fs, err := set(fmt.Sprint(p, "followers/", u)).members()
+				measured.Add(1)
+				id := c.clock.Next()
+				fs, err := c.set(fmt.Sprint(p, "followers/", u)).members()
 				if err != nil {
 					return err
 				}
@@ -411,29 +395,46 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 					}
 				}
 				for _, t := range targets {
-					if err := set(fmt.Sprint(p, "timeline/", t)).add(id); err != nil {
+					key := fmt.Sprint(p, "timeline/", t)
+					if err := c.timelineOf(key).Post(ctx, id); err != nil {
 						return err
 					}
+					sent.post(key, id, b.timeline)
 				}
+				fanout.Add(int64(len(targets)))
 				return nil
 			default:
-				_, err := set(fmt.Sprint(p, "timeline/", u)).members()
-				return err
+				ids, err := c.timelineOf(fmt.Sprint(p, "timeline/", u)).Latest(ctx)
+				if err != nil {
+					return err
+				}
+				c.clock.Observe(ids)
+				reads.Add(1)
+				readLen.Add(int64(len(ids)))
+				return nil
 			}
 		}
-	})
-	for _, f := range flushers {
-		if ferr := f.Close(ctx); err == nil {
-			err = ferr
-		}
 	}
-	for _, c := range cs {
-		if cerr := c.close(); err == nil {
+	var res workload.Result
+	var err error
+	if b.warmup > 0 {
+		_, err = b.timedFor(ctx, b.warmup, body)
+		measured.Store(0)
+		fanout.Store(0)
+		reads.Store(0)
+		readLen.Store(0)
+	}
+	if err == nil {
+		res, err = b.timed(ctx, body)
+	}
+	for _, c := range conns {
+		if cerr := c.close(ctx); err == nil {
 			err = cerr
 		}
 	}
+	work := retwisWork{tweets: measured.Load(), posts: fanout.Load(), reads: reads.Load(), readPosts: readLen.Load()}
 	if err != nil {
-		return res, err
+		return res, work, err
 	}
 	// Every update counts: poll the owner until the weak replicas have
 	// spread every flush.
@@ -443,18 +444,202 @@ func (b *dsoBench) retwis(ctx context.Context, l degradable.Level) (workload.Res
 		for {
 			v, err := dso.NewCounter(setup, k).Tally(ctx)
 			if err != nil {
-				return res, err
+				return res, work, err
 			}
 			if v == want[k] {
 				break
 			}
 			if time.Now().After(deadline) {
-				return res, fmt.Errorf("degradable-bench: retwis on the DSO at %v lost an update: %s counts %d, want %d", l, k, v, want[k])
+				return res, work, fmt.Errorf("degradable-bench: retwis on the DSO at %v lost an update: %s counts %d, want %d", l, k, v, want[k])
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return res, nil
+	// Every post counts: each timeline reads the newest of the posts sent
+	// to it.
+	for key, want := range sent.newest(b.timeline) {
+		tl, err := remote.NewTimeline(setup, key, 0, b.timeline)
+		if err != nil {
+			return res, work, err
+		}
+		for {
+			got, err := tl.Latest(ctx)
+			if err != nil {
+				return res, work, err
+			}
+			if slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return res, work, fmt.Errorf("degradable-bench: retwis on the DSO at %v lost a post: %s reads %v, want %v", l, key, got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+			if err := tl.Pull(ctx); err != nil {
+				return res, work, err
+			}
+		}
+	}
+	return res, work, nil
+}
+
+// postLog is the posts a Retwis run sent to each timeline, the newest
+// few (at least a timeline's capacity) of each.
+type postLog struct {
+	mu sync.Mutex
+	m  map[string][]int64
+}
+
+// post logs id as sent to the timeline key of capacity k.
+func (l *postLog) post(key string, id int64, k int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := append(l.m[key], id)
+	if len(ids) > 4*k {
+		slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+		ids = slices.Compact(ids) // a user who follows itself gets a post twice
+		ids = slices.Delete(ids, min(k, len(ids)), len(ids))
+	}
+	l.m[key] = ids
+}
+
+// newest returns the newest k posts of each timeline, newest first.
+func (l *postLog) newest(k int) map[string][]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string][]int64, len(l.m))
+	for key, ids := range l.m {
+		ids = slices.Clone(ids)
+		slices.SortFunc(ids, func(a, b int64) int { return cmp.Compare(b, a) })
+		ids = slices.Compact(ids)
+		out[key] = ids[:min(k, len(ids))]
+	}
+	return out
+}
+
+// retwisWork is what a Retwis run did, to compare the levels' work: the
+// tweets and the posts their fan-out made, the timeline reads and the
+// posts they returned.
+type retwisWork struct {
+	tweets, posts, reads, readPosts int64
+}
+
+// rtConn is one connection's side of a Retwis run: its writer number and
+// Clock, and its objects. At the weak level it is the connection's local
+// replica (segments shared by the connection's goroutines, kept up to
+// date by its Syncer); at the others it holds no state but the
+// timelines' slots.
+type rtConn struct {
+	p           *client.Persistent
+	writer, cap int
+	ctx         context.Context
+	clock       *remote.Clock
+	flusher     *remote.Flusher
+	syncer      *remote.Syncer
+	flush       time.Duration
+
+	mu        sync.Mutex
+	sets      map[string]*remote.Set
+	timelines map[string]*remote.Timeline
+	counters  map[string]counter
+}
+
+// counter is a Retwis counter: a weak segment or a linearizable or
+// sequential object.
+type counter interface {
+	add(int64) error
+	close() error
+}
+
+// newRTConn returns connection writer's side of a run whose callers are p.
+func newRTConn(p *client.Persistent, writer, timeline int, flush, pull time.Duration) (*rtConn, error) {
+	clock, err := remote.NewClock(writer)
+	if err != nil {
+		return nil, err
+	}
+	c := &rtConn{p: p, writer: writer, cap: timeline, ctx: context.Background(), clock: clock, flush: flush,
+		sets: map[string]*remote.Set{}, timelines: map[string]*remote.Timeline{}, counters: map[string]counter{}}
+	if p.Level() == degradable.Weak {
+		if c.flusher, err = remote.NewFlusher(flush); err != nil {
+			return nil, err
+		}
+		if c.syncer, err = remote.NewSyncer(flush, pull); err != nil {
+			c.flusher.Close(c.ctx)
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// counter returns the connection's counter key.
+func (c *rtConn) counter(key string) counter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if x := c.counters[key]; x != nil {
+		return x
+	}
+	var x counter = rpcCounter{dso.NewCounter(c.p, key), c.ctx}
+	if c.syncer != nil {
+		s, err := remote.NewCounter(c.p, key, remote.FlushEvery(c.flush))
+		if err != nil {
+			panic(err) // the caller is at the weak level
+		}
+		x = segCounter{s, c.ctx}
+	}
+	c.counters[key] = x
+	return x
+}
+
+// set returns the connection's set key.
+func (c *rtConn) set(key string) setOps {
+	if c.syncer == nil {
+		return rpcSet{dso.NewSet(c.p, key), c.ctx}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sets[key]
+	if s == nil {
+		var err error
+		if s, err = remote.NewSet(c.p, key, c.flusher, remote.PullEvery(math.MaxInt)); err != nil {
+			panic(err) // the caller is at the weak level
+		}
+		if err := c.syncer.Watch(s); err != nil {
+			panic(err) // not closed while the run goes on
+		}
+		c.sets[key] = s
+	}
+	return segSet{s, c.ctx}
+}
+
+// timelineOf returns the connection's segment of the timeline key.
+func (c *rtConn) timelineOf(key string) *remote.Timeline {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.timelines[key]
+	if t == nil {
+		var err error
+		if t, err = remote.NewTimeline(c.p, key, c.writer, c.cap); err != nil {
+			panic(err) // the writer and capacity were checked
+		}
+		if c.syncer != nil {
+			if err := c.syncer.Watch(t); err != nil {
+				panic(err) // not closed while the run goes on
+			}
+		}
+		c.timelines[key] = t
+	}
+	return t
+}
+
+// close flushes and stops the connection's segments.
+func (c *rtConn) close(ctx context.Context) error {
+	var errs []error
+	if c.syncer != nil {
+		errs = append(errs, c.syncer.Close(ctx), c.flusher.Close(ctx))
+	}
+	for _, x := range c.counters {
+		errs = append(errs, x.close())
+	}
+	return errors.Join(errs...)
 }
 
 // setOps are the set operations of Retwis.

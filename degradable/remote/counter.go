@@ -50,6 +50,9 @@ const (
 	// bugDequeueTwice: a queue segment's Dequeue leaves the item in the
 	// view.
 	bugDequeueTwice
+	// bugLoseMerged: a timeline's flush leaves the posts it sent out of
+	// its copy.
+	bugLoseMerged
 )
 
 // PullEvery sets how many reads a segment serves between two pulls (k >=

@@ -5,7 +5,12 @@
 // (Counter) sends the sum of its additions; a set's (Set, an
 // observed-remove set) and a queue's (Queue, per-writer queues, with a
 // single-reader variant) send batches of their updates, flushed by one
-// Flusher per client for all its sets and queues.
+// Flusher per client for all its sets and queues; a bounded timeline's
+// (Timeline, the newest posts of a feed on a Map of max-merged per-writer
+// slots, with post ids from a Clock) its new posts. A Syncer flushes and
+// pulls a client's segments in the background, so that reads are served
+// from the segments' copies (the Retwis of degradable-bench --target dso,
+// whose connections each keep one copy for their goroutines).
 //
 // The objects live on the DSO as persistent objects of the weak level
 // (client.Persistent.At(degradable.Weak), replicated by the weak-merge

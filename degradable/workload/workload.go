@@ -6,6 +6,13 @@
 // operations per second and the p50 and p99 latencies of a sample of the
 // operations (every sampleEvery-th, so that reading the clock costs little
 // next to operations of a few nanoseconds).
+//
+// Sim runs the same mixes and Retwis in the simulator instead (package
+// simnet, through its Config.Workload): the objects are one state machine
+// replicated by each level's strategy (a linearizable protocol,
+// "sequential", "weak-merge" or "weak"), the clients are the simulator's
+// closed-loop clients, the measurements are in simulated time, and every
+// run's history is checked by its level's checker (degradable/check).
 package workload
 
 import (
