@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/blossom-dso/blossom/dso"
 )
@@ -214,6 +215,30 @@ func (t *scalarTable) each(f func(key string)) {
 	}
 }
 
+// scalarCall is what a call on a scalar object runs on: an object of the
+// type, loaded with the state of the one called, and the invocation. A
+// type table's pool keeps them between calls (a dso.Scalar's method keeps
+// neither).
+type scalarCall struct {
+	obj dso.Scalar
+	inv dso.Invocation
+}
+
+// newScalarPool returns a pool of scalarCalls on objects made by ctor
+// (with no arguments), which must be dso.Scalars.
+func newScalarPool(ctor dso.Constructor) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		o, _ := ctor(nil)
+		return &scalarCall{obj: o.(dso.Scalar)}
+	}}
+}
+
+// release drops what the call referred to and returns sc to pool.
+func (sc *scalarCall) release(pool *sync.Pool) {
+	sc.inv.Reset(dso.Ref{}, "", nil, nil)
+	pool.Put(sc)
+}
+
 // callScalar is callOn for a type whose objects live in the shards' scalar
 // tables: with the shard locked, it loads a pooled object of the type with
 // the state of ref (or makes the object with the constructor arguments if
@@ -225,11 +250,12 @@ func (s *Server) callScalar(t *typeTable, sh *shard, h uint32, ref dso.Ref, ctor
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	i := sh.sc.find(ref.Key, h)
+	sc := t.scalars.Get().(*scalarCall)
+	defer sc.release(t.scalars)
 	var obj dso.Scalar
 	var inc uint64
 	if i >= 0 {
-		obj = t.scalars.Get().(dso.Scalar)
-		defer t.scalars.Put(obj)
+		obj = sc.obj
 		obj.LoadScalar(sh.sc.value(i))
 		inc = s.epoch | uint64(sh.sc.inc(i))
 	} else {
@@ -254,7 +280,8 @@ func (s *Server) callScalar(t *typeTable, sh *shard, h uint32, ref dso.Ref, ctor
 			return nil, 0, err
 		}
 	}
-	v, err := s.invokeScalar(obj, dso.NewInvocation(ref, method, args, nil))
+	sc.inv.Reset(ref, method, args, nil)
+	v, err := s.invokeScalar(obj, &sc.inv)
 	switch {
 	case i >= 0:
 		sh.sc.setValue(i, obj.ScalarState())

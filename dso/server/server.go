@@ -458,7 +458,7 @@ func (s *Server) table(typ string, create bool) *typeTable {
 		if ctor, _, ok := s.reg.Lookup(typ); ok && s.store == nil {
 			if o, err := ctor(nil); err == nil {
 				if _, ok := o.(dso.Scalar); ok {
-					t.scalars = &sync.Pool{New: func() any { o, _ := ctor(nil); return o }}
+					t.scalars = newScalarPool(ctor)
 				}
 			}
 		}
@@ -788,6 +788,10 @@ type conn struct {
 	incs   bool   // replies carry incarnations (HELLO flag); set by the read loop before any call
 
 	// Read loop only:
+	req      wire.Request   // the request being handled
+	names    wire.NameCache // type and method names of recent requests
+	pk       *parker        // the parker of the next call (replaced once used)
+	parkFn   func() *dso.Waiter
 	armed    bool   // a mid-frame read deadline is set
 	big      []byte // body buffer of frames larger than br's buffer
 	reserved int64  // bytes of s.buffered held by big
@@ -990,7 +994,7 @@ func (c *conn) readLoop() {
 			c.warn("dso: truncated or stalled frame; closing connection", "err", err, "bytes", n)
 			return
 		}
-		q, err := wire.DecodeRequest(body)
+		c.req, err = wire.DecodeRequestNames(body, &c.names)
 		if err != nil {
 			c.warn("dso: malformed frame; closing connection", "err", err)
 			if id, ok := wire.PeekID(body); ok {
@@ -1005,7 +1009,8 @@ func (c *conn) readLoop() {
 		} else {
 			c.releaseBig(false)
 		}
-		c.handle(&q)
+		c.handle(&c.req) // handlers copy what they keep of the request
+		c.req = wire.Request{}
 		if c.br.Buffered() == 0 {
 			c.flush()
 		}
@@ -1144,8 +1149,13 @@ func (p *parker) reply(v any, err error) { p.c.replyParked(p.id, p.inc, v, err) 
 
 func (c *conn) handleCall(q *wire.Request) {
 	id := q.ID
-	pk := &parker{c: c, id: id}
-	v, e, inc, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, pk.park, c.rights, &pk.inc)
+	if c.pk == nil || c.pk.w != nil { // none yet, or the last call parked on it
+		c.pk = &parker{c: c}
+		c.parkFn = c.pk.park
+	}
+	pk := c.pk
+	pk.id, pk.inc = id, 0
+	v, e, inc, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, c.parkFn, c.rights, &pk.inc)
 	w := pk.w
 	if e == nil {
 		if err != nil {
@@ -1166,9 +1176,9 @@ func (c *conn) handleCall(q *wire.Request) {
 		return
 	}
 	c.parked[id] = pc
-	if q.Timeout > 0 && q.Timeout <= maxTimeoutMs { // longer: as good as none
-		pc.timer = time.AfterFunc(time.Duration(q.Timeout)*time.Millisecond, func() {
-			c.s.withdraw(e, w, fmt.Errorf("%w after %d ms", dso.ErrTimeout, q.Timeout))
+	if timeout := q.Timeout; timeout > 0 && timeout <= maxTimeoutMs { // longer: as good as none
+		pc.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, func() {
+			c.s.withdraw(e, w, fmt.Errorf("%w after %d ms", dso.ErrTimeout, timeout))
 		})
 	}
 	c.pmu.Unlock()
