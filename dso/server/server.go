@@ -12,6 +12,11 @@
 // on its object without holding a goroutine, and is answered when another
 // call releases it, or withdrawn when the client cancels it, its deadline
 // passes, or its connection closes.
+//
+// When a burst of at least 256 connections ends (three quarters of the
+// most that were open have closed), the server returns the memory they
+// used to the operating system at once, as Redis's allocator does, rather
+// than keeping it until the runtime next collects.
 package server
 
 import (
@@ -26,6 +31,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,14 +158,17 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup
 
-	tokens   map[[32]byte]Rights // SHA-256 of each token; nil: no authentication
-	epoch    uint64              // random high 32 bits of this process's incarnations
-	incSeq   atomic.Uint32       // low 32 bits of the last incarnation given
-	nobj     atomic.Int64        // objects held
-	buffered atomic.Int64        // bytes reserved by connections for large bodies
-	refusing atomic.Int32        // goroutines answering refused connections
-	warns    warnLimiter
-	metrics  *metrics
+	tokens      map[[32]byte]Rights // SHA-256 of each token; nil: no authentication
+	epoch       uint64              // random high 32 bits of this process's incarnations
+	incSeq      atomic.Uint32       // low 32 bits of the last incarnation given
+	nobj        atomic.Int64        // objects held
+	buffered    atomic.Int64        // bytes reserved by connections for large bodies
+	refusing    atomic.Int32        // goroutines answering refused connections
+	peakConns   int                 // most connections open since the last release (guarded by mu)
+	lastRelease atomic.Int64        // Unix nanoseconds of the last releaseMemory
+	releases    atomic.Int64        // memory releases started
+	warns       warnLimiter
+	metrics     *metrics
 }
 
 // typeTable holds the objects of one type, sharded by key so that
@@ -331,6 +340,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
+		s.peakConns = max(s.peakConns, len(s.conns))
 		s.wg.Add(2)
 		s.mu.Unlock()
 		go c.readLoop()
@@ -1342,5 +1352,31 @@ func (c *conn) shutdown() {
 	delete(c.s.conns, c)
 	c.s.metrics.closedRead += c.nread.Load()
 	c.s.metrics.closedWritten += c.nwritten.Load()
+	release := c.s.peakConns >= releaseBurst && len(c.s.conns) <= c.s.peakConns/4
+	if release {
+		c.s.peakConns = len(c.s.conns)
+	}
 	c.s.mu.Unlock()
+	if release {
+		c.s.releaseMemory()
+	}
+}
+
+// releaseBurst is the smallest burst of connections whose end returns the
+// memory they used to the operating system.
+const releaseBurst = 256
+
+// releaseMemory returns the memory of a burst of connections that ended
+// (their buffers and goroutine stacks) to the operating system, in the
+// background: the runtime's scavenger only gives back what exceeds the
+// heap goal of the last collection, which an idle server may not run for
+// minutes. One release runs at a time, at most one a second.
+func (s *Server) releaseMemory() {
+	now := time.Now().UnixNano()
+	last := s.lastRelease.Load()
+	if now-last < int64(time.Second) || !s.lastRelease.CompareAndSwap(last, now) {
+		return
+	}
+	s.releases.Add(1)
+	go debug.FreeOSMemory()
 }
