@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/server"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +19,10 @@ import (
 // arena that this layout replaced took 36 bytes per object here.
 func TestScalarMemoryPerObject(t *testing.T) {
 	const n = 200000
-	s, err := New(Config{})
+	if raceEnabled {
+		t.Skip("a memory layout test; -race makes 200,000 calls take a minute")
+	}
+	s, err := server.New(server.Config{})
 	require.NoError(t, err)
 	defer s.Close()
 	ctx := context.Background()
