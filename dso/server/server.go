@@ -1366,11 +1366,16 @@ func (c *conn) shutdown() {
 // memory they used to the operating system.
 const releaseBurst = 256
 
+// releaseDelay is how long after three quarters of a burst's connections
+// closed their memory is released, so that the rest of the burst, closing
+// at about the same time, is released with them.
+const releaseDelay = 250 * time.Millisecond
+
 // releaseMemory returns the memory of a burst of connections that ended
 // (their buffers and goroutine stacks) to the operating system, in the
-// background: the runtime's scavenger only gives back what exceeds the
-// heap goal of the last collection, which an idle server may not run for
-// minutes. One release runs at a time, at most one a second.
+// background after releaseDelay: the runtime's scavenger only gives back
+// what exceeds the heap goal of the last collection, which an idle server
+// may not run for minutes. At most one release a second.
 func (s *Server) releaseMemory() {
 	now := time.Now().UnixNano()
 	last := s.lastRelease.Load()
@@ -1378,5 +1383,5 @@ func (s *Server) releaseMemory() {
 		return
 	}
 	s.releases.Add(1)
-	go debug.FreeOSMemory()
+	time.AfterFunc(releaseDelay, debug.FreeOSMemory)
 }
