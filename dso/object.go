@@ -184,6 +184,13 @@ func NewInvocation(ref Ref, method string, args []any, park func() *Waiter) *Inv
 	return &Invocation{Ref: ref, Method: method, Args: args, park: park}
 }
 
+// Reset makes inv equal to what NewInvocation(ref, method, args, park)
+// returns, so that a server can reuse one Invocation for calls on objects
+// that do not keep it once Invoke returns (see Scalar).
+func (inv *Invocation) Reset(ref Ref, method string, args []any, park func() *Waiter) {
+	*inv = Invocation{Ref: ref, Method: method, Args: args, park: park}
+}
+
 // Park suspends the call: the server sends no reply when Invoke returns,
 // and the object must later call w.Reply (or the call is withdrawn).
 func (inv *Invocation) Park() *Waiter {

@@ -158,7 +158,7 @@ Prometheus metrics at /metrics, each node's series labelled node="HOST:PORT"
 	f.IntVar(&maxObjects, "max-objects", 0, "most objects per node (0: no limit)")
 	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics of every node at http://ADDR/metrics, labelled by node (off by default)")
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
-	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 16 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")
+	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 4 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&storage, "storage", "memory", "where objects live: memory, or pmem:DIR (one pmem heap file per node in DIR)")
 	rep.add(f)

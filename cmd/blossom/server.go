@@ -345,7 +345,7 @@ default.`,
 	f.Int64Var(&storageSize, "storage-size", server.DefaultPmemSize, "size in bytes of a pmem heap created by --storage pmem:PATH (it holds the ephemeral objects and, with --rf, room for two copies of each replica group's snapshot)")
 	f.StringVar(&adminAddr, "admin-addr", "", "serve Prometheus metrics at http://ADDR/metrics (off by default; e.g. 127.0.0.1:7480)")
 	f.BoolVar(&withPprof, "pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr")
-	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 16 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")
+	f.Float64Var(&gcHeadroom, "gc-headroom", defaultGCHeadroom, "garbage-collector headroom as a fraction of the live heap, at least 4 MiB (0: Go's default, twice the live heap; GOGC in the environment wins)")
 	rep.add(f)
 	f.BoolVar(&benchTypes, "bench-types", false, "also serve the object types of bench-dso")
 	f.MarkHidden("bench-types")

@@ -55,43 +55,76 @@ func BenchmarkInvokeParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkConnPipelined measures the connection path (framing, decoding,
-// dispatch, reply batching) with 64 calls in flight on one connection.
-func BenchmarkConnPipelined(b *testing.B) {
+// pipelineBatch is how many calls pipelined tests and benchmarks keep in
+// flight on one connection.
+const pipelineBatch = 64
+
+// pipelined starts a server and a connection to it and returns a function
+// that sends pipelineBatch calls of AtomicLong key's addAndGet(1) at once
+// and reads their replies.
+func pipelined(tb testing.TB, key string) (round func()) {
 	s, err := server.New(server.Config{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer s.Close()
+	tb.Cleanup(func() { s.Close() })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	go s.Serve(l)
 	nc, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer nc.Close()
-	const batch = 64
+	tb.Cleanup(func() { nc.Close() })
 	var frames []byte
-	for i := 0; i < batch; i++ {
-		frames, err = wire.AppendCall(frames, uint64(i+1), 0, dso.TypeAtomicLong, "bench", "addAndGet", []any{int64(1)}, nil)
+	for i := 0; i < pipelineBatch; i++ {
+		frames, err = wire.AppendCall(frames, uint64(i+1), 0, dso.TypeAtomicLong, key, "addAndGet", []any{int64(1)}, nil)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	br := bufio.NewReader(nc)
-	var buf []byte
-	b.ResetTimer()
-	for done := 0; done < b.N; done += batch {
+	buf := make([]byte, 0, 64)
+	return func() {
 		if _, err := nc.Write(frames); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
-		for i := 0; i < batch; i++ {
+		for i := 0; i < pipelineBatch; i++ {
 			if buf, err = wire.ReadFrame(br, buf[:0], 1<<20); err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 		}
+	}
+}
+
+// BenchmarkConnPipelined measures the connection path (framing, decoding,
+// dispatch, reply batching) with 64 calls in flight on one connection.
+func BenchmarkConnPipelined(b *testing.B) {
+	round := pipelined(b, "bench")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += pipelineBatch {
+		round()
+	}
+}
+
+// TestCallAllocations bounds the heap allocations per call on the
+// connection path (framing, decoding, dispatch, the object's method,
+// the reply) for an AtomicLong that exists. What is left is the key, the
+// argument list, the boxed result and the reads of the test's side (the
+// request, the parker, the invocation and the type and method names are
+// reused): 4, where it was 11 before they were.
+func TestCallAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race adds allocations of its own")
+	}
+	round := pipelined(t, "allocations")
+	round() // creates the object
+	per := testing.AllocsPerRun(20, round) / pipelineBatch
+	t.Logf("%.2f allocations per call", per)
+	if per > 4 {
+		t.Fatalf("%.2f allocations per call on the connection path; want at most 4", per)
 	}
 }

@@ -280,8 +280,10 @@ func (c *conn) checkPart(typ, key, method string, ctorArgs []any) (dso.Ref, erro
 // OpMulti) through the object's replica group. It does not block the
 // read loop: the command waits for its answer on its own goroutine, and
 // the reply is queued like a parked call's.
-func (c *conn) handlePersistent(q *wire.Request) {
+func (c *conn) handlePersistent(req *wire.Request) {
 	start := time.Now()
+	q := new(wire.Request) // the read loop reuses req; the goroutine keeps q
+	*q = *req
 	g, cmd, err := c.persistentCommand(q)
 	if err != nil {
 		c.logRefusal(q, err)

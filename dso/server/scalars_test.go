@@ -15,12 +15,14 @@ import (
 // TestScalarTableModel drives a scalar table and a map with the same
 // random inserts, updates, finds and removes (keys from a small space, so
 // that runs collide, shift back and compact) and checks after each step
-// that they agree.
+// that they agree: presence, key, state and incarnation of each object,
+// the count, the dead arena bytes, the listing and the compaction.
 func TestScalarTableModel(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 0))
 		var tab scalarTable
 		model := map[string]int64{}
+		incs := map[string]uint32{}
 		for step := 0; step < 5000; step++ {
 			key := fmt.Sprintf("k%d%s", rng.IntN(300), strings.Repeat("x", rng.IntN(3)*40))
 			h := hashKey(key)
@@ -28,16 +30,17 @@ func TestScalarTableModel(t *testing.T) {
 			v, ok := model[key]
 			require.Equal(t, ok, i >= 0, "seed %d step %d: find %q", seed, step, key)
 			if ok {
-				require.Equal(t, v, tab.slots[i].v, "seed %d step %d: value of %q", seed, step, key)
-				require.Equal(t, uint32(len(key)), uint32(len(tab.key(tab.slots[i]))), "seed %d step %d", seed, step)
+				require.Equal(t, v, tab.value(i), "seed %d step %d: value of %q", seed, step, key)
+				require.Equal(t, key, string(tab.key(i)), "seed %d step %d", seed, step)
+				require.Equal(t, incs[key], tab.inc(i), "seed %d step %d: incarnation of %q", seed, step, key)
 			}
 			switch op := rng.IntN(3); {
 			case !ok && op < 2:
 				v := rng.Int64()
 				require.NoError(t, tab.insert(key, h, uint32(step+1), v))
-				model[key] = v
+				model[key], incs[key] = v, uint32(step+1)
 			case ok && op == 0:
-				tab.slots[i].v++
+				tab.setValue(i, v+1)
 				model[key]++
 			case ok:
 				tab.remove(i)
@@ -45,9 +48,9 @@ func TestScalarTableModel(t *testing.T) {
 			}
 			require.Equal(t, len(model), tab.n, "seed %d step %d: count", seed, step)
 			live := 0
-			for _, sl := range tab.slots {
-				if sl.off != 0 {
-					_, size := tab.entry(sl)
+			for i, off := range tab.index {
+				if off != 0 {
+					_, _, size := tab.record(i)
 					live += size
 				}
 			}

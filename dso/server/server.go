@@ -12,6 +12,11 @@
 // on its object without holding a goroutine, and is answered when another
 // call releases it, or withdrawn when the client cancels it, its deadline
 // passes, or its connection closes.
+//
+// When a burst of at least 256 connections ends (three quarters of the
+// most that were open have closed), the server returns the memory they
+// used to the operating system at once, as Redis's allocator does, rather
+// than keeping it until the runtime next collects.
 package server
 
 import (
@@ -26,6 +31,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,14 +158,17 @@ type Server struct {
 	closed    bool
 	wg        sync.WaitGroup
 
-	tokens   map[[32]byte]Rights // SHA-256 of each token; nil: no authentication
-	epoch    uint64              // random high 32 bits of this process's incarnations
-	incSeq   atomic.Uint32       // low 32 bits of the last incarnation given
-	nobj     atomic.Int64        // objects held
-	buffered atomic.Int64        // bytes reserved by connections for large bodies
-	refusing atomic.Int32        // goroutines answering refused connections
-	warns    warnLimiter
-	metrics  *metrics
+	tokens      map[[32]byte]Rights // SHA-256 of each token; nil: no authentication
+	epoch       uint64              // random high 32 bits of this process's incarnations
+	incSeq      atomic.Uint32       // low 32 bits of the last incarnation given
+	nobj        atomic.Int64        // objects held
+	buffered    atomic.Int64        // bytes reserved by connections for large bodies
+	refusing    atomic.Int32        // goroutines answering refused connections
+	peakConns   int                 // most connections open since the last release (guarded by mu)
+	lastRelease atomic.Int64        // Unix nanoseconds of the last releaseMemory
+	releases    atomic.Int64        // memory releases started
+	warns       warnLimiter
+	metrics     *metrics
 }
 
 // typeTable holds the objects of one type, sharded by key so that
@@ -331,6 +340,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
+		s.peakConns = max(s.peakConns, len(s.conns))
 		s.wg.Add(2)
 		s.mu.Unlock()
 		go c.readLoop()
@@ -458,7 +468,7 @@ func (s *Server) table(typ string, create bool) *typeTable {
 		if ctor, _, ok := s.reg.Lookup(typ); ok && s.store == nil {
 			if o, err := ctor(nil); err == nil {
 				if _, ok := o.(dso.Scalar); ok {
-					t.scalars = &sync.Pool{New: func() any { o, _ := ctor(nil); return o }}
+					t.scalars = newScalarPool(ctor)
 				}
 			}
 		}
@@ -788,6 +798,10 @@ type conn struct {
 	incs   bool   // replies carry incarnations (HELLO flag); set by the read loop before any call
 
 	// Read loop only:
+	req      wire.Request   // the request being handled
+	names    wire.NameCache // type and method names of recent requests
+	pk       *parker        // the parker of the next call (replaced once used)
+	parkFn   func() *dso.Waiter
 	armed    bool   // a mid-frame read deadline is set
 	big      []byte // body buffer of frames larger than br's buffer
 	reserved int64  // bytes of s.buffered held by big
@@ -990,7 +1004,7 @@ func (c *conn) readLoop() {
 			c.warn("dso: truncated or stalled frame; closing connection", "err", err, "bytes", n)
 			return
 		}
-		q, err := wire.DecodeRequest(body)
+		c.req, err = wire.DecodeRequestNames(body, &c.names)
 		if err != nil {
 			c.warn("dso: malformed frame; closing connection", "err", err)
 			if id, ok := wire.PeekID(body); ok {
@@ -1005,7 +1019,8 @@ func (c *conn) readLoop() {
 		} else {
 			c.releaseBig(false)
 		}
-		c.handle(&q)
+		c.handle(&c.req) // handlers copy what they keep of the request
+		c.req = wire.Request{}
 		if c.br.Buffered() == 0 {
 			c.flush()
 		}
@@ -1144,8 +1159,13 @@ func (p *parker) reply(v any, err error) { p.c.replyParked(p.id, p.inc, v, err) 
 
 func (c *conn) handleCall(q *wire.Request) {
 	id := q.ID
-	pk := &parker{c: c, id: id}
-	v, e, inc, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, pk.park, c.rights, &pk.inc)
+	if c.pk == nil || c.pk.w != nil { // none yet, or the last call parked on it
+		c.pk = &parker{c: c}
+		c.parkFn = c.pk.park
+	}
+	pk := c.pk
+	pk.id, pk.inc = id, 0
+	v, e, inc, err := c.s.call(dso.Ref{Type: q.Type, Key: q.Key}, q.Method, q.Args, q.Ctor, c.parkFn, c.rights, &pk.inc)
 	w := pk.w
 	if e == nil {
 		if err != nil {
@@ -1166,9 +1186,9 @@ func (c *conn) handleCall(q *wire.Request) {
 		return
 	}
 	c.parked[id] = pc
-	if q.Timeout > 0 && q.Timeout <= maxTimeoutMs { // longer: as good as none
-		pc.timer = time.AfterFunc(time.Duration(q.Timeout)*time.Millisecond, func() {
-			c.s.withdraw(e, w, fmt.Errorf("%w after %d ms", dso.ErrTimeout, q.Timeout))
+	if timeout := q.Timeout; timeout > 0 && timeout <= maxTimeoutMs { // longer: as good as none
+		pc.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, func() {
+			c.s.withdraw(e, w, fmt.Errorf("%w after %d ms", dso.ErrTimeout, timeout))
 		})
 	}
 	c.pmu.Unlock()
@@ -1351,5 +1371,36 @@ func (c *conn) shutdown() {
 	delete(c.s.conns, c)
 	c.s.metrics.closedRead += c.nread.Load()
 	c.s.metrics.closedWritten += c.nwritten.Load()
+	release := c.s.peakConns >= releaseBurst && len(c.s.conns) <= c.s.peakConns/4
+	if release {
+		c.s.peakConns = len(c.s.conns)
+	}
 	c.s.mu.Unlock()
+	if release {
+		c.s.releaseMemory()
+	}
+}
+
+// releaseBurst is the smallest burst of connections whose end returns the
+// memory they used to the operating system.
+const releaseBurst = 256
+
+// releaseDelay is how long after three quarters of a burst's connections
+// closed their memory is released, so that the rest of the burst, closing
+// at about the same time, is released with them.
+const releaseDelay = 250 * time.Millisecond
+
+// releaseMemory returns the memory of a burst of connections that ended
+// (their buffers and goroutine stacks) to the operating system, in the
+// background after releaseDelay: the runtime's scavenger only gives back
+// what exceeds the heap goal of the last collection, which an idle server
+// may not run for minutes. At most one release a second.
+func (s *Server) releaseMemory() {
+	now := time.Now().UnixNano()
+	last := s.lastRelease.Load()
+	if now-last < int64(time.Second) || !s.lastRelease.CompareAndSwap(last, now) {
+		return
+	}
+	s.releases.Add(1)
+	time.AfterFunc(releaseDelay, debug.FreeOSMemory)
 }

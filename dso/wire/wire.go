@@ -460,6 +460,14 @@ func ReadFrame(r io.Reader, buf []byte, max int) ([]byte, error) {
 // DecodeRequest decodes a frame body sent by a client. Strings and byte
 // values in the result do not alias body.
 func DecodeRequest(body []byte) (Request, error) {
+	return DecodeRequestNames(body, nil)
+}
+
+// DecodeRequestNames is DecodeRequest, taking the type and method names of
+// an OpCall from names (nil: none) when it holds them, so that a
+// connection that calls the same few methods does not allocate them again
+// for each request.
+func DecodeRequestNames(body []byte, names *NameCache) (Request, error) {
 	d := Reader{b: body}
 	var q Request
 	q.Op = Op(d.Byte())
@@ -467,9 +475,9 @@ func DecodeRequest(body []byte) (Request, error) {
 	switch q.Op {
 	case OpCall:
 		q.Timeout = d.Uvarint()
-		q.Type = d.String()
+		q.Type = names.intern(d.Bytes())
 		q.Key = d.String()
-		q.Method = d.String()
+		q.Method = names.intern(d.Bytes())
 		q.Args = d.values()
 		q.Ctor = d.values()
 	case OpCallP:
@@ -525,6 +533,39 @@ func (d *Reader) level(q *Request) {
 		d.off--
 		d.Fail("level %d (2 to %d; linearizable is no byte)", q.Level, MaxLevel)
 	}
+}
+
+// NameCache keeps the last few type and method names a connection decoded
+// (at most nameCacheSize, each at most maxCachedName bytes, so a hostile
+// peer cannot make it grow). The zero value is empty and ready; it is not
+// safe for concurrent use.
+type NameCache struct {
+	names [nameCacheSize]string
+	next  int
+}
+
+const (
+	nameCacheSize = 8
+	maxCachedName = 64
+)
+
+// intern returns b as a string: a cached one equal to it, or a new one
+// (then cached if short enough). A nil cache only converts.
+func (c *NameCache) intern(b []byte) string {
+	if c == nil {
+		return string(b)
+	}
+	for _, s := range c.names {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	if len(s) > 0 && len(s) <= maxCachedName {
+		c.names[c.next] = s
+		c.next = (c.next + 1) % nameCacheSize
+	}
+	return s
 }
 
 // DecodeReply decodes a frame body sent by a server.

@@ -3,9 +3,13 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/blossom-dso/blossom/internal/fuzzseed"
 )
@@ -332,8 +336,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	sc.Seen = 1 << 20
 	sp, _ := AppendCallPLevel(nil, 7, 100, sc, 2, "Counter", "c", "tally", nil, nil)
 	f.Add(sp[4:])
+	var names NameCache // kept across inputs, as a connection keeps it
 	f.Fuzz(func(t *testing.T, body []byte) {
 		q, err := DecodeRequest(body)
+		qn, nerr := DecodeRequestNames(body, &names)
+		if (err == nil) != (nerr == nil) || (err == nil && !equalNaN(q, qn)) {
+			t.Fatalf("decoding with a name cache differs: %#v, %v\n%#v, %v", q, err, qn, nerr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error does not wrap ErrMalformed: %v", err)
@@ -405,4 +414,42 @@ func equalNaN(a, b Request) bool {
 		return bytes.Equal(ea, eb)
 	}
 	return len(ea) == len(eb)
+}
+
+// TestNameCache checks that a connection's name cache gives back the
+// names it decoded, allocates neither name of a repeated call, and stays
+// bounded: at most nameCacheSize names, none longer than maxCachedName.
+func TestNameCache(t *testing.T) {
+	var names NameCache
+	call := func(typ, method string) []byte {
+		b, err := AppendCall(nil, 1, 0, typ, "object-key", method, nil, nil)
+		require.NoError(t, err)
+		return b[4:]
+	}
+	for i := range 3 * nameCacheSize {
+		method := fmt.Sprint("m", i%(nameCacheSize+3))
+		if i%5 == 0 {
+			method = strings.Repeat("x", maxCachedName+1+i)
+		}
+		q, err := DecodeRequestNames(call("AtomicLong", method), &names)
+		require.NoError(t, err)
+		require.Equal(t, "AtomicLong", q.Type)
+		require.Equal(t, method, q.Method)
+		for _, s := range names.names {
+			require.LessOrEqual(t, len(s), maxCachedName, "a long name was cached")
+		}
+	}
+	body := call("AtomicLong", "addAndGet")
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := DecodeRequestNames(body, &names); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Equal(t, 1.0, allocs, "a repeated call allocates its key only")
+	allocs = testing.AllocsPerRun(100, func() {
+		if _, err := DecodeRequest(body); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Equal(t, 3.0, allocs, "without a cache: type, key and method")
 }

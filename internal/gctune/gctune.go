@@ -25,8 +25,12 @@ import (
 	"time"
 )
 
-// MinHeadroom is the floor of the headroom: 16 MiB.
-const MinHeadroom = 16 << 20
+// MinHeadroom is the floor of the headroom: 4 MiB, the runtime's own
+// minimum heap. A DSO call leaves a few dozen bytes of garbage (a 1 KB
+// write about a kilobyte), so even 100,000 calls a second take a second
+// or more to fill it; every MiB of floor is a MiB of resident memory of
+// every idle node.
+const MinHeadroom = 4 << 20
 
 // minLive is the smallest live heap Percent reckons with: the runtime's
 // own minimum heap at GOGC=100, which it scales by the percent before the
