@@ -16,13 +16,28 @@ const recInstance byte = 1
 const maxRecoveredInstances = 1 << 24
 
 func instanceRecord(in *instance) []byte {
-	b := appendDot([]byte{recInstance}, in.dot)
+	// One allocation of the exact size; deps and initDeps are most often
+	// the same slice (the fast path), encoded once and copied.
+	same := sameDots(in.deps, in.initDeps)
+	dl := dotsLen(in.deps)
+	il := dl
+	if !same {
+		il = dotsLen(in.initDeps)
+	}
+	b := make([]byte, 0, 1+dotLen(in.dot)+wire.BallotLen(in.bal)+wire.BallotLen(in.abal)+1+
+		valueLen(in.val)+dl+valueLen(in.init)+il)
+	b = appendDot(append(b, recInstance), in.dot)
 	b = wire.AppendBallot(b, in.bal)
 	b = wire.AppendBallot(b, in.abal)
 	b = append(b, byte(in.phase))
 	b = appendValue(b, in.val)
+	start := len(b)
 	b = appendDots(b, in.deps)
+	end := len(b)
 	b = appendValue(b, in.init)
+	if same {
+		return append(b, b[start:end]...)
+	}
 	return appendDots(b, in.initDeps)
 }
 
