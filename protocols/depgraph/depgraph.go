@@ -74,7 +74,11 @@ func (d Dot) Compare(e Dot) int {
 // String formats the dot as node.seq.
 func (d Dot) String() string { return fmt.Sprintf("%d.%d", d.Node, d.Seq) }
 
-// node is a committed, not yet executed command.
+// node is a committed, not yet executed command. A dot is never both a
+// node and executed: a node leaves nodes as it executes, Commit ignores an
+// executed dot, and MarkExecuted(Prefix) run before the dots they cover are
+// committed. So an executed dependency is recognized from the executed
+// summary alone, without a lookup in nodes.
 type node struct {
 	dot  Dot
 	cmd  protocols.Command
@@ -116,10 +120,15 @@ type Graph struct {
 	exec   func(protocols.Command)
 	onDone func(Dot, bool)
 
-	nodes   map[Dot]*node                // committed, not executed
-	done    map[protocols.NodeID]*prefix // executed (or passed Nop)
-	missing map[Dot]struct{}             // deps of nodes that are not committed
-	groups  map[Dot]*group               // missing dot -> nodes blocked by it
+	nodes map[Dot]*node                // committed, not executed
+	done  map[protocols.NodeID]*prefix // executed (or passed Nop)
+	// lastNode and last cache the most recent non-nil lookup in done: the
+	// deps of a dot are sorted by node, so runs of them share a prefix.
+	// A prefix, once created, stays in done.
+	lastNode protocols.NodeID
+	last     *prefix
+	missing  map[Dot]struct{} // deps of nodes that are not committed
+	groups   map[Dot]*group   // missing dot -> nodes blocked by it
 
 	run   uint64
 	stack []*node // Tarjan's stack
@@ -151,7 +160,7 @@ func (g *Graph) OnDone(fn func(d Dot, nop bool)) { g.onDone = fn }
 // IsExecuted reports whether d has passed execution: it was executed, or it
 // was a committed Nop whose turn has come.
 func (g *Graph) IsExecuted(d Dot) bool {
-	p := g.done[d.Node]
+	p := g.prefixOf(d.Node)
 	if p == nil {
 		return false
 	}
@@ -160,6 +169,19 @@ func (g *Graph) IsExecuted(d Dot) bool {
 	}
 	_, ok := p.above[d.Seq]
 	return ok
+}
+
+// prefixOf returns the executed summary of node, nil if none of its dots
+// has passed execution.
+func (g *Graph) prefixOf(node protocols.NodeID) *prefix {
+	if g.last != nil && g.lastNode == node {
+		return g.last
+	}
+	p := g.done[node]
+	if p != nil {
+		g.lastNode, g.last = node, p
+	}
+	return p
 }
 
 // IsCommitted reports whether d was committed (executed or still waiting).
@@ -172,7 +194,7 @@ func (g *Graph) IsCommitted(d Dot) bool {
 // passed execution. A protocol may forget the state of those dots: the
 // Graph remembers them in this summary.
 func (g *Graph) ExecutedPrefix(node protocols.NodeID) uint64 {
-	if p := g.done[node]; p != nil {
+	if p := g.prefixOf(node); p != nil {
 		return p.upto
 	}
 	return 0
@@ -206,7 +228,8 @@ func (g *Graph) Commit(d Dot, cmd protocols.Command, deps []Dot, nop bool) {
 	g.nodes[d] = n
 	delete(g.missing, d)
 	for _, x := range deps {
-		if x != d && !g.IsCommitted(x) {
+		// IsCommitted, the executed summary first: most deps have executed.
+		if x != d && !g.IsExecuted(x) && g.nodes[x] == nil {
 			g.missing[x] = struct{}{}
 		}
 	}
@@ -319,13 +342,11 @@ func (g *Graph) search(root *node) {
 		if top.i < len(n.deps) {
 			x := n.deps[top.i]
 			top.i++
-			if x == n.dot {
-				continue
+			if x == n.dot || g.IsExecuted(x) {
+				continue // an executed dot is no node (see node)
 			}
 			m := g.nodes[x]
 			switch {
-			case m == nil && g.IsExecuted(x):
-				// done
 			case m == nil:
 				gr := g.groups[x]
 				if gr == nil {
