@@ -31,6 +31,10 @@ type instance struct {
 	deps     []Dot // sorted, without dot
 	init     Value // as sent by the initial coordinator (PreAccept or Validate)
 	initDeps []Dot
+	// enc is the encoding of the deps slice encOf (appendDots), a piece of
+	// the last record persisted; nil once executed (forget).
+	encOf []Dot
+	enc   []byte
 
 	indexed bool          // val or init payload is in the key index
 	ikeys   []string      // the keys it is indexed under
@@ -475,13 +479,7 @@ func strictlySorted(ds []Dot) bool {
 // sameDots reports whether a and b hold the same dots in the same order; a
 // shared slice is recognized without comparing its elements.
 func sameDots(a, b []Dot) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	if len(a) == 0 || &a[0] == &b[0] {
-		return true
-	}
-	return slices.Equal(a, b)
+	return sameSlice(a, b) || slices.Equal(a, b)
 }
 
 func hasDot(sorted []Dot, d Dot) bool {
@@ -879,6 +877,7 @@ func (r *Replica) execute(c protocols.Command) {
 func (r *Replica) forget(d Dot, _ bool) {
 	if in := r.inst[d]; in != nil {
 		in.coord, in.acc, in.rec = nil, nil, nil
+		in.encOf, in.enc = nil, nil
 	}
 	delete(r.pending, d)
 	delete(r.waitK, d)

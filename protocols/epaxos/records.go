@@ -16,10 +16,18 @@ const recInstance byte = 1
 const maxRecoveredInstances = 1 << 24
 
 func instanceRecord(in *instance) []byte {
-	// One allocation of the exact size; deps and initDeps are most often
-	// the same slice (the fast path), encoded once and copied.
+	// One allocation of the exact size. deps and initDeps are most often
+	// the same slice (the fast path), encoded once and copied; and an
+	// instance is persisted again (Commit after PreAccept) with the slice
+	// it had, whose encoding the last record still holds (in.enc).
 	same := sameDots(in.deps, in.initDeps)
-	dl := dotsLen(in.deps)
+	cached := in.encOf != nil && sameSlice(in.encOf, in.deps)
+	var dl int
+	if cached {
+		dl = len(in.enc)
+	} else {
+		dl = dotsLen(in.deps)
+	}
 	il := dl
 	if !same {
 		il = dotsLen(in.initDeps)
@@ -32,13 +40,30 @@ func instanceRecord(in *instance) []byte {
 	b = append(b, byte(in.phase))
 	b = appendValue(b, in.val)
 	start := len(b)
-	b = appendDots(b, in.deps)
+	if cached {
+		b = append(b, in.enc...)
+	} else {
+		b = appendDots(b, in.deps)
+	}
 	end := len(b)
+	if len(in.deps) > 0 && !in.fed {
+		// A record is never modified once persisted, so the next one may
+		// copy from it. An instance handed to the graph is rarely
+		// persisted again; forget drops the reference at execution.
+		in.encOf, in.enc = in.deps, b[start:end:end]
+	}
 	b = appendValue(b, in.init)
 	if same {
 		return append(b, b[start:end]...)
 	}
 	return appendDots(b, in.initDeps)
+}
+
+// sameSlice reports whether a and b are the same slice: same elements in
+// memory, same length. Dependency sets are never modified in place, so the
+// same slice holds the same dots.
+func sameSlice(a, b []Dot) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // decodeInstance decodes what instanceRecord wrote.
