@@ -511,7 +511,8 @@ func (r *Replica) Submit(c protocols.Command) {
 	r.seq++
 	d := Dot{Node: r.self, Seq: r.seq}
 	in := r.get(d)
-	in.coord = &coordinator{started: r.now, lastSend: r.now}
+	in.coord = &coordinator{started: r.now, lastSend: r.now,
+		from: make([]protocols.NodeID, 0, r.n), deps: make([][]Dot, 0, r.n)}
 	r.broadcast(PreAccept{Dot: d, Cmd: c, Deps: r.conflicts(c, d)})
 }
 
