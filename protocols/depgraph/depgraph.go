@@ -122,13 +122,13 @@ type Graph struct {
 
 	nodes map[Dot]*node                // committed, not executed
 	done  map[protocols.NodeID]*prefix // executed (or passed Nop)
-	// lastNode and last cache the most recent non-nil lookup in done: the
-	// deps of a dot are sorted by node, so runs of them share a prefix.
-	// A prefix, once created, stays in done.
-	lastNode protocols.NodeID
-	last     *prefix
-	missing  map[Dot]struct{} // deps of nodes that are not committed
-	groups   map[Dot]*group   // missing dot -> nodes blocked by it
+	// small holds done's entries of the nodes below smallNodes, indexed by
+	// node (nil where done has none), so that checking each dependency
+	// against the executed summary needs no hashing. It follows from done
+	// alone, whatever the order of the calls.
+	small   []*prefix
+	missing map[Dot]struct{} // deps of nodes that are not committed
+	groups  map[Dot]*group   // missing dot -> nodes blocked by it
 
 	run   uint64
 	stack []*node // Tarjan's stack
@@ -171,15 +171,33 @@ func (g *Graph) IsExecuted(d Dot) bool {
 	return ok
 }
 
+// smallNodes bounds the nodes whose executed summaries small holds.
+const smallNodes = 64
+
 // prefixOf returns the executed summary of node, nil if none of its dots
 // has passed execution.
 func (g *Graph) prefixOf(node protocols.NodeID) *prefix {
-	if g.last != nil && g.lastNode == node {
-		return g.last
+	if node < smallNodes {
+		if int(node) < len(g.small) {
+			return g.small[node]
+		}
+		return nil
 	}
-	p := g.done[node]
-	if p != nil {
-		g.lastNode, g.last = node, p
+	return g.done[node]
+}
+
+// prefixFor returns the executed summary of node, creating it empty.
+func (g *Graph) prefixFor(node protocols.NodeID) *prefix {
+	p := g.prefixOf(node)
+	if p == nil {
+		p = &prefix{}
+		g.done[node] = p
+		if node < smallNodes {
+			if int(node) >= len(g.small) {
+				g.small = append(g.small, make([]*prefix, int(node)+1-len(g.small))...)
+			}
+			g.small[node] = p
+		}
 	}
 	return p
 }
@@ -297,11 +315,7 @@ func (g *Graph) fire(gr *group) {
 
 // markDone records that d has passed execution.
 func (g *Graph) markDone(d Dot) {
-	p := g.done[d.Node]
-	if p == nil {
-		p = &prefix{}
-		g.done[d.Node] = p
-	}
+	p := g.prefixFor(d.Node)
 	if d.Seq != p.upto+1 {
 		if p.above == nil {
 			p.above = map[uint64]struct{}{}
@@ -459,11 +473,7 @@ func (g *Graph) MarkExecuted(d Dot) {
 // MarkExecuted it is meant for a restart, before any of those dots is
 // committed here.
 func (g *Graph) MarkExecutedPrefix(node protocols.NodeID, upto uint64) {
-	p := g.done[node]
-	if p == nil {
-		p = &prefix{}
-		g.done[node] = p
-	}
+	p := g.prefixFor(node)
 	if upto <= p.upto {
 		return
 	}

@@ -31,10 +31,6 @@ type instance struct {
 	deps     []Dot // sorted, without dot
 	init     Value // as sent by the initial coordinator (PreAccept or Validate)
 	initDeps []Dot
-	// enc is the encoding of the deps slice encOf (appendDots), a piece of
-	// the last record persisted; nil once executed (forget).
-	encOf []Dot
-	enc   []byte
 
 	indexed bool          // val or init payload is in the key index
 	ikeys   []string      // the keys it is indexed under
@@ -124,6 +120,11 @@ type Replica struct {
 	// compacting: a checkpoint was taken or restored, so heartbeats go out
 	// even before this replica coordinates (they carry executed prefixes).
 	compacting bool
+
+	// encoded caches, per instance not yet handed to the graph, the
+	// encoding of its deps in its last record (instanceRecord). It depends
+	// on the path, not only on the state, so Fingerprint leaves it out.
+	encoded map[Dot]encodedDeps
 
 	// Violations counts commits that disagreed with an earlier commit of
 	// the same instance here (Agreement); tests read it.
@@ -257,7 +258,19 @@ func (r *Replica) arm(in *instance) {
 	in.deadline = r.now + s + r.env.Rand().IntN(s)
 }
 
-func (r *Replica) persist(in *instance) { r.env.Persist(instanceRecord(in)) }
+func (r *Replica) persist(in *instance) {
+	e := r.encoded[in.dot]
+	rec, e := instanceRecordWith(in, e)
+	if e.of != nil && !in.fed {
+		// An instance handed to the graph is rarely persisted again;
+		// forget drops the entry at execution.
+		if r.encoded == nil {
+			r.encoded = map[Dot]encodedDeps{}
+		}
+		r.encoded[in.dot] = e
+	}
+	r.env.Persist(rec)
+}
 
 // send delivers m to to; a message to self is handled at once, inside the
 // current step (PROTOCOL-NOTES §0: a coordinator's state reflects its own
@@ -334,7 +347,7 @@ func dedupKeys(ks []string) []string {
 
 // conflicts returns, sorted, the known dots other than d whose payload
 // shares a key with c, and the dots holding Nop, in a new slice (nil when
-// there are none).
+// no key and no Nop has a dot).
 func (r *Replica) conflicts(c protocols.Command, d Dot) []Dot {
 	keys := dedupKeys(c.Keys)
 	if len(keys) == 1 && len(r.nops) == 0 {
@@ -349,21 +362,19 @@ func (r *Replica) conflicts(c protocols.Command, d Dot) []Dot {
 	if i, ok := slices.BinarySearchFunc(out, d, Dot.Compare); ok {
 		out = slices.Delete(out, i, i+1)
 	}
-	if len(out) == 0 {
-		return nil
-	}
 	return out
 }
 
-// without returns a copy of the sorted set ds without d (nil when empty).
+// without returns a copy of the sorted set ds without d: nil when ds is
+// empty, as union returns it, and otherwise a new slice, even an empty one.
 func without(ds []Dot, d Dot) []Dot {
+	if len(ds) == 0 {
+		return nil
+	}
 	i, ok := slices.BinarySearchFunc(ds, d, Dot.Compare)
 	n := len(ds)
 	if ok {
 		n--
-	}
-	if n == 0 {
-		return nil
 	}
 	out := make([]Dot, 0, n)
 	out = append(out, ds[:i]...)
@@ -384,6 +395,9 @@ func (r *Replica) withConflicts(deps []Dot, c protocols.Command, d Dot) []Dot {
 		add = add || !covers(deps, r.keyIndex[k], d)
 	}
 	if !add {
+		if len(deps) == 0 {
+			return nil // as union returns the empty set
+		}
 		return deps
 	}
 	return union(deps, r.conflicts(c, d))
@@ -447,8 +461,8 @@ func merge(a, b []Dot) []Dot {
 }
 
 // normDeps returns ds sorted, without duplicates and without self (nil
-// when empty). A set that already is so, as every honest peer sends it, is
-// returned itself, not copied.
+// when ds is empty). A set that already is so, as every honest peer sends
+// it, is returned itself, not copied.
 func normDeps(ds []Dot, self Dot) []Dot {
 	if len(ds) == 0 {
 		return nil
@@ -459,9 +473,6 @@ func normDeps(ds []Dot, self Dot) []Dot {
 	out := union(ds)
 	if i, ok := slices.BinarySearchFunc(out, self, Dot.Compare); ok {
 		out = slices.Delete(out, i, i+1)
-	}
-	if len(out) == 0 {
-		return nil
 	}
 	return out
 }
@@ -878,8 +889,8 @@ func (r *Replica) execute(c protocols.Command) {
 func (r *Replica) forget(d Dot, _ bool) {
 	if in := r.inst[d]; in != nil {
 		in.coord, in.acc, in.rec = nil, nil, nil
-		in.encOf, in.enc = nil, nil
 	}
+	delete(r.encoded, d)
 	delete(r.pending, d)
 	delete(r.waitK, d)
 }

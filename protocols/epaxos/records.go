@@ -16,15 +16,29 @@ const recInstance byte = 1
 const maxRecoveredInstances = 1 << 24
 
 func instanceRecord(in *instance) []byte {
-	// One allocation of the exact size. deps and initDeps are most often
-	// the same slice (the fast path), encoded once and copied; and an
-	// instance is persisted again (Commit after PreAccept) with the slice
-	// it had, whose encoding the last record still holds (in.enc).
+	rec, _ := instanceRecordWith(in, encodedDeps{})
+	return rec
+}
+
+// encodedDeps is the encoding (appendDots) of the deps slice of, a piece of
+// a record already persisted, which is never modified.
+type encodedDeps struct {
+	of  []Dot
+	enc []byte
+}
+
+// instanceRecordWith is instanceRecord, copying the deps encoding from e
+// when in.deps is the slice e encodes (an instance persisted again with the
+// deps it had, as at Commit after PreAccept); it returns the record and the
+// encoding of in.deps in it (of nil when deps are empty). The record is
+// allocated once at its exact size. deps and initDeps are most often the
+// same slice (the fast path): they are encoded once and copied.
+func instanceRecordWith(in *instance, e encodedDeps) ([]byte, encodedDeps) {
 	same := sameDots(in.deps, in.initDeps)
-	cached := in.encOf != nil && sameSlice(in.encOf, in.deps)
+	cached := e.of != nil && sameSlice(e.of, in.deps)
 	var dl int
 	if cached {
-		dl = len(in.enc)
+		dl = len(e.enc)
 	} else {
 		dl = dotsLen(in.deps)
 	}
@@ -41,22 +55,20 @@ func instanceRecord(in *instance) []byte {
 	b = appendValue(b, in.val)
 	start := len(b)
 	if cached {
-		b = append(b, in.enc...)
+		b = append(b, e.enc...)
 	} else {
 		b = appendDots(b, in.deps)
 	}
 	end := len(b)
-	if len(in.deps) > 0 && !in.fed {
-		// A record is never modified once persisted, so the next one may
-		// copy from it. An instance handed to the graph is rarely
-		// persisted again; forget drops the reference at execution.
-		in.encOf, in.enc = in.deps, b[start:end:end]
+	out := encodedDeps{}
+	if len(in.deps) > 0 {
+		out = encodedDeps{of: in.deps, enc: b[start:end:end]}
 	}
 	b = appendValue(b, in.init)
 	if same {
-		return append(b, b[start:end]...)
+		return append(b, b[start:end]...), out
 	}
-	return appendDots(b, in.initDeps)
+	return appendDots(b, in.initDeps), out
 }
 
 // sameSlice reports whether a and b are the same slice: same elements in
