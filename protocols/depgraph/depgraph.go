@@ -74,7 +74,11 @@ func (d Dot) Compare(e Dot) int {
 // String formats the dot as node.seq.
 func (d Dot) String() string { return fmt.Sprintf("%d.%d", d.Node, d.Seq) }
 
-// node is a committed, not yet executed command.
+// node is a committed, not yet executed command. A dot is never both a
+// node and executed: a node leaves nodes as it executes, Commit ignores an
+// executed dot, and MarkExecuted(Prefix) run before the dots they cover are
+// committed. So an executed dependency is recognized from the executed
+// summary alone, without a lookup in nodes.
 type node struct {
 	dot  Dot
 	cmd  protocols.Command
@@ -116,10 +120,15 @@ type Graph struct {
 	exec   func(protocols.Command)
 	onDone func(Dot, bool)
 
-	nodes   map[Dot]*node                // committed, not executed
-	done    map[protocols.NodeID]*prefix // executed (or passed Nop)
-	missing map[Dot]struct{}             // deps of nodes that are not committed
-	groups  map[Dot]*group               // missing dot -> nodes blocked by it
+	nodes map[Dot]*node                // committed, not executed
+	done  map[protocols.NodeID]*prefix // executed (or passed Nop)
+	// small holds done's entries of the nodes below smallNodes, indexed by
+	// node (nil where done has none), so that checking each dependency
+	// against the executed summary needs no hashing. It follows from done
+	// alone, whatever the order of the calls.
+	small   []*prefix
+	missing map[Dot]struct{} // deps of nodes that are not committed
+	groups  map[Dot]*group   // missing dot -> nodes blocked by it
 
 	run   uint64
 	stack []*node // Tarjan's stack
@@ -151,7 +160,7 @@ func (g *Graph) OnDone(fn func(d Dot, nop bool)) { g.onDone = fn }
 // IsExecuted reports whether d has passed execution: it was executed, or it
 // was a committed Nop whose turn has come.
 func (g *Graph) IsExecuted(d Dot) bool {
-	p := g.done[d.Node]
+	p := g.prefixOf(d.Node)
 	if p == nil {
 		return false
 	}
@@ -160,6 +169,37 @@ func (g *Graph) IsExecuted(d Dot) bool {
 	}
 	_, ok := p.above[d.Seq]
 	return ok
+}
+
+// smallNodes bounds the nodes whose executed summaries small holds.
+const smallNodes = 64
+
+// prefixOf returns the executed summary of node, nil if none of its dots
+// has passed execution.
+func (g *Graph) prefixOf(node protocols.NodeID) *prefix {
+	if node < smallNodes {
+		if int(node) < len(g.small) {
+			return g.small[node]
+		}
+		return nil
+	}
+	return g.done[node]
+}
+
+// prefixFor returns the executed summary of node, creating it empty.
+func (g *Graph) prefixFor(node protocols.NodeID) *prefix {
+	p := g.prefixOf(node)
+	if p == nil {
+		p = &prefix{}
+		g.done[node] = p
+		if node < smallNodes {
+			if int(node) >= len(g.small) {
+				g.small = append(g.small, make([]*prefix, int(node)+1-len(g.small))...)
+			}
+			g.small[node] = p
+		}
+	}
+	return p
 }
 
 // IsCommitted reports whether d was committed (executed or still waiting).
@@ -172,7 +212,7 @@ func (g *Graph) IsCommitted(d Dot) bool {
 // passed execution. A protocol may forget the state of those dots: the
 // Graph remembers them in this summary.
 func (g *Graph) ExecutedPrefix(node protocols.NodeID) uint64 {
-	if p := g.done[node]; p != nil {
+	if p := g.prefixOf(node); p != nil {
 		return p.upto
 	}
 	return 0
@@ -206,7 +246,8 @@ func (g *Graph) Commit(d Dot, cmd protocols.Command, deps []Dot, nop bool) {
 	g.nodes[d] = n
 	delete(g.missing, d)
 	for _, x := range deps {
-		if x != d && !g.IsCommitted(x) {
+		// IsCommitted, the executed summary first: most deps have executed.
+		if x != d && !g.IsExecuted(x) && g.nodes[x] == nil {
 			g.missing[x] = struct{}{}
 		}
 	}
@@ -274,11 +315,7 @@ func (g *Graph) fire(gr *group) {
 
 // markDone records that d has passed execution.
 func (g *Graph) markDone(d Dot) {
-	p := g.done[d.Node]
-	if p == nil {
-		p = &prefix{}
-		g.done[d.Node] = p
-	}
+	p := g.prefixFor(d.Node)
 	if d.Seq != p.upto+1 {
 		if p.above == nil {
 			p.above = map[uint64]struct{}{}
@@ -319,13 +356,11 @@ func (g *Graph) search(root *node) {
 		if top.i < len(n.deps) {
 			x := n.deps[top.i]
 			top.i++
-			if x == n.dot {
-				continue
+			if x == n.dot || g.IsExecuted(x) {
+				continue // an executed dot is no node (see node)
 			}
 			m := g.nodes[x]
 			switch {
-			case m == nil && g.IsExecuted(x):
-				// done
 			case m == nil:
 				gr := g.groups[x]
 				if gr == nil {
@@ -438,11 +473,7 @@ func (g *Graph) MarkExecuted(d Dot) {
 // MarkExecuted it is meant for a restart, before any of those dots is
 // committed here.
 func (g *Graph) MarkExecutedPrefix(node protocols.NodeID, upto uint64) {
-	p := g.done[node]
-	if p == nil {
-		p = &prefix{}
-		g.done[node] = p
-	}
+	p := g.prefixFor(node)
 	if upto <= p.upto {
 		return
 	}

@@ -328,3 +328,49 @@ func TestCycleThroughABlockedNode(t *testing.T) {
 	r.commit(k, w)
 	require.Equal(t, []Dot{w, m, k}, r.order)
 }
+
+// TestExecutedSummaryOfSmallAndLargeNodes: nodes below smallNodes are read
+// from the slice, the others from the map; both give the same answers, the
+// slice holds exactly done's small entries, and a chain through dots of
+// such nodes executes once its head commits.
+func TestExecutedSummaryOfSmallAndLargeNodes(t *testing.T) {
+	nodes := []protocols.NodeID{0, 1, 5, smallNodes - 1, smallNodes, smallNodes + 1, 1000, 1<<32 - 1}
+	r := newRecorder()
+	var prev Dot
+	for i, n := range slices.Backward(nodes) {
+		d := dot(n, 2)
+		if i < len(nodes)-1 {
+			r.commit(d, prev)
+		} else {
+			r.commit(d)
+		}
+		prev = d
+	}
+	require.Len(t, r.order, len(nodes))
+	for _, n := range nodes {
+		require.True(t, r.g.IsExecuted(dot(n, 2)), "node %d", n)
+		require.False(t, r.g.IsExecuted(dot(n, 1)), "node %d", n)
+		require.Zero(t, r.g.ExecutedPrefix(n), "node %d", n)
+		require.Equal(t, []uint64{2}, r.g.ExecutedAbove(n), "node %d", n)
+	}
+	for _, n := range []protocols.NodeID{2, smallNodes + 2, 1 << 20} {
+		require.False(t, r.g.IsExecuted(dot(n, 2)), "node %d never ran", n)
+	}
+	r.g.MarkExecutedPrefix(7, 4)
+	r.g.MarkExecutedPrefix(1<<20, 4)
+	r.g.MarkExecuted(dot(1000, 1))
+	r.commit(dot(1<<20, 5), dot(7, 4), dot(1000, 1), dot(1000, 2))
+	require.True(t, r.g.IsExecuted(dot(1<<20, 5)))
+	for _, n := range []protocols.NodeID{7, 1000, 1 << 20} {
+		require.True(t, r.g.IsExecuted(dot(n, 1)), "node %d", n)
+	}
+	require.Equal(t, uint64(5), r.g.ExecutedPrefix(1<<20))
+	require.Equal(t, uint64(2), r.g.ExecutedPrefix(1000))
+	for n := range protocols.NodeID(smallNodes) {
+		var p *prefix
+		if int(n) < len(r.g.small) {
+			p = r.g.small[n]
+		}
+		require.Same(t, r.g.done[n], p, "node %d", n)
+	}
+}

@@ -150,6 +150,18 @@
 // that needs a watermark decided with the deps, which the notes do not
 // cover.
 //
+// Since a dependency set holds every conflicting command ever seen (a
+// client's own key gathers all its commands), the sets are large and their
+// cost is linear in their size at every step that touches them. They are
+// therefore shared, never copied: a set in a message or an instance is
+// sorted, without duplicates or its own dot, and never modified in place,
+// so a replica keeps the slice a PreAccept or Commit carries (normDeps
+// returns it), PreAccept adds the replica's conflicts without allocating
+// when they add nothing (withConflicts), the fast path recognizes the
+// coordinator's own slice without comparing it, and an instance record is
+// allocated once at its exact size and copies the deps encoding of the
+// instance's previous record when the slice is the same.
+//
 // The checkpoint record (Checkpoint documents the encoding) holds: the
 // replica's last sequence number as coordinator, its Heartbeat progress per
 // peer, the executed summary per coordinator (the executed prefix and the

@@ -121,6 +121,11 @@ type Replica struct {
 	// even before this replica coordinates (they carry executed prefixes).
 	compacting bool
 
+	// encoded caches, per instance not yet handed to the graph, the
+	// encoding of its deps in its last record (instanceRecord). It depends
+	// on the path, not only on the state, so Fingerprint leaves it out.
+	encoded map[Dot]encodedDeps
+
 	// Violations counts commits that disagreed with an earlier commit of
 	// the same instance here (Agreement); tests read it.
 	Violations int
@@ -253,7 +258,19 @@ func (r *Replica) arm(in *instance) {
 	in.deadline = r.now + s + r.env.Rand().IntN(s)
 }
 
-func (r *Replica) persist(in *instance) { r.env.Persist(instanceRecord(in)) }
+func (r *Replica) persist(in *instance) {
+	e := r.encoded[in.dot]
+	rec, e := instanceRecordWith(in, e)
+	if e.of != nil && !in.fed {
+		// An instance handed to the graph is rarely persisted again;
+		// forget drops the entry at execution.
+		if r.encoded == nil {
+			r.encoded = map[Dot]encodedDeps{}
+		}
+		r.encoded[in.dot] = e
+	}
+	r.env.Persist(rec)
+}
 
 // send delivers m to to; a message to self is handled at once, inside the
 // current step (PROTOCOL-NOTES §0: a coordinator's state reflects its own
@@ -318,11 +335,27 @@ func dedupKeys(ks []string) []string {
 	return slices.Compact(ks)
 }
 
+// Dependency sets. A deps slice held by an instance or carried by a message
+// is sorted, free of duplicates and of its own dot, and never modified in
+// place once built: a replica keeps the slice a message carries (received
+// messages are read-only, protocols.Message) and its own messages carry the
+// slices it holds, so one set is shared, not copied, on its way through
+// PreAccept, PreAcceptOK, Commit and the records. Every function below
+// builds a new slice or returns one of its arguments unchanged; none writes
+// into an argument. The key index and nops grow in place (insertSorted) and
+// are therefore never handed out, only copied.
+
 // conflicts returns, sorted, the known dots other than d whose payload
-// shares a key with c, and the dots holding Nop.
+// shares a key with c, and the dots holding Nop, in a new slice (nil when
+// no key and no Nop has a dot).
 func (r *Replica) conflicts(c protocols.Command, d Dot) []Dot {
+	keys := dedupKeys(c.Keys)
+	if len(keys) == 1 && len(r.nops) == 0 {
+		// The common case, one key and no Nop: a copy of the key's dots.
+		return without(r.keyIndex[keys[0]], d)
+	}
 	sets := [][]Dot{r.nops}
-	for _, k := range dedupKeys(c.Keys) {
+	for _, k := range keys {
 		sets = append(sets, r.keyIndex[k])
 	}
 	out := union(sets...)
@@ -330,6 +363,63 @@ func (r *Replica) conflicts(c protocols.Command, d Dot) []Dot {
 		out = slices.Delete(out, i, i+1)
 	}
 	return out
+}
+
+// without returns a copy of the sorted set ds without d: nil when ds is
+// empty, as union returns it, and otherwise a new slice, even an empty one.
+func without(ds []Dot, d Dot) []Dot {
+	if len(ds) == 0 {
+		return nil
+	}
+	i, ok := slices.BinarySearchFunc(ds, d, Dot.Compare)
+	n := len(ds)
+	if ok {
+		n--
+	}
+	out := make([]Dot, 0, n)
+	out = append(out, ds[:i]...)
+	if ok {
+		i++
+	}
+	return append(out, ds[i:]...)
+}
+
+// withConflicts returns deps ∪ conflicts(c, d), where deps is a normalized
+// set (normDeps) without d. When the conflicts add nothing, which is the
+// rule when the coordinator saw what this replica sees, the result is deps
+// itself and nothing is allocated.
+func (r *Replica) withConflicts(deps []Dot, c protocols.Command, d Dot) []Dot {
+	keys := dedupKeys(c.Keys)
+	add := !covers(deps, r.nops, d)
+	for _, k := range keys {
+		add = add || !covers(deps, r.keyIndex[k], d)
+	}
+	if !add {
+		if len(deps) == 0 {
+			return nil // as union returns the empty set
+		}
+		return deps
+	}
+	return union(deps, r.conflicts(c, d))
+}
+
+// covers reports whether every dot of sub other than skip is in sup; both
+// are sorted without duplicates.
+func covers(sup, sub []Dot, skip Dot) bool {
+	i := 0
+	for _, x := range sub {
+		if x == skip {
+			continue
+		}
+		for i < len(sup) && sup[i].Less(x) {
+			i++
+		}
+		if i == len(sup) || sup[i] != x {
+			return false
+		}
+		i++
+	}
+	return true
 }
 
 // union returns the sorted union of dot sets, in a new slice. Sorted
@@ -370,12 +460,37 @@ func merge(a, b []Dot) []Dot {
 	return out
 }
 
+// normDeps returns ds sorted, without duplicates and without self (nil
+// when ds is empty). A set that already is so, as every honest peer sends
+// it, is returned itself, not copied.
 func normDeps(ds []Dot, self Dot) []Dot {
+	if len(ds) == 0 {
+		return nil
+	}
+	if strictlySorted(ds) && !hasDot(ds, self) {
+		return ds
+	}
 	out := union(ds)
 	if i, ok := slices.BinarySearchFunc(out, self, Dot.Compare); ok {
 		out = slices.Delete(out, i, i+1)
 	}
 	return out
+}
+
+// strictlySorted reports whether ds is increasing without duplicates.
+func strictlySorted(ds []Dot) bool {
+	for i := 1; i < len(ds); i++ {
+		if !ds[i-1].Less(ds[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameDots reports whether a and b hold the same dots in the same order; a
+// shared slice is recognized without comparing its elements.
+func sameDots(a, b []Dot) bool {
+	return sameSlice(a, b) || slices.Equal(a, b)
 }
 
 func hasDot(sorted []Dot, d Dot) bool {
@@ -407,7 +522,8 @@ func (r *Replica) Submit(c protocols.Command) {
 	r.seq++
 	d := Dot{Node: r.self, Seq: r.seq}
 	in := r.get(d)
-	in.coord = &coordinator{started: r.now, lastSend: r.now}
+	in.coord = &coordinator{started: r.now, lastSend: r.now,
+		from: make([]protocols.NodeID, 0, r.n), deps: make([][]Dot, 0, r.n)}
 	r.broadcast(PreAccept{Dot: d, Cmd: c, Deps: r.conflicts(c, d)})
 }
 
@@ -523,10 +639,8 @@ func (r *Replica) plausible(from protocols.NodeID, m protocols.Message) bool {
 		return false
 	}
 	for _, ds := range deps {
-		for _, x := range ds {
-			if !r.plausibleDot(x) {
-				return false
-			}
+		if !r.plausibleDots(ds) {
+			return false
 		}
 	}
 	var cur ballot.Ballot
@@ -548,11 +662,37 @@ func (r *Replica) plausibleDot(d Dot) bool {
 	if d.Seq == 0 || r.cfg.Index(d.Node) < 0 {
 		return false
 	}
-	known := max(r.heard[d.Node], r.graph.ExecutedPrefix(d.Node))
-	if d.Node == r.self {
+	return d.Seq <= r.seqLimit(d.Node)
+}
+
+// seqLimit is the highest sequence number of node that plausibleDot
+// accepts.
+func (r *Replica) seqLimit(node protocols.NodeID) uint64 {
+	known := max(r.heard[node], r.graph.ExecutedPrefix(node))
+	if node == r.self {
 		known = max(known, r.seq)
 	}
-	return d.Seq <= known+maxSeqAhead
+	return known + maxSeqAhead
+}
+
+// plausibleDots reports whether plausibleDot holds for every dot of ds. It
+// looks up the limit once per run of dots of one node (sorted deps are
+// one run per node), not once per dot.
+func (r *Replica) plausibleDots(ds []Dot) bool {
+	var node protocols.NodeID
+	var limit uint64
+	for i, x := range ds {
+		if i == 0 || x.Node != node {
+			if r.cfg.Index(x.Node) < 0 {
+				return false
+			}
+			node, limit = x.Node, r.seqLimit(x.Node)
+		}
+		if x.Seq == 0 || x.Seq > limit {
+			return false
+		}
+	}
+	return true
 }
 
 // sendCommitted answers a process that asks about a committed instance.
@@ -584,7 +724,7 @@ func (r *Replica) handlePreAccept(from protocols.NodeID, m PreAccept) {
 	in.val = CmdValue(m.Cmd)
 	in.init = in.val
 	in.initDeps = normDeps(m.Deps, m.Dot)
-	in.deps = union(in.initDeps, r.conflicts(m.Cmd, m.Dot))
+	in.deps = r.withConflicts(in.initDeps, m.Cmd, m.Dot)
 	failpoint.Inject("dropDeps", func() {
 		// Planted bug for the sabotage test: a replica reports the
 		// coordinator's dependencies without its own, so the fast path
@@ -627,7 +767,7 @@ func (r *Replica) tryDecide(in *instance, timeout bool) {
 	co := in.coord
 	match := 0
 	for _, ds := range co.deps {
-		if slices.Equal(ds, in.initDeps) {
+		if sameDots(ds, in.initDeps) {
 			match++
 		}
 	}
@@ -750,6 +890,7 @@ func (r *Replica) forget(d Dot, _ bool) {
 	if in := r.inst[d]; in != nil {
 		in.coord, in.acc, in.rec = nil, nil, nil
 	}
+	delete(r.encoded, d)
 	delete(r.pending, d)
 	delete(r.waitK, d)
 }

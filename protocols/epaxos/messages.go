@@ -192,6 +192,18 @@ func appendDot(b []byte, d Dot) []byte {
 
 func readDot(r *wire.Reader) Dot { return Dot{Node: r.NodeID(), Seq: r.Uvarint()} }
 
+// dotLen is the length of d encoded by appendDot.
+func dotLen(d Dot) int { return wire.UvarintLen(uint64(d.Node)) + wire.UvarintLen(d.Seq) }
+
+// dotsLen is the length of ds encoded by appendDots.
+func dotsLen(ds []Dot) int {
+	n := wire.UvarintLen(uint64(len(ds)))
+	for _, d := range ds {
+		n += dotLen(d)
+	}
+	return n
+}
+
 func appendDots(b []byte, ds []Dot) []byte {
 	b = wire.AppendUvarint(b, uint64(len(ds)))
 	for _, d := range ds {
@@ -210,6 +222,14 @@ func readDots(r *wire.Reader) []Dot {
 		ds[i] = readDot(r)
 	}
 	return ds
+}
+
+// valueLen is the length of v encoded by appendValue.
+func valueLen(v Value) int {
+	if !v.Known || v.Nop {
+		return 1
+	}
+	return 1 + wire.CommandLen(v.Cmd)
 }
 
 func appendValue(b []byte, v Value) []byte {
