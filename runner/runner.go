@@ -812,6 +812,18 @@ func (r *Replica) DoAt(ctx context.Context, cmd protocols.Command) ([]byte, uint
 			continue
 		case <-limit.C:
 		case <-ctx.Done():
+		case <-r.stopped:
+			// The replica closed with the call executed, or not yet:
+			// nobody will answer it here. Its outcome is unknown, as
+			// after a timeout, and a retry elsewhere is safe.
+			select {
+			case a, ok := <-c.done:
+				if ok && !a.dup {
+					return a.res, a.pos, nil
+				}
+			default:
+			}
+			return nil, 0, fmt.Errorf("%w: the replica closed before it answered", ErrTimeout)
 		}
 		fctx, fcancel := context.WithTimeout(context.Background(), time.Second)
 		_ = r.enqueue(fctx, input{kind: inForget, cmd: cmd, call: c})
@@ -821,7 +833,8 @@ func (r *Replica) DoAt(ctx context.Context, cmd protocols.Command) ([]byte, uint
 }
 
 // Close stops the replica: the client API, the core, the syncer, the
-// transport and the log. Calls still waiting time out.
+// transport and the log. Calls still waiting fail at once with ErrTimeout
+// (their outcome is unknown).
 func (r *Replica) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
