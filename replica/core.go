@@ -390,14 +390,20 @@ func (c *Core) Persist(rec []byte) {
 }
 
 // PersistRecord implements protocols.RecordPersister: r is encoded unless
-// the core discards records.
+// the core discards records. A discarded record's Size is asked only if
+// checkpoints are taken every CompactEvery records, the one use of the
+// byte count (Config.CompactEvery); otherwise it counts 0 bytes.
 func (c *Core) PersistRecord(r protocols.Record) {
-	n := r.Size()
-	var rec []byte
-	if !c.discard {
-		rec = r.AppendTo(make([]byte, 0, n))
+	if c.discard {
+		n := 0
+		if c.every > 0 {
+			n = r.Size()
+		}
+		c.persisted(nil, n)
+		return
 	}
-	c.persisted(rec, n)
+	n := r.Size()
+	c.persisted(r.AppendTo(make([]byte, 0, n)), n)
 }
 
 // persisted appends rec, a record of size bytes (nil if discarded), to the
