@@ -519,10 +519,10 @@ func (nd *node) drain() {
 				nd.sentTo = o.To
 			}
 		case replica.OutExec:
-			nd.executed(o.Cmd)
+			nd.executed(&o.Cmd)
 		case replica.OutReply:
 			if !o.Duplicate { // workload clients never retry an id
-				nd.reply(o.Cmd, o.Result)
+				nd.reply(o.Cmd.ID, o.Result)
 			}
 		}
 	}
@@ -644,7 +644,7 @@ func (s *sim) transmit(i, j int, m protocols.Message) {
 }
 
 // executed records an execution of c at nd.
-func (nd *node) executed(c protocols.Command) {
+func (nd *node) executed(c *protocols.Command) {
 	s := nd.s
 	s.executions++
 	nd.stats.Executed++
@@ -660,25 +660,26 @@ func (nd *node) executed(c protocols.Command) {
 	}
 	s.fold(digestExec, uint64(s.now)<<16|uint64(nd.idx), c.ID.Client<<40^c.ID.Seq)
 	if s.mc != nil {
-		s.mc.executed(nd, c)
+		s.mc.executed(nd, c.ID)
 	}
 }
 
-// reply answers the client of c if it is waiting for c at this node.
-func (nd *node) reply(c protocols.Command, result []byte) {
+// reply answers the client of command id if it is waiting for it at this
+// node.
+func (nd *node) reply(id protocols.CommandID, result []byte) {
 	s := nd.s
-	ci := c.ID.Client - 1
+	ci := id.Client - 1
 	if ci >= uint64(len(s.clients)) {
 		return
 	}
 	cl := &s.clients[ci]
-	if cl.waiting && cl.seq == c.ID.Seq && cl.node == nd.idx {
+	if cl.waiting && cl.seq == id.Seq && cl.node == nd.idx {
 		var out uint64
 		if len(result) == 8 {
 			out = binary.LittleEndian.Uint64(result)
 		}
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
-		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: c.ID.Seq, b: out})
+		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: id.Seq, b: out})
 		nd.answered = s.ack != nil
 	}
 }
