@@ -375,6 +375,7 @@ func (nd *node) boot() error {
 		Spec: s.cfg.spec, Protocol: nd.cfg, StateMachine: &nd.kv, Rand: nd.rand,
 		Snapshot: snap, Records: recs, CompactEvery: s.cfg.CompactEvery, HoldReplies: true,
 		DiscardRecords: !s.disk, // only a restart reads the log
+		WantReply:      nd.waitedFor,
 	})
 	if err != nil {
 		return fmt.Errorf("simnet: seed %d: start node %d (incarnation %d): %w", s.cfg.Seed, nd.id, nd.inc, err)
@@ -664,16 +665,28 @@ func (nd *node) executed(c *protocols.Command) {
 	}
 }
 
+// waitedFor reports whether the client of command id is waiting for it at
+// this node: the core's replica.Config.WantReply. A client waits for a
+// command from its issue on, at one node, and never again once it got an
+// answer or gave up, so an answer not waited for when it is made is not
+// waited for when it would be released either.
+func (nd *node) waitedFor(id protocols.CommandID) bool {
+	s := nd.s
+	ci := id.Client - 1
+	if ci >= uint64(len(s.clients)) {
+		return false
+	}
+	cl := &s.clients[ci]
+	return cl.waiting && cl.seq == id.Seq && cl.node == nd.idx
+}
+
 // reply answers the client of command id if it is waiting for it at this
 // node.
 func (nd *node) reply(id protocols.CommandID, result []byte) {
 	s := nd.s
-	ci := id.Client - 1
-	if ci >= uint64(len(s.clients)) {
-		return
-	}
-	cl := &s.clients[ci]
-	if cl.waiting && cl.seq == id.Seq && cl.node == nd.idx {
+	if nd.waitedFor(id) {
+		ci := id.Client - 1
+		cl := &s.clients[ci]
 		var out uint64
 		if len(result) == 8 {
 			out = binary.LittleEndian.Uint64(result)
