@@ -206,6 +206,14 @@ func TestSessionEviction(t *testing.T) {
 	require.NotNil(t, s.keys["k"].clients[1])
 	require.Nil(t, s.keys["k"].clients[2])
 	require.False(t, admitted(cmd(1, 2, "k", 0)))
+
+	// A session found last (a retry of client 3's command, which does not
+	// make it recent) and then evicted is not found again.
+	require.True(t, admitted(cmd(1, 3, "k", 0)))
+	require.False(t, admitted(cmd(3, 1, "k", 0)))
+	require.True(t, admitted(cmd(4, 1, "k", 0))) // evicts client 3
+	require.Nil(t, s.keys["k"].clients[3])
+	require.True(t, admitted(cmd(3, 1, "k", 0)), "client 3's session is gone")
 }
 
 // TestCheckpointRestoresState drives a core through random commands,
