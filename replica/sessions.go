@@ -154,15 +154,25 @@ func (s *sessions) recordIn(k string, ks *keySessions, se *session, c protocols.
 		// The client was answered below Acked: those seqs and their
 		// results are forgotten.
 		se.floor = c.Acked
-		i, _ := slices.BinarySearch(se.seqs, se.floor)
-		se.seqs = slices.Delete(se.seqs, 0, i)
-		se.res = slices.Delete(se.res, 0, i)
+		if n := len(se.seqs); n > 0 && se.seqs[n-1] < se.floor {
+			// All forgotten (a closed-loop client's usual case).
+			clear(se.res)
+			se.seqs, se.res = se.seqs[:0], se.res[:0]
+		} else {
+			i, _ := slices.BinarySearch(se.seqs, se.floor)
+			se.seqs = slices.Delete(se.seqs, 0, i)
+			se.res = slices.Delete(se.res, 0, i)
+		}
 		if len(se.seqs) == 0 {
 			se.buf = se.buf[:0]
 		}
 	}
 	if c.ID.Seq >= se.floor {
-		if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); !found {
+		if n := len(se.seqs); n == 0 || se.seqs[n-1] < c.ID.Seq {
+			// The highest seq yet (the usual case): appended.
+			se.seqs = append(se.seqs, c.ID.Seq)
+			se.res = append(se.res, nil)
+		} else if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); !found {
 			se.seqs = slices.Insert(se.seqs, i, c.ID.Seq)
 			se.res = slices.Insert(se.res, i, nil)
 		}
