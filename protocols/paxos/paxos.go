@@ -355,8 +355,8 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 // Accept at the current ballot) cannot be told from a real one: see
 // "Hostile input" in package protocols.
 func (r *Replica) plausible(from protocols.NodeID, m protocols.Message) bool {
-	if !slices.Contains(r.cfg.Peers, from) {
-		return false
+	if peers := r.cfg.Peers; (from == 0 || int(from) > len(peers) || peers[from-1] != from) && !slices.Contains(peers, from) {
+		return false // from is not a peer (peers are usually 1..n in order: checked first)
 	}
 	var b ballot.Ballot
 	switch m := m.(type) {
