@@ -145,6 +145,15 @@ type Config struct {
 	// protocols.PersistRecord is counted (its Size) but not encoded. Log
 	// indexes, syncs and checkpoints are as without it.
 	DiscardRecords bool
+	// WantReply, if set, says whether the driver waits for the answer of
+	// command id at this replica: an answer is released (OutReply) only
+	// if WantReply returns true for its command when the answer is made.
+	// The sessions keep every result as without it, so a retry is still
+	// answered from them. A driver may set it only if a command it returns
+	// false for is not waited for here later (a client that waits for a
+	// command from its submission on, at one replica, and never retries
+	// it elsewhere). Nil releases every answer.
+	WantReply func(id protocols.CommandID) bool
 }
 
 // largeState is the size from which a checkpoint's state counts as large:
@@ -187,7 +196,8 @@ type Core struct {
 	every   int
 	compact protocols.Compactor
 	holdRep bool
-	discard bool // Config.DiscardRecords
+	discard bool                              // Config.DiscardRecords
+	want    func(id protocols.CommandID) bool // Config.WantReply
 
 	last     uint64 // log index of the last record persisted
 	durable  uint64 // log index up to which the log is durable
@@ -232,7 +242,7 @@ func New(cfg Config) (*Core, error) {
 	c := &Core{
 		sm: cfg.StateMachine, rand: cfg.Rand, every: cfg.CompactEvery,
 		sess: newSessions(cfg.MaxSessionsPerKey), holdRep: cfg.HoldReplies,
-		discard: cfg.DiscardRecords,
+		discard: cfg.DiscardRecords, want: cfg.WantReply,
 	}
 	c.answers.c = c
 	pc := cfg.Protocol
@@ -390,14 +400,20 @@ func (c *Core) Persist(rec []byte) {
 }
 
 // PersistRecord implements protocols.RecordPersister: r is encoded unless
-// the core discards records.
+// the core discards records. A discarded record's Size is asked only if
+// checkpoints are taken every CompactEvery records, the one use of the
+// byte count (Config.CompactEvery); otherwise it counts 0 bytes.
 func (c *Core) PersistRecord(r protocols.Record) {
-	n := r.Size()
-	var rec []byte
-	if !c.discard {
-		rec = r.AppendTo(make([]byte, 0, n))
+	if c.discard {
+		n := 0
+		if c.every > 0 {
+			n = r.Size()
+		}
+		c.persisted(nil, n)
+		return
 	}
-	c.persisted(rec, n)
+	n := r.Size()
+	c.persisted(r.AppendTo(make([]byte, 0, n)), n)
 }
 
 // persisted appends rec, a record of size bytes (nil if discarded), to the
@@ -451,14 +467,18 @@ func (c *Core) retried(cmd protocols.Command) {
 	case kept:
 		c.reply(cmd.ID, res)
 	case pending:
-	default:
+	case c.want == nil || c.want(cmd.ID):
 		c.emit(Output{Kind: OutReply, Cmd: protocols.Command{ID: cmd.ID}, Duplicate: true}, c.holdRep)
 	}
 }
 
 // reply copies result into the arena, which lives until Advance, and
-// releases the answer like a send.
+// releases the answer like a send, if the driver wants it
+// (Config.WantReply).
 func (c *Core) reply(id protocols.CommandID, result []byte) {
+	if c.want != nil && !c.want(id) {
+		return
+	}
 	n := len(c.arena)
 	c.arena = append(c.arena, result...)
 	res := c.arena[n:len(c.arena):len(c.arena)]

@@ -206,6 +206,14 @@ func TestSessionEviction(t *testing.T) {
 	require.NotNil(t, s.keys["k"].clients[1])
 	require.Nil(t, s.keys["k"].clients[2])
 	require.False(t, admitted(cmd(1, 2, "k", 0)))
+
+	// A session found last (a retry of client 3's command, which does not
+	// make it recent) and then evicted is not found again.
+	require.True(t, admitted(cmd(1, 3, "k", 0)))
+	require.False(t, admitted(cmd(3, 1, "k", 0)))
+	require.True(t, admitted(cmd(4, 1, "k", 0))) // evicts client 3
+	require.Nil(t, s.keys["k"].clients[3])
+	require.True(t, admitted(cmd(3, 1, "k", 0)), "client 3's session is gone")
 }
 
 // TestCheckpointRestoresState drives a core through random commands,
@@ -435,13 +443,17 @@ func TestReleasedResultsSurviveNewHolds(t *testing.T) {
 	require.Greater(t, replies, 300)
 }
 
-// lazyRec is a protocols.Record that counts its encodings.
+// lazyRec is a protocols.Record that counts its encodings and the calls
+// of its Size.
 type lazyRec struct {
-	c       protocols.Command
-	encoded *int
+	c              protocols.Command
+	encoded, sized *int
 }
 
-func (r *lazyRec) Size() int { return wire.CommandLen(r.c) }
+func (r *lazyRec) Size() int {
+	*r.sized++
+	return wire.CommandLen(r.c)
+}
 func (r *lazyRec) AppendTo(b []byte) []byte {
 	*r.encoded++
 	return wire.AppendCommand(b, r.c)
@@ -451,14 +463,14 @@ func (r *lazyRec) AppendTo(b []byte) []byte {
 // (Persist) and once as a lazy record (protocols.PersistRecord), and
 // executes it.
 type lazyProto struct {
-	env     protocols.Env
-	rec     lazyRec
-	encoded int
+	env            protocols.Env
+	rec            lazyRec
+	encoded, sized int
 }
 
 func (p *lazyProto) Submit(c protocols.Command) {
 	p.env.Persist(wire.AppendCommand(nil, c))
-	p.rec = lazyRec{c: c, encoded: &p.encoded}
+	p.rec = lazyRec{c: c, encoded: &p.encoded, sized: &p.sized}
 	protocols.PersistRecord(p.env, &p.rec)
 	p.env.Execute(c)
 }
@@ -467,10 +479,12 @@ func (p *lazyProto) Tick()                                    {}
 
 // TestDiscardRecords checks Config.DiscardRecords: the records are nil and
 // lazy records are never encoded, while log indexes and the record bytes
-// counted for checkpoints are those of a core that keeps its records; and
-// that a core that keeps them gets each lazy record's encoding.
+// counted for checkpoints (CompactEvery set) are those of a core that keeps
+// its records; that a core that keeps them gets each lazy record's
+// encoding; and that a core that discards them and takes no checkpoints
+// never asks a lazy record its size.
 func TestDiscardRecords(t *testing.T) {
-	run := func(discard bool) (*Core, *lazyProto, [][]byte) {
+	run := func(discard bool, every int) (*Core, *lazyProto, [][]byte) {
 		var p *lazyProto
 		spec := protocols.Spec{Name: "lazy", New: func(cfg protocols.Config) (protocols.Protocol, error) {
 			p = &lazyProto{env: cfg.Env}
@@ -479,6 +493,7 @@ func TestDiscardRecords(t *testing.T) {
 		c, err := New(Config{
 			Spec: spec, Protocol: protocols.Config{Self: 1, Peers: []protocols.NodeID{1}},
 			StateMachine: newSum(), Rand: rand.New(rand.NewPCG(1, 2)), DiscardRecords: discard,
+			CompactEvery: every,
 		})
 		require.NoError(t, err)
 		var recs [][]byte
@@ -493,8 +508,8 @@ func TestDiscardRecords(t *testing.T) {
 		}
 		return c, p, recs
 	}
-	kept, keptProto, keptRecs := run(false)
-	gone, goneProto, goneRecs := run(true)
+	kept, keptProto, keptRecs := run(false, 100)
+	gone, goneProto, goneRecs := run(true, 100)
 	require.Len(t, keptRecs, 10)
 	for i, r := range keptRecs {
 		want := wire.AppendCommand(nil, cmd(1, uint64(i/2+1), "k", byte(i/2+1)))
@@ -507,8 +522,17 @@ func TestDiscardRecords(t *testing.T) {
 	}
 	require.Zero(t, goneProto.encoded, "a discarded lazy record is not encoded")
 	require.Equal(t, kept.LastIndex(), gone.LastIndex())
+	require.Positive(t, kept.sinceB)
 	require.Equal(t, kept.sinceB, gone.sinceB, "the bytes counted for checkpoints")
 	require.Equal(t, kept.Stats(), gone.Stats())
+	require.Equal(t, 5, goneProto.sized, "a discarded record is sized when checkpoints count bytes")
+
+	bare, bareProto, bareRecs := run(true, 0)
+	require.Len(t, bareRecs, 10)
+	require.Equal(t, kept.LastIndex(), bare.LastIndex())
+	require.Equal(t, kept.Stats(), bare.Stats())
+	require.Zero(t, bareProto.sized, "no checkpoint reads the byte count: a discarded record is not sized")
+	require.Zero(t, bareProto.encoded)
 }
 
 // TestSessionResultsModel keeps the results of one client's pipelined

@@ -15,7 +15,8 @@
 //   - Outputs: in the order the protocol made them — messages that may leave
 //     now (OutSend), commands the state machine just applied (OutExec, for
 //     metrics and checks), and client answers that may be released now
-//     (OutReply);
+//     (OutReply; with Config.WantReply only those the driver waits for at
+//     this replica);
 //   - Snapshot: a checkpoint to write once the records it covers are durable;
 //     after that the log up to Snapshot.Index may be dropped.
 //

@@ -489,3 +489,48 @@ func TestReadSessionsRejects(t *testing.T) {
 		require.ErrorIs(t, err, ErrState, name)
 	}
 }
+
+// TestWantReply checks Config.WantReply: the answer of a command the
+// driver does not wait for is not released, whether the state machine
+// answers it at once or in a later Apply, or a retry finds it executed;
+// the sessions keep its result all the same, for a retry the driver waits
+// for; a wanted answer is released as without WantReply.
+func TestWantReply(t *testing.T) {
+	want := map[protocols.CommandID]bool{}
+	c, err := New(Config{
+		Spec: logSpec, Protocol: protocols.Config{Self: 1, Peers: []protocols.NodeID{1, 2}},
+		StateMachine: &parkMachine{}, Rand: rand.New(rand.NewPCG(1, 2)),
+		WantReply: func(id protocols.CommandID) bool { return want[id] },
+	})
+	require.NoError(t, err)
+	exec := func(cmd protocols.Command) []reply {
+		c.Step(2, cmdMsg{cmd})
+		return outs(t, c)
+	}
+	executed := func(client, seq uint64) reply { return reply{id: id(client, seq), exec: true} }
+
+	require.Equal(t, []reply{executed(1, 1)}, exec(op(1, 1, 1, "a", opAdd, 5)), "not waited for")
+	want[id(2, 1)] = true
+	require.Equal(t, []reply{executed(2, 1), answer(2, 1, 12)}, exec(op(2, 1, 1, "a", opAdd, 7)))
+	require.Equal(t, []reply{executed(1, 2)}, exec(op(1, 2, 1, "a", opPark, 0)))
+	want[id(3, 1)] = true
+	require.Equal(t, []reply{executed(3, 1), answer(3, 1, 12)}, exec(op(3, 1, 1, "a", opRelease, 0)),
+		"the parked command released is not waited for")
+
+	// Retries the driver waits for: answered from the sessions.
+	want[id(1, 1)], want[id(1, 2)] = true, true
+	c.AlreadyExecuted(op(1, 1, 1, "a", opAdd, 5))
+	require.Equal(t, []reply{answer(1, 1, 5)}, outs(t, c))
+	c.AlreadyExecuted(op(1, 2, 1, "a", opPark, 0))
+	require.Equal(t, []reply{answer(1, 2, 12)}, outs(t, c))
+
+	// Client 1 acknowledges seqs 1 and 2: a retry of seq 1 is a Duplicate,
+	// released only if waited for.
+	require.Equal(t, []reply{executed(1, 3)}, exec(op(1, 3, 3, "a", opAdd, 1)))
+	want[id(1, 1)] = false
+	c.AlreadyExecuted(op(1, 1, 1, "a", opAdd, 5))
+	require.Empty(t, outs(t, c))
+	want[id(1, 1)] = true
+	c.AlreadyExecuted(op(1, 1, 1, "a", opAdd, 5))
+	require.Equal(t, []reply{{id: id(1, 1), res: -1, dup: true}}, outs(t, c))
+}

@@ -34,6 +34,23 @@ type session struct {
 type keySessions struct {
 	clients map[uint64]*session
 	clock   uint64
+	// last is the session of client lastID, the one found last (nil if
+	// none): a key of one client (a closed-loop client's own key) finds
+	// its session without a map lookup.
+	lastID uint64
+	last   *session
+}
+
+// session returns the session of client id, nil if none.
+func (ks *keySessions) session(id uint64) *session {
+	if ks.last != nil && ks.lastID == id {
+		return ks.last
+	}
+	se := ks.clients[id]
+	if se != nil {
+		ks.lastID, ks.last = id, se
+	}
+	return se
 }
 
 // sessions is the core's exactly-once table (see the package doc).
@@ -73,7 +90,7 @@ func (s *sessions) admit(c protocols.Command) (*session, bool) {
 		ks := s.keys[k]
 		var se *session
 		if ks != nil {
-			if se = ks.clients[c.ID.Client]; se != nil && se.executed(c.ID.Seq) {
+			if se = ks.session(c.ID.Client); se != nil && se.executed(c.ID.Seq) {
 				return nil, false
 			}
 		}
@@ -81,7 +98,7 @@ func (s *sessions) admit(c protocols.Command) (*session, bool) {
 	}
 	for _, k := range c.Keys {
 		if ks := s.keys[k]; ks != nil {
-			if se := ks.clients[c.ID.Client]; se != nil && se.executed(c.ID.Seq) {
+			if se := ks.session(c.ID.Client); se != nil && se.executed(c.ID.Seq) {
 				return nil, false
 			}
 		}
@@ -111,7 +128,7 @@ func (s *sessions) record(k string, c protocols.Command) *session {
 	ks := s.keys[k]
 	var se *session
 	if ks != nil {
-		se = ks.clients[c.ID.Client]
+		se = ks.session(c.ID.Client)
 	}
 	return s.recordIn(k, ks, se, c)
 }
@@ -130,21 +147,32 @@ func (s *sessions) recordIn(k string, ks *keySessions, se *session, c protocols.
 		}
 		se = &session{}
 		ks.clients[c.ID.Client] = se
+		ks.lastID, ks.last = c.ID.Client, se
 	}
 	se.used = ks.clock
 	if c.Acked > se.floor {
 		// The client was answered below Acked: those seqs and their
 		// results are forgotten.
 		se.floor = c.Acked
-		i, _ := slices.BinarySearch(se.seqs, se.floor)
-		se.seqs = slices.Delete(se.seqs, 0, i)
-		se.res = slices.Delete(se.res, 0, i)
+		if n := len(se.seqs); n > 0 && se.seqs[n-1] < se.floor {
+			// All forgotten (a closed-loop client's usual case).
+			clear(se.res)
+			se.seqs, se.res = se.seqs[:0], se.res[:0]
+		} else {
+			i, _ := slices.BinarySearch(se.seqs, se.floor)
+			se.seqs = slices.Delete(se.seqs, 0, i)
+			se.res = slices.Delete(se.res, 0, i)
+		}
 		if len(se.seqs) == 0 {
 			se.buf = se.buf[:0]
 		}
 	}
 	if c.ID.Seq >= se.floor {
-		if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); !found {
+		if n := len(se.seqs); n == 0 || se.seqs[n-1] < c.ID.Seq {
+			// The highest seq yet (the usual case): appended.
+			se.seqs = append(se.seqs, c.ID.Seq)
+			se.res = append(se.res, nil)
+		} else if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); !found {
 			se.seqs = slices.Insert(se.seqs, i, c.ID.Seq)
 			se.res = slices.Insert(se.res, i, nil)
 		}
@@ -160,7 +188,7 @@ func (s *sessions) keep(k string, id protocols.CommandID, result []byte) {
 	if ks == nil {
 		return
 	}
-	ks.clients[id.Client].keep(id.Seq, result)
+	ks.session(id.Client).keep(id.Seq, result)
 }
 
 // keep stores a copy of the result of seq if the session lists it.
@@ -203,7 +231,7 @@ func (se *session) store(result []byte) []byte {
 // changes nothing, so a replica may ask it about a retry only it received.
 func (s *sessions) retry(c protocols.Command) (result []byte, kept, pending bool) {
 	if ks := s.keys[sessionKeys(c)[0]]; ks != nil {
-		if se := ks.clients[c.ID.Client]; se != nil {
+		if se := ks.clients[c.ID.Client]; se != nil { // not session: retry changes nothing
 			if i, found := slices.BinarySearch(se.seqs, c.ID.Seq); found && se.res[i] != nil {
 				return se.res[i], true, false
 			}
@@ -224,6 +252,9 @@ func (ks *keySessions) evict() {
 		}
 	}
 	delete(ks.clients, victim)
+	if ks.lastID == victim {
+		ks.last = nil
+	}
 }
 
 // appendTo encodes the sessions in a deterministic order: keys, clients

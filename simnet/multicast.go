@@ -158,12 +158,12 @@ func (m *mcast) issue(ci int) {
 
 // executed records the first delivery of a workload command at a replica
 // that believes it leads its group.
-func (m *mcast) executed(nd *node, c protocols.Command) {
+func (m *mcast) executed(nd *node, id protocols.CommandID) {
 	s := m.s
-	if !s.isWorkload(c.ID) {
+	if !s.isWorkload(id) {
 		return
 	}
-	op := &s.history[s.clients[c.ID.Client-1].ops[c.ID.Seq-1]]
+	op := &s.history[s.clients[id.Client-1].ops[id.Seq-1]]
 	if op.leaderAt >= 0 {
 		return
 	}

@@ -290,7 +290,8 @@ func (s *sim) result() *Result {
 	if rc.faults.Swarm {
 		r.Faults = "swarm: " + r.Faults
 	}
-	var all []int64
+	// The latencies of the operations that completed: all of them, then
+	// those of each site, in one array cut in parts of the right sizes.
 	perSite := map[string][]int64{}
 	var siteOrder []string
 	for _, site := range rc.sites {
@@ -299,7 +300,25 @@ func (s *sim) result() *Result {
 			siteOrder = append(siteOrder, site)
 		}
 	}
-	for _, op := range s.history {
+	okAt := map[string]int{}
+	for i := range s.history {
+		if op := &s.history[i]; op.Outcome == OutcomeOK {
+			okAt[op.Site]++
+		}
+	}
+	nOK := 0
+	for _, n := range okAt {
+		nOK += n
+	}
+	lats := make([]int64, 2*nOK)
+	all, k := lats[:0:nOK], nOK
+	for _, site := range siteOrder {
+		n := okAt[site]
+		perSite[site] = lats[k : k : k+n]
+		k += n
+	}
+	for i := range s.history {
+		op := &s.history[i]
 		switch op.Outcome {
 		case OutcomeOK:
 			r.OK++

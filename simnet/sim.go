@@ -389,6 +389,7 @@ func (nd *node) boot() error {
 		Spec: s.cfg.spec, Protocol: nd.cfg, StateMachine: sm, Rand: nd.rand,
 		Snapshot: snap, Records: recs, CompactEvery: s.cfg.CompactEvery, HoldReplies: true,
 		DiscardRecords: !s.disk, // only a restart reads the log
+		WantReply:      nd.waitedFor,
 	})
 	if err != nil {
 		return fmt.Errorf("simnet: seed %d: start node %d (incarnation %d): %w", s.cfg.Seed, nd.id, nd.inc, err)
@@ -533,10 +534,10 @@ func (nd *node) drain() {
 				nd.sentTo = o.To
 			}
 		case replica.OutExec:
-			nd.executed(o.Cmd)
+			nd.executed(&o.Cmd)
 		case replica.OutReply:
 			if !o.Duplicate { // workload clients never retry an id
-				nd.reply(o.Cmd, o.Result)
+				nd.reply(o.Cmd.ID, o.Result)
 			}
 		}
 	}
@@ -658,7 +659,7 @@ func (s *sim) transmit(i, j int, m protocols.Message) {
 }
 
 // executed records an execution of c at nd.
-func (nd *node) executed(c protocols.Command) {
+func (nd *node) executed(c *protocols.Command) {
 	s := nd.s
 	s.executions++
 	nd.stats.Executed++
@@ -674,19 +675,32 @@ func (nd *node) executed(c protocols.Command) {
 	}
 	s.fold(digestExec, uint64(s.now)<<16|uint64(nd.idx), c.ID.Client<<40^c.ID.Seq)
 	if s.mc != nil {
-		s.mc.executed(nd, c)
+		s.mc.executed(nd, c.ID)
 	}
 }
 
-// reply answers the client of c if it is waiting for c at this node.
-func (nd *node) reply(c protocols.Command, result []byte) {
+// waitedFor reports whether the client of command id is waiting for it at
+// this node: the core's replica.Config.WantReply. A client waits for a
+// command from its issue on, at one node, and never again once it got an
+// answer or gave up, so an answer not waited for when it is made is not
+// waited for when it would be released either.
+func (nd *node) waitedFor(id protocols.CommandID) bool {
 	s := nd.s
-	ci := c.ID.Client - 1
+	ci := id.Client - 1
 	if ci >= uint64(len(s.clients)) {
-		return
+		return false
 	}
 	cl := &s.clients[ci]
-	if cl.waiting && cl.seq == c.ID.Seq && cl.node == nd.idx {
+	return cl.waiting && cl.seq == id.Seq && cl.node == nd.idx
+}
+
+// reply answers the client of command id if it is waiting for it at this
+// node.
+func (nd *node) reply(id protocols.CommandID, result []byte) {
+	s := nd.s
+	if nd.waitedFor(id) {
+		ci := id.Client - 1
+		cl := &s.clients[ci]
 		var out uint64
 		if len(result) == 8 {
 			out = binary.LittleEndian.Uint64(result)
@@ -696,7 +710,7 @@ func (nd *node) reply(c protocols.Command, result []byte) {
 			cl.result = slices.Clone(result)
 		}
 		d := s.links.clientDelay(s.netRand, cl.home, nd.idx)
-		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: c.ID.Seq, b: out})
+		s.q.push(event{at: s.now + d, kind: evReply, node: uint32(nd.idx), peer: uint32(ci), a: id.Seq, b: out})
 		nd.answered = s.ack != nil
 	}
 }

@@ -134,7 +134,8 @@ type Replica struct {
 	catchingUp bool
 	snaps      protocols.SnapshotOffers // when a peer may get a Snapshot
 
-	rec acceptRec // the record handleAccept persists, reused
+	rec  acceptRec // the record handleAccept persists, reused
+	cmds cmdArena  // the command lists of proposals and forwards
 }
 
 // New returns a Multi-Paxos replica with the default retention window.
@@ -264,7 +265,35 @@ func (r *Replica) Submit(c protocols.Command) {
 		r.propose()
 		return
 	}
-	r.route([]protocols.Command{c})
+	r.route(r.cmds.cut(c))
+}
+
+// cmdChunk is the number of commands in a chunk of a cmdArena.
+const cmdChunk = 256
+
+// cmdArena hands out copies of command lists cut from shared chunks, so
+// that a proposal or a forward of a few commands does not allocate its own
+// array. A list's capacity is its length: an append to it copies, never
+// reaching its neighbour. A chunk lives as long as a list cut from it.
+type cmdArena struct {
+	chunk []protocols.Command
+}
+
+// cut returns a copy of cmds (nil if empty).
+func (a *cmdArena) cut(cmds ...protocols.Command) []protocols.Command {
+	n := len(cmds)
+	if n == 0 {
+		return nil
+	}
+	if n > cmdChunk/4 {
+		return slices.Clone(cmds)
+	}
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]protocols.Command, 0, cmdChunk)
+	}
+	k := len(a.chunk)
+	a.chunk = append(a.chunk, cmds...)
+	return a.chunk[k : k+n : k+n]
 }
 
 // enqueue adds c to the leader's batch unless it was executed or proposed.
@@ -331,8 +360,8 @@ func (r *Replica) Step(from protocols.NodeID, m protocols.Message) {
 // Accept at the current ballot) cannot be told from a real one: see
 // "Hostile input" in package protocols.
 func (r *Replica) plausible(from protocols.NodeID, m protocols.Message) bool {
-	if !slices.Contains(r.cfg.Peers, from) {
-		return false
+	if peers := r.cfg.Peers; (from == 0 || int(from) > len(peers) || peers[from-1] != from) && !slices.Contains(peers, from) {
+		return false // from is not a peer (peers are usually 1..n in order: checked first)
 	}
 	var b ballot.Ballot
 	switch m := m.(type) {
@@ -481,7 +510,7 @@ func (r *Replica) propose() {
 	buf, used := r.batch[:0], 0
 	for len(r.batch) > 0 && r.next-r.commit <= maxInflight {
 		n := min(len(r.batch), maxBatch)
-		cmds := slices.Clone(r.batch[:n])
+		cmds := r.cmds.cut(r.batch[:n]...)
 		r.batch = r.batch[n:]
 		used += n
 		r.proposeSlot(r.next, cmds)
@@ -655,7 +684,9 @@ func (r *Replica) execute() {
 	for e := r.at(r.executed + 1); e != nil && e.chosen; e = r.at(r.executed + 1) {
 		for _, c := range e.cmds {
 			if r.done.Add(c.ID) {
-				delete(r.proposed, c.ID)
+				if len(r.proposed) > 0 { // only a leader proposes
+					delete(r.proposed, c.ID)
+				}
 				r.env.Execute(c)
 			}
 		}
