@@ -38,9 +38,11 @@
 // register write); commutative updates such as increments would need every
 // update executed, which this strategy does not do.
 //
-// The commands are executed with Command.Acked zero: the replica core's
-// exactly-once floors assume that a client's commands on a key execute in
-// its order, which a client that moved to another replica breaks here; the
+// The commands, reads included, are executed with Command.Acked zero: the
+// replica core's exactly-once floors assume that a client's commands on a
+// key execute in its order, which a client that moved to another replica
+// breaks here (its read's watermark would make the core skip its earlier
+// update that arrives later as executed); the
 // sessions then keep every executed sequence number (memory grows with
 // the commands of each key's clients, up to MaxSessionsPerKey clients).
 //

@@ -212,6 +212,12 @@ func build(cfg protocols.Config, merge bool) (*Replica, error) {
 // Submit executes a read at once and makes any other command an update.
 func (r *Replica) Submit(c protocols.Command) {
 	if r.readOnly != nil && r.readOnly(c) {
+		// A read acknowledges nothing either (as apply's updates): the
+		// client's earlier updates may not have reached this replica yet
+		// (submitted at another, or delivered later), and a watermark
+		// raised here would make the replica core skip them as executed
+		// when they arrive — a lost update at this replica only.
+		c.Acked = 0
 		r.env.Execute(c)
 		return
 	}
