@@ -10,8 +10,10 @@
 // every update it delivers, once, in its origin's sequence order, whatever
 // its stamp: no update is overwritten, so every update counts everywhere.
 // It is for state machines whose updates commute (the weak level of the
-// DSO's persistent objects: additions to counters, adds to grow-only
-// sets, merges of map entries with a commutative combiner), whose replicas
+// DSO's persistent objects: additions to counters, numbered counter
+// flushes, an observed-remove set's tagged adds and removes, per-writer
+// queue items and their removals, merges of map entries with a
+// commutative combiner; dso/replicated's weak table), whose replicas
 // then converge to one state once they have executed the same updates.
 // Exactly-once per replica relies on the replica core's session floors
 // keyed by command id: a client's retry of an update at another replica is
