@@ -54,7 +54,8 @@
 //     client's view when it is called (its own included), so an add it did
 //     not observe (concurrent) wins.
 //   - Queue: the items enqueued in V and not removed by a dequeue in V, in
-//     (stamp, writer, number) order, so each writer's items in its order; a
+//     (stamp, writer, number) order (dso.CompareQueueItems, the replicas'
+//     order too), so each writer's items in its order; a
 //     dequeue removes the item it returned, the front of its client's view.
 //     Two clients that dequeue concurrently may return the same item
 //     (at-least-once); no item is lost (an item is removed only by a

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,35 +60,17 @@ type Queue struct {
 	id     string // the segment's id: its writer name is "u:" + id
 	single bool
 
-	flushMu sync.Mutex // serializes flushes and pulls
-	claimMu sync.Mutex // serializes claims
-	claimed bool       // guarded by claimMu
-	mu      sync.Mutex // guards the fields below
-	view    []qItem    // sorted by cmpQItems
-	next    int64      // the number of the segment's next item
-	enq     []qItem    // the items of the next batch
-	deq     []qItem    // the removals of the next batch
-	sending [2][]qItem // the batch in flight, or the failed one
+	flushMu sync.Mutex         // serializes flushes and pulls
+	claimMu sync.Mutex         // serializes claims
+	claimed bool               // guarded by claimMu
+	mu      sync.Mutex         // guards the fields below
+	view    []dso.QueueItem    // sorted by dso.CompareQueueItems, as the replicas sort it
+	next    int64              // the number of the segment's next item
+	enq     []dso.QueueItem    // the items of the next batch
+	deq     []dso.QueueItem    // the removals of the next batch
+	sending [2][]dso.QueueItem // the batch in flight, or the failed one
 	b       batches
 	reads   int
-}
-
-// qItem is an item of a weak queue.
-type qItem struct {
-	writer string
-	n      int64
-	stamp  int64
-	v      any
-}
-
-func cmpQItems(a, b qItem) int {
-	if c := cmp.Compare(a.stamp, b.stamp); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.writer, b.writer); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.n, b.n)
 }
 
 // SingleReader makes a queue segment the queue's one reader (see Queue).
@@ -115,14 +96,14 @@ func NewQueue(p *client.Persistent, key string, f *Flusher, opts ...Option) (*Qu
 // Enqueue appends e (a wire value) to the segment's own items, at once.
 func (q *Queue) Enqueue(e any) error {
 	q.mu.Lock()
-	it := qItem{writer: "u:" + q.id, n: q.next, stamp: client.NextStamp(), v: e}
+	it := dso.QueueItem{Writer: "u:" + q.id, N: q.next, Stamp: client.NextStamp(), V: e}
 	if err := q.b.markLocked(q.f, q); err != nil {
 		q.mu.Unlock()
 		return err
 	}
 	q.next++
 	q.enq = append(q.enq, it)
-	i, _ := slices.BinarySearchFunc(q.view, it, cmpQItems)
+	i, _ := slices.BinarySearchFunc(q.view, it, dso.CompareQueueItems)
 	q.view = slices.Insert(q.view, i, it)
 	q.mu.Unlock()
 	return nil
@@ -171,7 +152,7 @@ func (q *Queue) Dequeue(ctx context.Context) (any, bool, error) {
 		return nil, false, nil
 	}
 	it := q.view[0]
-	own := slices.IndexFunc(q.enq, func(x qItem) bool { return x.writer == it.writer && x.n == it.n })
+	own := slices.IndexFunc(q.enq, func(x dso.QueueItem) bool { return x.Writer == it.Writer && x.N == it.N })
 	if own < 0 {
 		if err := q.b.markLocked(q.f, q); err != nil {
 			return nil, false, err
@@ -183,7 +164,7 @@ func (q *Queue) Dequeue(ctx context.Context) (any, bool, error) {
 	if q.cfg.bug != bugDequeueTwice { // planted: the item stays in the view
 		q.view = q.view[1:]
 	}
-	return it.v, true, nil
+	return it.V, true, nil
 }
 
 // Len returns the number of items the segment sees.
@@ -205,7 +186,7 @@ func (q *Queue) Elements(ctx context.Context) ([]any, error) {
 	defer q.mu.Unlock()
 	out := make([]any, len(q.view))
 	for i, it := range q.view {
-		out[i] = it.v
+		out[i] = it.V
 	}
 	return out, nil
 }
@@ -235,7 +216,7 @@ func (q *Queue) flush(ctx context.Context, pull bool) error {
 		if len(q.enq) == 0 && len(q.deq) == 0 {
 			return false
 		}
-		q.sending = [2][]qItem{q.enq, q.deq}
+		q.sending = [2][]dso.QueueItem{q.enq, q.deq}
 		q.enq, q.deq = nil, nil
 		return true
 	}, func(ctx context.Context) error {
@@ -243,7 +224,7 @@ func (q *Queue) flush(ctx context.Context, pull bool) error {
 		batch := q.sending
 		q.mu.Unlock()
 		return q.send(ctx, batch[0], batch[1])
-	}, func() { q.sending = [2][]qItem{} })
+	}, func() { q.sending = [2][]dso.QueueItem{} })
 	if err != nil {
 		return err
 	}
@@ -255,24 +236,19 @@ func (q *Queue) flush(ctx context.Context, pull bool) error {
 		return fmt.Errorf("remote: pull of %s: %w", q.h.Ref(), err)
 	}
 	l, _ := all.([]any)
-	view := make([]qItem, 0, len(l))
+	view := make([]dso.QueueItem, 0, len(l))
 	for _, x := range l {
-		p, ok := x.([]any)
-		if !ok || len(p) != 4 {
-			continue
+		if it, ok := dso.QueueItemFrom(x); ok {
+			view = append(view, it)
 		}
-		w, _ := p[0].(string)
-		n, _ := p[1].(int64)
-		st, _ := p[2].(int64)
-		view = append(view, qItem{writer: w, n: n, stamp: st, v: p[3]})
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	view = slices.DeleteFunc(view, func(it qItem) bool { // removed since the batches left
-		return slices.ContainsFunc(q.deq, func(d qItem) bool { return d.writer == it.writer && d.n == it.n })
+	view = slices.DeleteFunc(view, func(it dso.QueueItem) bool { // removed since the batches left
+		return slices.ContainsFunc(q.deq, func(d dso.QueueItem) bool { return d.Writer == it.Writer && d.N == it.N })
 	})
 	for _, it := range q.enq { // enqueued since
-		i, _ := slices.BinarySearchFunc(view, it, cmpQItems)
+		i, _ := slices.BinarySearchFunc(view, it, dso.CompareQueueItems)
 		view = slices.Insert(view, i, it)
 	}
 	q.view, q.reads = view, 0
@@ -281,10 +257,10 @@ func (q *Queue) flush(ctx context.Context, pull bool) error {
 
 // send sends a batch in one call: addAll with its items and removals, or
 // removeAll.
-func (q *Queue) send(ctx context.Context, enq, deq []qItem) error {
+func (q *Queue) send(ctx context.Context, enq, deq []dso.QueueItem) error {
 	refs := make([]any, len(deq))
 	for i, it := range deq {
-		refs[i] = []any{it.writer, it.n}
+		refs[i] = []any{it.Writer, it.N}
 	}
 	if len(enq) == 0 {
 		_, err := q.h.Call(ctx, "removeAll", refs)
@@ -292,7 +268,7 @@ func (q *Queue) send(ctx context.Context, enq, deq []qItem) error {
 	}
 	items := make([]any, len(enq))
 	for i, it := range enq {
-		items[i] = []any{it.n, it.stamp, it.v}
+		items[i] = []any{it.N, it.Stamp, it.V}
 	}
 	_, err := q.h.Call(ctx, "addAll", items, q.id, refs)
 	return err

@@ -54,7 +54,8 @@
 //     removed;
 //   - List is a queue of per-writer queues: an item has its writer (the
 //     add's session, or a segment), its number in the writer's order and
-//     the writer's stamp, the queue is ordered by (stamp, writer, number),
+//     the writer's stamp, the queue is ordered by (stamp, writer, number)
+//     (dso.CompareQueueItems, as the clients' views are),
 //     and removeAt(0, item) removes the item it names (the front its
 //     caller observed, observe()), which two callers may both take (at
 //     least once); removed items are kept per writer (tombstones).

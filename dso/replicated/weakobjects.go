@@ -1,7 +1,6 @@
 package replicated
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -618,45 +617,12 @@ func stateTags(v any) ([]string, error) {
 	return out, nil
 }
 
-// qItem is an item of a weak queue: its writer, its number among the
-// writer's items, the writer's stamp and the element.
-type qItem struct {
-	writer string
-	n      uint64
-	stamp  int64
-	v      any
-}
-
-// cmpItems orders items by stamp, then writer, then number.
-func cmpItems(a, b qItem) int {
-	if c := cmp.Compare(a.stamp, b.stamp); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.writer, b.writer); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.n, b.n)
-}
-
-func (it qItem) list() []any { return []any{it.writer, int64(it.n), it.stamp, it.v} }
-
-// itemFrom decodes [writer, n, stamp, element] (n >= 1).
-func itemFrom(v any) (qItem, bool) {
-	l, ok := v.([]any)
-	if !ok || len(l) != 4 {
-		return qItem{}, false
-	}
-	w, ok1 := l[0].(string)
-	n, ok2 := l[1].(int64)
-	st, ok3 := l[2].(int64)
-	return qItem{writer: w, n: uint64(n), stamp: st, v: l[3]}, ok1 && ok2 && ok3 && n >= 1 && w != ""
-}
-
 // weakQueue is a List of a weak table, offered as a queue of per-writer
 // queues: every item belongs to a writer (the session of the add's
 // command, or the writer a segment names) and has a number in that
 // writer's order and the writer's stamp; the queue is the items received
-// and not removed, ordered by (stamp, writer, number). A removal names the
+// and not removed, ordered by dso.CompareQueueItems (stamp, writer,
+// number), as the segments of degradable/remote order their views. A removal names the
 // item it removes (as its caller observed it), so every replica removes
 // the same one; removed items stay as tombstones per writer, so that an
 // item that reaches a replica after its removal stays removed.
@@ -669,8 +635,8 @@ func itemFrom(v any) (qItem, bool) {
 // present), observe() (the front item [writer, n, stamp, e] or nil),
 // observeAll(), size(), toList().
 type weakQueue struct {
-	items   []qItem                 // sorted by cmpItems
-	index   map[qKey]qItem          // the items, by writer and number
+	items   []dso.QueueItem         // sorted by dso.CompareQueueItems
+	index   map[qKey]dso.QueueItem  // the items, by writer and number
 	removed map[string]*appliedSeqs // per writer
 }
 
@@ -681,7 +647,7 @@ type qKey struct {
 }
 
 func newWeakQueue([]any) (dso.Object, error) {
-	return &weakQueue{index: map[qKey]qItem{}, removed: map[string]*appliedSeqs{}}, nil
+	return &weakQueue{index: map[qKey]dso.QueueItem{}, removed: map[string]*appliedSeqs{}}, nil
 }
 
 func (q *weakQueue) Invoke(inv *dso.Invocation) (any, error) {
@@ -690,15 +656,15 @@ func (q *weakQueue) Invoke(inv *dso.Invocation) (any, error) {
 
 // insert adds it unless it is present or removed; it reports whether it
 // did.
-func (q *weakQueue) insert(it qItem) bool {
-	if r := q.removed[it.writer]; r != nil && r.has(it.n) {
+func (q *weakQueue) insert(it dso.QueueItem) bool {
+	if r := q.removed[it.Writer]; r != nil && r.has(uint64(it.N)) {
 		return false
 	}
-	k := qKey{it.writer, it.n}
+	k := qKey{it.Writer, uint64(it.N)}
 	if _, ok := q.index[k]; ok { // also under another stamp
 		return false
 	}
-	i, _ := slices.BinarySearchFunc(q.items, it, cmpItems)
+	i, _ := slices.BinarySearchFunc(q.items, it, dso.CompareQueueItems)
 	q.items = slices.Insert(q.items, i, it)
 	q.index[k] = it
 	return true
@@ -719,7 +685,7 @@ func (q *weakQueue) drop(writer string, n uint64) bool {
 		return false
 	}
 	delete(q.index, k)
-	i, _ := slices.BinarySearchFunc(q.items, it, cmpItems)
+	i, _ := slices.BinarySearchFunc(q.items, it, dso.CompareQueueItems)
 	q.items = slices.Delete(q.items, i, i+1)
 	return true
 }
@@ -740,7 +706,7 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 		if id == (protocols.CommandID{}) {
 			return nil, fmt.Errorf("%w: %s.add at the weak level needs its command's id (not in a multi-object call)", dso.ErrBadArgs, inv.Ref)
 		}
-		q.insert(qItem{writer: "c:" + strconv.FormatUint(id.Client, 16), n: id.Seq, stamp: stamp, v: inv.Args[0]})
+		q.insert(dso.QueueItem{Writer: "c:" + strconv.FormatUint(id.Client, 16), N: int64(id.Seq), Stamp: stamp, V: inv.Args[0]})
 		return true, nil
 	case "addAll":
 		if !inv.Arity(2, 3) {
@@ -751,12 +717,12 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 		if !ok || inv.Err() != nil || w == "" {
 			return nil, fmt.Errorf("%w: %s.addAll at the weak level takes a list of [n, stamp, element] and a writer", dso.ErrBadArgs, inv.Ref)
 		}
-		its := make([]qItem, len(l))
+		its := make([]dso.QueueItem, len(l))
 		for i, x := range l {
 			p, ok := x.([]any)
 			ok = ok && len(p) == 3
 			if ok {
-				its[i], ok = itemFrom([]any{callerTag(w), p[0], p[1], p[2]})
+				its[i], ok = dso.QueueItemFrom([]any{callerTag(w), p[0], p[1], p[2]})
 			}
 			if !ok {
 				return nil, fmt.Errorf("%w: %s.addAll: entry %d is not [n >= 1, stamp, element]", dso.ErrBadArgs, inv.Ref, i)
@@ -789,12 +755,12 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 		if len(inv.Args) == 1 {
 			return nil, fmt.Errorf("%w: %s.removeAt(0) at the weak level removes the item its caller observed: removeAt(0, item) with the item observe() returned (dso/client prepares it for a call at the weak level)", dso.ErrBadArgs, inv.Ref)
 		}
-		it, ok := itemFrom(inv.Args[1])
+		it, ok := dso.QueueItemFrom(inv.Args[1])
 		if !ok {
 			return nil, fmt.Errorf("%w: %s.removeAt: the item must be [writer, n, stamp, element], as observe() returns it", dso.ErrBadArgs, inv.Ref)
 		}
-		q.drop(it.writer, it.n)
-		return it.v, nil
+		q.drop(it.Writer, uint64(it.N))
+		return it.V, nil
 	case "removeAll":
 		if !inv.Arity(1, 1) {
 			return nil, inv.Err()
@@ -815,13 +781,13 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 			if len(q.items) == 0 {
 				return nil, nil
 			}
-			return q.items[0].list(), nil
+			return q.items[0].List(), nil
 		}
 	case "observeAll":
 		if inv.Arity(0, 0) {
 			out := make([]any, len(q.items))
 			for i, it := range q.items {
-				out[i] = it.list()
+				out[i] = it.List()
 			}
 			return out, nil
 		}
@@ -833,7 +799,7 @@ func (q *weakQueue) invokeWeak(id protocols.CommandID, inv *dso.Invocation) (any
 		if inv.Arity(0, 0) {
 			out := make([]any, len(q.items))
 			for i, it := range q.items {
-				out[i] = it.v
+				out[i] = it.V
 			}
 			return out, nil
 		}
@@ -881,7 +847,7 @@ func (q *weakQueue) ReadOnly(method string) bool {
 func (q *weakQueue) MarshalState() ([]byte, error) {
 	items := make([]any, len(q.items))
 	for i, it := range q.items {
-		items[i] = it.list()
+		items[i] = it.List()
 	}
 	removed := make(map[string]any, len(q.removed))
 	for w, r := range q.removed {
@@ -905,14 +871,14 @@ func (q *weakQueue) UnmarshalState(b []byte) error {
 	if !ok1 || !ok2 {
 		return errors.New("weak queue state: not [list, map]")
 	}
-	items := make([]qItem, len(its))
-	index := make(map[qKey]qItem, len(its))
+	items := make([]dso.QueueItem, len(its))
+	index := make(map[qKey]dso.QueueItem, len(its))
 	for i, x := range its {
-		it, ok := itemFrom(x)
-		if !ok || (i > 0 && cmpItems(items[i-1], it) >= 0) {
+		it, ok := dso.QueueItemFrom(x)
+		if !ok || (i > 0 && dso.CompareQueueItems(items[i-1], it) >= 0) {
 			return fmt.Errorf("weak queue state: item %d malformed or out of order", i)
 		}
-		k := qKey{it.writer, it.n}
+		k := qKey{it.Writer, uint64(it.N)}
 		if _, dup := index[k]; dup {
 			return fmt.Errorf("weak queue state: item %d repeated under another stamp", i)
 		}
