@@ -63,7 +63,24 @@
 // Any other call fails with dso.ErrBadArgs naming the level. Replicas
 // that executed the same updates hold equal tables. An addition that
 // overflows fails where it overflows, which depends on the order: weak
-// counters must stay within int64.
+// counters must stay within int64 (AtomicInt: int32).
+//
+// Constructor arguments at the weak level: which update creates an object
+// differs from replica to replica (two clients may create one object at
+// once, at two replicas), so no replica takes the first creation's
+// arguments as the object's for good. The initial value of a weak
+// AtomicLong, AtomicInt or Counter is that of the least (by canonical
+// encoding, dso.AppendCanonical) non-empty constructor arguments among
+// all its updates, whatever their order (the type's default, 0, while
+// none had any); a replica that executes an update whose arguments win
+// changes the object's value by the difference of the initial values, and
+// an update that fails leaves them as they were. So clients that create
+// such an object with different initial values (or some with none) see
+// one of them win everywhere, not each their own; clients should agree on
+// them. A call whose constructor arguments the type refuses fails at every
+// replica, also where the object exists (elsewhere it would not be
+// created). The other weak types ignore constructor arguments. Snapshots
+// keep the winning arguments (weakinit.go).
 package replicated
 
 import (
@@ -329,8 +346,18 @@ func (t *Table) run(cl dso.Call, park func() *dso.Waiter, mayPark bool) (any, *e
 		}
 		e = &entry{obj: obj}
 	}
+	var undo func()
+	if t.isWeak() && !created && len(cl.Ctor) > 0 {
+		var err error
+		if undo, err = t.offerCtor(ctor, e.obj, cl); err != nil {
+			return nil, nil, fmt.Errorf("%s: constructor arguments: %w", ref, err)
+		}
+	}
 	inv := dso.NewInvocation(ref, cl.Method, cl.Args, park)
 	v, err := invoke(e.obj, inv, t.curID)
+	if err != nil && undo != nil {
+		undo()
+	}
 	if w := inv.Parked(); w != nil && (err != nil || !mayPark) {
 		if !w.Done() {
 			withdrawFrom(e.obj, w)

@@ -19,9 +19,11 @@ import (
 // the segments of degradable/remote), so that every replica applies the
 // same effect whatever order it executes them in (see the package doc).
 var weakTypes = map[string]dso.Constructor{
-	dso.TypeCounter: newWeakCounter,
-	dso.TypeSet:     newWeakSet,
-	dso.TypeList:    newWeakQueue,
+	dso.TypeAtomicLong: newWeakAtomic(additiveLong),
+	dso.TypeAtomicInt:  newWeakAtomic(additiveInt),
+	dso.TypeCounter:    newWeakCounter,
+	dso.TypeSet:        newWeakSet,
+	dso.TypeList:       newWeakQueue,
 }
 
 // library is the object library, for the parts of the weak objects that
@@ -127,24 +129,28 @@ func seqsFrom(v any) (*appliedSeqs, error) {
 	return a, nil
 }
 
-// weakCounter is a Counter of a weak table: the library's counter, plus
-// the flushes of segments applied, so that a segment's flush sent again
-// counts once.
+// weakCounter is a Counter of a weak table: the library's counter, its
+// initial value (weakinit.go), and the flushes of segments applied, so
+// that a segment's flush sent again counts once.
 //
 // flush(segment, seq, delta) adds delta unless the flush seq of segment
 // was applied here before; either way it answers the value.
 type weakCounter struct {
 	lib     dso.Object
+	init    weakInit
 	applied map[string]*appliedSeqs
 }
 
 func newWeakCounter(args []any) (dso.Object, error) {
-	c, _, _ := library.Lookup(dso.TypeCounter)
-	lib, err := c(args)
+	lib, in, err := additiveCounter.build(args)
 	if err != nil {
 		return nil, err
 	}
-	return &weakCounter{lib: lib, applied: map[string]*appliedSeqs{}}, nil
+	return &weakCounter{lib: lib, init: in, applied: map[string]*appliedSeqs{}}, nil
+}
+
+func (c *weakCounter) offerInit(args []any) (func(), error) {
+	return additiveCounter.offer(c.lib, &c.init, args)
 }
 
 func (c *weakCounter) Invoke(inv *dso.Invocation) (any, error) {
@@ -185,7 +191,8 @@ func (c *weakCounter) invokeWeak(_ protocols.CommandID, inv *dso.Invocation) (an
 func (c *weakCounter) ReadOnly(method string) bool { return method == "tally" }
 
 // MarshalState implements dso.Persister: [library state, {segment:
-// applied}].
+// applied}], and the winning constructor arguments third if an update had
+// some.
 func (c *weakCounter) MarshalState() ([]byte, error) {
 	st, err := c.lib.(dso.Persister).MarshalState()
 	if err != nil {
@@ -194,6 +201,9 @@ func (c *weakCounter) MarshalState() ([]byte, error) {
 	applied := make(map[string]any, len(c.applied))
 	for s, a := range c.applied {
 		applied[s] = a.list()
+	}
+	if c.init.args != nil {
+		return dso.AppendCanonical(nil, []any{st, applied, c.init.args})
 	}
 	return dso.AppendCanonical(nil, []any{st, applied})
 }
@@ -206,12 +216,15 @@ func (c *weakCounter) UnmarshalState(b []byte) error {
 		return err
 	}
 	if _, ok := v.(int64); ok {
+		if err := additiveCounter.restore(c.lib, &c.init, b, nil); err != nil {
+			return err
+		}
 		c.applied = map[string]*appliedSeqs{}
-		return c.lib.(dso.Persister).UnmarshalState(b)
+		return nil
 	}
 	l, ok := v.([]any)
-	if !ok || len(l) != 2 {
-		return errors.New("weak counter state: not [state, applied]")
+	if !ok || len(l) < 2 || len(l) > 3 {
+		return errors.New("weak counter state: not [state, applied[, constructor arguments]]")
 	}
 	st, ok1 := l[0].([]byte)
 	m, ok2 := l[1].(map[string]any)
@@ -224,7 +237,13 @@ func (c *weakCounter) UnmarshalState(b []byte) error {
 			return fmt.Errorf("weak counter state: segment %q: %w", s, err)
 		}
 	}
-	if err := c.lib.(dso.Persister).UnmarshalState(st); err != nil {
+	var args any
+	if len(l) == 3 {
+		if args = l[2]; args == nil {
+			return errors.New("weak counter state: nil constructor arguments")
+		}
+	}
+	if err := additiveCounter.restore(c.lib, &c.init, st, args); err != nil {
 		return err
 	}
 	c.applied = applied
