@@ -551,13 +551,6 @@ func statCPU(stat string) (time.Duration, error) {
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
-// selfCPU returns the user and system CPU time of this process.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // throughput runs op from each of the workers in a closed loop for d and
 // returns operations per second.
 func throughput(ctx context.Context, workers int, d time.Duration, op func(w int, rng *rand.Rand) error) (float64, error) {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -179,7 +178,9 @@ func sshellAsync(cmd *cobra.Command, eps []string, backend, endpoint string, fil
 	args = append(args, "--", line)
 	c := exec.Command(exe, args...)
 	c.Env = append(os.Environ(), envMain+"=1")
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not killed with our session
+	if err := detach(c); err != nil { // not killed with our session
+		return &exitError{1, err}
+	}
 	if err := c.Start(); err != nil {
 		return &exitError{1, err}
 	}
