@@ -121,30 +121,41 @@ func (r *sockReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if !r.session {
+		return r.readWait(p)
+	}
+	if r.skip {
+		return 0, errWouldBlock
+	}
+	n, inq, err := r.read(r.fd, p)
+	if err == syscall.EAGAIN {
+		return 0, errWouldBlock
+	}
+	r.skip = err == nil && n > 0 && inq == 0
+	return readResult(n, err)
+}
+
+// readWait is Read outside a session: it waits for the socket as the
+// net.Conn's Read does. (Its own function: the closure's variables escape
+// to the heap, which Read's session path must not pay for.)
+func (r *sockReader) readWait(p []byte) (int, error) {
 	var n int
 	var serr error
-	if r.session {
-		if r.skip {
-			return 0, errWouldBlock
-		}
-		var inq int
-		n, inq, serr = r.read(r.fd, p)
-		if serr == syscall.EAGAIN {
-			return 0, errWouldBlock
-		}
-		r.skip = serr == nil && n > 0 && inq == 0
-	} else {
-		err := r.rc.Read(func(fd uintptr) bool {
-			n, _, serr = r.read(int(fd), p)
-			return serr != syscall.EAGAIN
-		})
-		if err != nil {
-			return 0, err
-		}
+	err := r.rc.Read(func(fd uintptr) bool {
+		n, _, serr = r.read(int(fd), p)
+		return serr != syscall.EAGAIN
+	})
+	if err != nil {
+		return 0, err
 	}
+	return readResult(n, serr)
+}
+
+// readResult is a read's result as io.Reader has it.
+func readResult(n int, err error) (int, error) {
 	switch {
-	case serr != nil:
-		return 0, os.NewSyscallError("recvmsg", serr)
+	case err != nil:
+		return 0, os.NewSyscallError("recvmsg", err)
 	case n == 0:
 		return 0, io.EOF
 	}
