@@ -177,3 +177,32 @@ func TestHalfClosedClientGetsItsRepliesThenEOF(t *testing.T) {
 		nc.Close()
 	}
 }
+
+// A call of a client that waits for each reply allocates no more on the
+// server than a pipelined one (TestCallAllocations): the read session and
+// its waits allocate nothing.
+func TestSequentialCallAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race adds allocations of its own")
+	}
+	_, addr, _ := serve(t, server.Config{}, nil)
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	f, err := wire.AppendCall(nil, 1, 0, dso.TypeAtomicLong, "seqalloc", "addAndGet", []any{int64(1)}, nil)
+	require.NoError(t, err)
+	br := bufio.NewReader(nc)
+	buf := make([]byte, 0, 64)
+	call := func() {
+		if _, err := nc.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		if buf, err = wire.ReadFrame(br, buf[:0], 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call() // creates the object
+	per := testing.AllocsPerRun(200, call)
+	t.Logf("%.2f allocations per sequential call", per)
+	require.LessOrEqual(t, per, 4.0, "allocations per sequential call (key, arguments, result, test side; 7 when the read session allocated)")
+}
