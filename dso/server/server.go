@@ -8,7 +8,9 @@
 // as there are connections (disjoint-access parallelism). A connection's
 // requests are read and executed in order by one goroutine, and its
 // replies are batched: the server flushes when no further request is
-// buffered. A call that must wait (barrier, semaphore, future, ...) parks
+// buffered. On Linux a plain TCP connection is read straight from its
+// socket (sockReader), one read system call per call where the net
+// package pays two. A call that must wait (barrier, semaphore, future, ...) parks
 // on its object without holding a goroutine, and is answered when another
 // call releases it, or withdrawn when the client cancels it, its deadline
 // passes, or its connection closes.
