@@ -24,7 +24,7 @@ import (
 
 // serve starts a server on a loopback listener (wrapped by wrap, if not
 // nil) and returns its address and Serve's result channel.
-func serve(t *testing.T, cfg server.Config, wrap func(net.Listener) net.Listener) (*server.Server, string, chan error) {
+func serve(t testing.TB, cfg server.Config, wrap func(net.Listener) net.Listener) (*server.Server, string, chan error) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

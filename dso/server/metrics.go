@@ -271,7 +271,7 @@ func AdminHandler(g prometheus.Gatherer, withPprof bool) http.Handler {
 type countReader struct{ c *conn }
 
 func (r countReader) Read(p []byte) (int, error) {
-	n, err := r.c.nc.Read(p)
+	n, err := r.c.src.Read(p)
 	r.c.nread.Add(uint64(n))
 	return n, err
 }

@@ -8,7 +8,9 @@
 // as there are connections (disjoint-access parallelism). A connection's
 // requests are read and executed in order by one goroutine, and its
 // replies are batched: the server flushes when no further request is
-// buffered. A call that must wait (barrier, semaphore, future, ...) parks
+// buffered. On Linux a plain TCP connection is read straight from its
+// socket (sockReader), one read system call per call where the net
+// package pays two. A call that must wait (barrier, semaphore, future, ...) parks
 // on its object without holding a goroutine, and is answered when another
 // call releases it, or withdrawn when the client cancels it, its deadline
 // passes, or its connection closes.
@@ -411,10 +413,16 @@ func (s *Server) Close() error {
 	for l := range s.listeners {
 		l.Close()
 	}
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
-		c.nc.Close()
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	// Closing a socket waits for its read session to pause (readSock):
+	// not under mu.
+	for _, c := range conns {
+		c.nc.Close()
+	}
 	s.wg.Wait()
 	if s.store != nil {
 		return s.store.close()
@@ -773,9 +781,11 @@ func (s *Server) withdraw(e *entry, w *dso.Waiter, err error) {
 
 // conn is one client connection.
 type conn struct {
-	s  *Server
-	nc net.Conn
-	br *bufio.Reader
+	s    *Server
+	nc   net.Conn
+	src  io.Reader   // what br reads: nc, or sock
+	sock *sockReader // nc's socket read directly, if nc is plain TCP
+	br   *bufio.Reader
 
 	wmu    sync.Mutex // guards out and broken
 	out    []byte     // replies not written yet, encoded in place
@@ -819,7 +829,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if s.tokens != nil {
 		rights = RightNone
 	}
-	c := &conn{s: s, nc: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), rights: rights}
+	c := &conn{s: s, nc: nc, src: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), rights: rights}
+	if sr := newSockReader(nc); sr != nil {
+		c.sock, c.src = sr, sr
+	}
 	c.br = bufio.NewReaderSize(countReader{c}, readBufSize)
 	return c
 }
@@ -967,64 +980,183 @@ func (c *conn) readLoop() {
 	if !c.handshake() {
 		return
 	}
-	for {
-		if c.br.Buffered() == 0 {
-			c.disarm()
-			if _, err := c.br.Peek(1); err != nil {
-				if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-					c.warn("dso: read failed; closing connection", "err", err)
-				}
-				return
-			}
-		}
-		hdr, err := c.peek(4)
-		if err != nil {
-			c.warn("dso: truncated frame header; closing connection", "err", err)
-			return
-		}
-		n := int(binary.BigEndian.Uint32(hdr))
-		c.br.Discard(4)
-		if n > c.s.cfg.MaxFrame {
-			if !c.refuseTooLarge(n) {
-				return
-			}
-			continue
-		}
-		if n == 0 {
-			c.warn("dso: empty frame; closing connection")
-			return
-		}
-		var body []byte
-		if n <= readBufSize {
-			body, err = c.peek(n)
-		} else {
-			body, err = c.readBig(n)
-		}
-		if err != nil {
-			c.warn("dso: truncated or stalled frame; closing connection", "err", err, "bytes", n)
-			return
-		}
-		c.req, err = wire.DecodeRequestNames(body, &c.names)
-		if err != nil {
-			c.warn("dso: malformed frame; closing connection", "err", err)
-			if id, ok := wire.PeekID(body); ok {
-				c.write(func(b []byte) []byte {
-					return wire.AppendError(b, id, wire.CodeMalformed, err.Error())
-				}, true)
-			}
-			return
-		}
-		if n <= readBufSize {
-			c.br.Discard(n) // the request does not alias body
-		} else {
-			c.releaseBig(false)
-		}
-		c.handle(&c.req) // handlers copy what they keep of the request
-		c.req = wire.Request{}
-		if c.br.Buffered() == 0 {
-			c.flush()
+	if c.sock != nil {
+		c.readSock()
+		return
+	}
+	for c.readOne() {
+	}
+}
+
+// readFailed logs a read error that ends a connection between frames,
+// unless it is the client's or the server's close.
+func (c *conn) readFailed(err error) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.warn("dso: read failed; closing connection", "err", err)
+	}
+}
+
+// readOne reads and handles one frame (or refuses it), waiting for its
+// bytes as long as the frame deadline allows. It reports whether the
+// connection goes on.
+func (c *conn) readOne() bool {
+	if c.br.Buffered() == 0 {
+		c.disarm()
+		if _, err := c.br.Peek(1); err != nil {
+			c.readFailed(err)
+			return false
 		}
 	}
+	hdr, err := c.peek(4)
+	if err != nil {
+		c.warn("dso: truncated frame header; closing connection", "err", err)
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(hdr))
+	c.br.Discard(4)
+	if n > c.s.cfg.MaxFrame {
+		return c.refuseTooLarge(n)
+	}
+	if n == 0 {
+		c.warn("dso: empty frame; closing connection")
+		return false
+	}
+	var body []byte
+	if n <= readBufSize {
+		body, err = c.peek(n)
+	} else {
+		body, err = c.readBig(n)
+	}
+	if err != nil {
+		c.warn("dso: truncated or stalled frame; closing connection", "err", err, "bytes", n)
+		return false
+	}
+	if n > readBufSize {
+		return c.dispatch(body, 0)
+	}
+	return c.dispatch(body, n)
+}
+
+// dispatch decodes a request body and handles it, then flushes the
+// replies if no further request is buffered. The body lies in br, which
+// then skips inBuf bytes once it is decoded, or (inBuf 0) in c.big. It
+// reports whether the connection goes on.
+func (c *conn) dispatch(body []byte, inBuf int) bool {
+	var err error
+	c.req, err = wire.DecodeRequestNames(body, &c.names)
+	if err != nil {
+		c.warn("dso: malformed frame; closing connection", "err", err)
+		if id, ok := wire.PeekID(body); ok {
+			c.write(func(b []byte) []byte {
+				return wire.AppendError(b, id, wire.CodeMalformed, err.Error())
+			}, true)
+		}
+		return false
+	}
+	if inBuf > 0 {
+		c.br.Discard(inBuf) // the request does not alias body
+	} else {
+		c.releaseBig(false)
+	}
+	c.handle(&c.req) // handlers copy what they keep of the request
+	c.req = wire.Request{}
+	if c.br.Buffered() == 0 {
+		c.flush()
+	}
+	return true
+}
+
+// sessionFrames bounds the frames one read session handles: closing a
+// socket waits until its read session is waiting or over (package
+// internal/poll), so a client that never lets its connection idle cannot
+// hold up Close for long.
+const sessionFrames = 64
+
+// frameStep is what readReady did.
+type frameStep int
+
+const (
+	frameDone frameStep = iota // handled a frame
+	frameWait                  // needs bytes that have not arrived
+	frameSlow                  // the next frame needs readOne
+	frameStop                  // the connection is done
+)
+
+// readSock is readLoop on a plain TCP connection read by sockReader. It
+// reads and handles frames inside read sessions (sockReader.session): in a
+// session the readiness of the socket is never reset, so after a short
+// read the loop waits for the poller without first trying the socket
+// (the read that would find it empty). Frames that do not fit the read
+// buffer, oversized and empty ones go through readOne between sessions.
+func (c *conn) readSock() {
+	sr := c.sock
+	for {
+		step := frameDone
+		err := sr.rc.Read(func(fd uintptr) bool {
+			sr.enter(int(fd))
+			for range sessionFrames {
+				switch step = c.readReady(); step {
+				case frameWait:
+					return false
+				case frameSlow, frameStop:
+					return true
+				}
+			}
+			return true
+		})
+		sr.session = false
+		switch {
+		case err != nil && c.armed:
+			c.warn("dso: truncated or stalled frame; closing connection", "err", err)
+			return
+		case err != nil:
+			c.readFailed(err)
+			return
+		case step == frameStop:
+			return
+		case step == frameSlow && !c.readOne():
+			return
+		}
+	}
+}
+
+// readReady handles the next frame of a read session if its bytes are
+// there (arming the frame deadline when a frame is incomplete).
+func (c *conn) readReady() frameStep {
+	if c.br.Buffered() == 0 {
+		c.disarm()
+		if _, err := c.br.Peek(1); err != nil {
+			if err == errWouldBlock {
+				return frameWait
+			}
+			c.readFailed(err)
+			return frameStop
+		}
+	}
+	hdr, err := c.peek(4)
+	if err == errWouldBlock {
+		return frameWait
+	}
+	if err != nil {
+		c.warn("dso: truncated frame header; closing connection", "err", err)
+		return frameStop
+	}
+	n := int(binary.BigEndian.Uint32(hdr))
+	if n == 0 || n > c.s.cfg.MaxFrame || 4+n > readBufSize {
+		return frameSlow
+	}
+	f, err := c.peek(4 + n)
+	if err == errWouldBlock {
+		return frameWait
+	}
+	if err != nil {
+		c.warn("dso: truncated or stalled frame; closing connection", "err", err, "bytes", n)
+		return frameStop
+	}
+	if !c.dispatch(f[4:], 4+n) {
+		return frameStop
+	}
+	return frameDone
 }
 
 // refuseTooLarge answers an oversized call with an error and skips its
