@@ -309,6 +309,9 @@ func (r *Replica) enqueue(c protocols.Command) {
 func (r *Replica) route(cmds []protocols.Command) {
 	switch {
 	case r.role == leader:
+		if r.proposeAsIs(cmds) {
+			return
+		}
 		for _, c := range cmds {
 			r.enqueue(c)
 		}
@@ -503,6 +506,37 @@ func (r *Replica) becomeLeader() {
 	}
 	r.propose()
 	r.heartbeat()
+}
+
+// proposeAsIs proposes cmds, a list handed over by a Forward or a retry,
+// in the next slot without copying it, and reports whether it did. It does
+// so only where enqueueing cmds and calling propose would propose a copy
+// of exactly cmds in that one slot: the batch is empty, the pipeline has
+// room, cmds fits one slot and none of its commands is executed, proposed
+// or listed twice. The list is shared, as a follower shares an Accept's
+// with its log: nothing writes to a proposed list (capacity is cut to the
+// length, so an append copies).
+func (r *Replica) proposeAsIs(cmds []protocols.Command) bool {
+	n := len(cmds)
+	if n == 0 || n > maxBatch || len(r.batch) > 0 || r.next-r.commit > maxInflight {
+		return false
+	}
+	for i, c := range cmds {
+		if r.done.Has(c.ID) || r.proposed[c.ID] {
+			return false
+		}
+		for _, d := range cmds[:i] {
+			if d.ID == c.ID {
+				return false
+			}
+		}
+	}
+	for _, c := range cmds {
+		r.proposed[c.ID] = true
+	}
+	r.proposeSlot(r.next, cmds[:n:n])
+	r.next++
+	return true
 }
 
 // propose fills slots from the batch while the pipeline has room.
