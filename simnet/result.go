@@ -310,7 +310,12 @@ func (s *sim) result() *Result {
 	for _, n := range okAt {
 		nOK += n
 	}
-	lats := make([]int64, 2*nOK)
+	bufs := s.checkBufs
+	if bufs == nil {
+		bufs = new(checkBufs)
+	}
+	bufs.lats = sized(bufs.lats, 2*nOK, 0)
+	lats := bufs.lats
 	all, k := lats[:0:nOK], nOK
 	for _, site := range siteOrder {
 		n := okAt[site]
@@ -383,7 +388,7 @@ func (s *sim) result() *Result {
 	if r.Leader != 0 {
 		r.LeaderSite = rc.sites[r.Leader-1]
 	}
-	r.OrderViolations = s.checkOrder(20)
+	r.OrderViolations = s.checkOrderWith(bufs, 20)
 	if s.x != nil {
 		r.Steps = s.x.taken
 		if s.x.violation != "" {
@@ -421,6 +426,12 @@ func latencyStats(us []int64) LatencyStats {
 // violations. Vertices are (key, command) pairs, so every edge and every
 // cycle stays within one key.
 func (s *sim) checkOrder(limit int) []OrderViolation {
+	return s.checkOrderWith(new(checkBufs), limit)
+}
+
+// checkOrderWith is checkOrder with its scratch arrays in b, which the
+// violations it returns do not refer to.
+func (s *sim) checkOrderWith(b *checkBufs, limit int) []OrderViolation {
 	var out []OrderViolation
 	total := 0
 	for _, nd := range s.nodes {
@@ -433,20 +444,24 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 	// or, after those, in the order first seen (cmdIdx, the others).
 	nh := len(s.history)
 	cmdIdx := map[protocols.CommandID]int32{}
-	seenIn := make([]int32, nh, max(nh, hint)) // per command: serial of the incarnation that last executed it
-	firstV := make([]int32, nh, max(nh, hint)) // per command: vertex of (its first key, it), or -1
+	seenIn := sized(b.seenIn, nh, hint) // per command: serial of the incarnation that last executed it
+	firstV := sized(b.firstV, nh, hint) // per command: vertex of (its first key, it), or -1
 	for i := range firstV {
 		firstV[i] = -1
 	}
-	oneKey := make([]int32, nh) // per workload command of one key: its key index + 1, 0 until known
+	oneKey := sized(b.oneKey, nh, 0) // per workload command of one key: its key index + 1, 0 until known
 	keyIdx := map[string]int32{}
 	var keyNames []string
 	var lastIn, lastV []int32    // per key: serial of the incarnation that last executed it, and the vertex
 	vertex := map[uint64]int32{} // (key, command) -> vertex, for keys other than firstV's
-	vKey := make([]int32, 0, hint)
-	vCmd := make([]protocols.CommandID, 0, hint)
-	var g graph
+	vKey := sized(b.vKey, 0, hint)
+	vCmd := sized(b.vCmd, 0, hint)
+	g := &b.g
 	g.grow(hint)
+	defer func() {
+		// The arrays, grown or not, serve the next check.
+		b.seenIn, b.firstV, b.oneKey, b.vKey, b.vCmd = seenIn, firstV, oneKey, vKey, vCmd
+	}()
 	var wheres []string
 	serial := int32(0)
 	for _, nd := range s.nodes {
@@ -515,7 +530,7 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 		}
 	}
 	// One cycle per key, keys in sorted order.
-	for _, cyc := range findCycles(&g, vKey) {
+	for _, cyc := range findCycles(g, vKey) {
 		if len(out) >= limit {
 			break
 		}
@@ -538,11 +553,13 @@ type graph struct {
 	to, next, where []int32 // per edge
 }
 
+// grow empties g and gives it room for vertices vertices and edges,
+// reusing its arrays when they are large enough.
 func (g *graph) grow(vertices int) {
-	g.head = make([]int32, 0, vertices)
-	g.to = make([]int32, 0, vertices)
-	g.next = make([]int32, 0, vertices)
-	g.where = make([]int32, 0, vertices)
+	g.head = sized(g.head, 0, vertices)
+	g.to = sized(g.to, 0, vertices)
+	g.next = sized(g.next, 0, vertices)
+	g.where = sized(g.where, 0, vertices)
 }
 
 func (g *graph) addVertex() {
