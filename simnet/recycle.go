@@ -15,6 +15,20 @@ import (
 // an earlier one, and sync.Pool makes the handover safe between runs in
 // parallel.
 
+// releaser is a protocol that can hand its memory over to later replicas
+// (see paxos.Replica.Release): recycle calls Release on the protocol of
+// every node up at the end of a run, when nothing of the run is read any
+// more.
+type releaser interface{ Release() }
+
+// protocol returns the protocol of nd's incarnation, nil if nd is down.
+func (nd *node) protocol() protocols.Protocol {
+	if nd.core == nil {
+		return nil
+	}
+	return nd.core.Protocol()
+}
+
 // execPool holds *[]execRec arrays of finished runs.
 var execPool sync.Pool
 
@@ -38,6 +52,9 @@ func (s *sim) recycle() {
 		s.checkBufs = nil
 	}
 	for _, nd := range s.nodes {
+		if r, ok := nd.protocol().(releaser); ok {
+			r.Release()
+		}
 		for i, e := range nd.execs {
 			if cap(e) > 0 {
 				e = e[:0]

@@ -275,8 +275,14 @@ const cmdChunk = 256
 // that a proposal or a forward of a few commands does not allocate its own
 // array. A list's capacity is its length: an append to it copies, never
 // reaching its neighbour. A chunk lives as long as a list cut from it.
+//
+// Until the first compaction the arena also lists every chunk, for
+// Release; a compaction ends the list, so that a long-lived replica does
+// not keep chunks its log no longer refers to.
 type cmdArena struct {
-	chunk []protocols.Command
+	chunk     []protocols.Command
+	chunks    []*[cmdChunk]protocols.Command // every chunk cut from, unless untracked
+	untracked bool                           // a compaction ended the list
 }
 
 // cut returns a copy of cmds (nil if empty).
@@ -289,7 +295,11 @@ func (a *cmdArena) cut(cmds ...protocols.Command) []protocols.Command {
 		return slices.Clone(cmds)
 	}
 	if cap(a.chunk)-len(a.chunk) < n {
-		a.chunk = make([]protocols.Command, 0, cmdChunk)
+		c := chunkStock.get()
+		if !a.untracked {
+			a.chunks = append(a.chunks, c)
+		}
+		a.chunk = c[:0]
 	}
 	k := len(a.chunk)
 	a.chunk = append(a.chunk, cmds...)
