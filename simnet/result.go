@@ -36,21 +36,23 @@ func (o Outcome) String() string {
 	return "pending"
 }
 
-// Op is one client operation of the history.
+// Op is one client operation of the history. (The small fields are
+// together, so that an Op has no padding: a history holds every operation
+// of a run.)
 type Op struct {
 	Client int              // client index, 0-based
 	Node   protocols.NodeID // replica the command was submitted to
-	Site   string           // the client's site
-	Key    string
 	Put    bool
+	Outcome
+	Site   string // the client's site
+	Key    string
 	Value  uint64 // put: the value written
 	Call   int64  // virtual µs the client sent the command
 	Return int64  // virtual µs the reply arrived; -1 if none
 	Output uint64 // get: the value read
 	// Result is the answer's bytes in a run with a Config.Workload.
 	Result []byte
-	Outcome
-	keys []string // the command's keys
+	keys   []string // the command's keys
 	// leaderAt is when a leader of a destination group first delivered the
 	// command (multicast runs), -1 if none did
 	leaderAt int64
