@@ -99,4 +99,13 @@
 // integrity, agreement, per-group order and acyclic order, and
 // Result.LeaderDeliveryLatency the mean time from a client's send to the
 // first delivery at a destination group's leader.
+//
+// # Memory across runs
+//
+// A run's largest buffers that no Result refers to (recycle.go) serve the
+// runs after it: its execution lists and the scratch arrays of its checks,
+// and the memory of a protocol with a Release method (paxos.Replica's log
+// pages and command chunks), which a run calls on every replica up at its
+// end. A recycled buffer starts empty or cleared, so no run's outcome
+// depends on another's; runs under a Scheduler keep theirs.
 package simnet

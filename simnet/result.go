@@ -36,21 +36,23 @@ func (o Outcome) String() string {
 	return "pending"
 }
 
-// Op is one client operation of the history.
+// Op is one client operation of the history. (The small fields are
+// together, so that an Op has no padding: a history holds every operation
+// of a run.)
 type Op struct {
 	Client int              // client index, 0-based
 	Node   protocols.NodeID // replica the command was submitted to
-	Site   string           // the client's site
-	Key    string
 	Put    bool
+	Outcome
+	Site   string // the client's site
+	Key    string
 	Value  uint64 // put: the value written
 	Call   int64  // virtual µs the client sent the command
 	Return int64  // virtual µs the reply arrived; -1 if none
 	Output uint64 // get: the value read
 	// Result is the answer's bytes in a run with a Config.Workload.
 	Result []byte
-	Outcome
-	keys []string // the command's keys
+	keys   []string // the command's keys
 	// leaderAt is when a leader of a destination group first delivered the
 	// command (multicast runs), -1 if none did
 	leaderAt int64
@@ -310,7 +312,12 @@ func (s *sim) result() *Result {
 	for _, n := range okAt {
 		nOK += n
 	}
-	lats := make([]int64, 2*nOK)
+	bufs := s.checkBufs
+	if bufs == nil {
+		bufs = new(checkBufs)
+	}
+	bufs.lats = sized(bufs.lats, 2*nOK, 0)
+	lats := bufs.lats
 	all, k := lats[:0:nOK], nOK
 	for _, site := range siteOrder {
 		n := okAt[site]
@@ -383,7 +390,7 @@ func (s *sim) result() *Result {
 	if r.Leader != 0 {
 		r.LeaderSite = rc.sites[r.Leader-1]
 	}
-	r.OrderViolations = s.checkOrder(20)
+	r.OrderViolations = s.checkOrderWith(bufs, 20)
 	if s.x != nil {
 		r.Steps = s.x.taken
 		if s.x.violation != "" {
@@ -421,6 +428,12 @@ func latencyStats(us []int64) LatencyStats {
 // violations. Vertices are (key, command) pairs, so every edge and every
 // cycle stays within one key.
 func (s *sim) checkOrder(limit int) []OrderViolation {
+	return s.checkOrderWith(new(checkBufs), limit)
+}
+
+// checkOrderWith is checkOrder with its scratch arrays in b, which the
+// violations it returns do not refer to.
+func (s *sim) checkOrderWith(b *checkBufs, limit int) []OrderViolation {
 	var out []OrderViolation
 	total := 0
 	for _, nd := range s.nodes {
@@ -433,20 +446,24 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 	// or, after those, in the order first seen (cmdIdx, the others).
 	nh := len(s.history)
 	cmdIdx := map[protocols.CommandID]int32{}
-	seenIn := make([]int32, nh, max(nh, hint)) // per command: serial of the incarnation that last executed it
-	firstV := make([]int32, nh, max(nh, hint)) // per command: vertex of (its first key, it), or -1
+	seenIn := sized(b.seenIn, nh, hint) // per command: serial of the incarnation that last executed it
+	firstV := sized(b.firstV, nh, hint) // per command: vertex of (its first key, it), or -1
 	for i := range firstV {
 		firstV[i] = -1
 	}
-	oneKey := make([]int32, nh) // per workload command of one key: its key index + 1, 0 until known
+	oneKey := sized(b.oneKey, nh, 0) // per workload command of one key: its key index + 1, 0 until known
 	keyIdx := map[string]int32{}
 	var keyNames []string
 	var lastIn, lastV []int32    // per key: serial of the incarnation that last executed it, and the vertex
 	vertex := map[uint64]int32{} // (key, command) -> vertex, for keys other than firstV's
-	vKey := make([]int32, 0, hint)
-	vCmd := make([]protocols.CommandID, 0, hint)
-	var g graph
+	vKey := sized(b.vKey, 0, hint)
+	vCmd := sized(b.vCmd, 0, hint)
+	g := &b.g
 	g.grow(hint)
+	defer func() {
+		// The arrays, grown or not, serve the next check.
+		b.seenIn, b.firstV, b.oneKey, b.vKey, b.vCmd = seenIn, firstV, oneKey, vKey, vCmd
+	}()
 	var wheres []string
 	serial := int32(0)
 	for _, nd := range s.nodes {
@@ -515,7 +532,7 @@ func (s *sim) checkOrder(limit int) []OrderViolation {
 		}
 	}
 	// One cycle per key, keys in sorted order.
-	for _, cyc := range findCycles(&g, vKey) {
+	for _, cyc := range findCycles(g, vKey) {
 		if len(out) >= limit {
 			break
 		}
@@ -538,11 +555,13 @@ type graph struct {
 	to, next, where []int32 // per edge
 }
 
+// grow empties g and gives it room for vertices vertices and edges,
+// reusing its arrays when they are large enough.
 func (g *graph) grow(vertices int) {
-	g.head = make([]int32, 0, vertices)
-	g.to = make([]int32, 0, vertices)
-	g.next = make([]int32, 0, vertices)
-	g.where = make([]int32, 0, vertices)
+	g.head = sized(g.head, 0, vertices)
+	g.to = sized(g.to, 0, vertices)
+	g.next = sized(g.next, 0, vertices)
+	g.where = sized(g.where, 0, vertices)
 }
 
 func (g *graph) addVertex() {

@@ -155,6 +155,7 @@ type sim struct {
 	sharedKeys  []string
 	nextValue   uint64
 	history     []Op
+	checkBufs   *checkBufs // scratch arrays of result's checks (recycle.go)
 	stuck       int
 	// bytes and keyLists are the chunks workload payloads and key lists
 	// are cut from.
@@ -192,6 +193,7 @@ func Run(cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 	s := newSim(rc)
+	s.checkBufs = getCheckBufs()
 	defer func() {
 		if p := recover(); p != nil {
 			res, err = nil, fmt.Errorf("simnet: seed %d: panic at virtual time %dus: %v\n%s", rc.Seed, s.now, p, debug.Stack())
@@ -220,7 +222,9 @@ func Run(cfg Config) (res *Result, err error) {
 	if s.err != nil {
 		return nil, fmt.Errorf("simnet: seed %d: at virtual time %dus: %w", rc.Seed, s.now, s.err)
 	}
-	return s.result(), nil
+	res = s.result()
+	s.recycle()
+	return res, nil
 }
 
 func newSim(rc *resolved) *sim {
@@ -366,7 +370,7 @@ func (nd *node) boot() error {
 	if len(nd.execs) > 0 {
 		hint = len(nd.execs[len(nd.execs)-1])
 	}
-	execs := make([]execRec, 0, hint)
+	execs := newExecs(hint)
 	if nd.snap != nil {
 		execs = append(execs, nd.execs[nd.snapExecs.inc][:nd.snapExecs.n]...)
 	}

@@ -58,6 +58,7 @@ func (r *Replica) compact() {
 // dropping the log entries at or below it.
 func (r *Replica) truncate(base uint64) {
 	r.log.dropFront(int(min(base-r.base, uint64(r.log.len()))))
+	r.cmds.chunks, r.cmds.untracked = nil, true
 	r.base = base
 	for slot := range r.encs {
 		if slot <= base {

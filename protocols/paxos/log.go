@@ -35,7 +35,7 @@ func (l *slotLog) at(i int) *entry {
 func (l *slotLog) grow() *entry {
 	j := l.off + l.n
 	if j/logPage == len(l.pages) {
-		l.pages = append(l.pages, new([logPage]entry))
+		l.pages = append(l.pages, pageStock.get())
 	}
 	l.n++
 	return &l.pages[j/logPage][j%logPage]

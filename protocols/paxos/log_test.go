@@ -81,3 +81,65 @@ func TestCmdArena(t *testing.T) {
 		require.Equal(t, want[i], got[i][:len(got[i])-1], "list %d", i)
 	}
 }
+
+// TestForwardProposedAsIs checks the leader's proposal of a forwarded list:
+// proposed in the next slot without a copy when the batch is empty and the
+// pipeline has room, and through the batch (a copy holding each command
+// once) otherwise: a list that repeats a command, a command already
+// proposed, a full pipeline.
+func TestForwardProposedAsIs(t *testing.T) {
+	nt := newTNet(t, 1, 3, Options{})
+	nt.drop = 0
+	all := func(tMsg) bool { return true }
+	n1 := nt.nodes[1]
+	n1.r.campaign()
+	nt.pass(5, all)
+	require.Equal(t, leader, n1.r.role, "1 leads")
+	cmd := func(seq uint64) protocols.Command {
+		return protocols.Command{ID: protocols.CommandID{Client: 9, Seq: seq}, Keys: []string{"k"}}
+	}
+
+	// A forward of one command: slot 1 holds the forward's own array.
+	fwd := make([]protocols.Command, 1, 4)
+	fwd[0] = cmd(1)
+	n1.r.Step(2, Forward{Cmds: fwd})
+	e := n1.r.at(1)
+	require.NotNil(t, e, "slot 1 proposed")
+	require.Equal(t, fwd, e.cmds)
+	require.Same(t, &fwd[0], &e.cmds[0], "the forwarded list is proposed as is")
+	require.Equal(t, 1, cap(e.cmds), "a proposed list's capacity is its length")
+
+	// The same forward again proposes nothing.
+	n1.r.Step(2, Forward{Cmds: fwd})
+	require.Nil(t, n1.r.at(2), "a proposed command is not proposed twice")
+
+	// A list naming a command twice is proposed through the batch, once.
+	twice := []protocols.Command{cmd(2), cmd(2)}
+	n1.r.Step(2, Forward{Cmds: twice})
+	e = n1.r.at(2)
+	require.NotNil(t, e, "slot 2 proposed")
+	require.Equal(t, []protocols.Command{cmd(2)}, e.cmds)
+	require.NotSame(t, &twice[0], &e.cmds[0], "a list with a repeat is copied")
+
+	// Fill the pipeline: the next forward waits in the batch, and is
+	// proposed from a copy once slots are chosen.
+	seq := uint64(3)
+	for n1.r.next-n1.r.commit <= maxInflight {
+		n1.r.Step(2, Forward{Cmds: []protocols.Command{cmd(seq)}})
+		seq++
+	}
+	last := n1.r.next - 1
+	held := []protocols.Command{cmd(seq)}
+	n1.r.Step(2, Forward{Cmds: held})
+	require.Nil(t, n1.r.at(last+1), "a full pipeline proposes nothing")
+	require.Equal(t, held, n1.r.batch)
+	nt.pass(10, all)
+	found := false
+	for s := uint64(1); s <= n1.r.lastSlot(); s++ {
+		if e := n1.r.at(s); len(e.cmds) > 0 && e.cmds[0].ID == held[0].ID {
+			found = true
+			require.NotSame(t, &held[0], &e.cmds[0], "a batched command is copied")
+		}
+	}
+	require.True(t, found, "the held command was proposed once slots were chosen")
+}

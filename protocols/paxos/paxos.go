@@ -275,8 +275,14 @@ const cmdChunk = 256
 // that a proposal or a forward of a few commands does not allocate its own
 // array. A list's capacity is its length: an append to it copies, never
 // reaching its neighbour. A chunk lives as long as a list cut from it.
+//
+// Until the first compaction the arena also lists every chunk, for
+// Release; a compaction ends the list, so that a long-lived replica does
+// not keep chunks its log no longer refers to.
 type cmdArena struct {
-	chunk []protocols.Command
+	chunk     []protocols.Command
+	chunks    []*[cmdChunk]protocols.Command // every chunk cut from, unless untracked
+	untracked bool                           // a compaction ended the list
 }
 
 // cut returns a copy of cmds (nil if empty).
@@ -289,7 +295,11 @@ func (a *cmdArena) cut(cmds ...protocols.Command) []protocols.Command {
 		return slices.Clone(cmds)
 	}
 	if cap(a.chunk)-len(a.chunk) < n {
-		a.chunk = make([]protocols.Command, 0, cmdChunk)
+		c := chunkStock.get()
+		if !a.untracked {
+			a.chunks = append(a.chunks, c)
+		}
+		a.chunk = c[:0]
 	}
 	k := len(a.chunk)
 	a.chunk = append(a.chunk, cmds...)
@@ -309,6 +319,9 @@ func (r *Replica) enqueue(c protocols.Command) {
 func (r *Replica) route(cmds []protocols.Command) {
 	switch {
 	case r.role == leader:
+		if r.proposeAsIs(cmds) {
+			return
+		}
 		for _, c := range cmds {
 			r.enqueue(c)
 		}
@@ -503,6 +516,37 @@ func (r *Replica) becomeLeader() {
 	}
 	r.propose()
 	r.heartbeat()
+}
+
+// proposeAsIs proposes cmds, a list handed over by a Forward or a retry,
+// in the next slot without copying it, and reports whether it did. It does
+// so only where enqueueing cmds and calling propose would propose a copy
+// of exactly cmds in that one slot: the batch is empty, the pipeline has
+// room, cmds fits one slot and none of its commands is executed, proposed
+// or listed twice. The list is shared, as a follower shares an Accept's
+// with its log: nothing writes to a proposed list (capacity is cut to the
+// length, so an append copies).
+func (r *Replica) proposeAsIs(cmds []protocols.Command) bool {
+	n := len(cmds)
+	if n == 0 || n > maxBatch || len(r.batch) > 0 || r.next-r.commit > maxInflight {
+		return false
+	}
+	for i, c := range cmds {
+		if r.done.Has(c.ID) || r.proposed[c.ID] {
+			return false
+		}
+		for _, d := range cmds[:i] {
+			if d.ID == c.ID {
+				return false
+			}
+		}
+	}
+	for _, c := range cmds {
+		r.proposed[c.ID] = true
+	}
+	r.proposeSlot(r.next, cmds[:n:n])
+	r.next++
+	return true
 }
 
 // propose fills slots from the batch while the pipeline has room.
