@@ -42,8 +42,19 @@
 // integers or take the max or min, the reads of these types, and the
 // weak table's own Counter, Set and List (weakobjects.go), whose updates
 // carry what their caller observed, prepared at the origin (by dso/client
-// for a call at the weak level, by the segments of degradable/remote):
+// for a call at the weak level, by the segments of degradable/remote),
+// and Map (weakmap.go):
 //
+//   - a Map key's value is a function of the set of merges it received,
+//     whatever their order: the key keeps the sum of its sum-merges, the
+//     max of its max-merges and the min of its min-merges, and its value
+//     is as if all the sums came first, then the maxes, then the mins
+//     (min(max(sum, max), min), leaving out a combiner the key never
+//     received); each combiner commutes with itself but not with the
+//     others (merging 5 with sum then 3 with max gives 5, the other
+//     order 8), so a key merged with several combiners reads that value,
+//     not the one of the order its replica executed them in; a merge
+//     answers the value after it, and every read reads these values;
 //   - Counter.flush(segment, seq, delta) adds delta once per (segment,
 //     seq), however often it is sent;
 //   - Set is an observed-remove set: an add is tagged (by its command's

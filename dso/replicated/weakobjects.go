@@ -24,6 +24,7 @@ var weakTypes = map[string]dso.Constructor{
 	dso.TypeCounter:    newWeakCounter,
 	dso.TypeSet:        newWeakSet,
 	dso.TypeList:       newWeakQueue,
+	dso.TypeMap:        newWeakMap,
 }
 
 // library is the object library, for the parts of the weak objects that

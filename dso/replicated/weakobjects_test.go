@@ -227,7 +227,7 @@ func weakRestoreSeeds() [][]byte {
 	if err != nil {
 		panic(err)
 	}
-	return [][]byte{full, full[:len(full)*2/3], legacy, weakCtorSnapshot()}
+	return [][]byte{full, full[:len(full)*2/3], legacy, weakCtorSnapshot(), legacyMapSnapshot()}
 }
 
 // TestWeakFuzzSeeds keeps testdata/fuzz/FuzzWeakRestore in step with
