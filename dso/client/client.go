@@ -95,6 +95,13 @@ type Options struct {
 	// send with each successful call the incarnation of the object called;
 	// CallIncarnation needs it.
 	Incarnations bool
+
+	// For tests (export_test.go): if probeTick is not nil, the watchdog
+	// checks at each of its ticks instead of every ProbeInterval, and
+	// reports each check's outcome ("quiet", "probe" or "fail") to
+	// probeEvents if that is not nil.
+	probeTick   <-chan time.Time
+	probeEvents chan<- string
 }
 
 func (o *Options) fill() error {
@@ -507,7 +514,7 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 	}
 	cn := &conn{nc: nc, br: br, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{})}
 	go cn.readLoop()
-	go cn.watchdog(o.ProbeInterval, n.addr)
+	go cn.watchdog(o, n.addr)
 	return cn, nil
 }
 
@@ -642,32 +649,53 @@ type conn struct {
 // watchdog checks, every interval, that a node with calls in flight still
 // answers: after an interval without a frame it sends a PING (answered by
 // a live server at once, whatever its calls are waiting for), and after a
-// second one it fails the connection.
-func (c *conn) watchdog(interval time.Duration, addr string) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// second one it fails the connection. Each check is a full interval after
+// the previous one ends (a timer, not a ticker: a ticker whose goroutine
+// ran late fires twice back to back, and the second check would fail a
+// PING sent a moment before).
+func (c *conn) watchdog(o *Options, addr string) {
+	interval := o.ProbeInterval
+	tick := o.probeTick
+	var t *time.Timer
+	if tick == nil {
+		t = time.NewTimer(interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	last, probing := c.reads.Load(), false
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-t.C:
+		case <-tick:
 		}
 		c.mu.Lock()
 		busy := len(c.pending) > 0
 		c.mu.Unlock()
 		cur := c.reads.Load()
+		var event string
 		switch {
 		case !busy || cur != last:
 			last, probing = cur, false
+			event = "quiet"
 		case !probing:
 			probing = true
 			c.wmu.Lock()
 			c.out = wire.AppendSimple(c.out, wire.OpPing, 0)
 			c.flushLocked()
+			event = "probe"
 		default:
 			c.fail(fmt.Errorf("%w: %s: no answer for %v, not even to a ping", ErrUnavailable, addr, 2*interval))
+			event = "fail"
+		}
+		if o.probeEvents != nil {
+			o.probeEvents <- event
+		}
+		if event == "fail" {
 			return
+		}
+		if t != nil {
+			t.Reset(interval)
 		}
 	}
 }

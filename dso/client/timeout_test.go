@@ -96,14 +96,23 @@ func TestCallToAFrozenNodeFails(t *testing.T) {
 }
 
 // A call parked on a live node is not mistaken for a frozen node: the
-// server answers the watchdog's pings while the call waits.
+// server answers the watchdog's pings while the call waits. The watchdog's
+// clock is the test's, so that the check does not depend on how fast a
+// loaded machine answers: each round, the watchdog finds no frame since
+// its last check and sends a PING, the test waits until the answer is
+// read, and the watchdog's next check must find the node alive.
 func TestParkedCallOutlivesTheWatchdog(t *testing.T) {
 	t.Parallel()
 	cl, err := dsotest.StartCluster(1, dsotest.Options{})
 	require.NoError(t, err)
 	defer cl.Close()
 	ctx := context.Background()
-	c, err := client.DialOptions(ctx, client.Options{Endpoints: cl.Endpoints, ProbeInterval: 5 * time.Millisecond})
+	tick := make(chan time.Time)
+	events := make(chan string)
+	// One connection, so that one watchdog takes the ticks.
+	opts := client.Options{Endpoints: cl.Endpoints, ConnsPerNode: 1, NoDiscovery: true}
+	client.ProbeClock(&opts, tick, events)
+	c, err := client.DialOptions(ctx, opts)
 	require.NoError(t, err)
 	defer c.Close()
 	ref := dso.Ref{Type: dso.TypeFuture, Key: "f"}
@@ -112,7 +121,25 @@ func TestParkedCallOutlivesTheWatchdog(t *testing.T) {
 		_, err := c.Call(ctx, ref, "get", nil, nil)
 		got <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // twenty probe intervals
+	check := func() string {
+		tick <- time.Time{}
+		return <-events
+	}
+	before := client.FramesRead(c)
+	for check() != "probe" { // until the call is in flight
+		before = client.FramesRead(c)
+	}
+	for round := 0; round < 20; round++ {
+		waitFor(t, func() bool { return client.FramesRead(c) != before }) // the PING's answer
+		require.Equal(t, "quiet", check(), "round %d", round)
+		before = client.FramesRead(c)
+		require.Equal(t, "probe", check(), "round %d", round)
+	}
+	select {
+	case err := <-got:
+		t.Fatalf("the parked call returned before its future was set: %v", err)
+	default:
+	}
 	_, err = cl.Servers[0].Invoke(ctx, ref, "set", []any{int64(1)}, nil)
 	require.NoError(t, err)
 	require.NoError(t, <-got)
