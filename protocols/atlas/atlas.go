@@ -116,13 +116,8 @@ type Replica struct {
 	stable   []uint64
 	lastGC   int
 	gcSent   []uint64
-	// compacting: Checkpoint was called, or this replica restarted from a
-	// checkpoint; it then also fills the gaps of its executed prefixes
-	// (fillGaps), so that garbage collection, and with it the state a
-	// checkpoint keeps, does not stall on a commit it missed.
-	compacting bool
-	ckSize     int                // size of the last checkpoint
-	byID       []protocols.NodeID // Peers sorted by id (dot order)
+	ckSize   int                // size of the last checkpoint
+	byID     []protocols.NodeID // Peers sorted by id (dot order)
 
 	now int
 }
@@ -902,7 +897,9 @@ const gapWindow = 32
 // stop there. Such a dot is committed (a peer executed it); its recovery
 // learns the commit from the replicas that hold it (a committed replica
 // answers MRec with MCommit). At most gapWindow dots per coordinator, from
-// the executed prefix up.
+// the executed prefix up. It runs at every tick, whether or not the replica
+// ever checkpointed: a replica that missed commits before its first
+// checkpoint would otherwise stall garbage collection at every replica.
 func (r *Replica) fillGaps() {
 	me := r.rank[r.self]
 	for k, p := range r.cfg.Peers {
@@ -944,9 +941,7 @@ func (r *Replica) Tick() {
 	for _, d := range r.graph.Missing() {
 		r.lookup(d) // a committed command waits for d: start its timer
 	}
-	if r.compacting {
-		r.fillGaps()
-	}
+	r.fillGaps()
 	for _, d := range sortedDots(r.pending) {
 		in := r.inst[d]
 		if in == nil || in.phase == phCommit {

@@ -182,7 +182,7 @@ func TestCheckpointForgetsStable(t *testing.T) {
 // and forgotten.
 func TestCheckpointWhileAReplicaIsDown(t *testing.T) {
 	c := newCluster(t, 3, 1, 14)
-	c.checkpoint(3) // 3 compacts too: it fills gaps when it returns
+	c.checkpoint(3) // 3 restarts from a checkpoint too
 	c.crash(3)
 	for i := range 8 {
 		c.submit(protocols.NodeID(1+i%2), fmt.Sprintf("k%d", i%3))

@@ -146,14 +146,17 @@
 //
 // Gaps. A replica that missed a commit nothing it executes depends on
 // would never learn it; its executed prefix, and every replica's garbage
-// collection with it, would stop at that dot. A compacting replica (one
-// that checkpointed or restarted from a checkpoint) therefore looks up
-// (and, after the usual timeout, recovers without payload) the dots up to
-// gapWindow above its executed prefix of each peer that another replica
-// reported executed; a replica that holds the commit answers with MCommit.
-// This is a recovery like any other, so it is safe; it is limited to
-// compacting replicas so that runs without compaction behave exactly as
-// before.
+// collection with it, would stop at that dot. Every replica therefore
+// looks up at each tick (and, after the usual timeout, recovers without
+// payload) the dots up to gapWindow above its executed prefix of each peer
+// that another replica reported executed and that it does not know; a
+// replica that holds the commit answers with MCommit. This is a recovery
+// like any other, so it is safe. A commit merely in flight arrives before
+// the timeout and only cancels the timer; a replica that was down or cut
+// off while dots committed learns them whether or not it ever
+// checkpointed (before, only replicas that had checkpointed did, so a
+// restarted replica stalled garbage collection until its first
+// checkpoint).
 //
 // A permanently crashed replica never reports again, so nothing becomes
 // stable and garbage collection stops (dependency sets grow). Checkpoints

@@ -102,7 +102,6 @@ func (r *Replica) replay(ckpt []byte, recs [][]byte) error {
 		if err := r.loadCheckpoint(ckpt); err != nil {
 			return err
 		}
-		r.compacting = true
 	}
 	for i, rec := range recs {
 		s, err := decodeRecord(rec)
@@ -154,7 +153,6 @@ func (r *Replica) replay(ckpt []byte, recs [][]byte) error {
 // executed instances that only an uncommitted instance needs. Checkpoint
 // never executes or sends.
 func (r *Replica) Checkpoint() []byte {
-	r.compacting = true
 	r.gc()
 	r.done.Reset()
 	r.sweepIndex()
