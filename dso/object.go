@@ -36,6 +36,10 @@ var (
 	ErrInternal      = errors.New("dso: internal server error")
 	ErrDenied        = errors.New("dso: permission denied")
 	ErrLimit         = errors.New("dso: server limit reached")
+	// ErrClosing is the error of a parked call withdrawn because its
+	// server is closing gracefully (wire.CodeClosing): the call did not
+	// complete, and whether it had effects is unknown.
+	ErrClosing = errors.New("dso: server closing")
 	// ErrOverflow is returned, wrapping ErrFailed, by integer arithmetic
 	// whose result does not fit the object's integers (int64; 32 bits for
 	// AtomicInt, 8 for AtomicByteArray's elements), like Java's
@@ -88,6 +92,7 @@ var codeErrors = map[wire.Code]error{
 	wire.CodeDenied:        ErrDenied,
 	wire.CodeLimit:         ErrLimit,
 	wire.CodeOverflow:      ErrOverflow,
+	wire.CodeClosing:       ErrClosing,
 }
 
 // codeOrder lists the codes of codeErrors in increasing order, so that

@@ -7,7 +7,12 @@
 // Calls on one object from one Client travel on one connection, so they
 // reach the server in the order they were issued. A lost connection fails
 // its calls in flight with ErrUnavailable (their outcome is unknown) and
-// is re-dialled with exponential back-off by the next call. A context's
+// is re-dialled with exponential back-off by the next call. A server that
+// closes gracefully says so on the connection (wire.CodeClosing, id 0)
+// after answering every call it read: the calls still unanswered then were
+// never executed (or, persistent ones, are executed at most once under
+// their session number), and are sent again on a new connection, within
+// RetryFor and the context's deadline. A context's
 // deadline is sent with each call, and cancelling the context withdraws
 // the call from the server.
 //
@@ -102,6 +107,9 @@ type Options struct {
 	// probeEvents if that is not nil.
 	probeTick   <-chan time.Time
 	probeEvents chan<- string
+	// readHook, if not nil, is called by each connection's read loop with
+	// the outcome of every frame read before it acts on it.
+	readHook func(err error)
 }
 
 func (o *Options) fill() error {
@@ -446,7 +454,7 @@ func (n *node) get(ctx context.Context, i int, failFast bool) (*conn, error) {
 				return cn, nil
 			}
 			var re *dso.RemoteError
-			if errors.As(err, &re) { // the node answered: its verdict stands
+			if errors.As(err, &re) && re.Code != wire.CodeClosing { // the node answered: its verdict stands
 				s.mu.Unlock()
 				return nil, fmt.Errorf("%s: %w", n.addr, err)
 			}
@@ -512,7 +520,7 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
-	cn := &conn{nc: nc, br: br, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{})}
+	cn := &conn{nc: nc, br: br, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook}
 	go cn.readLoop()
 	go cn.watchdog(o, n.addr)
 	return cn, nil
@@ -600,6 +608,8 @@ func (n *node) requestResult(ctx context.Context, slot int, mode int, enc func([
 			timeout = t.C
 		}
 	}
+	retryUntil := time.Now().Add(n.c.opts.RetryFor)
+again:
 	cn, err := n.get(ctx, slot, mode&failFast != 0)
 	if err != nil {
 		return result{err: err}
@@ -608,11 +618,17 @@ func (n *node) requestResult(ctx context.Context, slot int, mode int, enc func([
 	id, err := cn.send(enc, ch)
 	if err != nil {
 		chanPool.Put(ch)
+		if errors.Is(err, errGoodbye) && time.Now().Before(retryUntil) {
+			goto again // the server never read it
+		}
 		return result{err: err}
 	}
 	select {
 	case r := <-ch:
 		chanPool.Put(ch)
+		if errors.Is(r.err, errGoodbye) && time.Now().Before(retryUntil) {
+			goto again // the server said it did not execute it
+		}
 		return r
 	case <-ctx.Done():
 		if cn.forget(id) {
@@ -644,7 +660,14 @@ type conn struct {
 
 	reads atomic.Uint64 // frames read, for the watchdog
 	stop  chan struct{} // closed when the connection dies
+
+	readHook func(error) // Options.readHook
 }
+
+// errGoodbye marks the failure of a connection whose server closed it
+// gracefully (wire.CodeClosing, id 0): the calls it had not answered were
+// not executed, and may be sent again.
+var errGoodbye = errors.New("the server closed the connection gracefully (calls it had not answered were not executed)")
 
 // watchdog checks, every interval, that a node with calls in flight still
 // answers: after an interval without a frame it sends a PING (answered by
@@ -801,6 +824,9 @@ func (c *conn) readLoop() {
 	var buf []byte
 	for {
 		body, err := wire.ReadFrame(br, buf, c.maxFrame)
+		if c.readHook != nil {
+			c.readHook(err)
+		}
 		if err != nil {
 			switch {
 			case errors.Is(err, wire.ErrForeign):
@@ -819,8 +845,12 @@ func (c *conn) readLoop() {
 			c.fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
 			return
 		}
-		if r.ID == 0 && !r.OK { // about the connection, not a call: the server refused it
-			c.fail(fmt.Errorf("%w: %w", ErrUnavailable, &dso.RemoteError{Code: r.Code, Msg: r.Msg}))
+		if r.ID == 0 && !r.OK { // about the connection, not a call: the server refused it, or is closing
+			err := error(&dso.RemoteError{Code: r.Code, Msg: r.Msg})
+			if r.Code == wire.CodeClosing {
+				err = fmt.Errorf("%w: %w", errGoodbye, err)
+			}
+			c.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
 			return
 		}
 		c.mu.Lock()

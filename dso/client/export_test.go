@@ -25,3 +25,28 @@ func FramesRead(c *Client) uint64 {
 	}
 	return n
 }
+
+// ReadHook makes the read loop of every connection of a Client dialled
+// with o call hook with the outcome of each frame read (nil, or the read's
+// error) before it acts on it.
+func ReadHook(o *Options, hook func(err error)) { o.readHook = hook }
+
+// Pending returns the number of calls waiting for an answer on c's
+// current connections.
+func Pending(c *Client) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, nd := range c.nodes {
+		for _, s := range nd.conns {
+			s.mu.Lock()
+			if s.cn != nil {
+				s.cn.mu.Lock()
+				n += len(s.cn.pending)
+				s.cn.mu.Unlock()
+			}
+			s.mu.Unlock()
+		}
+	}
+	return n
+}

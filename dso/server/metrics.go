@@ -34,10 +34,10 @@ var latencyBuckets = []float64{1e-6, 2.5e-6, 5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 
 // one histogram observation per call); the gauges and byte counters are
 // computed when scraped.
 type metrics struct {
-	calls     *prometheus.CounterVec                    // type, method
-	latency   *prometheus.HistogramVec                  // type
-	errs      *prometheus.CounterVec                    // code
-	errByCode [wire.CodeOverflow + 1]prometheus.Counter // [0]: code "other"
+	calls     *prometheus.CounterVec                   // type, method
+	latency   *prometheus.HistogramVec                 // type
+	errs      *prometheus.CounterVec                   // code
+	errByCode [wire.CodeClosing + 1]prometheus.Counter // [0]: code "other"
 
 	conns, parked, objects, buffered *prometheus.Desc
 	leader, applied, logIndex        *prometheus.Desc // of the replicas of persistent objects
@@ -79,7 +79,7 @@ func newMetrics() *metrics {
 			"Index of the last record of this node's replica of a group, written (kind=\"last\") and durable (kind=\"durable\"), by group.", []string{"group", "kind"}, nil),
 	}
 	m.errByCode[0] = m.errs.WithLabelValues("other")
-	for c := wire.CodeInternal; c <= wire.CodeOverflow; c++ {
+	for c := wire.CodeInternal; c <= wire.CodeClosing; c++ {
 		m.errByCode[c] = m.errs.WithLabelValues(c.String())
 	}
 	return m

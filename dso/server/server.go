@@ -166,6 +166,7 @@ type Server struct {
 	nobj        atomic.Int64        // objects held
 	buffered    atomic.Int64        // bytes reserved by connections for large bodies
 	refusing    atomic.Int32        // goroutines answering refused connections
+	draining    atomic.Bool         // Close has begun: connections stop reading and say goodbye
 	peakConns   int                 // most connections open since the last release (guarded by mu)
 	lastRelease atomic.Int64        // Unix nanoseconds of the last releaseMemory
 	releases    atomic.Int64        // memory releases started
@@ -399,10 +400,21 @@ func (w *warnLimiter) warn(log *slog.Logger, msg string, args ...any) {
 	log.Warn(msg, args...)
 }
 
-// Close stops the listeners, closes every connection (withdrawing their
-// parked calls) and waits for the connection goroutines to end; then it
-// closes the pmem heap, if any (calls made in-process with Invoke must be
-// over by then).
+// Close stops the listeners, closes every connection gracefully and waits
+// for the connection goroutines to end; then it closes the pmem heap, if
+// any (calls made in-process with Invoke must be over by then).
+//
+// A graceful close (the GOAWAY of HTTP/2): each connection stops reading
+// requests between two frames; every call it read has been answered, or
+// is answered now (a parked call fails with dso.ErrClosing), but for
+// persistent calls in flight (withdrawn as on a closed connection, not
+// answered: they carry a session number under which the replicas execute
+// a command at most once, so the client may send them again); then the
+// connection sends one error frame of id 0 and code wire.CodeClosing,
+// meaning that no other call it did not answer was executed, half-closes, and
+// reads and discards what the client still sends until the client closes
+// (at most goodbyeWait), so that the goodbye is not lost to a reset. A
+// client may send its unanswered calls again on a new connection.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -410,6 +422,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.draining.Store(true)
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -418,10 +431,10 @@ func (s *Server) Close() error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	// Closing a socket waits for its read session to pause (readSock):
-	// not under mu.
+	// Wake each read loop (between frames, or waiting for the rest of
+	// one): it sees draining and says goodbye. Not under mu.
 	for _, c := range conns {
-		c.nc.Close()
+		c.nc.SetReadDeadline(aLongTimeAgo)
 	}
 	s.wg.Wait()
 	if s.store != nil {
@@ -779,6 +792,13 @@ func (s *Server) withdraw(e *entry, w *dso.Waiter, err error) {
 	w.Reply(nil, err)
 }
 
+// aLongTimeAgo is a read deadline that wakes a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// goodbyeWait bounds a graceful close of a connection: writing the last
+// answers and the goodbye, then waiting for the client to close.
+const goodbyeWait = time.Second
+
 // conn is one client connection.
 type conn struct {
 	s    *Server
@@ -799,6 +819,7 @@ type conn struct {
 	pmu     sync.Mutex
 	parked  map[uint64]*parkedCall
 	pcalls  map[uint64]context.CancelCauseFunc // persistent calls in flight; nil once shut down
+	wdone   chan struct{}                      // closed when asyncWriter has written all and ended
 	logOnce sync.Once
 	logged  uint32 // codes of refusals already logged; read loop only
 
@@ -829,7 +850,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if s.tokens != nil {
 		rights = RightNone
 	}
-	c := &conn{s: s, nc: nc, src: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), rights: rights}
+	c := &conn{s: s, nc: nc, src: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), wdone: make(chan struct{}), rights: rights}
 	if sr := newSockReader(nc); sr != nil {
 		c.sock, c.src = sr, sr
 	}
@@ -865,6 +886,9 @@ type parkedCall struct {
 }
 
 func (c *conn) warn(msg string, args ...any) {
+	if c.s.draining.Load() { // the server's own close: nothing to report
+		return
+	}
 	c.logOnce.Do(func() {
 		c.s.warns.warn(c.s.log, msg, append([]any{"remote", c.nc.RemoteAddr().String()}, args...)...)
 	})
@@ -874,13 +898,24 @@ func (c *conn) warn(msg string, args ...any) {
 // of a frame. Waits between frames have no deadline.
 func (c *conn) arm() {
 	c.armed = true
-	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
+	c.setReadDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
 }
 
 func (c *conn) disarm() {
 	if c.armed {
 		c.armed = false
-		c.nc.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
+	}
+}
+
+// setReadDeadline sets the read deadline of the read loop, unless the
+// server is closing: Close wakes the read loop with a past deadline, which
+// a deadline set by the read loop afterwards must not undo (draining is
+// set before Close's deadline, and checked after the loop's).
+func (c *conn) setReadDeadline(t time.Time) {
+	c.nc.SetReadDeadline(t)
+	if c.s.draining.Load() {
+		c.nc.SetReadDeadline(aLongTimeAgo)
 	}
 }
 
@@ -958,7 +993,8 @@ func (c *conn) handshake() bool {
 	if !ok {
 		return true
 	}
-	tc.SetDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
+	tc.SetWriteDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
+	c.setReadDeadline(time.Now().Add(c.s.cfg.FrameTimeout))
 	if err := tc.Handshake(); err != nil {
 		var re tls.RecordHeaderError
 		if errors.As(err, &re) && re.Conn != nil {
@@ -969,7 +1005,8 @@ func (c *conn) handshake() bool {
 		c.warn("dso: TLS handshake failed; closing connection", "err", err)
 		return false
 	}
-	tc.SetDeadline(time.Time{})
+	tc.SetWriteDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	return true
 }
 
@@ -1000,6 +1037,9 @@ func (c *conn) readFailed(err error) {
 // bytes as long as the frame deadline allows. It reports whether the
 // connection goes on.
 func (c *conn) readOne() bool {
+	if c.s.draining.Load() {
+		return false
+	}
 	if c.br.Buffered() == 0 {
 		c.disarm()
 		if _, err := c.br.Peek(1); err != nil {
@@ -1123,6 +1163,9 @@ func (c *conn) readSock() {
 // readReady handles the next frame of a read session if its bytes are
 // there (arming the frame deadline when a frame is incomplete).
 func (c *conn) readReady() frameStep {
+	if c.s.draining.Load() {
+		return frameStop
+	}
 	if c.br.Buffered() == 0 {
 		c.disarm()
 		if _, err := c.br.Peek(1); err != nil {
@@ -1422,6 +1465,7 @@ func (c *conn) replyPos(id, pos uint64, v any) {
 
 func (c *conn) asyncWriter() {
 	defer c.s.wg.Done()
+	defer close(c.wdone)
 	for range c.kick {
 		c.amu.Lock()
 		out := c.async
@@ -1476,29 +1520,54 @@ func (c *conn) flushLocked() {
 	}
 }
 
-// shutdown closes the connection and withdraws its parked calls.
+// shutdown closes the connection and withdraws its parked calls; if the
+// server is closing, gracefully (see Server.Close): the parked calls fail
+// with dso.ErrClosing, and the goodbye frame follows every answer.
 func (c *conn) shutdown() {
+	graceful := c.s.draining.Load()
+	if graceful {
+		c.nc.SetWriteDeadline(time.Now().Add(goodbyeWait))
+	}
 	c.flush()
-	c.nc.Close()
+	if !graceful {
+		c.nc.Close()
+	}
 	c.pmu.Lock()
 	parked := c.parked
 	c.parked = nil
 	pcalls := c.pcalls
 	c.pcalls = nil
 	c.pmu.Unlock()
-	for _, cancel := range pcalls {
-		cancel(errConnClosed)
+	if !graceful {
+		for _, cancel := range pcalls {
+			cancel(errConnClosed)
+		}
+	}
+	why := dso.ErrCanceled
+	if graceful {
+		why = fmt.Errorf("%w: the call was withdrawn while parked", dso.ErrClosing)
 	}
 	for _, pc := range parked {
 		if pc.timer != nil {
 			pc.timer.Stop()
 		}
-		c.s.withdraw(pc.e, pc.w, dso.ErrCanceled)
+		c.s.withdraw(pc.e, pc.w, why)
 	}
 	c.amu.Lock()
 	c.done = true
 	close(c.kick)
 	c.amu.Unlock()
+	if graceful {
+		// Persistent calls in flight are left unanswered (answers from now
+		// on are dropped): they may have executed, but the client sends
+		// them again under the same session number, which the replicas
+		// execute at most once.
+		for _, cancel := range pcalls {
+			cancel(errConnClosed)
+		}
+		<-c.wdone // every answer queued before done is written
+		c.goodbye()
+	}
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
 	c.s.metrics.closedRead += c.nread.Load()
@@ -1511,6 +1580,34 @@ func (c *conn) shutdown() {
 	if release {
 		c.s.releaseMemory()
 	}
+}
+
+// goodbye ends a connection of a closing server: it writes the id-0
+// CodeClosing frame after every answer, half-closes the connection and
+// discards what the client still sends until the client closes (or
+// goodbyeWait passes), so that closing with unread bytes does not reset
+// the connection before the client has read the goodbye.
+func (c *conn) goodbye() {
+	defer c.nc.Close()
+	c.write(func(b []byte) []byte {
+		return wire.AppendError(b, 0, wire.CodeClosing, dso.ErrClosing.Error()+": nothing further read on this connection was executed; send unanswered calls again on a new connection")
+	}, true)
+	c.wmu.Lock()
+	broken := c.broken
+	c.wmu.Unlock()
+	if broken {
+		return
+	}
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	raw := c.nc // a TLS connection's reads fail for good after the read loop's deadline: read its socket
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	raw.SetReadDeadline(time.Now().Add(goodbyeWait))
+	io.Copy(io.Discard, raw)
 }
 
 // releaseBurst is the smallest burst of connections whose end returns the

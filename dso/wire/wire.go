@@ -108,6 +108,16 @@ const (
 	CodeDenied        Code = 12 // the connection's credentials do not allow the request
 	CodeLimit         Code = 13 // a server limit was reached (connections, objects, key length, buffered bytes)
 	CodeOverflow      Code = 14 // integer arithmetic overflowed; the object is unchanged
+	// CodeClosing: the server is closing gracefully. On a call (id ≠ 0),
+	// a parked call withdrawn because the server closes (it did not
+	// complete; whether it had effects is unknown to the client). On the
+	// connection (id 0, sent once, after the answer of every call the
+	// server read but persistent ones in flight): the server reads nothing
+	// further from this connection, so no call still unanswered on it was
+	// executed (a persistent call may have been, under its session number,
+	// which the replicas execute at most once), and a client may send
+	// those again on a new connection.
+	CodeClosing Code = 15
 )
 
 func (c Code) String() string {
@@ -140,6 +150,8 @@ func (c Code) String() string {
 		return "limit"
 	case CodeOverflow:
 		return "overflow"
+	case CodeClosing:
+		return "closing"
 	}
 	return fmt.Sprintf("code %d", uint8(c))
 }
