@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/blossom-dso/blossom/internal/cputime"
 )
 
 // BenchmarkRecovery measures Open on a large heap file after a crash in the
@@ -101,14 +103,14 @@ func BenchmarkRecovery(b *testing.B) {
 		b.StopTimer()
 		crash(i)
 		b.StartTimer()
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		start := time.Now()
 		h, err = Open(path)
 		if err != nil {
 			b.Fatal(err)
 		}
 		d := time.Since(start)
-		cpu := cpuTime() - cpu0
+		cpu := cputime.Process() - cpu0
 		b.StopTimer()
 		rs := h.Recovery()
 		if !rs.Replayed || rs.Freed == 0 {

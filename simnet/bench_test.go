@@ -4,6 +4,8 @@ import (
 	"runtime/metrics"
 	"testing"
 	"time"
+
+	"github.com/blossom-dso/blossom/internal/cputime"
 )
 
 // RunBenchmark runs cfg b.N times and reports simulated message deliveries
@@ -27,7 +29,7 @@ func RunBenchmark(b *testing.B, cfg Config) {
 	var wall time.Duration
 	b.ReportAllocs()
 	gc0 := gcShare()
-	user0, sys0 := cpuTimes()
+	user0, sys0 := cputime.Split()
 	for b.Loop() {
 		start := time.Now()
 		res, err := Run(cfg)
@@ -42,7 +44,7 @@ func RunBenchmark(b *testing.B, cfg Config) {
 		messages += res.Messages
 		ok += int64(res.OK)
 	}
-	user1, sys1 := cpuTimes()
+	user1, sys1 := cputime.Split()
 	gc1 := gcShare()
 	cpu := user1 - user0 + sys1 - sys0
 	if wall > 0 {

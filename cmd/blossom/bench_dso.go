@@ -28,6 +28,7 @@ import (
 
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/client"
+	"github.com/blossom-dso/blossom/internal/cputime"
 )
 
 func init() { root.AddCommand(newBenchDSOCmd()) }
@@ -501,14 +502,14 @@ type cpuPerOp struct{ server, client []float64 }
 // notes them after the run's ops operations.
 func (c *cpuPerOp) start(p *benchProc) func(ops float64) {
 	s0, serr := procCPU(p.cmd.Process.Pid)
-	c0 := selfCPU()
+	c0 := cputime.Process()
 	return func(ops float64) {
 		s1, err := procCPU(p.cmd.Process.Pid)
 		if serr != nil || err != nil || ops <= 0 {
 			return
 		}
 		c.server = append(c.server, float64(s1-s0)/1e3/ops)
-		c.client = append(c.client, float64(selfCPU()-c0)/1e3/ops)
+		c.client = append(c.client, float64(cputime.Process()-c0)/1e3/ops)
 	}
 }
 

@@ -3,9 +3,11 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/server"
 	"github.com/blossom-dso/blossom/dso/wire"
+	"github.com/blossom-dso/blossom/internal/cputime"
 )
 
 // hangGuard bounds a test's wait for replies so that a server that stops
@@ -95,12 +98,10 @@ func TestBurstLargerThanReadBufferIsReadInFull(t *testing.T) {
 	require.NoError(t, <-werr)
 }
 
-// BenchmarkConnSequential measures one client making calls one at a time
-// (the round trip, both sides) with the server reading its sockets
-// directly (sockread) and through the net.Conn as before (netconn), in one
-// run; reads/call is the server's read system calls per call where it
-// counts them.
-func BenchmarkConnSequential(b *testing.B) {
+// eachReadPath runs bench twice, as sub-benchmarks: with the server reading
+// plain TCP sockets through the net.Conn as before (netconn), and reading
+// them directly (sockread).
+func eachReadPath(b *testing.B, bench func(b *testing.B)) {
 	for _, mode := range []struct {
 		name  string
 		plain bool
@@ -108,36 +109,90 @@ func BenchmarkConnSequential(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			server.SetPlainSocketReads(mode.plain)
 			defer server.SetPlainSocketReads(false)
-			s, addr, _ := serve(b, server.Config{}, nil)
-			nc, err := net.Dial("tcp", addr)
-			if err != nil {
+			bench(b)
+		})
+	}
+}
+
+// BenchmarkConnSequential measures one client making calls one at a time
+// (the round trip, both sides) on each read path (eachReadPath); reads/call
+// is the server's read system calls per call where it counts them.
+func BenchmarkConnSequential(b *testing.B) {
+	eachReadPath(b, func(b *testing.B) {
+		s, addr, _ := serve(b, server.Config{}, nil)
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nc.Close()
+		sequentialCalls(b, nc, "warm", 1)
+		f, err := wire.AppendCall(nil, 1, 0, dso.TypeAtomicLong, "bench", "addAndGet", []any{int64(1)}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		br := bufio.NewReader(nc)
+		buf := make([]byte, 0, 64)
+		before, _ := server.SocketReads(s)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := nc.Write(f); err != nil {
 				b.Fatal(err)
 			}
-			defer nc.Close()
-			sequentialCalls(b, nc, "warm", 1)
-			f, err := wire.AppendCall(nil, 1, 0, dso.TypeAtomicLong, "bench", "addAndGet", []any{int64(1)}, nil)
-			if err != nil {
+			if buf, err = wire.ReadFrame(br, buf[:0], 1<<20); err != nil {
 				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if after, conns := server.SocketReads(s); conns > 0 {
+			b.ReportMetric(float64(after-before)/float64(b.N), "reads/call")
+		}
+	})
+}
+
+// BenchmarkConnConcurrent is BenchmarkConnSequential with 200 clients at
+// once, each on its own connection and object, as bench-dso's throughput
+// runs (server and clients share this process); cpu-µs/op is the
+// process's CPU time (user and system) per call, of which the clients'
+// share is the same on both read paths.
+func BenchmarkConnConcurrent(b *testing.B) {
+	eachReadPath(b, func(b *testing.B) {
+		_, addr, _ := serve(b, server.Config{}, nil)
+		var next atomic.Int64
+		b.SetParallelism(100) // 200 clients on 2 cores
+		cpu0 := cputime.Process()
+		if cpu0 == 0 {
+			b.Skip("the process's CPU time is not known on this system")
+		}
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer nc.Close()
+			f, err := wire.AppendCall(nil, 1, 0, dso.TypeAtomicLong, fmt.Sprint("c", next.Add(1)), "addAndGet", []any{int64(1)}, nil)
+			if err != nil {
+				b.Error(err)
+				return
 			}
 			br := bufio.NewReader(nc)
 			buf := make([]byte, 0, 64)
-			before, _ := server.SocketReads(s)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
+			for pb.Next() {
 				if _, err := nc.Write(f); err != nil {
-					b.Fatal(err)
+					b.Error(err)
+					return
 				}
 				if buf, err = wire.ReadFrame(br, buf[:0], 1<<20); err != nil {
-					b.Fatal(err)
+					b.Error(err)
+					return
 				}
 			}
-			b.StopTimer()
-			if after, conns := server.SocketReads(s); conns > 0 {
-				b.ReportMetric(float64(after-before)/float64(b.N), "reads/call")
-			}
 		})
-	}
+		b.StopTimer()
+		b.ReportMetric(float64(cputime.Process()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+	})
 }
 
 // A client that sends its calls and then closes its side (a FIN right

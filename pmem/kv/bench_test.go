@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/blossom-dso/blossom/internal/cputime"
 )
 
 // benchDir is where the benchmarks put their files: $KV_BENCH_DIR, or the
@@ -29,7 +31,7 @@ const benchRecords = 10000
 // reportCPU reports the process CPU time since cpu0 per operation (cpu-ns/op):
 // on a loaded machine, steadier than the wall clock's ns/op.
 func reportCPU(b *testing.B, cpu0 time.Duration) {
-	if d := processCPU() - cpu0; d > 0 && cpu0 > 0 {
+	if d := cputime.Process() - cpu0; d > 0 && cpu0 > 0 {
 		b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
@@ -87,7 +89,7 @@ func BenchmarkOp(b *testing.B) {
 				val := rec[0]
 				b.ReportAllocs()
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := cputime.Process()
 				defer func() { reportCPU(b, cpu0) }()
 				for i := 0; i < b.N; i++ {
 					k := keys[rng.IntN(len(keys))]
@@ -116,7 +118,7 @@ func BenchmarkFileParts(b *testing.B) {
 	b.Run("marshal", func(b *testing.B) {
 		b.ReportAllocs()
 		buf := make([]byte, 0, 2048)
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		defer func() { reportCPU(b, cpu0) }()
 		for i := 0; i < b.N; i++ {
 			buf = marshal(buf[:0], "user12345", rec)
@@ -125,7 +127,7 @@ func BenchmarkFileParts(b *testing.B) {
 	b.Run("unmarshal", func(b *testing.B) {
 		b.ReportAllocs()
 		dst := make([][]byte, 10)
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		defer func() { reportCPU(b, cpu0) }()
 		for i := 0; i < b.N; i++ {
 			var err error
@@ -146,7 +148,7 @@ func BenchmarkFileParts(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			defer func() { reportCPU(b, cpu0) }()
 			for i := 0; i < b.N; i++ {
 				if _, err := f.WriteAt(buf, int64(i%512)*2048); err != nil {

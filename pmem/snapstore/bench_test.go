@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blossom-dso/blossom/internal/cputime"
 	"github.com/blossom-dso/blossom/pmem"
-	"github.com/blossom-dso/blossom/pmem/ycsb"
 	"github.com/blossom-dso/blossom/storage/wal"
 )
 
@@ -75,11 +75,11 @@ func BenchmarkSnapshot(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.StartTimer()
-					c0 := ycsb.ProcessCPU()
+					c0 := cputime.Process()
 					if err := l.SaveSnapshot(idx, d); err != nil {
 						b.Fatal(err)
 					}
-					cpu += ycsb.ProcessCPU() - c0
+					cpu += cputime.Process() - c0
 				}
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 			})
@@ -103,12 +103,12 @@ func BenchmarkSnapshot(b *testing.B) {
 				var cpu time.Duration
 				b.ResetTimer()
 				for range b.N {
-					c0 := ycsb.ProcessCPU()
+					c0 := cputime.Process()
 					l, rec, err := wal.Open(wal.Options{Dir: dir, Snapshots: store()})
 					if err != nil {
 						b.Fatal(err)
 					}
-					cpu += ycsb.ProcessCPU() - c0
+					cpu += cputime.Process() - c0
 					if len(rec.Snapshot) != size {
 						b.Fatalf("restored %d bytes, want %d", len(rec.Snapshot), size)
 					}

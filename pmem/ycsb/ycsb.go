@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/blossom-dso/blossom/internal/cputime"
 	"github.com/blossom-dso/blossom/pmem/kv"
 )
 
@@ -183,7 +184,7 @@ func (r *Runner) Run(w Workload) (Result, error) {
 		return Result{}, errors.New("ycsb: Run before Load")
 	}
 	res := Result{Workload: w.Name, Ops: r.cfg.Ops, Counts: map[string]int{}}
-	start, cpu0 := time.Now(), ProcessCPU()
+	start, cpu0 := time.Now(), cputime.Process()
 	for i := 0; i < r.cfg.Ops; i++ {
 		p := r.rng.Float64()
 		var err error
@@ -220,6 +221,6 @@ func (r *Runner) Run(w Workload) (Result, error) {
 			return res, fmt.Errorf("ycsb: workload %s op %d: %w", w.Name, i, err)
 		}
 	}
-	res.Elapsed, res.CPU = time.Since(start), ProcessCPU()-cpu0
+	res.Elapsed, res.CPU = time.Since(start), cputime.Process()-cpu0
 	return res, nil
 }

@@ -1,15 +1,15 @@
 //go:build unix
 
-package simnet
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTimes is the process's user and system CPU time so far, every thread
-// included.
-func cpuTimes() (user, sys time.Duration) {
+// Split returns the user and the system CPU time the process has used so
+// far, every thread included; 0, 0 where the system does not say.
+func Split() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, 0
