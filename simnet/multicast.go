@@ -1,7 +1,6 @@
 package simnet
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -121,15 +120,7 @@ func (m *mcast) issue(ci int) {
 		keys[i] = fmt.Sprintf("g%d/%s", g, name)
 	}
 	put := k > 1 || r.Float64()*100 >= rc.Reads
-	var value uint64
-	payload := make([]byte, max(rc.Size, minPayload))
-	payload[0] = opGet
-	if put {
-		value = s.nextValue
-		s.nextValue++
-		payload[0] = opPut
-		binary.LittleEndian.PutUint64(payload[1:], value)
-	}
+	payload, value := s.kvPayload(rc.Size, put)
 	// The closest replica of a destination group, skipping one per timeout.
 	var cands []int
 	for _, j := range m.closest[cl.home] {

@@ -772,14 +772,7 @@ func (s *sim) issue(ci int) {
 			key = s.sharedKeys[r.IntN(len(s.sharedKeys))]
 		}
 		put = r.Float64()*100 >= rc.Reads
-		payload = s.payload(max(rc.Size, minPayload))
-		payload[0] = opGet
-		if put {
-			value = s.nextValue
-			s.nextValue++
-			payload[0] = opPut
-			binary.LittleEndian.PutUint64(payload[1:], value)
-		}
+		payload, value = s.kvPayload(rc.Size, put)
 	}
 	cl.seq++
 	cmd := protocols.Command{
@@ -822,6 +815,21 @@ func (s *sim) payload(n int) []byte {
 	k := len(s.bytes)
 	s.bytes = s.bytes[:k+n]
 	return s.bytes[k : k+n : k+n]
+}
+
+// kvPayload returns the payload of a key-value command of size bytes (at
+// least minPayload), cut from a chunk like payload: a get, or if put a put
+// of the run's next value, which it also returns.
+func (s *sim) kvPayload(size int, put bool) (payload []byte, value uint64) {
+	payload = s.payload(max(size, minPayload))
+	payload[0] = opGet
+	if put {
+		value = s.nextValue
+		s.nextValue++
+		payload[0] = opPut
+		binary.LittleEndian.PutUint64(payload[1:], value)
+	}
+	return payload, value
 }
 
 // oneKey returns the key list {key}, cut from a chunk like payload.
