@@ -34,6 +34,15 @@ func cluster(t *testing.T) (*dsotest.Cluster, *dsotest.Replicated) {
 	return cl, rep
 }
 
+// dial returns a client of cl, closed when the test ends.
+func dial(ctx context.Context, t *testing.T, cl *dsotest.Cluster) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctx, cl.Endpoints...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // read is one Value of a client: its result and the client's additions
 // before it.
 type read struct{ value, own int64 }
@@ -118,9 +127,7 @@ func run(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, opts ...Opt
 	defer cancel()
 	const clients, adds = 4, 300
 	err := drive(clients, adds, nonOwner(t, cl, rep, dso.TypeCounter, "hits"), func(i int) (func(int) error, func() error) {
-		c, err := client.Dial(ctx, cl.Endpoints...)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
+		c := dial(ctx, t, cl)
 		seg, err := NewCounter(c.Persistent().At(degradable.Weak), "hits", opts...)
 		require.NoError(t, err)
 		var reads []read
@@ -181,9 +188,7 @@ func TestCounterSegments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	converge(ctx, t, rep)
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(ctx, t, cl)
 	v, err := dso.NewCounter(c.Persistent().At(degradable.Weak), "hits").Tally(ctx)
 	require.NoError(t, err)
 	require.Equal(t, total, v, "an addition was lost or counted twice")
@@ -204,10 +209,8 @@ func TestNewCounterRefusals(t *testing.T) {
 	cl, _ := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = NewCounter(c.Persistent(), "x")
+	c := dial(ctx, t, cl)
+	_, err := NewCounter(c.Persistent(), "x")
 	require.ErrorContains(t, err, "weak level")
 	_, err = NewCounter(c.Persistent().At(degradable.Weak), "x", PullEvery(0))
 	require.Error(t, err)
@@ -243,9 +246,7 @@ func TestCounterFlushOnce(t *testing.T) {
 	cl, rep := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(ctx, t, cl)
 	p := c.Persistent().At(degradable.Weak)
 	seg, err := NewCounter(p, "once", FlushEvery(time.Hour), func(cfg *config) {
 		cfg.wrap = func(d dso.Caller) dso.Caller { return &cutAfterApply{Caller: d, cut: 2} }

@@ -12,7 +12,6 @@ import (
 	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/degradable/check"
 	"github.com/blossom-dso/blossom/dso"
-	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 )
 
@@ -37,9 +36,7 @@ func runQueue(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, period
 	start := time.Now()
 	now := func() int64 { return int64(time.Since(start)) }
 	err := drive(clients, steps, nonOwner(t, cl, rep, dso.TypeList, "q"), func(i int) (func(int) error, func() error) {
-		c, err := client.Dial(ctx, cl.Endpoints...)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
+		c := dial(ctx, t, cl)
 		f, err := NewFlusher(period)
 		require.NoError(t, err)
 		seg, err := NewQueue(c.Persistent().At(degradable.Weak), "q", f, opts(i)...)
@@ -88,9 +85,7 @@ func finalQueue(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, clie
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	converge(ctx, t, rep)
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(ctx, t, cl)
 	l, err := dso.NewList(c.Persistent().At(degradable.Weak), "q").ToList(ctx)
 	require.NoError(t, err)
 	one := make([]string, len(l))
@@ -146,9 +141,7 @@ func TestQueueSingleReader(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(ctx, t, cl)
 	f, err := NewFlusher(time.Millisecond)
 	require.NoError(t, err)
 	defer f.Close(ctx)

@@ -13,7 +13,6 @@ import (
 	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/degradable/check"
 	"github.com/blossom-dso/blossom/dso"
-	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 )
 
@@ -91,9 +90,7 @@ func runSet(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated, period t
 	start := time.Now()
 	now := func() int64 { return int64(time.Since(start)) }
 	err := drive(clients, steps, nonOwner(t, cl, rep, dso.TypeSet, "s"), func(i int) (func(int) error, func() error) {
-		c, err := client.Dial(ctx, cl.Endpoints...)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
+		c := dial(ctx, t, cl)
 		f, err := NewFlusher(period)
 		require.NoError(t, err)
 		seg, err := NewSet(c.Persistent().At(degradable.Weak), "s", f, opts...)
@@ -170,9 +167,7 @@ func finalMembers(t *testing.T, cl *dsotest.Cluster, rep *dsotest.Replicated) []
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	converge(ctx, t, rep)
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(ctx, t, cl)
 	m, err := dso.NewSet(c.Persistent().At(degradable.Weak), "s").Members(ctx)
 	require.NoError(t, err)
 	out := make([]string, len(m))

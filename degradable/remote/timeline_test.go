@@ -12,7 +12,6 @@ import (
 
 	"github.com/blossom-dso/blossom/degradable"
 	"github.com/blossom-dso/blossom/dso"
-	"github.com/blossom-dso/blossom/dso/client"
 )
 
 // tlRead is one Latest of a timeline client: its result and the client's
@@ -80,9 +79,7 @@ func runTimeline(t *testing.T, k int, period time.Duration, plant func(*Timeline
 	var all []int64
 	cl, rep := cluster(t)
 	err := drive(clients, posts, nonOwner(t, cl, rep, dso.TypeMap, "tl"), func(i int) (func(int) error, func() error) {
-		c, err := client.Dial(ctx, cl.Endpoints...)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
+		c := dial(ctx, t, cl)
 		clock, err := NewClock(i)
 		require.NoError(t, err)
 		y, err := NewSyncer(period, 4*period)
@@ -146,9 +143,7 @@ func runTimeline(t *testing.T, k int, period time.Duration, plant func(*Timeline
 	// k of every post.
 	converge(ctx, t, rep)
 	want := newest(k, slices.Clone(all))
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(ctx, t, cl)
 	seg, err := NewTimeline(c.Persistent().At(degradable.Weak), "tl", 0, k)
 	require.NoError(t, err)
 	got, err := seg.Latest(ctx)
@@ -197,9 +192,7 @@ func TestTimelineLinearizable(t *testing.T) {
 	cl, _ := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, cl.Endpoints...)
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(ctx, t, cl)
 	a, err := NewTimeline(c.Persistent(), "lin", 1, 3)
 	require.NoError(t, err)
 	b, err := NewTimeline(c.Persistent(), "lin", 2, 3)
