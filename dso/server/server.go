@@ -9,7 +9,7 @@
 // requests are read and executed in order by one goroutine, and its
 // replies are batched: the server flushes when no further request is
 // buffered. On Linux a plain TCP connection is read straight from its
-// socket (sockReader), one read system call per call where the net
+// socket (package sockread), one read system call per call where the net
 // package pays two. A call that must wait (barrier, semaphore, future, ...) parks
 // on its object without holding a goroutine, and is answered when another
 // call releases it, or withdrawn when the client cancels it, its deadline
@@ -42,6 +42,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/wire"
+	"github.com/blossom-dso/blossom/internal/sockread"
 	"github.com/blossom-dso/blossom/pmem"
 )
 
@@ -803,8 +804,9 @@ const goodbyeWait = time.Second
 type conn struct {
 	s    *Server
 	nc   net.Conn
-	src  io.Reader   // what br reads: nc, or sock
-	sock *sockReader // nc's socket read directly, if nc is plain TCP
+	src  io.Reader        // what br reads: nc, or sock
+	sock *sockread.Reader // nc's socket read directly, if nc is plain TCP
+	step frameStep        // what readReady did last, in a read session
 	br   *bufio.Reader
 
 	wmu    sync.Mutex // guards out and broken
@@ -851,7 +853,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		rights = RightNone
 	}
 	c := &conn{s: s, nc: nc, src: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), wdone: make(chan struct{}), rights: rights}
-	if sr := newSockReader(nc); sr != nil {
+	if sr := sockread.New(nc); sr != nil {
 		c.sock, c.src = sr, sr
 	}
 	c.br = bufio.NewReaderSize(countReader{c}, readBufSize)
@@ -1122,29 +1124,16 @@ const (
 	frameStop                  // the connection is done
 )
 
-// readSock is readLoop on a plain TCP connection read by sockReader. It
-// reads and handles frames inside read sessions (sockReader.session): in a
-// session the readiness of the socket is never reset, so after a short
-// read the loop waits for the poller without first trying the socket
-// (the read that would find it empty). Frames that do not fit the read
+// readSock is readLoop on a plain TCP connection read by a
+// sockread.Reader. It reads and handles frames inside read sessions: in a
+// session the readiness of the socket is never reset, so after a read
+// that emptied the socket the loop waits for the poller without first
+// trying the socket (the read that would find it empty). Frames that do not fit the read
 // buffer, oversized and empty ones go through readOne between sessions.
 func (c *conn) readSock() {
-	sr := c.sock
+	session := c.readSession
 	for {
-		step := frameDone
-		err := sr.rc.Read(func(fd uintptr) bool {
-			sr.enter(int(fd))
-			for range sessionFrames {
-				switch step = c.readReady(); step {
-				case frameWait:
-					return false
-				case frameSlow, frameStop:
-					return true
-				}
-			}
-			return true
-		})
-		sr.session = false
+		err := c.sock.Session(session)
 		switch {
 		case err != nil && c.armed:
 			c.warn("dso: truncated or stalled frame; closing connection", "err", err)
@@ -1152,12 +1141,27 @@ func (c *conn) readSock() {
 		case err != nil:
 			c.readFailed(err)
 			return
-		case step == frameStop:
+		case c.step == frameStop:
 			return
-		case step == frameSlow && !c.readOne():
+		case c.step == frameSlow && !c.readOne():
 			return
 		}
 	}
+}
+
+// readSession is readSock's session function: it handles the frames whose
+// bytes are there, at most sessionFrames of them, leaving in c.step what
+// it did last.
+func (c *conn) readSession() bool {
+	for range sessionFrames {
+		switch c.step = c.readReady(); c.step {
+		case frameWait:
+			return false
+		case frameSlow, frameStop:
+			return true
+		}
+	}
+	return true
 }
 
 // readReady handles the next frame of a read session if its bytes are
@@ -1169,7 +1173,7 @@ func (c *conn) readReady() frameStep {
 	if c.br.Buffered() == 0 {
 		c.disarm()
 		if _, err := c.br.Peek(1); err != nil {
-			if err == errWouldBlock {
+			if err == sockread.ErrWouldBlock {
 				return frameWait
 			}
 			c.readFailed(err)
@@ -1177,7 +1181,7 @@ func (c *conn) readReady() frameStep {
 		}
 	}
 	hdr, err := c.peek(4)
-	if err == errWouldBlock {
+	if err == sockread.ErrWouldBlock {
 		return frameWait
 	}
 	if err != nil {
@@ -1189,7 +1193,7 @@ func (c *conn) readReady() frameStep {
 		return frameSlow
 	}
 	f, err := c.peek(4 + n)
-	if err == errWouldBlock {
+	if err == sockread.ErrWouldBlock {
 		return frameWait
 	}
 	if err != nil {

@@ -49,7 +49,7 @@ func sequentialCalls(t testing.TB, nc net.Conn, key string, n int) {
 // the net.Conn it costs two.
 func TestOneReadSystemCallPerSequentialCall(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("sockReader is Linux only")
+		t.Skip("package sockread reads sockets on Linux only")
 	}
 	s, addr, _ := serve(t, server.Config{}, nil)
 	nc, err := net.Dial("tcp", addr)
