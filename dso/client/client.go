@@ -771,6 +771,7 @@ func (c *conn) flushLocked() {
 		c.wmu.Unlock()
 		_, err := c.nc.Write(buf)
 		c.wmu.Lock()
+		c.spare = nil // it is c.out's array now
 		if cap(buf) <= 1<<20 {
 			c.spare = buf[:0]
 		}
