@@ -1,13 +1,13 @@
 package server
 
-import "github.com/blossom-dso/blossom/internal/sockread"
+import "github.com/blossom-dso/blossom/internal/sockio"
 
 // SetPlainSocketReads makes connections accepted from now on read through
-// their net.Conn (on) or, on Linux, through a sockread.Reader (off, the
+// their net.Conn (on) or, on Linux, through a sockio.Socket (off, the
 // default).
-func SetPlainSocketReads(on bool) { sockread.SetDisabled(on) }
+func SetPlainSocketReads(on bool) { sockio.SetDisabled(on) }
 
-// SocketReads returns the read system calls made so far by the sockread.Readers
+// SocketReads returns the read system calls made so far by the sockio.Sockets
 // of s's open connections, and how many of them have one.
 func SocketReads(s *Server) (reads int64, conns int) {
 	s.mu.Lock()

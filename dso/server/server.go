@@ -8,12 +8,12 @@
 // as there are connections (disjoint-access parallelism). A connection's
 // requests are read and executed in order by one goroutine, and its
 // replies are batched: the server flushes when no further request is
-// buffered. On Linux a plain TCP connection is read straight from its
-// socket (package sockread), one read system call per call where the net
-// package pays two. A call that must wait (barrier, semaphore, future, ...) parks
-// on its object without holding a goroutine, and is answered when another
-// call releases it, or withdrawn when the client cancels it, its deadline
-// passes, or its connection closes.
+// buffered. On Linux a plain TCP connection is read and written straight
+// on its socket (package sockio): one read system call per call where the
+// net package pays two. A call that must wait (barrier, semaphore,
+// future, ...) parks on its object without holding a goroutine, and is
+// answered when another call releases it, or withdrawn when the client
+// cancels it, its deadline passes, or its connection closes.
 //
 // When a burst of at least 256 connections ends (three quarters of the
 // most that were open have closed), the server returns the memory they
@@ -42,7 +42,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/wire"
-	"github.com/blossom-dso/blossom/internal/sockread"
+	"github.com/blossom-dso/blossom/internal/sockio"
 	"github.com/blossom-dso/blossom/pmem"
 )
 
@@ -804,9 +804,9 @@ const goodbyeWait = time.Second
 type conn struct {
 	s    *Server
 	nc   net.Conn
-	src  io.Reader        // what br reads: nc, or sock
-	sock *sockread.Reader // nc's socket read directly, if nc is plain TCP
-	step frameStep        // what readReady did last, in a read session
+	src  io.Reader      // what br reads: nc, or sock
+	sock *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
+	step frameStep      // what readReady did last, in a read session
 	br   *bufio.Reader
 
 	wmu    sync.Mutex // guards out and broken
@@ -853,7 +853,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		rights = RightNone
 	}
 	c := &conn{s: s, nc: nc, src: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), wdone: make(chan struct{}), rights: rights}
-	if sr := sockread.New(nc); sr != nil {
+	if sr := sockio.New(nc); sr != nil {
 		c.sock, c.src = sr, sr
 	}
 	c.br = bufio.NewReaderSize(countReader{c}, readBufSize)
@@ -1125,7 +1125,7 @@ const (
 )
 
 // readSock is readLoop on a plain TCP connection read by a
-// sockread.Reader. It reads and handles frames inside read sessions: in a
+// sockio.Socket. It reads and handles frames inside read sessions: in a
 // session the readiness of the socket is never reset, so after a read
 // that emptied the socket the loop waits for the poller without first
 // trying the socket (the read that would find it empty). Frames that do not fit the read
@@ -1173,7 +1173,7 @@ func (c *conn) readReady() frameStep {
 	if c.br.Buffered() == 0 {
 		c.disarm()
 		if _, err := c.br.Peek(1); err != nil {
-			if err == sockread.ErrWouldBlock {
+			if err == sockio.ErrWouldBlock {
 				return frameWait
 			}
 			c.readFailed(err)
@@ -1181,7 +1181,7 @@ func (c *conn) readReady() frameStep {
 		}
 	}
 	hdr, err := c.peek(4)
-	if err == sockread.ErrWouldBlock {
+	if err == sockio.ErrWouldBlock {
 		return frameWait
 	}
 	if err != nil {
@@ -1193,7 +1193,7 @@ func (c *conn) readReady() frameStep {
 		return frameSlow
 	}
 	f, err := c.peek(4 + n)
-	if err == sockread.ErrWouldBlock {
+	if err == sockio.ErrWouldBlock {
 		return frameWait
 	}
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package sockread
+package sockio
 
 import (
 	"io"
@@ -11,12 +11,15 @@ import (
 	"unsafe"
 )
 
-// Reader reads a plain TCP connection's socket through its syscall.RawConn
-// (see the package comment). It is an io.Reader, meant to be wrapped in a
-// bufio.Reader whose buffered messages the session function handles. One
-// goroutine at a time may use it.
-type Reader struct {
-	rc      syscall.RawConn
+// Socket reads and writes a plain TCP connection's socket through its
+// syscall.RawConn (see the package comment). It is an io.Reader, meant to
+// be wrapped in a bufio.Reader whose buffered messages the session
+// function handles, and an io.Writer. One goroutine at a time may read,
+// and one at a time may write.
+type Socket struct {
+	rc syscall.RawConn
+
+	// Reading.
 	fd      int  // the socket, while session
 	session bool // inside a read session: do not block
 	skip    bool // the last read of the session left the socket empty: wait first
@@ -29,6 +32,12 @@ type Reader struct {
 	oob [32]byte // room for the TCP_INQ control message
 
 	reads atomic.Int64 // read system calls made
+
+	// Writing: Write's state, for its function (made once).
+	wbuf   []byte
+	wn     int
+	werr   error
+	wentry func(fd uintptr) bool
 }
 
 // ErrWouldBlock is Read's answer, inside a read session, when the socket
@@ -40,10 +49,10 @@ var ErrWouldBlock error = syscall.EAGAIN
 // control message (TCP_CM_INQ).
 const tcpInq = 36
 
-// New returns a Reader for nc, or nil if nc is not a plain TCP connection
+// New returns a Socket for nc, or nil if nc is not a plain TCP connection
 // (TLS, a pipe, ...), the kernel lacks TCP_INQ, or SetDisabled is on; nc
-// is then to be read as it is.
-func New(nc net.Conn) *Reader {
+// is then to be used as it is.
+func New(nc net.Conn) *Socket {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok || disabled.Load() {
 		return nil
@@ -58,12 +67,13 @@ func New(nc net.Conn) *Reader {
 	}); err != nil || serr != nil {
 		return nil
 	}
-	r := &Reader{rc: rc}
-	r.entry = func(fd uintptr) bool {
-		r.fd, r.session, r.skip = int(fd), true, false
-		return r.body()
+	s := &Socket{rc: rc}
+	s.entry = func(fd uintptr) bool {
+		s.fd, s.session, s.skip = int(fd), true, false
+		return s.body()
 	}
-	return r
+	s.wentry = s.writeSome
+	return s
 }
 
 // Session runs body inside a read session, in which Read never blocks: it
@@ -72,29 +82,29 @@ func New(nc net.Conn) *Reader {
 // true to end the session. Session returns the wait's error: the
 // connection closed, or its read deadline passed. body must not close the
 // connection (Close waits for the session to end).
-func (r *Reader) Session(body func() bool) error {
-	r.body = body
-	err := r.rc.Read(r.entry)
-	r.session, r.body = false, nil
+func (s *Socket) Session(body func() bool) error {
+	s.body = body
+	err := s.rc.Read(s.entry)
+	s.session, s.body = false, nil
 	return err
 }
 
 // Reads returns the read system calls made so far.
-func (r *Reader) Reads() int64 { return r.reads.Load() }
+func (s *Socket) Reads() int64 { return s.reads.Load() }
 
 // read is one recvmsg system call (retried on EINTR). It returns the bytes
 // the socket holds after it as TCP_INQ tells them (not 0 after a FIN), or
 // -1 if the answer lacks them.
-func (r *Reader) read(fd int, p []byte) (n, inq int, err error) {
-	r.iov.Base = &p[0]
-	r.iov.SetLen(len(p))
-	r.msg.Iov = &r.iov
-	r.msg.Iovlen = 1
-	r.msg.Control = &r.oob[0]
+func (s *Socket) read(fd int, p []byte) (n, inq int, err error) {
+	s.iov.Base = &p[0]
+	s.iov.SetLen(len(p))
+	s.msg.Iov = &s.iov
+	s.msg.Iovlen = 1
+	s.msg.Control = &s.oob[0]
 	for {
-		r.msg.SetControllen(len(r.oob))
-		r.reads.Add(1)
-		m, _, e := syscall.Syscall(syscall.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msg)), 0)
+		s.msg.SetControllen(len(s.oob))
+		s.reads.Add(1)
+		m, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&s.msg)), 0)
 		if e == syscall.EINTR {
 			continue
 		}
@@ -102,9 +112,9 @@ func (r *Reader) read(fd int, p []byte) (n, inq int, err error) {
 			return 0, 0, e
 		}
 		inq = -1
-		h := (*syscall.Cmsghdr)(unsafe.Pointer(&r.oob[0]))
-		if r.msg.Controllen >= uint64(syscall.CmsgLen(4)) && h.Level == syscall.SOL_TCP && h.Type == tcpInq && h.Len >= uint64(syscall.CmsgLen(4)) {
-			inq = int(*(*int32)(unsafe.Pointer(&r.oob[syscall.CmsgLen(0)])))
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&s.oob[0]))
+		if s.msg.Controllen >= uint64(syscall.CmsgLen(4)) && h.Level == syscall.SOL_TCP && h.Type == tcpInq && h.Len >= uint64(syscall.CmsgLen(4)) {
+			inq = int(*(*int32)(unsafe.Pointer(&s.oob[syscall.CmsgLen(0)])))
 		}
 		return int(m), inq, nil
 	}
@@ -114,32 +124,32 @@ func (r *Reader) read(fd int, p []byte) (n, inq int, err error) {
 // closed its side. In a session it returns ErrWouldBlock instead of
 // waiting; outside one it waits, and returns the RawConn's error (closed,
 // deadline exceeded) as the net.Conn's Read would.
-func (r *Reader) Read(p []byte) (int, error) {
+func (s *Socket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if !r.session {
-		return r.readWait(p)
+	if !s.session {
+		return s.readWait(p)
 	}
-	if r.skip {
+	if s.skip {
 		return 0, ErrWouldBlock
 	}
-	n, inq, err := r.read(r.fd, p)
+	n, inq, err := s.read(s.fd, p)
 	if err == syscall.EAGAIN {
 		return 0, ErrWouldBlock
 	}
-	r.skip = err == nil && n > 0 && inq == 0
+	s.skip = err == nil && n > 0 && inq == 0
 	return readResult(n, err)
 }
 
 // readWait is Read outside a session: it waits for the socket as the
 // net.Conn's Read does. (Its own function: the closure's variables escape
 // to the heap, which Read's session path must not pay for.)
-func (r *Reader) readWait(p []byte) (int, error) {
+func (s *Socket) readWait(p []byte) (int, error) {
 	var n int
 	var serr error
-	err := r.rc.Read(func(fd uintptr) bool {
-		n, _, serr = r.read(int(fd), p)
+	err := s.rc.Read(func(fd uintptr) bool {
+		n, _, serr = s.read(int(fd), p)
 		return serr != syscall.EAGAIN
 	})
 	if err != nil {
@@ -157,4 +167,37 @@ func readResult(n int, err error) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// Write writes all of p, waiting for room in the socket through the
+// runtime's poller as the net.Conn's Write does (its write deadline
+// applies). It returns the bytes written and, if fewer than len(p), why.
+func (s *Socket) Write(p []byte) (int, error) {
+	s.wbuf, s.wn, s.werr = p, 0, nil
+	err := s.rc.Write(s.wentry)
+	n, werr := s.wn, s.werr
+	s.wbuf, s.werr = nil, nil
+	if err == nil && werr != nil {
+		err = os.NewSyscallError("write", werr)
+	}
+	return n, err
+}
+
+// writeSome is Write's function: it writes what the socket takes of the
+// rest of s.wbuf and reports whether it is done (false: wait for room).
+func (s *Socket) writeSome(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wbuf[s.wn])), uintptr(len(s.wbuf)-s.wn))
+		switch e {
+		case 0:
+			s.wn += int(m)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.werr = e
+			return true
+		}
+	}
+	return true
 }

@@ -49,7 +49,7 @@ func sequentialCalls(t testing.TB, nc net.Conn, key string, n int) {
 // the net.Conn it costs two.
 func TestOneReadSystemCallPerSequentialCall(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("package sockread reads sockets on Linux only")
+		t.Skip("package sockio reads sockets on Linux only")
 	}
 	s, addr, _ := serve(t, server.Config{}, nil)
 	nc, err := net.Dial("tcp", addr)
@@ -100,12 +100,12 @@ func TestBurstLargerThanReadBufferIsReadInFull(t *testing.T) {
 
 // eachReadPath runs bench twice, as sub-benchmarks: with the server reading
 // plain TCP sockets through the net.Conn as before (netconn), and reading
-// them directly (sockread).
+// them directly (sockio).
 func eachReadPath(b *testing.B, bench func(b *testing.B)) {
 	for _, mode := range []struct {
 		name  string
 		plain bool
-	}{{"netconn", true}, {"sockread", false}} {
+	}{{"netconn", true}, {"sockio", false}} {
 		b.Run(mode.name, func(b *testing.B) {
 			server.SetPlainSocketReads(mode.plain)
 			defer server.SetPlainSocketReads(false)
