@@ -25,6 +25,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ import (
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/dso/ring"
 	"github.com/blossom-dso/blossom/dso/wire"
+	"github.com/blossom-dso/blossom/internal/sockio"
 )
 
 // ErrUnavailable is returned when a node cannot be reached or the
@@ -509,7 +511,12 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(nc, 64<<10)
+	sock := sockio.New(nc)
+	src := io.Reader(nc)
+	if sock != nil {
+		src = sock
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
 	if o.Token != "" || o.Incarnations {
 		flags := uint64(0)
 		if o.Incarnations {
@@ -520,7 +527,7 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
-	cn := &conn{nc: nc, br: br, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook}
+	cn := &conn{nc: nc, br: br, sock: sock, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook}
 	go cn.readLoop()
 	go cn.watchdog(o, n.addr)
 	return cn, nil
@@ -648,6 +655,11 @@ type conn struct {
 	br       *bufio.Reader
 	maxFrame int
 
+	// Read loop only.
+	sock    *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
+	slow    bool           // the next frame is for wire.ReadFrame (readSock)
+	stopErr error          // the error that ended a read session and the connection
+
 	wmu      sync.Mutex
 	out      []byte // frames waiting to be written
 	spare    []byte
@@ -769,7 +781,12 @@ func (c *conn) flushLocked() {
 		buf := c.out
 		c.out = c.spare[:0]
 		c.wmu.Unlock()
-		_, err := c.nc.Write(buf)
+		var err error
+		if c.sock != nil {
+			_, err = c.sock.Write(buf)
+		} else {
+			_, err = c.nc.Write(buf)
+		}
 		c.wmu.Lock()
 		c.spare = nil // it is c.out's array now
 		if cap(buf) <= 1<<20 {
@@ -820,57 +837,158 @@ func (c *conn) fail(err error) {
 	}
 }
 
+// readLoop reads the connection's replies and hands each to its caller,
+// until the connection fails.
 func (c *conn) readLoop() {
-	br := c.br
+	if c.sock != nil {
+		c.readSock()
+		return
+	}
 	var buf []byte
 	for {
-		body, err := wire.ReadFrame(br, buf, c.maxFrame)
-		if c.readHook != nil {
-			c.readHook(err)
+		body, err := wire.ReadFrame(c.br, buf, c.maxFrame)
+		if err == nil {
+			buf = body
 		}
-		if err != nil {
-			switch {
-			case errors.Is(err, wire.ErrForeign):
-				c.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
-			case errors.Is(err, io.EOF) && c.reads.Load() == 0:
-				c.fail(fmt.Errorf("%w: %w", ErrUnavailable, errClosedSilently))
-			default:
-				c.fail(fmt.Errorf("%w: read: %v", ErrUnavailable, err))
-			}
+		if err := c.handle(body, err); err != nil {
+			c.fail(err)
 			return
 		}
-		buf = body
-		c.reads.Add(1)
-		r, err := wire.DecodeReply(body)
-		if err != nil {
-			c.fail(fmt.Errorf("%w: %v", ErrUnavailable, err))
-			return
-		}
-		if r.ID == 0 && !r.OK { // about the connection, not a call: the server refused it, or is closing
-			err := error(&dso.RemoteError{Code: r.Code, Msg: r.Msg})
-			if r.Code == wire.CodeClosing {
-				err = fmt.Errorf("%w: %w", errGoodbye, err)
-			}
-			c.fail(fmt.Errorf("%w: %w", ErrUnavailable, err))
-			return
-		}
-		c.mu.Lock()
-		ch := c.pending[r.ID]
-		delete(c.pending, r.ID)
-		c.mu.Unlock()
-		if ch == nil {
-			continue // canceled call
-		}
-		if r.OK {
-			ch <- result{v: r.Value, inc: r.Incarnation, pos: r.Position}
-		} else {
-			ch <- result{err: &dso.RemoteError{Code: r.Code, Msg: r.Msg}}
-		}
-		if br.Buffered() == 0 {
+		if c.br.Buffered() == 0 {
 			// The next read goes to the socket and, most often, finds
 			// nothing yet: let the caller just made ready run first
 			// instead of after that system call.
 			runtime.Gosched()
 		}
 	}
+}
+
+// sessionFrames bounds the replies one read session handles: closing the
+// connection waits until its read session is waiting or over (package
+// sockio), so a session must not last.
+const sessionFrames = 64
+
+// readSock is readLoop on a plain TCP connection read by a
+// sockio.Socket: it handles the replies inside read sessions, in which,
+// after a read that emptied the socket, the loop waits for the poller
+// without first trying the socket (the read that would find it empty).
+// Replies that do not fit the read buffer, and frames that are oversized
+// or empty, are read by wire.ReadFrame between sessions.
+func (c *conn) readSock() {
+	session := c.readSession
+	var buf []byte
+	for {
+		c.slow = false
+		if err := c.sock.Session(session); err != nil {
+			c.fail(c.handle(nil, err))
+			return
+		}
+		if c.stopErr != nil {
+			c.fail(c.stopErr)
+			return
+		}
+		if !c.slow {
+			continue
+		}
+		body, err := wire.ReadFrame(c.br, buf, c.maxFrame)
+		if err == nil {
+			buf = body
+		}
+		if err := c.handle(body, err); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// readSession is readSock's session function: it handles the replies
+// whose bytes are there, at most sessionFrames of them. It leaves in
+// c.stopErr the error that ends the connection, and sets c.slow if the
+// next frame is for wire.ReadFrame. It must not fail the connection
+// itself: closing it waits for the session to end.
+func (c *conn) readSession() bool {
+	br := c.br
+	for range sessionFrames {
+		hdr, err := br.Peek(4)
+		if err == sockio.ErrWouldBlock {
+			return false
+		}
+		if err != nil {
+			if err == io.EOF && len(hdr) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			c.stopErr = c.handle(nil, err)
+			return true
+		}
+		n := int(binary.BigEndian.Uint32(hdr))
+		if n == 0 || n > c.maxFrame || 4+n > br.Size() {
+			c.slow = true
+			return true
+		}
+		f, err := br.Peek(4 + n)
+		if err == sockio.ErrWouldBlock {
+			return false
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err == nil {
+			err = c.handle(f[4:], nil)
+			br.Discard(4 + n)
+		} else {
+			err = c.handle(nil, err)
+		}
+		if err != nil {
+			c.stopErr = err
+			return true
+		}
+		if br.Buffered() == 0 {
+			runtime.Gosched() // as in readLoop
+		}
+	}
+	return true
+}
+
+// handle acts on the outcome of reading one frame: it hands a reply to
+// its caller. It returns the error that ends the connection, if any (the
+// caller fails the connection with it).
+func (c *conn) handle(body []byte, err error) error {
+	if c.readHook != nil {
+		c.readHook(err)
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, wire.ErrForeign):
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case errors.Is(err, io.EOF) && c.reads.Load() == 0:
+			return fmt.Errorf("%w: %w", ErrUnavailable, errClosedSilently)
+		default:
+			return fmt.Errorf("%w: read: %v", ErrUnavailable, err)
+		}
+	}
+	c.reads.Add(1)
+	r, err := wire.DecodeReply(body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if r.ID == 0 && !r.OK { // about the connection, not a call: the server refused it, or is closing
+		err := error(&dso.RemoteError{Code: r.Code, Msg: r.Msg})
+		if r.Code == wire.CodeClosing {
+			err = fmt.Errorf("%w: %w", errGoodbye, err)
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	c.mu.Lock()
+	ch := c.pending[r.ID]
+	delete(c.pending, r.ID)
+	c.mu.Unlock()
+	if ch == nil {
+		return nil // canceled call
+	}
+	if r.OK {
+		ch <- result{v: r.Value, inc: r.Incarnation, pos: r.Position}
+	} else {
+		ch <- result{err: &dso.RemoteError{Code: r.Code, Msg: r.Msg}}
+	}
+	return nil
 }

@@ -1,6 +1,10 @@
 package client
 
-import "time"
+import (
+	"time"
+
+	"github.com/blossom-dso/blossom/internal/sockio"
+)
 
 // ProbeClock makes the watchdog of every connection of a Client dialled
 // with o check at each tick of tick instead of every ProbeInterval, and
@@ -50,3 +54,27 @@ func Pending(c *Client) int {
 	}
 	return n
 }
+
+// SocketReads returns the read system calls made so far by the
+// sockio.Sockets of c's current connections, and how many of them have
+// one.
+func SocketReads(c *Client) (reads int64, conns int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, nd := range c.nodes {
+		for _, s := range nd.conns {
+			s.mu.Lock()
+			if s.cn != nil && s.cn.sock != nil {
+				reads += s.cn.sock.Reads()
+				conns++
+			}
+			s.mu.Unlock()
+		}
+	}
+	return reads, conns
+}
+
+// SetPlainSocketReads makes connections dialled from now on, by clients
+// and servers alike, read through their net.Conn (on) or, on Linux,
+// through a sockio.Socket (off, the default).
+func SetPlainSocketReads(on bool) { sockio.SetDisabled(on) }

@@ -1,0 +1,154 @@
+package client_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/client"
+	"github.com/blossom-dso/blossom/dso/dsotest"
+	"github.com/blossom-dso/blossom/dso/wire"
+)
+
+// A client that waits for each reply makes one read system call per
+// call: the read that found the socket empty after each reply (EAGAIN,
+// then a wait for the poller) is spared, as on the server. Reading
+// through the net.Conn it made two.
+func TestOneReadSystemCallPerSequentialCall(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("package sockio reads sockets on Linux only")
+	}
+	cl, _ := startCluster(t, 1, dsotest.Options{})
+	c := dialOne(t, cl)
+	ctx := testCtx(t)
+	n := dso.NewAtomicLong(c, "seq")
+	_, err := n.AddAndGet(ctx, 1) // the connection is dialled
+	require.NoError(t, err)
+	before, conns := client.SocketReads(c)
+	require.Equal(t, 1, conns, "the connection is not read by a sockio.Socket")
+	const calls = 200
+	for i := 2; i <= calls+1; i++ {
+		v, err := n.AddAndGet(ctx, 1)
+		require.NoError(t, err)
+		require.Equal(t, int64(i), v)
+	}
+	after, _ := client.SocketReads(c)
+	reads := after - before
+	t.Logf("%d read system calls for %d calls", reads, calls)
+	require.LessOrEqual(t, reads, int64(calls+calls/20), "more than one read per call")
+	require.GreaterOrEqual(t, reads, int64(calls), "fewer reads than replies: the count is wrong")
+}
+
+// Replies of every size, small ones several to a read, large ones over
+// many reads and beyond the read buffer (read between sessions), arrive
+// whole and in their callers' hands, on one connection shared by
+// concurrent callers, whether the connection is read by a
+// sockio.Socket or through its net.Conn.
+func TestRepliesOfEverySizeArriveWhole(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain=%v", plain), func(t *testing.T) {
+			client.SetPlainSocketReads(plain)
+			defer client.SetPlainSocketReads(false)
+			cl, _ := startCluster(t, 1, dsotest.Options{})
+			c := dialOne(t, cl)
+			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+			defer cancel()
+			sizes := []int{0, 1, 100, 4 << 10, 64<<10 - 30, 64 << 10, 200 << 10, 3 << 20}
+			value := func(i int) []byte {
+				return bytes.Repeat([]byte{byte('a' + i)}, sizes[i])
+			}
+			for i := range sizes {
+				require.NoError(t, dso.NewAtomicReference(c, fmt.Sprint("v", i)).Set(ctx, value(i)))
+			}
+			if _, conns := client.SocketReads(c); conns != 1 && !plain && runtime.GOOS == "linux" {
+				t.Fatal("the connection is not read by a sockio.Socket")
+			}
+			concurrently(t, 8, func(g int) error {
+				for k := range 40 {
+					i := (g + k) % len(sizes)
+					v, err := dso.NewAtomicReference(c, fmt.Sprint("v", i)).Get(ctx)
+					if err != nil {
+						return err
+					}
+					if b, _ := v.([]byte); !bytes.Equal(b, value(i)) {
+						return fmt.Errorf("value %d (%d bytes): got %d bytes", i, sizes[i], len(b))
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// concurrently runs f(0), ..., f(n-1) in n goroutines and fails t with
+// the first error any returned.
+func concurrently(t *testing.T, n int, f func(g int) error) {
+	t.Helper()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- f(g)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// hangGuard bounds a test's wait for replies, so that a lost reply fails
+// the test with a message instead of hanging it; it is far above any wait
+// of a working server, however loaded the machine.
+const hangGuard = time.Minute
+
+// A reply cut short by the server's close fails its call as unavailable
+// ("unexpected EOF"), whether the cut falls in the frame's header or its
+// body.
+func TestTruncatedReplyFailsTheCall(t *testing.T) {
+	full, err := wire.AppendOK(nil, 0, int64(7))
+	require.NoError(t, err)
+	for _, cut := range []int{2, 6, len(full) - 1} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			addr := fakeEndpoint(t, func(nc net.Conn) {
+				br := bufio.NewReader(nc)
+				for {
+					body, err := wire.ReadFrame(br, nil, 1<<20)
+					if err != nil {
+						return
+					}
+					q, err := wire.DecodeRequest(body)
+					if err != nil {
+						return
+					}
+					if q.Op != wire.OpCall { // the dial's MEMBERS or PING
+						f, _ := wire.AppendOK(nil, q.ID, []any{})
+						nc.Write(f)
+						continue
+					}
+					f, _ := wire.AppendOK(nil, q.ID, int64(7))
+					nc.Write(f[:cut])
+					return
+				}
+			})
+			c, err := client.DialOptions(context.Background(), client.Options{Endpoints: []string{addr}, NoDiscovery: true, ConnsPerNode: 1})
+			require.NoError(t, err)
+			defer c.Close()
+			_, err = dso.NewAtomicLong(c, "x").Get(context.Background())
+			require.ErrorIs(t, err, client.ErrUnavailable)
+			require.ErrorContains(t, err, "unexpected EOF")
+		})
+	}
+}
