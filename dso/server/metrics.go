@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -109,11 +110,16 @@ func (m *metrics) newCallStats(typ string) *callStats {
 	return cs
 }
 
-// counter returns the call counter of method; after the first call of a
-// method it is a lookup in an immutable map.
+// counter returns the call counter of method, or the "other" counter for a
+// name that gets no label of its own (beyond maxMethodLabels names, or not
+// UTF-8, as label values must be); after the first call of a method it is
+// a lookup in an immutable map.
 func (cs *callStats) counter(m *metrics, typ, method string) prometheus.Counter {
 	if c, ok := (*cs.methods.Load())[method]; ok {
 		return c
+	}
+	if !utf8.ValidString(method) { // not a label value
+		return cs.other
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()

@@ -115,3 +115,29 @@ func TestMetricsParkedCalls(t *testing.T) {
 	require.Contains(t, body, "blossom_dso_parked_calls 0\n")
 	require.NotContains(t, body, "madeUp1234")
 }
+
+// A method name that is not valid UTF-8, in a call that fails otherwise
+// than as an unknown method (here: a CyclicBarrier without its parties),
+// is counted under "other": as a label value it made the Prometheus client
+// panic, and the server process with it (found by FuzzConnection).
+func TestMethodNameNotUTF8IsCountedAsOther(t *testing.T) {
+	t.Parallel()
+	cl, err := dsotest.StartCluster(1, dsotest.Options{})
+	require.NoError(t, err)
+	defer cl.Close()
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(cl.Servers[0]))
+	admin := httptest.NewServer(server.AdminHandler(reg, false))
+	defer admin.Close()
+	ctx := context.Background()
+	c, err := cl.Dial(ctx)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = dso.NewHandle(c, dso.TypeCyclicBarrier, "b").Call(ctx, "aw\xd9it")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, dso.ErrUnknownMethod, "the test needs another error")
+	require.NoError(t, c.Ping(ctx), "the server died")
+	code, body := get(t, admin.URL+"/metrics")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `blossom_dso_calls_total{method="other",type="CyclicBarrier"} 1`+"\n")
+}
