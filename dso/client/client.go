@@ -659,6 +659,7 @@ type conn struct {
 	sock    *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
 	slow    bool           // the next frame is for wire.ReadFrame (readSock)
 	stopErr error          // the error that ended a read session and the connection
+	buf     []byte         // readFrame's buffer
 
 	wmu      sync.Mutex
 	out      []byte // frames waiting to be written
@@ -844,13 +845,8 @@ func (c *conn) readLoop() {
 		c.readSock()
 		return
 	}
-	var buf []byte
 	for {
-		body, err := wire.ReadFrame(c.br, buf, c.maxFrame)
-		if err == nil {
-			buf = body
-		}
-		if err := c.handle(body, err); err != nil {
+		if err := c.readFrame(); err != nil {
 			c.fail(err)
 			return
 		}
@@ -876,7 +872,6 @@ const sessionFrames = 64
 // or empty, are read by wire.ReadFrame between sessions.
 func (c *conn) readSock() {
 	session := c.readSession
-	var buf []byte
 	for {
 		c.slow = false
 		if err := c.sock.Session(session); err != nil {
@@ -890,11 +885,7 @@ func (c *conn) readSock() {
 		if !c.slow {
 			continue
 		}
-		body, err := wire.ReadFrame(c.br, buf, c.maxFrame)
-		if err == nil {
-			buf = body
-		}
-		if err := c.handle(body, err); err != nil {
+		if err := c.readFrame(); err != nil {
 			c.fail(err)
 			return
 		}
@@ -947,6 +938,16 @@ func (c *conn) readSession() bool {
 		}
 	}
 	return true
+}
+
+// readFrame reads one frame with wire.ReadFrame, waiting for its bytes,
+// and handles it; it returns the error that ends the connection, if any.
+func (c *conn) readFrame() error {
+	body, err := wire.ReadFrame(c.br, c.buf, c.maxFrame)
+	if err == nil {
+		c.buf = body
+	}
+	return c.handle(body, err)
 }
 
 // handle acts on the outcome of reading one frame: it hands a reply to

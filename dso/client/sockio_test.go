@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -122,26 +121,10 @@ func TestTruncatedReplyFailsTheCall(t *testing.T) {
 	require.NoError(t, err)
 	for _, cut := range []int{2, 6, len(full) - 1} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
-			addr := fakeEndpoint(t, func(nc net.Conn) {
-				br := bufio.NewReader(nc)
-				for {
-					body, err := wire.ReadFrame(br, nil, 1<<20)
-					if err != nil {
-						return
-					}
-					q, err := wire.DecodeRequest(body)
-					if err != nil {
-						return
-					}
-					if q.Op != wire.OpCall { // the dial's MEMBERS or PING
-						f, _ := wire.AppendOK(nil, q.ID, []any{})
-						nc.Write(f)
-						continue
-					}
-					f, _ := wire.AppendOK(nil, q.ID, int64(7))
-					nc.Write(f[:cut])
-					return
-				}
+			addr := dsoEndpoint(t, func(nc net.Conn, q wire.Request) bool {
+				f, _ := wire.AppendOK(nil, q.ID, int64(7))
+				nc.Write(f[:cut])
+				return false
 			})
 			c, err := client.DialOptions(context.Background(), client.Options{Endpoints: []string{addr}, NoDiscovery: true, ConnsPerNode: 1})
 			require.NoError(t, err)

@@ -215,6 +215,35 @@ func fakeEndpoint(t *testing.T, serve func(net.Conn)) string {
 	return l.Addr().String()
 }
 
+// dsoEndpoint accepts connections and reads DSO requests on each: it
+// answers those that are not calls with an empty list (a dial's MEMBERS or
+// PING) and hands each call to onCall, which answers it as it likes; the
+// connection ends when onCall returns false, or at the client's close.
+func dsoEndpoint(t *testing.T, onCall func(nc net.Conn, q wire.Request) bool) string {
+	t.Helper()
+	return fakeEndpoint(t, func(nc net.Conn) {
+		br := bufio.NewReader(nc)
+		for {
+			body, err := wire.ReadFrame(br, nil, 1<<20)
+			if err != nil {
+				return
+			}
+			q, err := wire.DecodeRequest(body)
+			if err != nil {
+				return
+			}
+			if q.Op != wire.OpCall {
+				f, _ := wire.AppendOK(nil, q.ID, []any{})
+				nc.Write(f)
+				continue
+			}
+			if !onCall(nc, q) {
+				return
+			}
+		}
+	})
+}
+
 // Defect 13: a non-DSO endpoint gave "frame too large: 1213486160 bytes".
 func TestForeignProtocolIsRecognised(t *testing.T) {
 	t.Parallel()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blossom-dso/blossom/dso"
+	"github.com/blossom-dso/blossom/dso/client"
 	"github.com/blossom-dso/blossom/dso/dsotest"
 	"github.com/blossom-dso/blossom/dso/server"
 )
@@ -26,25 +27,34 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestMetricsEndpoint(t *testing.T) {
-	t.Parallel()
+// metricsNode starts a one-node cluster whose server's metrics an admin
+// handler (without pprof) serves, and dials it; all is closed when the
+// test ends. It returns the client, the metrics' registry and the admin
+// handler's URL.
+func metricsNode(t *testing.T) (*client.Client, *prometheus.Registry, string) {
+	t.Helper()
 	cl, err := dsotest.StartCluster(1, dsotest.Options{})
 	require.NoError(t, err)
-	defer cl.Close()
+	t.Cleanup(func() { cl.Close() })
 	reg := prometheus.NewRegistry()
 	require.NoError(t, reg.Register(cl.Servers[0]))
 	admin := httptest.NewServer(server.AdminHandler(reg, false))
-	defer admin.Close()
-
-	ctx := context.Background()
-	c, err := cl.Dial(ctx)
+	t.Cleanup(admin.Close)
+	c, err := cl.Dial(context.Background())
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c, reg, admin.URL
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	t.Parallel()
+	c, reg, adminURL := metricsNode(t)
+	ctx := context.Background()
 	for i := 0; i < 5; i++ {
 		_, err := dso.NewAtomicLong(c, "a").IncrementAndGet(ctx)
 		require.NoError(t, err)
 	}
-	_, err = dso.NewAtomicLong(c, "b").Get(ctx) // a read: no object made
+	_, err := dso.NewAtomicLong(c, "b").Get(ctx) // a read: no object made
 	require.NoError(t, err)
 	_, err = dso.NewHandle(c, dso.TypeAtomicLong, "a").Call(ctx, "noSuchMethod")
 	require.ErrorIs(t, err, dso.ErrUnknownMethod)
@@ -53,7 +63,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	_, err = dso.NewCounter(c, "n").Increment(ctx, 2)
 	require.NoError(t, err)
 
-	code, body := get(t, admin.URL+"/metrics")
+	code, body := get(t, adminURL+"/metrics")
 	require.Equal(t, http.StatusOK, code)
 	for _, want := range []string{
 		`blossom_dso_calls_total{method="incrementAndGet",type="AtomicLong"} 5`,
@@ -75,7 +85,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		require.NotEqual(t, "0", strings.Fields(body[i+1:])[1], name)
 	}
 
-	code, _ = get(t, admin.URL+"/debug/pprof/")
+	code, _ = get(t, adminURL+"/debug/pprof/")
 	require.Equal(t, http.StatusNotFound, code, "pprof without withPprof")
 	withPprof := httptest.NewServer(server.AdminHandler(reg, true))
 	defer withPprof.Close()
@@ -88,30 +98,21 @@ func TestMetricsEndpoint(t *testing.T) {
 // method name does not become a label.
 func TestMetricsParkedCalls(t *testing.T) {
 	t.Parallel()
-	cl, err := dsotest.StartCluster(1, dsotest.Options{})
-	require.NoError(t, err)
-	defer cl.Close()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(cl.Servers[0]))
-	admin := httptest.NewServer(server.AdminHandler(reg, false))
-	defer admin.Close()
+	c, _, adminURL := metricsNode(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := cl.Dial(ctx)
-	require.NoError(t, err)
-	defer c.Close()
 	done := make(chan error, 1)
 	go func() { done <- dso.NewCountDownLatch(c, "l", 1).Await(ctx) }()
 	require.Eventually(t, func() bool {
-		_, body := get(t, admin.URL+"/metrics")
+		_, body := get(t, adminURL+"/metrics")
 		return strings.Contains(body, "blossom_dso_parked_calls 1\n")
 	}, 10e9, 10e6)
-	_, err = dso.NewHandle(c, dso.TypeCountDownLatch, "l").Call(ctx, "madeUp1234")
+	_, err := dso.NewHandle(c, dso.TypeCountDownLatch, "l").Call(ctx, "madeUp1234")
 	require.Error(t, err)
 	_, err = dso.NewCountDownLatch(c, "l", 1).CountDown(ctx)
 	require.NoError(t, err)
 	require.NoError(t, <-done)
-	_, body := get(t, admin.URL+"/metrics")
+	_, body := get(t, adminURL+"/metrics")
 	require.Contains(t, body, "blossom_dso_parked_calls 0\n")
 	require.NotContains(t, body, "madeUp1234")
 }
@@ -122,22 +123,13 @@ func TestMetricsParkedCalls(t *testing.T) {
 // panic, and the server process with it (found by FuzzConnection).
 func TestMethodNameNotUTF8IsCountedAsOther(t *testing.T) {
 	t.Parallel()
-	cl, err := dsotest.StartCluster(1, dsotest.Options{})
-	require.NoError(t, err)
-	defer cl.Close()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(cl.Servers[0]))
-	admin := httptest.NewServer(server.AdminHandler(reg, false))
-	defer admin.Close()
+	c, _, adminURL := metricsNode(t)
 	ctx := context.Background()
-	c, err := cl.Dial(ctx)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = dso.NewHandle(c, dso.TypeCyclicBarrier, "b").Call(ctx, "aw\xd9it")
+	_, err := dso.NewHandle(c, dso.TypeCyclicBarrier, "b").Call(ctx, "aw\xd9it")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, dso.ErrUnknownMethod, "the test needs another error")
 	require.NoError(t, c.Ping(ctx), "the server died")
-	code, body := get(t, admin.URL+"/metrics")
+	code, body := get(t, adminURL+"/metrics")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `blossom_dso_calls_total{method="other",type="CyclicBarrier"} 1`+"\n")
 }
