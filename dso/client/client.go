@@ -655,11 +655,12 @@ type conn struct {
 	br       *bufio.Reader
 	maxFrame int
 
+	sock *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
+
 	// Read loop only.
-	sock    *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
-	slow    bool           // the next frame is for wire.ReadFrame (readSock)
-	stopErr error          // the error that ended a read session and the connection
-	buf     []byte         // readFrame's buffer
+	slow    bool   // the next frame is for wire.ReadFrame (readSock)
+	stopErr error  // the error that ended a read session and the connection
+	buf     []byte // readFrame's buffer
 
 	wmu      sync.Mutex
 	out      []byte // frames waiting to be written

@@ -1128,8 +1128,9 @@ const (
 // sockio.Socket. It reads and handles frames inside read sessions: in a
 // session the readiness of the socket is never reset, so after a read
 // that emptied the socket the loop waits for the poller without first
-// trying the socket (the read that would find it empty). Frames that do not fit the read
-// buffer, oversized and empty ones go through readOne between sessions.
+// trying the socket (the read that would find it empty). Frames that do
+// not fit the read buffer, oversized and empty ones go through readOne
+// between sessions.
 func (c *conn) readSock() {
 	session := c.readSession
 	for {
