@@ -1,7 +1,8 @@
-//go:build !unix
+//go:build !unix || freebsd || dragonfly
 
 package kv
 
-// oDSync is 0 where O_DSYNC is missing: the file store then syncs the file
-// after each write.
+// oDSync is 0 where the syscall package lacks O_DSYNC (off unix, and on
+// FreeBSD and DragonFly): the file store then syncs the file after each
+// write.
 const oDSync = 0
