@@ -1543,11 +1543,6 @@ func (c *conn) shutdown() {
 	pcalls := c.pcalls
 	c.pcalls = nil
 	c.pmu.Unlock()
-	if !graceful {
-		for _, cancel := range pcalls {
-			cancel(errConnClosed)
-		}
-	}
 	why := dso.ErrCanceled
 	if graceful {
 		why = fmt.Errorf("%w: the call was withdrawn while parked", dso.ErrClosing)
@@ -1562,14 +1557,14 @@ func (c *conn) shutdown() {
 	c.done = true
 	close(c.kick)
 	c.amu.Unlock()
+	// Persistent calls in flight are left unanswered (answers from now on
+	// are dropped): they may have executed, but the client sends them
+	// again under the same session number, which the replicas execute at
+	// most once.
+	for _, cancel := range pcalls {
+		cancel(errConnClosed)
+	}
 	if graceful {
-		// Persistent calls in flight are left unanswered (answers from now
-		// on are dropped): they may have executed, but the client sends
-		// them again under the same session number, which the replicas
-		// execute at most once.
-		for _, cancel := range pcalls {
-			cancel(errConnClosed)
-		}
 		<-c.wdone // every answer queued before done is written
 		c.goodbye()
 	}
