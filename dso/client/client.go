@@ -512,11 +512,11 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	sock := sockio.New(nc)
-	src := io.Reader(nc)
+	rw := io.ReadWriter(nc)
 	if sock != nil {
-		src = sock
+		rw = sock
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
+	br := bufio.NewReaderSize(rw, 64<<10)
 	if o.Token != "" || o.Incarnations {
 		flags := uint64(0)
 		if o.Incarnations {
@@ -527,7 +527,7 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
-	cn := &conn{nc: nc, br: br, sock: sock, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook}
+	cn := &conn{nc: nc, br: br, w: rw, sock: sock, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook}
 	go cn.readLoop()
 	go cn.watchdog(o, n.addr)
 	return cn, nil
@@ -655,6 +655,7 @@ type conn struct {
 	br       *bufio.Reader
 	maxFrame int
 
+	w    io.Writer      // what calls are written to: nc, or sock
 	sock *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
 
 	// Read loop only.
@@ -783,12 +784,7 @@ func (c *conn) flushLocked() {
 		buf := c.out
 		c.out = c.spare[:0]
 		c.wmu.Unlock()
-		var err error
-		if c.sock != nil {
-			_, err = c.sock.Write(buf)
-		} else {
-			_, err = c.nc.Write(buf)
-		}
+		_, err := c.w.Write(buf)
 		c.wmu.Lock()
 		c.spare = nil // it is c.out's array now
 		if cap(buf) <= 1<<20 {

@@ -18,7 +18,7 @@ func TestWriterNeverSharesItsBuffers(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	go io.Copy(io.Discard, b)
-	c := &conn{nc: a, pending: map[uint64]chan result{}, stop: make(chan struct{})}
+	c := &conn{nc: a, w: a, pending: map[uint64]chan result{}, stop: make(chan struct{})}
 	shared := func() bool {
 		if cap(c.out) == 0 || cap(c.spare) == 0 {
 			return false

@@ -286,13 +286,7 @@ func (r countReader) Read(p []byte) (int, error) {
 type countWriter struct{ c *conn }
 
 func (w countWriter) Write(p []byte) (int, error) {
-	var n int
-	var err error
-	if w.c.sock != nil {
-		n, err = w.c.sock.Write(p)
-	} else {
-		n, err = w.c.nc.Write(p)
-	}
+	n, err := w.c.dst.Write(p)
 	w.c.nwritten.Add(uint64(n))
 	return n, err
 }

@@ -805,6 +805,7 @@ type conn struct {
 	s    *Server
 	nc   net.Conn
 	src  io.Reader      // what br reads: nc, or sock
+	dst  io.Writer      // what replies are written to: nc, or sock
 	sock *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
 	step frameStep      // what readReady did last, in a read session
 	br   *bufio.Reader
@@ -852,9 +853,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if s.tokens != nil {
 		rights = RightNone
 	}
-	c := &conn{s: s, nc: nc, src: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), wdone: make(chan struct{}), rights: rights}
+	c := &conn{s: s, nc: nc, src: nc, dst: nc, parked: map[uint64]*parkedCall{}, pcalls: map[uint64]context.CancelCauseFunc{}, kick: make(chan struct{}, 1), wdone: make(chan struct{}), rights: rights}
 	if sr := sockio.New(nc); sr != nil {
-		c.sock, c.src = sr, sr
+		c.sock, c.src, c.dst = sr, sr, sr
 	}
 	c.br = bufio.NewReaderSize(countReader{c}, readBufSize)
 	return c
