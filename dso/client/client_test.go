@@ -67,31 +67,24 @@ func TestAtomicLongRoundTrip(t *testing.T) {
 func TestCallsAfterAHugeCallAreNotCorrupted(t *testing.T) {
 	cl, _ := startCluster(t, 1, dsotest.Options{})
 	c := dialOne(t, cl)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	ref := dso.NewAtomicReference(c, "huge")
 	require.NoError(t, ref.Set(ctx, []byte("small"))) // the writer's buffers alternate
 	require.NoError(t, ref.Set(ctx, []byte("small")))
 	require.NoError(t, ref.Set(ctx, make([]byte, 3<<20)))
 	const goroutines, calls = 16, 300
-	errs := make(chan error, goroutines)
-	for g := range goroutines {
-		go func() {
-			n := dso.NewAtomicLong(c, fmt.Sprint("n", g))
-			for i := 1; i <= calls; i++ {
-				v, err := n.AddAndGet(ctx, 1)
-				if err == nil && v != int64(i) {
-					err = fmt.Errorf("%s: got %d, want %d", n.Ref(), v, i)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
+	concurrently(t, goroutines, func(g int) error {
+		n := dso.NewAtomicLong(c, fmt.Sprint("n", g))
+		for i := 1; i <= calls; i++ {
+			v, err := n.AddAndGet(ctx, 1)
+			if err != nil {
+				return err
 			}
-			errs <- nil
-		}()
-	}
-	for range goroutines {
-		require.NoError(t, <-errs)
-	}
+			if v != int64(i) {
+				return fmt.Errorf("%s: got %d, want %d", n.Ref(), v, i)
+			}
+		}
+		return nil
+	})
 }
