@@ -17,8 +17,11 @@
 // returns false) instead of trying the socket. (A short read alone would
 // not do: a FIN that came with the last bytes raises no further event.)
 // Every entry of the session function (a new session, or a wait's end)
-// tries the socket first. Outside a session Read blocks as the net.Conn's
-// would.
+// tries the socket first, except a first entry that writes a request with
+// TryWrite and returns false at once: it waits for the reply, which
+// cannot have come before the request went (bytes that came before the
+// session are read with the reply). Outside a session Read blocks as the
+// net.Conn's would.
 //
 // Raw system calls. The socket is non-blocking, so its reads and writes
 // never block: a Socket makes them as raw system calls, which the runtime

@@ -201,3 +201,30 @@ func (s *Socket) writeSome(fd uintptr) bool {
 	}
 	return true
 }
+
+// TryWrite writes what the socket takes of p without waiting for room,
+// inside a read session only (it writes the session's socket): it returns
+// the bytes written and, if fewer than len(p), ErrWouldBlock (the socket
+// is full) or the write's error. It is for a reader that writes a request
+// in the session whose reply it then waits for: the session's first wait
+// need not be preceded by a read, since the reply cannot have come before
+// the request went. The Socket's one writer at a time must be its caller.
+func (s *Socket) TryWrite(p []byte) (int, error) {
+	if !s.session {
+		panic("sockio: TryWrite outside a read session")
+	}
+	n := 0
+	for n < len(p) {
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(s.fd), uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+		switch e {
+		case 0:
+			n += int(m)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return n, ErrWouldBlock
+		default:
+			return n, os.NewSyscallError("write", e)
+		}
+	}
+	return n, nil
+}

@@ -28,3 +28,6 @@ func (s *Socket) Write([]byte) (int, error) { panic("sockio: no Socket off Linux
 
 // Reads is never called off Linux (New returns no Socket).
 func (s *Socket) Reads() int64 { return 0 }
+
+// TryWrite is not available off Linux (see New).
+func (s *Socket) TryWrite([]byte) (int, error) { panic("sockio: no Socket off Linux") }

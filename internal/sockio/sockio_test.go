@@ -142,3 +142,57 @@ func TestNewRefusesOtherConnections(t *testing.T) {
 	defer sockio.SetDisabled(false)
 	require.Nil(t, sockio.New(c))
 }
+
+// In a session, TryWrite writes what the socket takes without waiting:
+// all of a small request, whose reply the session then waits for without
+// a read first (one read system call per exchange), and part of one far
+// larger than the socket's buffers, with ErrWouldBlock. Outside a session
+// it panics.
+func TestTryWriteInASession(t *testing.T) {
+	s, _, b := pair(t)
+	go func() { // an echo server
+		p := make([]byte, 4)
+		for {
+			if _, err := io.ReadFull(b, p); err != nil {
+				return
+			}
+			b.Write(p)
+		}
+	}()
+	br := bufio.NewReader(s)
+	const exchanges = 50
+	for i := range exchanges {
+		first := true
+		err := s.Session(func() bool {
+			if first {
+				first = false
+				n, err := s.TryWrite([]byte("ping"))
+				require.NoError(t, err)
+				require.Equal(t, 4, n)
+				return false // the reply cannot be there yet
+			}
+			m, err := br.Peek(4)
+			if err == sockio.ErrWouldBlock {
+				return false
+			}
+			require.NoError(t, err, "exchange %d", i)
+			require.Equal(t, "ping", string(m))
+			br.Discard(4)
+			return true
+		})
+		require.NoError(t, err)
+	}
+	require.Equal(t, int64(exchanges), s.Reads(), "a read per exchange")
+
+	s2, _, _ := pair(t) // a peer that never reads
+	var n int
+	var err error
+	require.NoError(t, s2.Session(func() bool {
+		n, err = s2.TryWrite(make([]byte, 256<<20))
+		return true
+	}))
+	require.ErrorIs(t, err, sockio.ErrWouldBlock)
+	require.Greater(t, n, 0)
+	require.Less(t, n, 256<<20)
+	require.Panics(t, func() { s2.TryWrite([]byte("x")) })
+}
