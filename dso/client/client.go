@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -103,7 +104,10 @@ type Options struct {
 	// CallIncarnation needs it.
 	Incarnations bool
 
-	// For tests (export_test.go): if probeTick is not nil, the watchdog
+	// For tests (export_test.go): idleCheck, if not 0, replaces the
+	// package's idleCheck (negative: never check).
+	idleCheck time.Duration
+	// If probeTick is not nil, the watchdog
 	// checks at each of its ticks instead of every ProbeInterval, and
 	// reports each check's outcome ("quiet", "probe" or "fail") to
 	// probeEvents if that is not nil.
@@ -527,8 +531,16 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
-	cn := &conn{nc: nc, br: br, w: rw, sock: sock, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook}
-	go cn.readLoop()
+	cn := &conn{nc: nc, br: br, w: rw, sock: sock, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook,
+		idleWait: o.idleCheck, idleSince: time.Now(), wake: make(chan struct{}, 1)}
+	if cn.idleWait == 0 {
+		cn.idleWait = idleCheck
+	}
+	if sock != nil {
+		go cn.roleLoop()
+	} else {
+		go cn.readLoop()
+	}
 	go cn.watchdog(o, n.addr)
 	return cn, nil
 }
@@ -621,14 +633,46 @@ again:
 	if err != nil {
 		return result{err: err}
 	}
+	own := cn.sock != nil && mode&bounded == 0 // the call may read its own reply
+	if own && !cn.checkIdle() {
+		goto again // the server closed the connection while it was idle
+	}
 	ch := chanPool.Get().(chan result)
-	id, err := cn.send(enc, ch)
+	id, err := cn.reserve(ch)
+	written := false
+	if err == nil && own {
+		if gen, ok := cn.takeRole(); ok {
+			r, end := cn.callOwn(ctx, enc, ch, id, gen)
+			switch end {
+			case ownReplied:
+				chanPool.Put(ch)
+				if errors.Is(r.err, errGoodbye) && time.Now().Before(retryUntil) {
+					goto again // the server said it did not execute it
+				}
+				return r
+			case ownCanceled, ownUnsent:
+				if end == ownCanceled {
+					cn.sendCancel(id)
+				}
+				return result{err: fmt.Errorf("%w: %w", dso.ErrCanceled, ctx.Err())}
+			}
+			written = true // ownQueued: the read loop reads the reply
+		}
+	}
+	if err == nil && !written {
+		err = cn.writeCall(enc, id)
+	}
 	if err != nil {
 		chanPool.Put(ch)
 		if errors.Is(err, errGoodbye) && time.Now().Before(retryUntil) {
 			goto again // the server never read it
 		}
 		return result{err: err}
+	}
+	if cn.sock != nil && !written {
+		if _, ok := cn.takeRole(); ok {
+			cn.leaveRole() // to the read loop, with this call pending
+		}
 	}
 	select {
 	case r := <-ch:
@@ -658,10 +702,19 @@ type conn struct {
 	w    io.Writer      // what calls are written to: nc, or sock
 	sock *sockio.Socket // nc's socket read and written directly, if nc is plain TCP
 
-	// Read loop only.
-	slow    bool   // the next frame is for wire.ReadFrame (readSock)
-	stopErr error  // the error that ended a read session and the connection
-	buf     []byte // readFrame's buffer
+	// The reader's state: the read loop's, or (with sock) the reader
+	// role's holder's (see readRole).
+	mode      readMode
+	own       chan result                          // modeOwn: the holder's own call's
+	ownEnc    func([]byte, uint64) ([]byte, error) // modeOwn: the call to write first (see callOwn)
+	ownID     uint64
+	ownErr    error  // why writeOwn could not encode the call
+	ownQueued bool   // writeOwn left the call in the output
+	slow      bool   // the next frame is for wire.ReadFrame
+	done      bool   // the mode's end came
+	stopErr   error  // the error that ended a read session and the connection
+	buf       []byte // readFrame's buffer
+	idleWait  time.Duration
 
 	wmu      sync.Mutex
 	out      []byte // frames waiting to be written
@@ -672,6 +725,12 @@ type conn struct {
 	nextID  uint64
 	pending map[uint64]chan result
 	err     error // set once the connection is dead
+	// The reader role (with sock; see readRole).
+	reading     bool          // a goroutine holds the role
+	readerGen   uint64        // counts the role's holders, so that a late interrupt spares the next one
+	interrupted bool          // the holder's read deadline is set to interrupt it
+	idleSince   time.Time     // when the role was last left with no call pending
+	wake        chan struct{} // hands the role to the read loop
 
 	reads atomic.Uint64 // frames read, for the watchdog
 	stop  chan struct{} // closed when the connection dies
@@ -744,18 +803,43 @@ func (c *conn) dead() bool {
 	return c.err != nil
 }
 
-func (c *conn) send(enc func([]byte, uint64) ([]byte, error), ch chan result) (uint64, error) {
+// reserve gives a call its id and registers ch to receive its reply; the
+// call is then written by writeCall (or by callOwn).
+func (c *conn) reserve(ch chan result) (uint64, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		return 0, err
+		return 0, c.err
 	}
 	c.nextID++
-	id := c.nextID
-	c.pending[id] = ch
-	c.mu.Unlock()
+	c.pending[c.nextID] = ch
+	return c.nextID, nil
+}
 
+// send reserves an id for a call and writes it.
+func (c *conn) send(enc func([]byte, uint64) ([]byte, error), ch chan result) (uint64, error) {
+	id, err := c.reserve(ch)
+	if err != nil {
+		return 0, err
+	}
+	return id, c.writeCall(enc, id)
+}
+
+// writeCall writes the call id, encoded by enc; an encoding error forgets
+// the call and is returned (as dso.ErrBadArgs), a write error fails the
+// connection (and so the call).
+func (c *conn) writeCall(enc func([]byte, uint64) ([]byte, error), id uint64) error {
+	if err := c.appendCall(enc, id); err != nil {
+		return err
+	}
+	c.flushLocked()
+	return nil
+}
+
+// appendCall appends the call id, encoded by enc, to the output; it
+// returns with wmu held, unless the encoding fails (then the call is
+// forgotten and the error returned as dso.ErrBadArgs).
+func (c *conn) appendCall(enc func([]byte, uint64) ([]byte, error), id uint64) error {
 	c.wmu.Lock()
 	n := len(c.out)
 	var err error
@@ -764,20 +848,51 @@ func (c *conn) send(enc func([]byte, uint64) ([]byte, error), ch chan result) (u
 		c.out = c.out[:n]
 		c.wmu.Unlock()
 		c.forget(id)
-		return 0, fmt.Errorf("%w: %v", dso.ErrBadArgs, err)
+		return fmt.Errorf("%w: %v", dso.ErrBadArgs, err)
 	}
-	c.flushLocked()
-	return id, nil
+	return nil
 }
 
 // flushLocked writes the pending output, with wmu held, and unlocks wmu.
-// Writers combine: while one caller is writing, others only append to out,
-// and the writing caller sends what they appended before it returns, so a
-// burst of concurrent calls costs a few system calls, not one each.
 func (c *conn) flushLocked() {
+	if err := c.flushOut(); err != nil {
+		c.writeFailed(err)
+	}
+}
+
+// writeFailed acts on a write error. The connection is broken, but why is
+// for its reader to tell from what the server sent before it went: a
+// goodbye (the calls it had not answered were not executed, and are sent
+// again) or nothing (the calls fail). A write racing a graceful close
+// fails once the server has closed, before the goodbye is read. So while
+// calls are pending a reader reads (the read loop, or with a
+// sockio.Socket the reader role's holder: the read loop if nobody held
+// it), and the watchdog bounds its wait; with none, the connection fails
+// at once.
+func (c *conn) writeFailed(err error) {
+	c.mu.Lock()
+	pending := len(c.pending)
+	c.mu.Unlock()
+	if pending == 0 {
+		c.fail(err)
+		return
+	}
+	if c.sock != nil {
+		if _, ok := c.takeRole(); ok {
+			c.leaveRole() // to the read loop: calls are pending
+		}
+	}
+}
+
+// flushOut writes the pending output, with wmu held, unlocks wmu and
+// returns the write's error, if any (ErrUnavailable). Writers combine:
+// while one caller is writing, others only append to out, and the writing
+// caller sends what they appended before it returns, so a burst of
+// concurrent calls costs a few system calls, not one each.
+func (c *conn) flushOut() error {
 	if c.flushing {
 		c.wmu.Unlock()
-		return
+		return nil
 	}
 	c.flushing = true
 	for len(c.out) > 0 {
@@ -794,12 +909,12 @@ func (c *conn) flushLocked() {
 			c.out = c.out[:0]
 			c.flushing = false
 			c.wmu.Unlock()
-			c.fail(fmt.Errorf("%w: write: %v", ErrUnavailable, err))
-			return
+			return fmt.Errorf("%w: write: %v", ErrUnavailable, err)
 		}
 	}
 	c.flushing = false
 	c.wmu.Unlock()
+	return nil
 }
 
 // forget drops a pending call; it reports whether it was still pending.
@@ -838,10 +953,6 @@ func (c *conn) fail(err error) {
 // readLoop reads the connection's replies and hands each to its caller,
 // until the connection fails.
 func (c *conn) readLoop() {
-	if c.sock != nil {
-		c.readSock()
-		return
-	}
 	for {
 		if err := c.readFrame(); err != nil {
 			c.fail(err)
@@ -861,45 +972,306 @@ func (c *conn) readLoop() {
 // sockio), so a session must not last.
 const sessionFrames = 64
 
-// readSock is readLoop on a plain TCP connection read by a
-// sockio.Socket: it handles the replies inside read sessions, in which,
-// after a read that emptied the socket, the loop waits for the poller
-// without first trying the socket (the read that would find it empty).
-// Replies that do not fit the read buffer, and frames that are oversized
-// or empty, are read by wire.ReadFrame between sessions.
-func (c *conn) readSock() {
-	session := c.readSession
+// idleCheck is how long a connection read by a sockio.Socket may idle
+// before a call reads what its server sent meanwhile (see checkIdle).
+const idleCheck = time.Millisecond
+
+// readMode is what the reader of a connection read by a sockio.Socket
+// reads for, and until when.
+type readMode int
+
+const (
+	modeLoop  readMode = iota // the read loop: until no call is pending
+	modeOwn                   // a caller: until its own reply (in c.own)
+	modeDrain                 // a caller about to write: what is there
+)
+
+// On a connection read by a sockio.Socket, one goroutine at a time holds
+// the reader role and reads the socket, handing each reply to its caller.
+// A caller that finds the role free takes it and makes its call itself
+// (callOwn): it writes the call inside its read session and reads until
+// its reply comes, so no goroutine hands it its reply (that hand-off, and
+// the thread wake-up it brings, cost a sequential caller more than the
+// round trip's system calls), and the session waits for the reply without
+// first trying the socket. A caller that finds the role taken writes its
+// call and waits for the holder to hand it its reply. A holder whose
+// reply came hands the role to the read loop if other calls are pending
+// (the loop then reads until none is), and leaves it otherwise: while no
+// call is pending, nobody reads. Before writing a call on a connection
+// idle for more than idleCheck, the caller reads what the server sent
+// meanwhile (checkIdle): a goodbye, or the connection's end, sends the
+// call on a new connection instead. (Closer than that to a close, a call
+// written on the closing connection is told so by the goodbye, or fails
+// as unavailable if the server closed without one.) The watchdog probes
+// the node while calls are pending, whoever reads.
+
+// takeRole takes the reader role if no goroutine holds it and the
+// connection is alive, and returns the holder's number.
+func (c *conn) takeRole() (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reading || c.err != nil {
+		return 0, false
+	}
+	c.reading = true
+	return c.readerGen, true
+}
+
+// leaveRole gives the reader role up: to the read loop if calls are
+// pending, to nobody otherwise. (The read loop leaves it in frameDone.)
+func (c *conn) leaveRole() {
+	c.mu.Lock()
+	if c.interrupted {
+		c.interrupted = false
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	c.readerGen++
+	if len(c.pending) > 0 && c.err == nil {
+		c.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	c.reading = false
+	c.idleSince = time.Now()
+	c.mu.Unlock()
+}
+
+// interrupt wakes the reader role's holder number gen, if it still holds
+// it, from its wait for the socket: its caller's context is done.
+func (c *conn) interrupt(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reading && c.readerGen == gen && c.err == nil {
+		c.interrupted = true
+		c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// aLongTimeAgo is a read deadline that wakes a waiting read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// ownEnd is how callOwn ended.
+type ownEnd int
+
+const (
+	ownReplied  ownEnd = iota // the call's result came
+	ownQueued                 // the call waits in the output, the role went on: wait for the reply
+	ownCanceled               // ctx ended after the call was written; it is forgotten
+	ownUnsent                 // ctx ended before the call was written; it is forgotten
+)
+
+// callOwn makes the call id, encoded by enc, whose reply is for ch, as
+// the reader role's holder number gen. It writes the call inside its
+// first read session, whose first wait then need not be preceded by a
+// read (the reply cannot come before the call went; anything that came
+// before is read with it), reads until the reply arrives in ch, and
+// leaves the role. A call that the socket does not take at once (its
+// buffer is full) is left in the output and the role handed on (a holder
+// must never wait to write: the server may be waiting for it to read),
+// and then written as other calls are: ownQueued. If ctx ends first, it
+// forgets the call and leaves the role.
+func (c *conn) callOwn(ctx context.Context, enc func([]byte, uint64) ([]byte, error), ch chan result, id, gen uint64) (result, ownEnd) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.interrupt(gen) })
+		defer stop()
+	}
+	c.mode, c.own, c.ownEnc, c.ownID = modeOwn, ch, enc, id
+	interrupted := c.readRole()
+	sent := c.ownEnc == nil
+	c.own, c.ownEnc = nil, nil
+	err, queued := c.ownErr, c.ownQueued
+	c.ownErr, c.ownQueued = nil, false
+	switch {
+	case err != nil: // not written, and forgotten
+		c.leaveRole()
+		return result{err: err}, ownReplied
+	case queued:
+		c.leaveRole() // to the read loop: the call is pending
+		c.wmu.Lock()
+		c.flushLocked()
+		return result{}, ownQueued
+	}
+	if interrupted && len(ch) == 0 && c.forget(id) {
+		c.leaveRole()
+		if !sent {
+			return result{}, ownUnsent
+		}
+		return result{}, ownCanceled
+	}
+	c.leaveRole()
+	return <-ch, ownReplied
+}
+
+// writeOwn writes the role holder's call (c.ownEnc, c.ownID) in its first
+// read session without waiting. It reports whether the session should
+// wait for the reply before it reads; it leaves in c.ownErr the encoding's
+// error (the call is not written), or sets c.ownQueued if the socket did
+// not take all of it. After a write error the session reads at once: what
+// the server sent before it closed tells the call's fate (see
+// writeFailed), and a readiness event that came before the session began
+// is not waited for.
+func (c *conn) writeOwn() (wait bool) {
+	enc := c.ownEnc
+	c.ownEnc = nil
+	if err := c.appendCall(enc, c.ownID); err != nil {
+		c.ownErr = err
+		return false
+	}
+	if c.flushing { // the writing caller sends it
+		c.wmu.Unlock()
+		return true
+	}
+	n, err := c.sock.TryWrite(c.out)
+	if err != nil && err != sockio.ErrWouldBlock {
+		n = len(c.out) // the stream is broken: the reader tells why
+	}
+	c.out = c.out[:copy(c.out, c.out[n:])]
+	c.wmu.Unlock()
+	if err == sockio.ErrWouldBlock {
+		c.ownQueued = true
+	}
+	return err == nil
+}
+
+// checkIdle reads, before a call is written on a connection idle for
+// more than its idleWait, what the server sent meanwhile (late replies, a
+// goodbye, the connection's end); it reports whether the connection is
+// still alive.
+func (c *conn) checkIdle() bool {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return false
+	}
+	if c.reading || c.idleWait < 0 || time.Since(c.idleSince) < c.idleWait {
+		c.mu.Unlock()
+		return true
+	}
+	c.reading = true
+	c.mu.Unlock()
+	c.mode = modeDrain
+	c.readRole()
+	c.leaveRole()
+	return !c.dead()
+}
+
+// roleLoop is the read loop of a connection read by a sockio.Socket: it
+// reads while it holds the reader role, handed to it by a caller that
+// leaves it with calls pending.
+func (c *conn) roleLoop() {
 	for {
-		c.slow = false
-		if err := c.sock.Session(session); err != nil {
-			c.fail(c.handle(nil, err))
+		select {
+		case <-c.wake:
+		case <-c.stop:
 			return
 		}
-		if c.stopErr != nil {
-			c.fail(c.stopErr)
-			return
-		}
-		if !c.slow {
-			continue
-		}
-		if err := c.readFrame(); err != nil {
-			c.fail(err)
+		c.mode = modeLoop
+		c.readRole()
+		if c.dead() {
 			return
 		}
 	}
 }
 
-// readSession is readSock's session function: it handles the replies
-// whose bytes are there, at most sessionFrames of them. It leaves in
+// readRole reads the connection as the reader role's holder, in c.mode,
+// until the mode's end (see frameDone; modeDrain: until nothing is left
+// to read) or the connection fails. It handles the replies inside read
+// sessions, in which, after a read that emptied the socket, it waits for
+// the poller without first trying the socket (the read that would find it
+// empty). Replies that do not fit the read buffer, and frames that are
+// oversized or empty, are read by wire.ReadFrame between sessions. In
+// modeOwn it reports whether it stopped because its wait was interrupted
+// (see interrupt).
+func (c *conn) readRole() (interrupted bool) {
+	session := c.readSession
+	for {
+		c.slow, c.done = false, false
+		if err := c.sock.Session(session); err != nil {
+			if c.isInterrupted(err) {
+				return true
+			}
+			c.fail(c.handle(nil, err))
+			return false
+		}
+		if c.stopErr != nil {
+			c.fail(c.stopErr)
+			return false
+		}
+		if c.done || c.ownErr != nil || c.ownQueued {
+			return false
+		}
+		if !c.slow {
+			continue
+		}
+		if c.mode == modeDrain {
+			return false // a large frame is for a reader that may wait
+		}
+		if err := c.readFrame(); err != nil {
+			c.fail(err) // an interrupted frame, too: the stream is cut
+			return false
+		}
+		if c.frameDone() {
+			return false
+		}
+	}
+}
+
+// isInterrupted reports whether err ended a wait that interrupt cut.
+func (c *conn) isInterrupted(err error) bool {
+	if c.mode != modeOwn || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.interrupted
+}
+
+// frameDone reports, after a frame, whether the holder's mode has come to
+// its end: in modeOwn its own reply came; in modeLoop no call is pending,
+// and the loop has left the role.
+func (c *conn) frameDone() bool {
+	switch c.mode {
+	case modeOwn:
+		return len(c.own) > 0
+	case modeLoop:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.pending) > 0 {
+			return false
+		}
+		c.readerGen++
+		c.reading = false
+		c.idleSince = time.Now()
+		return true
+	}
+	return false
+}
+
+// readSession is readRole's session function: it handles the replies
+// whose bytes are there, at most sessionFrames of them, and ends the
+// session when the holder's mode comes to its end (c.done). It leaves in
 // c.stopErr the error that ends the connection, and sets c.slow if the
 // next frame is for wire.ReadFrame. It must not fail the connection
 // itself: closing it waits for the session to end.
 func (c *conn) readSession() bool {
 	br := c.br
+	if c.ownEnc != nil { // the session's first entry: write the call
+		wait := c.writeOwn()
+		if c.ownErr != nil || c.ownQueued {
+			return true
+		}
+		if wait && br.Buffered() == 0 {
+			return false
+		}
+	}
 	for range sessionFrames {
 		hdr, err := br.Peek(4)
 		if err == sockio.ErrWouldBlock {
-			return false
+			c.done = c.mode == modeDrain
+			return c.done
 		}
 		if err != nil {
 			if err == io.EOF && len(hdr) > 0 {
@@ -915,7 +1287,8 @@ func (c *conn) readSession() bool {
 		}
 		f, err := br.Peek(4 + n)
 		if err == sockio.ErrWouldBlock {
-			return false
+			c.done = c.mode == modeDrain // the rest of the frame waits for the next reader
+			return c.done
 		}
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -930,7 +1303,11 @@ func (c *conn) readSession() bool {
 			c.stopErr = err
 			return true
 		}
-		if br.Buffered() == 0 {
+		if c.frameDone() {
+			c.done = true
+			return true
+		}
+		if c.mode == modeLoop && br.Buffered() == 0 {
 			runtime.Gosched() // as in readLoop
 		}
 	}

@@ -78,3 +78,8 @@ func SocketReads(c *Client) (reads int64, conns int) {
 // and servers alike, read through their net.Conn (on) or, on Linux,
 // through a sockio.Socket (off, the default).
 func SetPlainSocketReads(on bool) { sockio.SetDisabled(on) }
+
+// IdleCheck makes the connections of a Client dialled with o read what
+// their server sent while they were idle before a call once they have
+// idled for d (negative: never).
+func IdleCheck(o *Options, d time.Duration) { o.idleCheck = d }

@@ -135,3 +135,55 @@ func TestTruncatedReplyFailsTheCall(t *testing.T) {
 		})
 	}
 }
+
+// A call whose arguments cannot be encoded fails with dso.ErrBadArgs
+// before anything is written, whoever reads the connection, and the
+// connection goes on serving calls.
+func TestUnencodableCallFailsAlone(t *testing.T) {
+	cl, _ := startCluster(t, 1, dsotest.Options{})
+	c := dialOne(t, cl)
+	ctx := testCtx(t)
+	n := dso.NewAtomicLong(c, "n")
+	for i := int64(1); i <= 3; i++ {
+		_, err := dso.NewHandle(c, dso.TypeAtomicLong, "n").Call(ctx, "set", make(chan int))
+		require.ErrorIs(t, err, dso.ErrBadArgs)
+		v, err := n.AddAndGet(ctx, 1)
+		require.NoError(t, err)
+		require.Equal(t, i, v)
+	}
+}
+
+// Calls too large for the socket to take at once (a caller reading its
+// own reply writes its call without waiting, and leaves the rest to be
+// written as other calls are) arrive whole, as do the calls after them,
+// sequential and concurrent.
+func TestCallsLargerThanTheSocketBufferArriveWhole(t *testing.T) {
+	cl, _ := startCluster(t, 1, dsotest.Options{})
+	c := dialOne(t, cl)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 12<<20/16) // 12 MiB: more than loopback's send buffer
+	ref := dso.NewAtomicReference(c, "big")
+	for i := range 3 {
+		big[0] = byte('a' + i)
+		require.NoError(t, ref.Set(ctx, big))
+		v, err := ref.Get(ctx)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(big, v.([]byte)), "round %d: the value read is not the value written", i)
+	}
+	concurrently(t, 4, func(g int) error {
+		r := dso.NewAtomicReference(c, fmt.Sprint("big", g))
+		v := bytes.Repeat([]byte{byte(g)}, 5<<20)
+		if err := r.Set(ctx, v); err != nil {
+			return err
+		}
+		got, err := r.Get(ctx)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(v, got.([]byte)) {
+			return fmt.Errorf("%s: the value read is not the value written", r.Ref())
+		}
+		return nil
+	})
+}
