@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/blossom-dso/blossom/dso"
 	"github.com/blossom-dso/blossom/experiments"
 )
@@ -281,4 +283,20 @@ func TestBenchCSVParsesAsTheExperimentsRead(t *testing.T) {
 	if err := (&benchDSOFlags{csvFile: path}).csvConflict(); err != nil {
 		t.Errorf("--csv alone: %v", err)
 	}
+}
+
+// The latency of several runs is summed up per op by the medians of its
+// p50s and of its p99s, each taken apart, and the runs' Blossom/Redis
+// ratios are each run's own.
+func TestLatencyRunsAreSummedUpByTheirMedians(t *testing.T) {
+	us := func(n int) time.Duration { return time.Duration(n) * time.Microsecond }
+	runs := [][]pcts{
+		{{us(50), us(200)}, {us(40), us(90)}},
+		{{us(70), us(100)}, {us(100), us(300)}},
+		{{us(60), us(150)}, {us(60), us(120)}},
+	}
+	require.Equal(t, []pcts{{us(60), us(150)}, {us(60), us(120)}}, medianPcts(runs))
+	require.Equal(t, []float64{1.25, 0.7, 1}, p50Ratios(runs))
+	require.Equal(t, 1.0, median(p50Ratios(runs)))
+	require.Equal(t, "1.25× 0.70× 1.00×", joinRatios(p50Ratios(runs)))
 }
