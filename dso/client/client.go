@@ -1200,6 +1200,12 @@ func (c *conn) readRole() (interrupted bool) {
 			c.fail(c.stopErr)
 			return false
 		}
+		if c.done && c.mode == modeLoop {
+			if c.leaveLoop() {
+				return false // the role is another's now: touch nothing
+			}
+			continue // a call came meanwhile
+		}
 		if c.done || c.ownErr != nil || c.ownQueued {
 			return false
 		}
@@ -1213,7 +1219,7 @@ func (c *conn) readRole() (interrupted bool) {
 			c.fail(err) // an interrupted frame, too: the stream is cut
 			return false
 		}
-		if c.frameDone() {
+		if c.frameDone() && (c.mode != modeLoop || c.leaveLoop()) {
 			return false
 		}
 	}
@@ -1230,8 +1236,9 @@ func (c *conn) isInterrupted(err error) bool {
 }
 
 // frameDone reports, after a frame, whether the holder's mode has come to
-// its end: in modeOwn its own reply came; in modeLoop no call is pending,
-// and the loop has left the role.
+// its end: in modeOwn its own reply came; in modeLoop no call is pending
+// (the loop then leaves the role with leaveLoop, once its read session is
+// over: the next holder's session must not begin before).
 func (c *conn) frameDone() bool {
 	switch c.mode {
 	case modeOwn:
@@ -1239,15 +1246,24 @@ func (c *conn) frameDone() bool {
 	case modeLoop:
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if len(c.pending) > 0 {
-			return false
-		}
-		c.readerGen++
-		c.reading = false
-		c.idleSince = time.Now()
-		return true
+		return len(c.pending) == 0
 	}
 	return false
+}
+
+// leaveLoop leaves the reader role, held by the read loop, if no call is
+// pending, and reports whether it did (false: a call came since
+// frameDone, and the loop reads on).
+func (c *conn) leaveLoop() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) > 0 {
+		return false
+	}
+	c.readerGen++
+	c.reading = false
+	c.idleSince = time.Now()
+	return true
 }
 
 // readSession is readRole's session function: it handles the replies

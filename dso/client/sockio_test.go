@@ -187,3 +187,37 @@ func TestCallsLargerThanTheSocketBufferArriveWhole(t *testing.T) {
 		return nil
 	})
 }
+
+// Callers that read their own replies and the read loop (which reads while
+// calls wait, such as barrier awaits) take turns at reading one connection
+// without ever reading it at once: rounds of barrier crossings, each
+// party also making quick calls, on one shared connection. The read loop
+// used to give up reading inside its read session, and a caller starting
+// its own session before that one ended crashed the client (a nil session
+// function, in bench-dso's barrier run).
+func TestReadersOfOneConnectionTakeTurns(t *testing.T) {
+	cl, _ := startCluster(t, 1, dsotest.Options{})
+	c := dialOne(t, cl)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	const parties, rounds = 8, 1000
+	concurrently(t, parties, func(g int) error {
+		b := dso.NewCyclicBarrier(c, "turns", parties)
+		n := dso.NewAtomicLong(c, fmt.Sprint("turns", g))
+		for i := 1; i <= rounds; i++ {
+			if _, err := b.Await(ctx); err != nil {
+				return err
+			}
+			for k := range g % 3 {
+				v, err := n.AddAndGet(ctx, 1)
+				if err != nil {
+					return err
+				}
+				if want := int64((i-1)*(g%3) + k + 1); v != want {
+					return fmt.Errorf("%s: got %d, want %d", n.Ref(), v, want)
+				}
+			}
+		}
+		return nil
+	})
+}
