@@ -12,7 +12,7 @@ TEST_FLAGS  ?= -timeout 20m
 FUZZTIME    ?= 30s
 ARGS        ?=
 
-.PHONY: all build test test-unit test-sabotage lint demo sim-demo bench-dso sim sim-sabotage explore-campaign fuzz figures tools clean
+.PHONY: all build test test-unit test-sabotage test-race lint demo sim-demo bench-dso sim sim-sabotage explore-campaign fuzz figures tools clean
 
 all: build
 
@@ -20,8 +20,10 @@ build:
 	$(GO) build -o $(BIN)/blossom ./cmd/blossom
 
 ## test: the sabotage tests, which need the failpoint markers rewritten at
-## compile time, then every unit, simulation-sweep and fuzz-seed test.
-test: test-sabotage test-unit
+## compile time, then every unit, simulation-sweep and fuzz-seed test, then
+## the DSO client's and its socket reader's tests under the race detector
+## (their connections are read by goroutines taking turns).
+test: test-sabotage test-unit test-race
 
 # The last line counts the packages: "packages: N passed, M failed".
 test-unit:
@@ -29,6 +31,12 @@ test-unit:
 	@set -o pipefail; $(GO) test $(TEST_FLAGS) ./... 2>&1 | tee $(BIN)/test.log; status=$$?; \
 	echo "packages: $$(grep -c '^ok' $(BIN)/test.log) passed, $$(grep -c '^FAIL' $(BIN)/test.log) failed"; \
 	exit $$status
+
+# The race detector needs cgo, hence a C compiler.
+RACE_PKGS := ./dso/client/ ./internal/sockio/
+test-race:
+	command -v gcc >/dev/null 2>&1 || { apt-get update && apt-get install -y gcc; }
+	CGO_ENABLED=1 $(GO) test $(TEST_FLAGS) -race $(RACE_PKGS)
 
 # The sabotage tests carry the `failpoint` build tag: they only make sense in
 # a build whose failpoint markers were rewritten by failpoint-toolexec. In
