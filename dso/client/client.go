@@ -1018,7 +1018,7 @@ func (c *conn) takeRole() (uint64, bool) {
 }
 
 // leaveRole gives the reader role up: to the read loop if calls are
-// pending, to nobody otherwise. (The read loop leaves it in frameDone.)
+// pending, to nobody otherwise. (The read loop leaves it with leaveLoop.)
 func (c *conn) leaveRole() {
 	c.mu.Lock()
 	if c.interrupted {
