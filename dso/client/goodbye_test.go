@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -71,14 +70,7 @@ func testCallRacingAGracefulClose(t *testing.T, useTLS bool) {
 	go func() { closed <- cl1.Close() }()
 	t.Logf("the client read, and has not acted on: %v", <-held)
 
-	host, port, err := net.SplitHostPort(ep)
-	require.NoError(t, err)
-	so.Host = host
-	so.BasePort, err = strconv.Atoi(port)
-	require.NoError(t, err)
-	cl2, err := dsotest.StartCluster(1, so)
-	require.NoError(t, err)
-	defer cl2.Close()
+	defer restartAt(t, ep, so).Close()
 
 	type result struct {
 		v   int64
@@ -119,13 +111,7 @@ func TestGracefulCloseWhileIdleIsReadBeforeTheNextCall(t *testing.T) {
 	require.Equal(t, int64(1), v)
 	require.NoError(t, cl1.Close()) // the goodbye and the end wait, unread, in the client's socket
 
-	host, port, err := net.SplitHostPort(ep)
-	require.NoError(t, err)
-	p, err := strconv.Atoi(port)
-	require.NoError(t, err)
-	cl2, err := dsotest.StartCluster(1, dsotest.Options{Host: host, BasePort: p})
-	require.NoError(t, err)
-	defer cl2.Close()
+	defer restartAt(t, ep, dsotest.Options{}).Close()
 	v, err = n.AddAndGet(ctx, 1)
 	require.NoError(t, err, "the call must go to the restarted server")
 	require.Equal(t, int64(1), v, "executed once, on the restarted server (which starts from 0)")
@@ -179,27 +165,12 @@ func answeringEndpoint(t *testing.T, answer func(q wire.Request) []byte, conns *
 	t.Helper()
 	return fakeEndpoint(t, func(nc net.Conn) {
 		conns.Add(1)
-		br := bufio.NewReader(nc)
-		for {
-			body, err := wire.ReadFrame(br, nil, 1<<20)
-			if err != nil {
-				return
-			}
-			q, err := wire.DecodeRequest(body)
-			if err != nil {
-				return
-			}
-			if q.Op != wire.OpCall {
-				f, _ := wire.AppendOK(nil, q.ID, []any{})
-				nc.Write(f)
-				continue
-			}
+		serveDSO(nc, func(nc net.Conn, q wire.Request) bool {
 			f := answer(q)
 			nc.Write(f)
-			if id, _ := wire.PeekID(f[4:]); id == 0 {
-				return
-			}
-		}
+			id, _ := wire.PeekID(f[4:])
+			return id != 0
+		})
 	})
 }
 
@@ -214,29 +185,16 @@ func TestCloseWhileIdleIsFoundBeforeTheNextCall(t *testing.T) {
 			closed := make(chan struct{})
 			addr := fakeEndpoint(t, func(nc net.Conn) {
 				first := conns.Add(1) == 1
-				br := bufio.NewReader(nc)
-				for {
-					body, err := wire.ReadFrame(br, nil, 1<<20)
-					if err != nil {
-						return
-					}
-					q, err := wire.DecodeRequest(body)
-					if err != nil {
-						return
-					}
-					var f []byte
-					if q.Op == wire.OpCall {
-						f, _ = wire.AppendOK(nil, q.ID, int64(conns.Load()))
-					} else {
-						f, _ = wire.AppendOK(nil, q.ID, []any{})
-					}
+				serveDSO(nc, func(nc net.Conn, q wire.Request) bool {
+					f, _ := wire.AppendOK(nil, q.ID, int64(conns.Load()))
 					nc.Write(f)
-					if q.Op == wire.OpCall && first {
+					if first {
 						nc.Close()
 						close(closed)
-						return
+						return false
 					}
-				}
+					return true
+				})
 			})
 			co := client.Options{Endpoints: []string{addr}, NoDiscovery: true, ConnsPerNode: 1, RetryFor: time.Minute}
 			if check {
@@ -261,4 +219,18 @@ func TestCloseWhileIdleIsFoundBeforeTheNextCall(t *testing.T) {
 			require.Equal(t, int64(2), v, "answered on a new connection")
 		})
 	}
+}
+
+// restartAt starts a one-node cluster with options so on the address ep,
+// where one was closed: a server restarted.
+func restartAt(t *testing.T, ep string, so dsotest.Options) *dsotest.Cluster {
+	t.Helper()
+	host, port, err := net.SplitHostPort(ep)
+	require.NoError(t, err)
+	so.Host = host
+	so.BasePort, err = strconv.Atoi(port)
+	require.NoError(t, err)
+	cl, err := dsotest.StartCluster(1, so)
+	require.NoError(t, err)
+	return cl
 }

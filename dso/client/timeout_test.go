@@ -221,27 +221,32 @@ func fakeEndpoint(t *testing.T, serve func(net.Conn)) string {
 // connection ends when onCall returns false, or at the client's close.
 func dsoEndpoint(t *testing.T, onCall func(nc net.Conn, q wire.Request) bool) string {
 	t.Helper()
-	return fakeEndpoint(t, func(nc net.Conn) {
-		br := bufio.NewReader(nc)
-		for {
-			body, err := wire.ReadFrame(br, nil, 1<<20)
-			if err != nil {
-				return
-			}
-			q, err := wire.DecodeRequest(body)
-			if err != nil {
-				return
-			}
-			if q.Op != wire.OpCall {
-				f, _ := wire.AppendOK(nil, q.ID, []any{})
-				nc.Write(f)
-				continue
-			}
-			if !onCall(nc, q) {
-				return
-			}
+	return fakeEndpoint(t, func(nc net.Conn) { serveDSO(nc, onCall) })
+}
+
+// serveDSO reads DSO requests on nc, answering those that are not calls
+// with an empty list and handing each call to onCall, until onCall
+// returns false or the connection ends.
+func serveDSO(nc net.Conn, onCall func(nc net.Conn, q wire.Request) bool) {
+	br := bufio.NewReader(nc)
+	for {
+		body, err := wire.ReadFrame(br, nil, 1<<20)
+		if err != nil {
+			return
 		}
-	})
+		q, err := wire.DecodeRequest(body)
+		if err != nil {
+			return
+		}
+		if q.Op != wire.OpCall {
+			f, _ := wire.AppendOK(nil, q.ID, []any{})
+			nc.Write(f)
+			continue
+		}
+		if !onCall(nc, q) {
+			return
+		}
+	}
 }
 
 // Defect 13: a non-DSO endpoint gave "frame too large: 1213486160 bytes".
