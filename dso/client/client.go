@@ -708,13 +708,13 @@ type conn struct {
 	own       chan result                          // modeOwn: the holder's own call's
 	ownEnc    func([]byte, uint64) ([]byte, error) // modeOwn: the call to write first (see callOwn)
 	ownID     uint64
-	ownErr    error  // why writeOwn could not encode the call
-	ownQueued bool   // writeOwn left the call in the output
-	slow      bool   // the next frame is for wire.ReadFrame
-	done      bool   // the mode's end came
-	stopErr   error  // the error that ended a read session and the connection
-	buf       []byte // readFrame's buffer
-	idleWait  time.Duration
+	ownErr    error         // why writeOwn could not encode the call
+	ownQueued bool          // writeOwn left the call in the output
+	slow      bool          // the next frame is for wire.ReadFrame
+	done      bool          // the mode's end came
+	stopErr   error         // the error that ended a read session and the connection
+	buf       []byte        // readFrame's buffer
+	idleWait  time.Duration // how long the connection may idle before checkIdle reads it
 
 	wmu      sync.Mutex
 	out      []byte // frames waiting to be written
