@@ -21,8 +21,8 @@ build:
 
 ## test: the sabotage tests, which need the failpoint markers rewritten at
 ## compile time, then every unit, simulation-sweep and fuzz-seed test, then
-## the DSO client's and its socket reader's tests under the race detector
-## (their connections are read by goroutines taking turns).
+## the DSO library's, server's and client's tests under the race detector
+## (connections read by goroutines taking turns, objects shared by calls).
 test: test-sabotage test-unit test-race
 
 # The last line counts the packages: "packages: N passed, M failed".
@@ -33,7 +33,7 @@ test-unit:
 	exit $$status
 
 # The race detector needs cgo, hence a C compiler.
-RACE_PKGS := ./dso/client/ ./internal/sockio/
+RACE_PKGS := ./dso/ ./dso/client/ ./dso/server/ ./dso/replicated/ ./dso/ring/ ./dso/wire/ ./internal/sockio/
 test-race:
 	command -v gcc >/dev/null 2>&1 || { apt-get update && apt-get install -y gcc; }
 	CGO_ENABLED=1 $(GO) test $(TEST_FLAGS) -race $(RACE_PKGS)
