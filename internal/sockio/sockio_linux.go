@@ -186,20 +186,35 @@ func (s *Socket) Write(p []byte) (int, error) {
 // writeSome is Write's function: it writes what the socket takes of the
 // rest of s.wbuf and reports whether it is done (false: wait for room).
 func (s *Socket) writeSome(fd uintptr) bool {
-	for s.wn < len(s.wbuf) {
-		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wbuf[s.wn])), uintptr(len(s.wbuf)-s.wn))
-		switch e {
-		case 0:
-			s.wn += int(m)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			s.werr = e
-			return true
-		}
+	n, e := writeRaw(fd, s.wbuf[s.wn:])
+	s.wn += n
+	switch e {
+	case 0:
+	case syscall.EAGAIN:
+		return false
+	default:
+		s.werr = e
 	}
 	return true
+}
+
+// writeRaw writes p to the non-blocking socket fd with raw write system
+// calls (retried on EINTR) until all is written, the socket is full
+// (EAGAIN) or a write fails; it returns the bytes written and the errno
+// that stopped it (0 if none).
+func writeRaw(fd uintptr, p []byte) (int, syscall.Errno) {
+	n := 0
+	for n < len(p) {
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+		switch e {
+		case 0:
+			n += int(m)
+		case syscall.EINTR:
+		default:
+			return n, e
+		}
+	}
+	return n, 0
 }
 
 // TryWrite writes what the socket takes of p without waiting for room,
@@ -213,18 +228,12 @@ func (s *Socket) TryWrite(p []byte) (int, error) {
 	if !s.session {
 		panic("sockio: TryWrite outside a read session")
 	}
-	n := 0
-	for n < len(p) {
-		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(s.fd), uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-		switch e {
-		case 0:
-			n += int(m)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return n, ErrWouldBlock
-		default:
-			return n, os.NewSyscallError("write", e)
-		}
+	n, e := writeRaw(uintptr(s.fd), p)
+	switch e {
+	case 0:
+		return n, nil
+	case syscall.EAGAIN:
+		return n, ErrWouldBlock
 	}
-	return n, nil
+	return n, os.NewSyscallError("write", e)
 }
