@@ -515,34 +515,41 @@ func (n *node) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	sock := sockio.New(nc)
-	rw := io.ReadWriter(nc)
-	if sock != nil {
-		rw = sock
-	}
-	br := bufio.NewReaderSize(rw, 64<<10)
+	cn := newConn(nc, o)
 	if o.Token != "" || o.Incarnations {
 		flags := uint64(0)
 		if o.Incarnations {
 			flags |= wire.HelloIncarnations
 		}
-		if err := hello(nc, br, o.Token, flags, o.DialTimeout, o.MaxFrame); err != nil {
+		if err := hello(nc, cn.br, o.Token, flags, o.DialTimeout, o.MaxFrame); err != nil {
 			nc.Close()
 			return nil, err
 		}
 	}
-	cn := &conn{nc: nc, br: br, w: rw, sock: sock, pending: map[uint64]chan result{}, maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook,
-		idleWait: o.idleCheck, idleSince: time.Now(), wake: make(chan struct{}, 1)}
-	if cn.idleWait == 0 {
-		cn.idleWait = idleCheck
-	}
-	if sock != nil {
+	if cn.sock != nil {
 		go cn.roleLoop()
 	} else {
 		go cn.readLoop()
 	}
 	go cn.watchdog(o, n.addr)
 	return cn, nil
+}
+
+// newConn makes the conn of the connection nc, read and written through a
+// sockio.Socket if nc allows one; its reader and watchdog are not started.
+func newConn(nc net.Conn, o *Options) *conn {
+	sock := sockio.New(nc)
+	rw := io.ReadWriter(nc)
+	if sock != nil {
+		rw = sock
+	}
+	cn := &conn{nc: nc, br: bufio.NewReaderSize(rw, 64<<10), w: rw, sock: sock, pending: map[uint64]chan result{},
+		maxFrame: o.MaxFrame, stop: make(chan struct{}), readHook: o.readHook,
+		idleWait: o.idleCheck, idleSince: time.Now(), wake: make(chan struct{}, 1)}
+	if cn.idleWait == 0 {
+		cn.idleWait = idleCheck
+	}
+	return cn
 }
 
 // describeDialErr rewords the dial errors whose cause is known.
@@ -669,10 +676,8 @@ again:
 		}
 		return result{err: err}
 	}
-	if cn.sock != nil && !written {
-		if _, ok := cn.takeRole(); ok {
-			cn.leaveRole() // to the read loop, with this call pending
-		}
+	if !written {
+		cn.ensureReader() // this call is pending
 	}
 	select {
 	case r := <-ch:
@@ -816,18 +821,9 @@ func (c *conn) reserve(ch chan result) (uint64, error) {
 	return c.nextID, nil
 }
 
-// send reserves an id for a call and writes it.
-func (c *conn) send(enc func([]byte, uint64) ([]byte, error), ch chan result) (uint64, error) {
-	id, err := c.reserve(ch)
-	if err != nil {
-		return 0, err
-	}
-	return id, c.writeCall(enc, id)
-}
-
 // writeCall writes the call id, encoded by enc; an encoding error forgets
-// the call and is returned (as dso.ErrBadArgs), a write error fails the
-// connection (and so the call).
+// the call and is returned (as dso.ErrBadArgs), a write error goes to
+// writeFailed.
 func (c *conn) writeCall(enc func([]byte, uint64) ([]byte, error), id uint64) error {
 	if err := c.appendCall(enc, id); err != nil {
 		return err
@@ -877,10 +873,19 @@ func (c *conn) writeFailed(err error) {
 		c.fail(err)
 		return
 	}
-	if c.sock != nil {
-		if _, ok := c.takeRole(); ok {
-			c.leaveRole() // to the read loop: calls are pending
-		}
+	c.ensureReader()
+}
+
+// ensureReader makes sure that somebody reads the connection, for a
+// caller whose call is pending: with a sockio.Socket, it hands the reader
+// role to the read loop if nobody holds it (the read loop of a connection
+// without one always reads).
+func (c *conn) ensureReader() {
+	if c.sock == nil {
+		return
+	}
+	if _, ok := c.takeRole(); ok {
+		c.leaveRole() // to the read loop: a call is pending
 	}
 }
 
@@ -1025,8 +1030,8 @@ func (c *conn) leaveRole() {
 		c.interrupted = false
 		c.nc.SetReadDeadline(time.Time{})
 	}
-	c.readerGen++
 	if len(c.pending) > 0 && c.err == nil {
+		c.readerGen++
 		c.mu.Unlock()
 		select {
 		case c.wake <- struct{}{}:
@@ -1034,9 +1039,15 @@ func (c *conn) leaveRole() {
 		}
 		return
 	}
+	c.releaseLocked()
+	c.mu.Unlock()
+}
+
+// releaseLocked gives the reader role up to nobody, with mu held.
+func (c *conn) releaseLocked() {
+	c.readerGen++
 	c.reading = false
 	c.idleSince = time.Now()
-	c.mu.Unlock()
 }
 
 // interrupt wakes the reader role's holder number gen, if it still holds
@@ -1260,9 +1271,7 @@ func (c *conn) leaveLoop() bool {
 	if len(c.pending) > 0 {
 		return false
 	}
-	c.readerGen++
-	c.reading = false
-	c.idleSince = time.Now()
+	c.releaseLocked()
 	return true
 }
 

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -30,28 +29,21 @@ func TestWriteErrorLeavesTheVerdictToTheGoodbye(t *testing.T) {
 			require.NoError(t, err)
 			sc, err := l.Accept()
 			require.NoError(t, err)
-			c := &conn{nc: nc, w: nc, pending: map[uint64]chan result{}, maxFrame: 1 << 20,
-				stop: make(chan struct{}), wake: make(chan struct{}, 1), idleWait: -1}
-			if !plain {
-				c.sock = sockio.New(nc)
-				if c.sock == nil {
-					t.Skip("no sockio.Socket here")
-				}
-				c.w = c.sock
+			sockio.SetDisabled(plain)
+			c := newConn(nc, &Options{MaxFrame: 1 << 20, idleCheck: -1})
+			sockio.SetDisabled(false)
+			if !plain && c.sock == nil {
+				t.Skip("no sockio.Socket here")
 			}
-			var r io.Reader = nc
-			if c.sock != nil {
-				r = c.sock
-			}
-			c.br = bufio.NewReaderSize(r, 64<<10)
 			w := &errWriter{w: c.w}
 			c.w = w
 			defer c.fail(errors.New("test over"))
 
 			enc := func(b []byte, id uint64) ([]byte, error) { return wire.AppendSimple(b, wire.OpPing, id), nil }
 			first := make(chan result, 1)
-			_, err = c.send(enc, first) // written; nobody reads yet
+			id, err := c.reserve(first)
 			require.NoError(t, err)
+			require.NoError(t, c.writeCall(enc, id)) // written; nobody reads yet
 			// The server reads the call, says goodbye and closes.
 			_, err = sc.Read(make([]byte, 64))
 			require.NoError(t, err)
@@ -62,8 +54,9 @@ func TestWriteErrorLeavesTheVerdictToTheGoodbye(t *testing.T) {
 			// Calls written after the close: the first one draws the
 			// server's reset, a later one's write fails.
 			for i := 0; i < 1000 && w.err == nil; i++ {
-				_, err := c.send(enc, make(chan result, 1))
+				id, err := c.reserve(make(chan result, 1))
 				require.NoError(t, err, "the connection failed before its reader read")
+				require.NoError(t, c.writeCall(enc, id))
 				runtime.Gosched()
 			}
 			require.Error(t, w.err, "no write failed")
